@@ -1,0 +1,7 @@
+"""python -m prediction_machine: the same commands as `prediction-machine`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

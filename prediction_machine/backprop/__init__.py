@@ -1,0 +1,1 @@
+"""Neural networks and backpropagation from scratch (the guide's first training section)."""

@@ -1,0 +1,277 @@
+"""The inference walkthrough's API: tokenize, trace, preview the sampling distribution, generate.
+
+Thin on purpose: validate, call the same Python functions the CLI uses, serialize.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Annotated
+
+import torch
+from fastapi import APIRouter, Request
+from pydantic import AfterValidator, Field
+
+from ... import embedding, tracing
+from ...config import ServerSettings
+from ...generation import generate
+from ...predict import Prediction, predict
+from ...sampling import SamplingParams, distribution, draw, make_generator
+from ...tokenizer import StreamDecoder
+from ..deps import language_model, settings
+from ..streaming import finite, stream
+from ..validation import Strict, no_surrogates, unprocessable
+
+router = APIRouter(prefix="/api", tags=["inference"])
+LIMITS = ServerSettings()
+MAX_TRACE_TOKENS = 256  # a trace returns every embedding: 256 x 576 numbers is about 1.5 MB of JSON
+MAX_THUMBNAIL_TOKENS = 48  # per-layer attention thumbnails are L x T x T numbers
+
+Prompt = Annotated[
+    str,
+    Field(min_length=1, max_length=LIMITS.max_prompt_chars, description="the text typed by the user"),
+    AfterValidator(no_surrogates),
+]
+ModelName = Annotated[str | None, Field(default=None, max_length=100, description="a name from GET /api/models")]
+
+
+class TokenizeRequest(Strict):
+    text: Prompt
+    chat: bool = Field(False, description="wrap the text in the model's chat template first")
+    model: ModelName = None
+
+
+class SamplingFields(Strict):
+    temperature: float = Field(0.7, ge=0, le=2, strict=True, description="0 = greedy; up to 2")
+    top_k: int = Field(0, ge=0, le=1000, strict=True, description="keep the k most likely tokens; 0 = off")
+    top_p: float = Field(1.0, gt=0, le=1, strict=True, description="nucleus: keep the smallest set reaching p; 1 = off")
+    min_p: float = Field(0.0, ge=0, lt=1, strict=True, description="drop tokens below min_p x the top probability; 0 = off")
+
+    def params(self) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_k, self.top_p, self.min_p)
+
+
+class TraceRequest(Strict):
+    prompt: Prompt
+    chat: bool = Field(True, description="wrap the prompt in the chat template")
+    lens_k: int = Field(5, ge=1, le=20, strict=True, description="guesses per layer in the logit lens")
+    neighbours: int = Field(5, ge=0, le=20, strict=True, description="nearest vocabulary entries per token")
+    model: ModelName = None
+
+
+class PreviewRequest(SamplingFields):
+    prompt: Prompt
+    chat: bool = True
+    continuation: list[Annotated[int, Field(ge=0, le=10**6, strict=True)]] = Field(
+        default_factory=list, max_length=LIMITS.max_new_tokens, description="ids generated so far, appended to the prompt"
+    )
+    k: int = Field(10, ge=1, le=50, strict=True, description="rows of the table")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, strict=True, description="if set, also perform one seeded draw")
+    model: ModelName = None
+
+
+class GenerateRequest(SamplingFields):
+    prompt: Prompt
+    chat: bool = True
+    max_new_tokens: int = Field(64, ge=1, le=LIMITS.max_new_tokens, strict=True)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, strict=True, description="same seed + settings = same tokens")
+    top_n: int = Field(10, ge=1, le=50, strict=True, description="alternatives reported per step")
+    model: ModelName = None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def prompt_ids(request: Request, lm, prompt: str, chat: bool, limit: int | None = None) -> list[int]:
+    ids = lm.prompt_ids(prompt, chat=chat)
+    cap = min(limit or settings(request).max_prompt_tokens, settings(request).max_prompt_tokens)
+    if len(ids) > cap:
+        raise unprocessable("prompt", f"is {len(ids)} tokens long; the limit here is {cap}")
+    if not ids:
+        raise unprocessable("prompt", "has no tokens")
+    return ids
+
+
+def prediction_json(lm, p: Prediction) -> dict:
+    return {
+        "rows": [
+            {
+                "id": r.id,
+                "token": lm.tokenizer.token(r.id).to_dict(),
+                "logit": finite(r.logit),
+                "scaled": finite(r.scaled),
+                "raw_prob": finite(r.raw_prob, 8),
+                "prob": finite(r.prob, 8),
+                "cumulative": finite(r.cumulative, 8),
+            }
+            for r in p.rows
+        ],
+        "entropy_bits": finite(p.entropy),
+        "model_entropy_bits": finite(p.raw_entropy),
+        "mass_outside": finite(p.mass_outside, 8),
+        "candidates": p.candidates,
+    }
+
+
+_logits_cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+
+
+@torch.inference_mode()
+def next_logits(lm, ids: list[int]) -> torch.Tensor:
+    """Next-token logits of a sequence, remembered for the last few sequences (sliders re-ask often)."""
+    key = (lm.name, tuple(ids))
+    if key in _logits_cache:
+        _logits_cache.move_to_end(key)
+        return _logits_cache[key]
+    logits, _ = lm.model(torch.tensor([ids]), last_only=True)  # (1, 1, V)
+    _logits_cache[key] = logits[0, -1]
+    while len(_logits_cache) > 16:
+        _logits_cache.popitem(last=False)
+    return logits[0, -1]
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+@router.post("/tokenize", summary="Text to tokens (ids, display text, bytes, character offsets)")
+def tokenize(req: TokenizeRequest, request: Request) -> dict:
+    lm = language_model(request, req.model)
+    tokens = [t.to_dict() for t in lm.tokenizer.encode(req.text)]
+    out = {"tokens": tokens, "count": len(tokens), "model": lm.name}
+    if req.chat:
+        ids = prompt_ids(request, lm, req.text, chat=True)
+        out["chat"] = {"tokens": [lm.tokenizer.token(i).to_dict() for i in ids], "count": len(ids)}
+    return out
+
+
+@router.post("/trace", summary="One instrumented forward pass: embeddings, logit lens, attention, prediction")
+def trace(req: TraceRequest, request: Request) -> dict:
+    lm = language_model(request, req.model)
+    ids = prompt_ids(request, lm, req.prompt, req.chat, limit=MAX_TRACE_TOKENS)
+    t0 = time.perf_counter()
+    t = tracing.trace(lm.model, ids)
+    ms = (time.perf_counter() - t0) * 1000
+    lens = tracing.logit_lens(lm.model, t, -1, req.lens_k)
+    proj = lm_projection(lm)
+    table = lm.model.embed.weight
+    xy = embedding.project(proj, t.embeddings).tolist()
+    near = embedding.nearest(table, ids, req.neighbours) if req.neighbours else [[] for _ in ids]
+    others = sorted({j for row in near for j, _ in row})
+    near_xy = dict(zip(others, embedding.project(proj, table[others]).tolist())) if others else {}
+    T = len(ids)
+    thumbs = None
+    if T <= MAX_THUMBNAIL_TOKENS:
+        thumbs = [[[finite(v, 4) for v in row] for row in layer] for layer in t.attention.mean(1).tolist()]
+    return {
+        "model": lm.describe(),
+        "tokens": [lm.tokenizer.token(i).to_dict() for i in ids],
+        "ms": finite(ms, 2),
+        "embeddings": {
+            "dims": t.embeddings.shape[1],
+            "vectors": [[finite(v, 4) for v in row] for row in t.embeddings.tolist()],
+        },
+        "projection": {
+            "explained": [finite(e, 4) for e in proj.explained],
+            "points": [
+                {
+                    "id": i,
+                    "x": finite(x, 4),
+                    "y": finite(y, 4),
+                    "neighbours": [
+                        {"id": j, "token": lm.tokenizer.token(j).to_dict(), "similarity": finite(s, 4),
+                         "x": finite(near_xy[j][0], 4), "y": finite(near_xy[j][1], 4)}
+                        for j, s in near[n]
+                    ],
+                }
+                for n, (i, (x, y)) in enumerate(zip(ids, xy))
+            ],
+        },
+        "lens": [
+            {"layer": g.layer, "top": [
+                {"id": i, "token": lm.tokenizer.token(i).to_dict(), "prob": finite(p, 6)} for i, p in zip(g.ids, g.probs)
+            ]}
+            for g in lens
+        ],
+        "attention_thumbnails": thumbs,
+        "attention_thumbnails_note": None if thumbs is not None else f"shown for prompts up to {MAX_THUMBNAIL_TOKENS} tokens",
+        "prediction": prediction_json(lm, predict(t.logits[-1], SamplingParams(temperature=1.0), 10)),
+    }
+
+
+_projections: dict[str, embedding.Projection] = {}
+
+
+def lm_projection(lm) -> embedding.Projection:
+    if lm.name not in _projections:
+        _projections[lm.name] = embedding.principal_axes(lm.model.embed.weight)
+    return _projections[lm.name]
+
+
+@router.post("/sample/preview", summary="The next-token distribution after temperature, top-k, top-p and min-p")
+def sample_preview(req: PreviewRequest, request: Request) -> dict:
+    lm = language_model(request, req.model)
+    ids = prompt_ids(request, lm, req.prompt, req.chat) + list(req.continuation)
+    if any(i >= lm.config.vocab_size for i in req.continuation):
+        raise unprocessable("continuation", f"holds an id outside the vocabulary of {lm.config.vocab_size}")
+    if len(ids) >= lm.config.max_seq_len:
+        raise unprocessable("continuation", f"makes the sequence longer than the context of {lm.config.max_seq_len}")
+    logits = next_logits(lm, ids)
+    params = req.params()
+    out = {"prediction": prediction_json(lm, predict(logits, params, req.k)), "greedy": params.greedy}
+    if req.seed is not None:
+        d = draw(distribution(logits, params), None if params.greedy else make_generator(req.seed))
+        out["draw"] = {"id": d.id, "token": lm.tokenizer.token(d.id).to_dict(), "u": d.u,
+                       "cumulative_before": finite(d.cumulative_before, 8), "prob": finite(d.prob, 8)}
+    return out
+
+
+@router.post(
+    "/generate",
+    summary="Stream a generation as server-sent events: one `step` per token, then `done`",
+    response_description="text/event-stream of `start`, `step`, `done` (or `error`) events",
+)
+def generate_stream(req: GenerateRequest, request: Request):
+    lm = language_model(request, req.model)
+    ids = prompt_ids(request, lm, req.prompt, req.chat)
+    if len(ids) + req.max_new_tokens > lm.config.max_seq_len:
+        raise unprocessable(
+            "max_new_tokens",
+            f"prompt ({len(ids)} tokens) + max_new_tokens ({req.max_new_tokens}) exceeds the context of {lm.config.max_seq_len}",
+        )
+    params = req.params()
+
+    def work(should_stop):
+        yield "start", {"model": lm.describe(), "prompt_tokens": [lm.tokenizer.token(i).to_dict() for i in ids]}
+        decoder = StreamDecoder(lm.tokenizer)
+        t_start, out_ids, texts, finish = time.perf_counter(), [], [], "cancelled"
+        for step in generate(lm.model, ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n,
+                             should_stop=should_stop):
+            out_ids.append(step.id)
+            piece = "" if step.id in lm.stop_ids else decoder.push(step.id)
+            texts.append(piece)
+            yield "step", {
+                "index": step.index,
+                "id": step.id,
+                "token": lm.tokenizer.token(step.id).to_dict(),
+                "text": piece,
+                "prob": finite(step.prob, 8),
+                "draw": {"u": step.draw.u, "cumulative_before": finite(step.draw.cumulative_before, 8)},
+                "prediction": prediction_json(lm, step.prediction),
+                "cached": step.cached,
+                "ms": finite(step.ms, 2),
+                "finish": step.finish,
+            }
+            finish = step.finish or finish
+        tail = decoder.flush()
+        elapsed = time.perf_counter() - t_start
+        yield "done", {
+            "finish": finish,
+            "ids": out_ids,
+            "text": "".join(texts) + tail,
+            "tokens": len(out_ids),
+            "seconds": finite(elapsed, 3),
+            "tokens_per_s": finite(len(out_ids) / elapsed if elapsed > 0 else 0.0, 2),
+        }
+
+    return stream(request.app.state.slots, work)

@@ -1,0 +1,102 @@
+// Small DOM helpers. Model text is only ever set as text (textContent), never parsed as HTML.
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "style" && typeof value === "object") Object.assign(node.style, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+export function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key === "text") node.textContent = value;
+    else node.setAttribute(key, String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  return node;
+}
+
+// Invisible characters get visible stand-ins, so a token is never an empty-looking chip.
+const NAMED = { " ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍" };
+export function visibleText(text) {
+  let out = "";
+  for (const ch of text) {
+    const code = ch.codePointAt(0);
+    if (NAMED[ch]) out += NAMED[ch];
+    else if (code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0)) out += `⟨U+${hex(code)}⟩`;
+    else if (/\p{Cf}|\p{Zl}|\p{Zp}/u.test(ch) || code === 0xa0) out += `⟨U+${hex(code)}⟩`;
+    else out += ch;
+  }
+  return out;
+}
+
+function hex(code) {
+  return code.toString(16).toUpperCase().padStart(4, "0");
+}
+
+// A token as an element: visible whitespace, bidi-isolated, with its id and bytes on hover.
+export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
+  const label = token.partial ? token.text : visibleText(token.text);
+  const title = `id ${token.id}` + (token.bytes ? ` · bytes ${token.bytes.match(/../g).join(" ")}` : "") +
+    (token.partial ? " · part of a multi-byte character" : "") + (token.special ? " · control token" : "");
+  return el(
+    "span",
+    { class: `token ${token.special ? "special" : ""} ${token.partial ? "partial" : ""} ${extraClass}`, title },
+    el("bdi", { class: "token-text", text: label }),
+    showId ? el("small", { class: "token-id", text: String(token.id) }) : null,
+  );
+}
+
+export function formatProb(p) {
+  if (p >= 0.995) return (p * 100).toFixed(1) + "%";
+  if (p >= 0.001) return (p * 100).toFixed(1) + "%";
+  if (p === 0) return "0%";
+  return p.toExponential(1);
+}
+
+// "View code": the real source of the Python function that computed a figure.
+export function codeLink(qualname, label = "view code") {
+  const pre = el("pre", { class: "code" });
+  const details = el("details", { class: "code-link" }, el("summary", {}, `${label}: `, el("code", { text: qualname })), pre);
+  details.addEventListener("toggle", async () => {
+    if (!details.open || pre.dataset.loaded) return;
+    pre.textContent = "loading…";
+    try {
+      const response = await fetch(`/api/source?name=${encodeURIComponent(qualname)}`);
+      const data = await response.json();
+      if (!response.ok) throw new Error(data.error);
+      pre.textContent = `# ${data.file}, line ${data.line}\n${data.source}`;
+      pre.dataset.loaded = "1";
+    } catch (error) {
+      pre.textContent = `could not load the source: ${error.message}`;
+    }
+  });
+  return details;
+}
+
+export function errorBox(message) {
+  return el("p", { class: "error", role: "alert", text: message });
+}
+
+export const reducedMotion = () => window.matchMedia("(prefers-reduced-motion: reduce)").matches;
