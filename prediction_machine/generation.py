@@ -25,7 +25,7 @@ class Step:
     prob: float  # its probability under the sampling settings
     prediction: Prediction  # the top alternatives it was chosen from
     draw: Draw  # the random number and where it landed
-    cached: int  # positions held in the KV cache when this token was predicted
+    cached: int  # positions held in the KV cache once this step's forward pass has run
     ms: float  # wall time of the forward pass that produced this step's logits
     finish: str | None  # None, or why generation stops after this step: "stop", "length", "context"
 
@@ -57,8 +57,8 @@ def generate(
     for index in range(max_new_tokens):
         if should_stop is not None and should_stop():
             return
-        cached = int(cache.lengths[0]) if cache is not None else 0
         logits, _ = model(x, cache=cache, last_only=True)  # (1, 1, V)
+        cached = int(cache.lengths[0]) if cache is not None else 0
         ms = (time.perf_counter() - t0) * 1000
         logits = logits[0, -1]  # (V,)
         d = draw(distribution(logits, params), gen)

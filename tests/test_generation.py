@@ -1,0 +1,36 @@
+"""The generation loop on the real model: the answer, stopping, seeds."""
+
+from prediction_machine.generation import generate
+from prediction_machine.sampling import SamplingParams
+
+
+def test_greedy_answer_names_paris(lm):
+    ids = lm.prompt_ids("What is the capital of France?")
+    steps = list(generate(lm.model, ids, SamplingParams(temperature=0), 32, lm.stop_ids))
+    text = lm.tokenizer.decode([s.id for s in steps], skip_special=True)
+    assert "Paris" in text
+    assert steps[-1].finish == "stop" and steps[-1].id == lm.eos_id
+
+
+def test_max_new_tokens_stops_with_length(lm):
+    ids = lm.prompt_ids("Tell me a long story.")
+    steps = list(generate(lm.model, ids, SamplingParams(temperature=0), 3, lm.stop_ids))
+    assert len(steps) == 3 and steps[-1].finish == "length"
+    # The prompt is cached by the first pass; each later pass adds the one token before it.
+    assert [s.cached for s in steps] == [len(ids), len(ids) + 1, len(ids) + 2]
+
+
+def test_same_seed_same_tokens_different_seed_differs(lm):
+    ids = lm.prompt_ids("Write a word.")
+    p = SamplingParams(temperature=1.5)
+    run = lambda seed: [s.id for s in generate(lm.model, ids, p, 8, set(), seed=seed)]  # noqa: E731
+    assert run(7) == run(7)
+    assert any(run(7) != run(s) for s in (8, 9, 10))
+
+
+def test_steps_report_the_draw(lm):
+    steps = list(generate(lm.model, lm.prompt_ids("Hi"), SamplingParams(temperature=1.0), 4, set(), seed=1))
+    for s in steps:
+        assert 0 <= s.draw.u < 1
+        assert s.draw.cumulative_before <= s.draw.u * 1.0000001 <= s.draw.cumulative_before + s.prob + 1e-9
+        assert s.prediction.rows and abs(sum(r.prob for r in s.prediction.rows) + s.prediction.mass_outside - 1) < 1e-5
