@@ -257,8 +257,12 @@ def read_hf_folder(folder: Path) -> Checkpoint:
     head_dim = hf.get("head_dim") or hf["hidden_size"] // n_heads
     if head_dim * n_heads != hf["hidden_size"]:
         raise WeightsError(f"{folder}: head_dim {head_dim} x {n_heads} heads != hidden_size; not supported")
-    if hf.get("rope_scaling"):
-        raise WeightsError(f"{folder}: rope_scaling {hf['rope_scaling']} is not supported")
+    # transformers 4 writes rope_theta / rope_scaling; transformers 5 nests them in rope_parameters.
+    rope = hf.get("rope_parameters") or {}
+    scaling = hf.get("rope_scaling") or (rope if rope.get("rope_type", "default") != "default" else None)
+    if scaling:
+        raise WeightsError(f"{folder}: RoPE scaling {scaling} is not supported")
+    rope_theta = float(hf.get("rope_theta") or rope.get("rope_theta") or 10000.0)
     cfg = ModelConfig(
         vocab_size=hf["vocab_size"],
         d_model=hf["hidden_size"],
@@ -267,7 +271,7 @@ def read_hf_folder(folder: Path) -> Checkpoint:
         n_kv_heads=hf.get("num_key_value_heads", n_heads),
         d_ff=hf["intermediate_size"],
         max_seq_len=hf.get("max_position_embeddings", 2048),
-        rope_base=float(hf.get("rope_theta", 10000.0)),
+        rope_base=rope_theta,
         norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
         tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
     )
