@@ -1,7 +1,19 @@
-"""`prediction-machine serve`: load the model, then run the web app under uvicorn."""
+"""`prediction-machine serve`: load the model, then run the web app under uvicorn.
+
+Two settings:
+- a learner on a laptop (the default): loopback only, no token, Host and Origin checks;
+- a classroom: `--host 0.0.0.0 --token T` (or the PREDICTION_MACHINE_TOKEN environment
+  variable, which keeps the token out of the process list). Without a token it refuses to
+  start and prints a freshly generated one. The token is never printed or logged once the
+  server runs; students open http://<machine>:<port>/?token=T once and get a cookie.
+
+On SIGTERM (or Ctrl-C) live streams end with a terminal `error` event, running training
+jobs are asked to stop (they checkpoint) and the process exits within a few seconds.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -9,25 +21,83 @@ import time
 from .config import ServerSettings
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+TOKEN_ENV = "PREDICTION_MACHINE_TOKEN"
+MIN_TOKEN_CHARS = 12
+SHUTDOWN_GRACE_S = 5  # after SIGTERM, streams still open after this long are cut
+
+
+def check_token(host: str, port: int, token: str | None) -> str | None:
+    """The token to use, or a UsageError naming one to use (classroom mode needs it)."""
+    from .cli import UsageError
+
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise UsageError(f"--token must be at least {MIN_TOKEN_CHARS} characters (a guessable token protects nothing)")
+    if host not in LOOPBACK and not token:
+        suggestion = secrets.token_urlsafe(16)
+        raise UsageError(
+            f"--host {host} would let other machines reach this server; classroom mode needs an access token. "
+            f"Re-run with --token {suggestion} (or {TOKEN_ENV}={suggestion}) and give students "
+            f"http://<this-machine>:{port}/?token={suggestion}"
+        )
+    return token
+
+
+def stop_training_jobs(app) -> None:
+    """Ask running training jobs to stop and checkpoint. Defensive: the jobs module is optional."""
+    try:
+        from .web import jobs
+    except Exception:  # noqa: BLE001 - no jobs module, nothing to stop
+        return
+    registry = getattr(app.state, "jobs", None) or getattr(jobs, "JOBS", None) or getattr(jobs, "registry", None)
+    for target in (registry, jobs):
+        for name in ("shutdown", "stop_all", "cancel_all"):
+            fn = getattr(target, name, None) if target is not None else None
+            if callable(fn):
+                try:
+                    fn()
+                except Exception as e:  # noqa: BLE001 - shutting down anyway; say what failed
+                    print(f"could not stop training jobs cleanly: {type(e).__name__}: {e}", file=sys.stderr)
+                return
+
+
+def make_server(app, settings: ServerSettings):
+    """A uvicorn server whose SIGTERM first ends live streams and stops training jobs."""
+    import asyncio
+
+    import uvicorn
+
+    from .web import streaming
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            if not self.should_exit:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    loop = None
+                if loop is not None:
+                    loop.call_soon_threadsafe(streaming.begin_shutdown)
+                else:
+                    streaming.begin_shutdown()
+                stop_training_jobs(app)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, timeout_keep_alive=5,
+    )
+    return Server(config)
 
 
 def serve(args) -> None:
-    import uvicorn
-
     from . import models
     from .cli import UsageError
     from .web.app import create_app
 
-    token = args.token
+    token = check_token(args.host, args.port, args.token or os.environ.get(TOKEN_ENV) or None)
     allowed = ServerSettings.allowed_hosts
     if args.host not in LOOPBACK:
-        if not token:
-            suggestion = secrets.token_urlsafe(16)
-            raise UsageError(
-                f"--host {args.host} would let other machines reach this server; classroom mode needs an access "
-                f"token. Re-run with --token {suggestion} and give students http://<this-machine>:{args.port}/?token={suggestion}"
-            )
-        allowed = ("*",)
+        allowed = ("*",)  # students reach us by this machine's LAN address; the token guards instead
     settings = ServerSettings(
         host=args.host, port=args.port, model=args.model or models.DEFAULT_MODEL, token=token,
         allowed_hosts=allowed, max_running=args.max_running, max_queued=args.max_queued,
@@ -40,5 +110,11 @@ def serve(args) -> None:
     print(f"model {lm.name} ready in {time.perf_counter() - t0:.1f} s ({lm.precision})", file=sys.stderr)
     app = create_app(settings)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    print(f"The Magic of Prediction: http://{shown}:{args.port}/", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    if token:
+        print(
+            f"Classroom mode: students open http://<this-machine>:{args.port}/?token=<your token> "
+            "(the token is not printed here, so it stays out of logs)",
+            file=sys.stderr,
+        )
+    print(f"The Magic of Prediction: http://{shown}:{args.port}/", file=sys.stderr, flush=True)
+    make_server(app, settings).run()

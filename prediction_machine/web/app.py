@@ -39,6 +39,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.slots = Slots(settings.max_running, settings.max_queued)
     app.add_exception_handler(RequestValidationError, validation.validation_error)
     app.add_exception_handler(HTTPException, validation.http_error)
+    validation.install(app)  # error answers in the OpenAPI schema; crashes answered as JSON
     for module in (inference, attention, backprop, curriculum):
         app.include_router(module.router)
 

@@ -2,23 +2,35 @@
 
 What it guards against:
 - DNS rebinding: a foreign site that resolves its own name to 127.0.0.1. Its requests carry
-  its own Host header, so any Host that is not ours is refused (400).
+  its own Host header, so any Host that is not ours is refused (400), static files included.
 - Cross-site requests (CSRF): a page elsewhere posting to our API. Browsers add an Origin
-  header; a state-changing request from a foreign Origin, or from Origin "null", is refused (403).
-  POST bodies must be application/json, which a plain HTML form cannot send.
-- Oversized bodies: refused with 413 before they are read in full.
-- Classroom mode: with an access token set, every API route needs it (401 otherwise).
+  header; a state-changing or API request from a foreign Origin, or from Origin "null", is
+  refused (403), as is one the browser marks `Sec-Fetch-Site: cross-site`. Request bodies
+  must be application/json, which a plain HTML form cannot send (415).
+- Oversized bodies: refused with 413 before the app sees them (the body is read here, up to
+  the limit, and replayed: request bodies are small JSON).
+- Classroom mode (an access token is set): every route but the static files needs the token,
+  as the HttpOnly cookie set by visiting /?token=..., or an `Authorization: Bearer` header
+  (401 otherwise). Each client is told apart (a random cookie, else its IP) so that it can hold
+  one generation at a time. The token never appears in a response or a log line.
 - Every response gets a Content-Security-Policy without inline scripts, nosniff and
   frame-ancestors, so model text can never run as code even if a bug let it through.
+
+It also notices a client that hangs up mid-stream, even with other middleware in between,
+and tells the stream (streaming.Link), so the computation stops at its next step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import re
+import secrets
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import ServerSettings
+from .streaming import REQUEST, Link
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -30,9 +42,13 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
 ]
+_OURS = {name for name, _ in SECURITY_HEADERS}
 TOKEN_COOKIE = "pm_token"
+CLIENT_COOKIE = "pm_client"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def host_name(host_header: str) -> str:
@@ -43,6 +59,14 @@ def host_name(host_header: str) -> str:
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 
+def cookies(header: str) -> dict[str, str]:
+    out = {}
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        out.setdefault(name, value)
+    return out
+
+
 class SecurityMiddleware:
     def __init__(self, app, settings: ServerSettings):
         self.app = app
@@ -51,6 +75,8 @@ class SecurityMiddleware:
         self.allowed = {h.lower() for h in settings.allowed_hosts}
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":  # there are none: refuse before anything else looks at it
+            return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -58,75 +84,167 @@ class SecurityMiddleware:
         path = scope["path"]
 
         host = headers.get("host", "")
-        if not host or (not self.any_host and host_name(host) not in self.allowed):
+        if not host_name(host) or (not self.any_host and host_name(host) not in self.allowed):
             return await _reply(send, 400, "Host header is not one this server answers to (DNS-rebinding guard)")
 
         origin = headers.get("origin")
-        if origin is not None and (method in UNSAFE_METHODS or path.startswith("/api/")):
-            if not self._same_origin(origin, host):
-                return await _reply(send, 403, f"cross-origin request refused (Origin {origin[:80]!r})")
+        guarded = method in UNSAFE_METHODS or path.startswith("/api/")
+        if guarded and origin is not None and not self._same_origin(origin, host):
+            return await _reply(send, 403, f"cross-origin request refused (Origin {origin[:80]!r})")
+        if method in UNSAFE_METHODS and headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            return await _reply(send, 403, "cross-site request refused (Sec-Fetch-Site)")
 
+        jar = cookies(headers.get("cookie", ""))
+        client = None
+        if self.settings.token:
+            if path == "/" and "token" in _query(scope):
+                return await self._enter_classroom(scope, send, jar)
+            if not path.startswith("/static/") and not self._has_token(headers, jar):
+                return await _reply(
+                    send, 401,
+                    "this server is in classroom mode: open the link with ?token=... that your teacher gave you "
+                    "(API clients: send Authorization: Bearer <token>)",
+                )
+            client_id = jar.get(CLIENT_COOKIE, "")
+            client = "c:" + client_id if _CLIENT_ID.match(client_id) else "ip:" + (scope.get("client") or ("?",))[0]
+
+        body = b""
         if method in UNSAFE_METHODS:
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
-                return await _reply(send, 413, f"request body is larger than the limit of {self.settings.max_body_bytes} bytes")
+            limit = self.settings.max_body_bytes
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                return await _reply(send, 413, f"request body is larger than the limit of {limit} bytes")
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if length not in (None, "0") and ctype != "application/json":
+            has_body = length not in (None, "0") or "transfer-encoding" in headers
+            if has_body and ctype != "application/json":
                 return await _reply(send, 415, "request body must be application/json")
+            if has_body:
+                body, gone = await _read_body(receive, limit)
+                if gone:
+                    return None
+                if body is None:
+                    return await _reply(send, 413, f"request body is larger than the limit of {limit} bytes")
 
-        if self.settings.token and path.startswith("/api/") and path != "/api/health":
-            if not self._has_token(scope, headers):
-                return await _reply(send, 401, "this server is in classroom mode: an access token is required")
-
-        receive = self._limit_body(receive)
+        link = Link(client)
+        relay = _Relay(receive, body, link)
+        token = REQUEST.set(link)
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message = {**message, "headers": list(message.get("headers", [])) + SECURITY_HEADERS}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
+                message = {**message, "headers": kept + SECURITY_HEADERS}
+                relay.response_started()
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
-        except _BodyTooLarge:
-            await _reply(send, 413, f"request body is larger than the limit of {self.settings.max_body_bytes} bytes")
+            await self.app(scope, relay, send_with_headers)
+        finally:
+            REQUEST.reset(token)
+            relay.close()
 
     def _same_origin(self, origin: str, host: str) -> bool:
         if origin == "null":
             return False
         parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+        return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
 
-    def _has_token(self, scope, headers) -> bool:
-        want = self.settings.token.encode()
-        candidates = []
+    def _has_token(self, headers: dict, jar: dict) -> bool:
+        candidates = [jar.get(TOKEN_COOKIE, "")]
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             candidates.append(auth[7:].strip())
-        for part in headers.get("cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == TOKEN_COOKIE:
-                candidates.append(value)
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        candidates += query.get("token", [])
-        return any(hmac.compare_digest(c.encode(), want) for c in candidates)
+        return any(_same_secret(c, self.settings.token) for c in candidates)
 
-    def _limit_body(self, receive):
-        limit, seen = self.settings.max_body_bytes, 0
-
-        async def limited():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge()
-            return message
-
-        return limited
+    async def _enter_classroom(self, scope, send, jar: dict) -> None:
+        """/?token=...: check it, keep it in an HttpOnly cookie, and redirect so it leaves the address bar."""
+        given = _query(scope)["token"][0]
+        if not _same_secret(given, self.settings.token):
+            return await _reply(send, 401, "this access token is not the one this server was started with")
+        cookie_opts = "Path=/; HttpOnly; SameSite=Strict; Max-Age=86400"
+        headers = [
+            (b"location", b"/"),
+            (b"cache-control", b"no-store"),
+            (b"set-cookie", f"{TOKEN_COOKIE}={self.settings.token}; {cookie_opts}".encode()),
+        ]
+        if not _CLIENT_ID.match(jar.get(CLIENT_COOKIE, "")):
+            headers.append((b"set-cookie", f"{CLIENT_COOKIE}={secrets.token_urlsafe(18)}; {cookie_opts}".encode()))
+        await send({"type": "http.response.start", "status": 303, "headers": headers + SECURITY_HEADERS})
+        await send({"type": "http.response.body", "body": b""})
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _same_secret(given: str, want: str | None) -> bool:
+    if not want or not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "replace"), want.encode("utf-8", "replace"))
+
+
+def _query(scope) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+async def _read_body(receive, limit: int) -> tuple[bytes | None, bool]:
+    """The whole request body, or None when it passes `limit`; and whether the client hung up."""
+    chunks, seen = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", True
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            return None, False
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+
+
+class _Relay:
+    """The app's `receive`: replays the body we read, then reports the client hanging up.
+
+    Once the response has started and nobody inside is waiting on `receive`, a watcher waits
+    for the disconnect itself, so a stream learns of it even through middleware that never
+    listens (BaseHTTPMiddleware) and even when no bytes are being written.
+    """
+
+    def __init__(self, receive, body: bytes, link: Link):
+        self.receive, self.link = receive, link
+        self.pending = [{"type": "http.request", "body": body, "more_body": False}] if body else []
+        self.replayed = not body
+        self.inside = 0
+        self.watcher: asyncio.Task | None = None
+        self.gone = asyncio.Event()
+
+    async def __call__(self):
+        if self.pending:
+            return self.pending.pop(0)
+        if self.watcher is not None:
+            await self.gone.wait()
+            return {"type": "http.disconnect"}
+        self.inside += 1
+        try:
+            message = await self.receive()
+        finally:
+            self.inside -= 1
+        if message["type"] == "http.disconnect":
+            self._gone()
+        return message
+
+    def response_started(self) -> None:
+        if self.watcher is None and self.inside == 0 and not self.pending and not self.gone.is_set():
+            self.watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self._gone()
+
+    def _gone(self) -> None:
+        self.gone.set()
+        self.link.set_gone()
+
+    def close(self) -> None:
+        if self.watcher is not None and not self.watcher.done():
+            self.watcher.cancel()
 
 
 async def _reply(send, status: int, message: str) -> None:

@@ -62,3 +62,70 @@ def no_surrogates(text: str) -> str:
     except UnicodeEncodeError as e:
         raise ValueError(f"contains invalid Unicode (a lone surrogate at character {e.start})") from None
     return text
+
+
+# ----------------------------------------------------------------------------- the schema tells the truth
+
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "<field>: <what is wrong>, fit to show as text"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+# Answers any route may give before or beside its own logic (security middleware, capacity).
+COMMON_ERRORS = {
+    "400": "the Host header is not one this server answers to, or the body could not be parsed",
+    "401": "classroom mode: the access token is missing or wrong",
+    "403": "a cross-origin request",
+    "413": "the request body is over the size limit",
+    "415": "the request body is not application/json",
+    "422": "a field is invalid; `error` names it and states the limit",
+    "429": "busy, or this client already has a generation running; see Retry-After",
+    "503": "the model is unavailable or the server is shutting down; see Retry-After",
+}
+
+
+def install(app) -> None:
+    """Make the OpenAPI schema describe our real error answers, and turn crashes into JSON.
+
+    FastAPI documents 422 as its own {"detail": [...]} shape; ours is {"error", "errors"}.
+    Every operation also lists the answers the middleware can give, so a client generated
+    from the schema (or a schema fuzzer) knows them.
+    """
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ERROR_SCHEMA
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        for operations in schema.get("paths", {}).values():
+            for op in operations.values():
+                responses = op.setdefault("responses", {})
+                for code, text in COMMON_ERRORS.items():
+                    entry = responses.setdefault(code, {"description": text})
+                    entry["content"] = _ERROR_REF
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+    app.add_exception_handler(Exception, internal_error)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug, not bad input: still a JSON answer, never the exception text (it may hold internals)."""
+    return JSONResponse({"error": "internal error: the server hit a bug; it has been logged"}, status_code=500)

@@ -20,7 +20,7 @@ from ...predict import Prediction, predict
 from ...sampling import SamplingParams, distribution, draw, make_generator
 from ...tokenizer import StreamDecoder
 from ..deps import language_model, settings
-from ..streaming import finite, stream
+from ..streaming import SSE_RESPONSES, finite, stream
 from ..validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api", tags=["inference"])
@@ -230,6 +230,7 @@ def sample_preview(req: PreviewRequest, request: Request) -> dict:
     "/generate",
     summary="Stream a generation as server-sent events: one `step` per token, then `done`",
     response_description="text/event-stream of `start`, `step`, `done` (or `error`) events",
+    responses=SSE_RESPONSES,
 )
 def generate_stream(req: GenerateRequest, request: Request):
     lm = language_model(request, req.model)
