@@ -30,8 +30,8 @@ from . import tracing
 from .tokenizer import Token
 from .transformer import Transformer, apply_rope
 
-# The explorer's sentences. The first two differ in one word, so a head that truly resolves
-# "it" would move its weight from "animal" to "street" between them.
+# The explorer's sentences. The first two differ only in a word after "it": the causal mask
+# means that nothing at "it" can differ between them (prominent_heads measures that).
 EXAMPLES: list[dict] = [
     {"text": "The animal didn't cross the street because it was too tired.", "note": "what does “it” refer to?"},
     {"text": "The animal didn't cross the street because it was too wide.", "note": "one word changed, after “it”: can the model know?"},
@@ -255,14 +255,14 @@ def _uniform(positions: list[tuple[int, int]]) -> float:
     return sum(1.0 / (q + 1) for q, _ in positions) / max(len(positions), 1)
 
 
-def measure_heads(atts: list[torch.Tensor], ids: list[list[int]]) -> dict[str, tuple[torch.Tensor, float]]:
+def measure_heads(atts: list[torch.Tensor], ids: list[list[int]]) -> dict[str, tuple[torch.Tensor, float, list]]:
     """Per-head scores (L, H) for each pattern, averaged over all example sentences.
 
     previous_token: weight from position i on i-1, for i >= 2 (i = 1 would mix with first_token).
     first_token: weight from position i on position 0, for i >= 1.
     induction: when token i repeats an earlier token at j < i-1, the weight from i on j+1
     (the token that followed last time), the copying pattern of Olsson et al.
-    Returns {kind: (scores (L, H), uniform baseline)}.
+    Returns {kind: (scores (L, H), uniform baseline, [(sentence, query, key) measured])}.
     """
     pairs: dict[str, list[tuple[int, int, int]]] = {"previous_token": [], "first_token": [], "induction": []}
     for s, seq in enumerate(ids):
@@ -278,7 +278,7 @@ def measure_heads(atts: list[torch.Tensor], ids: list[list[int]]) -> dict[str, t
         if not ps:
             continue
         got = torch.stack([atts[s][:, :, q, k] for s, q, k in ps])  # (N, L, H)
-        out[kind] = (got.mean(0), _uniform([(q, k) for _, q, k in ps]))
+        out[kind] = (got.mean(0), _uniform([(q, k) for _, q, k in ps]), ps)
     return out
 
 
@@ -305,19 +305,23 @@ def prominent_heads(lm, examples: list[dict] | None = None) -> list[Prominent]:
         "first_token": "the very first token (a pattern often called an “attention sink”)",
         "induction": "the token that followed an earlier copy of the current token (an “induction” pattern, which helps copy repeats)",
     }
-    n_sentences = len(examples)
-    for kind, (scores, base) in measure_heads(atts, [d.trace.ids for d in done]).items():
+    for kind, (scores, base, pairs) in measure_heads(atts, [d.trace.ids for d in done]).items():
         flat = int(scores.argmax())
         layer, head = divmod(flat, scores.shape[1])
         score = float(scores[layer, head])
         many = int((scores > 0.5).sum())
+        sentences = sorted({s for s, _, _ in pairs})
         cap = (
-            f"Layer {layer}, head {head}: on average {_pct(score)} of each token's attention goes to "
-            f"{describe[kind]}, across {n_sentences} example sentences. Spread evenly, it would be {_pct(base)}."
+            f"Layer {layer}, head {head}: on average {_pct(score)} of a token's attention goes to "
+            f"{describe[kind]}, measured at {len(pairs)} positions in {len(sentences)} example sentences. "
+            f"Spread evenly, it would be {_pct(base)}."
         )
         if kind == "first_token":
             cap += f" {many} of the {scores.numel()} heads put more than half their weight there."
-        found.append(Prominent(kind, layer, head, score, base, cap, details={"heads_above_half": many}))
+        # Where to see it: the sentence with the most measured positions (the repeat, for induction).
+        show = max(sentences, key=lambda s: sum(1 for p in pairs if p[0] == s))
+        found.append(Prominent(kind, layer, head, score, base, cap, example=show,
+                               details={"positions": len(pairs), "heads_above_half": many}))
 
     # "it" -> "animal": measured on one sentence, and contrasted with the sentence ending in "wide".
     ex, alt = done[REFERENT_EXAMPLE], done[REFERENT_CONTRAST]
