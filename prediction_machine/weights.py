@@ -227,6 +227,9 @@ def load_gguf_cached(path: Path) -> Checkpoint:
         "eos_id": "" if ckpt.eos_id is None else str(ckpt.eos_id),
     }
     atomic_write_bytes(cached, lambda tmp: save_file(ckpt.state, tmp, metadata=meta))
+    for stale in cached.parent.glob(f"{path.stem}-*.safetensors"):
+        if stale != cached:
+            stale.unlink(missing_ok=True)  # an older source or loader version: 0.5 GB we no longer need
     return ckpt
 
 

@@ -111,11 +111,12 @@ def test_cache_is_used_then_guarded(tiny, tmp_path):
     assert torch.equal(rebuilt.state["embed.weight"], first.state["embed.weight"])
     assert cached[0].stat().st_size == len(data)
 
-    # A changed source gets a new fingerprint, hence a new cache entry.
+    # A changed source gets a new fingerprint, hence a new cache entry that replaces the old one.
     with open(path, "ab") as f:
         f.write(b"\0" * 32)
     weights.load_gguf_cached(path)
-    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+    entries = list((tmp_path / "cache").glob("*.safetensors"))
+    assert len(entries) == 1 and entries[0] != cached[0]
 
 
 def test_missing_default_model_is_explained(monkeypatch):
