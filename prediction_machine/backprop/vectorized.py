@@ -1,0 +1,111 @@
+"""The same MLP as nn.py, as PyTorch tensors: one matrix multiply per layer instead of one Value per number.
+
+Reference: the PyTorch autograd documentation. Shapes: N = points, I = inputs to a layer,
+O = outputs of a layer.
+
+The function computed is identical to `nn.MLP` (same layout of weights, same activations,
+same loss), only batched, so the playground can train at many steps per second. The tests
+load one set of numbers into both and compare losses and gradients to 1e-9.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import torch
+
+from .nn import ACTIVATIONS, init_parameters
+
+ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 1
+
+
+@contextmanager
+def one_thread():
+    """Run torch single-threaded inside the block (process-wide; restored when the last user leaves).
+
+    Why: these matrices are tiny (8 x 200). Handing each op to OpenMP worker threads costs
+    more than the op, and on a busy 2-core machine a parallel region can stall for
+    milliseconds waiting for a descheduled worker: measured 35 steps/s with 2 threads
+    against 400 with 1.
+    """
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+class TensorMLP:
+    """Weights as float64 tensors [(W (O, I), b (O,)), ...]; the last layer is linear and has O = 1."""
+
+    def __init__(self, sizes: list[int], activation: str = "tanh", seed: int = 0, params=None):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.sizes, self.activation = list(sizes), activation
+        self.load(params if params is not None else init_parameters(sizes, seed))
+
+    def load(self, params) -> None:
+        """Set the numbers from the nested-list layout of nn.init_parameters (copies them)."""
+        self.params = [
+            (torch.tensor(W, dtype=torch.float64, requires_grad=True), torch.tensor(b, dtype=torch.float64, requires_grad=True))
+            for W, b in params
+        ]
+
+    def export(self) -> list[tuple[list[list[float]], list[float]]]:
+        return [(W.detach().tolist(), b.detach().tolist()) for W, b in self.params]
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Logits z (N,) for points X (N, 2)."""
+        h = X
+        last = len(self.params) - 1
+        for i, (W, b) in enumerate(self.params):
+            h = h @ W.T + b  # (N, I) @ (I, O) + (O,) -> (N, O)
+            if i < last:
+                h = ACT[self.activation](h)
+        return h[:, 0]  # (N, 1) -> (N,)
+
+    def loss(self, X: torch.Tensor, y: torch.Tensor, l2: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(objective, data loss): mean cross-entropy of sigmoid(z) against y (N,), plus l2 · Σ W²."""
+        z = self.forward(X)  # (N,)
+        # The same stable form as nn.bce_with_logits: max(z, 0) - z·y + log(1 + e^-|z|).
+        data = (torch.relu(z) - z * y + torch.log1p(torch.exp(-z.abs()))).mean()
+        reg = sum((W * W).sum() for W, _ in self.params) if l2 else torch.zeros((), dtype=torch.float64)
+        return data + l2 * reg, data
+
+    def gradients(self, X: torch.Tensor, y: torch.Tensor, l2: float = 0.0) -> tuple[float, float]:
+        """Fill .grad of every weight with d(objective)/d(weight); returns (objective, data loss)."""
+        for W, b in self.params:
+            W.grad = None
+            b.grad = None
+        total, data = self.loss(X, y, l2)
+        total.backward()
+        return total.item(), data.item()
+
+    @torch.no_grad()
+    def sgd_step(self, lr: float) -> None:
+        """w ← w − lr · grad, for every weight and bias."""
+        for W, b in self.params:
+            W -= lr * W.grad
+            b -= lr * b.grad
+
+    @torch.no_grad()
+    def predict(self, X: torch.Tensor) -> torch.Tensor:
+        """Probability of class 1 for each point: sigmoid(z) (N,)."""
+        return torch.sigmoid(self.forward(X))
+
+    def finite(self) -> bool:
+        return all(bool(torch.isfinite(W).all() and torch.isfinite(b).all()) for W, b in self.params)
