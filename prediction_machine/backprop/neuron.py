@@ -9,7 +9,7 @@ its computation graph has these nodes (what the page draws):
     x2, w2 → x2·w2 ┴→ s → z = s + b → y = act(z) → e = y − target → L = e²
 
 Worked example (tanh, x = (1, 0), w = (0.5, 0), b = 0, target 1, lr 0.1):
-y = tanh(0.5) = 0.4621, L = 0.2893, dL/dw1 = 2(y−1)(1−y²)·x1 = −0.8454, w1 ← 0.5 + 0.0845.
+y = tanh(0.5) = 0.4621, L = 0.2893, dL/dw1 = 2(y−1)(1−y²)·x1 = −0.8460, w1 ← 0.5 + 0.0846.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class PlaygroundConfig:
     test_fraction: float = 0.2  # share of the generated points held out to measure generalisation
     hidden: tuple[int, ...] = (8, 8)  # width of each hidden layer; () is logistic regression
     activation: str = "tanh"  # tanh, relu or sigmoid, in every hidden layer
-    learning_rate: float = 0.1  # the step size of w ← w − lr · grad
+    learning_rate: float = 0.3  # the step size of w ← w − lr · grad
     batch_size: int = 32  # points per update; ≥ the training set means full-batch gradient descent
     l2: float = 0.0  # weight decay: the objective adds l2 · Σ w²
     seed: int = 0  # which points are drawn, and the order of the mini-batches
@@ -195,7 +195,7 @@ class Session:
     def _pause(self, what: str) -> None:
         self.paused_reason = (
             f"Training paused at step {self.step_count}: {what}. The learning rate "
-            f"{self.config.learning_rate:g} is probably too large for this network: lower it and press Reset."
+            f"{self.config.learning_rate:g} is probably too large for this network: lower it and start again from the same weights (Reset)."
         )
 
     def _remember(self, record: Record) -> None:
