@@ -74,6 +74,10 @@ class PreviewRequest(SamplingFields):
 class GenerateRequest(SamplingFields):
     prompt: Prompt
     chat: bool = True
+    continuation: list[Annotated[int, Field(ge=0, le=10**6, strict=True)]] = Field(
+        default_factory=list, max_length=LIMITS.max_new_tokens,
+        description="ids already generated, appended to the prompt (Step and Play resume from here)",
+    )
     max_new_tokens: int = Field(64, ge=1, le=LIMITS.max_new_tokens, strict=True)
     seed: int | None = Field(None, ge=0, le=2**63 - 1, strict=True, description="same seed + settings = same tokens")
     top_n: int = Field(10, ge=1, le=50, strict=True, description="alternatives reported per step")
@@ -91,6 +95,12 @@ def prompt_ids(request: Request, lm, prompt: str, chat: bool, limit: int | None 
     if not ids:
         raise unprocessable("prompt", "has no tokens")
     return ids
+
+
+def continuation_ids(lm, ids: list[int]) -> list[int]:
+    if any(i >= lm.config.vocab_size for i in ids):
+        raise unprocessable("continuation", f"holds an id outside the vocabulary of {lm.config.vocab_size}")
+    return list(ids)
 
 
 def prediction_json(lm, p: Prediction) -> dict:
@@ -211,9 +221,7 @@ def lm_projection(lm) -> embedding.Projection:
 @router.post("/sample/preview", summary="The next-token distribution after temperature, top-k, top-p and min-p")
 def sample_preview(req: PreviewRequest, request: Request) -> dict:
     lm = language_model(request, req.model)
-    ids = prompt_ids(request, lm, req.prompt, req.chat) + list(req.continuation)
-    if any(i >= lm.config.vocab_size for i in req.continuation):
-        raise unprocessable("continuation", f"holds an id outside the vocabulary of {lm.config.vocab_size}")
+    ids = prompt_ids(request, lm, req.prompt, req.chat) + continuation_ids(lm, req.continuation)
     if len(ids) >= lm.config.max_seq_len:
         raise unprocessable("continuation", f"makes the sequence longer than the context of {lm.config.max_seq_len}")
     logits = next_logits(lm, ids)
@@ -234,7 +242,7 @@ def sample_preview(req: PreviewRequest, request: Request) -> dict:
 )
 def generate_stream(req: GenerateRequest, request: Request):
     lm = language_model(request, req.model)
-    ids = prompt_ids(request, lm, req.prompt, req.chat)
+    ids = prompt_ids(request, lm, req.prompt, req.chat) + continuation_ids(lm, req.continuation)
     if len(ids) + req.max_new_tokens > lm.config.max_seq_len:
         raise unprocessable(
             "max_new_tokens",
