@@ -1,4 +1,431 @@
-// Placeholder module: the live figure for this section arrives with its own issue.
+// The self-attention explorer. One request per sentence brings every layer and head
+// (POST /api/attention); hovering words and switching heads or layers then happens here,
+// without asking the server again. Long sentences exceed the payload bound and load one layer
+// at a time instead. Model text is only ever set as textContent (via el / visibleText).
+import { ApiError, get, post } from "./api.js";
+import { clear, codeLink, el, errorBox, visibleText } from "./dom.js";
+
+const DEFAULT = "The animal didn't cross the street because it was too tired.";
+const AVG = "avg";
+
 export function mount(root) {
-  root.dataset.ready = "placeholder";
+  clear(root);
+  root.classList.add("att");
+  const s = {
+    root, data: null, paged: false, layerData: new Map(), view: "word", layer: 13, head: 8, query: null,
+    text: null, examples: null, prominent: [], loading: 0,
+  };
+
+  // ---------------------------------------------------------------- controls
+  const exampleRow = el("div", { class: "row att-examples", role: "group", "aria-label": "Example sentences" });
+  const input = el("input", { type: "text", id: "att-text", maxlength: "600", placeholder: "Type your own sentence", autocomplete: "off" });
+  const form = el("form", { class: "row att-form" },
+    el("label", { for: "att-text", class: "sr-only", text: "Your own sentence" }), input,
+    el("button", { type: "submit", class: "primary", text: "Show attention" }));
+  form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) load(s, input.value); });
+
+  const viewToken = el("input", { type: "radio", name: "att-view", value: "token", id: "att-view-token" });
+  const viewWord = el("input", { type: "radio", name: "att-view", value: "word", id: "att-view-word", checked: true });
+  const layerSel = el("select", { id: "att-layer" });
+  const headSel = el("select", { id: "att-head" });
+  const controls = el("div", { class: "row att-controls" },
+    el("fieldset", { class: "att-view" }, el("legend", { text: "Show" }),
+      viewWord, el("label", { for: "att-view-word", text: "words" }),
+      viewToken, el("label", { for: "att-view-token", text: "tokens" })),
+    el("label", { for: "att-layer", text: "Layer " }), layerSel,
+    el("label", { for: "att-head", text: "Head " }), headSel);
+  for (const radio of [viewToken, viewWord]) {
+    radio.addEventListener("change", () => { s.view = radio.value; s.query = null; render(s); });
+  }
+  layerSel.addEventListener("change", () => select(s, parse(layerSel.value), s.head));
+  headSel.addEventListener("change", () => select(s, s.layer, parse(headSel.value)));
+
+  s.ui = {
+    exampleRow, input, layerSel, headSel, viewToken, viewWord,
+    viewNote: el("p", { class: "note att-view-note" }),
+    status: el("p", { class: "note att-status", role: "status" }),
+    error: el("div", { class: "att-error" }),
+    sentence: el("div", { class: "att-sentence", "aria-label": "The sentence: hover, focus or tap a word" }),
+    readout: el("p", { class: "att-readout", "aria-live": "polite" }),
+    map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img" }),
+    mapNote: el("p", { class: "note" }),
+    prominent: el("ul", { class: "att-prominent" }),
+    grid: el("div", { class: "att-grid", role: "grid", "aria-label": "Every layer and head" }),
+    gridNote: el("p", { class: "note" }),
+    deep: el("div", { class: "att-deep-body" }),
+  };
+  s.ui.map.addEventListener("click", (e) => {
+    const n = items(s).length;
+    const r = s.ui.map.getBoundingClientRect();
+    const row = Math.floor(((e.clientY - r.top) / r.height) * n);
+    if (row >= 0 && row < n) setQuery(s, row);
+  });
+  const deep = el("details", { class: "att-deep" },
+    el("summary", { text: "Where do these weights come from? q · k, ÷ √d, the mask and softmax, for one row" }),
+    s.ui.deep);
+  deep.addEventListener("toggle", () => { if (deep.open) breakdown(s); });
+  s.ui.deepDetails = deep;
+
+  root.append(
+    exampleRow, form, controls, s.ui.viewNote, s.ui.status, s.ui.error,
+    s.ui.sentence, s.ui.readout,
+    el("div", { class: "att-two" },
+      el("div", { class: "att-mapbox" },
+        el("h4", { text: "The whole map, and the causal mask" }), s.ui.map, s.ui.mapNote),
+      el("div", { class: "att-probox" },
+        el("h4", { text: "Heads worth a look (measured)" }), s.ui.prominent)),
+    el("h4", { text: "All heads at once" }), s.ui.gridNote, s.ui.grid,
+    deep,
+  );
+
+  get("/api/attention/examples").then((d) => {
+    s.examples = d.examples;
+    s.prominent = d.prominent;
+    renderExamples(s);
+    renderProminent(s);
+  }).catch((e) => s.ui.prominent.append(errorBox(`Could not measure the heads: ${e.message}`)));
+  load(s, DEFAULT);
+}
+
+function parse(v) {
+  return v === AVG ? AVG : Number(v);
+}
+
+// ---------------------------------------------------------------- data
+
+async function load(s, text, { query = null } = {}) {
+  const ticket = ++s.loading;
+  s.ui.status.textContent = "Running the model on this sentence…";
+  clear(s.ui.error);
+  s.root.dataset.ready = "";
+  try {
+    let data, paged = false;
+    try {
+      data = await post("/api/attention", { text, view: "both", grid: true });
+    } catch (e) {
+      // Over the payload bound (the server names "layers"): fall back to one layer per request.
+      if (!(e instanceof ApiError && e.status === 422 && e.message.startsWith("layers:"))) throw e;
+      paged = true;
+      const layer = s.layer === AVG ? 0 : s.layer;
+      data = await post("/api/attention", { text, view: "both", grid: true, layers: [layer] });
+    }
+    if (ticket !== s.loading) return;
+    s.data = data;
+    s.paged = paged;
+    s.text = text;
+    s.layerData = new Map(data.layers.map((l, i) => [l, { data, index: i }]));
+    s.query = query;
+    fillSelectors(s);
+    s.ui.status.textContent = paged
+      ? `${data.tokens.length} tokens: too many to send every layer at once, so each layer loads when you pick it.`
+      : `${data.tokens.length} tokens, ${data.words.length} words. All ${data.n_layers} × ${data.n_heads} heads are loaded: hovering needs no more requests.`;
+    renderGrid(s);
+    render(s);
+  } catch (e) {
+    if (ticket !== s.loading) return;
+    s.ui.status.textContent = "";
+    s.ui.error.append(errorBox(e.message));
+    s.root.dataset.ready = "error";
+  }
+}
+
+// A layer that is not loaded yet (paged mode): fetch it once, then it is cached.
+async function ensureLayer(s, layer) {
+  if (layer === AVG || s.layerData.has(layer)) return true;
+  s.ui.status.textContent = `Loading layer ${layer}…`;
+  const text = s.text;
+  const data = await post("/api/attention", { text, view: "both", layers: [layer] });
+  if (text !== s.text) return false;
+  s.layerData.set(layer, { data, index: 0 });
+  s.ui.status.textContent = `Layer ${layer} loaded.`;
+  return true;
+}
+
+async function select(s, layer, head) {
+  s.layer = layer;
+  s.head = head;
+  s.root.dataset.ready = "";
+  try {
+    if (!(await ensureLayer(s, layer))) return;
+  } catch (e) {
+    s.ui.error.append(errorBox(e.message));
+    return;
+  }
+  render(s);
+}
+
+function key(s) {
+  return s.view === "token" ? "attention" : "word_attention";
+}
+
+// The matrix on screen: [query][key] for the chosen layer and head, or an average.
+function matrix(s) {
+  const d = s.data;
+  const k = key(s);
+  if (s.layer === AVG && s.head === AVG) return d[k].mean;
+  if (s.layer === AVG) return d[k].layer_mean[d.heads.indexOf(s.head)];
+  const entry = s.layerData.get(s.layer);
+  if (!entry) return null;
+  const block = entry.data[k];
+  return s.head === AVG ? block.head_mean[entry.index] : block.maps[entry.index][entry.data.heads.indexOf(s.head)];
+}
+
+function items(s) {
+  const d = s.data;
+  if (s.view === "token") return d.tokens.map((t, i) => ({ label: visibleText(t.text), tokens: [i] }));
+  // Word view: the leading space is the gap between chips; other invisible characters stay visible.
+  return d.words.map((w) => ({ label: visibleText(w.text.startsWith(" ") ? w.text.slice(1) : w.text), tokens: w.tokens }));
+}
+
+function defaultQuery(s, list) {
+  const it = list.findIndex((x) => x.label === "it" || x.label === "␣it");
+  return it >= 0 ? it : list.length - 1;
+}
+
+// ---------------------------------------------------------------- rendering
+
+function fillSelectors(s) {
+  const d = s.data;
+  const fill = (sel, n, word, current) => {
+    clear(sel);
+    sel.append(el("option", { value: AVG, text: `average over ${word}s` }));
+    for (let i = 0; i < n; i++) sel.append(el("option", { value: String(i), text: `${word} ${i}` }));
+    sel.value = String(current);
+  };
+  fill(s.ui.layerSel, d.n_layers, "layer", s.layer);
+  fill(s.ui.headSel, d.n_heads, "head", s.head);
+}
+
+function render(s) {
+  if (!s.data) return;
+  const list = items(s);
+  if (s.query === null || s.query >= list.length) s.query = defaultQuery(s, list);
+  s.ui.layerSel.value = String(s.layer);
+  s.ui.headSel.value = String(s.head);
+  s.ui.viewToken.checked = s.view === "token";
+  s.ui.viewWord.checked = s.view === "word";
+  const split = s.data.words.filter((w) => w.tokens.length > 1).length;
+  s.ui.viewNote.textContent = s.view === "word"
+    ? `Word view: ${split} word${split === 1 ? " is" : "s are"} split into several tokens. A word's weight as a key is the SUM of the weights on its tokens; its row as a query is the MEAN of its tokens' rows. Rows still add up to 1.`
+    : "Token view: exactly the pieces the model reads, and exactly the weights it computed.";
+
+  clear(s.ui.sentence);
+  list.forEach((item, i) => {
+    const chip = el("button", {
+      type: "button", class: `att-item${item.tokens.length > 1 ? " split" : ""}`, "data-index": String(i),
+      title: item.tokens.length > 1 ? `${item.tokens.length} tokens: ${item.tokens.map((t) => visibleText(s.data.tokens[t].text)).join(" | ")}` : null,
+    }, el("bdi", { class: "att-text", text: item.label }), el("span", { class: "att-w" }));
+    const pick = () => setQuery(s, i);
+    chip.addEventListener("mouseenter", pick);
+    chip.addEventListener("focus", pick);
+    chip.addEventListener("click", pick);
+    s.ui.sentence.append(chip);
+  });
+  renderGridSelection(s);
+  setQuery(s, s.query);
+  if (s.ui.deepDetails.open) breakdown(s);
+}
+
+function setQuery(s, q) {
+  s.query = q;
+  const m = matrix(s);
+  if (!m) return;
+  const row = m[q];
+  const list = items(s);
+  const chips = s.ui.sentence.querySelectorAll(".att-item");
+  let sum = 0;
+  chips.forEach((chip, k) => {
+    const w = row[k];
+    const future = k > q;
+    chip.classList.toggle("query", k === q);
+    chip.classList.toggle("future", future);
+    chip.dataset.weight = String(w);
+    chip.style.setProperty("--w", String(w));
+    chip.querySelector(".att-w").textContent = future ? "masked" : pct(w);
+    chip.setAttribute("aria-label", `${list[k].label}: ${future ? "in the future, masked" : pct(w)}`);
+    sum += w;
+  });
+  const where = `${s.layer === AVG ? "averaged over layers" : `layer ${s.layer}`}, ${s.head === AVG ? "averaged over heads" : `head ${s.head}`}`;
+  const top = row.map((w, k) => [w, k]).filter(([, k]) => k <= q).sort((a, b) => b[0] - a[0]).slice(0, 3);
+  s.ui.readout.textContent = `“${list[q].label}” (${where}) reads mostly ` +
+    top.map(([w, k]) => `“${list[k].label}” ${pct(w)}`).join(", ") +
+    `. Its ${q + 1} weights add up to ${sum.toFixed(3)}; the ${list.length - q - 1} later ${s.view}s get 0.`;
+  Object.assign(s.root.dataset, { ready: "1", layer: String(s.layer), head: String(s.head), view: s.view, query: String(q) });
+  drawMap(s, m, q);
+}
+
+function pct(w) {
+  return `${(w * 100).toFixed(w < 0.1 ? 1 : 0)}%`;
+}
+
+// The selected map as a heatmap: darker = more weight; the grey triangle is the masked future.
+function drawMap(s, m, q) {
+  const canvas = s.ui.map;
+  const n = m.length;
+  const cell = Math.max(2, Math.floor(260 / n));
+  canvas.width = canvas.height = cell * n;
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#fff";
+  g.fillRect(0, 0, canvas.width, canvas.height);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < n; k++) {
+      g.fillStyle = k > i ? "#d9d5cc" : `rgba(0, 114, 178, ${m[i][k]})`;
+      g.fillRect(k * cell, i * cell, cell, cell);
+    }
+  }
+  g.strokeStyle = "#e69f00";
+  g.lineWidth = 2;
+  g.strokeRect(1, q * cell + 1, n * cell - 2, cell - 2);
+  canvas.setAttribute("aria-label", `Attention map, ${n} by ${n}; row ${q + 1} is selected`);
+  s.ui.mapNote.textContent = `Row = the ${s.view} reading, column = the ${s.view} being read (click a row to select it). ` +
+    "The grey triangle is the future, masked out: the model is trained to predict the next word, so a word may read " +
+    "only itself and the words before it. If it could see ahead, it would just copy the answer.";
+}
+
+function renderExamples(s) {
+  clear(s.ui.exampleRow);
+  s.examples.forEach((ex) => {
+    const b = el("button", { type: "button", class: "att-example", title: ex.note, text: ex.text });
+    b.addEventListener("click", () => { s.ui.input.value = ""; load(s, ex.text); });
+    s.ui.exampleRow.append(b);
+  });
+}
+
+function renderProminent(s) {
+  clear(s.ui.prominent);
+  for (const p of s.prominent) {
+    const b = el("button", { type: "button", class: "att-show", text: `Show layer ${p.layer}, head ${p.head}` });
+    b.addEventListener("click", async () => {
+      const ex = p.example !== null && s.examples ? s.examples[p.example].text : null;
+      if (ex && ex !== s.text) {
+        s.layer = p.layer;
+        s.head = p.head;
+        s.view = "token";
+        await load(s, ex, { query: p.query });
+      } else {
+        if (p.query !== null) { s.view = "token"; s.query = p.query; }
+        await select(s, p.layer, p.head);
+      }
+    });
+    s.ui.prominent.append(el("li", {}, el("span", { text: p.caption + " " }), b));
+  }
+}
+
+// ---------------------------------------------------------------- the all-heads grid
+
+function renderGrid(s) {
+  const d = s.data;
+  const grid = s.ui.grid;
+  clear(grid);
+  const size = d.grid.size;
+  grid.append(el("div", { class: "att-grid-row head", role: "row" },
+    el("span", { class: "att-grid-label", role: "columnheader", text: "layer \\ head" }),
+    ...Array.from({ length: d.n_heads }, (_, h) => el("span", { class: "att-grid-label", role: "columnheader", text: String(h) }))));
+  for (let l = 0; l < d.n_layers; l++) {
+    const row = el("div", { class: "att-grid-row", role: "row" }, el("span", { class: "att-grid-label", role: "rowheader", text: String(l) }));
+    for (let h = 0; h < d.n_heads; h++) {
+      const c = el("canvas", { width: String(size), height: String(size) });
+      paint(c, d.grid.maps[l][h]);
+      const b = el("button", {
+        type: "button", class: "att-cell", tabindex: "-1", role: "gridcell",
+        "data-layer": String(l), "data-head": String(h), "aria-label": `layer ${l}, head ${h}`,
+      }, c);
+      b.addEventListener("click", () => select(s, l, h));
+      b.addEventListener("keydown", (e) => moveInGrid(s, e, l, h));
+      row.append(b);
+    }
+    grid.append(row);
+  }
+  s.ui.gridNote.textContent = `Each small square is one head's map for this sentence (rows read columns, in tokens${d.grid.downsampled ? `, averaged down to ${size} × ${size}` : ""}). Click one to select it; arrow keys move between them.`;
+}
+
+function paint(canvas, m) {
+  const g = canvas.getContext("2d");
+  const n = m.length;
+  g.fillStyle = "#fff";
+  g.fillRect(0, 0, n, n);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < n; k++) {
+      g.fillStyle = k > i ? "#ece9e2" : `rgba(0, 114, 178, ${m[i][k]})`;
+      g.fillRect(k, i, 1, 1);
+    }
+  }
+}
+
+function renderGridSelection(s) {
+  for (const b of s.ui.grid.querySelectorAll(".att-cell")) {
+    const l = Number(b.dataset.layer), h = Number(b.dataset.head);
+    const on = (s.layer === AVG || s.layer === l) && (s.head === AVG || s.head === h);
+    b.classList.toggle("selected", on);
+    b.setAttribute("aria-selected", on ? "true" : "false");
+  }
+  const l = s.layer === AVG ? 0 : s.layer, h = s.head === AVG ? 0 : s.head;
+  for (const b of s.ui.grid.querySelectorAll(".att-cell")) {
+    b.tabIndex = Number(b.dataset.layer) === l && Number(b.dataset.head) === h ? 0 : -1;
+  }
+}
+
+function moveInGrid(s, e, l, h) {
+  const d = s.data;
+  const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  if (!moves[e.key]) return;
+  e.preventDefault();
+  const nl = Math.min(d.n_layers - 1, Math.max(0, l + moves[e.key][0]));
+  const nh = Math.min(d.n_heads - 1, Math.max(0, h + moves[e.key][1]));
+  const next = s.ui.grid.querySelector(`.att-cell[data-layer="${nl}"][data-head="${nh}"]`);
+  select(s, nl, nh).then(() => next.focus());
+}
+
+// ---------------------------------------------------------------- the deeper panel
+
+async function breakdown(s) {
+  const box = s.ui.deep;
+  clear(box);
+  if (s.layer === AVG || s.head === AVG) {
+    box.append(el("p", { class: "note", text: "Pick one layer and one head (not an average) to see how its weights are computed." }));
+    return;
+  }
+  const item = items(s)[s.query];
+  const q = item.tokens[item.tokens.length - 1]; // a word's last token: it has read the whole word
+  const want = `${s.text}|${s.layer}|${s.head}|${q}`;
+  box.dataset.want = want;
+  box.append(el("p", { class: "note", text: "Computing…" }));
+  let d;
+  try {
+    d = await post("/api/attention", {
+      text: s.text, layers: [s.layer], heads: [s.head], view: "token", breakdown: { layer: s.layer, head: s.head, query: q },
+    });
+  } catch (e) {
+    clear(box).append(errorBox(e.message));
+    return;
+  }
+  if (box.dataset.want !== want) return;
+  const b = d.breakdown;
+  const tokens = d.tokens;
+  clear(box);
+  box.append(el("p", {},
+    `Query: token ${q} “`, el("bdi", { text: visibleText(tokens[q].text) }),
+    `” in layer ${b.layer}, head ${b.head} (it shares key head ${b.kv_head} with two other query heads). ` +
+    `Each score is the dot product of this token's query vector with a key vector (${b.head_dim} numbers each), ` +
+    `divided by √${b.head_dim} = ${b.scale} so the scores do not grow with the vector length. Keys after the query are ` +
+    "masked (set to −∞), and softmax turns the rest into weights that add up to 1."));
+  const table = el("table", { class: "att-breakdown" },
+    el("thead", {}, el("tr", {},
+      el("th", { text: "key token" }), el("th", { class: "num", text: "q · k" }),
+      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask" }),
+      el("th", { class: "num", text: "softmax" }))));
+  const body = el("tbody");
+  for (const k of b.keys) {
+    body.append(el("tr", { class: k.allowed ? "" : "masked" },
+      el("td", {}, el("bdi", { class: "token", text: visibleText(tokens[k.position].text) })),
+      el("td", { class: "num", text: k.dot.toFixed(2) }),
+      el("td", { class: "num", text: k.scaled.toFixed(3) }),
+      el("td", { text: k.allowed ? "kept" : "−∞ (future)" }),
+      el("td", { class: "num", text: k.allowed ? k.weight.toFixed(4) : "0" })));
+  }
+  table.append(body);
+  box.append(table,
+    el("p", { class: "note", text: `Rebuilt from the layer's input with the model's own weights; the largest difference from the weights the real forward pass recorded is ${b.max_abs_diff.toExponential(1)}.` }),
+    codeLink("prediction_machine.attention.score_breakdown"),
+    codeLink("prediction_machine.attention.queries_and_keys"));
 }
