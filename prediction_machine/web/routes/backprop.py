@@ -1,5 +1,289 @@
-"""API of the guide's backprop section (added by its own issue)."""
+"""API of the backprop section: the one-neuron walkthrough and the training playground.
 
-from fastapi import APIRouter
+Thin on purpose: validate, call prediction_machine.backprop, serialize. Playground sessions
+live in a small in-memory SessionStore owned by this module: bounded in number, forgotten
+after 15 idle minutes, and each trained by one request at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import Field
+from starlette.exceptions import HTTPException
+
+from ...backprop import datasets
+from ...backprop.neuron import neuron_step
+from ...backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
+from ..deps import settings
+from ..streaming import Slots, stream
+from ..validation import Strict, unprocessable
 
 router = APIRouter(prefix="/api/backprop", tags=["backprop"])
+
+MAX_SESSIONS = 24  # open playgrounds on one server; the 25th gets 429 until one is deleted or expires
+IDLE_SECONDS = 15 * 60  # a session nobody has touched for this long is forgotten
+MAX_POINTS = 600  # generated + clicked points in one session
+MAX_STEPS = 200  # updates per step request (one request stays well under a second)
+MAX_FRAMES = 3000  # frames per stream
+STORE = SessionStore(MAX_SESSIONS, IDLE_SECONDS)
+
+Activation = Literal["tanh", "relu", "sigmoid"]
+Coordinate = Annotated[float, Field(ge=-datasets.EXTENT, le=datasets.EXTENT, strict=True)]
+SessionId = Annotated[str, Path(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class NeuronRequest(Strict):
+    x1: float = Field(1.0, ge=-10, le=10, description="first input", strict=True)
+    x2: float = Field(-0.5, ge=-10, le=10, description="second input", strict=True)
+    w1: float = Field(0.6, ge=-10, le=10, description="weight of x1", strict=True)
+    w2: float = Field(-0.4, ge=-10, le=10, description="weight of x2", strict=True)
+    b: float = Field(0.1, ge=-10, le=10, description="bias", strict=True)
+    target: float = Field(1.0, ge=-10, le=10, description="the output we want", strict=True)
+    lr: float = Field(0.1, gt=0, le=10, description="learning rate of the update w <- w - lr * grad", strict=True)
+    activation: Activation = "tanh"
+
+
+class SessionRequest(Strict):
+    dataset: Literal["moons", "circles", "xor", "spiral"] = "moons"
+    n_points: int = Field(200, ge=4, le=500, strict=True, description="points generated")
+    noise: float = Field(0.1, ge=0, le=0.5, description="std of the jitter added to every point", strict=True)
+    test_fraction: float = Field(0.2, ge=0, le=0.5, description="share of the points held out for the test loss", strict=True)
+    hidden: list[Annotated[int, Field(ge=1, le=16, strict=True)]] = Field([8, 8], max_length=4, description="hidden layer widths (at most 4 layers of 16)")
+    activation: Activation = "tanh"
+    learning_rate: float = Field(0.3, gt=0, le=10, strict=True)
+    batch_size: int = Field(32, ge=1, le=MAX_POINTS, strict=True)
+    l2: float = Field(0.0, ge=0, le=1, strict=True)
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True, description="which points, and the batch order")
+    init_seed: int | None = Field(None, ge=0, le=2**31 - 1, strict=True, description="which initial weights (default: fresh random)")
+
+
+class StepRequest(Strict):
+    steps: int = Field(10, ge=1, le=MAX_STEPS, strict=True, description="updates to run before answering")
+    grid: int = Field(40, ge=0, le=60, strict=True, description="decision-boundary grid resolution (0 = none)")
+
+
+class StreamRequest(Strict):
+    frames: int = Field(100, ge=1, le=MAX_FRAMES, strict=True, description="frames to send")
+    steps_per_frame: int = Field(5, ge=1, le=MAX_STEPS, strict=True)
+    grid: int = Field(30, ge=0, le=60, strict=True)
+
+
+class SettingsRequest(Strict):
+    learning_rate: float | None = Field(None, gt=0, le=10, strict=True)
+    batch_size: int | None = Field(None, ge=1, le=MAX_POINTS, strict=True)
+    l2: float | None = Field(None, ge=0, le=1, strict=True)
+
+
+class NewPoint(Strict):
+    x: Coordinate
+    y: Coordinate
+    label: Literal[0, 1]
+
+
+class PointsRequest(Strict):
+    add: list[NewPoint] = Field(default_factory=list, max_length=50)
+    remove: list[Annotated[int, Field(ge=0, strict=True)]] = Field(default_factory=list, max_length=MAX_POINTS, description="indices into the session's points")
+
+
+class NewWeightsRequest(Strict):
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, strict=True, description="default: fresh random")
+
+
+# ----------------------------------------------------------------------------- serialization
+
+
+def num(x: float | None, ndigits: int = 6) -> float | None:
+    """A float for JSON: rounded, and None where the math gave NaN or infinity (never a fake number)."""
+    return None if x is None or not math.isfinite(x) else round(x, ndigits)
+
+
+def record_json(r) -> dict:
+    return {"step": r.step, "train_loss": num(r.train_loss), "test_loss": num(r.test_loss),
+            "train_accuracy": num(r.train_accuracy, 4), "test_accuracy": num(r.test_accuracy, 4)}
+
+
+def network_json(s: Session) -> list[dict]:
+    def rows(m):
+        return None if m is None else [[num(v, 5) for v in row] for row in m]
+
+    def vec(v):
+        return None if v is None else [num(x, 5) for x in v]
+
+    return [{"weights": rows(L["weights"]), "bias": vec(L["bias"]), "weight_grads": rows(L["weight_grads"]),
+             "bias_grads": vec(L["bias_grads"])} for L in s.network()]
+
+
+def grid_json(s: Session, resolution: int) -> dict | None:
+    if not resolution:
+        return None
+    return {"resolution": resolution, "extent": datasets.EXTENT,
+            "values": [[num(p, 3) for p in row] for row in s.grid(resolution)]}
+
+
+def summary_json(s: Session) -> dict:
+    out = s.summary()
+    out["latest"] = record_json(s.history[-1])
+    return out
+
+
+def frame_json(s: Session, rows, resolution: int) -> dict:
+    return {**summary_json(s), "rows": [record_json(r) for r in rows], "grid": grid_json(s, resolution), "network": network_json(s)}
+
+
+def state_json(key: str, s: Session, resolution: int = 40) -> dict:
+    return {
+        "id": key,
+        **summary_json(s),
+        "points": [{"x": round(p.x, 5), "y": round(p.y, 5), "label": p.label, "split": p.split, "user": p.user} for p in s.points],
+        "history": [record_json(r) for r in s.history],
+        "grid": grid_json(s, resolution),
+        "network": network_json(s),
+    }
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class _Locked:
+    """The session, with its lock held: one request trains or edits it at a time."""
+
+    def __init__(self, key: str):
+        self.session = STORE.get(key)
+        if self.session is None:
+            raise HTTPException(404, f"session: no playground session {key!r} (it may have expired after {IDLE_SECONDS // 60} idle minutes)")
+
+    def __enter__(self) -> Session:
+        if not self.session.lock.acquire(timeout=5):
+            raise HTTPException(429, "session: another request is still training this session; try again shortly", headers={"Retry-After": "1"})
+        return self.session
+
+    def __exit__(self, *exc) -> None:
+        self.session.lock.release()
+
+
+def _slots(request: Request) -> Slots:
+    """Streams of training share a small pool of their own (the generation pool is for the model)."""
+    state = request.app.state
+    if not hasattr(state, "backprop_slots"):
+        state.backprop_slots = Slots(settings(request).max_training_jobs, 4)
+    return state.backprop_slots
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+@router.post("/neuron", summary="One neuron, one step: forward values, gradients edge by edge, and the update")
+def neuron(req: NeuronRequest) -> dict:
+    step = neuron_step(req.x1, req.x2, req.w1, req.w2, req.b, req.target, req.lr, req.activation)
+    out = step.to_dict()
+    for node in out["nodes"]:
+        node["data"], node["grad"] = num(node["data"], 9), num(node["grad"], 9)
+    for edge in out["edges"]:
+        for k in ("local", "contribution", "grad_after"):
+            edge[k] = num(edge[k], 9)
+    for u in out["updates"]:
+        u["before"], u["grad"], u["after"] = num(u["before"], 9), num(u["grad"], 9), num(u["after"], 9)
+    for k in ("prediction", "loss", "new_prediction", "new_loss"):
+        out[k] = num(out[k], 9)
+    out["activation"], out["lr"] = req.activation, req.lr
+    return out
+
+
+@router.get("/datasets", summary="The datasets, and the limits of a playground session")
+def list_datasets() -> dict:
+    return {"datasets": list(datasets.GENERATORS), "extent": datasets.EXTENT, "limits": {
+        "sessions": MAX_SESSIONS, "idle_seconds": IDLE_SECONDS, "points": MAX_POINTS, "steps_per_request": MAX_STEPS,
+        "hidden_layers": 4, "hidden_width": 16}}
+
+
+@router.post("/sessions", status_code=201, summary="Start a playground session: data, network, initial weights")
+def create_session(req: SessionRequest) -> dict:
+    config = PlaygroundConfig(
+        dataset=req.dataset, n_points=req.n_points, noise=req.noise, test_fraction=req.test_fraction,
+        hidden=tuple(req.hidden), activation=req.activation, learning_rate=req.learning_rate,
+        batch_size=req.batch_size, l2=req.l2, seed=req.seed,
+        init_seed=secrets.randbelow(2**31) if req.init_seed is None else req.init_seed,
+    )
+    try:
+        key, session = STORE.create(config)
+    except StoreFull as e:
+        raise HTTPException(429, f"sessions: {e}", headers={"Retry-After": "30"}) from None
+    with session.lock:
+        return state_json(key, session)
+
+
+@router.get("/sessions/{key}", summary="Everything about a session: points, history, boundary, weights")
+def get_session(key: SessionId, grid: int = Query(40, ge=0, le=60, description="boundary grid resolution")) -> dict:
+    with _Locked(key) as s:
+        return state_json(key, s, grid)
+
+
+@router.delete("/sessions/{key}", status_code=204, summary="Forget a session")
+def delete_session(key: SessionId) -> Response:
+    if not STORE.delete(key):
+        raise HTTPException(404, f"session: no playground session {key!r}")
+    return Response(status_code=204)
+
+
+@router.post("/sessions/{key}/step", summary="Run up to `steps` updates; returns the new history rows and the new picture")
+def step_session(key: SessionId, req: StepRequest) -> dict:
+    with _Locked(key) as s:
+        rows = s.step(req.steps)
+        return frame_json(s, rows, req.grid)
+
+
+@router.post("/sessions/{key}/stream", summary="Train and send one server-sent event per frame (then 'done' or 'paused')")
+def stream_session(key: SessionId, req: StreamRequest, request: Request):
+    _Locked(key)  # 404 now, not inside the stream
+
+    def work(should_stop):
+        for _ in range(req.frames):
+            if should_stop():
+                return
+            with _Locked(key) as s:
+                frame = frame_json(s, s.step(req.steps_per_frame), req.grid)
+            yield "frame", frame
+            if frame["paused"]:
+                yield "paused", {"reason": frame["paused_reason"], "step": frame["step"]}
+                return
+        yield "done", {"step": frame["step"]}
+
+    return stream(_slots(request), work, on_error=lambda e: {"error": str(getattr(e, "detail", e))})
+
+
+@router.post("/sessions/{key}/reset", summary="Back to the same initial weights (and batch order); the points stay")
+def reset_session(key: SessionId) -> dict:
+    with _Locked(key) as s:
+        s.reset()
+        return state_json(key, s)
+
+
+@router.post("/sessions/{key}/new-weights", summary="Draw new initial weights, then reset to them")
+def new_weights(key: SessionId, req: NewWeightsRequest) -> dict:
+    with _Locked(key) as s:
+        s.new_weights(req.seed)
+        return state_json(key, s)
+
+
+@router.post("/sessions/{key}/settings", summary="Change learning rate, batch size or L2 without touching the weights")
+def change_settings(key: SessionId, req: SettingsRequest) -> dict:
+    with _Locked(key) as s:
+        s.set_hyperparameters(req.learning_rate, req.batch_size, req.l2)
+        return summary_json(s)
+
+
+@router.post("/sessions/{key}/points", summary="Add points (they join the training set) and/or remove points by index")
+def edit_points(key: SessionId, req: PointsRequest) -> dict:
+    with _Locked(key) as s:
+        bad = [i for i in req.remove if i >= len(s.points)]
+        if bad:
+            raise unprocessable("remove", f"index {bad[0]} is out of range: the session has {len(s.points)} points")
+        if len(s.points) - len(set(req.remove)) + len(req.add) > MAX_POINTS:
+            raise unprocessable("add", f"a session holds at most {MAX_POINTS} points")
+        s.remove_points(req.remove)
+        s.add_points([(p.x, p.y, p.label) for p in req.add])
+        return state_json(key, s)
