@@ -93,6 +93,11 @@ class Value:
         s = stable_sigmoid(self.data)
         return Value(s, (self,), "sigmoid", (s * (1.0 - s),))
 
+    def softplus(self) -> Value:
+        """log(1 + e^x), computed without overflow; its derivative is sigmoid(x)."""
+        sp = max(self.data, 0.0) + math.log1p(math.exp(-abs(self.data)))
+        return Value(sp, (self,), "softplus", (stable_sigmoid(self.data),))
+
     def activation(self, name: str) -> Value:
         """'tanh', 'relu', 'sigmoid' or 'linear' (no change)."""
         return self if name == "linear" else getattr(self, name)()

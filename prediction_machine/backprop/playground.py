@@ -23,7 +23,7 @@ import torch
 
 from . import datasets
 from .nn import ACTIVATIONS, init_parameters
-from .vectorized import TensorMLP, one_thread
+from .vectorized import TensorMLP, bce_with_logits, one_thread
 
 MAX_HISTORY = 2000  # rows kept per session; beyond this every other row is dropped
 EXPLODED = 1000.0  # a mean cross-entropy this large means confidently wrong by a factor e^1000: overshooting
@@ -149,7 +149,7 @@ class Session:
                 out[split] = (None, None)
                 continue
             z = self.net.forward(X)  # (N,)
-            loss = (torch.relu(z) - z * y + torch.log1p(torch.exp(-z.abs()))).mean().item()
+            loss = bce_with_logits(z, y).mean().item()
             out[split] = (loss, ((z > 0).double() == y).double().mean().item())
         (tl, ta), (vl, va) = out["train"], out["test"]
         return Record(self.step_count, math.nan if tl is None else tl, vl, math.nan if ta is None else ta, va)

@@ -49,6 +49,11 @@ def one_thread():
                 torch.set_num_threads(_threads_saved)
 
 
+def bce_with_logits(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-point cross-entropy (N,), the same formula as nn.bce_with_logits: softplus(z) − z·y."""
+    return torch.nn.functional.softplus(z) - z * y
+
+
 class TensorMLP:
     """Weights as float64 tensors [(W (O, I), b (O,)), ...]; the last layer is linear and has O = 1."""
 
@@ -81,8 +86,7 @@ class TensorMLP:
     def loss(self, X: torch.Tensor, y: torch.Tensor, l2: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """(objective, data loss): mean cross-entropy of sigmoid(z) against y (N,), plus l2 · Σ W²."""
         z = self.forward(X)  # (N,)
-        # The same stable form as nn.bce_with_logits: max(z, 0) - z·y + log(1 + e^-|z|).
-        data = (torch.relu(z) - z * y + torch.log1p(torch.exp(-z.abs()))).mean()
+        data = bce_with_logits(z, y).mean()
         reg = sum((W * W).sum() for W, _ in self.params) if l2 else torch.zeros((), dtype=torch.float64)
         return data + l2 * reg, data
 
