@@ -78,12 +78,14 @@ export function mount(root) {
     deep,
   );
 
+  exampleRow.append(el("span", { class: "note", text: "Loading the example sentences…" }));
+  s.ui.prominent.append(el("li", { class: "note", text: "Measuring every head on the example sentences (a few seconds, once)…" }));
   get("/api/attention/examples").then((d) => {
     s.examples = d.examples;
     s.prominent = d.prominent;
     renderExamples(s);
     renderProminent(s);
-  }).catch((e) => s.ui.prominent.append(errorBox(`Could not measure the heads: ${e.message}`)));
+  }).catch((e) => clear(s.ui.prominent).append(errorBox(`Could not measure the heads: ${e.message}`)));
   load(s, DEFAULT);
 }
 
