@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import threading
 import time
 
 from .config import ServerSettings
@@ -24,6 +25,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TOKEN_ENV = "PREDICTION_MACHINE_TOKEN"
 MIN_TOKEN_CHARS = 12
 SHUTDOWN_GRACE_S = 5  # after SIGTERM, streams still open after this long are cut
+JOB_STOP_GRACE_S = 20  # ... and training jobs get this long to finish their step and checkpoint
 
 
 def check_token(host: str, port: int, token: str | None) -> str | None:
@@ -42,22 +44,36 @@ def check_token(host: str, port: int, token: str | None) -> str | None:
     return token
 
 
-def stop_training_jobs(app) -> None:
-    """Ask running training jobs to stop and checkpoint. Defensive: the jobs module is optional."""
+def training_jobs(app) -> list:
+    """The running training jobs (web/jobs.py JobManager on app.state), or [] if there are none."""
+    manager = getattr(app.state, "training_jobs", None)
+    running = getattr(manager, "running", None)
     try:
-        from .web import jobs
-    except Exception:  # noqa: BLE001 - no jobs module, nothing to stop
-        return
-    registry = getattr(app.state, "jobs", None) or getattr(jobs, "JOBS", None) or getattr(jobs, "registry", None)
-    for target in (registry, jobs):
-        for name in ("shutdown", "stop_all", "cancel_all"):
-            fn = getattr(target, name, None) if target is not None else None
-            if callable(fn):
-                try:
-                    fn()
-                except Exception as e:  # noqa: BLE001 - shutting down anyway; say what failed
-                    print(f"could not stop training jobs cleanly: {type(e).__name__}: {e}", file=sys.stderr)
-                return
+        return list(running()) if callable(running) else []
+    except Exception:  # noqa: BLE001 - shutting down: never let bookkeeping stop the exit
+        return []
+
+
+def stop_training_jobs(app) -> int:
+    """Ask every running training job to stop; each checkpoints as it ends. Returns how many."""
+    manager = getattr(app.state, "training_jobs", None)
+    jobs = training_jobs(app)
+    for job in jobs:
+        try:
+            manager.control(job.id, "stop")
+        except Exception:  # noqa: BLE001
+            getattr(job, "stop_flag", threading.Event()).set()
+    return len(jobs)
+
+
+def wait_for_training_jobs(app, timeout: float = JOB_STOP_GRACE_S) -> None:
+    """After the server loop ends: give stopping jobs time to write their checkpoint."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(getattr(j, "ended", None) is None for j in training_jobs(app)):
+        time.sleep(0.1)
+    left = [j.id for j in training_jobs(app) if getattr(j, "ended", None) is None]
+    if left:
+        print(f"training jobs still running at exit (their last checkpoint stays): {', '.join(left)}", file=sys.stderr)
 
 
 def make_server(app, settings: ServerSettings):
@@ -81,6 +97,9 @@ def make_server(app, settings: ServerSettings):
                     streaming.begin_shutdown()
                 stop_training_jobs(app)
             super().handle_exit(sig, frame)
+            # uvicorn re-raises a captured signal after its loop ends, which would kill the
+            # process before training jobs finish their checkpoint: we exit normally instead.
+            self._captured_signals.clear()
 
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
@@ -118,3 +137,4 @@ def serve(args) -> None:
         )
     print(f"The Magic of Prediction: http://{shown}:{args.port}/", file=sys.stderr, flush=True)
     make_server(app, settings).run()
+    wait_for_training_jobs(app)

@@ -31,7 +31,12 @@ log = logging.getLogger("prediction_machine.web")
 SSE_RESPONSES = {
     200: {
         "description": "text/event-stream: one JSON object per event; the last event is terminal (`done` or `error`)",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": {
+            "type": "object",
+            "description": "one server-sent event; `data` is a JSON object",
+            "required": ["data"],
+            "properties": {"event": {"type": "string"}, "data": {"type": "string", "contentMediaType": "application/json"}},
+        }}},
     },
     429: {"description": "busy: every running slot and queue place is taken; see Retry-After"},
     503: {"description": "the server is shutting down; see Retry-After"},

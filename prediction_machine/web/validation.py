@@ -9,7 +9,10 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+import types
+import typing
+
+from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -17,6 +20,58 @@ class Strict(BaseModel):
     """A request body: unknown fields are refused, and NaN or Infinity never get in."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_types(cls, data):
+        """Numbers, booleans and lists exactly as JSON Schema types them, whatever `strict` says.
+
+        JSON Schema counts 1.0 as an integer, so the API does too (1.0 -> 1). Lax pydantic would
+        also take "3" for a number, or "yes" and 1 for a boolean, and strict pydantic refuses
+        1.0 for an integer: both would make the schema lie, so this decides instead, per field.
+        """
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if key in out:
+                out[key] = _json_typed(field.annotation, out[key])
+        return out
+
+
+class _NotThatType:
+    """Stands in for a value of the wrong JSON type, so pydantic reports it on its own field."""
+
+    def __repr__(self) -> str:
+        return "<a value of the wrong JSON type>"
+
+
+def _strip(t):
+    while typing.get_origin(t) is typing.Annotated:
+        t = typing.get_args(t)[0]
+    return t
+
+
+def _json_typed(annotation, value):
+    t = _strip(annotation)
+    origin, args = typing.get_origin(t), [_strip(a) for a in typing.get_args(t)]
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return value
+        kinds = [a for a in args if a is not type(None)]
+        return _json_typed(kinds[0], value) if len(kinds) == 1 else value
+    if t is bool:
+        return value if isinstance(value, bool) else _NotThatType()
+    if t is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else _NotThatType()
+    if t is float:
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else _NotThatType()
+    if origin is list and args and isinstance(value, list):
+        return [_json_typed(args[0], v) for v in value]
+    return value
 
 
 def _field(loc) -> str:
@@ -88,6 +143,7 @@ COMMON_ERRORS = {
     "400": "the Host header is not one this server answers to, or the body could not be parsed",
     "401": "classroom mode: the access token is missing or wrong",
     "403": "a cross-origin request",
+    "404": "no such route, file or named object",
     "413": "the request body is over the size limit",
     "415": "the request body is not application/json",
     "422": "a field is invalid; `error` names it and states the limit",

@@ -1,0 +1,149 @@
+"""Schema fuzzing: schemathesis drives every operation of the OpenAPI schema, in process.
+
+For each operation it generates at least 100 valid requests (positive) and 100 invalid ones
+(negative) with a fixed seed, sends them to the real ASGI app (real routers, middleware and
+generation loop; the model is the tiny stub of tests/hostile_model.py so that a generation
+costs milliseconds), and runs every schemathesis check on each answer: no 5xx, status codes
+and bodies as the schema documents them, invalid requests refused, valid ones accepted.
+Server-sent-event answers get one more check: every event is strict UTF-8 JSON and the last
+one is terminal.
+
+It uses schemathesis' Python API, so it runs under `make test` with schemathesis' pytest
+plugin switched off. Reference: https://schemathesis.readthedocs.io (4.x, "Python API").
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import CHECKS  # noqa: E402
+
+EXAMPLES = 100
+SEED = 20261128
+
+
+def sse_is_valid(ctx, response, case):
+    """A streamed answer: strict JSON in every event, UTF-8, and a terminal event last."""
+    if response.status_code != 200 or "text/event-stream" not in response.headers.get("content-type", [""])[0]:
+        return None
+    text = response.content.decode("utf-8")  # raises on invalid UTF-8
+    events = []
+    for chunk in text.split("\n\n"):
+        lines = [ln for ln in chunk.split("\n") if ln]
+        if not lines or lines[0].startswith(":"):
+            continue
+        name = lines[0].removeprefix("event: ")
+        data = "\n".join(ln[6:] for ln in lines if ln.startswith("data: "))
+        json.loads(data, parse_constant=_no_constants)
+        events.append(name)
+    assert events and events[-1] in ("done", "error"), f"stream did not end with a terminal event: {events[-3:]}"
+    return True
+
+
+# Refusals of schema-valid data that the schema cannot express, as "<field>: <start of message>".
+SEMANTIC_422 = (
+    "model: unknown model",  # names come from GET /api/models
+    "prompt: is ",  # "... N tokens long; the limit here is M": a token count, not a character count
+    "prompt: has no tokens",
+    "max_new_tokens: prompt (",  # prompt + max_new_tokens beyond the model's context
+    "continuation: ",  # ids outside the vocabulary, or past the context
+    "heads: ",  # head numbers beyond this model's head count
+    "breakdown.layer: ",  # ... layer, head or position beyond this model or this sentence
+    "breakdown.head: ",
+    "breakdown.query: ",
+    "text: is ",  # a sentence over the attention bound, in tokens
+)
+
+
+def semantic_refusal(ctx, response, case):
+    """A 422 for schema-valid input is allowed only for a limit the schema cannot express."""
+    if response.status_code == 422 and case.meta is not None and "positive" in str(case.meta.generation.mode).lower():
+        error = json.loads(response.content)["error"]
+        assert error.startswith(SEMANTIC_422), f"schema-valid request refused: {error}"
+    return True
+
+
+def _no_constants(name):
+    raise ValueError(f"non-standard JSON constant {name} in a response")
+
+
+def strict_json(ctx, response, case):
+    """Every JSON answer parses without NaN or Infinity."""
+    if "application/json" in response.headers.get("content-type", [""])[0]:
+        json.loads(response.content, parse_constant=_no_constants)
+    return True
+
+
+@pytest.fixture(scope="module")
+def fuzz_schema(tmp_path_factory):
+    from hostile_model import build
+
+    from prediction_machine.config import ServerSettings
+    from prediction_machine.web import streaming
+    from prediction_machine.web.app import create_app
+
+    streaming.reset_shutdown()
+    folder = build(tmp_path_factory.mktemp("stub") / "model")
+    app = create_app(ServerSettings(model=str(folder), max_running=4, max_queued=64))
+    config = schemathesis.Config.from_dict({
+        "seed": SEED,
+        "max-stream-events": 1000,  # read whole streams (a generation is at most 512 steps + start + done)
+        # A schema-valid request may still be refused with 422 for limits JSON Schema cannot
+        # state (tokens, not characters; the model's context). `semantic_refusal` below
+        # allows exactly those refusals, by message, and nothing else.
+        "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", "422", "429"]}},
+    })
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=config, headers={"Host": "127.0.0.1"})
+
+
+def _describe(e: BaseException) -> str:
+    parts = [str(e)]
+    for sub in getattr(e, "exceptions", ()):
+        parts.append(f"{type(sub).__name__}: {sub}")
+    return "\n".join(parts)
+
+
+def all_checks():
+    return [c for c in CHECKS.get_all() if c.__name__ != "max_response_time"]
+
+
+def operations(schema):
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+def test_schema_lists_every_router(fuzz_schema):
+    paths = {op.path for op in operations(fuzz_schema)}
+    assert {"/api/generate", "/api/trace", "/api/tokenize", "/api/sample/preview", "/api/health"} <= paths
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
+def test_fuzz_every_operation(fuzz_schema, mode):
+    failures: list[str] = []
+    counts: dict[str, int] = {}
+    for op in operations(fuzz_schema):
+        if mode is GenerationMode.NEGATIVE and not (op.body or op.query or op.path_parameters):
+            continue  # nothing to make invalid
+
+        @given(case=op.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+            phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+        )
+        def run(case):
+            counts[op.label] = counts.get(op.label, 0) + 1
+            try:
+                response = case.call(headers={"Host": "127.0.0.1"})
+                case.validate_response(response, checks=all_checks(), additional_checks=[sse_is_valid, strict_json, semantic_refusal])
+            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collect every failure, then report them together
+                if len(failures) < 20:
+                    failures.append(f"{op.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}")
+
+        run()
+    assert not failures, "\n\n".join(failures)
+    assert counts and min(counts.values()) >= EXAMPLES * 0.5, counts
