@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import weights
+from . import fastpath, weights
 from .chat import chat_ids
 from .tokenizer import Tokenizer
 from .transformer import Transformer
@@ -60,8 +60,15 @@ class LanguageModel:
         self.bos_id, self.eos_id = ckpt.bos_id, ckpt.eos_id
         self.model = build_transformer(ckpt)
         self.load_seconds = load_seconds
-        self.precision = "fp32"
+        self.precision = fastpath.DEFAULT_PRECISION
+        self.engine = self.model  # what generation calls; see set_precision
         self.lock = threading.Lock()  # for callers that must not run two passes at once
+
+    def set_precision(self, precision: str) -> None:
+        """Choose the numeric path generation runs on (fastpath.PRECISIONS); tracing stays on the textbook path."""
+        if precision != self.precision:
+            self.engine = fastpath.engine_for(self.model, precision)
+            self.precision = precision
 
     @property
     def stop_ids(self) -> set[int]:
@@ -111,11 +118,16 @@ _loaded: dict[str, LanguageModel] = {}
 _load_lock = threading.Lock()
 
 
-def load(name: str | None = None) -> LanguageModel:
-    """A registered model by name, or a checkpoint folder by path. Loaded once per process."""
+def load(name: str | None = None, precision: str | None = None) -> LanguageModel:
+    """A registered model by name, or a checkpoint folder by path. Loaded once per process.
+
+    `precision` (see fastpath.PRECISIONS) switches the numeric path used for generation.
+    """
     name = name or DEFAULT_MODEL
     with _load_lock:
         if name in _loaded:
+            if precision:
+                _loaded[name].set_precision(precision)
             return _loaded[name]
         t0 = time.perf_counter()
         entries = registry()
@@ -132,5 +144,7 @@ def load(name: str | None = None) -> LanguageModel:
                 f"unknown model {name!r}: choose one of {', '.join(entries)}, or give a path to a checkpoint folder"
             )
         lm = LanguageModel(name, ckpt, time.perf_counter() - t0)
+        if precision:
+            lm.set_precision(precision)
         _loaded[name] = lm
         return lm

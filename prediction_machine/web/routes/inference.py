@@ -13,9 +13,8 @@ import torch
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, Field
 
-from ... import embedding, tracing
+from ... import batching, embedding, tracing
 from ...config import ServerSettings
-from ...generation import generate
 from ...predict import Prediction, predict
 from ...sampling import SamplingParams, distribution, draw, make_generator
 from ...tokenizer import StreamDecoder
@@ -249,13 +248,15 @@ def generate_stream(req: GenerateRequest, request: Request):
             f"prompt ({len(ids)} tokens) + max_new_tokens ({req.max_new_tokens}) exceeds the context of {lm.config.max_seq_len}",
         )
     params = req.params()
+    # Every stream joins one shared decode loop: concurrent students share each pass over the weights.
+    batcher = batching.batcher_for(lm.engine, settings(request).max_running)
 
     def work(should_stop):
         yield "start", {"model": lm.describe(), "prompt_tokens": [lm.tokenizer.token(i).to_dict() for i in ids]}
         decoder = StreamDecoder(lm.tokenizer)
         t_start, out_ids, texts, finish = time.perf_counter(), [], [], "cancelled"
-        for step in generate(lm.model, ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n,
-                             should_stop=should_stop):
+        for step in batcher.generate(ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n,
+                                     should_stop=should_stop):
             out_ids.append(step.id)
             piece = "" if step.id in lm.stop_ids else decoder.push(step.id)
             texts.append(piece)

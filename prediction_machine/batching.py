@@ -1,0 +1,247 @@
+"""Continuous batching: one pass over the weights advances every student's generation at once.
+
+Decoding one token for one sequence streams all 135M weights from memory to compute a
+handful of matrix-vector products. Decoding for 32 sequences in the same pass streams the
+same weights once and turns those products into small matrix-matrix products, which the CPU
+does at nearly the same cost. So a classroom is served by one background loop:
+
+    loop: admit new requests (prefill each prompt, emit its first token)
+          -> one forward pass over all active rows (each row at its own length in the KV cache)
+          -> for each row: sample with that request's own generator, emit a Step
+          -> drop finished and cancelled rows
+
+Rows of different lengths share one transformer.KVCache: every row has its own length, and
+the causal mask lets a row's query see only its own filled positions. Each request carries
+its own torch.Generator, so the same seed gives the same tokens whoever else is in the batch.
+The steps are the same `generation.Step` objects that generation.generate yields, computed by
+the same sampling and prediction functions.
+
+The admission limit (how many sequences may decode together) is enforced by the caller, in
+web/streaming.Slots; `max_rows` here is only a safety net.
+
+Reference: continuous ("iteration-level") batching from Orca (Yu et al., OSDI 2022).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from .generation import Step
+from .predict import predict
+from .sampling import SamplingParams, distribution, draw, make_generator
+from .transformer import KVCache
+
+GROW = 64  # KV-cache positions added at a time, so memory follows what is really in use
+PREFILL_BUDGET = 512  # prompt tokens admitted per loop turn, so running rows keep stepping
+
+
+@dataclass(eq=False)
+class Request:
+    """One sequence in the batch, and the queue its steps come out of."""
+
+    prompt_ids: list[int]
+    params: SamplingParams
+    max_new_tokens: int
+    stop_ids: set[int]
+    top_n: int
+    generator: torch.Generator | None
+    out: queue.Queue = field(default_factory=queue.Queue)  # Step, an Exception, or None at the end
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    ids: list[int] = field(default_factory=list)  # prompt + generated so far
+    k: list[torch.Tensor] | None = None  # its prefilled keys, per layer (1, T, K, hd), until it joins
+    v: list[torch.Tensor] | None = None
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class Batcher:
+    """A background decode loop shared by every request for one model engine."""
+
+    def __init__(self, engine, max_rows: int = 32):
+        self.engine, self.cfg, self.max_rows = engine, engine.cfg, max_rows
+        self.pending: list[Request] = []
+        self.rows: list[Request] = []  # active requests; row i of the cache belongs to rows[i]
+        self.cache: KVCache | None = None
+        self.wake = threading.Condition()
+        self.thread: threading.Thread | None = None
+        self.steps_run = 0  # batched forward passes so far (for tests and benchmarks)
+
+    # ------------------------------------------------------------------ the public face
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
+               stop_ids: set[int] = frozenset(), seed: int | None = None, top_n: int = 10) -> Request:
+        if not prompt_ids:
+            raise ValueError("the prompt is empty: at least one token is needed to predict the next")
+        if len(prompt_ids) >= self.cfg.max_seq_len:
+            raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {self.cfg.max_seq_len}")
+        req = Request(list(prompt_ids), params, max_new_tokens, set(stop_ids), top_n,
+                      None if params.greedy else make_generator(seed), ids=list(prompt_ids))
+        with self.wake:
+            self.pending.append(req)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="pm-batcher", daemon=True)
+                self.thread.start()
+            self.wake.notify()
+        return req
+
+    def generate(self, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
+                 stop_ids: set[int] = frozenset(), seed: int | None = None, top_n: int = 10,
+                 should_stop: Callable[[], bool] | None = None) -> Iterator[Step]:
+        """Like generation.generate, but decoded together with everyone else's requests."""
+        req = self.submit(prompt_ids, params, max_new_tokens, stop_ids, seed, top_n)
+        try:
+            while True:
+                try:
+                    item = req.out.get(timeout=0.05)
+                except queue.Empty:
+                    if should_stop is not None and should_stop():
+                        return
+                    continue
+                if item is None:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+                if should_stop is not None and should_stop():
+                    return
+        finally:
+            req.cancel()  # a consumer that stops early (or errors) frees its row
+
+    def active(self) -> int:
+        with self.wake:
+            return len(self.rows) + len(self.pending)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> None:
+        while True:
+            with self.wake:
+                while not self.pending and not self.rows:
+                    if not self.wake.wait(timeout=30):
+                        if not self.pending and not self.rows:
+                            self.cache = None
+                            self.thread = None  # idle: let the thread end; submit() starts another
+                            return
+                new = self._take_pending()
+            try:
+                with torch.inference_mode():
+                    joined = [r for r in new if self._prefill(r)]
+                    self._join(joined)
+                    if self.rows:
+                        self._decode()
+            except Exception as e:  # noqa: BLE001 - handed to every affected consumer, the loop lives on
+                for r in new + self.rows:
+                    r.out.put(e)
+                    r.out.put(None)
+                self.rows, self.cache = [], None
+
+    def _take_pending(self) -> list[Request]:
+        """Requests to admit this turn: as many as fit, within the prefill budget (at least one)."""
+        take, budget = [], PREFILL_BUDGET
+        while self.pending and len(self.rows) + len(take) < self.max_rows:
+            if take and len(self.pending[0].prompt_ids) > budget:
+                break
+            req = self.pending.pop(0)
+            budget -= len(req.prompt_ids)
+            take.append(req)
+        return take
+
+    def _prefill(self, req: Request) -> bool:
+        """Read the prompt into a cache of its own and emit the first token. True if it goes on."""
+        if req.cancelled.is_set():
+            req.out.put(None)
+            return False
+        T = len(req.prompt_ids)
+        cache = KVCache(self.cfg, 1, T)
+        t0 = time.perf_counter()
+        logits, _ = self.engine(torch.tensor([req.prompt_ids]), cache=cache, last_only=True)  # (1, 1, V)
+        ms = (time.perf_counter() - t0) * 1000
+        req.k, req.v = cache.k, cache.v
+        return self._emit(req, logits[0, -1], cached=T, ms=ms)
+
+    def _decode(self) -> None:
+        """One forward pass for every active row, then one sampled token per row."""
+        B = len(self.rows)
+        cached = self.cache.lengths.tolist()
+        if max(cached) + 1 > self.cache.max_len:
+            self._resize(list(range(B)), [])
+        x = torch.tensor([[r.ids[-1]] for r in self.rows])  # (B, 1): each row's newest token
+        t0 = time.perf_counter()
+        logits, _ = self.engine(x, cache=self.cache, last_only=True)  # (B, 1, V)
+        ms = (time.perf_counter() - t0) * 1000
+        self.steps_run += 1
+        keep = [i for i, r in enumerate(self.rows) if self._emit(r, logits[i, -1], cached[i] + 1, ms)]
+        if len(keep) < B:
+            self._resize(keep, [])
+
+    def _emit(self, req: Request, logits: torch.Tensor, cached: int, ms: float) -> bool:
+        """Sample the next token exactly as generation.generate does; True if the row goes on."""
+        if req.cancelled.is_set():
+            req.out.put(None)
+            return False
+        d = draw(distribution(logits, req.params), req.generator)
+        index = len(req.ids) - len(req.prompt_ids)
+        req.ids.append(d.id)
+        finish = None
+        if d.id in req.stop_ids:
+            finish = "stop"
+        elif index + 1 == req.max_new_tokens:
+            finish = "length"
+        elif len(req.ids) >= self.cfg.max_seq_len:
+            finish = "context"
+        req.out.put(Step(index, d.id, d.prob, predict(logits, req.params, req.top_n), d, cached, ms, finish))
+        if finish:
+            req.out.put(None)
+        return finish is None
+
+    # ------------------------------------------------------------------ the shared KV cache
+
+    def _join(self, joined: list[Request]) -> None:
+        if joined:
+            self._resize(list(range(len(self.rows))), joined)
+
+    def _resize(self, keep: list[int], joined: list[Request]) -> None:
+        """A new cache holding rows `keep` of the old one, then the newly prefilled requests."""
+        old, old_rows = self.cache, self.rows
+        rows = [old_rows[i] for i in keep] + joined
+        if not rows:
+            self.rows, self.cache = [], None
+            return
+        lengths = [int(old.lengths[i]) for i in keep] + [len(r.prompt_ids) for r in joined]
+        capacity = min(self.cfg.max_seq_len, (max(lengths) // GROW + 2) * GROW)  # room for GROW more steps
+        cache = KVCache(self.cfg, len(rows), capacity)
+        for layer in range(self.cfg.n_layers):
+            if keep:
+                S = max(lengths[: len(keep)])
+                idx = torch.tensor(keep)
+                cache.k[layer][: len(keep), :S] = old.k[layer][idx, :S]  # (B_keep, S, K, hd)
+                cache.v[layer][: len(keep), :S] = old.v[layer][idx, :S]
+            for j, r in enumerate(joined, start=len(keep)):
+                T = len(r.prompt_ids)
+                cache.k[layer][j, :T] = r.k[layer][0]  # (T, K, hd)
+                cache.v[layer][j, :T] = r.v[layer][0]
+        for r in joined:
+            r.k = r.v = None  # the batch cache holds them now
+        cache.lengths = torch.tensor(lengths, dtype=torch.long)
+        self.rows, self.cache = rows, cache
+
+
+_batchers: dict[int, Batcher] = {}
+_batchers_lock = threading.Lock()
+
+
+def batcher_for(engine, max_rows: int = 32) -> Batcher:
+    """The one batcher of an engine (a Transformer or a fastpath decoder), created on first use."""
+    with _batchers_lock:
+        b = _batchers.get(id(engine))
+        if b is None or b.engine is not engine:
+            b = _batchers[id(engine)] = Batcher(engine, max_rows)
+        b.max_rows = max(b.max_rows, max_rows)
+        return b

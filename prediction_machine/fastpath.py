@@ -1,0 +1,135 @@
+"""A faster numeric path for inference: the same fp32 arithmetic as transformer.py, laid out for speed.
+
+transformer.py is the textbook. This file is the engine room: it computes the same function
+(tests/test_fastpath.py bounds the difference) with three changes that the benchmark
+(bench/bench_engine.py) shows pay on a 2-core CPU:
+
+1. Pre-transposed weights. Decoding one token is a matrix-vector product per weight matrix,
+   bound by how fast the weights stream from memory. Stored as (in, out), `x @ Wt` reads
+   them in the order the math library likes best; the 49152 x 576 unembedding alone goes
+   from ~10 ms to ~5 ms per token.
+2. Fused matrices: Q, K and V become one (D, (H+2K)*hd) matrix, gate and up one (D, 2F)
+   matrix, so each layer makes 4 matrix products instead of 7 (fewer trips through PyTorch).
+3. Fewer small operations: one RMSNorm kernel, RoPE applied to queries and keys together,
+   the positions, the mask and the cache indices computed once per pass instead of per layer.
+
+What was tried and dropped because it did not pay on this CPU (AVX2, no AVX-512/bf16
+instructions): bf16 weights (10x slower matrix-vector products) and int8 weights through
+torch.ao dynamic quantization or torch._weight_int8pack_mm (both slower than fp32 here).
+
+Memory: the fused matrices are the only copy. The reference model's nn.Linear weights are
+re-pointed at views of them (same values, same shapes, transposed strides), so turning the
+fast path on costs no second copy of the layers, only the transposed unembedding (113 MB).
+Tracing (record=True) always runs the textbook path, so attention weights come from there.
+
+Shape letters as in transformer.py: B batch, T new positions, S key positions, D d_model,
+H query heads, K kv heads, hd head_dim, F d_ff, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .transformer import KVCache, Transformer
+
+PRECISIONS = {
+    "fp32": "float32, the textbook path in transformer.py (the reference)",
+    "fp32-fused": "float32, fused and pre-transposed matrices (fastpath.py); same numbers to ~1e-5",
+}
+DEFAULT_PRECISION = "fp32"
+
+
+class FusedLayer:
+    """One block's weights, fused and transposed: four (in, out) matrices and two norm gains."""
+
+    def __init__(self, block):
+        a, m = block.attn, block.mlp
+        self.attn_norm, self.mlp_norm = block.attn_norm.weight, block.mlp_norm.weight  # (D,)
+        self.qkv = torch.cat([a.q.weight, a.k.weight, a.v.weight]).t().contiguous()  # (D, (H+2K)*hd)
+        self.o = a.o.weight.t().contiguous()  # (H*hd, D)
+        self.gate_up = torch.cat([m.gate.weight, m.up.weight]).t().contiguous()  # (D, 2F)
+        self.down = m.down.weight.t().contiguous()  # (F, D)
+        # Point the textbook modules at the same memory: W = Wt.t() is a view with W's shape.
+        q_out, kv_out, f = a.q.out_features, a.k.out_features, m.gate.out_features
+        share(a.q, self.qkv[:, :q_out])
+        share(a.k, self.qkv[:, q_out : q_out + kv_out])
+        share(a.v, self.qkv[:, q_out + kv_out :])
+        share(a.o, self.o)
+        share(m.gate, self.gate_up[:, :f])
+        share(m.up, self.gate_up[:, f:])
+        share(m.down, self.down)
+
+
+def share(linear: nn.Linear, wt: torch.Tensor) -> None:
+    """Make `linear.weight` a view of the (in, out) matrix `wt`: no copy, identical values."""
+    linear.weight = nn.Parameter(wt.t(), requires_grad=False)  # (out, in), column-major
+
+
+class FusedDecoder:
+    """Called like a Transformer: `logits, record = engine(idx, cache=None, record=False, last_only=False)`."""
+
+    def __init__(self, model: Transformer):
+        self.model, self.cfg = model, model.cfg
+        self.layers = [FusedLayer(b) for b in model.blocks]
+        w = model.embed.weight if model.lm_head is None else model.lm_head.weight  # (V, D)
+        self.unembed_t = w.t().contiguous()  # (D, V): a second copy when tied (the lookup needs rows)
+
+    def __call__(self, idx, cache: KVCache | None = None, record: bool = False, last_only: bool = False):
+        if record:
+            return self.model(idx, cache=cache, record=True, last_only=last_only)  # tracing: textbook path
+        with torch.inference_mode():
+            return self.forward(idx, cache, last_only), None
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None, last_only: bool) -> torch.Tensor:
+        cfg, m = self.cfg, self.model
+        B, T = idx.shape
+        H, K, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        pos = cache.positions(T) if cache is not None else torch.arange(T).expand(B, T)  # (B, T)
+        S = int(pos.max()) + 1  # keys needed by the furthest row
+        if S > cfg.max_seq_len:
+            raise ValueError(f"position {S - 1} is beyond the context of {cfg.max_seq_len}")
+        cos, sin = m.rope_cos[pos][:, :, None], m.rope_sin[pos][:, :, None]  # (B, T, 1, hd)
+        # Decoding one row needs no mask (it sees every cached key); a fresh prompt is plain causal.
+        single_row = B == 1 and (cache is None or int(cache.lengths[0]) == 0 or T == 1)
+        mask = None
+        if not single_row:
+            mask = (torch.arange(S)[None, None, :] <= pos[:, :, None])[:, None]  # (B, 1, T, S)
+        if cache is not None:
+            rows = torch.arange(B)[:, None].expand(B, T)  # (B, T)
+        x = m.embed(idx)  # (B, T, D)
+        for i, L in enumerate(self.layers):
+            h = F.rms_norm(x, (cfg.d_model,), L.attn_norm, cfg.norm_eps)  # (B, T, D)
+            qkv = (h @ L.qkv).view(B, T, H + 2 * K, hd)  # (B, T, H+2K, hd)
+            qk = qkv[:, :, : H + K]  # (B, T, H+K, hd): queries and keys rotate together
+            x1, x2 = qk.chunk(2, dim=-1)  # 2 x (B, T, H+K, hd/2)
+            qk = qk * cos + torch.cat([-x2, x1], dim=-1) * sin  # (B, T, H+K, hd), "rotate half" RoPE
+            q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + K :]  # (B, T, H|K|K, hd)
+            if cache is not None:
+                cache.k[i][rows, pos] = k
+                cache.v[i][rows, pos] = v
+                k, v = cache.k[i][:, :S], cache.v[i][:, :S]  # (B, S, K, hd)
+            y = F.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),  # (B, H|K, T|S, hd)
+                attn_mask=mask, is_causal=single_row and T > 1, enable_gqa=True,
+            )  # (B, H, T, hd)
+            x = x + y.transpose(1, 2).reshape(B, T, H * hd) @ L.o  # (B, T, D)
+            h = F.rms_norm(x, (cfg.d_model,), L.mlp_norm, cfg.norm_eps)  # (B, T, D)
+            gate, up = (h @ L.gate_up).chunk(2, dim=-1)  # 2 x (B, T, F)
+            x = x + (F.silu(gate) * up) @ L.down  # (B, T, D)
+        if cache is not None:
+            cache.advance(T)
+        if last_only:
+            x = x[:, -1:]  # (B, 1, D)
+        h = F.rms_norm(x, (cfg.d_model,), m.norm.weight, cfg.norm_eps)  # (..., D)
+        return h @ self.unembed_t  # (B, T, V)
+
+
+def engine_for(model: Transformer, precision: str):
+    """The callable that generation should use for `precision` (see PRECISIONS)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return model
+    return FusedDecoder(model)

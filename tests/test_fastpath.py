@@ -1,0 +1,88 @@
+"""The honesty test of the fast numeric path: it must compute what the textbook path computes.
+
+fastpath.FusedDecoder fuses and pre-transposes the weights; the arithmetic stays float32, so
+logits may differ only by summation order (~1e-5) and greedy tokens must not change.
+"""
+
+import copy
+
+import pytest
+import torch
+from test_transformer import tiny_model
+
+from prediction_machine import fastpath
+from prediction_machine.generation import generate
+from prediction_machine.sampling import SamplingParams
+from prediction_machine.transformer import KVCache
+
+PROMPTS = ["What is the capital of France?", "Write a haiku about rain.", "2 + 2 ="]
+LOGIT_BOUND = 1e-3  # measured ~5e-5 on SmolLM2; logits themselves are O(10)
+
+
+@pytest.fixture(scope="module")
+def reference_and_fused(lm):
+    """A pristine fp32 copy of the session model, and a fused engine built on another copy."""
+    ref = copy.deepcopy(lm.model)
+    fused = fastpath.FusedDecoder(copy.deepcopy(lm.model))
+    return ref, fused
+
+
+def test_fused_matches_reference_on_tiny_model_with_cache_and_batch_rows():
+    ref = tiny_model(3)
+    fused = fastpath.FusedDecoder(copy.deepcopy(ref))
+    idx = torch.randint(0, 1024, (2, 11))
+    with torch.no_grad():
+        a, _ = ref(idx)
+        b, _ = fused(idx)
+        assert (a - b).abs().max() < 1e-4
+        # Two rows at different lengths in one cache, then one decode step for both.
+        caches = [KVCache(ref.cfg, 2, 16), KVCache(ref.cfg, 2, 16)]
+        for c, engine in zip(caches, (ref, fused)):
+            engine(idx[:, :6], cache=c)
+            c.lengths[1] = 4  # row 1 is shorter: its positions 4.. are overwritten or masked
+        a, _ = ref(idx[:, 6:7], cache=caches[0])
+        b, _ = fused(idx[:, 6:7], cache=caches[1])
+    assert (a - b).abs().max() < 1e-4
+    assert caches[1].lengths.tolist() == [7, 5]
+
+
+def test_fused_logits_stay_within_bound_of_fp32_reference(lm, reference_and_fused):
+    ref, fused = reference_and_fused
+    worst = 0.0
+    for prompt in PROMPTS:
+        idx = torch.tensor([lm.prompt_ids(prompt)])
+        with torch.no_grad():
+            a, _ = ref(idx)  # (1, T, V) every position, not just the last
+            b, _ = fused(idx)
+        worst = max(worst, (a - b).abs().max().item())
+    print(f"fp32-fused vs fp32: max abs logit difference {worst:.2e} over {len(PROMPTS)} prompts")
+    assert worst < LOGIT_BOUND
+
+
+def test_fused_greedy_tokens_match_reference(lm, reference_and_fused):
+    ref, fused = reference_and_fused
+    greedy = SamplingParams(temperature=0)
+    total = differ = 0
+    for prompt in PROMPTS:
+        ids = lm.prompt_ids(prompt)
+        a = [s.id for s in generate(ref, ids, greedy, 16, lm.stop_ids)]
+        b = [s.id for s in generate(fused, ids, greedy, 16, lm.stop_ids)]
+        total += max(len(a), len(b))
+        differ += sum(x != y for x, y in zip(a, b)) + abs(len(a) - len(b))
+    print(f"fp32-fused vs fp32: {differ} of {total} greedy tokens differ")
+    assert differ == 0  # same fp32 arithmetic: any change of a greedy token is a bug here
+
+
+def test_tracing_on_fused_engine_uses_textbook_path():
+    ref = tiny_model(4)
+    fused = fastpath.FusedDecoder(ref)
+    idx = torch.randint(0, 1024, (1, 5))
+    with torch.no_grad():
+        logits, rec = fused(idx, record=True)
+    assert rec is not None and rec.attention[0].shape == (1, 4, 5, 5)
+
+
+def test_precision_is_selectable_and_described():
+    assert fastpath.DEFAULT_PRECISION == "fp32" and "fp32-fused" in fastpath.PRECISIONS
+    with pytest.raises(ValueError, match="unknown precision"):
+        fastpath.engine_for(tiny_model(5), "int3")
