@@ -132,38 +132,44 @@ def cmd_generate(args) -> None:
 
 
 def cmd_attention(args) -> None:
-    from . import tracing
+    from . import attention
 
     lm = load_model(args.model)
-    ids = lm.tokenizer.encode_ids(args.text)
-    if not ids:
+    tokens = lm.tokenizer.encode(args.text)
+    if not tokens:
         raise UsageError("the text is empty: give a sentence")
     limit = ServerSettings().max_attention_tokens if not args.no_limit else lm.config.max_seq_len
-    if len(ids) > limit:
-        raise UsageError(f"the text is {len(ids)} tokens; the limit is {limit} (pass --no-limit to lift it)")
+    if len(tokens) > limit:
+        raise UsageError(f"the text is {len(tokens)} tokens; the limit is {limit} (pass --no-limit to lift it)")
     for flag, value, top in (("--layer", args.layer, lm.config.n_layers), ("--head", args.head, lm.config.n_heads)):
         if value is not None and not 0 <= value < top:
             raise UsageError(f"{flag} must be in 0..{top - 1}, got {value}")
-    att = tracing.trace(lm.model, ids).attention  # (L, H, T, T)
+    explained = attention.explain(lm, args.text)  # the same function the page's API calls
+    att = explained.attention  # (L, H, T, T)
     if args.layer is not None:
         att = att[args.layer : args.layer + 1]
     if args.head is not None:
         att = att[:, args.head : args.head + 1]
-    tokens = [lm.tokenizer.token(i).text for i in ids]
+    texts = [t.text for t in tokens]
     if args.json:
-        emit({"tokens": tokens, "layers": [args.layer] if args.layer is not None else list(range(lm.config.n_layers)),
+        emit({"tokens": texts, "layers": [args.layer] if args.layer is not None else list(range(lm.config.n_layers)),
               "heads": [args.head] if args.head is not None else list(range(lm.config.n_heads)),
+              "words": [{"text": w.text, "tokens": w.tokens} for w in explained.words],
               "attention": [[[[round(v, 6) for v in row] for row in h] for h in layer] for layer in att.tolist()]})
         return
     mat = att.mean(dim=(0, 1))  # (T, T): the average over the selected layers and heads
     where = f"layer {args.layer if args.layer is not None else 'mean'}, head {args.head if args.head is not None else 'mean'}"
-    table = Table(title=f"Attention ({where}): row = the word attending, column = the word attended to")
+    table = Table(title=f"Attention ({where}): row = the token attending, column = the token attended to")
     table.add_column("")
-    for t in tokens:
+    for t in texts:
         table.add_column(visible(t), justify="right")
     for q, row in enumerate(mat.tolist()):
-        table.add_row(visible(tokens[q]), *[("·" if k > q else f"{v:.2f}") for k, v in enumerate(row)])
+        table.add_row(visible(texts[q]), *[("·" if k > q else f"{v:.2f}") for k, v in enumerate(row)])
     console.print(table)
+    split = [w for w in explained.words if len(w.tokens) > 1]
+    if split:
+        console.print("Words split into several tokens: " + ", ".join(
+            " | ".join(visible(texts[i]) for i in w.tokens) for w in split))
 
 
 def cmd_serve(args) -> None:
