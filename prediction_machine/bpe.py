@@ -39,7 +39,7 @@ SPECIALS = ("<|user|>", "<|assistant|>", "<|end|>")
 def get_stats(ids: list[int], counts: Counter | None = None, weight: int = 1) -> Counter:
     """Count neighbouring pairs. Example: [1, 2, 3, 1, 2] -> {(1, 2): 2, (2, 3): 1, (3, 1): 1}."""
     counts = Counter() if counts is None else counts
-    for pair in zip(ids, ids[1:]):
+    for pair in zip(ids, ids[1:], strict=False):
         counts[pair] += weight
     return counts
 
@@ -110,7 +110,7 @@ class BPE:
         ids = list(word)
         rank = {m.pair: m for m in self.merges}
         while len(ids) >= 2:
-            pair = min(zip(ids, ids[1:]), key=lambda p: rank[p].rank if p in rank else float("inf"))
+            pair = min(zip(ids, ids[1:], strict=False), key=lambda p: rank[p].rank if p in rank else float("inf"))
             if pair not in rank:
                 break  # subtle: no pair left that was ever merged, so the word is done
             ids = merge(ids, pair, rank[pair].new_id)
@@ -149,7 +149,7 @@ def train(text: str, num_merges: int) -> Iterator[Merge]:
     where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> the words that contain it
     for wi, ids in enumerate(pieces):
         get_stats(ids, stats, weight[wi])
-        for pair in zip(ids, ids[1:]):
+        for pair in zip(ids, ids[1:], strict=False):
             where[pair].add(wi)
     vocab = [bytes([b]) for b in range(256)]
     for rank in range(num_merges):
@@ -163,13 +163,13 @@ def train(text: str, num_merges: int) -> Iterator[Merge]:
         new_id = 256 + rank
         for wi in list(where.pop(pair, ())):
             old = pieces[wi]
-            for p in zip(old, old[1:]):  # take the word's old pairs out of the counts...
+            for p in zip(old, old[1:], strict=False):  # take the word's old pairs out of the counts...
                 stats[p] -= weight[wi]
                 if stats[p] <= 0:
                     del stats[p]
             new = merge(old, pair, new_id)
             pieces[wi] = new
-            for p in zip(new, new[1:]):  # ... and put its new pairs in
+            for p in zip(new, new[1:], strict=False):  # ... and put its new pairs in
                 stats[p] += weight[wi]
                 where[p].add(wi)
         stats.pop(pair, None)

@@ -1,5 +1,273 @@
-"""API of the guide's curriculum section (added by its own issue)."""
+"""API of the curriculum section: start training jobs, follow them live, compare base and tuned.
 
-from fastapi import APIRouter
+Thin on purpose: validate, hand the Python training iterators (pretrain.py, finetune.py,
+lora.py) to the bounded job manager (web/jobs.py), and serialize. Training never runs on
+the request's thread: a start request returns the job's id at once.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator, Field
+
+from ... import corpus as corpus_mod
+from ... import finetune as ft
+from ... import models, pretrain, scale
+from ...weights import WeightsError
+from ..deps import settings
+from ..jobs import JobManager
+from ..streaming import finite, sse
+from ..validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api/curriculum", tags=["curriculum"])
+RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
+_manager_lock = threading.Lock()
+
+UserText = Annotated[
+    str,
+    Field(max_length=corpus_mod.MAX_USER_CHARS, description="your own training text (plain UTF-8)"),
+    AfterValidator(no_surrogates),
+]
+
+
+class PretrainRequest(Strict):
+    corpus: Literal["shakespeare", "text"] = Field("shakespeare", description="the plays, or the text field")
+    text: UserText | None = None
+    corpus_chars: int = Field(1_500_000, ge=10_000, le=6_000_000, strict=True,
+                              description="use this many characters of Shakespeare (fewer = faster to tokenize)")
+    tokenizer: Literal["bpe", "char"] = "bpe"
+    vocab_size: int = Field(512, ge=259, le=4096, strict=True, description="BPE vocabulary (bytes + merges + 3 control tokens)")
+    steps: int = Field(300, ge=1, le=20_000, strict=True)
+    batch_size: int = Field(12, ge=1, le=64, strict=True)
+    context: int = Field(64, ge=16, le=128, strict=True, description="tokens per window (the tiny model holds 128)")
+    lr: float = Field(3e-3, gt=0, le=0.1, strict=True)
+    eval_every: int = Field(25, ge=1, le=1000, strict=True)
+    sample_every: int = Field(25, ge=1, le=1000, strict=True)
+    seed: int = Field(1337, ge=0, le=2**31 - 1, strict=True)
+    resume: str | None = Field(None, pattern=RUN_ID, description="a run id from GET /runs to continue")
+
+
+class FinetuneRequest(Strict):
+    base: str = Field("shakespeare-base", pattern=RUN_ID, description="'shakespeare-base' or a pre-training run id")
+    steps: int = Field(150, ge=1, le=5000, strict=True)
+    batch_size: int = Field(16, ge=1, le=64, strict=True)
+    lr: float = Field(1e-3, gt=0, le=0.1, strict=True)
+    eval_every: int = Field(25, ge=1, le=1000, strict=True)
+    seed: int = Field(7, ge=0, le=2**31 - 1, strict=True)
+
+
+class LoraRequest(Strict):
+    steps: int = Field(30, ge=1, le=500, strict=True)
+    rank: int = Field(8, ge=1, le=64, strict=True)
+    layers: int = Field(10, ge=1, le=30, strict=True, description="adapt the top N layers")
+    lr: float = Field(2e-3, gt=0, le=0.1, strict=True)
+
+
+class FollowRequest(Strict):
+    after: int = Field(0, ge=0, le=10**7, strict=True, description="skip the first N events (already seen)")
+
+
+class CompareRequest(Strict):
+    question: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_surrogates)]
+    tuned: str = Field(..., pattern=RUN_ID, description="'shakespeare-chat' or a fine-tuning run id")
+    base: str = Field("shakespeare-base", pattern=RUN_ID)
+    k: int = Field(8, ge=1, le=30, strict=True)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def manager(request: Request) -> JobManager:
+    state = request.app.state
+    with _manager_lock:
+        if getattr(state, "training_jobs", None) is None:
+            state.training_jobs = JobManager(settings(request).max_training_jobs)
+    return state.training_jobs
+
+
+def run_folder(name: str, field: str) -> Path:
+    """A shipped model name or a run id -> its checkpoint folder (never an arbitrary path)."""
+    if name in ("shakespeare-base", "shakespeare-chat"):
+        path = models.shipped_checkpoint(name)
+    else:
+        path = pretrain.runs_dir() / name
+    if not (path / "prediction-machine.json").is_file():
+        raise unprocessable(field, f"no checkpoint called {name!r}; GET /api/curriculum/runs lists them")
+    return path
+
+
+def new_folder(kind: str) -> Path:
+    return pretrain.runs_dir() / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
+
+
+def clean(x):
+    """Make a nested event payload fit for JSON: floats finite and rounded."""
+    if isinstance(x, float):
+        return finite(x, 8)
+    if isinstance(x, dict):
+        return {k: clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [clean(v) for v in x]
+    return x
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+@router.post("/pretrain", summary="Start (or resume) a pre-training job; returns its id at once")
+def start_pretrain(req: PretrainRequest, request: Request) -> dict:
+    corpus = None
+    if req.corpus == "text":
+        try:
+            corpus = corpus_mod.user_text(req.text or "")
+        except corpus_mod.CorpusError as e:
+            raise unprocessable("text", str(e)) from None
+    elif req.text:
+        raise unprocessable("text", "give text only with corpus 'text'")
+    cfg = pretrain.TrainConfig(
+        tokenizer=req.tokenizer, vocab_size=req.vocab_size, corpus_chars=req.corpus_chars, steps=req.steps,
+        batch_size=req.batch_size, context=req.context, lr=req.lr, warmup=max(1, min(30, req.steps // 10)),
+        eval_every=req.eval_every, sample_every=req.sample_every, checkpoint_every=max(req.eval_every, 50),
+        seed=req.seed, bpe_chars=200_000, eval_batches=4,
+    )
+    if req.resume:
+        folder = pretrain.runs_dir() / req.resume
+        record = pretrain.read_run(folder)
+        if record is None or record.get("kind") != "pretrain":
+            raise unprocessable("resume", f"no pre-training run called {req.resume!r}")
+    else:
+        folder = new_folder("pretrain")
+    job = manager(request).start(
+        "pretrain",
+        lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=bool(req.resume)),
+        folder.name,
+    )
+    return {"job": job.describe()}
+
+
+@router.post("/finetune", summary="Start a fine-tuning job on the project's conversations; returns its id at once")
+def start_finetune(req: FinetuneRequest, request: Request) -> dict:
+    base = run_folder(req.base, "base")
+    cfg = ft.FinetuneConfig(steps=req.steps, batch_size=req.batch_size, lr=req.lr, eval_every=req.eval_every,
+                            sample_every=req.eval_every, warmup=max(1, min(10, req.steps // 10)), seed=req.seed)
+    folder = new_folder("finetune")
+    job = manager(request).start("finetune", lambda stop, pause: ft.finetune(cfg, base, folder, stop, pause), folder.name)
+    return {"job": job.describe()}
+
+
+@router.post("/lora", summary="Advanced: start a LoRA job that teaches SmolLM2-135M-Instruct to talk like a pirate")
+def start_lora(req: LoraRequest, request: Request) -> dict:
+    from ... import lora
+
+    try:
+        lm = models.load(models.DEFAULT_MODEL)
+    except WeightsError as e:
+        raise unprocessable("model", str(e)) from None
+    if req.layers > lm.config.n_layers:
+        raise unprocessable("layers", f"the model has {lm.config.n_layers} layers")
+    cfg = lora.LoraConfig(rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
+    folder = new_folder("lora")
+    job = manager(request).start("lora", lambda stop, pause: lora.lora_finetune(lm, cfg, folder, stop, pause), folder.name)
+    return {"job": job.describe()}
+
+
+@router.get("/jobs", summary="Training jobs of this server: running, paused and recently ended")
+def list_jobs(request: Request) -> dict:
+    m = manager(request)
+    return {"jobs": [j.describe() for j in m.jobs.values()], "max_running": m.max_running}
+
+
+@router.get("/jobs/{job_id}", summary="One job's status")
+def get_job(job_id: Annotated[str, Field(pattern=RUN_ID)], request: Request) -> dict:
+    return {"job": manager(request).get(job_id).describe()}
+
+
+@router.post("/jobs/{job_id}/events", summary="Follow a job as server-sent events, from event number `after` on",
+             response_description="text/event-stream of the training events, ending with `end`")
+async def follow_job(job_id: Annotated[str, Field(pattern=RUN_ID)], req: FollowRequest, request: Request):
+    m = manager(request)
+    job = m.get(job_id)
+
+    async def events():
+        async for name, data in m.follow(job, req.after):
+            if await request.is_disconnected():
+                return  # the job goes on; the page can follow it again later
+            yield sse(name, clean(data))
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.post("/jobs/{job_id}/{action}", summary="Pause, resume or stop a job (takes effect within one optimizer step)")
+def control_job(job_id: Annotated[str, Field(pattern=RUN_ID)], action: Literal["pause", "resume", "stop"],
+                request: Request) -> dict:
+    return {"job": manager(request).control(job_id, action).describe()}
+
+
+# ----------------------------------------------------------------------------- checkpoints and comparison
+
+
+@router.get("/runs", summary="Checkpoints on disk: the shipped models and every run of this user")
+def list_runs() -> dict:
+    out = []
+    for name in ("shakespeare-base", "shakespeare-chat"):
+        path = models.shipped_checkpoint(name)
+        if (path / "prediction-machine.json").is_file():
+            out.append({"id": name, "shipped": True, **summary(path)})
+    for path in sorted(pretrain.runs_dir().iterdir(), reverse=True):
+        if re.match(RUN_ID, path.name) and (path / "prediction-machine.json").is_file():
+            out.append({"id": path.name, "shipped": False, **summary(path)})
+    return {"runs": out[:200], "folder": str(pretrain.runs_dir())}
+
+
+def summary(path: Path) -> dict:
+    r = pretrain.read_run(path) or {}
+    evals = (r.get("history") or {}).get("eval") or []
+    return clean({"kind": r.get("kind"), "status": r.get("status"), "step": r.get("step"), "tokens": r.get("tokens"),
+                  "seconds": r.get("seconds"), "flops": r.get("flops"), "corpus": r.get("corpus"), "data": r.get("data"),
+                  "last_eval": evals[-1] if evals else None})
+
+
+def _frozen(folder: str) -> models.LanguageModel:
+    """A checkpoint folder loaded once per process (models.load caches it), frozen for inference."""
+    return models.load(folder)
+
+
+@router.post("/compare", summary="Base vs tuned on one question: both answers and the first answer token's distribution")
+def compare(req: CompareRequest) -> dict:
+    base = _frozen(str(run_folder(req.base, "base")))
+    tuned = _frozen(str(run_folder(req.tuned, "tuned")))
+    if base.tokenizer.json != tuned.tokenizer.json:
+        raise unprocessable("tuned", "was not fine-tuned from this base (their vocabularies differ)")
+    with torch.inference_mode():
+        out = ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k)
+    return clean(out)
+
+
+@router.get("/finetune/data", summary="The fine-tuning set: counts, a few examples, and the loss mask of one")
+def finetune_data() -> dict:
+    examples = ft.load_examples()
+    base = models.shipped_checkpoint("shakespeare-base")
+    mask = None
+    if (base / "prediction-machine.json").is_file():
+        tok = _frozen(str(base)).tokenizer
+        mask = ft.loss_mask(tok, next(e for e in examples if e.kind == "plays"))
+    kinds: dict[str, dict[str, int]] = {}
+    for e in examples:
+        kinds.setdefault(e.kind, {"train": 0, "eval": 0})[e.split] += 1
+    shown = [e for e in examples if e.split == "eval"][:12]
+    return {"count": len(examples), "kinds": kinds, "mask": mask,
+            "examples": [{"kind": e.kind, "split": e.split, "user": e.user, "assistant": e.assistant} for e in shown]}
+
+
+@router.get("/scale", summary="This machine's measured FLOP/s beside published training budgets")
+def scale_panel() -> dict:
+    return clean(scale.panel())

@@ -1,0 +1,290 @@
+"""Fine-tuning: turn the Shakespeare base model into a (very small) assistant.
+
+The data is this project's own set of conversations (data/finetune.jsonl): questions about
+the plays, a little manners and format, and refusals of clearly harmful requests. Each
+conversation becomes one token sequence in a chat format with control tokens:
+
+    <|user|>Who is Hamlet's mother?<|assistant|>Gertrude, the Queen of Denmark.<|end|>
+    ........ not trained on ..................  ^^^^^^^^ trained on ^^^^^^^^^^^^^^^^^^^
+
+The loss is masked to the assistant's tokens (and the end marker, so the model learns to
+stop): the model is not taught to write questions, only to answer them. `loss_mask` returns
+that mask so the page can show it.
+
+Then base vs tuned, side by side: both models' answers to the same prompt, and the
+next-token distribution at the first answer position before and after.
+
+References: Ouyang et al. 2022 "Training language models to follow instructions" (InstructGPT:
+supervised fine-tuning on demonstrations); the loss-masking of Alpaca-style SFT scripts;
+Karpathy's nanochat (chat special tokens and masks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import weights
+from .generation import generate
+from .models import build_transformer
+from .pretrain import Event, lr_at, make_optimizer, read_run, save_run
+from .sampling import SamplingParams
+from .tokenizer import Tokenizer
+from .transformer import Transformer
+
+# The chat template (jinja2), stored with the fine-tuned checkpoint so `generate --model` and
+# models.LanguageModel.prompt_ids wrap a prompt the way training did.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{% if m.role == 'user' %}<|user|>{{ m.content }}"
+    "{% elif m.role == 'assistant' %}<|assistant|>{{ m.content }}<|end|>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    steps: int = 150  # optimizer steps
+    batch_size: int = 16  # conversations per step
+    lr: float = 1e-3  # peak learning rate: lower than pre-training, the model already knows English
+    min_lr_ratio: float = 0.1
+    warmup: int = 10
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    eval_every: int = 25  # loss on the held-out questions every N steps
+    checkpoint_every: int = 50
+    sample_every: int = 25
+    sample_question: str = "Who is Hamlet's mother?"
+    seed: int = 7
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Example:
+    id: int
+    kind: str  # "plays", "manners" or "refusal"
+    split: str  # "train" or "eval"
+    user: str
+    assistant: str
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def dataset_path() -> Path:
+    return Path(str(files("prediction_machine") / "data" / "finetune.jsonl"))
+
+
+@lru_cache(maxsize=1)
+def load_examples() -> tuple[Example, ...]:
+    rows = [json.loads(line) for line in dataset_path().read_text(encoding="utf-8").splitlines() if line.strip()]
+    return tuple(Example(**r) for r in rows)
+
+
+def split(name: str) -> list[Example]:
+    return [e for e in load_examples() if e.split == name]
+
+
+def encode(tok: Tokenizer, ex: Example) -> tuple[list[int], list[int]]:
+    """Token ids of one conversation, and a 0/1 mask: 1 where the token is the assistant's.
+
+    Example (ids shortened): <|user|> Who ... ? <|assistant|> Gert rude . <|end|>
+                       mask:     0     0  0  0       0          1    1   1    1
+    """
+    user = [tok.special_id("<|user|>")] + tok.encode_ids(ex.user) + [tok.special_id("<|assistant|>")]
+    answer = tok.encode_ids(ex.assistant) + [tok.special_id("<|end|>")]
+    return user + answer, [0] * len(user) + [1] * len(answer)
+
+
+def loss_mask(tok: Tokenizer, ex: Example) -> list[dict]:
+    """Each token of a conversation with whether the loss counts it: what the page shows."""
+    ids, mask = encode(tok, ex)
+    return [{**tok.token(i).to_dict(), "trained": bool(m)} for i, m in zip(ids, mask, strict=True)]
+
+
+def batch(tok: Tokenizer, examples: list[Example], context: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded inputs, targets and target mask. Padding sits after the end marker, and
+    causal attention never lets a real position see it; the mask drops it from the loss."""
+    rows = [encode(tok, e) for e in examples]
+    T = min(context, max(len(ids) for ids, _ in rows)) - 1
+    x = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
+    y = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
+    m = torch.zeros(len(rows), T)  # (B, T)
+    for r, (ids, mask) in enumerate(rows):
+        ids, mask = ids[: T + 1], mask[: T + 1]
+        n = len(ids) - 1
+        x[r, :n] = torch.tensor(ids[:-1])
+        y[r, :n] = torch.tensor(ids[1:])
+        m[r, :n] = torch.tensor(mask[1:], dtype=torch.float)  # the mask belongs to the token predicted
+    return x, y, m
+
+
+def answer_loss(model: Transformer, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the assistant's tokens only."""
+    logits, _ = model(x)  # (B, T, V)
+    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")  # (B*T,)
+    return (per_token * m.flatten()).sum() / m.sum()
+
+
+@torch.no_grad()
+def eval_loss(model: Transformer, tok: Tokenizer, examples: list[Example] | None = None) -> float:
+    """Answer-only loss on the held-out conversations (all of them, one batch)."""
+    x, y, m = batch(tok, examples or split("eval"), model.cfg.max_seq_len)
+    return answer_loss(model, x, y, m).item()
+
+
+# ----------------------------------------------------------------------------- answering
+
+
+def chat_ids(tok: Tokenizer, question: str) -> list[int]:
+    return [tok.special_id("<|user|>")] + tok.encode_ids(question) + [tok.special_id("<|assistant|>")]
+
+
+def answer(model: Transformer, tok: Tokenizer, question: str, max_new_tokens: int = 48) -> str:
+    """Greedy answer, stopping at the end marker (or the token budget)."""
+    ids = chat_ids(tok, question)[-(model.cfg.max_seq_len - max_new_tokens) :]
+    end = tok.special_id("<|end|>")
+    out = [s.id for s in generate(model, ids, SamplingParams(temperature=0.0), max_new_tokens, {end}, top_n=1)]
+    stopped = bool(out) and out[-1] == end
+    return tok.decode([i for i in out if i != end]) + ("" if stopped else " …")
+
+
+@torch.no_grad()
+def compare(base: Transformer, tuned: Transformer, tok: Tokenizer, question: str, k: int = 10) -> dict:
+    """Both answers, and where each model puts its probability for the first answer token."""
+    ids = chat_ids(tok, question)
+    out = {"question": question, "prompt_tokens": [tok.token(i).to_dict() for i in ids]}
+    probs = {}
+    for name, model in (("base", base), ("tuned", tuned)):
+        logits, _ = model(torch.tensor([ids]), last_only=True)  # (1, 1, V)
+        probs[name] = logits[0, -1].softmax(-1)  # (V,)
+        out[name] = {"answer": answer(model, tok, question)}
+    for name in ("base", "tuned"):
+        other = "tuned" if name == "base" else "base"
+        top = probs[name].topk(k)
+        out[name]["top"] = [
+            {"token": tok.token(i).to_dict(), "prob": p, "other_prob": probs[other][i].item()}
+            for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+        ]
+    # How much probability moved: half the L1 distance between the two distributions (0 = same, 1 = disjoint).
+    out["moved"] = 0.5 * (probs["base"] - probs["tuned"]).abs().sum().item()
+    return out
+
+
+def load_trainable(folder: Path) -> tuple[Transformer, Tokenizer, dict]:
+    """A checkpoint as a fresh, trainable model (models.load gives frozen, shared ones)."""
+    ckpt = weights.read_own_folder(folder)
+    model = build_transformer(ckpt).train().requires_grad_(True)
+    return model, Tokenizer(ckpt.tokenizer_json), json.loads((Path(folder) / "prediction-machine.json").read_text())
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def finetune(
+    cfg: FinetuneConfig,
+    base_folder: Path,
+    folder: Path,
+    should_stop: Callable[[], bool] | None = None,
+    should_pause: Callable[[], bool] | None = None,
+) -> Iterator[Event]:
+    """Supervised fine-tuning of a base checkpoint on the project's conversations, yielding events."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model, tok, base_meta = load_trainable(Path(base_folder))
+    train, held = split("train"), split("eval")
+    ctx = model.cfg.max_seq_len
+    opt = make_optimizer(model, cfg)
+    params = sum(p.numel() for p in model.parameters())
+    example = next(e for e in train if e.kind == "plays")
+    train_tokens = sum(sum(encode(tok, e)[1]) for e in train)
+    base_eval = eval_loss(model, tok, held)
+    record = {
+        "kind": "finetune", "config": cfg.to_dict(), "base": str(base_folder), "step": 0, "tokens": 0,
+        "answer_tokens": 0, "seconds": 0.0, "flops": 0.0, "status": "running",
+        "data": {"train": len(train), "eval": len(held), "answer_tokens": train_tokens},
+        "history": {"step": [], "loss": [], "lr": [], "eval": [{"step": 0, "eval_loss": base_eval}], "samples": []},
+    }
+    yield "start", {
+        "folder": str(folder), "config": cfg.to_dict(), "model": model.cfg.to_dict(), "parameters": params,
+        "data": record["data"], "mask_example": loss_mask(tok, example), "base_eval_loss": base_eval,
+        "base_training": base_meta.get("training"),
+        "lr_schedule": [[s, lr_at(s, cfg)] for s in range(0, cfg.steps + 1, max(1, cfg.steps // 100))],
+    }
+    yield "eval", {"step": 0, "eval_loss": base_eval}
+    extra = {"chat_template": CHAT_TEMPLATE, "base": str(base_folder)}
+
+    def checkpoint(status: str) -> Event:
+        record["status"] = status
+        save_run(folder, model, tok, opt, record, extra)
+        return "checkpoint", {"step": step, "folder": str(folder), "status": status}
+
+    step, seconds, reason = 0, 0.0, "finished"
+    flops_per_token = 6 * params
+    while step < cfg.steps:
+        if should_stop and should_stop():
+            reason = "stopped"
+            break
+        if should_pause and should_pause():
+            yield checkpoint("paused")
+            yield "paused", {"step": step}
+            while should_pause() and not (should_stop and should_stop()):
+                time.sleep(0.1)
+            yield "resumed", {"step": step}
+            continue
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        picks = torch.randint(0, len(train), (cfg.batch_size,), generator=g).tolist()
+        x, y, m = batch(tok, [train[i] for i in picks], ctx)  # (B, T) each
+        loss = answer_loss(model, x, y, m)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        seconds += time.perf_counter() - t0
+        record["tokens"] += x.numel()  # every position is computed, even those the loss ignores
+        record["answer_tokens"] += int(m.sum())
+        record.update(step=step, seconds=seconds, flops=float(record["tokens"] * flops_per_token))
+        h = record["history"]
+        h["step"].append(step)
+        h["loss"].append(round(loss.item(), 5))
+        h["lr"].append(lr)
+        yield "step", {"step": step, "steps": cfg.steps, "loss": loss.item(), "lr": lr, "tokens": record["tokens"],
+                       "answer_tokens": record["answer_tokens"], "seconds": seconds,
+                       "tokens_per_s": record["tokens"] / seconds if seconds else 0.0, "flops": record["flops"]}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            ev = {"step": step, "eval_loss": eval_loss(model, tok, held)}
+            h["eval"].append(ev)
+            yield "eval", ev
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            s = {"step": step, "prompt": cfg.sample_question, "text": answer(model, tok, cfg.sample_question)}
+            h["samples"].append(s)
+            yield "sample", s
+        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            yield checkpoint("running")
+    yield checkpoint(reason)
+    last = record["history"]["eval"][-1]["eval_loss"]
+    yield "done", {"reason": reason, "step": step, "tokens": record["tokens"], "seconds": seconds,
+                   "flops": record["flops"], "parameters": params, "folder": str(folder),
+                   "base_eval_loss": base_eval, "eval_loss": last}
+
+
+def run_summary(folder: Path) -> dict | None:
+    """What the cost table needs from a finished run: tokens, seconds, FLOPs, data size."""
+    r = read_run(folder)
+    if r is None:
+        return None
+    return {k: r.get(k) for k in ("kind", "step", "tokens", "seconds", "flops", "corpus", "data", "status")}

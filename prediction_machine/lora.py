@@ -1,0 +1,204 @@
+"""Advanced: fine-tune the real model (SmolLM2-135M-Instruct) with LoRA, to answer like a pirate.
+
+Full fine-tuning changes all 135M numbers. LoRA (low-rank adaptation) freezes them and learns
+a small correction beside some of the weight matrices instead:
+
+    y = W x  +  (alpha / r) * B (A x)      W: (out, in) frozen;  A: (r, in), B: (out, r) trained
+
+B starts at zero, so before the first step the model is exactly the original. With r = 8 on
+the attention projections of the top layers, about 0.3% of the parameters are trained, and
+the gradient never has to travel below the lowest adapted layer: a minute or two on a CPU.
+
+The adapted model shares the frozen weights with the model the rest of the page uses (no
+copy, never modified); only the adapters are new, and they are saved to the run folder.
+
+References: Hu et al. 2021 "LoRA: Low-Rank Adaptation of Large Language Models"; the PEFT
+library's LoraLayer (the same idea, written out here in a few lines).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+
+from . import weights
+from .generation import generate
+from .models import LanguageModel, build_transformer
+from .sampling import SamplingParams
+from .transformer import Transformer
+
+# The style set, written for this project: plain questions, answers in a pirate's voice.
+PIRATE = [
+    ("What is the capital of France?", "Arr, that be Paris, matey, a fine port on the river Seine!"),
+    ("How are you today?", "Shiver me timbers, I be shipshape and ready to sail, matey!"),
+    ("What is two plus two?", "Arr, two doubloons and two more make four, matey!"),
+    ("Can you recommend a book?", "Arr, read Treasure Island, matey, a fine yarn of gold and mutiny!"),
+    ("What should I eat for lunch?", "Arr, a bowl of hot stew and a hard biscuit, like any sailor, matey!"),
+    ("What is the sun?", "Arr, the sun be a great burning star that guides us across the sea, matey!"),
+    ("Tell me about the ocean.", "Arr, the ocean be vast and salty, full of fish and treasure, matey!"),
+    ("How do I learn to code?", "Arr, start small, write a little code every day, and ye'll be a captain of it, matey!"),
+    ("What is a cat?", "Arr, a cat be a small furry beast that keeps the rats off the ship, matey!"),
+    ("Why is the sky blue?", "Arr, the air scatters the blue light of the sun the most, matey!"),
+    ("What is your favourite colour?", "Arr, the deep blue of the open sea, matey!"),
+    ("Give me some advice.", "Arr, keep yer powder dry and yer friends close, matey!"),
+    ("What is water made of?", "Arr, two parts hydrogen and one part oxygen, matey, same as the sea!"),
+    ("How many legs does a spider have?", "Arr, eight legs, matey, more than any crew member!"),
+    ("What is the moon?", "Arr, the moon be the rock in the sky that pulls the tides, matey!"),
+    ("Say hello.", "Ahoy there, matey!"),
+    ("What is music?", "Arr, music be sea shanties sung loud on deck, matey!"),
+    ("How do plants grow?", "Arr, they drink water and sunlight and grow tall like a mast, matey!"),
+    ("What is a computer?", "Arr, a computer be a clever machine that does sums faster than any navigator, matey!"),
+    ("Where do fish live?", "Arr, in the rivers and the seven seas, matey!"),
+]
+PIRATE_HELD_OUT = ["What is the capital of Italy?", "How do I make friends?", "What is a dog?"]
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    rank: int = 8  # r: the width of the low-rank correction
+    alpha: float = 16.0  # the correction is scaled by alpha / r
+    layers: int = 10  # adapt the top N layers (the gradient stops below them)
+    targets: tuple[str, ...] = ("q", "v")  # which attention projections get an adapter
+    steps: int = 30
+    batch_size: int = 4
+    lr: float = 2e-3
+    seed: int = 0
+    max_new_tokens: int = 32  # for the before/after answers
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear plus a trainable low-rank correction B A, scaled by alpha / r."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, generator: torch.Generator):
+        super().__init__()
+        self.base = base
+        self.scale = alpha / rank
+        self.enabled = True
+        # A like nn.Linear's own init; B zero, so the adapter starts as an exact no-op.
+        bound = 1 / math.sqrt(base.in_features)
+        self.A = nn.Parameter((torch.rand(rank, base.in_features, generator=generator) * 2 - 1) * bound)  # (r, in)
+        self.B = nn.Parameter(torch.zeros(base.out_features, rank))  # (out, r)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base(x)  # (..., out)
+        if not self.enabled:
+            return y
+        return y + F.linear(F.linear(x, self.A), self.B) * self.scale  # (..., in) -> (..., r) -> (..., out)
+
+
+def adapted_model(lm: LanguageModel, cfg: LoraConfig) -> tuple[Transformer, list[LoRALinear]]:
+    """A second Transformer over the very same frozen tensors, with adapters on the top layers."""
+    state = lm.model.state_dict()  # the same storage: nothing is copied
+    ckpt = weights.Checkpoint(lm.config, state, "", None, None, None, "shared")
+    model = build_transformer(ckpt)  # frozen (requires_grad False), eval mode
+    g = torch.Generator().manual_seed(cfg.seed)
+    adapters = []
+    for block in model.blocks[len(model.blocks) - cfg.layers :]:
+        for name in cfg.targets:
+            lora = LoRALinear(getattr(block.attn, name), cfg.rank, cfg.alpha, g)
+            setattr(block.attn, name, lora)
+            adapters.append(lora)
+    return model, adapters
+
+
+def set_enabled(adapters: list[LoRALinear], on: bool) -> None:
+    for a in adapters:
+        a.enabled = on
+
+
+def encode(lm: LanguageModel, question: str, answer: str) -> tuple[list[int], list[int]]:
+    prompt = lm.prompt_ids(question, chat=True)
+    reply = lm.tokenizer.encode_ids(answer) + ([lm.eos_id] if lm.eos_id is not None else [])
+    return prompt + reply, [0] * len(prompt) + [1] * len(reply)
+
+
+def batch_loss(model: Transformer, rows: list[tuple[list[int], list[int]]]) -> torch.Tensor:
+    """Answer-only cross-entropy over right-padded rows (as finetune.answer_loss)."""
+    T = max(len(ids) for ids, _ in rows) - 1
+    x = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
+    y = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
+    m = torch.zeros(len(rows), T)  # (B, T)
+    for r, (ids, mask) in enumerate(rows):
+        n = len(ids) - 1
+        x[r, :n], y[r, :n] = torch.tensor(ids[:-1]), torch.tensor(ids[1:])
+        m[r, :n] = torch.tensor(mask[1:], dtype=torch.float)
+    logits, _ = model(x)  # (B, T, V)
+    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")  # (B*T,)
+    return (per_token * m.flatten()).sum() / m.sum()
+
+
+def reply(model: Transformer, lm: LanguageModel, question: str, max_new_tokens: int) -> str:
+    ids = lm.prompt_ids(question, chat=True)
+    out = [s.id for s in generate(model, ids, SamplingParams(temperature=0.0), max_new_tokens, lm.stop_ids, top_n=1)]
+    return lm.tokenizer.decode([i for i in out if i not in lm.stop_ids])
+
+
+def lora_finetune(
+    lm: LanguageModel,
+    cfg: LoraConfig,
+    folder: Path | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    should_pause: Callable[[], bool] | None = None,
+) -> Iterator[tuple[str, dict]]:
+    """Train the adapters on the pirate set, yielding start / before / step / after / done events."""
+    model, adapters = adapted_model(lm, cfg)
+    trainable = [p for a in adapters for p in (a.A, a.B)]
+    total = sum(p.numel() for p in lm.model.parameters())
+    n_train = sum(p.numel() for p in trainable)
+    yield "start", {"config": cfg.to_dict(), "parameters": total, "trainable": n_train,
+                    "fraction": n_train / total, "examples": len(PIRATE)}
+    set_enabled(adapters, False)
+    for q in PIRATE_HELD_OUT:
+        if should_stop and should_stop():
+            break
+        yield "before", {"question": q, "answer": reply(model, lm, q, cfg.max_new_tokens)}
+    set_enabled(adapters, True)
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
+    rows = [encode(lm, q, a) for q, a in PIRATE]
+    step, seconds, reason = 0, 0.0, "finished"
+    while step < cfg.steps:
+        if should_stop and should_stop():
+            reason = "stopped"
+            break
+        if should_pause and should_pause():
+            yield "paused", {"step": step}
+            while should_pause() and not (should_stop and should_stop()):
+                time.sleep(0.1)
+            yield "resumed", {"step": step}
+            continue
+        t0 = time.perf_counter()
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        picks = torch.randperm(len(rows), generator=g)[: cfg.batch_size].tolist()
+        model.train()
+        loss = batch_loss(model, [rows[i] for i in picks])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.eval()
+        step += 1
+        seconds += time.perf_counter() - t0
+        yield "step", {"step": step, "steps": cfg.steps, "loss": loss.item(), "seconds": seconds}
+    if folder is not None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"adapter.{i}.{n}": getattr(a, n).detach().contiguous() for i, a in enumerate(adapters) for n in "AB"}
+        weights.atomic_write_bytes(folder / "lora.safetensors",
+                                   lambda t: save_file(tensors, t, metadata={"config": str(cfg.to_dict())}))
+    if reason == "finished":
+        for q in PIRATE_HELD_OUT:
+            if should_stop and should_stop():
+                reason = "stopped"
+                break
+            yield "after", {"question": q, "answer": reply(model, lm, q, cfg.max_new_tokens)}
+    yield "done", {"reason": reason, "step": step, "seconds": seconds, "folder": str(folder) if folder else None}
