@@ -106,12 +106,13 @@ def cmd_generate(args) -> None:
     if args.max_new_tokens < 1:
         raise UsageError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
     lm = load_model(args.model)
+    lm.set_precision(args.precision)
     ids = lm.prompt_ids(args.prompt, chat=args.chat)
     if not ids:
         raise UsageError("the prompt is empty: give some text to continue")
     check_prompt(lm, ids, args.max_new_tokens)
     decoder, steps, text = StreamDecoder(lm.tokenizer), [], []
-    for step in generate(lm.model, ids, params, args.max_new_tokens, lm.stop_ids, args.seed, args.top):
+    for step in generate(lm.engine, ids, params, args.max_new_tokens, lm.stop_ids, args.seed, args.top):
         piece = "" if step.id in lm.stop_ids else decoder.push(step.id)
         text.append(piece)
         if args.json:
@@ -188,6 +189,15 @@ def _float(text: str) -> float:
     return value
 
 
+PRECISIONS = ("fp32", "fp32-fused")  # fastpath.PRECISIONS, named here so the CLI starts without torch
+
+
+def precision_option(sp) -> None:
+    sp.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                    help="numeric path for generation: fp32 = the textbook code (default); fp32-fused = the "
+                         "same float32 math with fused, pre-transposed matrices (faster, see fastpath.py)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="prediction-machine",
@@ -207,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token", default=None, help="access token required by every API call (classroom mode)")
     s.add_argument("--max-running", type=int, default=ServerSettings.max_running, help="generations computed at once")
     s.add_argument("--max-queued", type=int, default=ServerSettings.max_queued, help="generations allowed to wait")
+    precision_option(s)
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("models", help="list the available models and where each comes from")
@@ -227,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-p", type=_float, default=0.0, help="drop tokens below min-p x the top probability (0 = off)")
     s.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
     s.add_argument("--top", type=int, default=5, help="alternatives to report per step in --json (default 5)")
+    precision_option(s)
     g = s.add_mutually_exclusive_group()
     g.add_argument("--chat", dest="chat", action="store_true", default=True, help="wrap the prompt in the chat template (default)")
     g.add_argument("--raw", dest="chat", action="store_false", help="feed the prompt as it is")

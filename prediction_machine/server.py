@@ -123,7 +123,7 @@ def serve(args) -> None:
     )
     t0 = time.perf_counter()
     try:
-        lm = models.load(settings.model)
+        lm = models.load(settings.model, precision=getattr(args, "precision", None))
     except Exception as e:  # noqa: BLE001 - a clear one-liner instead of a traceback
         raise UsageError(f"could not load model {settings.model!r}: {e}") from None
     print(f"model {lm.name} ready in {time.perf_counter() - t0:.1f} s ({lm.precision})", file=sys.stderr)
