@@ -1,4 +1,440 @@
-// Placeholder module: the live figure for this section arrives with its own issue.
+// The curriculum lab: pre-train a tiny GPT live, fine-tune it into an assistant, compare the two.
+// Every number comes from the server's training jobs (POST /api/curriculum/pretrain, /finetune, /lora),
+// followed as server-sent events (POST /api/curriculum/jobs/{id}/events).
+import { get, post, stream } from "./api.js";
+import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleText } from "./dom.js";
+
+const API = "/api/curriculum";
+
+// ----------------------------------------------------------------------------- formatting
+
+const fmtInt = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en"));
+function fmtSI(n) {
+  if (n == null) return "–";
+  const units = [[1e24, "Y"], [1e21, "Z"], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+  for (const [size, unit] of units) if (Math.abs(n) >= size) return `${(n / size).toFixed(2)} ${unit}`;
+  return n.toFixed(0);
+}
+const fmtSec = (s) => (s == null ? "–" : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
+const sci = (x) => (x == null ? "–" : x.toExponential(2).replace("e+", " × 10^"));
+
+// ----------------------------------------------------------------------------- a small line chart
+
+// series: [{name, points: [[x, y], ...], cls, dots}]; redraws the whole SVG (a few hundred points at most).
+function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null, marker = null } = {}) {
+  const W = 560, H = 220, L = 46, R = 10, T = 10, B = 30;
+  const all = series.flatMap((s) => s.points);
+  clear(node);
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${yLabel} by ${xLabel}` });
+  node.append(root);
+  if (!all.length) {
+    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty", text: "waiting for the first step…" }));
+    return;
+  }
+  const x1 = Math.max(xMax || 0, ...all.map((p) => p[0]), 1);
+  let y0 = Math.min(...all.map((p) => p[1])), y1 = Math.max(...all.map((p) => p[1]));
+  if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
+  const pad = (y1 - y0) * 0.05;
+  y0 -= pad; y1 += pad;
+  const sx = (x) => L + (x / x1) * (W - L - R);
+  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    root.append(svg("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }));
+    root.append(svg("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end", class: "tick", text: y < 0.01 ? y.toExponential(0) : y.toFixed(2) }));
+  }
+  root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "tick", text: `${xLabel} (0–${fmtInt(x1)})` }));
+  root.append(svg("text", { x: 4, y: 12, class: "tick", text: yLabel }));
+  for (const s of series) {
+    if (!s.points.length) continue;
+    const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
+    root.append(svg("path", { d, class: `line ${s.cls}` }));
+    if (s.dots) for (const p of s.points) root.append(svg("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, class: `dot ${s.cls}` }));
+  }
+  if (marker != null) root.append(svg("line", { x1: sx(marker), x2: sx(marker), y1: T, y2: H - B, class: "marker" }));
+  const legend = el("p", { class: "legend" }, series.map((s) => el("span", { class: `key ${s.cls}`, text: s.name })));
+  node.append(legend);
+}
+
+// ----------------------------------------------------------------------------- one live training view
+
+// Shared by pre-training and fine-tuning: stats, loss curve, LR schedule, samples, controls.
+function trainingView({ kind, stats }) {
+  const state = { job: null, abort: null, steps: [], evals: {}, schedule: [], step: 0, total: 0, drawQueued: false };
+  const statNodes = {};
+  const statRow = el("dl", { class: "stats" }, stats.map(([key, label]) => {
+    statNodes[key] = el("dd", { text: "–" });
+    return el("div", {}, el("dt", { text: label }), statNodes[key]);
+  }));
+  const loss = el("div", { class: "chart-box", "data-chart": `${kind}-loss` });
+  const lr = el("div", { class: "chart-box small", "data-chart": `${kind}-lr` });
+  const samples = el("ol", { class: "samples", "aria-live": "polite" });
+  const status = el("p", { class: "status", role: "status", text: "" });
+  const pause = el("button", { type: "button", disabled: true, text: "Pause" });
+  const stop = el("button", { type: "button", disabled: true, text: "Stop" });
+  const controls = el("div", { class: "row" }, pause, stop);
+
+  function draw() {
+    state.drawQueued = false;
+    const series = [{ name: "training loss (each step)", cls: "train", points: state.steps }];
+    for (const [name, pts] of Object.entries(state.evals)) {
+      series.push({ name, cls: name.replace(/\W+/g, "-"), points: pts, dots: true });
+    }
+    lineChart(loss, series, { xMax: state.total });
+    lineChart(lr, [{ name: "learning rate", cls: "lr", points: state.schedule }], { yLabel: "learning rate", marker: state.step });
+  }
+  const redraw = () => { if (!state.drawQueued) { state.drawQueued = true; requestAnimationFrame(draw); } };
+
+  function reset() {
+    state.steps = []; state.evals = {}; state.schedule = []; state.step = 0;
+    clear(samples); for (const n of Object.values(statNodes)) n.textContent = "–";
+    draw();
+  }
+
+  function onEvent(name, data, handlers = {}) {
+    if (name === "start") {
+      state.total = data.config.steps;
+      state.schedule = data.lr_schedule || [];
+      if (statNodes.params) statNodes.params.textContent = fmtInt(data.parameters);
+      if (data.history) { // a resumed run: draw what came before
+        state.steps = data.history.step.map((s, i) => [s, data.history.loss[i]]);
+        state.step = data.resumed_from || 0;
+      }
+    } else if (name === "step") {
+      state.step = data.step;
+      state.total = data.steps;
+      state.steps.push([data.step, data.loss]);
+      statNodes.step.textContent = `${data.step} / ${data.steps}`;
+      statNodes.tokens.textContent = fmtInt(data.tokens);
+      statNodes.seconds.textContent = fmtSec(data.seconds);
+      statNodes.speed.textContent = fmtInt(data.tokens_per_s);
+      statNodes.flops.textContent = fmtSI(data.flops);
+      statNodes.loss.textContent = data.loss.toFixed(3);
+    } else if (name === "eval") {
+      for (const [key, label] of [["train_loss", "training loss (fixed batches)"], ["val_loss", "validation loss (held-out text)"], ["eval_loss", "eval loss (held-out questions)"]]) {
+        if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
+      }
+    } else if (name === "sample") {
+      samples.prepend(el("li", {}, el("span", { class: "sample-step", text: `step ${data.step}` }),
+        el("pre", { class: "sample-text", text: data.prompt + data.text })));
+      while (samples.children.length > 12) samples.lastChild.remove();
+    } else if (name === "paused") {
+      pause.textContent = "Resume";
+      status.textContent = `Paused at step ${data.step}; a checkpoint was saved.`;
+    } else if (name === "resumed") {
+      pause.textContent = "Pause";
+      status.textContent = "Training…";
+    } else if (name === "checkpoint") {
+      status.textContent = `Checkpoint saved at step ${data.step} (${data.status}).`;
+    } else if (name === "error") {
+      status.replaceChildren(errorBox(data.error));
+    }
+    if (handlers[name]) handlers[name](data);
+    redraw();
+  }
+
+  async function follow(job, handlers) {
+    state.job = job;
+    pause.disabled = stop.disabled = false;
+    pause.textContent = job.status === "paused" ? "Resume" : "Pause";
+    status.textContent = "Training…";
+    state.abort = new AbortController();
+    try {
+      await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (n, d) => onEvent(n, d, handlers), { signal: state.abort.signal });
+    } catch (error) {
+      if (error.name !== "AbortError") status.replaceChildren(errorBox(error.message));
+    } finally {
+      pause.disabled = stop.disabled = true;
+      if (handlers.end) handlers.end();
+    }
+  }
+
+  pause.addEventListener("click", async () => {
+    if (!state.job) return;
+    const action = pause.textContent === "Pause" ? "pause" : "resume";
+    pause.disabled = true;
+    try { await post(`${API}/jobs/${state.job.id}/${action}`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
+    pause.disabled = false;
+  });
+  stop.addEventListener("click", async () => {
+    if (!state.job) return;
+    stop.disabled = true;
+    status.textContent = "Stopping after the current step…";
+    try { await post(`${API}/jobs/${state.job.id}/stop`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
+  });
+
+  const node = el("div", { class: "training-view" }, controls, status, statRow,
+    el("div", { class: "charts" }, loss, lr), el("h5", { text: "Samples from a fixed prompt (newest first)" }), samples);
+  draw();
+  return { node, follow, reset, state, status };
+}
+
+const STATS = [["step", "step"], ["loss", "loss"], ["params", "parameters"], ["tokens", "tokens seen"],
+  ["seconds", "elapsed"], ["speed", "tokens / s"], ["flops", "FLOPs (≈ 6·N·tokens)"]];
+
+// ----------------------------------------------------------------------------- pre-training
+
+function pretrainPanel(shared) {
+  const corpus = el("select", { id: "cur-corpus" }, el("option", { value: "shakespeare", text: "Shakespeare (38 plays)" }),
+    el("option", { value: "text", text: "my own text" }));
+  const text = el("textarea", { id: "cur-text", rows: 4, hidden: true, maxlength: 2000000, placeholder: "Paste at least 500 characters of plain text (at most 2,000,000)." });
+  const tokenizer = el("select", { id: "cur-tokenizer" }, el("option", { value: "bpe", text: "BPE (our own merges)" }),
+    el("option", { value: "char", text: "bytes only (character level)" }));
+  const vocab = el("input", { id: "cur-vocab", type: "number", min: 259, max: 4096, value: 512 });
+  const steps = el("input", { id: "cur-steps", type: "number", min: 1, max: 20000, value: 300 });
+  const start = el("button", { type: "button", class: "primary", "data-action": "start-pretrain", text: "Start pre-training" });
+  const error = el("div");
+  const merges = el("ol", { class: "merges", "aria-label": "first merges" });
+  const ratio = el("p", { class: "ratio" });
+  const view = trainingView({ kind: "pretrain", stats: STATS });
+
+  corpus.addEventListener("change", () => { text.hidden = corpus.value !== "text"; });
+
+  async function run(job) {
+    start.disabled = true;
+    clear(merges); ratio.textContent = "";
+    await view.follow(job, {
+      merge: (m) => {
+        if (merges.children.length < 24) {
+          merges.append(el("li", {}, el("code", { text: visibleText(m.left) }), " + ", el("code", { text: visibleText(m.right) }),
+            " → ", el("code", { class: "merged", text: visibleText(m.token) }), el("small", { text: ` ×${fmtInt(m.count)}` })));
+        }
+      },
+      tokenizer: (t) => {
+        ratio.textContent = `${t.vocab_size} tokens in the vocabulary (${t.merges} merges). Compression: ${t.bytes_per_token.toFixed(2)} bytes ` +
+          `per token, against 1.00 at character level. Training text: ${fmtInt(t.train_tokens)} tokens.`;
+      },
+      done: (d) => { shared.pretrainDone = d; shared.refreshCost(); },
+      end: () => { start.disabled = false; shared.refreshRuns(); },
+    });
+  }
+
+  start.addEventListener("click", async () => {
+    clear(error);
+    view.reset();
+    const body = { corpus: corpus.value, tokenizer: tokenizer.value, vocab_size: Number(vocab.value), steps: Number(steps.value) };
+    if (corpus.value === "text") body.text = text.value;
+    try {
+      const { job } = await post(`${API}/pretrain`, body);
+      run(job);
+    } catch (e) {
+      error.append(errorBox(e.message));
+    }
+  });
+
+  const node = el("div", { class: "panel", id: "cur-pretrain" },
+    el("h4", { text: "1. Pre-training, live" }),
+    el("p", { text: "The model starts from random numbers. First it learns a vocabulary (byte pair encoding glues the most frequent neighbouring pieces together), then it reads windows of text and learns to predict each next token. Watch the loss fall and the samples turn from noise into words, names and verse." }),
+    el("div", { class: "row" }, el("label", { for: "cur-corpus", text: "Text" }), corpus, el("label", { for: "cur-tokenizer", text: "Tokens" }), tokenizer,
+      el("label", { for: "cur-vocab", text: "Vocabulary" }), vocab, el("label", { for: "cur-steps", text: "Steps" }), steps, start),
+    text, error,
+    el("div", { class: "bpe" }, el("h5", { text: "The first merges, in the order they were learned" }), merges, ratio),
+    view.node, codeLink("prediction_machine.pretrain.pretrain"), codeLink("prediction_machine.bpe.train"));
+  return { node, run };
+}
+
+// ----------------------------------------------------------------------------- fine-tuning
+
+function finetunePanel(shared) {
+  const steps = el("input", { id: "cur-ft-steps", type: "number", min: 1, max: 5000, value: 60 });
+  const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune", text: "Fine-tune the base model" });
+  const error = el("div");
+  const mask = el("div", { class: "mask", "aria-label": "loss mask" });
+  const data = el("p", { class: "note" });
+  const view = trainingView({ kind: "finetune", stats: STATS });
+
+  get(`${API}/finetune/data`).then((d) => {
+    const kinds = Object.entries(d.kinds).map(([k, v]) => `${k}: ${v.train} to train on, ${v.eval} held out`).join("; ");
+    data.textContent = `${d.count} conversations written by this project (${kinds}).`;
+    if (d.mask) showMask(d.mask);
+  }).catch((e) => mask.append(errorBox(e.message)));
+
+  function showMask(tokens) {
+    clear(mask);
+    for (const t of tokens) mask.append(tokenChip(t, { showId: false, extraClass: t.trained ? "trained" : "ignored" }));
+  }
+
+  start.addEventListener("click", async () => {
+    clear(error);
+    view.reset();
+    try {
+      const { job } = await post(`${API}/finetune`, { base: "shakespeare-base", steps: Number(steps.value) });
+      start.disabled = true;
+      await view.follow(job, {
+        start: (d) => { if (d.mask_example) showMask(d.mask_example); },
+        done: (d) => { shared.finetuneDone = d; shared.tuned = job.folder; shared.refreshCost(); shared.compareReady(job.folder); },
+        end: () => { start.disabled = false; shared.refreshRuns(); },
+      });
+    } catch (e) {
+      error.append(errorBox(e.message));
+    }
+  });
+
+  const node = el("div", { class: "panel", id: "cur-finetune" },
+    el("h4", { text: "2. Fine-tuning, live" }),
+    el("p", { text: "Now the shipped base model (pre-trained on the plays by this project) reads a few hundred short conversations. The loss counts only the assistant's tokens, shown in colour below: the model learns to answer, and to stop, not to write questions." }),
+    data, mask,
+    el("div", { class: "row" }, el("label", { for: "cur-ft-steps", text: "Steps" }), steps, start), error,
+    view.node, codeLink("prediction_machine.finetune.finetune"), codeLink("prediction_machine.finetune.encode"));
+  return { node };
+}
+
+// ----------------------------------------------------------------------------- base vs tuned
+
+function comparePanel(shared) {
+  const question = el("input", { id: "cur-question", type: "text", value: "Who is Hamlet's mother?", maxlength: 200 });
+  const tuned = el("select", { id: "cur-tuned" });
+  const go = el("button", { type: "button", "data-action": "compare", text: "Compare" });
+  const out = el("div", { class: "compare", "aria-live": "polite" });
+
+  shared.setTunedOptions = (runs) => {
+    const current = tuned.value;
+    clear(tuned);
+    for (const r of runs.filter((r) => r.kind === "finetune" && r.status !== "running")) {
+      tuned.append(el("option", { value: r.id, text: `${r.id}${r.shipped ? " (shipped)" : ""} — eval loss ${r.last_eval ? r.last_eval.eval_loss.toFixed(2) : "?"}` }));
+    }
+    if (current) tuned.value = current;
+    go.disabled = !tuned.options.length;
+    if (!tuned.options.length) out.replaceChildren(el("p", { class: "note", text: "Fine-tune the model above (or ship shakespeare-chat) to compare." }));
+  };
+  shared.compareReady = async (id) => {
+    await shared.refreshRuns();
+    tuned.value = id;
+    compare();
+  };
+
+  function column(title, side) {
+    const bars = el("table", { class: "dist" }, el("thead", {}, el("tr", {}, el("th", { text: "next token" }), el("th", { class: "num", text: "p" }), el("th", { text: "" }))),
+      el("tbody", {}, side.top.map((r) => el("tr", {},
+        el("td", {}, tokenChip(r.token, { showId: false })), el("td", { class: "num", text: formatProb(r.prob) }),
+        el("td", { class: "barcell" }, el("span", { class: "bar", style: { width: `${(r.prob * 100).toFixed(1)}%` } }))))));
+    return el("div", { class: "side" }, el("h5", { text: title }), el("p", { class: "answer", text: side.answer || "(nothing)" }),
+      el("p", { class: "note", text: "Next-token probabilities at the first answer position:" }), bars);
+  }
+
+  async function compare() {
+    out.replaceChildren(el("p", { class: "note", text: "comparing…" }));
+    try {
+      const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value });
+      out.replaceChildren(el("div", { class: "sides" }, column("Base (pre-trained only)", d.base), column("Tuned (after fine-tuning)", d.tuned)),
+        el("p", { class: "moved", text: `Fine-tuning moved ${(d.moved * 100).toFixed(0)}% of the probability mass at the first answer position.` }));
+    } catch (e) {
+      out.replaceChildren(errorBox(e.message));
+    }
+  }
+  go.addEventListener("click", compare);
+
+  const node = el("div", { class: "panel", id: "cur-compare" }, el("h4", { text: "3. Base vs tuned, side by side" }),
+    el("div", { class: "row" }, el("label", { for: "cur-question", text: "Question" }), question, el("label", { for: "cur-tuned", text: "Tuned model" }), tuned, go),
+    out, codeLink("prediction_machine.finetune.compare"));
+  return { node };
+}
+
+// ----------------------------------------------------------------------------- cost table and scale
+
+function costPanel(shared) {
+  const body = el("tbody");
+  const table = el("table", { class: "cost" }, el("thead", {}, el("tr", {}, ["Stage", "Data size", "Cost here", "Goal"].map((h) => el("th", { text: h })))), body);
+  shared.refreshCost = () => {
+    const p = shared.pretrainDone || shared.baseRun;
+    const f = shared.finetuneDone;
+    clear(body);
+    body.append(
+      el("tr", {}, el("td", { text: "Pre-training" }),
+        el("td", { text: p ? `${fmtInt(p.tokens)} tokens of Shakespeare` : "run it above" }),
+        el("td", { text: p ? `${fmtSec(p.seconds)}, ${sci(p.flops)} FLOPs` : "–" }),
+        el("td", { text: "predict the next token: spelling, words, the shape of verse" })),
+      el("tr", {}, el("td", { text: "Fine-tuning" }),
+        el("td", { text: f ? `${fmtInt(f.tokens)} tokens of ${shared.ftCount || "a few hundred"} conversations` : "run it above" }),
+        el("td", { text: f ? `${fmtSec(f.seconds)}, ${sci(f.flops)} FLOPs` : "–" }),
+        el("td", { text: "answer questions briefly, stop at the end marker, refuse harmful requests" })),
+    );
+  };
+  return el("div", { class: "panel", id: "cur-cost" }, el("h4", { text: "4. Data size, cost and goal, measured" }),
+    el("p", { text: "The guide's comparison table, filled with this machine's numbers from the runs above (the shipped base model's numbers until you pre-train your own)." }), table);
+}
+
+function scalePanel() {
+  const out = el("div", { "aria-live": "polite" }, el("p", { class: "note", text: "measuring this machine…" }));
+  get(`${API}/scale`).then((d) => {
+    out.replaceChildren(
+      el("p", { class: "rate", text: `This machine: ${fmtSI(d.flops_per_s)}FLOP/s (${d.method}, ${d.threads} threads).` }),
+      el("table", { class: "scale" }, el("thead", {}, el("tr", {}, ["Model", "Training budget", "Time on this machine", "Source"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, d.rows.map((r) => el("tr", {}, el("td", { text: r.name }),
+          el("td", { text: (r.tokens ? `${fmtSI(r.tokens)} tokens, ` : "") + `${sci(r.flops)} FLOPs` }),
+          el("td", { class: "num", text: r.time_here }), el("td", { class: "source", text: r.source }))))),
+      el("p", { class: "note", text: `${d.rule}. The times assume the matmul peak for every second, which no real training run reaches.` }));
+  }).catch((e) => out.replaceChildren(errorBox(e.message)));
+  return el("div", { class: "panel", id: "cur-scale" }, el("h4", { text: "5. Scale: what \"very high cost\" means" }), out,
+    codeLink("prediction_machine.scale.panel"));
+}
+
+// ----------------------------------------------------------------------------- LoRA (advanced)
+
+function loraPanel() {
+  const start = el("button", { type: "button", "data-action": "start-lora", text: "Teach SmolLM2 to talk like a pirate" });
+  const stop = el("button", { type: "button", disabled: true, text: "Stop" });
+  const status = el("p", { class: "status", role: "status" });
+  const rows = el("tbody");
+  const answers = {};
+  start.addEventListener("click", async () => {
+    clear(rows); status.textContent = "loading the model…";
+    try {
+      const { job } = await post(`${API}/lora`, {});
+      start.disabled = true; stop.disabled = false;
+      stop.onclick = () => post(`${API}/jobs/${job.id}/stop`, {});
+      await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
+        if (name === "start") status.textContent = `${fmtInt(d.trainable)} of ${fmtInt(d.parameters)} parameters trained (${(d.fraction * 100).toFixed(2)}%).`;
+        else if (name === "step") status.textContent = `step ${d.step}/${d.steps}: loss ${d.loss.toFixed(3)} (${fmtSec(d.seconds)})`;
+        else if (name === "before" || name === "after") {
+          if (!answers[d.question]) {
+            answers[d.question] = { before: el("td"), after: el("td", { text: "…" }) };
+            rows.append(el("tr", {}, el("td", { text: d.question }), answers[d.question].before, answers[d.question].after));
+          }
+          answers[d.question][name].textContent = d.answer;
+        } else if (name === "done") status.textContent += ` — ${d.reason}.`;
+        else if (name === "error") status.replaceChildren(errorBox(d.error));
+      });
+    } catch (e) {
+      status.replaceChildren(errorBox(e.message));
+    } finally {
+      start.disabled = false; stop.disabled = true;
+    }
+  });
+  return el("details", { class: "panel advanced", id: "cur-lora" }, el("summary", {}, el("span", { class: "badge", text: "advanced" }), " Fine-tune the real model with LoRA"),
+    el("p", { text: "LoRA freezes all 135 million weights of SmolLM2 and learns a small low-rank correction beside a few attention matrices. Twenty pirate-voiced answers and a minute or two of CPU later, compare its answers to questions it never saw." }),
+    el("div", { class: "row" }, start, stop), status,
+    el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before", "After"].map((h) => el("th", { text: h })))), rows),
+    codeLink("prediction_machine.lora.LoRALinear"));
+}
+
+// ----------------------------------------------------------------------------- mount
+
 export function mount(root) {
-  root.dataset.ready = "placeholder";
+  clear(root);
+  const shared = { refreshCost: () => {}, setTunedOptions: () => {}, compareReady: () => {} };
+  const pre = pretrainPanel(shared);
+  const fine = finetunePanel(shared);
+  const cmp = comparePanel(shared);
+  const cost = costPanel(shared);
+  shared.refreshRuns = async () => {
+    try {
+      const { runs } = await get(`${API}/runs`);
+      const base = runs.find((r) => r.id === "shakespeare-base");
+      if (base) shared.baseRun = base;
+      shared.setTunedOptions(runs);
+      shared.refreshCost();
+    } catch (e) {
+      root.append(errorBox(e.message));
+    }
+  };
+  get(`${API}/finetune/data`).then((d) => { shared.ftCount = d.count; }).catch(() => {});
+  root.append(pre.node, fine.node, cmp.node, cost, scalePanel(), loraPanel());
+  shared.refreshRuns();
+  // A job that was running when the page was reloaded: follow it again.
+  get(`${API}/jobs`).then(({ jobs }) => {
+    const live = jobs.find((j) => j.kind === "pretrain" && (j.status === "running" || j.status === "paused"));
+    if (live) pre.run(live);
+  }).catch(() => {});
+  root.dataset.ready = "curriculum";
 }
