@@ -226,7 +226,7 @@ export function repetition(panel, steps, selected, onSelect) {
   const last = steps[steps.length - 1];
   const timeline = el("ol", { class: "timeline", id: "timeline", "aria-label": "Generated tokens; choose one to see its distribution" },
     steps.map((s, i) => el("li", {}, el("button", {
-      class: `step-chip ${i === selected ? "selected" : ""}`, "aria-pressed": String(i === selected), "data-index": i,
+      class: `step-chip ${i === selected ? "selected" : ""}`, "aria-pressed": String(i === selected), "data-index": i, "data-id": s.id,
       title: `step ${i + 1}: probability ${formatProb(s.prob)}, ${s.ms.toFixed(0)} ms, ${s.cached} positions cached`,
       onclick: () => onSelect(i),
     }, tokenChip(s.token, { showId: false })))));
