@@ -79,3 +79,40 @@ if __name__ == "__main__":
     import sys
 
     print(json.dumps(str(build(Path(sys.argv[1])))))
+
+
+class LiveServer:
+    """Run an app under a real uvicorn in a background thread (real sockets, real disconnects).
+
+    Cheaper than a subprocess: the app shares this process's already-loaded model.
+    """
+
+    def __init__(self, app):
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False, timeout_graceful_shutdown=2))
+
+    def __enter__(self) -> "LiveServer":
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, name="pm-test-uvicorn", daemon=True)
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

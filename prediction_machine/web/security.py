@@ -115,15 +115,15 @@ class SecurityMiddleware:
             if length is not None and (not length.isdigit() or int(length) > limit):
                 return await _reply(send, 413, f"request body is larger than the limit of {limit} bytes")
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            has_body = length not in (None, "0") or "transfer-encoding" in headers
-            if has_body and ctype != "application/json":
+            if ctype and ctype != "application/json":
                 return await _reply(send, 415, "request body must be application/json")
-            if has_body:
-                body, gone = await _read_body(receive, limit)
-                if gone:
-                    return None
-                if body is None:
-                    return await _reply(send, 413, f"request body is larger than the limit of {limit} bytes")
+            body, gone = await _read_body(receive, limit)
+            if gone:
+                return None
+            if body is None:
+                return await _reply(send, 413, f"request body is larger than the limit of {limit} bytes")
+            if body and ctype != "application/json":
+                return await _reply(send, 415, "request body must be application/json")
 
         link = Link(client)
         relay = _Relay(receive, body, link)
