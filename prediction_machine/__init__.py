@@ -1,0 +1,48 @@
+"""Prediction Machine: how a language model predicts the next token, computed live.
+
+The Python API, in the order the guide uses it:
+
+    import prediction_machine as pm
+
+    lm = pm.load()                                   # SmolLM2-135M-Instruct, offline
+    ids = lm.prompt_ids("What is the capital of France?")   # chat template + tokenizer
+    t = pm.trace(lm.model, ids)                      # embeddings, attention, residuals, logits
+    lens = pm.logit_lens(lm.model, t)                # each layer's best guess
+    for step in pm.generate(lm.model, ids, pm.SamplingParams(temperature=0), 20, lm.stop_ids):
+        print(lm.tokenizer.token(step.id).text, step.prob)
+
+Names are imported lazily, so `prediction-machine --help` does not pay for importing torch.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load": "models",
+    "LanguageModel": "models",
+    "DEFAULT_MODEL": "models",
+    "ModelConfig": "config",
+    "PRESETS": "config",
+    "Transformer": "transformer",
+    "KVCache": "transformer",
+    "Tokenizer": "tokenizer",
+    "Token": "tokenizer",
+    "trace": "tracing",
+    "Trace": "tracing",
+    "logit_lens": "tracing",
+    "SamplingParams": "sampling",
+    "distribution": "sampling",
+    "draw": "sampling",
+    "predict": "predict",
+    "generate": "generation",
+    "Step": "generation",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'prediction_machine' has no attribute {name!r}")
