@@ -1,0 +1,290 @@
+"""Our engine against transformers on the same weights, in the same run: decode, prefill, trace, start-up.
+
+    .venv/bin/python bench/bench_engine.py            # about 3-5 minutes on 2 cores
+    .venv/bin/python bench/bench_engine.py --quick    # fewer repeats, for a smoke test
+
+Every comparison runs both sides in this process, interleaved (A, B, A, B, ...), and
+reports medians and their ratio: absolute times on a shared 2-core machine drift with
+whatever else runs, ratios much less.
+
+- decode: tokens/s of greedy generation *with* the per-step top-k table the page shows.
+  Ours is generation.generate (which builds a predict.Prediction every step); transformers'
+  is `generate` with a logits processor that takes softmax + top-10 every step.
+- prefill: one forward pass over a 100-token prompt into an empty KV cache, last logits only.
+- trace: tracing.trace (all attention maps, residuals, embeddings) + the logit lens at the
+  last position, against a plain forward pass of the same 32-token sentence.
+- serve: `prediction-machine serve` until /api/health answers, first with an empty cache
+  folder (dequantizes the GGUF), then warm; and the server's resident memory at idle.
+
+transformers gets the very same tensors: a LlamaForCausalLM is built around our state dict
+(Hugging Face uses the same "rotate half" RoPE layout), and the run checks that logits and
+greedy tokens agree before timing anything. tests/test_reference.py separately checks our
+GGUF dequantization against transformers' own GGUF loader.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from prediction_machine import fastpath, models, tracing  # noqa: E402
+from prediction_machine.generation import generate  # noqa: E402
+from prediction_machine.sampling import SamplingParams  # noqa: E402
+from prediction_machine.transformer import KVCache  # noqa: E402
+from prediction_machine.weights import HF_NAMES  # noqa: E402
+
+GREEDY = SamplingParams(temperature=0)
+PROMPT = "What is the capital of France? Answer in one long, careful paragraph."
+SENTENCE = "The quick brown fox jumps over the lazy dog because it wanted to see what was on the other side of it."
+
+
+def row(benchmark, ours, reference, unit, note="", ratio=None):
+    if ratio is None and ours is not None and reference:
+        ratio = ours / reference
+    return {"benchmark": benchmark, "ours": ours, "reference": reference, "ratio": ratio, "unit": unit, "note": note}
+
+
+# ----------------------------------------------------------------------------- the transformers side
+
+
+def hf_twin(lm):
+    """A transformers LlamaForCausalLM holding our tensors (no copy), checked to compute the same."""
+    import transformers
+
+    c = lm.config
+    cfg = transformers.LlamaConfig(
+        vocab_size=c.vocab_size, hidden_size=c.d_model, intermediate_size=c.d_ff, num_hidden_layers=c.n_layers,
+        num_attention_heads=c.n_heads, num_key_value_heads=c.n_kv_heads, max_position_embeddings=c.max_seq_len,
+        rope_theta=c.rope_base, rms_norm_eps=c.norm_eps, tie_word_embeddings=c.tie_embeddings,
+        eos_token_id=None,  # never stop early: both sides generate exactly n tokens
+    )
+    with torch.device("meta"):
+        hf = transformers.LlamaForCausalLM(cfg)
+    ours_to_hf = {v: k for k, v in HF_NAMES.items()}
+    state = {}
+    for name, w in lm.model.state_dict().items():
+        if name == "embed.weight":
+            state["model.embed_tokens.weight"] = w
+        elif name == "norm.weight":
+            state["model.norm.weight"] = w
+        elif name == "lm_head.weight":
+            state["lm_head.weight"] = w
+        else:
+            _, layer, rest = name.split(".", 2)
+            state[f"model.layers.{layer}.{ours_to_hf[rest.removesuffix('.weight')]}.weight"] = w
+    if c.tie_embeddings:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
+    hf.load_state_dict(state, strict=False, assign=True)
+    # Buffers (RoPE inverse frequencies) were made on the meta device: make them for real.
+    hf.model.rotary_emb = type(hf.model.rotary_emb)(config=cfg)
+    return hf.eval().requires_grad_(False)
+
+
+class TopKEveryStep:
+    """A transformers logits processor that builds the per-step alternatives table (softmax, top-10)."""
+
+    def __init__(self, k=10):
+        self.k, self.tables = k, []
+
+    def __call__(self, input_ids, scores):
+        probs = torch.softmax(scores.float(), dim=-1)
+        self.tables.append(probs.topk(self.k))
+        return scores
+
+
+def hf_generate(hf, ids, n):
+    import transformers
+
+    topk = TopKEveryStep()
+    stamps = []
+
+    class Stamp(transformers.generation.streamers.BaseStreamer):
+        def put(self, value):
+            stamps.append(time.perf_counter())
+
+        def end(self):
+            pass
+
+    with torch.inference_mode():
+        out = hf.generate(
+            torch.tensor([ids]), max_new_tokens=n, do_sample=False, num_beams=1,
+            logits_processor=transformers.LogitsProcessorList([topk]), streamer=Stamp(),
+            pad_token_id=0, attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        )
+    # stamps[0] is the prompt, stamps[1] the first new token (after prefill), stamps[-1] the last.
+    return out[0, len(ids):].tolist(), (n - 1) / (stamps[-1] - stamps[1])
+
+
+def ours_generate(engine, ids, n):
+    stamps, out = [], []
+    for step in generate(engine, ids, GREEDY, n, set(), top_n=10):
+        stamps.append(time.perf_counter())
+        out.append(step.id)
+    return out, (n - 1) / (stamps[-1] - stamps[0])
+
+
+def prefill_ms(engine, ids, hf=False):
+    x = torch.tensor([ids])
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        if hf:
+            engine(x, use_cache=True, logits_to_keep=1)
+        else:
+            engine(x, cache=KVCache(engine.cfg, 1, len(ids) + 1), last_only=True)
+        return (time.perf_counter() - t0) * 1000
+
+
+def interleaved(fns: dict, repeats: int) -> dict:
+    """Run each function `repeats` times, rotating the order every round; the median of each."""
+    names, results = list(fns), {n: [] for n in fns}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            results[name].append(fns[name]())
+    return {n: statistics.median(v) for n, v in results.items()}
+
+
+# ----------------------------------------------------------------------------- benchmarks
+
+
+def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
+    reference = lm.model
+    fused = fastpath.FusedDecoder(copy.deepcopy(lm.model))  # a copy: keep the textbook weights untouched
+    hf = hf_twin(lm)
+    ids = lm.prompt_ids(PROMPT)
+    long_ids = (lm.tokenizer.encode_ids(" ".join([SENTENCE] * 8)))[:100]
+
+    # Same weights? Logits of the whole prompt, and the greedy tokens.
+    with torch.inference_mode():
+        ours_logits, _ = reference(torch.tensor([long_ids]))
+        hf_logits = hf(torch.tensor([long_ids])).logits
+    logit_diff = (ours_logits - hf_logits).abs().max().item()
+    hf_tokens, _ = hf_generate(hf, ids, n_new)
+    ref_tokens, _ = ours_generate(reference, ids, n_new)
+    fused_tokens, _ = ours_generate(fused, ids, n_new)
+    same = f"logits max diff {logit_diff:.1e}; greedy {n_new} tokens: " + (
+        "identical" if hf_tokens == ref_tokens == fused_tokens else
+        f"differ (hf vs ours at {sum(a != b for a, b in zip(hf_tokens, ref_tokens, strict=False))} places)"
+    )
+
+    rate = interleaved({
+        "hf": lambda: hf_generate(hf, ids, n_new)[1],
+        "fp32": lambda: ours_generate(reference, ids, n_new)[1],
+        "fused": lambda: ours_generate(fused, ids, n_new)[1],
+    }, repeats)
+    pre = interleaved({
+        "hf": lambda: prefill_ms(hf, long_ids, hf=True),
+        "fp32": lambda: prefill_ms(reference, long_ids),
+        "fused": lambda: prefill_ms(fused, long_ids),
+    }, repeats * 3)
+    return [
+        row("decode, fp32-fused vs transformers generate", rate["fused"], rate["hf"], "tok/s",
+            f"greedy, top-10 table every step; target >= 2x; {same}"),
+        row("decode, fp32 textbook vs transformers generate", rate["fp32"], rate["hf"], "tok/s", "same"),
+        row("prefill 100 tokens, fp32-fused vs transformers", pre["fused"], pre["hf"], "ms", "target <= 1.1x"),
+        row("prefill 100 tokens, fp32 textbook vs transformers", pre["fp32"], pre["hf"], "ms", ""),
+    ]
+
+
+def bench_trace(lm, repeats: int) -> list[dict]:
+    ids = lm.tokenizer.encode_ids(SENTENCE)[:32]
+    x = torch.tensor([ids])
+
+    def plain():
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            lm.model(x)
+            return (time.perf_counter() - t0) * 1000
+
+    def full():
+        t0 = time.perf_counter()
+        t = tracing.trace(lm.model, ids)
+        tracing.logit_lens(lm.model, t, -1, 5)
+        return (time.perf_counter() - t0) * 1000
+
+    ms = interleaved({"plain": plain, "full": full}, repeats * 3)
+    return [row(f"trace of a {len(ids)}-token sentence vs plain forward", ms["full"], ms["plain"], "ms",
+                "all attention maps + residuals + embeddings + logit lens at the last position; target <= 1.5x")]
+
+
+def start_server(cache: str, precision: str = "fp32") -> tuple[float, float, float]:
+    """Seconds until /api/health answers, and resident memory (MB) at idle and after one generation."""
+    import httpx
+    import psutil
+
+    sock = __import__("socket").socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "PREDICTION_MACHINE_CACHE": cache}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port),
+                             "--precision", precision], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')[-500:]}")
+            try:
+                if httpx.get(url + "/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError("server not ready within 120 s")
+        ready = time.perf_counter() - t0
+        time.sleep(1.0)
+        idle = psutil.Process(proc.pid).memory_info().rss / 2**20
+        httpx.post(url + "/api/generate", json={"prompt": "Hi", "max_new_tokens": 4, "temperature": 0}, timeout=120)
+        after = psutil.Process(proc.pid).memory_info().rss / 2**20
+        return ready, idle, after
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def bench_serve(warm_repeats: int = 2) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="pm-bench-cache-") as cache:
+        cold, cold_idle, _ = start_server(cache)
+        warm = [start_server(cache) for _ in range(warm_repeats)]
+        fused = start_server(cache, "fp32-fused")
+    ready = statistics.median(w[0] for w in warm)
+    idle = statistics.median(w[1] for w in warm)
+    after = statistics.median(w[2] for w in warm)
+    return [
+        row("serve ready, first start (empty cache)", cold, 10.0, "s", "until /api/health answers; target < 10 s"),
+        row("serve ready, second start (warm cache)", ready, 3.0, "s", "target < 3 s"),
+        row("server RSS idle, fp32", idle, 1536.0, "MB", f"after one generation {after:.0f} MB; target < 1.5 GB"),
+        row("server RSS idle, fp32-fused", fused[1], 1536.0, "MB",
+            f"after one generation {fused[2]:.0f} MB; ready in {fused[0]:.1f} s"),
+    ]
+
+
+def run(quick: bool = False) -> list[dict]:
+    torch.manual_seed(0)
+    lm = models.load()
+    repeats = 3 if quick else 5
+    rows = bench_decode_prefill(lm, repeats, 17 if quick else 33)
+    rows += bench_trace(lm, repeats)
+    rows += bench_serve(1 if quick else 2)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run import print_table
+
+    print_table(run(quick="--quick" in sys.argv))
