@@ -93,7 +93,7 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
     wait(page, "document.querySelector('#attention .att-item .att-text').textContent === 'My' && "
          "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
     words = page.eval_on_selector_all("#attention .att-item .att-text", "els => els.map(e => e.textContent)")
-    assert "<img src=x onerror=alert(1)>" in "".join(words).replace("␣", " ")  # shown verbatim, as text
+    assert "<imgsrc=xonerror=alert(1)>" in "".join(words)  # shown verbatim, as text (word view drops the spaces)
     assert page.locator("#attention img").count() == 0
     s = state(page)
     q = int(s["query"])
@@ -107,6 +107,8 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
     wait(page, "document.querySelector('#attention [data-mount]').dataset.view === 'token'")
     s = state(page)
     assert page_weights(page) == api_row(server_url, own, int(s["layer"]), int(s["head"]), "token", int(s["query"]))
+    tokens = page.eval_on_selector_all("#attention .att-item .att-text", "els => els.map(e => e.textContent)")
+    assert "".join(tokens).replace("␣", " ") == own
 
     page.locator("#attention").screenshot(path=str(artifacts / "attention-own.png"))
     assert not dialogs and not errors
@@ -129,5 +131,8 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     note = page.locator("#attention .att-deep-body p.note").text_content()
     assert "largest difference" in note
     page.locator("#attention .att-deep").screenshot(path=str(artifacts / "attention-breakdown-phone.png"))
+    page.evaluate("() => document.querySelector('#attention .att-examples').scrollIntoView({behavior: 'instant'})")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(artifacts / "attention-phone.png"))
     # no horizontal overflow of the page on a phone
     assert page.evaluate("document.documentElement.scrollWidth") <= 375 + 1

@@ -32,8 +32,8 @@ export function mount(root) {
     el("fieldset", { class: "att-view" }, el("legend", { text: "Show" }),
       viewWord, el("label", { for: "att-view-word", text: "words" }),
       viewToken, el("label", { for: "att-view-token", text: "tokens" })),
-    el("label", { for: "att-layer", text: "Layer " }), layerSel,
-    el("label", { for: "att-head", text: "Head " }), headSel);
+    el("span", { class: "att-pick" }, el("label", { for: "att-layer", text: "Layer " }), layerSel),
+    el("span", { class: "att-pick" }, el("label", { for: "att-head", text: "Head " }), headSel));
   for (const radio of [viewToken, viewWord]) {
     radio.addEventListener("change", () => { s.view = radio.value; s.query = null; render(s); });
   }
@@ -121,6 +121,7 @@ async function load(s, text, { query = null } = {}) {
     s.ui.status.textContent = paged
       ? `${data.tokens.length} tokens: too many to send every layer at once, so each layer loads when you pick it.`
       : `${data.tokens.length} tokens, ${data.words.length} words. All ${data.n_layers} × ${data.n_heads} heads are loaded: hovering needs no more requests.`;
+    for (const b of s.ui.exampleRow.querySelectorAll(".att-example")) b.setAttribute("aria-pressed", b.textContent === text ? "true" : "false");
     renderGrid(s);
     render(s);
   } catch (e) {
@@ -287,7 +288,7 @@ function drawMap(s, m, q) {
 function renderExamples(s) {
   clear(s.ui.exampleRow);
   s.examples.forEach((ex) => {
-    const b = el("button", { type: "button", class: "att-example", title: ex.note, text: ex.text });
+    const b = el("button", { type: "button", class: "att-example", title: ex.note, text: ex.text, "aria-pressed": ex.text === s.text ? "true" : "false" });
     b.addEventListener("click", () => { s.ui.input.value = ""; load(s, ex.text); });
     s.ui.exampleRow.append(b);
   });
@@ -414,7 +415,7 @@ async function breakdown(s) {
   const table = el("table", { class: "att-breakdown" },
     el("thead", {}, el("tr", {},
       el("th", { text: "key token" }), el("th", { class: "num", text: "q · k" }),
-      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask" }),
+      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask", title: "keys after the query become −∞" }),
       el("th", { class: "num", text: "softmax" }))));
   const body = el("tbody");
   for (const k of b.keys) {
@@ -422,11 +423,11 @@ async function breakdown(s) {
       el("td", {}, el("bdi", { class: "token", text: visibleText(tokens[k.position].text) })),
       el("td", { class: "num", text: k.dot.toFixed(2) }),
       el("td", { class: "num", text: k.scaled.toFixed(3) }),
-      el("td", { text: k.allowed ? "kept" : "−∞ (future)" }),
+      el("td", { text: k.allowed ? "kept" : "−∞" }),
       el("td", { class: "num", text: k.allowed ? k.weight.toFixed(4) : "0" })));
   }
   table.append(body);
-  box.append(table,
+  box.append(el("div", { class: "att-scroll" }, table),
     el("p", { class: "note", text: `Rebuilt from the layer's input with the model's own weights; the largest difference from the weights the real forward pass recorded is ${b.max_abs_diff.toExponential(1)}.` }),
     codeLink("prediction_machine.attention.score_breakdown"),
     codeLink("prediction_machine.attention.queries_and_keys"));
