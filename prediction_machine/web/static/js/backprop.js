@@ -1,4 +1,16 @@
-// Placeholder module: the live figure for this section arrives with its own issue.
+// The backprop section: two figures, each in its own module.
+//   backprop-neuron.js     one neuron, one step at a time   (POST /api/backprop/neuron)
+//   backprop-playground.js an MLP learning a 2-D dataset    (/api/backprop/sessions/...)
+import { clear, el } from "./dom.js";
+import { mountNeuron } from "./backprop-neuron.js";
+import { mountPlayground } from "./backprop-playground.js";
+
 export function mount(root) {
-  root.dataset.ready = "placeholder";
+  clear(root);
+  const neuron = el("div", { class: "bp-figure", id: "bp-neuron" });
+  const playground = el("div", { class: "bp-figure", id: "bp-playground" });
+  root.append(neuron, playground);
+  mountNeuron(neuron);
+  mountPlayground(playground);
+  root.dataset.ready = "live";
 }

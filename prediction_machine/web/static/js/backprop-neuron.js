@@ -1,0 +1,187 @@
+// One neuron, one step at a time: forward, loss, backward edge by edge, update.
+// Every number comes from POST /api/backprop/neuron (prediction_machine.backprop.neuron.neuron_step);
+// this module only decides how much of that answer to reveal at each click.
+import { post } from "./api.js";
+import { clear, codeLink, el, errorBox, svg } from "./dom.js";
+
+// Where each node of the graph sits (viewBox units). Labels match the Python graph's labels.
+const LAYOUT = {
+  x1: [60, 40], w1: [60, 105], x2: [60, 175], w2: [60, 240],
+  "x1·w1": [190, 72], "x2·w2": [190, 207], s: [310, 140], b: [310, 255],
+  z: [430, 140], y: [550, 140], target: [550, 255], e: [670, 140], L: [790, 140],
+};
+const NODE_W = 104;
+const NODE_H = 58;
+const OP_NAMES = { "+": "add", "-": "subtract", "*": "multiply", "**2": "square", tanh: "tanh", relu: "ReLU", sigmoid: "sigmoid" };
+const FIELDS = [
+  ["x1", "input x1", 1.0], ["x2", "input x2", -0.5], ["w1", "weight w1", 0.6], ["w2", "weight w2", -0.4],
+  ["b", "bias b", 0.1], ["target", "target", 1.0], ["lr", "learning rate", 0.5],
+];
+
+export const fmt = (v) => (v === null || v === undefined ? "—" : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : v.toFixed(4));
+
+export function mountNeuron(root) {
+  const inputs = {};
+  const form = el("div", { class: "bp-inputs" });
+  for (const [name, label, value] of FIELDS) {
+    inputs[name] = el("input", { id: `bp-n-${name}`, type: "number", step: "0.1", value: String(value), min: name === "lr" ? "0.001" : "-10", max: "10" });
+    form.append(el("label", { for: `bp-n-${name}` }, label, inputs[name]));
+  }
+  const activation = el("select", { id: "bp-n-activation" }, ...["tanh", "sigmoid", "relu"].map((a) => el("option", { value: a, text: a })));
+  form.append(el("label", { for: "bp-n-activation" }, "activation", activation));
+
+  const buttons = {
+    forward: el("button", { type: "button", class: "primary", text: "Forward" }),
+    edge: el("button", { type: "button", text: "Backward: next edge" }),
+    all: el("button", { type: "button", text: "Backward: all edges" }),
+    update: el("button", { type: "button", text: "Update" }),
+    again: el("button", { type: "button", text: "Use the new weights" }),
+  };
+  const status = el("p", { class: "bp-status", role: "status", "aria-live": "polite" });
+  const graph = svg("svg", { class: "bp-graph", viewBox: "0 0 850 300", role: "group", "aria-label": "Computation graph of one neuron" });
+  const updates = el("div", { class: "bp-updates", "aria-live": "polite" });
+  const errors = el("div");
+
+  root.append(
+    el("h4", { text: "One neuron, one step at a time" }),
+    el("p", { class: "note", text: "y = act(x1·w1 + x2·w2 + b), loss L = (y − target)². Edit any number, then step through." }),
+    form,
+    el("div", { class: "row bp-buttons" }, ...Object.values(buttons)),
+    status, errors, graph, updates,
+    codeLink("prediction_machine.backprop.neuron.neuron_step"),
+    codeLink("prediction_machine.backprop.engine.Value.backward", "the chain rule, edge by edge"),
+  );
+
+  let data = null; // the server's answer for the current numbers
+  let stage = "idle"; // idle -> forward -> backward (edge i) -> done -> updated
+  let edgeIndex = 0;
+  let request = 0;
+
+  async function load() {
+    const body = { activation: activation.value };
+    for (const [name] of FIELDS) {
+      const v = Number(inputs[name].value);
+      if (inputs[name].value.trim() === "" || !Number.isFinite(v)) {
+        clear(errors).append(errorBox(`${name}: please enter a number`));
+        return;
+      }
+      body[name] = v;
+    }
+    const mine = ++request;
+    try {
+      const answer = await post("/api/backprop/neuron", body);
+      if (mine !== request) return; // a newer edit already asked again
+      data = answer;
+      clear(errors);
+      setStage("idle");
+    } catch (error) {
+      if (mine === request) clear(errors).append(errorBox(error.message));
+    }
+  }
+
+  function setStage(next) {
+    stage = next;
+    if (next === "idle") edgeIndex = 0;
+    draw();
+  }
+
+  function nodeByLabel(label) {
+    return data.nodes.find((n) => n.label === label);
+  }
+
+  function draw() {
+    clear(graph);
+    clear(updates);
+    if (!data) return;
+    const computed = stage !== "idle"; // inputs and parameters are known before the forward pass
+    const shownEdges = stage === "idle" || stage === "forward" ? 0 : stage === "backward" ? edgeIndex : data.edges.length;
+    const grads = new Map(); // node id -> gradient so far (grads arrive edge by edge)
+    if (shownEdges > 0 || stage === "backward") grads.set(data.nodes.find((n) => n.label === "L").id, 1);
+    for (const edge of data.edges.slice(0, shownEdges)) grads.set(edge.source, edge.grad_after);
+    const current = stage === "backward" && edgeIndex > 0 ? data.edges[edgeIndex - 1] : null;
+
+    // Edges first, so nodes sit on top of them.
+    data.edges.forEach((edge, i) => {
+      const [x1, y1] = LAYOUT[data.nodes[edge.source].label];
+      const [x2, y2] = LAYOUT[data.nodes[edge.target].label];
+      const done = i < shownEdges;
+      graph.append(svg("line", {
+        x1: x1 + NODE_W / 2, y1, x2: x2 - NODE_W / 2, y2,
+        class: `bp-edge ${done ? "done" : ""} ${edge === current ? "current" : ""}`,
+      }));
+      if (done) {
+        const mx = (x1 + NODE_W / 2 + x2 - NODE_W / 2) / 2;
+        const my = (y1 + y2) / 2 - 4;
+        graph.append(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle", text: `×${fmt(edge.local)}` }));
+      }
+    });
+    for (const node of data.nodes) {
+      const [x, y] = LAYOUT[node.label];
+      const grad = grads.get(node.id);
+      const isParam = ["w1", "w2", "b"].includes(node.label);
+      const name = node.op ? `${node.label} = ${OP_NAMES[node.op] || node.op}` : node.label;
+      const shownValues = computed || !node.op;
+      const label = `${name}: value ${shownValues ? fmt(node.data) : "not computed yet"}` + (grad !== undefined ? `, gradient ${fmt(grad)}` : "");
+      graph.append(svg("g", { class: `bp-node ${isParam ? "param" : ""} ${node.label === "L" ? "loss" : ""}`, "data-node": node.label, tabindex: "0", role: "img", "aria-label": label },
+        svg("title", { text: label }),
+        svg("rect", { x: x - NODE_W / 2, y: y - NODE_H / 2, width: NODE_W, height: NODE_H, rx: 8 }),
+        svg("text", { x, y: y - 13, class: "bp-name", "text-anchor": "middle", text: node.op ? `${node.label}  ${node.op}` : node.label }),
+        svg("text", { x, y: y + 4, class: "bp-value", "text-anchor": "middle", text: shownValues ? fmt(node.data) : "?" }),
+        svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle", "data-value": grad === undefined ? "" : String(grad), text: grad === undefined ? "" : `grad ${fmt(grad)}` }),
+      ));
+    }
+    explain(current, shownEdges);
+    buttons.forward.disabled = false;
+    buttons.edge.disabled = stage === "idle" || stage === "done" || stage === "updated";
+    buttons.all.disabled = buttons.edge.disabled;
+    buttons.update.disabled = stage !== "done";
+    buttons.again.disabled = stage !== "updated";
+    if (stage === "updated") showUpdates();
+  }
+
+  function explain(current, shown) {
+    const L = nodeByLabel("L");
+    const y = nodeByLabel("y");
+    if (stage === "idle") status.textContent = "Press Forward to push the inputs through the neuron.";
+    else if (stage === "forward") status.textContent = `Forward pass done: prediction y = ${fmt(y.data)}, target ${fmt(nodeByLabel("target").data)}, loss L = ${fmt(L.data)}. Now send the gradient backwards, starting from dL/dL = 1.`;
+    else if (current) {
+      const from = data.nodes[current.target];
+      const to = data.nodes[current.source];
+      status.textContent = `Edge ${from.label} → ${to.label} (${shown} of ${data.edges.length}): local derivative ∂${from.label}/∂${to.label} = ${fmt(current.local)}; ` +
+        `${to.label}.grad += ${fmt(current.local)} × ${fmt(from.grad)} = ${fmt(current.contribution)}, so ${to.label}.grad is now ${fmt(current.grad_after)}.`;
+    } else if (stage === "backward") status.textContent = "dL/dL = 1: the loss changes one-for-one with itself. Press Backward: next edge.";
+    else if (stage === "done") status.textContent = `Backward pass done: every edge has passed its gradient back. dL/dw1 = ${fmt(nodeByLabel("w1").grad)}, dL/dw2 = ${fmt(nodeByLabel("w2").grad)}, dL/db = ${fmt(nodeByLabel("b").grad)}. Press Update to step downhill.`;
+    else status.textContent = `Updated with learning rate ${data.lr}: the prediction moved from ${fmt(data.prediction)} to ${fmt(data.new_prediction)} and the loss from ${fmt(data.loss)} to ${fmt(data.new_loss)}.`;
+  }
+
+  function showUpdates() {
+    const table = el("table", { class: "bp-update-table" },
+      el("caption", { text: "The update w ← w − lr · grad" }),
+      el("tr", {}, el("th", { text: "parameter" }), el("th", { class: "num", text: "before" }), el("th", { class: "num", text: "grad" }), el("th", { class: "num", text: "after" })),
+      ...data.updates.map((u) => el("tr", { "data-param": u.name },
+        el("td", { text: u.name }), el("td", { class: "num", text: fmt(u.before) }),
+        el("td", { class: "num", "data-value": String(u.grad), text: fmt(u.grad) }), el("td", { class: "num", "data-value": String(u.after), text: fmt(u.after) }))),
+      el("tr", {}, el("td", { text: "prediction y" }), el("td", { class: "num", text: fmt(data.prediction) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_prediction), text: fmt(data.new_prediction) })),
+      el("tr", { "data-param": "loss" }, el("td", { text: "loss L" }), el("td", { class: "num", text: fmt(data.loss) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_loss), text: fmt(data.new_loss) })),
+    );
+    updates.append(table);
+  }
+
+  buttons.forward.addEventListener("click", () => setStage("forward"));
+  buttons.edge.addEventListener("click", () => {
+    if (stage === "forward") setStage("backward");
+    else if (stage === "backward") {
+      edgeIndex += 1;
+      if (edgeIndex >= data.edges.length) setStage("done"); // the last edge completes the pass
+      else draw();
+    }
+  });
+  buttons.all.addEventListener("click", () => setStage("done"));
+  buttons.update.addEventListener("click", () => setStage("updated"));
+  buttons.again.addEventListener("click", () => {
+    for (const u of data.updates) inputs[u.name].value = String(Number(u.after.toFixed(6)));
+    load();
+  });
+  for (const input of [...Object.values(inputs), activation]) input.addEventListener("change", load);
+  load();
+}

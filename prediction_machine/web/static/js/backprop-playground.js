@@ -1,0 +1,381 @@
+// The playground: an MLP learning a 2-D dataset live. The server trains
+// (prediction_machine.backprop.playground.Session); this module only draws what each step returns.
+import { ApiError, post } from "./api.js";
+import { clear, codeLink, el, errorBox, reducedMotion, svg } from "./dom.js";
+import { fmt } from "./backprop-neuron.js";
+
+const API = "/api/backprop/sessions";
+const BLUE = [0, 114, 178]; // Okabe-Ito blue: class 0
+const ORANGE = [230, 159, 0]; // Okabe-Ito orange: class 1
+const PAPER = [253, 252, 249];
+const STEPS_PER_FRAME = 3;
+const GRID = 30;
+
+const choice = (id, label, options, value) => {
+  const select = el("select", { id }, ...options.map((o) => el("option", { value: String(o), text: String(o) })));
+  select.value = String(value);
+  return [select, el("label", { for: id }, label, select)];
+};
+
+export function mountPlayground(root) {
+  const [dataset, datasetLabel] = choice("bp-dataset", "dataset", ["moons", "circles", "xor", "spiral"], "moons");
+  const [layers, layersLabel] = choice("bp-layers", "hidden layers", [0, 1, 2, 3, 4], 2);
+  const [width, widthLabel] = choice("bp-width", "neurons per layer", [1, 2, 3, 4, 6, 8, 12, 16], 8);
+  const [activation, activationLabel] = choice("bp-act", "activation", ["tanh", "relu", "sigmoid"], "tanh");
+  const [lr, lrLabel] = choice("bp-lr", "learning rate", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10], 0.3);
+  const [batch, batchLabel] = choice("bp-batch", "batch size", [1, 8, 32, 128, 600], 32);
+  const [l2, l2Label] = choice("bp-l2", "L2", [0, 0.0001, 0.001, 0.01, 0.1], 0);
+  const [mode, modeLabel] = choice("bp-mode", "a click on the plane", ["adds class 0 (blue circle)", "adds class 1 (orange square)", "removes the nearest point"], "adds class 0 (blue circle)");
+
+  const buttons = {
+    play: el("button", { type: "button", class: "primary", "aria-pressed": "false", text: "Play" }),
+    step: el("button", { type: "button", text: "Step" }),
+    reset: el("button", { type: "button", text: "Reset" }),
+    fresh: el("button", { type: "button", text: "New weights" }),
+  };
+  const canvas = el("canvas", { id: "bp-boundary", width: "360", height: "360", tabindex: "0", role: "img",
+    "aria-label": "Decision boundary and data points. Click to add a point; with the keyboard, arrow keys move the cursor and Enter applies the click action." });
+  const chart = el("canvas", { id: "bp-loss", width: "360", height: "170", role: "img", "aria-label": "Train and test loss over the steps" });
+  const stats = el("dl", { class: "bp-stats" });
+  const statValues = {};
+  for (const [key, label] of [["step", "step"], ["train-loss", "train loss"], ["test-loss", "test loss"], ["train-acc", "train accuracy"], ["test-acc", "test accuracy"], ["points", "points"]]) {
+    statValues[key] = el("dd", { "data-stat": key, text: "—" });
+    stats.append(el("div", {}, el("dt", { text: label }), statValues[key]));
+  }
+  const network = svg("svg", { class: "bp-network", viewBox: "0 0 360 220", role: "group", "aria-label": "The network: edge colour and width show each weight" });
+  const info = el("p", { class: "bp-info", "aria-live": "polite", text: "Hover or focus a neuron to see its weights and their gradients." });
+  const alertBox = el("div", { class: "bp-alert" });
+
+  root.append(
+    el("h4", { text: "The playground" }),
+    el("div", { class: "bp-controls" }, datasetLabel, layersLabel, widthLabel, activationLabel, lrLabel, batchLabel, l2Label, modeLabel),
+    el("div", { class: "row bp-buttons" }, ...Object.values(buttons)),
+    alertBox,
+    el("div", { class: "bp-panels" },
+      el("figure", {}, canvas, el("figcaption", { class: "note", text: "Blue = class 0 (circles), orange = class 1 (squares); hollow marks are test points. Shift-click adds the other class." })),
+      el("div", {}, stats, chart, el("p", { class: "note bp-legend", text: "— train loss   - - test loss" })),
+      el("figure", {}, network, info)),
+    codeLink("prediction_machine.backprop.playground.Session.step"),
+    codeLink("prediction_machine.backprop.vectorized.TensorMLP.gradients", "the same network as tensors"),
+    codeLink("prediction_machine.backprop.datasets.make", "the datasets"),
+  );
+
+  let state = null; // the latest full session state from the server
+  let history = [];
+  let playing = false;
+  let busy = false;
+  let cursor = { x: 0, y: 0, shown: false };
+
+  // ------------------------------------------------------------------------- talking to the server
+
+  async function create() {
+    const old = state && state.id;
+    stop();
+    try {
+      const hidden = Array(Number(layers.value)).fill(Number(width.value));
+      state = await post(API, { dataset: dataset.value, hidden, activation: activation.value,
+        learning_rate: Number(lr.value), batch_size: Number(batch.value), l2: Number(l2.value) });
+      history = state.history;
+      clear(alertBox);
+      render();
+    } catch (error) {
+      showError(error);
+    }
+    if (old) remove(old);
+  }
+
+  function remove(id) {
+    fetch(`${API}/${id}`, { method: "DELETE", keepalive: true }).catch(() => {});
+  }
+
+  async function call(path, body) {
+    try {
+      return await post(`${API}/${state.id}${path}`, body);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        alertBox.append(errorBox("This session expired after being idle; a new one has started."));
+        await create();
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  async function step(n) {
+    if (!state || busy) return;
+    busy = true;
+    try {
+      const frame = await call("/step", { steps: n, grid: GRID });
+      if (frame) {
+        state = { ...state, ...frame };
+        history = history.concat(frame.rows);
+        render();
+        if (frame.paused) stop();
+      }
+    } catch (error) {
+      showError(error);
+      stop();
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function replace(path, body = {}) {
+    stop();
+    try {
+      const fresh = await call(path, body);
+      if (fresh) {
+        state = fresh;
+        history = fresh.history;
+        clear(alertBox);
+        render();
+      }
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  async function settings() {
+    try {
+      const summary = await call("/settings", { learning_rate: Number(lr.value), batch_size: Number(batch.value), l2: Number(l2.value) });
+      if (summary) {
+        state = { ...state, ...summary };
+        render();
+      }
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  function showError(error) {
+    clear(alertBox).append(errorBox(error.message));
+  }
+
+  // ------------------------------------------------------------------------- play / pause
+
+  async function loop() {
+    while (playing) {
+      await step(STEPS_PER_FRAME);
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+    }
+  }
+
+  function play() {
+    if (playing || !state) return;
+    if (state.paused) return;
+    playing = true;
+    buttons.play.textContent = "Pause";
+    buttons.play.setAttribute("aria-pressed", "true");
+    loop();
+  }
+
+  function stop() {
+    playing = false;
+    buttons.play.textContent = "Play";
+    buttons.play.setAttribute("aria-pressed", "false");
+  }
+
+  // ------------------------------------------------------------------------- drawing
+
+  function render() {
+    drawBoundary();
+    drawChart();
+    drawNetwork();
+    const last = state.latest;
+    statValues.step.textContent = String(state.step);
+    for (const [key, value, pct] of [["train-loss", last.train_loss], ["test-loss", last.test_loss], ["train-acc", last.train_accuracy, true], ["test-acc", last.test_accuracy, true]]) {
+      statValues[key].textContent = value === null ? "—" : pct ? `${(value * 100).toFixed(1)}%` : value.toFixed(4);
+      statValues[key].dataset.value = value === null ? "" : String(value);
+    }
+    statValues.points.textContent = `${state.n_train} train, ${state.n_test} test`;
+    canvas.dataset.step = String(state.step);
+    canvas.dataset.points = String(state.points.length);
+    if (state.paused) clear(alertBox).append(el("p", { class: "error bp-paused", role: "alert", text: state.paused_reason }));
+    buttons.play.disabled = state.paused;
+    buttons.step.disabled = state.paused;
+  }
+
+  function mix(t, colour) {
+    return colour.map((c, i) => Math.round(PAPER[i] + (c - PAPER[i]) * t));
+  }
+
+  function drawBoundary() {
+    const ctx = canvas.getContext("2d");
+    const W = canvas.width;
+    if (state.grid) {
+      const R = state.grid.resolution;
+      const small = document.createElement("canvas");
+      small.width = R;
+      small.height = R;
+      const sctx = small.getContext("2d");
+      const image = sctx.createImageData(R, R);
+      state.grid.values.forEach((row, r) => row.forEach((p, c) => {
+        const q = p === null ? 0.5 : p;
+        const [red, green, blue] = mix(Math.min(1, Math.abs(q - 0.5) * 2) * 0.6, q > 0.5 ? ORANGE : BLUE);
+        const k = 4 * (r * R + c);
+        image.data.set([red, green, blue, 255], k);
+      }));
+      sctx.putImageData(image, 0, 0);
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(small, 0, 0, W, W);
+    }
+    for (const p of state.points) {
+      const [x, y] = toCanvas(p.x, p.y);
+      ctx.beginPath();
+      if (p.label === 0) ctx.arc(x, y, 4.5, 0, 2 * Math.PI);
+      else ctx.rect(x - 4, y - 4, 8, 8);
+      ctx.fillStyle = p.split === "test" ? "#fff" : `rgb(${(p.label ? ORANGE : BLUE).join(",")})`;
+      ctx.fill();
+      ctx.lineWidth = p.user ? 2.5 : 1.2;
+      ctx.strokeStyle = p.split === "test" ? `rgb(${(p.label ? ORANGE : BLUE).join(",")})` : "#1d1d1f";
+      ctx.stroke();
+    }
+    if (cursor.shown) {
+      const [x, y] = toCanvas(cursor.x, cursor.y);
+      ctx.strokeStyle = "#1d1d1f";
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      ctx.moveTo(x - 9, y); ctx.lineTo(x + 9, y); ctx.moveTo(x, y - 9); ctx.lineTo(x, y + 9);
+      ctx.stroke();
+    }
+  }
+
+  function toCanvas(x, y) {
+    const e = state.grid ? state.grid.extent : 1.5;
+    const W = canvas.width;
+    return [((x + e) / (2 * e)) * W, ((e - y) / (2 * e)) * W];
+  }
+
+  function fromCanvas(px, py) {
+    const e = 1.5;
+    const W = canvas.width;
+    return [(px / W) * 2 * e - e, e - (py / W) * 2 * e];
+  }
+
+  function drawChart() {
+    const ctx = chart.getContext("2d");
+    const W = chart.width;
+    const H = chart.height;
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, W, H);
+    const rows = history.filter((r) => r.train_loss !== null);
+    if (!rows.length) return;
+    const top = Math.max(0.8, ...rows.map((r) => Math.max(r.train_loss, r.test_loss ?? 0)).filter(Number.isFinite));
+    const last = Math.max(1, rows[rows.length - 1].step);
+    const X = (s) => 34 + (s / last) * (W - 44);
+    const Y = (v) => 10 + (1 - Math.min(v, top) / top) * (H - 30);
+    ctx.strokeStyle = "#d9d5cc";
+    ctx.fillStyle = "#5b5b66";
+    ctx.font = "11px system-ui, sans-serif";
+    for (const v of [0, top / 2, top]) {
+      ctx.beginPath(); ctx.moveTo(34, Y(v)); ctx.lineTo(W - 10, Y(v)); ctx.stroke();
+      ctx.fillText(v.toFixed(2), 2, Y(v) + 4);
+    }
+    ctx.fillText(`step ${last}`, W - 70, H - 4);
+    for (const [key, colour, dash] of [["train_loss", "#0072b2", []], ["test_loss", "#d55e00", [6, 4]]]) {
+      ctx.strokeStyle = colour;
+      ctx.setLineDash(dash);
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      rows.forEach((r, i) => (r[key] === null ? null : i ? ctx.lineTo(X(r.step), Y(r[key])) : ctx.moveTo(X(r.step), Y(r[key]))));
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+  }
+
+  function drawNetwork() {
+    clear(network);
+    const sizes = [2, ...state.config.hidden, 1];
+    const W = 360;
+    const H = 220;
+    const pos = sizes.map((n, l) => Array.from({ length: n }, (_, i) => [20 + (l * (W - 40)) / (sizes.length - 1), H / 2 + (i - (n - 1) / 2) * Math.min(24, (H - 24) / n)]));
+    const maxW = Math.max(1e-9, ...state.network.flatMap((L) => L.weights.flat().map((w) => Math.abs(w ?? 0))));
+    state.network.forEach((layer, l) => {
+      layer.weights.forEach((row, j) => row.forEach((w, i) => {
+        const grad = layer.weight_grads ? layer.weight_grads[j][i] : null;
+        const text = `weight from ${name(l, i)} to ${name(l + 1, j)}: ${fmt(w)}; gradient ${grad === null ? "(no step yet)" : fmt(grad)}`;
+        const line = svg("line", { x1: pos[l][i][0], y1: pos[l][i][1], x2: pos[l + 1][j][0], y2: pos[l + 1][j][1],
+          class: `bp-weight ${w !== null && w >= 0 ? "pos" : "neg"}`, "stroke-width": (0.5 + (4 * Math.abs(w ?? 0)) / maxW).toFixed(2) },
+        svg("title", { text }));
+        line.addEventListener("mouseenter", () => { info.textContent = text; });
+        network.append(line);
+      }));
+    });
+    sizes.forEach((n, l) => pos[l].forEach(([x, y], i) => {
+      const incoming = l === 0 ? null : state.network[l - 1];
+      const text = l === 0 ? `${name(l, i)}: the point's ${i ? "y" : "x"} coordinate`
+        : `${name(l, i)}: bias ${fmt(incoming.bias[i])}; incoming weights ${incoming.weights[i].map(fmt).join(", ")}; ` +
+          `their gradients ${incoming.weight_grads ? incoming.weight_grads[i].map(fmt).join(", ") : "(no step yet)"}`;
+      const dot = svg("circle", { cx: x, cy: y, r: 7, class: "bp-neuron", tabindex: "0", role: "img", "aria-label": text }, svg("title", { text }));
+      const show = () => { info.textContent = text; };
+      dot.addEventListener("mouseenter", show);
+      dot.addEventListener("focus", show);
+      network.append(dot);
+    }));
+    function name(l, i) {
+      return l === 0 ? `input ${i ? "y" : "x"}` : l === sizes.length - 1 ? "output" : `neuron ${i + 1} of layer ${l}`;
+    }
+  }
+
+  // ------------------------------------------------------------------------- points
+
+  async function clickAt(x, y, otherClass) {
+    if (!state) return;
+    const m = mode.selectedIndex;
+    let body;
+    if (m === 2) {
+      let best = -1;
+      let bestD = 0.15 ** 2;
+      state.points.forEach((p, i) => {
+        const d = (p.x - x) ** 2 + (p.y - y) ** 2;
+        if (d < bestD) { best = i; bestD = d; }
+      });
+      if (best < 0) return;
+      body = { remove: [best] };
+    } else {
+      body = { add: [{ x: clamp(x), y: clamp(y), label: otherClass ? 1 - m : m }] };
+    }
+    try {
+      const fresh = await call("/points", body);
+      if (fresh) {
+        state = { ...state, ...fresh, history: undefined };
+        render();
+      }
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  const clamp = (v) => Math.max(-1.5, Math.min(1.5, Number(v.toFixed(4))));
+
+  canvas.addEventListener("click", (event) => {
+    const box = canvas.getBoundingClientRect();
+    const [x, y] = fromCanvas(((event.clientX - box.left) / box.width) * canvas.width, ((event.clientY - box.top) / box.height) * canvas.height);
+    clickAt(x, y, event.shiftKey);
+  });
+  canvas.addEventListener("keydown", (event) => {
+    const moves = { ArrowLeft: [-0.1, 0], ArrowRight: [0.1, 0], ArrowUp: [0, 0.1], ArrowDown: [0, -0.1] };
+    if (moves[event.key]) {
+      cursor = { x: clamp(cursor.x + moves[event.key][0]), y: clamp(cursor.y + moves[event.key][1]), shown: true };
+      drawBoundary();
+      event.preventDefault();
+    } else if (event.key === "Enter" || event.key === " ") {
+      cursor.shown = true;
+      clickAt(cursor.x, cursor.y, event.shiftKey);
+      event.preventDefault();
+    }
+  });
+  canvas.addEventListener("blur", () => { cursor.shown = false; if (state) drawBoundary(); });
+
+  // ------------------------------------------------------------------------- wiring
+
+  buttons.play.addEventListener("click", () => (playing ? stop() : play()));
+  buttons.step.addEventListener("click", () => { stop(); step(1); });
+  buttons.reset.addEventListener("click", () => replace("/reset"));
+  buttons.fresh.addEventListener("click", () => replace("/new-weights"));
+  for (const input of [dataset, layers, width, activation]) input.addEventListener("change", create);
+  for (const input of [lr, batch, l2]) input.addEventListener("change", settings);
+  window.addEventListener("pagehide", () => state && remove(state.id));
+  if (reducedMotion()) info.textContent += " (Reduced motion: press Step, or Play for continuous training.)";
+  create();
+}
