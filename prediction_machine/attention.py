@@ -246,7 +246,7 @@ class Prominent:
     baseline: float  # the same measure if attention were spread evenly over the allowed tokens
     caption: str  # a sentence built from the numbers above, nothing else
     example: int | None = None  # index into EXAMPLES where to see it
-    query: int | None = None  # token position to hover in that example
+    query: int | None = None  # token position to hover in that example (where the pattern is clearest)
     details: dict = field(default_factory=dict)
 
 
@@ -320,8 +320,9 @@ def prominent_heads(lm, examples: list[dict] | None = None) -> list[Prominent]:
             cap += f" {many} of the {scores.numel()} heads put more than half their weight there."
         # Where to see it: the sentence with the most measured positions (the repeat, for induction).
         show = max(sentences, key=lambda s: sum(1 for p in pairs if p[0] == s))
-        found.append(Prominent(kind, layer, head, score, base, cap, example=show,
-                               details={"positions": len(pairs), "heads_above_half": many}))
+        _, query, target = max((p for p in pairs if p[0] == show), key=lambda p: float(atts[show][layer, head, p[1], p[2]]))
+        found.append(Prominent(kind, layer, head, score, base, cap, example=show, query=query,
+                               details={"positions": len(pairs), "heads_above_half": many, "target": target}))
 
     # "it" -> "animal": measured on one sentence, and contrasted with the sentence ending in "wide".
     ex, alt = done[REFERENT_EXAMPLE], done[REFERENT_CONTRAST]

@@ -136,3 +136,32 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     page.screenshot(path=str(artifacts / "attention-phone.png"))
     # no horizontal overflow of the page on a phone
     assert page.evaluate("document.documentElement.scrollWidth") <= 375 + 1
+
+    # a measured head's "show" button selects it, on the sentence and token where it was measured
+    ref = httpx.get(f"{server_url}/api/attention/examples", timeout=120).json()["prominent"][-1]
+    assert ref["kind"] == "referent"
+    page.wait_for_selector("#attention .att-show >> nth=3")
+    page.locator("#attention .att-show").nth(3).click()
+    wait(page, f"document.querySelector('#attention [data-mount]').dataset.layer === '{ref['layer']}' && "
+         f"document.querySelector('#attention [data-mount]').dataset.head === '{ref['head']}'")
+    s = state(page)
+    assert s["view"] == "token" and s["query"] == str(ref["query"])
+    animal = float(page.get_attribute('#attention .att-item[data-index="1"]', "data-weight"))
+    assert animal == pytest.approx(ref["details"]["to_animal"], abs=1e-4)
+
+
+def test_long_sentence_loads_one_layer_at_a_time(page, server_url):
+    """Over the payload bound, the page pages by layer instead of asking for everything."""
+    long = "When the old lighthouse keeper finally climbed the stairs at dawn, he found that the lamp, " \
+           "which had burned all night, was still warm."
+    page.goto("/#attention")
+    page.wait_for_selector(READY, timeout=120_000)
+    page.fill("#att-text", long)
+    page.press("#att-text", "Enter")
+    wait(page, "document.querySelector('#attention .att-status').textContent.includes('each layer loads')")
+    wait(page, "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
+    page.select_option("#att-layer", "2")
+    wait(page, "document.querySelector('#attention [data-mount]').dataset.layer === '2' && "
+         "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
+    s = state(page)
+    assert page_weights(page) == api_row(server_url, long, 2, int(s["head"]), "word", int(s["query"]))
