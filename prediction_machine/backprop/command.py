@@ -87,7 +87,7 @@ def run(args) -> None:
     end = session.history[-1]
     if args.png is not None:
         points = [(p.x, p.y, p.label) for p in session.points]
-        args.png.write_bytes(png_bytes(boundary_pixels(session.grid(60), points, scale=8)))
+        args.png.write_bytes(png_bytes(boundary_pixels(session.grid(60).tolist(), points, scale=8)))
 
     def num(x):
         return None if x is None or not math.isfinite(x) else round(x, 6)

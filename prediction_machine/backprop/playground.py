@@ -206,14 +206,14 @@ class Session:
     # ------------------------------------------------------------------------- what is drawn
 
     @torch.no_grad()
-    def grid(self, resolution: int = 40) -> list[list[float]]:
+    def grid(self, resolution: int = 40) -> torch.Tensor:
         """P(class 1) at the centres of a resolution² grid over the plane; row 0 is the top (y = +EXTENT)."""
         e = datasets.EXTENT
         c = (torch.arange(resolution, dtype=torch.float64) + 0.5) / resolution * 2 * e - e  # (R,)
         gy, gx = torch.meshgrid(c.flip(0), c, indexing="ij")  # (R, R) each
         with one_thread():
             P = self.net.predict(torch.stack([gx.reshape(-1), gy.reshape(-1)], 1))  # (R*R, 2) -> (R*R,)
-        return P.reshape(resolution, resolution).tolist()
+        return P.reshape(resolution, resolution)  # (R, R)
 
     def network(self) -> list[dict]:
         """Each layer's weights, biases and their gradients from the last step (None before the first)."""
