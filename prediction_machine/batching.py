@@ -38,7 +38,11 @@ from .sampling import SamplingParams, distribution, draw, make_generator
 from .transformer import KVCache
 
 GROW = 64  # KV-cache positions added at a time, so memory follows what is really in use
-PREFILL_BUDGET = 512  # prompt tokens admitted per loop turn, so running rows keep stepping
+# Prompt tokens read per loop turn. A prefill pauses every running row, so while rows are
+# decoding, newcomers are let in a few at a time: each student's next token never waits
+# for a whole class of prompts to be read.
+PREFILL_BUDGET_IDLE = 512
+PREFILL_BUDGET_BUSY = 64
 
 
 @dataclass(eq=False)
@@ -143,8 +147,8 @@ class Batcher:
                 self.rows, self.cache = [], None
 
     def _take_pending(self) -> list[Request]:
-        """Requests to admit this turn: as many as fit, within the prefill budget (at least one)."""
-        take, budget = [], PREFILL_BUDGET
+        """Requests to admit this turn: as many as fit in the prefill budget (at least one)."""
+        take, budget = [], PREFILL_BUDGET_BUSY if self.rows else PREFILL_BUDGET_IDLE
         while self.pending and len(self.rows) + len(take) < self.max_rows:
             if take and len(self.pending[0].prompt_ids) > budget:
                 break
