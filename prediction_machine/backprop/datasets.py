@@ -22,7 +22,7 @@ def moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, n
     upper = np.stack([np.cos(t0), np.sin(t0)], 1)  # (a, 2)
     lower = np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], 1)  # (n - a, 2)
     X = np.concatenate([upper, lower]) - [0.5, 0.25]  # centre the pair on the origin
-    X = X / 1.6  # x spans [-1.5, 1.5] once centred: scale it to about [-0.95, 0.95]
+    X = X / 1.2  # x spans [-1.5, 1.5] once centred: scale it to about [-1.25, 1.25]
     y = np.concatenate([np.zeros(a), np.ones(n - a)])
     return X, y
 
@@ -46,10 +46,10 @@ def xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.
 
 
 def spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaved arms, each turning 1.75 times around the centre: the hardest of the four."""
+    """Two interleaved arms, each turning 1.25 times around the centre: the hardest of the four."""
     a = n // 2
     r = np.concatenate([np.linspace(0.05, 1, a), np.linspace(0.05, 1, n - a)])
-    turn = r * 1.75 * 2 * np.pi
+    turn = r * 1.25 * 2 * np.pi
     phase = np.concatenate([np.zeros(a), np.full(n - a, np.pi)])
     X = np.stack([r * np.sin(turn + phase), r * np.cos(turn + phase)], 1)
     y = np.concatenate([np.zeros(a), np.ones(n - a)])

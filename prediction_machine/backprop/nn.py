@@ -1,6 +1,6 @@
 """Neuron, Layer and MLP built from scalar `Value`s, plus the loss the playground trains with.
 
-References: micrograd's nn.py (A. Karpathy); Glorot & Bengio (2010) for the 1/sqrt(fan_in)
+References: micrograd's nn.py (A. Karpathy); LeCun, Bottou, Orr & Müller, "Efficient BackProp" (1998) for the 1/fan_in
 scale of the initial weights.
 
 A neuron computes act(w · x + b). A layer is several neurons reading the same inputs. An MLP
@@ -25,13 +25,13 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 def init_parameters(sizes: list[int], seed: int) -> list[tuple[list[list[float]], list[float]]]:
     """Initial weights for layer sizes, e.g. [2, 8, 8, 1]: one (W (out, in), b (out,)) per layer.
 
-    Uniform in ±1/sqrt(fan_in), so every pre-activation starts around ±1 whatever the width.
+    Uniform in ±sqrt(3/fan_in): variance 1/fan_in, so every pre-activation starts around ±1 whatever the width.
     Biases start at 0. The same seed gives the same numbers, which is what makes "reset" fair.
     """
     rng = random.Random(seed)
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = 1.0 / math.sqrt(fan_in)
+        bound = math.sqrt(3.0 / fan_in)  # uniform(-a, a) has variance a²/3 = 1/fan_in
         W = [[rng.uniform(-bound, bound) for _ in range(fan_in)] for _ in range(fan_out)]
         params.append((W, [0.0] * fan_out))
     return params

@@ -6,11 +6,11 @@ import { clear, codeLink, el, errorBox, svg } from "./dom.js";
 
 // Where each node of the graph sits (viewBox units). Labels match the Python graph's labels.
 const LAYOUT = {
-  x1: [60, 40], w1: [60, 105], x2: [60, 175], w2: [60, 240],
-  "x1·w1": [190, 72], "x2·w2": [190, 207], s: [310, 140], b: [310, 255],
-  z: [430, 140], y: [550, 140], target: [550, 255], e: [670, 140], L: [790, 140],
+  x1: [50, 40], w1: [50, 110], x2: [50, 190], w2: [50, 260],
+  "x1·w1": [210, 75], "x2·w2": [210, 225], s: [360, 150], b: [360, 265],
+  z: [500, 150], y: [640, 150], target: [640, 265], e: [780, 150], L: [910, 150],
 };
-const NODE_W = 104;
+const NODE_W = 96;
 const NODE_H = 58;
 const OP_NAMES = { "+": "add", "-": "subtract", "*": "multiply", "**2": "square", tanh: "tanh", relu: "ReLU", sigmoid: "sigmoid" };
 const FIELDS = [
@@ -19,6 +19,8 @@ const FIELDS = [
 ];
 
 export const fmt = (v) => (v === null || v === undefined ? "—" : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : v.toFixed(4));
+
+const short = (v) => (Number.isInteger(v) ? String(v) : Number(v.toPrecision(3)).toString());
 
 export function mountNeuron(root) {
   const inputs = {};
@@ -38,7 +40,7 @@ export function mountNeuron(root) {
     again: el("button", { type: "button", text: "Use the new weights" }),
   };
   const status = el("p", { class: "bp-status", role: "status", "aria-live": "polite" });
-  const graph = svg("svg", { class: "bp-graph", viewBox: "0 0 850 300", role: "group", "aria-label": "Computation graph of one neuron" });
+  const graph = svg("svg", { class: "bp-graph", viewBox: "0 0 960 300", role: "group", "aria-label": "Computation graph of one neuron" });
   const updates = el("div", { class: "bp-updates", "aria-live": "polite" });
   const errors = el("div");
 
@@ -100,7 +102,8 @@ export function mountNeuron(root) {
     for (const edge of data.edges.slice(0, shownEdges)) grads.set(edge.source, edge.grad_after);
     const current = stage === "backward" && edgeIndex > 0 ? data.edges[edgeIndex - 1] : null;
 
-    // Edges first, so nodes sit on top of them.
+    // Edges first, so nodes sit on top of them; the local derivatives go last, on top of everything.
+    const locals = [];
     data.edges.forEach((edge, i) => {
       const [x1, y1] = LAYOUT[data.nodes[edge.source].label];
       const [x2, y2] = LAYOUT[data.nodes[edge.target].label];
@@ -111,8 +114,8 @@ export function mountNeuron(root) {
       }));
       if (done) {
         const mx = (x1 + NODE_W / 2 + x2 - NODE_W / 2) / 2;
-        const my = (y1 + y2) / 2 - 4;
-        graph.append(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle", text: `×${fmt(edge.local)}` }));
+        const my = (y1 + y2) / 2 + (y2 > y1 ? -6 : y2 < y1 ? 14 : -6);
+        locals.push(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle", text: `×${short(edge.local)}` }));
       }
     });
     for (const node of data.nodes) {
@@ -130,6 +133,7 @@ export function mountNeuron(root) {
         svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle", "data-value": grad === undefined ? "" : String(grad), text: grad === undefined ? "" : `grad ${fmt(grad)}` }),
       ));
     }
+    graph.append(...locals);
     explain(current, shownEdges);
     buttons.forward.disabled = false;
     buttons.edge.disabled = stage === "idle" || stage === "done" || stage === "updated";
