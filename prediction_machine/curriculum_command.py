@@ -34,8 +34,13 @@ def register(sub) -> None:
     s.add_argument("--tokenizer", choices=["bpe", "char"], default=None, help="bpe (default) or char (bytes alone)")
     s.add_argument("--corpus-chars", type=int, default=None, help="use only the first N characters of Shakespeare")
     s.add_argument("--seed", type=int, default=None, help="seed of the weights and the batches")
+    s.add_argument("--layers", type=int, default=None, help="override the model preset's number of layers")
+    s.add_argument("--width", type=int, default=None, help="override the model preset's width (d_model)")
+    s.add_argument("--eval-every", type=int, default=None, help="measure train/val loss every N steps")
+    s.add_argument("--sample-every", type=int, default=None, help="write a sample every N steps")
     s.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under the runs directory)")
     s.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
+    threads(s)
     s.add_argument("--json", action="store_true", help="print one JSON line per event")
     s.set_defaults(func=cmd_pretrain)
 
@@ -47,7 +52,22 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under the runs directory)")
     s.add_argument("--json", action="store_true", help="print one JSON line per event")
+    threads(s)
     s.set_defaults(func=cmd_finetune)
+
+
+def threads(s) -> None:
+    # Why 1: a tiny model's matrices are too small to split across cores, and on a busy machine the
+    # threads mostly wait for each other (measured here: 25x slower with 2 threads under load).
+    # To use more cores, run more processes: torchrun --nproc_per_node=N.
+    s.add_argument("--threads", type=int, default=1, help="CPU threads per process (default 1; see the docstring)")
+
+
+def set_threads(args) -> None:
+    import torch
+
+    _check(1 <= args.threads <= 256, f"--threads must be in 1..256, got {args.threads}")
+    torch.set_num_threads(args.threads)
 
 
 def new_run_folder(kind: str) -> Path:
@@ -78,13 +98,19 @@ def cmd_pretrain(args) -> None:
     from .corpus import CorpusError, user_text
     from .pretrain import RECIPES, pretrain, read_run
 
+    set_threads(args)
     cfg = replace(RECIPES[args.preset], **overrides(args, ["steps", "batch_size", "context", "lr", "vocab_size",
-                                                          "tokenizer", "corpus_chars", "seed"]))
+                                                          "tokenizer", "corpus_chars", "seed", "layers", "width",
+                                                          "eval_every", "sample_every"]))
     _check(1 <= cfg.steps <= 1_000_000, f"--steps must be in 1..1000000, got {cfg.steps}")
     _check(1 <= cfg.batch_size <= 4096, f"--batch-size must be in 1..4096, got {cfg.batch_size}")
     _check(8 <= cfg.context <= 4096, f"--context must be in 8..4096, got {cfg.context}")
     _check(0 < cfg.lr < 1, f"--lr must be in (0, 1), got {cfg.lr}")
     _check(259 <= cfg.vocab_size <= 65536, f"--vocab-size must be in 259..65536, got {cfg.vocab_size}")
+    _check(cfg.layers is None or 1 <= cfg.layers <= 64, f"--layers must be in 1..64, got {cfg.layers}")
+    _check(cfg.width is None or (16 <= cfg.width <= 4096 and cfg.width % 8 == 0),
+           f"--width must be a multiple of 8 in 16..4096, got {cfg.width}")
+    _check(cfg.eval_every >= 1 and cfg.sample_every >= 1, "--eval-every and --sample-every must be at least 1")
     corpus = None
     if args.text is not None:
         if not args.text.is_file():
@@ -101,7 +127,7 @@ def cmd_pretrain(args) -> None:
     else:
         folder = args.out or new_run_folder("pretrain")
     try:
-        run_events(pretrain(cfg, folder, corpus, resume=args.resume is not None), args, cfg.steps, "pre-training")
+        run_events(pretrain(cfg, folder, corpus, resume=args.resume is not None, extend_to=args.steps), args, cfg.steps, "pre-training")
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -111,6 +137,7 @@ def cmd_finetune(args) -> None:
     from .finetune import FinetuneConfig, finetune
     from .models import shipped_checkpoint
 
+    set_threads(args)
     cfg = replace(FinetuneConfig(), **overrides(args, ["steps", "batch_size", "lr", "seed"]))
     _check(1 <= cfg.steps <= 100_000, f"--steps must be in 1..100000, got {cfg.steps}")
     _check(1 <= cfg.batch_size <= 1024, f"--batch-size must be in 1..1024, got {cfg.batch_size}")
