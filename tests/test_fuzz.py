@@ -53,6 +53,7 @@ SEMANTIC_422 = (
     "prompt: has no tokens",
     "max_new_tokens: prompt (",  # prompt + max_new_tokens beyond the model's context
     "continuation: ",  # ids outside the vocabulary, or past the context
+    "layers: ",  # layer numbers beyond this model, or a selection over the attention payload bound
     "heads: ",  # head numbers beyond this model's head count
     "breakdown.layer: ",  # ... layer, head or position beyond this model or this sentence
     "breakdown.head: ",
