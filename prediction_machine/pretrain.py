@@ -461,3 +461,8 @@ def pretrain(
         yield "done", {"reason": reason, "step": step, "tokens": record["tokens"], "seconds": seconds,
                        "flops": record["flops"], "parameters": params, "folder": str(folder),
                        "val_loss": h["eval"][-1]["val_loss"] if (h := record["history"])["eval"] else None}
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has written the checkpoint; everyone leaves together
+        dist.destroy_process_group()
