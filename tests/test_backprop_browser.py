@@ -41,6 +41,9 @@ def test_one_neuron_forward_backward_update(page, artifacts):
         with page.expect_response(lambda r: r.url.endswith("/api/backprop/neuron")):
             page.fill(f"#bp-n-{name}", str(value))
             page.locator(f"#bp-n-{name}").dispatch_event("change")
+    page.wait_for_load_state("networkidle")
+    for name in ("x1", "x2", "w1", "w2", "b", "target"):  # the graph holds the server's answer for *these* numbers
+        expect(page.locator(f'#bp-neuron [data-node="{name}"] .bp-value')).to_have_text(f"{NUMBERS[name]:.4f}")
     expect(page.locator('#bp-neuron [data-node="L"] .bp-value')).to_have_text("?")
     loss, grads, after, new_loss = torch_step("sigmoid")
 
