@@ -10,12 +10,11 @@ import math
 
 import pytest
 import torch
+from conftest import read_sse
 from fastapi.testclient import TestClient
 
 from prediction_machine.web.app import create_app
 from prediction_machine.web.routes import backprop as routes
-
-from conftest import read_sse
 
 API = "/api/backprop"
 

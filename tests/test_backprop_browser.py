@@ -25,7 +25,7 @@ def torch_step(activation: str):
     loss.backward()
     after = (W - n["lr"] * W.grad).detach()
     y2 = getattr(torch, activation)(n["x1"] * after[0] + n["x2"] * after[1] + after[2])
-    return loss.item(), dict(zip(["w1", "w2", "b"], W.grad.tolist())), dict(zip(["w1", "w2", "b"], after.tolist())), ((y2 - n["target"]) ** 2).item()
+    return loss.item(), dict(zip(["w1", "w2", "b"], W.grad.tolist(), strict=True)), dict(zip(["w1", "w2", "b"], after.tolist(), strict=True)), ((y2 - n["target"]) ** 2).item()
 
 
 def shown_grad(page, node: str) -> str:

@@ -73,7 +73,7 @@ def test_random_expressions_match_torch(seed):
     out_o.backward()
     out_t.backward()
     assert out_o.data == pytest.approx(out_t.item(), rel=TOL, abs=TOL)
-    for v, t in zip(ours, theirs):
+    for v, t in zip(ours, theirs, strict=True):
         expected = t.grad.item() if t.grad is not None else 0.0
         assert v.grad == pytest.approx(expected, rel=TOL, abs=TOL)
 
@@ -160,7 +160,7 @@ def test_scalar_mlp_matches_torch(seed):
     loss.backward()
     expected, tensors = torch_mlp_loss(model.export(), X, y, activation, l2)
     assert loss.data == pytest.approx(expected, rel=TOL, abs=TOL)
-    for layer, (W, b) in zip(model.layers, tensors):
+    for layer, (W, b) in zip(model.layers, tensors, strict=True):
         for n, neuron in enumerate(layer.neurons):
             for k, w in enumerate(neuron.w):
                 assert w.grad == pytest.approx(W.grad[n, k].item(), rel=TOL, abs=TOL)
@@ -177,7 +177,7 @@ def test_vectorized_agrees_with_scalar(activation):
     loss.backward()
     total, _ = fast.gradients(torch.tensor(X), torch.tensor(y), 0.05)
     assert total == pytest.approx(loss.data, rel=1e-9, abs=1e-9)
-    for layer, (W, b) in zip(scalar.layers, fast.params):
+    for layer, (W, b) in zip(scalar.layers, fast.params, strict=True):
         ours = [w.grad for n in layer.neurons for w in n.w]
         assert ours == pytest.approx(W.grad.reshape(-1).tolist(), rel=1e-9, abs=1e-9)
         assert [n.b.grad for n in layer.neurons] == pytest.approx(b.grad.tolist(), rel=1e-9, abs=1e-9)

@@ -116,7 +116,7 @@ class Value:
             node.grad = 0.0
         self.grad = 1.0  # dL/dL
         for node in reversed(order):  # every consumer of a node is visited before the node itself
-            for child, local in zip(node.inputs, node.local):
+            for child, local in zip(node.inputs, node.local, strict=True):
                 child.grad += local * node.grad
 
 
@@ -194,7 +194,7 @@ def export_graph(root: Value) -> Graph:
     running[id(root)] = 1.0 if root.grad else 0.0
     edges = []
     for v in reversed(order):
-        for slot, (child, local) in enumerate(zip(v.inputs, v.local)):
+        for slot, (child, local) in enumerate(zip(v.inputs, v.local, strict=True)):
             contribution = local * v.grad
             running[id(child)] += contribution
             edges.append(Edge(ids[id(child)], ids[id(v)], slot, local, contribution, running[id(child)]))

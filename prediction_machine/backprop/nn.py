@@ -30,7 +30,7 @@ def init_parameters(sizes: list[int], seed: int) -> list[tuple[list[list[float]]
     """
     rng = random.Random(seed)
     params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
         bound = math.sqrt(3.0 / fan_in)  # uniform(-a, a) has variance a²/3 = 1/fan_in
         W = [[rng.uniform(-bound, bound) for _ in range(fan_in)] for _ in range(fan_out)]
         params.append((W, [0.0] * fan_out))
@@ -45,7 +45,7 @@ class Neuron:
 
     def __call__(self, x: list) -> Value:
         z = self.b
-        for wi, xi in zip(self.w, x):
+        for wi, xi in zip(self.w, x, strict=True):
             z = z + wi * xi
         return z.activation(self.activation)
 
@@ -55,7 +55,7 @@ class Neuron:
 
 class Layer:
     def __init__(self, W: list[list[float]], b: list[float], activation: str):
-        self.neurons = [Neuron(row, bias, activation) for row, bias in zip(W, b)]
+        self.neurons = [Neuron(row, bias, activation) for row, bias in zip(W, b, strict=True)]
 
     def __call__(self, x: list) -> list[Value]:
         return [n(x) for n in self.neurons]
@@ -104,7 +104,7 @@ def bce_with_logits(z: Value, y: float) -> Value:
 
 def loss(model: MLP, X: list[list[float]], y: list[float], l2: float = 0.0) -> Value:
     """Mean cross-entropy over the points, plus l2 · Σ w² over the weights (the objective we descend)."""
-    total = sum((bce_with_logits(model(x), t) for x, t in zip(X, y)), Value(0.0)) / len(X)
+    total = sum((bce_with_logits(model(x), t) for x, t in zip(X, y, strict=True)), Value(0.0)) / len(X)
     if l2:
         total = total + l2 * sum((w * w for w in model.weights()), Value(0.0))
     return total

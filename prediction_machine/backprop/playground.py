@@ -85,7 +85,7 @@ class Session:
     def __post_init__(self) -> None:
         X, y = datasets.make(self.config.dataset, self.config.n_points, self.config.noise, self.config.seed)
         n_test = round(len(X) * self.config.test_fraction)
-        self.points = [Point(float(a), float(b), int(c), "test" if i < n_test else "train") for i, ((a, b), c) in enumerate(zip(X, y))]
+        self.points = [Point(float(a), float(b), int(c), "test" if i < n_test else "train") for i, ((a, b), c) in enumerate(zip(X, y, strict=True))]
         self.lock = threading.Lock()  # one request at a time may train or edit a session
         self.last_used = time.monotonic()
         self._init_weights(self.config.init_seed)

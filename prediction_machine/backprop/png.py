@@ -30,7 +30,7 @@ def png_bytes(pixels: list[list[tuple[int, int, int]]]) -> bytes:
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
-    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))
+    return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
 
 
 def boundary_pixels(grid: list[list[float]], points: list[tuple[float, float, int]], scale: int = 8) -> list[list[tuple[int, int, int]]]:
