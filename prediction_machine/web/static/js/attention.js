@@ -12,7 +12,7 @@ export function mount(root) {
   clear(root);
   root.classList.add("att");
   const s = {
-    root, data: null, paged: false, layerData: new Map(), view: "word", layer: 13, head: 8, query: null,
+    root, data: null, paged: false, layerData: new Map(), view: "word", layer: AVG, head: AVG, query: null,
     text: null, examples: null, prominent: [], loading: 0,
   };
 
@@ -80,13 +80,16 @@ export function mount(root) {
 
   exampleRow.append(el("span", { class: "note", text: "Loading the example sentences…" }));
   s.ui.prominent.append(el("li", { class: "note", text: "Measuring every head on the example sentences (a few seconds, once)…" }));
-  get("/api/attention/examples").then((d) => {
+  const measured = get("/api/attention/examples").then((d) => {
     s.examples = d.examples;
     s.prominent = d.prominent;
+    // Start on the head measured to link "it" to "animal", if one was found; else on the average.
+    const ref = d.prominent.find((p) => p.kind === "referent");
+    if (ref) [s.layer, s.head] = [ref.layer, ref.head];
     renderExamples(s);
     renderProminent(s);
   }).catch((e) => clear(s.ui.prominent).append(errorBox(`Could not measure the heads: ${e.message}`)));
-  load(s, DEFAULT);
+  load(s, DEFAULT, { before: measured });
 }
 
 function parse(v) {
@@ -95,7 +98,7 @@ function parse(v) {
 
 // ---------------------------------------------------------------- data
 
-async function load(s, text, { query = null } = {}) {
+async function load(s, text, { query = null, before = null } = {}) {
   const ticket = ++s.loading;
   s.ui.status.textContent = "Running the model on this sentence…";
   clear(s.ui.error);
@@ -103,7 +106,7 @@ async function load(s, text, { query = null } = {}) {
   try {
     let data, paged = false;
     try {
-      data = await post("/api/attention", { text, view: "both", grid: true });
+      [data] = await Promise.all([post("/api/attention", { text, view: "both", grid: true }), before]);
     } catch (e) {
       // Over the payload bound (the server names "layers"): fall back to one layer per request.
       if (!(e instanceof ApiError && e.status === 422 && e.message.startsWith("layers:"))) throw e;
