@@ -25,6 +25,10 @@ function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null
   const W = 560, H = 220, L = 46, R = 10, T = 10, B = 30;
   const all = series.flatMap((s) => s.points);
   clear(node);
+  if (series[0].points.length) { // the numbers behind the curve, for readers and tests
+    node.dataset.first = series[0].points[0][1];
+    node.dataset.last = series[0].points[series[0].points.length - 1][1];
+  }
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${yLabel} by ${xLabel}` });
   node.append(root);
   if (!all.length) {
@@ -116,7 +120,7 @@ function trainingView({ kind, stats }) {
       }
     } else if (name === "sample") {
       samples.prepend(el("li", {}, el("span", { class: "sample-step", text: `step ${data.step}` }),
-        el("pre", { class: "sample-text", text: data.prompt + data.text })));
+        el("pre", { class: "sample-text", text: kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt + data.text })));
       while (samples.children.length > 12) samples.lastChild.remove();
     } else if (name === "paused") {
       pause.textContent = "Resume";
@@ -212,7 +216,9 @@ function pretrainPanel(shared) {
   start.addEventListener("click", async () => {
     clear(error);
     view.reset();
-    const body = { corpus: corpus.value, tokenizer: tokenizer.value, vocab_size: Number(vocab.value), steps: Number(steps.value) };
+    const n = Number(steps.value);
+    const every = Math.max(1, Math.round(n / 12)); // about a dozen evaluations and samples per run
+    const body = { corpus: corpus.value, tokenizer: tokenizer.value, vocab_size: Number(vocab.value), steps: n, eval_every: every, sample_every: every };
     if (corpus.value === "text") body.text = text.value;
     try {
       const { job } = await post(`${API}/pretrain`, body);
@@ -258,7 +264,8 @@ function finetunePanel(shared) {
     clear(error);
     view.reset();
     try {
-      const { job } = await post(`${API}/finetune`, { base: "shakespeare-base", steps: Number(steps.value) });
+      const n = Number(steps.value);
+      const { job } = await post(`${API}/finetune`, { base: "shakespeare-base", steps: n, eval_every: Math.max(1, Math.round(n / 6)) });
       start.disabled = true;
       await view.follow(job, {
         start: (d) => { if (d.mask_example) showMask(d.mask_example); },
