@@ -80,7 +80,7 @@ def starts_word(tok: Token, prev: Token | None) -> bool:
     Otherwise it continues the word: "Un" + "belie" + "v" + "ably" is one word, and so is "1" "2" "3".
     A token holding the middle bytes of one character (part of an emoji) always continues.
 
-    >>> # tokens "The", " animal", " didn", "'t", "." -> words "The", " animal", " didn't", "."
+    Example: tokens "The", " animal", " didn", "'t", "." -> words "The", " animal", " didn't", "."
     """
     if prev is None:
         return True

@@ -130,6 +130,8 @@ def test_api_weights_match_the_trace(client, example):
     assert maps.triu(1).abs().max() == 0
     words = torch.tensor(d["word_attention"]["maps"])
     assert words.shape[-1] == len(d["words"]) == 12  # "didn't" is one word of two tokens
+    assert torch.allclose(words, attention.word_matrix(e.attention[[13]][:, [8, 2]], e.words), atol=6e-5)
+    assert torch.allclose(words.sum(-1), torch.ones(words.shape[:-1]), atol=1e-3)
     assert d["words"][2] == {"text": " didn't", "tokens": [2, 3], "start": 10, "end": 17}
     assert torch.allclose(torch.tensor(d["attention"]["head_mean"]), e.attention[13].mean(0, keepdim=True), atol=6e-5)
     assert torch.allclose(torch.tensor(d["attention"]["mean"]), e.attention.mean((0, 1)), atol=6e-5)
