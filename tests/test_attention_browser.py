@@ -124,6 +124,12 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     assert state(page)["head"] == "0"
     assert page.input_value("#att-layer") == "16"
     assert page.locator('#attention .att-cell.selected').count() == 1
+    # the grid is one tab stop; arrow keys move the selection
+    page.focus('#attention .att-cell[data-layer="16"][data-head="0"]')
+    page.keyboard.press("ArrowRight")
+    wait(page, "document.querySelector('#attention [data-mount]').dataset.head === '1'")
+    assert page.evaluate("document.activeElement.dataset.head") == "1"
+    assert page.locator('#attention .att-cell[tabindex="0"]').count() == 1
     page.click("#attention .att-deep summary")
     page.wait_for_selector("#attention .att-breakdown tbody tr", timeout=60_000)
     rows = page.locator("#attention .att-breakdown tbody tr").count()

@@ -411,7 +411,7 @@ async function breakdown(s) {
   clear(box);
   box.append(el("p", {},
     `Query: token ${q} “`, el("bdi", { text: visibleText(tokens[q].text) }),
-    `” in layer ${b.layer}, head ${b.head} (it shares key head ${b.kv_head} with two other query heads). ` +
+    `” in layer ${b.layer}, head ${b.head} (its keys come from key/value head ${b.kv_head}, which several query heads share: grouped-query attention). ` +
     `Each score is the dot product of this token's query vector with a key vector (${b.head_dim} numbers each), ` +
     `divided by √${b.head_dim} = ${b.scale} so the scores do not grow with the vector length. Keys after the query are ` +
     "masked (set to −∞), and softmax turns the rest into weights that add up to 1."));
