@@ -110,22 +110,22 @@ function projection(trace) {
 export function transformer(panel, trace) {
   clear(panel);
   const rows = trace.lens.map((g) => el("tr", {},
-    el("td", { class: "num", text: String(g.layer + 1) }),
+    el("td", { class: "num", text: String(g.layer) }),
     el("td", {}, tokenChip(g.top[0].token, { showId: false })),
     el("td", { class: "bar-cell" }, bar(g.top[0].prob), el("span", { class: "num", text: formatProb(g.top[0].prob) })),
     el("td", { class: "runners" }, g.top.slice(1, 4).map((t) => el("span", { class: "runner", text: `${label(t.token)} ${formatProb(t.prob)}` }))),
   ));
   const thumbs = trace.attention_thumbnails;
   panel.append(
-    el("p", { class: "note", text: `One traced pass took ${trace.ms.toFixed(0)} ms. Each row reads the residual stream after that layer through the final norm and unembedding: the model's best guess so far for the token after the prompt.` }),
+    el("p", { class: "note", text: `One traced pass took ${trace.ms.toFixed(0)} ms. Layers are numbered from 0, as in the code and the attention explorer. Each row reads the residual stream after that layer through the final norm and unembedding: the model's best guess so far for the token after the prompt.` }),
     el("div", { class: "lens-wrap" }, el("table", { class: "lens", id: "logit-lens" },
       el("thead", {}, el("tr", {}, el("th", { class: "num", text: "layer" }), el("th", { text: "best guess" }), el("th", { text: "probability" }), el("th", { text: "runners-up" }))),
       el("tbody", {}, rows))),
   );
   if (thumbs) {
     const grid = el("div", { class: "thumbs", id: "attention-thumbs" });
-    thumbs.forEach((m, layer) => grid.append(el("a", { href: "#attention", class: "thumb", title: `Layer ${layer + 1}: attention averaged over heads (row = token attending, column = token attended to)` },
-      heat(m), el("span", { text: `L${layer + 1}` }))));
+    thumbs.forEach((m, layer) => grid.append(el("a", { href: "#attention", class: "thumb", title: `Layer ${layer}: attention averaged over heads (row = token attending, column = token attended to)` },
+      heat(m), el("span", { text: `L${layer}` }))));
     panel.append(el("p", { class: "note", text: "Attention in each layer, averaged over its 9 heads (darker = more attention; the empty upper triangle is the causal mask). Open the attention explorer for one head at a time." }), grid);
   } else if (trace.attention_thumbnails_note) {
     panel.append(el("p", { class: "note", text: `Attention thumbnails are ${trace.attention_thumbnails_note}.` }));
