@@ -59,10 +59,11 @@ def tokens_per_second(cfg, context: int, batch: int, steps: int) -> tuple[float,
     return steps * batch * context / (time.perf_counter() - t0), params
 
 
-def run() -> list[dict]:
+def run(quick: bool = False) -> list[dict]:
     peak = scale.measured_peak()
     rows = []
     for name, preset, vocab, layers, width, context, batch, steps in SIZES:
+        steps = max(1, steps // 3) if quick else steps
         cfg = replace(PRESETS[preset], vocab_size=vocab, n_layers=layers, d_model=width)
         tps, params = tokens_per_second(cfg, context, batch, steps)
         at_peak = peak / (6 * params)
