@@ -376,7 +376,17 @@ def test_api_refuses_empty_and_too_big_text(api):
     assert r.status_code == 422
 
 
+def live_models() -> int:
+    import gc
+
+    from prediction_machine.transformer import Transformer
+
+    gc.collect()
+    return sum(isinstance(o, Transformer) for o in gc.get_objects())
+
+
 def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
+    models_before = live_models()
     t0 = time.perf_counter()
     r = api.post("/api/curriculum/pretrain", json=SMALL_JOB)
     assert r.status_code == 200 and time.perf_counter() - t0 < 5  # returns at once; training runs elsewhere
@@ -406,6 +416,8 @@ def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
     again = api.post("/api/curriculum/pretrain", json={**SMALL_JOB, "steps": 1})
     assert again.status_code == 200
     read_events(api, again.json()["job"]["id"])
+    time.sleep(0.2)
+    assert live_models() == models_before  # the jobs' models were released when they ended
 
 
 def test_api_scale_panel(api):
