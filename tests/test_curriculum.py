@@ -382,7 +382,7 @@ def live_models() -> int:
     from prediction_machine.transformer import Transformer
 
     gc.collect()
-    return sum(isinstance(o, Transformer) for o in gc.get_objects())
+    return sum(type(o) is Transformer for o in gc.get_objects())
 
 
 def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
