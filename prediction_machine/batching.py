@@ -172,6 +172,13 @@ class Batcher:
 
     def _decode(self) -> None:
         """One forward pass for every active row, then one sampled token per row."""
+        gone = [r for r in self.rows if r.cancelled.is_set()]
+        if gone:  # a student who left costs no further pass over the weights
+            for r in gone:
+                r.out.put(None)
+            self._resize([i for i, r in enumerate(self.rows) if not r.cancelled.is_set()], [])
+            if not self.rows:
+                return
         B = len(self.rows)
         cached = self.cache.lengths.tolist()
         if max(cached) + 1 > self.cache.max_len:
