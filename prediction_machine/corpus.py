@@ -131,8 +131,8 @@ def check_user_text(text: str, max_chars: int = MAX_USER_CHARS) -> str:
         cat = unicodedata.category(ch)
         if cat in ("Cc", "Cs", "Co", "Cn"):  # control, lone surrogate, private use, unassigned
             raise CorpusError(
-                f"the text holds an unsupported character U+{ord(ch):04X} at position {i}; "
-                "use plain text (letters, digits, punctuation, spaces and newlines)"
+                f"the text is not plain text: it holds the character U+{ord(ch):04X} at position {i}; "
+                "use letters, digits, punctuation, spaces and newlines"
             )
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text.strip()) < MIN_USER_CHARS:

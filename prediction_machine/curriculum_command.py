@@ -154,11 +154,11 @@ def cmd_finetune(args) -> None:
 
 def run_events(events, args, steps: int, label: str) -> None:
     """Drive a training iterator: a progress bar for people, JSON lines for scripts."""
+    import os
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .cli import console, emit
-
-    import os
 
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only the first process reports
         for _ in events:

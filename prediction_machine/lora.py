@@ -99,6 +99,8 @@ class LoRALinear(nn.Module):
 
 def adapted_model(lm: LanguageModel, cfg: LoraConfig) -> tuple[Transformer, list[LoRALinear]]:
     """A second Transformer over the very same frozen tensors, with adapters on the top layers."""
+    if not 1 <= cfg.layers <= lm.config.n_layers:
+        raise ValueError(f"layers must be in 1..{lm.config.n_layers} for this model, got {cfg.layers}")
     state = lm.model.state_dict()  # the same storage: nothing is copied
     ckpt = weights.Checkpoint(lm.config, state, "", None, None, None, "shared")
     model = build_transformer(ckpt)  # frozen (requires_grad False), eval mode

@@ -77,7 +77,7 @@ def test_shakespeare_corpus_is_clean_and_split():
 
 @pytest.mark.parametrize("text, message", [
     ("", "empty"), ("   \n\t ", "empty"), ("x" * (corpus.MAX_USER_CHARS + 1), "the limit is 2,000,000"),
-    ("hello\x00" + "a" * 600, r"U\+0000"), ("short text", "at least 500"),
+    ("hello\x00" + "a" * 600, r"not plain text: it holds the character U\+0000"), ("short text", "at least 500"),
 ])
 def test_user_text_refused_clearly(text, message):
     with pytest.raises(corpus.CorpusError, match=message):
@@ -364,12 +364,16 @@ SMALL_JOB = {"corpus_chars": 30_000, "vocab_size": 280, "steps": 400, "batch_siz
 
 
 def test_api_refuses_empty_and_too_big_text(api):
-    r = api.post("/api/curriculum/pretrain", json={"corpus": "text", "text": ""})
-    assert r.status_code == 422 and r.json()["error"] == "text: the text is empty: paste or upload some text to train on"
-    r = api.post("/api/curriculum/pretrain", json={"corpus": "text", "text": "a" * (corpus.MAX_USER_CHARS + 1)})
+    r = api.post("/api/curriculum/pretrain", json={"text": ""})
+    assert r.status_code == 422 and r.json()["error"] == "text: is empty: paste or upload some text to train on"
+    r = api.post("/api/curriculum/pretrain", json={"text": "a" * (corpus.MAX_USER_CHARS + 1)})
     assert r.status_code in (413, 422) and "error" in r.json()
-    r = api.post("/api/curriculum/pretrain", json={"corpus": "text", "text": "tiny"})
+    r = api.post("/api/curriculum/pretrain", json={"text": "tiny"})
     assert r.status_code == 422 and "at least 500" in r.json()["error"]
+    r = api.post("/api/curriculum/pretrain", json={"text": "a" * 600 + "\x07"})
+    assert r.status_code == 422 and r.json()["error"].startswith("text: is not plain text")
+    r = api.post("/api/curriculum/pretrain", json={"resume": "no-such-run"})
+    assert r.status_code == 404 and r.json()["error"].startswith("resume: no pre-training run")
     r = api.post("/api/curriculum/pretrain", json={"steps": 0})
     assert r.status_code == 422 and r.json()["error"].startswith("steps:")
     r = api.post("/api/curriculum/finetune", json={"base": "../etc"})
@@ -406,7 +410,7 @@ def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
     api.post(f"/api/curriculum/jobs/{job['id']}/stop")
     evs = read_events(api, job["id"])
     names = [n for n, _ in evs]
-    assert names[-1] == "end" and evs[-1][1]["status"] == "stopped"
+    assert names[-1] == "done" and api.get(f"/api/curriculum/jobs/{job['id']}").json()["job"]["status"] == "stopped"
     assert "paused" in names and "resumed" in names and "sample" in names
     done = [d for n, d in evs if n == "done"][0]
     assert done["reason"] == "stopped" and done["step"] < SMALL_JOB["steps"]
@@ -415,7 +419,7 @@ def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
     # The slot is free again.
     again = api.post("/api/curriculum/pretrain", json={**SMALL_JOB, "steps": 1})
     assert again.status_code == 200
-    read_events(api, again.json()["job"]["id"])
+    assert [n for n, _ in read_events(api, again.json()["job"]["id"])][-1] == "done"
     time.sleep(0.2)
     assert live_models() == models_before  # the jobs' models were released when they ended
 
@@ -442,7 +446,7 @@ def test_api_finetune_data_and_compare(api):
     out = r.json()
     assert out["moved"] == pytest.approx(0, abs=1e-6)  # a model compared with itself moves nothing
     assert out["base"]["answer"] == out["tuned"]["answer"]
-    assert api.post("/api/curriculum/compare", json={"question": "x", "tuned": "nope"}).status_code == 422
+    assert api.post("/api/curriculum/compare", json={"question": "x", "tuned": "nope"}).status_code == 404
 
 
 # ----------------------------------------------------------------------------- LoRA (advanced)
@@ -471,3 +475,14 @@ def test_lora_starts_as_a_no_op_and_learns_without_touching_the_base(lm):
     assert losses[-1] < losses[0]
     for k, v in before.items():
         assert torch.equal(lm.model.state_dict()[k], v)  # the shared base weights are untouched
+
+
+def test_api_trains_on_the_learners_text(api, runs):
+    text = corpus.shakespeare(20_000).train
+    r = api.post("/api/curriculum/pretrain", json={**SMALL_JOB, "text": text, "steps": 2, "vocab_size": 270})
+    assert r.status_code == 200
+    job = r.json()["job"]
+    evs = read_events(api, job["id"])
+    start = [d for n, d in evs if n == "start"][0]
+    assert start["corpus"]["name"] == "your text" and start["corpus"]["chars"] == len(text)
+    assert (runs / job["folder"] / "corpus.txt").read_text() == text

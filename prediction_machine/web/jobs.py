@@ -104,12 +104,15 @@ class JobManager:
             job.status = "stopped" if job.stop_flag.is_set() else "finished"
         except Exception as e:  # noqa: BLE001 - reported to the page as an event
             job.status, job.error = "error", f"{type(e).__name__}: {e}"
-            job.push("error", {"error": job.error})
         finally:
             del iterator  # the model, optimizer and data go with it
             gc.collect()
+            # The last event is always terminal: the run's own "done", or one added here, or "error".
+            if job.error:
+                job.push("error", {"error": job.error, "status": job.status})
+            elif not job.events or job.events[-1][0] != "done":
+                job.push("done", {"status": job.status})
             job.ended = time.time()
-            job.push("end", {"status": job.status})
 
     def _forget_old(self) -> None:
         done = [j for j in self.jobs.values() if not j.active]

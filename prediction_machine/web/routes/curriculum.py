@@ -17,11 +17,11 @@ import torch
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, Field
+from starlette.exceptions import HTTPException
 
 from ... import corpus as corpus_mod
 from ... import finetune as ft
 from ... import models, pretrain, scale
-from ...weights import WeightsError
 from ..deps import settings
 from ..jobs import JobManager
 from ..streaming import finite, sse
@@ -39,8 +39,7 @@ UserText = Annotated[
 
 
 class PretrainRequest(Strict):
-    corpus: Literal["shakespeare", "text"] = Field("shakespeare", description="the plays, or the text field")
-    text: UserText | None = None
+    text: UserText | None = Field(None, description="train on this text instead of Shakespeare (omit for the plays)")
     corpus_chars: int = Field(1_500_000, ge=10_000, le=6_000_000, strict=True,
                               description="use this many characters of Shakespeare (fewer = faster to tokenize)")
     tokenizer: Literal["bpe", "char"] = "bpe"
@@ -100,7 +99,7 @@ def run_folder(name: str, field: str) -> Path:
     else:
         path = pretrain.runs_dir() / name
     if not (path / "prediction-machine.json").is_file():
-        raise unprocessable(field, f"no checkpoint called {name!r}; GET /api/curriculum/runs lists them")
+        raise HTTPException(404, f"{field}: no checkpoint called {name!r}; GET /api/curriculum/runs lists them")
     return path
 
 
@@ -125,13 +124,11 @@ def clean(x):
 @router.post("/pretrain", summary="Start (or resume) a pre-training job; returns its id at once")
 def start_pretrain(req: PretrainRequest, request: Request) -> dict:
     corpus = None
-    if req.corpus == "text":
+    if req.text is not None:
         try:
-            corpus = corpus_mod.user_text(req.text or "")
-        except corpus_mod.CorpusError as e:
-            raise unprocessable("text", str(e)) from None
-    elif req.text:
-        raise unprocessable("text", "give text only with corpus 'text'")
+            corpus = corpus_mod.user_text(req.text)
+        except corpus_mod.CorpusError as e:  # "the text is empty", "... is only 12 characters", ...
+            raise unprocessable("text", str(e).removeprefix("the text ")) from None
     cfg = pretrain.TrainConfig(
         tokenizer=req.tokenizer, vocab_size=req.vocab_size, corpus_chars=req.corpus_chars, steps=req.steps,
         batch_size=req.batch_size, context=req.context, lr=req.lr, warmup=max(1, min(30, req.steps // 10)),
@@ -142,7 +139,7 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
         folder = pretrain.runs_dir() / req.resume
         record = pretrain.read_run(folder)
         if record is None or record.get("kind") != "pretrain":
-            raise unprocessable("resume", f"no pre-training run called {req.resume!r}")
+            raise HTTPException(404, f"resume: no pre-training run called {req.resume!r}; GET /api/curriculum/runs lists them")
     else:
         folder = new_folder("pretrain")
     job = manager(request).start(
@@ -167,15 +164,15 @@ def start_finetune(req: FinetuneRequest, request: Request) -> dict:
 def start_lora(req: LoraRequest, request: Request) -> dict:
     from ... import lora
 
-    try:
-        lm = models.load(models.DEFAULT_MODEL)
-    except WeightsError as e:
-        raise unprocessable("model", str(e)) from None
-    if req.layers > lm.config.n_layers:
-        raise unprocessable("layers", f"the model has {lm.config.n_layers} layers")
     cfg = lora.LoraConfig(rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
     folder = new_folder("lora")
-    job = manager(request).start("lora", lambda stop, pause: lora.lora_finetune(lm, cfg, folder, stop, pause), folder.name)
+
+    def work(stop, pause):
+        # Loading the 135M model takes seconds: it happens here, in the job's thread, not the request's.
+        lm = models.load(models.DEFAULT_MODEL)
+        yield from lora.lora_finetune(lm, cfg, folder, stop, pause)
+
+    job = manager(request).start("lora", work, folder.name)
     return {"job": job.describe()}
 
 
@@ -246,7 +243,7 @@ def compare(req: CompareRequest) -> dict:
     base = _frozen(str(run_folder(req.base, "base")))
     tuned = _frozen(str(run_folder(req.tuned, "tuned")))
     if base.tokenizer.json != tuned.tokenizer.json:
-        raise unprocessable("tuned", "was not fine-tuned from this base (their vocabularies differ)")
+        raise HTTPException(409, "tuned: was not fine-tuned from this base (their vocabularies differ)")
     with torch.inference_mode():
         out = ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k)
     return clean(out)

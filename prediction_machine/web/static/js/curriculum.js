@@ -218,7 +218,7 @@ function pretrainPanel(shared) {
     view.reset();
     const n = Number(steps.value);
     const every = Math.max(1, Math.round(n / 12)); // about a dozen evaluations and samples per run
-    const body = { corpus: corpus.value, tokenizer: tokenizer.value, vocab_size: Number(vocab.value), steps: n, eval_every: every, sample_every: every };
+    const body = { tokenizer: tokenizer.value, vocab_size: Number(vocab.value), steps: n, eval_every: every, sample_every: every };
     if (corpus.value === "text") body.text = text.value;
     try {
       const { job } = await post(`${API}/pretrain`, body);
