@@ -197,7 +197,7 @@ def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
 
 
 def bench_trace(lm, repeats: int) -> list[dict]:
-    ids = lm.tokenizer.encode_ids(SENTENCE)[:32]
+    ids = lm.tokenizer.encode_ids(SENTENCE + " " + SENTENCE)[:32]
     x = torch.tensor([ids])
 
     def plain():

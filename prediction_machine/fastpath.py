@@ -46,7 +46,7 @@ class FusedLayer:
 
     def __init__(self, block):
         a, m = block.attn, block.mlp
-        self.attn_norm, self.mlp_norm = block.attn_norm.weight, block.mlp_norm.weight  # (D,)
+        self.attn_norm, self.mlp_norm = block.attn_norm, block.mlp_norm  # RMSNorm modules: gain .weight (D,)
         self.qkv = torch.cat([a.q.weight, a.k.weight, a.v.weight]).t().contiguous()  # (D, (H+2K)*hd)
         self.o = a.o.weight.t().contiguous()  # (H*hd, D)
         self.gate_up = torch.cat([m.gate.weight, m.up.weight]).t().contiguous()  # (D, 2F)
@@ -73,6 +73,12 @@ class FusedDecoder:
     def __init__(self, model: Transformer):
         self.model, self.cfg = model, model.cfg
         self.layers = [FusedLayer(b) for b in model.blocks]
+        # Weights loaded from safetensors are views of one memory-mapped file; every matrix was
+        # just copied, so copy the rest too and let the mapping (538 MB resident) go.
+        for p in [model.embed.weight, model.norm.weight] + [b.attn_norm.weight for b in model.blocks] + [
+            b.mlp_norm.weight for b in model.blocks
+        ]:
+            p.data = p.data.clone()
         w = model.embed.weight if model.lm_head is None else model.lm_head.weight  # (V, D)
         self.unembed_t = w.t().contiguous()  # (D, V): a second copy when tied (the lookup needs rows)
 
@@ -100,7 +106,7 @@ class FusedDecoder:
             rows = torch.arange(B)[:, None].expand(B, T)  # (B, T)
         x = m.embed(idx)  # (B, T, D)
         for i, L in enumerate(self.layers):
-            h = F.rms_norm(x, (cfg.d_model,), L.attn_norm, cfg.norm_eps)  # (B, T, D)
+            h = F.rms_norm(x, (cfg.d_model,), L.attn_norm.weight, cfg.norm_eps)  # (B, T, D)
             qkv = (h @ L.qkv).view(B, T, H + 2 * K, hd)  # (B, T, H+2K, hd)
             qk = qkv[:, :, : H + K]  # (B, T, H+K, hd): queries and keys rotate together
             x1, x2 = qk.chunk(2, dim=-1)  # 2 x (B, T, H+K, hd/2)
@@ -115,7 +121,7 @@ class FusedDecoder:
                 attn_mask=mask, is_causal=single_row and T > 1, enable_gqa=True,
             )  # (B, H, T, hd)
             x = x + y.transpose(1, 2).reshape(B, T, H * hd) @ L.o  # (B, T, D)
-            h = F.rms_norm(x, (cfg.d_model,), L.mlp_norm, cfg.norm_eps)  # (B, T, D)
+            h = F.rms_norm(x, (cfg.d_model,), L.mlp_norm.weight, cfg.norm_eps)  # (B, T, D)
             gate, up = (h @ L.gate_up).chunk(2, dim=-1)  # 2 x (B, T, F)
             x = x + (F.silu(gate) * up) @ L.down  # (B, T, D)
         if cache is not None:
