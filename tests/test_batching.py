@@ -34,7 +34,7 @@ def test_batched_greedy_equals_unbatched_on_tiny_model():
     batcher = Batcher(model, max_rows=8)
     together = run_together(batcher, [(p, GREEDY, 12 + i) for i, p in enumerate(prompts)])
     assert batcher.steps_run >= 11  # they really were stepped together, not one after another
-    for i, (p, steps) in enumerate(zip(prompts, together)):
+    for i, (p, steps) in enumerate(zip(prompts, together, strict=True)):
         alone = list(generate(model, p, GREEDY, 12 + i))
         assert ids_of(steps) == ids_of(alone)
         assert [s.cached for s in steps] == [s.cached for s in alone]
@@ -46,7 +46,7 @@ def test_batched_greedy_equals_unbatched_on_tiny_model():
 def test_batched_greedy_equals_unbatched_on_smollm(lm):
     prompts = [lm.prompt_ids(p) for p in ("What is the capital of France?", "Hi", "Name three colours of the rainbow.")]
     together = run_together(Batcher(lm.engine), [(p, GREEDY, 10, lm.stop_ids) for p in prompts])
-    for p, steps in zip(prompts, together):
+    for p, steps in zip(prompts, together, strict=True):
         assert ids_of(steps) == ids_of(generate(lm.engine, p, GREEDY, 10, lm.stop_ids))
 
 

@@ -37,7 +37,7 @@ def test_fused_matches_reference_on_tiny_model_with_cache_and_batch_rows():
         assert (a - b).abs().max() < 1e-4
         # Two rows at different lengths in one cache, then one decode step for both.
         caches = [KVCache(ref.cfg, 2, 16), KVCache(ref.cfg, 2, 16)]
-        for c, engine in zip(caches, (ref, fused)):
+        for c, engine in zip(caches, (ref, fused), strict=True):
             engine(idx[:, :6], cache=c)
             c.lengths[1] = 4  # row 1 is shorter: its positions 4.. are overwritten or masked
         a, _ = ref(idx[:, 6:7], cache=caches[0])
@@ -68,7 +68,7 @@ def test_fused_greedy_tokens_match_reference(lm, reference_and_fused):
         a = [s.id for s in generate(ref, ids, greedy, 16, lm.stop_ids)]
         b = [s.id for s in generate(fused, ids, greedy, 16, lm.stop_ids)]
         total += max(len(a), len(b))
-        differ += sum(x != y for x, y in zip(a, b)) + abs(len(a) - len(b))
+        differ += sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
     print(f"fp32-fused vs fp32: {differ} of {total} greedy tokens differ")
     assert differ == 0  # same fp32 arithmetic: any change of a greedy token is a bug here
 
