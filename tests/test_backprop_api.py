@@ -118,8 +118,12 @@ def test_steps_per_request_and_unknown_session(api, session):
     assert api.get(f"{API}/sessions/bad$id!").status_code == 422
 
 
+def sessions(api):
+    return api.app.state.backprop_sessions
+
+
 def test_session_limit_is_429_and_delete_frees_a_slot(api, monkeypatch):
-    store = routes.STORE
+    store = sessions(api)
     monkeypatch.setattr(store, "limit", len(store) + 2)
     ids = [api.post(f"{API}/sessions", json={"n_points": 10}).json()["id"] for _ in range(2)]
     r = api.post(f"{API}/sessions", json={"n_points": 10})
@@ -131,7 +135,7 @@ def test_session_limit_is_429_and_delete_frees_a_slot(api, monkeypatch):
 
 def test_idle_sessions_expire(api, monkeypatch):
     sid = api.post(f"{API}/sessions", json={"n_points": 10}).json()["id"]
-    monkeypatch.setattr(routes.STORE, "idle_seconds", -1)
+    monkeypatch.setattr(sessions(api), "idle_seconds", -1)
     assert api.get(f"{API}/sessions/{sid}").status_code == 404
 
 
@@ -140,13 +144,15 @@ def test_exploding_loss_pauses_with_a_reason(api):
     out = api.post(f"{API}/sessions/{sid}/step", json={"steps": 100}).json()
     assert out["paused"] and out["step"] < 100 and "learning rate 10" in out["paused_reason"]
     assert api.post(f"{API}/sessions/{sid}/step", json={"steps": 5}).json()["step"] == out["step"]  # stays paused
+    events = read_sse(api.post(f"{API}/sessions/{sid}/stream", json={"frames": 3}))
+    assert [e for e, _ in events] == ["frame", "paused", "done"] and events[-1][1]["paused"] is True
     assert api.post(f"{API}/sessions/{sid}/reset").json()["paused"] is False
 
 
 def test_nan_pauses_and_json_stays_valid(api, session):
     sid = session["id"]
     with torch.no_grad():
-        routes.STORE.get(sid).net.params[1][0][0, 0] = math.nan  # as if an update had overflowed
+        sessions(api).get(sid).net.params[1][0][0, 0] = math.nan  # as if an update had overflowed
     r = api.post(f"{API}/sessions/{sid}/step", json={"steps": 10})
     out = json.loads(r.text, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))  # strict: no NaN/Infinity
     assert out["paused"] and "NaN" in out["paused_reason"] and out["rows"] == []
@@ -164,4 +170,5 @@ def test_stream_sends_frames_then_done(api, session):
     r = api.post(f"{API}/sessions/{session['id']}/stream", json={"frames": 4, "steps_per_frame": 5, "grid": 10})
     events = read_sse(r)
     assert [e for e, _ in events] == ["frame"] * 4 + ["done"]
+    assert events[-1][1] == {"step": 20, "paused": False}
     assert [d["step"] for _, d in events[:4]] == [5, 10, 15, 20] and events[-1][1]["step"] == 20

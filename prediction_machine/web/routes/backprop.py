@@ -1,8 +1,8 @@
 """API of the backprop section: the one-neuron walkthrough and the training playground.
 
 Thin on purpose: validate, call prediction_machine.backprop, serialize. Playground sessions
-live in a small in-memory SessionStore owned by this module: bounded in number, forgotten
-after 15 idle minutes, and each trained by one request at a time.
+live in a small in-memory SessionStore, one per app (see `store()`): bounded in number,
+forgotten after 15 idle minutes, and each trained by one request at a time.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ IDLE_SECONDS = 15 * 60  # a session nobody has touched for this long is forgotte
 MAX_POINTS = 600  # generated + clicked points in one session
 MAX_STEPS = 200  # updates per step request (one request stays well under a second)
 MAX_FRAMES = 3000  # frames per stream
-STORE = SessionStore(MAX_SESSIONS, IDLE_SECONDS)
 
 Activation = Literal["tanh", "relu", "sigmoid"]
 Coordinate = Annotated[float, Field(ge=-datasets.EXTENT, le=datasets.EXTENT, strict=True)]
@@ -153,11 +152,19 @@ def state_json(key: str, s: Session, resolution: int = 40) -> dict:
 # ----------------------------------------------------------------------------- helpers
 
 
+def store(request: Request) -> SessionStore:
+    """This app's playground sessions (made on first use: the router adds no startup hook)."""
+    state = request.app.state
+    if not hasattr(state, "backprop_sessions"):
+        state.backprop_sessions = SessionStore(MAX_SESSIONS, IDLE_SECONDS)
+    return state.backprop_sessions
+
+
 class _Locked:
     """The session, with its lock held: one request trains or edits it at a time."""
 
-    def __init__(self, key: str):
-        self.session = STORE.get(key)
+    def __init__(self, request: Request, key: str):
+        self.session = store(request).get(key)
         if self.session is None:
             raise HTTPException(404, f"session: no playground session {key!r} (it may have expired after {IDLE_SECONDS // 60} idle minutes)")
 
@@ -206,7 +213,7 @@ def list_datasets() -> dict:
 
 
 @router.post("/sessions", status_code=201, summary="Start a playground session: data, network, initial weights")
-def create_session(req: SessionRequest) -> dict:
+def create_session(req: SessionRequest, request: Request) -> dict:
     config = PlaygroundConfig(
         dataset=req.dataset, n_points=req.n_points, noise=req.noise, test_fraction=req.test_fraction,
         hidden=tuple(req.hidden), activation=req.activation, learning_rate=req.learning_rate,
@@ -214,7 +221,7 @@ def create_session(req: SessionRequest) -> dict:
         init_seed=secrets.randbelow(2**31) if req.init_seed is None else req.init_seed,
     )
     try:
-        key, session = STORE.create(config)
+        key, session = store(request).create(config)
     except StoreFull as e:
         raise HTTPException(429, f"sessions: {e}", headers={"Retry-After": "30"}) from None
     with session.lock:
@@ -222,68 +229,68 @@ def create_session(req: SessionRequest) -> dict:
 
 
 @router.get("/sessions/{key}", summary="Everything about a session: points, history, boundary, weights")
-def get_session(key: SessionId, grid: int = Query(40, ge=0, le=60, description="boundary grid resolution")) -> dict:
-    with _Locked(key) as s:
+def get_session(key: SessionId, request: Request, grid: int = Query(40, ge=0, le=60, description="boundary grid resolution")) -> dict:
+    with _Locked(request, key) as s:
         return state_json(key, s, grid)
 
 
 @router.delete("/sessions/{key}", status_code=204, summary="Forget a session")
-def delete_session(key: SessionId) -> Response:
-    if not STORE.delete(key):
+def delete_session(key: SessionId, request: Request) -> Response:
+    if not store(request).delete(key):
         raise HTTPException(404, f"session: no playground session {key!r}")
     return Response(status_code=204)
 
 
 @router.post("/sessions/{key}/step", summary="Run up to `steps` updates; returns the new history rows and the new picture")
-def step_session(key: SessionId, req: StepRequest) -> dict:
-    with _Locked(key) as s:
+def step_session(key: SessionId, req: StepRequest, request: Request) -> dict:
+    with _Locked(request, key) as s:
         rows = s.step(req.steps)
         return frame_json(s, rows, req.grid)
 
 
 @router.post("/sessions/{key}/stream", summary="Train and send one server-sent event per frame (then 'done' or 'paused')")
 def stream_session(key: SessionId, req: StreamRequest, request: Request):
-    _Locked(key)  # 404 now, not inside the stream
+    _Locked(request, key)  # 404 now, not inside the stream
 
     def work(should_stop):
         for _ in range(req.frames):
             if should_stop():
                 return
-            with _Locked(key) as s:
+            with _Locked(request, key) as s:
                 frame = frame_json(s, s.step(req.steps_per_frame), req.grid)
             yield "frame", frame
             if frame["paused"]:
                 yield "paused", {"reason": frame["paused_reason"], "step": frame["step"]}
-                return
-        yield "done", {"step": frame["step"]}
+                break
+        yield "done", {"step": frame["step"], "paused": frame["paused"]}  # always the terminal event
 
     return stream(_slots(request), work, on_error=lambda e: {"error": str(getattr(e, "detail", e))})
 
 
 @router.post("/sessions/{key}/reset", summary="Back to the same initial weights (and batch order); the points stay")
-def reset_session(key: SessionId) -> dict:
-    with _Locked(key) as s:
+def reset_session(key: SessionId, request: Request) -> dict:
+    with _Locked(request, key) as s:
         s.reset()
         return state_json(key, s)
 
 
 @router.post("/sessions/{key}/new-weights", summary="Draw new initial weights, then reset to them")
-def new_weights(key: SessionId, req: NewWeightsRequest) -> dict:
-    with _Locked(key) as s:
+def new_weights(key: SessionId, req: NewWeightsRequest, request: Request) -> dict:
+    with _Locked(request, key) as s:
         s.new_weights(req.seed)
         return state_json(key, s)
 
 
 @router.post("/sessions/{key}/settings", summary="Change learning rate, batch size or L2 without touching the weights")
-def change_settings(key: SessionId, req: SettingsRequest) -> dict:
-    with _Locked(key) as s:
+def change_settings(key: SessionId, req: SettingsRequest, request: Request) -> dict:
+    with _Locked(request, key) as s:
         s.set_hyperparameters(req.learning_rate, req.batch_size, req.l2)
         return summary_json(s)
 
 
 @router.post("/sessions/{key}/points", summary="Add points (they join the training set) and/or remove points by index")
-def edit_points(key: SessionId, req: PointsRequest) -> dict:
-    with _Locked(key) as s:
+def edit_points(key: SessionId, req: PointsRequest, request: Request) -> dict:
+    with _Locked(request, key) as s:
         bad = [i for i in req.remove if i >= len(s.points)]
         if bad:
             raise unprocessable("remove", f"index {bad[0]} is out of range: the session has {len(s.points)} points")
