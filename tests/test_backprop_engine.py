@@ -232,3 +232,24 @@ def test_session_learns_resets_to_same_weights_and_pauses_on_nan():
     with torch.no_grad():
         s.net.params[0][0][0, 0] = float("nan")
     assert s.step(5) == [] and "NaN" in s.paused_reason
+
+
+def test_cli_trains_and_writes_a_valid_png(tmp_path, capsys):
+    import json
+    import struct
+    import zlib
+
+    from prediction_machine import cli
+
+    png = tmp_path / "moons.png"
+    assert cli.main(["backprop", "--dataset", "moons", "--steps", "300", "--lr", "0.5", "--png", str(png), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 300 and out["train_loss"] < 0.6 * out["start"]["train_loss"] and out["test_accuracy"] > 0.8
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    assert (width, height, depth, colour) == (480, 480, 8, 2)
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    assert len(zlib.decompress(idat)) == height * (1 + 3 * width)  # one filter byte + RGB per row
+    assert cli.main(["backprop", "--steps", "0"]) == 2  # bad input: one line, exit 2
+    assert "--steps" in capsys.readouterr().err
