@@ -108,7 +108,7 @@ class SecurityMiddleware:
             client_id = jar.get(CLIENT_COOKIE, "")
             client = "c:" + client_id if _CLIENT_ID.match(client_id) else "ip:" + (scope.get("client") or ("?",))[0]
 
-        body = b""
+        body = None  # None: not read here; bytes (maybe empty): read here, replayed to the app
         if method in UNSAFE_METHODS:
             length = headers.get("content-length")
             limit = self.settings.max_body_bytes
@@ -206,10 +206,9 @@ class _Relay:
     listens (BaseHTTPMiddleware) and even when no bytes are being written.
     """
 
-    def __init__(self, receive, body: bytes, link: Link):
+    def __init__(self, receive, body: bytes | None, link: Link):
         self.receive, self.link = receive, link
-        self.pending = [{"type": "http.request", "body": body, "more_body": False}] if body else []
-        self.replayed = not body
+        self.pending = [{"type": "http.request", "body": body, "more_body": False}] if body is not None else []
         self.inside = 0
         self.watcher: asyncio.Task | None = None
         self.gone = asyncio.Event()

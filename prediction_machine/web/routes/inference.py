@@ -66,7 +66,7 @@ class PreviewRequest(SamplingFields):
         default_factory=list, max_length=LIMITS.max_new_tokens, description="ids generated so far, appended to the prompt"
     )
     k: int = Field(10, ge=1, le=50, strict=True, description="rows of the table")
-    seed: int | None = Field(None, ge=0, le=2**63 - 1, strict=True, description="if set, also perform one seeded draw")
+    seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="if set, also perform one seeded draw")
     model: ModelName = None
 
 
@@ -78,7 +78,7 @@ class GenerateRequest(SamplingFields):
         description="ids already generated, appended to the prompt (Step and Play resume from here)",
     )
     max_new_tokens: int = Field(64, ge=1, le=LIMITS.max_new_tokens, strict=True)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1, strict=True, description="same seed + settings = same tokens")
+    seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="same seed + settings = same tokens (at most 2**53: exact in JSON)")
     top_n: int = Field(10, ge=1, le=50, strict=True, description="alternatives reported per step")
     model: ModelName = None
 
