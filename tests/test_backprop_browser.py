@@ -114,6 +114,11 @@ def test_playground_learns_moons_add_point_and_reset(page, artifacts):
     trained_loss = float(page.locator('[data-stat="train-loss"]').get_attribute("data-value"))
     assert trained_loss < 0.75 * start_loss, (start_loss, trained_loss)
     assert canvas_pixels(page) != before  # the boundary moved
+    # The network diagram: hovering a weight shows its value and its gradient; focusing a neuron does too.
+    page.locator("#bp-playground .bp-weight").first.hover()
+    assert "gradient" in page.locator("#bp-playground .bp-info").text_content()
+    page.locator("#bp-playground .bp-neuron").nth(3).focus()
+    assert "their gradients" in page.locator("#bp-playground .bp-info").text_content()
     page.locator("#bp-playground").screenshot(path=str(artifacts / "backprop-playground-trained.png"))
 
     # Add a point of class 1 by clicking the plane (top-left corner: deep in class-0 land).
@@ -134,7 +139,7 @@ def test_playground_learns_moons_add_point_and_reset(page, artifacts):
     page.locator("#bp-playground").screenshot(path=str(artifacts / "backprop-playground-reset.png"))
 
 
-def test_huge_learning_rate_pauses_with_a_reason(page):
+def test_huge_learning_rate_pauses_with_a_reason(page, artifacts):
     page.goto("/#bp-playground")
     wait_for(page, lambda p: plane(p, "step") == "0")
     page.select_option("#bp-l2", "0.1")
@@ -144,4 +149,5 @@ def test_huge_learning_rate_pauses_with_a_reason(page):
     alert = page.locator("#bp-playground .bp-paused")
     alert.wait_for(timeout=20000)
     assert "learning rate 10" in alert.text_content()
+    page.locator("#bp-playground").screenshot(path=str(artifacts / "backprop-playground-paused.png"))
     assert page.locator("#bp-playground").get_by_role("button", name="Play").is_disabled()

@@ -187,7 +187,7 @@ class Session:
             if not math.isfinite(record.train_loss):
                 self._pause(f"the training loss became {_name(record.train_loss)}")
             elif record.train_loss > EXPLODED:
-                self._pause(f"the training loss exploded to {record.train_loss:.3g} (it started at {self.history[0].train_loss:.3g})")
+                self._pause(f"the training loss exploded to {record.train_loss:.4g} (it started at {self.history[0].train_loss:.3g})")
             rows.append(record)
             self._remember(record)
         return rows

@@ -65,6 +65,7 @@ export function mountPlayground(root) {
   let playing = false;
   let busy = false;
   let cursor = { x: 0, y: 0, shown: false };
+  let selected = null; // the weight or neuron the info line describes, kept current as training runs
 
   // ------------------------------------------------------------------------- talking to the server
 
@@ -76,6 +77,8 @@ export function mountPlayground(root) {
       state = await post(API, { dataset: dataset.value, hidden, activation: activation.value,
         learning_rate: Number(lr.value), batch_size: Number(batch.value), l2: Number(l2.value) });
       history = state.history;
+      selected = null;
+      info.textContent = "Hover or focus a neuron to see its weights and their gradients.";
       clear(alertBox);
       render();
     } catch (error) {
@@ -260,6 +263,12 @@ export function mountPlayground(root) {
     ctx.fillRect(0, 0, W, H);
     const rows = history.filter((r) => r.train_loss !== null);
     if (!rows.length) return;
+    if (rows.length === 1) {
+      ctx.fillStyle = "#5b5b66";
+      ctx.font = "12px system-ui, sans-serif";
+      ctx.fillText(`step 0: train loss ${rows[0].train_loss.toFixed(3)}. Press Play or Step.`, 10, H / 2);
+      return;
+    }
     const top = Math.max(0.8, ...rows.map((r) => Math.max(r.train_loss, r.test_loss ?? 0)).filter(Number.isFinite));
     const last = Math.max(1, rows[rows.length - 1].step);
     const X = (s) => 34 + (s / last) * (W - 44);
@@ -297,7 +306,9 @@ export function mountPlayground(root) {
         const line = svg("line", { x1: pos[l][i][0], y1: pos[l][i][1], x2: pos[l + 1][j][0], y2: pos[l + 1][j][1],
           class: `bp-weight ${w !== null && w >= 0 ? "pos" : "neg"}`, "stroke-width": (0.5 + (4 * Math.abs(w ?? 0)) / maxW).toFixed(2) },
         svg("title", { text }));
-        line.addEventListener("mouseenter", () => { info.textContent = text; });
+        const key = `w${l}:${j}:${i}`;
+        line.addEventListener("mouseenter", () => { selected = key; info.textContent = text; });
+        if (selected === key) info.textContent = text;
         network.append(line);
       }));
     });
@@ -307,7 +318,9 @@ export function mountPlayground(root) {
         : `${name(l, i)}: bias ${fmt(incoming.bias[i])}; incoming weights ${incoming.weights[i].map(fmt).join(", ")}; ` +
           `their gradients ${incoming.weight_grads ? incoming.weight_grads[i].map(fmt).join(", ") : "(no step yet)"}`;
       const dot = svg("circle", { cx: x, cy: y, r: 7, class: "bp-neuron", tabindex: "0", role: "img", "aria-label": text }, svg("title", { text }));
-      const show = () => { info.textContent = text; };
+      const key = `n${l}:${i}`;
+      const show = () => { selected = key; info.textContent = text; };
+      if (selected === key) info.textContent = text;
       dot.addEventListener("mouseenter", show);
       dot.addEventListener("focus", show);
       network.append(dot);
