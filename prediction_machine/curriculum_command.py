@@ -183,12 +183,13 @@ def run_events(events, args, steps: int, label: str) -> None:
                 bar.console.print(f"model: {data['parameters']:,} parameters; run folder {data['folder']}"
                                   + (f"; resumed at step {data['resumed_from']}" if data.get("resumed_from") is not None else ""))
             elif name == "eval":
-                extra = f"  val {data['val_loss']:.3f}" if "val_loss" in data else ""
-                bar.console.print(f"step {data['step']}: train {data.get('train_loss', data.get('loss', 0)):.3f}{extra}"
-                                  + (f"  eval {data['eval_loss']:.3f}" if "eval_loss" in data else ""))
+                parts = [f"{label} {data[key]:.3f}" for key, label in
+                         (("train_loss", "train"), ("val_loss", "val"), ("eval_loss", "held-out answers")) if key in data]
+                bar.console.print(f"step {data['step']}: " + "  ".join(parts))
             elif name == "sample":
                 bar.console.print(f"[dim]sample at step {data['step']}:[/dim]")
-                bar.console.print(data["prompt"] + data["text"], markup=False, highlight=False)
+                bar.console.print(data["prompt"] + ("\n-> " if label == "fine-tuning" else "") + data["text"],
+                                  markup=False, highlight=False)
             elif name == "done":
                 bar.console.print(f"{data['reason']} at step {data['step']}: {data['tokens']:,} tokens in "
                                   f"{data['seconds']:.0f} s, {data['flops']:.3g} FLOPs; checkpoint in {data['folder']}")

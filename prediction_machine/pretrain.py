@@ -18,9 +18,17 @@ Scale-out: under `torchrun --nproc_per_node=N -m prediction_machine pretrain ...
 process draws the same global batch, takes its own slice of it, and DistributedDataParallel
 averages the gradients (gloo on CPU, nccl on GPU): the same update as one process would make.
 
-The shipped base model was made with this recipe (about 10 minutes on 2 CPU cores):
+The shipped base model (data/shakespeare-base) was made with this recipe, then its weights,
+tokenizer and records copied without the optimizer state (which is twice the model's size):
 
-    prediction-machine pretrain --preset shakespeare --out prediction_machine/data/shakespeare-base
+    prediction-machine pretrain --preset shakespeare --out /tmp/shakespeare-run
+    cp /tmp/shakespeare-run/{model.safetensors,tokenizer.json,prediction-machine.json,run.json} \
+       prediction_machine/data/shakespeare-base/
+
+Measured here (2 busy CPU cores, one thread): 1,200 steps, 2,457,600 tokens, 1,031 s of training
+(17 minutes), 1.26e13 FLOPs; validation loss 6.24 -> 2.90 (512-token vocabulary, 1.99 bytes per token).
+The shipped chat model (data/shakespeare-chat) is `prediction-machine finetune --out /tmp/chat-run`
+from it, copied the same way: 150 steps, 43 s, held-out answer loss 5.12 -> 0.44.
 
 References: Karpathy's nanoGPT train.py and llm.c (the loop, the schedule, FLOPs ~ 6 N D);
 Kaplan et al. 2020 "Scaling Laws for Neural Language Models" (the 6 N D estimate);
