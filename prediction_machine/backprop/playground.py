@@ -175,7 +175,9 @@ class Session:
             else:
                 xb, yb = X, y
             total, _ = self.net.gradients(xb, yb, self.config.l2)
-            if not math.isfinite(total) or not all(torch.isfinite(W.grad).all() and torch.isfinite(b.grad).all() for W, b in self.net.params):
+            # One check for every gradient: a sum is finite only if all its terms are.
+            grad_sum = sum(W.grad.sum() + b.grad.sum() for W, b in self.net.params)
+            if not math.isfinite(total) or not math.isfinite(grad_sum.item()):
                 self._pause(f"the loss became {_name(total)}")
                 break
             self.net.sgd_step(self.config.learning_rate)
