@@ -20,7 +20,7 @@ from ...backprop import datasets
 from ...backprop.neuron import neuron_step
 from ...backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
 from ..deps import settings
-from ..streaming import Slots, stream
+from ..streaming import SSE_RESPONSES, Slots, stream
 from ..validation import Strict, unprocessable
 
 router = APIRouter(prefix="/api/backprop", tags=["backprop"])
@@ -248,7 +248,8 @@ def step_session(key: SessionId, req: StepRequest, request: Request) -> dict:
         return frame_json(s, rows, req.grid)
 
 
-@router.post("/sessions/{key}/stream", summary="Train and send one server-sent event per frame (then 'done' or 'paused')")
+@router.post("/sessions/{key}/stream", summary="Train and send one server-sent event per frame ('paused' if it stops itself), then 'done'",
+             responses=SSE_RESPONSES)
 def stream_session(key: SessionId, req: StreamRequest, request: Request):
     _Locked(request, key)  # 404 now, not inside the stream
 
