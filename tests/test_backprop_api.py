@@ -172,3 +172,14 @@ def test_stream_sends_frames_then_done(api, session):
     assert [e for e, _ in events] == ["frame"] * 4 + ["done"]
     assert events[-1][1] == {"step": 20, "paused": False}
     assert [d["step"] for _, d in events[:4]] == [5, 10, 15, 20] and events[-1][1]["step"] == 20
+
+
+def test_no_training_points_pauses_until_one_is_added(api):
+    sid = api.post(f"{API}/sessions", json={"n_points": 4, "test_fraction": 0.5}).json()["id"]
+    out = api.post(f"{API}/sessions/{sid}/points", json={"remove": [2, 3]}).json()
+    assert out["n_train"] == 0
+    out = api.post(f"{API}/sessions/{sid}/step", json={"steps": 3}).json()
+    assert out["paused"] and "no training points" in out["paused_reason"] and out["rows"] == []
+    api.post(f"{API}/sessions/{sid}/points", json={"add": [{"x": 0.5, "y": 0.5, "label": 1}]})
+    out = api.post(f"{API}/sessions/{sid}/step", json={"steps": 3}).json()
+    assert not out["paused"] and out["step"] == 3

@@ -26,6 +26,7 @@ from .nn import ACTIVATIONS, init_parameters
 from .vectorized import TensorMLP, bce_with_logits, one_thread
 
 MAX_HISTORY = 2000  # rows kept per session; beyond this every other row is dropped
+NO_POINTS = "There are no training points: add some by clicking on the plane."
 EXPLODED = 1000.0  # a mean cross-entropy this large means confidently wrong by a factor e^1000: overshooting
 
 
@@ -122,6 +123,8 @@ class Session:
         for x, y, label in new:
             self.points.append(Point(float(x), float(y), int(label), "train", user=True))
         self._data = None
+        if new and self.paused_reason == NO_POINTS:
+            self.paused_reason = None
 
     def remove_points(self, indices: list[int]) -> None:
         drop = set(indices)
@@ -163,7 +166,7 @@ class Session:
         rows = []
         X, y = self.data()["train"]
         if len(X) == 0:
-            self.paused_reason = "there are no training points: add some by clicking on the plane"
+            self.paused_reason = NO_POINTS
             return rows
         for _ in range(n):
             if self.paused_reason:

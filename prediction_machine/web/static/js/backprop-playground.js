@@ -194,6 +194,7 @@ export function mountPlayground(root) {
     canvas.dataset.step = String(state.step);
     canvas.dataset.points = String(state.points.length);
     if (state.paused) clear(alertBox).append(el("p", { class: "error bp-paused", role: "alert", text: state.paused_reason }));
+    else alertBox.querySelector(".bp-paused")?.remove();
     buttons.play.disabled = state.paused;
     buttons.step.disabled = state.paused;
   }
