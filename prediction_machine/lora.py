@@ -6,7 +6,7 @@ a small correction beside some of the weight matrices instead:
     y = W x  +  (alpha / r) * B (A x)      W: (out, in) frozen;  A: (r, in), B: (out, r) trained
 
 B starts at zero, so before the first step the model is exactly the original. With r = 8 on
-the attention projections of the top layers, about 0.3% of the parameters are trained, and
+the query and value projections of the top 10 layers, 0.11% of the parameters are trained, and
 the gradient never has to travel below the lowest adapted layer: a minute or two on a CPU.
 
 The adapted model shares the frozen weights with the model the rest of the page uses (no

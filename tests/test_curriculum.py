@@ -218,9 +218,10 @@ def test_shipped_recipe_still_trains(runs):
 # ----------------------------------------------------------------------------- the shipped base and the data
 
 
-@pytest.mark.skipif(not (BASE / "prediction-machine.json").is_file(), reason="the shipped base model is not built yet")
 def test_shipped_base_is_small_and_generates_raw(capsys):
-    from prediction_machine import cli
+    from prediction_machine import cli, models
+
+    assert {"shakespeare-base", "shakespeare-chat"} <= set(models.registry())
 
     size = sum(f.stat().st_size for f in BASE.iterdir())
     assert size < 6_000_000
@@ -279,7 +280,6 @@ def test_answer_loss_equals_cross_entropy_on_answer_positions_only():
     assert finetune.answer_loss(model, x, y, m).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
-@pytest.mark.skipif(not (BASE / "prediction-machine.json").is_file(), reason="the shipped base model is not built yet")
 def test_finetuning_lowers_the_held_out_answer_loss(runs):
     cfg = finetune.FinetuneConfig(steps=8, batch_size=8, lr=2e-3, warmup=2, eval_every=8, sample_every=8,
                                   checkpoint_every=1000)
@@ -438,8 +438,6 @@ def test_api_scale_panel(api):
 def test_api_finetune_data_and_compare(api):
     d = api.get("/api/curriculum/finetune/data").json()
     assert d["count"] >= 300 and set(d["kinds"]) == {"plays", "manners", "refusal"}
-    if not (BASE / "prediction-machine.json").is_file():
-        pytest.skip("the shipped base model is not built yet")
     assert d["mask"][0]["text"] == "<|user|>"
     r = api.post("/api/curriculum/compare", json={"question": "Who is Hamlet's mother?", "tuned": "shakespeare-base"})
     assert r.status_code == 200
