@@ -15,6 +15,7 @@ plugin switched off. Reference: https://schemathesis.readthedocs.io (4.x, "Pytho
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -159,6 +160,7 @@ def test_schema_lists_every_router(fuzz_schema):
 def test_fuzz_every_operation(fuzz_schema, mode):
     failures: list[str] = []
     counts: dict[str, int] = {}
+    seconds: dict[str, float] = {}
     for op in operations(fuzz_schema):
         if mode is GenerationMode.NEGATIVE and not (op.body or op.query or op.path_parameters):
             continue  # nothing to make invalid
@@ -178,6 +180,10 @@ def test_fuzz_every_operation(fuzz_schema, mode):
                 if len(failures) < 20:
                     failures.append(f"{op.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}")
 
+        t0 = time.perf_counter()
         run()
+        seconds[op.label] = time.perf_counter() - t0
+        if op.body or op.query or op.path_parameters:
+            assert counts.get(op.label, 0) >= EXAMPLES, (op.label, counts.get(op.label))
+    print("\nseconds per operation:", {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])[:8]})
     assert not failures, "\n\n".join(failures)
-    assert counts and min(counts.values()) >= EXAMPLES * 0.5, counts

@@ -1,0 +1,112 @@
+"""XSS in a real browser: model text full of markup must show as text, everywhere (issue 7, point 5).
+
+The server runs the tiny stub model of tests/hostile_model.py, whose favourite tokens are
+`<script>alert(1)</script>`, `<img src=x onerror=alert(1)>`, `"><svg onload=alert(1)>` and
+invisible characters. So every token chip, probability row, timeline entry and attention
+label the page draws holds an attack; the prompt and the attention sentence add more by
+typing, and a crafted request puts one into a server error message. Nothing may execute
+(no dialog, no element built from the markup), the text must appear verbatim, and invisible
+characters must show as visible placeholders inside bidi-isolated token elements.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from hostile_model import build
+
+ATTACKS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>']
+EVIL = "img[src='x'], svg[onload], [onerror], [onload], script:not([src]), iframe, object, embed"
+
+
+@pytest.fixture(scope="module")
+def stub_url(tmp_path_factory):
+    from conftest import start_server
+
+    folder = build(tmp_path_factory.mktemp("stub") / "model")
+    proc, url = start_server("--model", str(folder))
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def no_attack_ran(page, dialogs):
+    assert dialogs == [], f"a dialog fired: {dialogs}"
+    assert page.locator(EVIL).count() == 0, page.locator(EVIL).evaluate_all("els => els.map(e => e.outerHTML)")
+    assert page.evaluate("window.__pwned === undefined")
+
+
+@pytest.mark.browser
+def test_hostile_model_text_shows_as_text_everywhere(page, stub_url, artifacts):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.set_viewport_size({"width": 1200, "height": 1600})
+    page.goto(stub_url + "/")
+
+    # -- inference: a typed prompt full of markup, then the stub model's own hostile tokens
+    prompt = ATTACKS[0] + " " + ATTACKS[1] + ATTACKS[2] + "\u202eevil\u200b\n leading"
+    page.fill("#prompt", prompt)
+    page.fill("#max-tokens", "12")
+    page.click("#generate")
+    page.locator("#timeline .step-chip").nth(11).wait_for(timeout=30_000)  # (no wait_for_function: our CSP forbids eval)
+    page.wait_for_selector("#prediction-table tbody tr")
+
+    chips = page.locator("#prompt-tokens .token-text")
+    shown = "".join(chips.all_text_contents())
+    for attack in ATTACKS:
+        assert attack.replace(" ", "␣") in shown  # verbatim, with spaces made visible
+    # The stub's tokenizer has no merges: U+202E is typed as three byte tokens, shown as bytes.
+    assert "<0xE2><0x80><0xAE>" in shown and "↵" in shown and "␣leading" in shown
+    assert "\u202e" not in shown and "\u200b" not in shown
+    # Generated whole tokens hold U+202E, U+200B, a newline and a leading space: placeholders.
+    generated = "".join(page.locator("#inference .token-text").all_text_contents())
+    for placeholder in ("⟨U+202E⟩evil⟨U+202C⟩", "zero⟨U+200B⟩width", "line↵break", "␣leading"):
+        assert placeholder in generated, placeholder
+    assert not any(c in generated for c in "\u202e\u202c\u200b\n")
+    # Each token's text is its own bidi island: an RTL override cannot flip its neighbours.
+    tags = set(page.locator("#inference .token-text").evaluate_all(
+        "els => els.map(e => e.tagName + ':' + getComputedStyle(e).unicodeBidi)"))
+    assert tags == {"BDI:isolate"}, tags
+
+    section = page.locator("#inference").inner_text()
+    for attack in ATTACKS:  # generated tokens: timeline, prediction and sampling tables
+        assert attack in section or attack.replace(" ", "␣") in section, attack
+    table = page.locator("#prediction-table").inner_text()
+    assert any(a in table or a.replace(" ", "␣") in table for a in ATTACKS)
+    no_attack_ran(page, dialogs)
+    page.locator("#inference").screenshot(path=str(artifacts / "xss-inference.png"))
+
+    # -- attention: a typed sentence of markup; the labels are the stub's tokens of it
+    page.fill("#att-text", ATTACKS[1] + " " + ATTACKS[2])
+    page.press("#att-text", "Enter")
+    page.locator("#attention", has_text="onerror").wait_for(timeout=30_000)
+    labels = page.locator("#attention").inner_text()
+    # The explorer cuts words at punctuation: "<", "img", "src", "=", "x", "onerror", ...
+    for word in ("img", "onerror", "alert", "svg", "onload"):
+        assert f"\n{word}\n" in labels, word
+    no_attack_ran(page, dialogs)
+    page.locator("#attention").screenshot(path=str(artifacts / "xss-attention.png"))
+
+    # -- an error message that echoes hostile input, shown the way every section shows errors
+    message = page.evaluate(
+        """async (name) => {
+            const api = await import('/static/js/api.js');
+            const dom = await import('/static/js/dom.js');
+            try { await api.post('/api/tokenize', {text: 'x', model: name}); return 'no error'; }
+            catch (e) {
+                const box = dom.errorBox(e.message);
+                box.id = 'xss-error';
+                document.querySelector('#inference').prepend(box);
+                return e.message;
+            }
+        }""",
+        ATTACKS[1],
+    )
+    assert ATTACKS[1] in message
+    assert ATTACKS[1] in page.locator("#xss-error").inner_text()
+    no_attack_ran(page, dialogs)
+    page.locator("#xss-error").screenshot(path=str(artifacts / "xss-error.png"))
