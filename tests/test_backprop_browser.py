@@ -58,7 +58,7 @@ def test_one_neuron_forward_backward_update(page, artifacts):
         edge.click()
     assert shown_grad(page, "e") != "" and shown_grad(page, "w1") == ""  # the gradient is on its way, edge by edge
     assert "local derivative" in page.locator("#bp-neuron .bp-status").text_content()
-    page.screenshot(path=str(artifacts / "backprop-neuron-backward.png"), full_page=False)
+    page.locator("#bp-neuron").screenshot(path=str(artifacts / "backprop-neuron-backward.png"))
     clicks = 0
     while not page.get_by_role("button", name="Update").is_enabled():
         edge.click()
