@@ -52,12 +52,13 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-pretrain.png"))
 
     # -- fine-tuning the shipped base: a few steps, then the comparison renders
-    if not (shipped_checkpoint("shakespeare-base") / "prediction-machine.json").is_file():
-        pytest.fail("the shipped base checkpoint is missing: run the recipe in prediction_machine/pretrain.py")
+    assert (shipped_checkpoint("shakespeare-base") / "prediction-machine.json").is_file()
     assert lab.locator("#cur-finetune .mask .token.trained").count() > 0
     page.fill("#cur-ft-steps", "4")
     page.click("[data-action='start-finetune']")
-    page.wait_for_selector("#cur-compare .sides .side >> nth=1")
+    # The shipped pair is compared on load; after fine-tuning, the page compares the new model.
+    page.wait_for_selector("#cur-compare .compare[data-tuned='shakespeare-chat'] .sides")
+    page.wait_for_selector("#cur-compare .compare[data-tuned^='finetune-'] .sides .side >> nth=1")
     assert lab.locator("#cur-compare .side h5").all_inner_texts() == ["Base (pre-trained only)", "Tuned (after fine-tuning)"]
     assert lab.locator("#cur-compare .dist tbody tr").count() >= 2
     assert "probability mass" in lab.locator("#cur-compare .moved").inner_text()

@@ -304,6 +304,7 @@ function comparePanel(shared) {
     go.disabled = !tuned.options.length;
     if (!tuned.options.length) out.replaceChildren(el("p", { class: "note", text: "Fine-tune the model above (or ship shakespeare-chat) to compare." }));
   };
+  shared.compareNow = () => compare();
   shared.compareReady = async (id) => {
     await shared.refreshRuns();
     tuned.value = id;
@@ -320,9 +321,11 @@ function comparePanel(shared) {
   }
 
   async function compare() {
+    delete out.dataset.tuned;
     out.replaceChildren(el("p", { class: "note", text: "comparing…" }));
     try {
       const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value });
+      out.dataset.tuned = tuned.value;
       out.replaceChildren(el("div", { class: "sides" }, column("Base (pre-trained only)", d.base), column("Tuned (after fine-tuning)", d.tuned)),
         el("p", { class: "moved", text: `Fine-tuning moved ${(d.moved * 100).toFixed(0)}% of the probability mass at the first answer position.` }));
     } catch (e) {
@@ -344,7 +347,7 @@ function costPanel(shared) {
   const table = el("table", { class: "cost" }, el("thead", {}, el("tr", {}, ["Stage", "Data size", "Cost here", "Goal"].map((h) => el("th", { text: h })))), body);
   shared.refreshCost = () => {
     const p = shared.pretrainDone || shared.baseRun;
-    const f = shared.finetuneDone;
+    const f = shared.finetuneDone || shared.chatRun;
     clear(body);
     body.append(
       el("tr", {}, el("td", { text: "Pre-training" }),
@@ -429,8 +432,12 @@ export function mount(root) {
       const { runs } = await get(`${API}/runs`);
       const base = runs.find((r) => r.id === "shakespeare-base");
       if (base) shared.baseRun = base;
+      shared.chatRun = runs.find((r) => r.id === "shakespeare-chat");
+      const first = !shared.loadedRuns;
+      shared.loadedRuns = true;
       shared.setTunedOptions(runs);
       shared.refreshCost();
+      if (first && shared.chatRun) shared.compareNow(); // the shipped pair, side by side, from the start
     } catch (e) {
       root.append(errorBox(e.message));
     }
