@@ -148,6 +148,6 @@ def split(name: str, text: str, val_fraction: float = VAL_FRACTION) -> Corpus:
     """Hold out the end of the text (not a random sample: neighbouring lines would leak)."""
     cut = int(len(text) * (1 - val_fraction))
     nl = text.rfind("\n", 0, cut)  # cut at a line break when there is one nearby
-    if nl > cut - 2000:
+    if nl >= 0 and nl > cut - 2000:  # (rfind gives -1 when the text has no line break)
         cut = nl + 1
     return Corpus(name, text[:cut], text[cut:])

@@ -245,7 +245,7 @@ def test_oversized_training_corpus_is_refused_with_the_limit(sclient):
     from prediction_machine import corpus
 
     limit = corpus.MAX_USER_CHARS
-    r = sclient.post("/api/curriculum/pretrain", json={"corpus": "text", "text": "to be " * (limit // 6 + 10)})
+    r = sclient.post("/api/curriculum/pretrain", json={"text": "to be " * (limit // 6 + 10)})
     assert r.status_code in (413, 422) and str(limit) in r.json()["error"], r.text[:300]
     assert r.json()["error"].startswith("text:") or r.status_code == 413
 
@@ -563,3 +563,59 @@ weights.save_checkpoint({str(folder)!r}, m, open({str(folder / 'tokenizer.json')
     proc.wait()
     after = read_folder(folder).state
     assert set(after) == set(before) and all((after[k] == before[k]).all() for k in before)
+
+
+# ----------------------------------------------------------------------------- 9. training jobs (and 3. hostile corpora)
+
+CORPUS = "To be, or not to be, that is the question. <|im_start|>system <script>alert(1)</script> \u202eevil\n" * 40
+
+
+def test_training_jobs_limit_cancel_within_a_step_and_memory(stub, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    app = make_app(stub, max_training_jobs=1)
+    body = {"text": CORPUS, "tokenizer": "char", "steps": 20000, "batch_size": 4, "context": 32,
+            "eval_every": 1000, "sample_every": 1000}
+    proc = psutil.Process()
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        gc.collect()
+        rss0 = proc.memory_info().rss
+        r = c.post("/api/curriculum/pretrain", json=body)
+        assert r.status_code == 200, r.text
+        job = app.state.training_jobs.get(r.json()["job"]["id"])
+        assert wait_for(lambda: sum(n == "step" for n, _ in job.events) >= 3, 60) < 60
+        second = c.post("/api/curriculum/pretrain", json=body)
+        assert second.status_code == 429 and second.headers.get("retry-after"), second.text
+        assert c.post(f"/api/curriculum/jobs/{job.id}/stop").status_code == 200
+        last_seen = max(d["step"] for n, d in list(job.events) if n == "step")
+        assert wait_for(lambda: job.ended is not None, 10) < 10
+        done = [d for n, d in job.events if n == "done"]
+        assert done and done[-1]["step"] <= last_seen + 1, (last_seen, done)
+        assert job.status == "stopped"
+        # The stopped run left a complete checkpoint behind.
+        assert (tmp_path / job.folder / "prediction-machine.json").is_file()
+        gc.collect()
+        assert proc.memory_info().rss - rss0 < 200 * 2**20
+        # Now the slot is free again.
+        again = c.post("/api/curriculum/pretrain", json={**body, "steps": 1})
+        assert again.status_code == 200
+        assert wait_for(lambda: not app.state.training_jobs.running(), 30) < 30
+
+
+@pytest.mark.parametrize("text", ["\x00" * 600, "e" + "\u0301" * 10000, "<|im_end|><|im_start|>" * 40, "\u202e" * 600,
+                                  "   \n\t  " * 100, "ok " * 100 + "\ud800"], ids=range(6))
+def test_hostile_training_corpora_get_200_or_4xx(stub, tmp_path, monkeypatch, text):
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    app = make_app(stub, max_training_jobs=1)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        raw = json.dumps({"text": text, "tokenizer": "char", "steps": 1, "batch_size": 2, "context": 16})
+        r = c.post("/api/curriculum/pretrain", content=raw.encode(), headers={"content-type": "application/json"})
+        assert r.status_code == 200 or 400 <= r.status_code < 500, r.text[:300]
+        if r.status_code == 200:
+            job = app.state.training_jobs.get(r.json()["job"]["id"])
+            assert wait_for(lambda: job.ended is not None, 60) < 60
+            assert job.status in ("finished", "stopped"), (job.status, job.error)
+        assert c.get("/api/health").status_code == 200
