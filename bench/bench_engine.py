@@ -4,8 +4,8 @@
     .venv/bin/python bench/bench_engine.py --quick    # fewer repeats, for a smoke test
 
 Every comparison runs both sides in this process, interleaved (A, B, A, B, ...), and
-reports medians and their ratio: absolute times on a shared 2-core machine drift with
-whatever else runs, ratios much less.
+reports medians, and as the ratio the median over rounds of ours / reference measured
+side by side: absolute times on a shared 2-core machine drift with whatever else runs.
 
 - decode: tokens/s of greedy generation *with* the per-step top-k table the page shows.
   Ours is generation.generate (which builds a predict.Prediction every step); transformers'
@@ -145,13 +145,20 @@ def prefill_ms(engine, ids, hf=False):
         return (time.perf_counter() - t0) * 1000
 
 
-def interleaved(fns: dict, repeats: int) -> dict:
-    """Run each function `repeats` times, rotating the order every round; the median of each."""
+def interleaved(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """Run each function `repeats` times, rotating the order every round.
+
+    Returns the median of each, and for each name the median over rounds of its value divided
+    by the first name's value in the same round: the load on a shared machine swings within
+    seconds, and a ratio of neighbours is steadier than a ratio of medians.
+    """
     names, results = list(fns), {n: [] for n in fns}
     for r in range(repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
             results[name].append(fns[name]())
-    return {n: statistics.median(v) for n, v in results.items()}
+    base = results[names[0]]
+    ratios = {n: statistics.median(a / b for a, b in zip(v, base, strict=True)) for n, v in results.items()}
+    return {n: statistics.median(v) for n, v in results.items()}, ratios
 
 
 # ----------------------------------------------------------------------------- benchmarks
@@ -177,22 +184,24 @@ def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
         f"differ (hf vs ours at {sum(a != b for a, b in zip(hf_tokens, ref_tokens, strict=False))} places)"
     )
 
-    rate = interleaved({
+    rate, rate_x = interleaved({
         "hf": lambda: hf_generate(hf, ids, n_new)[1],
         "fp32": lambda: ours_generate(reference, ids, n_new)[1],
         "fused": lambda: ours_generate(fused, ids, n_new)[1],
     }, repeats)
-    pre = interleaved({
+    pre, pre_x = interleaved({
         "hf": lambda: prefill_ms(hf, long_ids, hf=True),
         "fp32": lambda: prefill_ms(reference, long_ids),
         "fused": lambda: prefill_ms(fused, long_ids),
     }, repeats * 3)
     return [
         row("decode, fp32-fused vs transformers generate", rate["fused"], rate["hf"], "tok/s",
-            f"greedy, top-10 table every step; target >= 2x; {same}"),
-        row("decode, fp32 textbook vs transformers generate", rate["fp32"], rate["hf"], "tok/s", "same"),
-        row("prefill 100 tokens, fp32-fused vs transformers", pre["fused"], pre["hf"], "ms", "target <= 1.1x"),
-        row("prefill 100 tokens, fp32 textbook vs transformers", pre["fp32"], pre["hf"], "ms", ""),
+            f"greedy, top-10 table every step; target >= 2x; {same}", rate_x["fused"]),
+        row("decode, fp32 textbook vs transformers generate", rate["fp32"], rate["hf"], "tok/s", "same",
+            rate_x["fp32"]),
+        row("prefill 100 tokens, fp32-fused vs transformers", pre["fused"], pre["hf"], "ms", "target <= 1.1x",
+            pre_x["fused"]),
+        row("prefill 100 tokens, fp32 textbook vs transformers", pre["fp32"], pre["hf"], "ms", "", pre_x["fp32"]),
     ]
 
 
@@ -212,9 +221,10 @@ def bench_trace(lm, repeats: int) -> list[dict]:
         tracing.logit_lens(lm.model, t, -1, 5)
         return (time.perf_counter() - t0) * 1000
 
-    ms = interleaved({"plain": plain, "full": full}, repeats * 3)
+    ms, x = interleaved({"plain": plain, "full": full}, repeats * 3)
     return [row(f"trace of a {len(ids)}-token sentence vs plain forward", ms["full"], ms["plain"], "ms",
-                "all attention maps + residuals + embeddings + logit lens at the last position; target <= 1.5x")]
+                "all attention maps + residuals + embeddings + logit lens at the last position; target <= 1.5x",
+                x["full"])]
 
 
 def start_server(cache: str, precision: str = "fp32") -> tuple[float, float, float]:
