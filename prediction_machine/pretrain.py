@@ -339,6 +339,8 @@ def pretrain(
     if previous:
         tok = Tokenizer((folder / "tokenizer.json").read_text())
         merges_shown = previous.get("merges", [])
+        if d.main:
+            yield from (("merge", m) for m in merges_shown)  # replayed for the page, not relearned
     else:
         merges_shown = []
         for item in build_tokenizer(corpus, cfg):

@@ -31,6 +31,8 @@ def lab_url(tmp_path_factory):
 
 def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):
     page.set_default_timeout(180_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(lab_url + "/#curriculum")
     page.wait_for_selector("#curriculum [data-ready='curriculum']")
     lab = page.locator("#curriculum")
@@ -51,6 +53,17 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):
     page.wait_for_function("() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')")
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-pretrain.png"))
 
+    # -- the stopped run is on disk and can be resumed from where it stopped
+    page.wait_for_selector("#cur-resume option", state="attached")
+    assert page.is_visible("#cur-resume")
+    stopped_at = int(lab.locator("#cur-pretrain .stats dd").first.inner_text().split("/")[0])
+    page.click("[data-action='resume-pretrain']")
+    page.wait_for_function(
+        f"() => parseInt(document.querySelector('#cur-pretrain .stats dd').textContent) > {stopped_at}")
+    assert lab.locator("#cur-pretrain .merges li").count() > 0  # the vocabulary came back with the run
+    page.locator("#cur-pretrain button", has_text="Stop").click()
+    page.wait_for_function("() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')")
+
     # -- fine-tuning the shipped base: a few steps, then the comparison renders
     assert (shipped_checkpoint("shakespeare-base") / "prediction-machine.json").is_file()
     assert lab.locator("#cur-finetune .mask .token.trained").count() > 0
@@ -70,3 +83,4 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):
     page.locator("#cur-scale").screenshot(path=str(artifacts / "curriculum-scale.png"))
     page.set_viewport_size({"width": 375, "height": 800})
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-phone.png"))
+    assert not errors, errors

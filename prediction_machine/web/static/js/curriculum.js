@@ -194,6 +194,28 @@ function pretrainPanel(shared) {
 
   corpus.addEventListener("change", () => { text.hidden = corpus.value !== "text"; });
 
+  // Runs saved on disk that did not finish (stopped, paused, or cut off by a server restart).
+  const saved = el("select", { id: "cur-resume" });
+  const resume = el("button", { type: "button", "data-action": "resume-pretrain", text: "Resume" });
+  const savedRow = el("div", { class: "row", hidden: true }, el("label", { for: "cur-resume", text: "Saved run" }), saved, resume);
+  shared.setResumeOptions = (runs) => {
+    clear(saved);
+    for (const r of runs.filter((r) => r.kind === "pretrain" && r.status !== "finished")) {
+      saved.append(el("option", { value: r.id, text: `${r.id} — step ${r.step}, ${r.status}` }));
+    }
+    savedRow.hidden = !saved.options.length;
+  };
+  resume.addEventListener("click", async () => {
+    clear(error);
+    view.reset();
+    try {
+      const { job } = await post(`${API}/pretrain`, { resume: saved.value });
+      run(job);
+    } catch (e) {
+      error.append(errorBox(e.message));
+    }
+  });
+
   async function run(job) {
     start.disabled = true;
     clear(merges); ratio.textContent = "";
@@ -233,7 +255,7 @@ function pretrainPanel(shared) {
     el("p", { text: "The model starts from random numbers. First it learns a vocabulary (byte pair encoding glues the most frequent neighbouring pieces together), then it reads windows of text and learns to predict each next token. Watch the loss fall and the samples turn from noise into words, names and verse." }),
     el("div", { class: "row" }, el("label", { for: "cur-corpus", text: "Text" }), corpus, el("label", { for: "cur-tokenizer", text: "Tokens" }), tokenizer,
       el("label", { for: "cur-vocab", text: "Vocabulary" }), vocab, el("label", { for: "cur-steps", text: "Steps" }), steps, start),
-    text, error,
+    text, savedRow, error,
     el("div", { class: "bpe" }, el("h5", { text: "The first merges, in the order they were learned" }), merges, ratio),
     view.node, codeLink("prediction_machine.pretrain.pretrain"), codeLink("prediction_machine.bpe.train"));
   return { node, run };
@@ -422,7 +444,7 @@ function loraPanel() {
 
 export function mount(root) {
   clear(root);
-  const shared = { refreshCost: () => {}, setTunedOptions: () => {}, compareReady: () => {} };
+  const shared = { refreshCost: () => {}, setTunedOptions: () => {}, setResumeOptions: () => {}, compareReady: () => {} };
   const pre = pretrainPanel(shared);
   const fine = finetunePanel(shared);
   const cmp = comparePanel(shared);
@@ -436,6 +458,7 @@ export function mount(root) {
       const first = !shared.loadedRuns;
       shared.loadedRuns = true;
       shared.setTunedOptions(runs);
+      shared.setResumeOptions(runs);
       shared.refreshCost();
       if (first && shared.chatRun) shared.compareNow(); // the shipped pair, side by side, from the start
     } catch (e) {
