@@ -141,7 +141,7 @@ def main() -> int:
     p.add_argument("--model", default=None, help="model name or checkpoint folder (default: the server's)")
     p.add_argument("--deadline", type=float, default=300, help="seconds before a request counts as hanging")
     p.add_argument("--refuse-within", type=float, default=2.0, help="seconds a 429 may take")
-    p.add_argument("--health-ms", type=float, default=500)
+    p.add_argument("--health-ms", type=float, default=1000, help="slowest acceptable /api/health answer")
     p.add_argument("--budget-mib", type=int, default=2048, help="the server's peak resident memory budget")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()

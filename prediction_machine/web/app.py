@@ -44,7 +44,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["server"], summary="Liveness and load")
-    def health() -> dict:
+    async def health() -> dict:  # async: answers even when every worker thread is busy
         return {"ok": True, "generation": app.state.slots.status()}
 
     @app.get("/api/models", tags=["server"], summary="Models this server can run, and where each comes from")

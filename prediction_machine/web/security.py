@@ -30,7 +30,7 @@ import secrets
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import ServerSettings
-from .streaming import REQUEST, Link
+from .streaming import REQUEST, Link, shutting_down
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -48,6 +48,7 @@ _OURS = {name for name, _ in SECURITY_HEADERS}
 TOKEN_COOKIE = "pm_token"
 CLIENT_COOKIE = "pm_client"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+QUEUED_ROUTES = {"/api/generate"}  # routes that take a place in app.state.slots (refused at the door when full)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -73,6 +74,7 @@ class SecurityMiddleware:
         self.settings = settings
         self.any_host = "*" in settings.allowed_hosts
         self.allowed = {h.lower() for h in settings.allowed_hosts}
+        self.at_door = 0  # requests on QUEUED_ROUTES inside the app right now (validating, queued or running)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":  # there are none: refuse before anything else looks at it
@@ -108,6 +110,20 @@ class SecurityMiddleware:
             client_id = jar.get(CLIENT_COOKIE, "")
             client = "c:" + client_id if _CLIENT_ID.match(client_id) else "ip:" + (scope.get("client") or ("?",))[0]
 
+        at_door = method == "POST" and path in QUEUED_ROUTES
+        if at_door:
+            refusal = _quick_refusal(scope.get("app"), client, self.at_door)
+            if refusal is not None:
+                return await _reply(send, *refusal, headers=[(b"retry-after", b"2")])
+            self.at_door += 1
+        try:
+            await self._pass(scope, receive, send, headers, method, client)
+        finally:
+            if at_door:
+                self.at_door -= 1
+
+    async def _pass(self, scope, receive, send, headers, method, client):
+        """Body rules, then the app, with the body replayed and the disconnect relayed."""
         body = None  # None: not read here; bytes (maybe empty): read here, replayed to the app
         if method in UNSAFE_METHODS:
             length = headers.get("content-length")
@@ -246,8 +262,27 @@ class _Relay:
             self.watcher.cancel()
 
 
-async def _reply(send, status: int, message: str) -> None:
+def _quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | None:
+    """Refuse a queued route at the door when it is sure to be refused later anyway.
+
+    Under a burst this keeps refusals instant: no body parsing, no tokenizing, no wait for a
+    worker thread. streaming.Slots.admit() still makes the binding decision afterwards.
+    """
+    slots = getattr(getattr(app, "state", None), "slots", None)
+    if slots is None:
+        return None
+    if shutting_down():
+        return 503, "the server is shutting down; try again in a moment"
+    if max(slots.admitted, at_door) >= slots.running_limit + slots.queued_limit:
+        return 429, (f"the server is busy: {slots.running} running and {len(slots.waiters)} queued "
+                     f"(limits {slots.running_limit} and {slots.queued_limit}); try again shortly")
+    if client is not None and slots.clients.get(client):
+        return 429, "you already have a generation running or waiting: one at a time per person"
+    return None
+
+
+async def _reply(send, status: int, message: str, headers: list | None = None) -> None:
     body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())] + (headers or [])
     await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})
