@@ -6,7 +6,7 @@ a small correction beside some of the weight matrices instead:
     y = W x  +  (alpha / r) * B (A x)      W: (out, in) frozen;  A: (r, in), B: (out, r) trained
 
 B starts at zero, so before the first step the model is exactly the original. With r = 8 on
-the query and value projections of the top 10 layers, 0.11% of the parameters are trained, and
+the query and value projections of the top 8 layers, 0.09% of the parameters are trained, and
 the gradient never has to travel below the lowest adapted layer: a minute or two on a CPU.
 
 The adapted model shares the frozen weights with the model the rest of the page uses (no
@@ -65,11 +65,11 @@ PIRATE_HELD_OUT = ["What is the capital of Italy?", "How do I make friends?", "W
 class LoraConfig:
     rank: int = 8  # r: the width of the low-rank correction
     alpha: float = 16.0  # the correction is scaled by alpha / r
-    layers: int = 10  # adapt the top N layers (the gradient stops below them)
+    layers: int = 8  # adapt the top N layers (the gradient stops below them)
     targets: tuple[str, ...] = ("q", "v")  # which attention projections get an adapter
-    steps: int = 30
+    steps: int = 20
     batch_size: int = 4
-    lr: float = 2e-3
+    lr: float = 4e-3
     seed: int = 0
     max_new_tokens: int = 32  # for the before/after answers
 

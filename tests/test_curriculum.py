@@ -484,3 +484,18 @@ def test_api_trains_on_the_learners_text(api, runs):
     start = [d for n, d in evs if n == "start"][0]
     assert start["corpus"]["name"] == "your text" and start["corpus"]["chars"] == len(text)
     assert (runs / job["folder"] / "corpus.txt").read_text() == text
+
+
+def test_cli_finetune_writes_a_chat_checkpoint(tmp_path, capsys):
+    from prediction_machine import cli
+
+    out = tmp_path / "chat"
+    assert cli.main(["finetune", "--steps", "2", "--batch-size", "2", "--out", str(out), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    done = lines[-1]
+    assert done["event"] == "done" and done["step"] == 2 and done["eval_loss"] > 0
+    assert cli.main(["generate", "--model", str(out), "Who is Hamlet's mother?", "--max-new-tokens", "3",
+                     "--temperature", "0", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["steps"]) >= 1
+    assert cli.main(["finetune", "--base", str(tmp_path / "nothing")]) == 2
+    assert "--base:" in capsys.readouterr().err

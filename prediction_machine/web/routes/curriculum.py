@@ -64,10 +64,10 @@ class FinetuneRequest(Strict):
 
 
 class LoraRequest(Strict):
-    steps: int = Field(30, ge=1, le=500, strict=True)
+    steps: int = Field(20, ge=1, le=500, strict=True)
     rank: int = Field(8, ge=1, le=64, strict=True)
-    layers: int = Field(10, ge=1, le=30, strict=True, description="adapt the top N layers")
-    lr: float = Field(2e-3, gt=0, le=0.1, strict=True)
+    layers: int = Field(8, ge=1, le=30, strict=True, description="adapt the top N layers")
+    lr: float = Field(4e-3, gt=0, le=0.1, strict=True)
 
 
 class FollowRequest(Strict):

@@ -434,7 +434,7 @@ function loraPanel() {
     }
   });
   return el("details", { class: "panel advanced", id: "cur-lora" }, el("summary", {}, el("span", { class: "badge", text: "advanced" }), " Fine-tune the real model with LoRA"),
-    el("p", { text: "LoRA freezes all 135 million weights of SmolLM2 and learns a small low-rank correction beside a few attention matrices. Twenty pirate-voiced answers and a minute or two of CPU later, compare its answers to questions it never saw." }),
+    el("p", { text: "LoRA freezes all 135 million weights of SmolLM2 and learns a small low-rank correction beside a few attention matrices. Twenty pirate-voiced answers and twenty small steps later (a few minutes on a laptop CPU; the time is shown), compare its answers to questions it never saw." }),
     el("div", { class: "row" }, start, stop), status,
     el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before", "After"].map((h) => el("th", { text: h })))), rows),
     codeLink("prediction_machine.lora.LoRALinear"));
