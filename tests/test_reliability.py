@@ -492,15 +492,21 @@ async def _count_tasks() -> int:
 # ----------------------------------------------------------------------------- 14. graceful shutdown
 
 
-def test_sigterm_ends_live_streams_with_a_terminal_event_and_exits(stub):
+def test_sigterm_ends_live_streams_with_a_terminal_event_and_exits(stub, tmp_path):
     from conftest import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port), "--model", stub],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PREDICTION_MACHINE_RUNS": str(tmp_path)})
     url = f"http://127.0.0.1:{port}"
     try:
         assert wait_for(lambda: _up(url, proc), 60) < 60
+        # A training job that would run for minutes: SIGTERM must stop it with a checkpoint.
+        job = httpx.post(url + "/api/curriculum/pretrain", timeout=30, json={
+            "text": CORPUS, "tokenizer": "char", "steps": 20000, "batch_size": 4, "context": 32,
+            "eval_every": 1000, "sample_every": 1000}).json()["job"]
+        assert wait_for(lambda: httpx.get(f"{url}/api/curriculum/jobs/{job['id']}").json()["job"]["last_step"], 60) < 60
         s = raw_stream(url, {"prompt": "go", "max_new_tokens": 250, "chat": False})
         buf = read_until(s, b"event: step", 1)
         t0 = time.perf_counter()
@@ -517,6 +523,8 @@ def test_sigterm_ends_live_streams_with_a_terminal_event_and_exits(stub):
         proc.wait(10)
         assert time.perf_counter() - t0 < 8
         assert proc.returncode == 0
+        meta = json.loads((tmp_path / job["folder"] / "prediction-machine.json").read_text())
+        assert meta["training"]["step"] >= 1, meta["training"]  # written when it stopped, after training began
     finally:
         if proc.poll() is None:
             proc.kill()
