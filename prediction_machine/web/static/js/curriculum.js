@@ -21,8 +21,8 @@ const sci = (x) => (x == null ? "–" : x.toExponential(2).replace("e+", " × 10
 // ----------------------------------------------------------------------------- a small line chart
 
 // series: [{name, points: [[x, y], ...], cls, dots}]; redraws the whole SVG (a few hundred points at most).
-function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null, marker = null } = {}) {
-  const W = 560, H = 220, L = 46, R = 10, T = 10, B = 30;
+function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null, marker = null, W = 560 } = {}) {
+  const H = 220, L = 46, R = 10, T = 22, B = 30;
   const all = series.flatMap((s) => s.points);
   clear(node);
   if (series[0].points.length) { // the numbers behind the curve, for readers and tests
@@ -45,7 +45,7 @@ function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null
   for (let i = 0; i <= 4; i++) {
     const y = y0 + ((y1 - y0) * i) / 4;
     root.append(svg("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }));
-    root.append(svg("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end", class: "tick", text: y < 0.01 ? y.toExponential(0) : y.toFixed(2) }));
+    root.append(svg("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end", class: "tick", text: y < 0.01 ? y.toExponential(1) : y.toFixed(2) }));
   }
   root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "tick", text: `${xLabel} (0–${fmtInt(x1)})` }));
   root.append(svg("text", { x: 4, y: 12, class: "tick", text: yLabel }));
@@ -85,7 +85,7 @@ function trainingView({ kind, stats }) {
       series.push({ name, cls: name.replace(/\W+/g, "-"), points: pts, dots: true });
     }
     lineChart(loss, series, { xMax: state.total });
-    lineChart(lr, [{ name: "learning rate", cls: "lr", points: state.schedule }], { yLabel: "learning rate", marker: state.step });
+    lineChart(lr, [{ name: "learning rate", cls: "lr", points: state.schedule }], { yLabel: "learning rate", marker: state.step, W: 300 });
   }
   const redraw = () => { if (!state.drawQueued) { state.drawQueued = true; requestAnimationFrame(draw); } };
 
