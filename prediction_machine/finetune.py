@@ -201,6 +201,9 @@ def finetune(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model, tok, base_meta = load_trainable(Path(base_folder))
+    # The shipped base is recorded by name, so a checkpoint does not carry this machine's paths.
+    shipped = Path(base_folder).resolve() == Path(str(files("prediction_machine") / "data" / "shakespeare-base")).resolve()
+    base_name = "shakespeare-base" if shipped else str(base_folder)
     train, held = split("train"), split("eval")
     ctx = model.cfg.max_seq_len
     opt = make_optimizer(model, cfg)
@@ -209,7 +212,7 @@ def finetune(
     train_tokens = sum(sum(encode(tok, e)[1]) for e in train)
     base_eval = eval_loss(model, tok, held)
     record = {
-        "kind": "finetune", "config": cfg.to_dict(), "base": str(base_folder), "step": 0, "tokens": 0,
+        "kind": "finetune", "config": cfg.to_dict(), "base": base_name, "step": 0, "tokens": 0,
         "answer_tokens": 0, "seconds": 0.0, "flops": 0.0, "status": "running",
         "data": {"train": len(train), "eval": len(held), "answer_tokens": train_tokens},
         "history": {"step": [], "loss": [], "lr": [], "eval": [{"step": 0, "eval_loss": base_eval}], "samples": []},
@@ -221,7 +224,7 @@ def finetune(
         "lr_schedule": [[s, lr_at(s, cfg)] for s in range(0, cfg.steps + 1, max(1, cfg.steps // 100))],
     }
     yield "eval", {"step": 0, "eval_loss": base_eval}
-    extra = {"chat_template": CHAT_TEMPLATE, "base": str(base_folder)}
+    extra = {"chat_template": CHAT_TEMPLATE, "base": base_name}
 
     def checkpoint(status: str) -> Event:
         record["status"] = status
