@@ -121,11 +121,9 @@ def test_schema_states_the_same_limits(sclient):
         assert p.get("exclusiveMaximum" if xhi else "maximum") == hi, (field, p)
 
 
-@pytest.mark.parametrize("field", list(LIMITS))
-@pytest.mark.parametrize("route", ["/api/generate", "/api/sample/preview"])
+@pytest.mark.parametrize("route,field", [(r, f) for r in ("/api/generate", "/api/sample/preview") for f in LIMITS
+                                         if not (r == "/api/sample/preview" and f == "max_new_tokens")])
 def test_parameter_edges_give_200_or_422_naming_the_field(sclient, field, route):
-    if route == "/api/sample/preview" and field == "max_new_tokens":
-        pytest.skip("preview has no max_new_tokens")
     for raw in edge_values(field):
         small = '"max_new_tokens": 2, ' if route == "/api/generate" and field != "max_new_tokens" else ""
         body = f'{{"prompt": "hi", "chat": false, {small}"{field}": {raw}}}'.encode()

@@ -25,7 +25,8 @@ def stub_url(tmp_path_factory):
     from conftest import start_server
 
     folder = build(tmp_path_factory.mktemp("stub") / "model")
-    proc, url = start_server("--model", str(folder))
+    runs = tmp_path_factory.mktemp("runs")
+    proc, url = start_server("--model", str(folder), env={"PREDICTION_MACHINE_RUNS": str(runs)})
     yield url
     proc.terminate()
     try:
@@ -110,3 +111,26 @@ def test_hostile_model_text_shows_as_text_everywhere(page, stub_url, artifacts):
     assert ATTACKS[1] in page.locator("#xss-error").inner_text()
     no_attack_ran(page, dialogs)
     page.locator("#xss-error").screenshot(path=str(artifacts / "xss-error.png"))
+
+
+@pytest.mark.browser
+def test_hostile_training_text_shows_as_text_in_merges_and_samples(page, stub_url, artifacts):
+    """Pre-train on a corpus made of the attacks: merges and samples show their pieces as text."""
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(stub_url + "/")
+    corpus = (" ".join(ATTACKS) + " \u202eevil\n") * 30
+    page.select_option("#cur-corpus", "text")
+    page.fill("#cur-text", corpus)
+    page.select_option("#cur-tokenizer", "bpe")
+    page.fill("#cur-vocab", "300")
+    page.fill("#cur-steps", "12")
+    page.click("[data-action='start-pretrain']")
+    page.locator("#cur-pretrain .sample-text").first.wait_for(timeout=60_000)
+    page.locator("#cur-pretrain .merged").first.wait_for(timeout=60_000)
+    merges = "".join(page.locator("#cur-pretrain .bpe li").all_inner_texts())
+    samples = "".join(page.locator("#cur-pretrain .sample-text").all_inner_texts())
+    assert any(piece in merges for piece in ("al", "ert", "<", "scr", "on")), merges[:300]
+    assert "<" in samples or ">" in samples or "(" in samples, samples[:300]  # markup pieces, shown as text
+    no_attack_ran(page, dialogs)
+    page.locator("#cur-pretrain").screenshot(path=str(artifacts / "xss-training.png"))
