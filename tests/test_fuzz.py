@@ -21,7 +21,6 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import CHECKS  # noqa: E402
 
@@ -159,6 +158,26 @@ def test_schema_lists_every_router(fuzz_schema):
     assert {"/api/generate", "/api/trace", "/api/tokenize", "/api/sample/preview", "/api/health"} <= paths
 
 
+def fuzzer(op, mode, counts: dict, failures: list):
+    """A hypothesis test for one operation (a factory, so each binds its own `op`)."""
+    strategy = op.as_strategy(generation_mode=mode)
+    @given(case=strategy.map(capped) if mode is GenerationMode.POSITIVE else strategy)
+    @settings(
+        max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+        phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+    )
+    def run(case):
+        counts[op.label] = counts.get(op.label, 0) + 1
+        try:
+            response = case.call(headers={"Host": "127.0.0.1"})
+            case.validate_response(response, checks=all_checks(), additional_checks=[sse_is_valid, strict_json, semantic_refusal])
+        except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collect every failure, then report them together
+            if len(failures) < 20:
+                failures.append(f"{op.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}")
+
+    return run
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
 def test_fuzz_every_operation(fuzz_schema, mode):
     failures: list[str] = []
@@ -168,21 +187,7 @@ def test_fuzz_every_operation(fuzz_schema, mode):
         if mode is GenerationMode.NEGATIVE and not (op.body or op.query or op.path_parameters):
             continue  # nothing to make invalid
 
-        strategy = op.as_strategy(generation_mode=mode)
-        @given(case=strategy.map(capped) if mode is GenerationMode.POSITIVE else strategy)
-        @settings(
-            max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-            phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-        )
-        def run(case):
-            counts[op.label] = counts.get(op.label, 0) + 1
-            try:
-                response = case.call(headers={"Host": "127.0.0.1"})
-                case.validate_response(response, checks=all_checks(), additional_checks=[sse_is_valid, strict_json, semantic_refusal])
-            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collect every failure, then report them together
-                if len(failures) < 20:
-                    failures.append(f"{op.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}")
-
+        run = fuzzer(op, mode, counts, failures)
         t0 = time.perf_counter()
         run()
         seconds[op.label] = time.perf_counter() - t0
