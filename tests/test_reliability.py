@@ -625,3 +625,19 @@ def test_hostile_training_corpora_get_200_or_4xx(stub, tmp_path, monkeypatch, te
             assert wait_for(lambda: job.ended is not None, 60) < 60
             assert job.status in ("finished", "stopped"), (job.status, job.error)
         assert c.get("/api/health").status_code == 200
+
+
+def test_same_seed_same_tokens_with_the_real_model_in_a_crowd(client):
+    """The real model, batched with other requests (different prompts, lengths and seeds)."""
+    body = {"prompt": "Name a colour.", "temperature": 1.0, "seed": 77, "max_new_tokens": 12}
+    alone = sse_events(client.post("/api/generate", json=body).content)[-1][1]["ids"]
+
+    def other(i):
+        return client.post("/api/generate", json={"prompt": "Tell me a story " * (i + 1), "seed": i, "max_new_tokens": 16})
+
+    with ThreadPoolExecutor(3) as pool:
+        noise = [pool.submit(other, i) for i in range(2)]
+        time.sleep(0.2)  # the others are decoding when ours joins the batch
+        crowded = sse_events(client.post("/api/generate", json=body).content)[-1][1]["ids"]
+        assert all(f.result().status_code == 200 for f in noise)
+    assert crowded == alone
