@@ -172,25 +172,23 @@ class Batcher:
 
     def _decode(self) -> None:
         """One forward pass for every active row, then one sampled token per row."""
-        gone = [r for r in self.rows if r.cancelled.is_set()]
-        if gone:  # a student who left costs no further pass over the weights
-            for r in gone:
-                r.out.put(None)
-            self._resize([i for i, r in enumerate(self.rows) if not r.cancelled.is_set()], [])
-            if not self.rows:
-                return
+        gone = [i for i, r in enumerate(self.rows) if r.cancelled.is_set()]
+        for i in reversed(gone):  # a student who left costs no further pass over the weights
+            self.rows[i].out.put(None)
+            self._drop(i)
+        if not self.rows:
+            return
         B = len(self.rows)
-        cached = self.cache.lengths.tolist()
-        if max(cached) + 1 > self.cache.max_len:
-            self._resize(list(range(B)), [])
+        cached = self.cache.lengths[:B].tolist()
+        self._reserve(B, max(cached) + 1)
         x = torch.tensor([[r.ids[-1]] for r in self.rows])  # (B, 1): each row's newest token
         t0 = time.perf_counter()
-        logits, _ = self.engine(x, cache=self.cache, last_only=True)  # (B, 1, V)
+        logits, _ = self.engine(x, cache=self._active_view(), last_only=True)  # (B, 1, V)
         ms = (time.perf_counter() - t0) * 1000
         self.steps_run += 1
-        keep = [i for i, r in enumerate(self.rows) if self._emit(r, logits[i, -1], cached[i] + 1, ms)]
-        if len(keep) < B:
-            self._resize(keep, [])
+        done = [i for i, r in enumerate(self.rows) if not self._emit(r, logits[i, -1], cached[i] + 1, ms)]
+        for i in reversed(done):
+            self._drop(i)
 
     def _emit(self, req: Request, logits: torch.Tensor, cached: int, ms: float) -> bool:
         """Sample the next token exactly as generation.generate does; True if the row goes on."""
@@ -214,34 +212,63 @@ class Batcher:
 
     # ------------------------------------------------------------------ the shared KV cache
 
-    def _join(self, joined: list[Request]) -> None:
-        if joined:
-            self._resize(list(range(len(self.rows))), joined)
+    # The cache has room for more rows than are active; rows 0..B-1 are the active ones, in
+    # the order of self.rows. A newcomer takes row B, and a row that ends is filled by moving
+    # the last row into its place: joining and leaving copy one row, not the whole cache.
 
-    def _resize(self, keep: list[int], joined: list[Request]) -> None:
-        """A new cache holding rows `keep` of the old one, then the newly prefilled requests."""
-        old, old_rows = self.cache, self.rows
-        rows = [old_rows[i] for i in keep] + joined
-        if not rows:
-            self.rows, self.cache = [], None
-            return
-        lengths = [int(old.lengths[i]) for i in keep] + [len(r.prompt_ids) for r in joined]
-        capacity = min(self.cfg.max_seq_len, (max(lengths) // GROW + 2) * GROW)  # room for GROW more steps
-        cache = KVCache(self.cfg, len(rows), capacity)
-        for layer in range(self.cfg.n_layers):
-            if keep:
-                S = max(lengths[: len(keep)])
-                idx = torch.tensor(keep)
-                cache.k[layer][: len(keep), :S] = old.k[layer][idx, :S]  # (B_keep, S, K, hd)
-                cache.v[layer][: len(keep), :S] = old.v[layer][idx, :S]
-            for j, r in enumerate(joined, start=len(keep)):
-                T = len(r.prompt_ids)
-                cache.k[layer][j, :T] = r.k[layer][0]  # (T, K, hd)
-                cache.v[layer][j, :T] = r.v[layer][0]
+    def _join(self, joined: list[Request]) -> None:
         for r in joined:
+            B, T = len(self.rows), len(r.prompt_ids)
+            self._reserve(B + 1, T + 1)
+            for layer in range(self.cfg.n_layers):
+                self.cache.k[layer][B, :T] = r.k[layer][0]  # (T, K, hd)
+                self.cache.v[layer][B, :T] = r.v[layer][0]
+            self.cache.lengths[B] = T
             r.k = r.v = None  # the batch cache holds them now
-        cache.lengths = torch.tensor(lengths, dtype=torch.long)
-        self.rows, self.cache = rows, cache
+            self.rows.append(r)
+
+    def _drop(self, i: int) -> None:
+        """Free row i by moving the last active row into it."""
+        last = len(self.rows) - 1
+        if i != last:
+            L = int(self.cache.lengths[last])
+            for layer in range(self.cfg.n_layers):
+                self.cache.k[layer][i, :L] = self.cache.k[layer][last, :L]  # (L, K, hd)
+                self.cache.v[layer][i, :L] = self.cache.v[layer][last, :L]
+            self.cache.lengths[i] = L
+            self.rows[i] = self.rows[last]
+        self.rows.pop()
+        if not self.rows:
+            self.cache = None  # nobody left: give the memory back
+
+    def _reserve(self, rows: int, positions: int) -> None:
+        """Make sure the cache has at least `rows` rows and `positions` positions; grow by copying."""
+        old = self.cache
+        if old is not None and len(old.lengths) >= rows and old.max_len >= positions:
+            return
+        n_rows = max(rows, 2 * len(old.lengths) if old is not None else 4)
+        n_pos = min(self.cfg.max_seq_len, (positions // GROW + 2) * GROW)  # room for GROW more steps
+        if old is not None:
+            n_pos = max(n_pos, old.max_len)
+        cache = KVCache(self.cfg, n_rows, n_pos)
+        B = len(self.rows)
+        if old is not None and B:
+            S = int(old.lengths[:B].max())
+            for layer in range(self.cfg.n_layers):
+                cache.k[layer][:B, :S] = old.k[layer][:B, :S]  # (B, S, K, hd)
+                cache.v[layer][:B, :S] = old.v[layer][:B, :S]
+            cache.lengths[:B] = old.lengths[:B]
+        self.cache = cache
+
+    def _active_view(self) -> KVCache:
+        """Rows 0..B-1 of the cache as a KVCache of batch B: views, so the model writes in place."""
+        B = len(self.rows)
+        view = object.__new__(KVCache)
+        view.k = [t[:B] for t in self.cache.k]  # L x (B, S_max, K, hd)
+        view.v = [t[:B] for t in self.cache.v]
+        view.lengths = self.cache.lengths[:B]  # advance() adds in place, through the view
+        view.max_len = self.cache.max_len
+        return view
 
 
 _batchers: dict[int, Batcher] = {}

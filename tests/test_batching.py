@@ -2,8 +2,10 @@
 
 import time
 
+import pytest
 from test_transformer import tiny_model
 
+from prediction_machine import batching
 from prediction_machine.batching import Batcher
 from prediction_machine.generation import generate
 from prediction_machine.sampling import SamplingParams
@@ -28,7 +30,9 @@ def run_together(batcher, jobs):
     return out
 
 
-def test_batched_greedy_equals_unbatched_on_tiny_model():
+@pytest.mark.parametrize("grow", [64, 4])  # 4: the shared cache grows (and is copied) every few steps
+def test_batched_greedy_equals_unbatched_on_tiny_model(monkeypatch, grow):
+    monkeypatch.setattr(batching, "GROW", grow)
     model = tiny_model(7)
     prompts = [[5, 9, 2], [100, 200, 300, 400, 500, 600, 700], [42], list(range(20, 40))]
     batcher = Batcher(model, max_rows=8)
