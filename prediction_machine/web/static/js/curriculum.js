@@ -2,7 +2,7 @@
 // Every number comes from the server's training jobs (POST /api/curriculum/pretrain, /finetune, /lora),
 // followed as server-sent events (POST /api/curriculum/jobs/{id}/events).
 import { get, post, stream } from "./api.js";
-import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleText } from "./dom.js";
+import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleProse, visibleText } from "./dom.js";
 
 const API = "/api/curriculum";
 
@@ -120,7 +120,7 @@ function trainingView({ kind, stats }) {
       }
     } else if (name === "sample") {
       samples.prepend(el("li", {}, el("span", { class: "sample-step", text: `step ${data.step}` }),
-        el("pre", { class: "sample-text", text: kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt + data.text })));
+        el("pre", { class: "sample-text", text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt + data.text) })));
       while (samples.children.length > 12) samples.lastChild.remove();
     } else if (name === "paused") {
       pause.textContent = "Resume";

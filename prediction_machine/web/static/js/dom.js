@@ -100,3 +100,9 @@ export function errorBox(message) {
 }
 
 export const reducedMotion = () => window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+// Prose keeps its spaces and line breaks, but invisible format and control characters (U+202E
+// right-to-left override, U+200B zero-width space...) become visible, so they cannot reorder or hide text.
+export function visibleProse(text) {
+  return text.replace(/[\p{Cf}\p{Zl}\p{Zp}]|(?![\n\t])\p{Cc}/gu, (ch) => `⟨U+${hex(ch.codePointAt(0))}⟩`);
+}

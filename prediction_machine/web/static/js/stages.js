@@ -1,5 +1,5 @@
 // The six stages of the inference walkthrough, each drawn from API data and nothing else.
-import { clear, el, formatProb, svg, tokenChip, visibleText } from "./dom.js";
+import { clear, el, formatProb, svg, tokenChip, visibleProse, visibleText } from "./dom.js";
 
 const label = (token) => (token.partial ? token.text : visibleText(token.text));
 
@@ -233,7 +233,7 @@ export function repetition(panel, steps, selected, onSelect) {
   const times = steps.slice(1).map((s) => s.ms).sort((a, b) => a - b);
   const median = times.length ? times[Math.floor(times.length / 2)] : steps[0].ms;
   panel.append(
-    el("div", { class: "output", id: "generated-text" }, el("bdi", { text })),
+    el("div", { class: "output", id: "generated-text" }, el("bdi", { text: visibleProse(text) })),
     timeline,
     el("p", { class: "note", id: "loop-stats", text: `${steps.length} tokens. KV cache: ${last.cached} positions held. First step (reading the whole prompt): ${steps[0].ms.toFixed(0)} ms; each later step (one new position): ${median.toFixed(0)} ms median.` }),
   );
