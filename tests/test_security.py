@@ -8,6 +8,7 @@ real `prediction-machine serve` in a subprocess with the tiny stub model.
 from __future__ import annotations
 
 import asyncio
+import threading
 import json
 import os
 import signal
@@ -36,6 +37,24 @@ def stub(tmp_path_factory):
 def app(stub):
     streaming.reset_shutdown()
     return create_app(ServerSettings(model=stub))
+
+
+def run_in_thread(make_coro):
+    """asyncio.run on a fresh thread: after a Playwright test, this thread already owns an event loop."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(make_coro())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def call(app, method: str, path: str, headers: dict | None = None, body: bytes = b"", chunks: list[bytes] | None = None,
@@ -72,7 +91,7 @@ def call(app, method: str, path: str, headers: dict | None = None, body: bytes =
         await finished.wait()
         await asyncio.wait_for(task, 30)
 
-    asyncio.run(run())
+    run_in_thread(run)
     return out["status"], {k: v[-1] for k, v in out["headers"].items()}, out["body"]
 
 
@@ -268,7 +287,7 @@ def _all_headers(app, query):
                  "headers": [(b"host", b"10.0.0.5:8000")], "client": ("10.0.0.9", 1), "server": ("10.0.0.5", 8000)}
         await app(scope, receive, send)
 
-    asyncio.run(run())
+    run_in_thread(run)
     return got
 
 

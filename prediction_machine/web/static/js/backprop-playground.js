@@ -105,6 +105,7 @@ export function mountPlayground(root) {
   }
 
   async function step(n) {
+    await settingsApplied;
     if (!state || busy) return;
     busy = true;
     try {
@@ -138,7 +139,14 @@ export function mountPlayground(root) {
     }
   }
 
-  async function settings() {
+  // A training step waits for any settings change still on its way, so it never runs on stale settings.
+  let settingsApplied = Promise.resolve();
+  function settings() {
+    settingsApplied = applySettings();
+    return settingsApplied;
+  }
+
+  async function applySettings() {
     try {
       const summary = await call("/settings", { learning_rate: Number(lr.value), batch_size: Number(batch.value), l2: Number(l2.value) });
       if (summary) {
@@ -304,13 +312,16 @@ export function mountPlayground(root) {
       layer.weights.forEach((row, j) => row.forEach((w, i) => {
         const grad = layer.weight_grads ? layer.weight_grads[j][i] : null;
         const text = `weight from ${name(l, i)} to ${name(l + 1, j)}: ${fmt(w)}; gradient ${grad === null ? "(no step yet)" : fmt(grad)}`;
-        const line = svg("line", { x1: pos[l][i][0], y1: pos[l][i][1], x2: pos[l + 1][j][0], y2: pos[l + 1][j][1],
-          class: `bp-weight ${w !== null && w >= 0 ? "pos" : "neg"}`, "stroke-width": (0.5 + (4 * Math.abs(w ?? 0)) / maxW).toFixed(2) },
-        svg("title", { text }));
+        const ends = { x1: pos[l][i][0], y1: pos[l][i][1], x2: pos[l + 1][j][0], y2: pos[l + 1][j][1] };
+        // A thin edge is hard to point at: a wide transparent twin underneath catches the mouse.
+        const edge = svg("g", { class: "bp-edge" },
+          svg("line", { ...ends, class: "bp-hit" }),
+          svg("line", { ...ends, class: `bp-weight ${w !== null && w >= 0 ? "pos" : "neg"}`, "stroke-width": (0.5 + (4 * Math.abs(w ?? 0)) / maxW).toFixed(2) }),
+          svg("title", { text }));
         const key = `w${l}:${j}:${i}`;
-        line.addEventListener("mouseenter", () => { selected = key; info.textContent = text; });
+        edge.addEventListener("mouseenter", () => { selected = key; info.textContent = text; });
         if (selected === key) info.textContent = text;
-        network.append(line);
+        network.append(edge);
       }));
     });
     sizes.forEach((n, l) => pos[l].forEach(([x, y], i) => {
