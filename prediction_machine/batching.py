@@ -195,7 +195,8 @@ class Batcher:
         if req.cancelled.is_set():
             req.out.put(None)
             return False
-        d = draw(distribution(logits, req.params), req.generator)
+        probs = distribution(logits, req.params)  # (V,), computed once for the draw and the table
+        d = draw(probs, req.generator)
         index = len(req.ids) - len(req.prompt_ids)
         req.ids.append(d.id)
         finish = None
@@ -205,7 +206,7 @@ class Batcher:
             finish = "length"
         elif len(req.ids) >= self.cfg.max_seq_len:
             finish = "context"
-        req.out.put(Step(index, d.id, d.prob, predict(logits, req.params, req.top_n), d, cached, ms, finish))
+        req.out.put(Step(index, d.id, d.prob, predict(logits, req.params, req.top_n, probs), d, cached, ms, finish))
         if finish:
             req.out.put(None)
         return finish is None

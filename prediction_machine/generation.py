@@ -61,7 +61,8 @@ def generate(
         cached = int(cache.lengths[0]) if cache is not None else 0
         ms = (time.perf_counter() - t0) * 1000
         logits = logits[0, -1]  # (V,)
-        d = draw(distribution(logits, params), gen)
+        probs = distribution(logits, params)  # (V,)
+        d = draw(probs, gen)
         ids.append(d.id)
         finish = None
         if d.id in stop_ids:
@@ -70,7 +71,7 @@ def generate(
             finish = "length"
         elif len(ids) >= context:
             finish = "context"
-        yield Step(index, d.id, d.prob, predict(logits, params, top_n), d, cached, ms, finish)
+        yield Step(index, d.id, d.prob, predict(logits, params, top_n, probs), d, cached, ms, finish)
         if finish:
             return
         t0 = time.perf_counter()

@@ -36,14 +36,17 @@ class Prediction:
 
 def entropy_bits(probs: torch.Tensor) -> float:
     """-sum p log2 p over tokens with p > 0. [0.5, 0.5] -> 1.0; [1, 0] -> 0.0"""
-    p = probs[probs > 0].double()
-    return float(-(p * p.log2()).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
+    nats = torch.special.entr(probs.double()).sum()  # -p ln p, with 0 ln 0 = 0
+    return float(nats) / math.log(2) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10) -> Prediction:
-    """Top-k rows of the next-token distribution. logits: (V,) for one position."""
+def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10, probs: torch.Tensor | None = None) -> Prediction:
+    """Top-k rows of the next-token distribution. logits: (V,) for one position.
+
+    `probs`, if given, is `distribution(logits, params)` already computed by the caller.
+    """
     logits = logits.float()
-    probs = distribution(logits, params)  # (V,)
+    probs = distribution(logits, params) if probs is None else probs  # (V,)
     raw = torch.softmax(logits, dim=-1)  # (V,)
     # Order by the model's own preference so the same tokens stay put while sliders move.
     top = raw.topk(min(k, logits.numel()))

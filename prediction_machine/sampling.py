@@ -101,12 +101,20 @@ def draw(probs: torch.Tensor, generator: torch.Generator | None) -> Draw:
     With generator None the choice is greedy (argmax). The generator is per request, so
     concurrent requests with the same seed get the same tokens.
     """
-    sorted_p, order = probs.double().sort(descending=True)
-    cdf = sorted_p.cumsum(0)
     if generator is None:
-        return Draw(int(order[0]), None, 0.0, float(sorted_p[0]))
+        best = int(probs.argmax())
+        return Draw(best, None, 0.0, float(probs[best]))
     u = float(torch.rand((), generator=generator, dtype=torch.float64))
-    u_scaled = u * float(cdf[-1])  # guards against a total of 0.9999999 from rounding
+    total = float(probs.double().sum())
+    u_scaled = u * total  # guards against a total of 0.9999999 from rounding
+    # Lining up all 49k tokens is a sort; u almost always lands among the first few dozen,
+    # so look there first and line up the rest only when it does not.
+    for k in (64, probs.numel()):
+        sorted_p, order = probs.topk(min(k, probs.numel()))  # (k,) most likely first
+        sorted_p = sorted_p.double()
+        cdf = sorted_p.cumsum(0)  # (k,)
+        if float(cdf[-1]) > u_scaled or k >= probs.numel():
+            break
     j = int(torch.searchsorted(cdf, torch.tensor(u_scaled, dtype=torch.float64), right=True))
     j = min(j, int((sorted_p > 0).sum()) - 1)  # never land on a token with zero probability
     before = float(cdf[j] - sorted_p[j])
