@@ -42,4 +42,4 @@ def nearest(table: torch.Tensor, ids: list[int], k: int = 5) -> list[list[tuple[
     sims = unit[ids] @ unit.T  # (N, D) x (D, V) -> (N, V)
     sims[torch.arange(len(ids)), ids] = -2.0  # a token is not its own neighbour
     top = sims.topk(k, dim=-1)
-    return [list(zip(top.indices[n].tolist(), top.values[n].tolist())) for n in range(len(ids))]
+    return [list(zip(top.indices[n].tolist(), top.values[n].tolist(), strict=True)) for n in range(len(ids))]

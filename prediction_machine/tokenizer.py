@@ -101,7 +101,7 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[Token]:
         enc = self._tk.encode(text, add_special_tokens=False)
-        return [self._token(i, s, e) for i, (s, e) in zip(enc.ids, enc.offsets)]
+        return [self._token(i, s, e) for i, (s, e) in zip(enc.ids, enc.offsets, strict=True)]
 
     def special_id(self, text: str) -> int:
         i = self._tk.token_to_id(text)

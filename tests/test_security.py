@@ -8,12 +8,12 @@ real `prediction-machine serve` in a subprocess with the tiny stub model.
 from __future__ import annotations
 
 import asyncio
-import threading
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx

@@ -167,7 +167,7 @@ def trace(req: TraceRequest, request: Request) -> dict:
     xy = embedding.project(proj, t.embeddings).tolist()
     near = embedding.nearest(table, ids, req.neighbours) if req.neighbours else [[] for _ in ids]
     others = sorted({j for row in near for j, _ in row})
-    near_xy = dict(zip(others, embedding.project(proj, table[others]).tolist())) if others else {}
+    near_xy = dict(zip(others, embedding.project(proj, table[others]).tolist(), strict=True)) if others else {}
     T = len(ids)
     thumbs = None
     if T <= MAX_THUMBNAIL_TOKENS:
@@ -193,12 +193,12 @@ def trace(req: TraceRequest, request: Request) -> dict:
                         for j, s in near[n]
                     ],
                 }
-                for n, (i, (x, y)) in enumerate(zip(ids, xy))
+                for n, (i, (x, y)) in enumerate(zip(ids, xy, strict=True))
             ],
         },
         "lens": [
             {"layer": g.layer, "top": [
-                {"id": i, "token": lm.tokenizer.token(i).to_dict(), "prob": finite(p, 6)} for i, p in zip(g.ids, g.probs)
+                {"id": i, "token": lm.tokenizer.token(i).to_dict(), "prob": finite(p, 6)} for i, p in zip(g.ids, g.probs, strict=True)
             ]}
             for g in lens
         ],
