@@ -1,6 +1,6 @@
 """Shared fixtures: the model is loaded once per test session, the server started once.
 
-Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+Browser tests drive Debian's Chromium through Playwright; nothing downloads a browser.
 Without CI they skip when Chromium is missing; with CI=true a missing browser fails them.
 """
 
@@ -66,15 +66,19 @@ def start_server(*extra: str, env: dict | None = None) -> tuple[subprocess.Popen
     raise RuntimeError("server did not start within 60 s")
 
 
-@pytest.fixture(scope="session")
-def server_url():
-    proc, url = start_server()
-    yield url
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    proc, url = start_server()
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

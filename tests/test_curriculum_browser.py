@@ -6,8 +6,6 @@ data dir) and one torch thread (tiny models train fastest that way on a busy mac
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from prediction_machine.models import shipped_checkpoint
@@ -17,16 +15,12 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def lab_url(tmp_path_factory):
-    from conftest import start_server
+    from conftest import start_server, stop_server
 
     runs = tmp_path_factory.mktemp("runs")
     proc, url = start_server(env={"PREDICTION_MACHINE_RUNS": str(runs), "OMP_NUM_THREADS": "1"})
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_server(proc)
 
 
 def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):

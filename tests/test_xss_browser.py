@@ -11,8 +11,6 @@ characters must show as visible placeholders inside bidi-isolated token elements
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from hostile_model import build
 
@@ -22,17 +20,13 @@ EVIL = "img[src='x'], svg[onload], [onerror], [onload], script:not([src]), ifram
 
 @pytest.fixture(scope="module")
 def stub_url(tmp_path_factory):
-    from conftest import start_server
+    from conftest import start_server, stop_server
 
     folder = build(tmp_path_factory.mktemp("stub") / "model")
     runs = tmp_path_factory.mktemp("runs")
     proc, url = start_server("--model", str(folder), env={"PREDICTION_MACHINE_RUNS": str(runs)})
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_server(proc)
 
 
 def no_attack_ran(page, dialogs):
