@@ -41,6 +41,8 @@ export function embedding(panel, trace) {
   const rowH = Math.max(2, Math.min(10, Math.floor(160 / T)));
   const canvas = el("canvas", { class: "heatmap", id: "embedding-heatmap", width: D, height: T * rowH, tabindex: 0,
     role: "img", "aria-label": `Heatmap of ${T} token vectors with ${D} numbers each; use the arrow keys to read values` });
+  // Shown at a fixed height whatever the model's width, so a narrow model does not make a tall picture.
+  canvas.style.height = `${Math.max(48, Math.min(240, T * 8))}px`;
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(D, T * rowH);
   for (let r = 0; r < T; r++) for (let d = 0; d < D; d++) {
