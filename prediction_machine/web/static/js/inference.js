@@ -79,6 +79,7 @@ export function mount(root) {
       el("p", { class: "stage-text", text }),
       id === "sampling" ? el("div", { class: "sliders" }, Object.values(sliders).map((s) => s.label),
         el("label", {}, "Seed ", seed)) : null,
+      id === "sampling" ? el("p", { class: "note", text: "The same seed and settings give the same tokens. Step and Play carry on with seed + the number of tokens so far, so above temperature 0, stepping can pick differently from one uninterrupted Generate." }) : null,
       body, codeLink(code)));
   }
 
