@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from . import weights
 from .generation import generate
 from .models import build_transformer
-from .pretrain import Event, lr_at, make_optimizer, read_run, save_run
+from .pretrain import Event, lr_at, make_optimizer, read_run, save_run, wait_while_paused
 from .sampling import SamplingParams
 from .tokenizer import Tokenizer
 from .transformer import Transformer
@@ -239,10 +239,7 @@ def finetune(
             break
         if should_pause and should_pause():
             yield checkpoint("paused")
-            yield "paused", {"step": step}
-            while should_pause() and not (should_stop and should_stop()):
-                time.sleep(0.1)
-            yield "resumed", {"step": step}
+            yield from wait_while_paused(step, should_pause, should_stop)
             continue
         t0 = time.perf_counter()
         lr = lr_at(step, cfg)

@@ -32,6 +32,7 @@ from torch import nn
 from . import weights
 from .generation import generate
 from .models import LanguageModel, build_transformer
+from .pretrain import wait_while_paused
 from .sampling import SamplingParams
 from .transformer import Transformer
 
@@ -174,10 +175,7 @@ def lora_finetune(
             reason = "stopped"
             break
         if should_pause and should_pause():
-            yield "paused", {"step": step}
-            while should_pause() and not (should_stop and should_stop()):
-                time.sleep(0.1)
-            yield "resumed", {"step": step}
+            yield from wait_while_paused(step, should_pause, should_stop)
             continue
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)

@@ -63,6 +63,17 @@ from .transformer import Transformer
 Event = tuple[str, dict]
 
 
+def wait_while_paused(step: int, should_pause, should_stop) -> Iterator[Event]:
+    """Announce a pause, hold until resumed (a stop request also ends the wait), announce the resume.
+
+    Shared by every training loop (pre-training, fine-tuning, LoRA) so they pause the same way.
+    """
+    yield "paused", {"step": step}
+    while should_pause() and not (should_stop and should_stop()):
+        time.sleep(0.1)
+    yield "resumed", {"step": step}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "tiny"  # a preset from config.PRESETS; its vocab_size is replaced by the tokenizer's
@@ -422,10 +433,7 @@ def pretrain(
             break
         if should_pause and should_pause():
             yield checkpoint("paused")
-            yield "paused", {"step": step}
-            while should_pause() and not (should_stop and should_stop()):
-                time.sleep(0.1)
-            yield "resumed", {"step": step}
+            yield from wait_while_paused(step, should_pause, should_stop)
             continue
         t_step = time.perf_counter()
         lr = lr_at(step, cfg)
