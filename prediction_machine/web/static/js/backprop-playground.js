@@ -139,10 +139,11 @@ export function mountPlayground(root) {
     }
   }
 
-  // A training step waits for any settings change still on its way, so it never runs on stale settings.
+  // Settings changes go out one after another (two in flight could land in the wrong order), and a
+  // training step waits for any still on its way, so it never runs on stale settings.
   let settingsApplied = Promise.resolve();
   function settings() {
-    settingsApplied = applySettings();
+    settingsApplied = settingsApplied.then(applySettings);
     return settingsApplied;
   }
 
