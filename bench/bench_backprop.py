@@ -80,8 +80,8 @@ def steps_per_second(quick: bool) -> tuple[float, float]:
     """(tensor path, scalar engine) training steps per second on 2-8-8-1, batch 32, interleaved."""
     import torch
 
-    from prediction_machine.backprop import datasets, nn
-    from prediction_machine.backprop.vectorized import TensorMLP, one_thread
+    from prediction_machine.training.backprop import datasets, nn
+    from prediction_machine.training.backprop.vectorized import TensorMLP, one_thread
 
     X, y = datasets.make("moons", 32, 0.1, seed=0)
     Xt, yt = torch.tensor(X), torch.tensor(y)

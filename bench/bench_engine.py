@@ -38,11 +38,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from prediction_machine import fastpath, models, tracing  # noqa: E402
-from prediction_machine.generation import generate  # noqa: E402
-from prediction_machine.sampling import SamplingParams  # noqa: E402
-from prediction_machine.transformer import KVCache  # noqa: E402
-from prediction_machine.weights import HF_NAMES  # noqa: E402
+from prediction_machine.engine import fastpath  # noqa: E402
+from prediction_machine.inference.generation import generate  # noqa: E402
+from prediction_machine.inference.sampling import SamplingParams  # noqa: E402
+from prediction_machine.model import models, tracing  # noqa: E402
+from prediction_machine.model.transformer import KVCache  # noqa: E402
+from prediction_machine.model.weights import HF_NAMES  # noqa: E402
 
 GREEDY = SamplingParams(temperature=0)
 PROMPT = "What is the capital of France? Answer in one long, careful paragraph."

@@ -29,8 +29,8 @@ import httpx
 import psutil
 import uvicorn
 
-from prediction_machine.config import ServerSettings
 from prediction_machine.web.app import create_app
+from prediction_machine.web.settings import ServerSettings
 
 CORPUS = "Shall I compare thee to a summer's day? Thou art more lovely and more temperate.\n" * 40
 

@@ -24,7 +24,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 
 @pytest.fixture(scope="session")
 def lm():
-    from prediction_machine import models
+    from prediction_machine.model import models
 
     return models.load()
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from prediction_machine.config import ModelConfig
-from prediction_machine.tokenizer import byte_alphabet, tokenizer_json_from_vocab
-from prediction_machine.transformer import Transformer
-from prediction_machine.weights import save_checkpoint
+from prediction_machine.inference.tokenizer import byte_alphabet, tokenizer_json_from_vocab
+from prediction_machine.model.transformer import Transformer
+from prediction_machine.model.weights import save_checkpoint
 
 HOSTILE = [
     "<script>alert(1)</script>",

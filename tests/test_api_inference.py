@@ -70,7 +70,7 @@ def test_generate_continuation_resumes_exactly(client):
 def test_models_and_source(client):
     models = client.get("/api/models").json()
     assert models["default"] == "smollm2-135m-instruct"
-    src = client.get("/api/source", params={"name": "prediction_machine.sampling.draw"}).json()
+    src = client.get("/api/source", params={"name": "prediction_machine.inference.sampling.draw"}).json()
     assert src["file"].endswith("sampling.py") and "def draw" in src["source"]
     assert client.get("/api/source", params={"name": "os.system"}).status_code == 422
     assert client.get("/api/source", params={"name": "prediction_machine.nope"}).status_code == 404

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prediction_machine import attention
-from prediction_machine.tokenizer import Token
+from prediction_machine.inference.tokenizer import Token
+from prediction_machine.training import attention
 
 EXAMPLE = "The animal didn't cross the street because it was too tired."
 SPLIT = "Unbelievably, the chrysanthemums outlasted the thermostat."

@@ -8,11 +8,11 @@ import random
 import pytest
 import torch
 
-from prediction_machine.backprop import datasets, nn
-from prediction_machine.backprop.engine import Value, export_graph
-from prediction_machine.backprop.neuron import neuron_step
-from prediction_machine.backprop.playground import PlaygroundConfig, Session
-from prediction_machine.backprop.vectorized import TensorMLP
+from prediction_machine.training.backprop import datasets, nn
+from prediction_machine.training.backprop.engine import Value, export_graph
+from prediction_machine.training.backprop.neuron import neuron_step
+from prediction_machine.training.backprop.playground import PlaygroundConfig, Session
+from prediction_machine.training.backprop.vectorized import TensorMLP
 
 TOL = 1e-6
 

@@ -5,10 +5,10 @@ import time
 import pytest
 from test_transformer import tiny_model
 
-from prediction_machine import batching
-from prediction_machine.batching import Batcher
-from prediction_machine.generation import generate
-from prediction_machine.sampling import SamplingParams
+from prediction_machine.engine import batching
+from prediction_machine.engine.batching import Batcher
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
 
 GREEDY = SamplingParams(temperature=0)
 

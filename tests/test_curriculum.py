@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from prediction_machine import bpe, corpus, finetune, pretrain
-from prediction_machine.models import shipped_checkpoint
-from prediction_machine.tokenizer import Tokenizer
+from prediction_machine.inference.tokenizer import Tokenizer
+from prediction_machine.model.models import shipped_checkpoint
+from prediction_machine.training.curriculum import bpe, corpus, finetune, pretrain
 
 MICRO = pretrain.TrainConfig(
     layers=2, width=64, vocab_size=300, bpe_chars=40_000, corpus_chars=60_000, steps=30, batch_size=8,
@@ -219,7 +219,8 @@ def test_shipped_recipe_still_trains(runs):
 
 
 def test_shipped_base_is_small_and_generates_raw(capsys):
-    from prediction_machine import cli, models
+    from prediction_machine import cli
+    from prediction_machine.model import models
 
     assert {"shakespeare-base", "shakespeare-chat"} <= set(models.registry())
 
@@ -268,7 +269,7 @@ def test_loss_mask_covers_exactly_the_answer_and_end_marker():
 def test_answer_loss_equals_cross_entropy_on_answer_positions_only():
     torch.manual_seed(0)
     from prediction_machine.config import ModelConfig
-    from prediction_machine.transformer import Transformer
+    from prediction_machine.model.transformer import Transformer
 
     model = Transformer(ModelConfig(vocab_size=50, d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=64, max_seq_len=16))
     x = torch.randint(0, 50, (2, 6))
@@ -346,8 +347,8 @@ def test_cli_pretrain_writes_a_checkpoint_that_generate_loads(tmp_path, capsys):
 def api(runs):
     from fastapi.testclient import TestClient
 
-    from prediction_machine.config import ServerSettings
     from prediction_machine.web.app import create_app
+    from prediction_machine.web.settings import ServerSettings
 
     with TestClient(create_app(ServerSettings(max_training_jobs=1)), base_url="http://127.0.0.1") as c:
         yield c
@@ -383,7 +384,7 @@ def test_api_refuses_empty_and_too_big_text(api):
 def live_models() -> int:
     import gc
 
-    from prediction_machine.transformer import Transformer
+    from prediction_machine.model.transformer import Transformer
 
     gc.collect()
     return sum(type(o) is Transformer for o in gc.get_objects())
@@ -451,7 +452,7 @@ def test_api_finetune_data_and_compare(api):
 
 
 def test_lora_starts_as_a_no_op_and_learns_without_touching_the_base(lm):
-    from prediction_machine import lora
+    from prediction_machine.training.curriculum import lora
 
     cfg = lora.LoraConfig(rank=4, alpha=8, layers=1, lr=1e-2)
     model, adapters = lora.adapted_model(lm, cfg)

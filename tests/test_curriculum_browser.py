@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from prediction_machine.models import shipped_checkpoint
+from prediction_machine.model.models import shipped_checkpoint
 
 pytestmark = pytest.mark.browser
 

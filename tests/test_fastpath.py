@@ -10,10 +10,10 @@ import pytest
 import torch
 from test_transformer import tiny_model
 
-from prediction_machine import fastpath
-from prediction_machine.generation import generate
-from prediction_machine.sampling import SamplingParams
-from prediction_machine.transformer import KVCache
+from prediction_machine.engine import fastpath
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
+from prediction_machine.model.transformer import KVCache
 
 PROMPTS = ["What is the capital of France?", "Write a haiku about rain.", "2 + 2 ="]
 LOGIT_BOUND = 1e-3  # measured ~5e-5 on SmolLM2; logits themselves are O(10)
@@ -83,8 +83,8 @@ def test_tracing_on_fused_engine_uses_textbook_path():
 
 
 def test_precision_is_selectable_and_described():
-    from prediction_machine import cli
+    from prediction_machine import cli, config
 
-    assert fastpath.DEFAULT_PRECISION == "fp32" and set(cli.PRECISIONS) == set(fastpath.PRECISIONS)
+    assert config.DEFAULT_PRECISION == "fp32" and cli.PRECISIONS is fastpath.PRECISIONS is config.PRECISIONS
     with pytest.raises(ValueError, match="unknown precision"):
         fastpath.engine_for(tiny_model(5), "int3")

@@ -1,7 +1,7 @@
 """The generation loop on the real model: the answer, stopping, seeds."""
 
-from prediction_machine.generation import generate
-from prediction_machine.sampling import SamplingParams
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
 
 
 def test_greedy_answer_names_paris(lm):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from prediction_machine import models, weights
+from prediction_machine.model import models, weights
 
 transformers = pytest.importorskip("transformers")
 

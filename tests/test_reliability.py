@@ -25,10 +25,10 @@ import pytest
 from hostile_model import LiveServer, build
 from starlette.middleware.base import BaseHTTPMiddleware
 
-from prediction_machine import models
-from prediction_machine.config import ServerSettings
+from prediction_machine.model import models
 from prediction_machine.web import streaming
 from prediction_machine.web.app import create_app
+from prediction_machine.web.settings import ServerSettings
 
 
 def strict_loads(text):
@@ -240,7 +240,7 @@ def test_sizes_are_refused_before_heavy_work_with_the_limit(sclient, stub_lm):
 
 
 def test_oversized_training_corpus_is_refused_with_the_limit(sclient):
-    from prediction_machine import corpus
+    from prediction_machine.training.curriculum import corpus
 
     limit = corpus.MAX_USER_CHARS
     r = sclient.post("/api/curriculum/pretrain", json={"text": "to be " * (limit // 6 + 10)})
@@ -253,7 +253,7 @@ def test_oversized_training_corpus_is_refused_with_the_limit(sclient):
 
 @pytest.mark.parametrize("text", ["naïve café 😀🎉👩‍👩‍👧 日本語のテキスト 中文 한국어", "🧠" * 5, "é", "a\u0301", "🏳️‍🌈 ok"])
 def test_stream_decoder_equals_one_shot_decode(lm, text):
-    from prediction_machine.tokenizer import StreamDecoder
+    from prediction_machine.inference.tokenizer import StreamDecoder
 
     ids = lm.tokenizer.encode_ids(text)
     assert any(lm.tokenizer.token(i).partial for i in ids) or text in ("é", "a\u0301")
@@ -541,7 +541,7 @@ def _up(url, proc) -> bool:
 
 def test_checkpoint_write_killed_midway_leaves_the_previous_intact(tmp_path):
     """Kill -9 a process while it rewrites a checkpoint: the folder still loads the old weights."""
-    from prediction_machine.weights import read_folder
+    from prediction_machine.model.weights import read_folder
 
     folder = tmp_path / "ckpt"
     build(folder)
@@ -551,7 +551,7 @@ import sys, torch
 sys.path.insert(0, {str(os.path.dirname(__file__))!r})
 from prediction_machine import weights
 from prediction_machine.config import ModelConfig
-from prediction_machine.transformer import Transformer
+from prediction_machine.model.transformer import Transformer
 import safetensors.torch as st
 real = st.save_file
 def slow(state, path, *a, **k):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from prediction_machine.predict import entropy_bits, predict
-from prediction_machine.sampling import (
+from prediction_machine.inference.prediction import entropy_bits, predict
+from prediction_machine.inference.sampling import (
     SamplingParams,
     distribution,
     draw,

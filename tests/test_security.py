@@ -20,10 +20,10 @@ import httpx
 import pytest
 from hostile_model import LiveServer, build
 
-from prediction_machine.config import ServerSettings
 from prediction_machine.web import streaming
 from prediction_machine.web.app import create_app
 from prediction_machine.web.security import CLIENT_COOKIE, TOKEN_COOKIE
+from prediction_machine.web.settings import ServerSettings
 
 TOKEN = "classroom-secret-4f9a2c1e"
 
@@ -342,7 +342,7 @@ def test_serve_on_all_interfaces_refuses_without_a_token(stub):
     suggested = out.split("--token ")[1].split()[0]
     assert len(suggested) >= 16  # a fresh, usable token is printed
     from prediction_machine.cli import UsageError
-    from prediction_machine.server import check_token
+    from prediction_machine.web.serve import check_token
 
     with pytest.raises(UsageError, match="at least"):
         check_token("0.0.0.0", 8000, "short")

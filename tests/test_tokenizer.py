@@ -5,8 +5,8 @@ import json
 import pytest
 import regex
 
-from prediction_machine.chat import chat_ids, render
-from prediction_machine.tokenizer import StreamDecoder, byte_alphabet
+from prediction_machine.inference.tokenizer import StreamDecoder, byte_alphabet
+from prediction_machine.model.chat import chat_ids, render
 
 SAMPLES = [
     "Hello, world!",

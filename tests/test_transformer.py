@@ -3,10 +3,10 @@
 import torch
 
 from prediction_machine.config import PRESETS
-from prediction_machine.generation import generate
-from prediction_machine.sampling import SamplingParams
-from prediction_machine.tracing import trace
-from prediction_machine.transformer import KVCache, Transformer
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
+from prediction_machine.model.tracing import trace
+from prediction_machine.model.transformer import KVCache, Transformer
 
 
 def tiny_model(seed=0):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from prediction_machine import weights
 from prediction_machine.config import ModelConfig
-from prediction_machine.models import build_transformer
-from prediction_machine.tokenizer import byte_alphabet
-from prediction_machine.transformer import Transformer
+from prediction_machine.inference.tokenizer import byte_alphabet
+from prediction_machine.model import weights
+from prediction_machine.model.models import build_transformer
+from prediction_machine.model.transformer import Transformer
 
 gguf = pytest.importorskip("gguf")
 

@@ -16,12 +16,12 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from .. import models
-from ..config import ServerSettings
-from . import validation
-from .routes import attention, backprop, curriculum, inference
-from .security import SecurityMiddleware
-from .streaming import Slots
+from prediction_machine.model import models
+from prediction_machine.web import validation
+from prediction_machine.web.routes import attention, backprop, curriculum, inference
+from prediction_machine.web.security import SecurityMiddleware
+from prediction_machine.web.settings import ServerSettings
+from prediction_machine.web.streaming import Slots
 
 STATIC = files("prediction_machine") / "web" / "static"
 

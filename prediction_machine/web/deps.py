@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
-from .. import models
-from ..config import ServerSettings
-from ..weights import WeightsError
+from prediction_machine.model import models
+from prediction_machine.model.weights import WeightsError
+from prediction_machine.web.settings import ServerSettings
 
 
 def settings(request: Request) -> ServerSettings:

@@ -29,8 +29,8 @@ import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import ServerSettings
-from .streaming import REQUEST, Link, shutting_down
+from prediction_machine.web.settings import ServerSettings
+from prediction_machine.web.streaming import REQUEST, Link, shutting_down
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -1,6 +1,6 @@
 """The attention explorer's API: which earlier tokens each token reads, from a real forward pass.
 
-Thin on purpose: validate, call prediction_machine.attention, serialize.
+Thin on purpose: validate, call prediction_machine.training.attention, serialize.
 
 Payload bound (documented in the OpenAPI schema too): one response carries at most
 MAX_WEIGHTS attention weights, counting the selected maps in every requested view plus the
@@ -20,11 +20,11 @@ import torch
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, Field
 
-from ... import attention
-from ...config import ServerSettings
-from ..deps import language_model, settings
-from ..streaming import finite
-from ..validation import Strict, no_surrogates, unprocessable
+from prediction_machine.training import attention
+from prediction_machine.web.deps import language_model, settings
+from prediction_machine.web.settings import ServerSettings
+from prediction_machine.web.streaming import finite
+from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 LIMITS = ServerSettings()
 MAX_WEIGHTS = 400_000  # numbers in attention + word_attention + averages of one response

@@ -1,6 +1,6 @@
 """API of the backprop section: the one-neuron walkthrough and the training playground.
 
-Thin on purpose: validate, call prediction_machine.backprop, serialize. Playground sessions
+Thin on purpose: validate, call prediction_machine.training.backprop, serialize. Playground sessions
 live in a small in-memory SessionStore, one per app (see `store()`): bounded in number,
 forgotten after 15 idle minutes, and each trained by one request at a time.
 """
@@ -16,12 +16,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 from starlette.exceptions import HTTPException
 
-from ...backprop import datasets
-from ...backprop.neuron import neuron_step
-from ...backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
-from ..deps import settings
-from ..streaming import SSE_RESPONSES, Slots, stream
-from ..validation import Strict, unprocessable
+from prediction_machine.training.backprop import datasets
+from prediction_machine.training.backprop.neuron import neuron_step
+from prediction_machine.training.backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
+from prediction_machine.web.deps import settings
+from prediction_machine.web.streaming import SSE_RESPONSES, Slots, stream
+from prediction_machine.web.validation import Strict, unprocessable
 
 router = APIRouter(prefix="/api/backprop", tags=["backprop"])
 

@@ -19,13 +19,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException
 
-from ... import corpus as corpus_mod
-from ... import finetune as ft
-from ... import models, pretrain, scale
-from ..deps import settings
-from ..jobs import JobManager
-from ..streaming import finite, sse
-from ..validation import Strict, no_surrogates, unprocessable
+from prediction_machine.model import models
+from prediction_machine.training.curriculum import corpus as corpus_mod
+from prediction_machine.training.curriculum import finetune as ft
+from prediction_machine.training.curriculum import pretrain, scale
+from prediction_machine.web.deps import settings
+from prediction_machine.web.jobs import JobManager
+from prediction_machine.web.streaming import finite, sse
+from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api/curriculum", tags=["curriculum"])
 RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
@@ -162,7 +163,7 @@ def start_finetune(req: FinetuneRequest, request: Request) -> dict:
 
 @router.post("/lora", summary="Advanced: start a LoRA job that teaches SmolLM2-135M-Instruct to talk like a pirate")
 def start_lora(req: LoraRequest, request: Request) -> dict:
-    from ... import lora
+    from prediction_machine.training.curriculum import lora
 
     cfg = lora.LoraConfig(rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
     folder = new_folder("lora")

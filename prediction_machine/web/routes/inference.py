@@ -13,14 +13,16 @@ import torch
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, Field
 
-from ... import batching, embedding, tracing
-from ...config import ServerSettings
-from ...predict import Prediction, predict
-from ...sampling import SamplingParams, distribution, draw, make_generator
-from ...tokenizer import StreamDecoder
-from ..deps import language_model, settings
-from ..streaming import SSE_RESPONSES, finite, stream
-from ..validation import Strict, no_surrogates, unprocessable
+from prediction_machine.engine import batching
+from prediction_machine.inference import embedding
+from prediction_machine.inference.prediction import Prediction, predict
+from prediction_machine.inference.sampling import SamplingParams, distribution, draw, make_generator
+from prediction_machine.inference.tokenizer import StreamDecoder
+from prediction_machine.model import tracing
+from prediction_machine.web.deps import language_model, settings
+from prediction_machine.web.settings import ServerSettings
+from prediction_machine.web.streaming import SSE_RESPONSES, finite, stream
+from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api", tags=["inference"])
 LIMITS = ServerSettings()

@@ -432,6 +432,6 @@ async function breakdown(s) {
   table.append(body);
   box.append(el("div", { class: "att-scroll" }, table),
     el("p", { class: "note", text: `Rebuilt from the layer's input with the model's own weights; the largest difference from the weights the real forward pass recorded is ${b.max_abs_diff.toExponential(1)}.` }),
-    codeLink("prediction_machine.attention.score_breakdown"),
-    codeLink("prediction_machine.attention.queries_and_keys"));
+    codeLink("prediction_machine.training.attention.score_breakdown"),
+    codeLink("prediction_machine.training.attention.queries_and_keys"));
 }

@@ -1,5 +1,5 @@
 // One neuron, one step at a time: forward, loss, backward edge by edge, update.
-// Every number comes from POST /api/backprop/neuron (prediction_machine.backprop.neuron.neuron_step);
+// Every number comes from POST /api/backprop/neuron (prediction_machine.training.backprop.neuron.neuron_step);
 // this module only decides how much of that answer to reveal at each click.
 import { post } from "./api.js";
 import { clear, codeLink, el, errorBox, svg } from "./dom.js";
@@ -50,8 +50,8 @@ export function mountNeuron(root) {
     form,
     el("div", { class: "row bp-buttons" }, ...Object.values(buttons)),
     status, errors, graph, updates,
-    codeLink("prediction_machine.backprop.neuron.neuron_step"),
-    codeLink("prediction_machine.backprop.engine.Value.backward", "the chain rule, edge by edge"),
+    codeLink("prediction_machine.training.backprop.neuron.neuron_step"),
+    codeLink("prediction_machine.training.backprop.engine.Value.backward", "the chain rule, edge by edge"),
   );
 
   let data = null; // the server's answer for the current numbers

@@ -1,5 +1,5 @@
 // The playground: an MLP learning a 2-D dataset live. The server trains
-// (prediction_machine.backprop.playground.Session); this module only draws what each step returns.
+// (prediction_machine.training.backprop.playground.Session); this module only draws what each step returns.
 import { ApiError, post } from "./api.js";
 import { clear, codeLink, el, errorBox, reducedMotion, svg } from "./dom.js";
 import { fmt } from "./backprop-neuron.js";
@@ -55,9 +55,9 @@ export function mountPlayground(root) {
       el("figure", {}, canvas, el("figcaption", { class: "note", text: "Blue = class 0 (circles), orange = class 1 (squares); hollow marks are test points. Shift-click adds the other class." })),
       el("div", {}, stats, chart, el("p", { class: "note bp-legend", text: "— train loss   - - test loss" })),
       el("figure", {}, network, info)),
-    codeLink("prediction_machine.backprop.playground.Session.step"),
-    codeLink("prediction_machine.backprop.vectorized.TensorMLP.gradients", "the same network as tensors"),
-    codeLink("prediction_machine.backprop.datasets.make", "the datasets"),
+    codeLink("prediction_machine.training.backprop.playground.Session.step"),
+    codeLink("prediction_machine.training.backprop.vectorized.TensorMLP.gradients", "the same network as tensors"),
+    codeLink("prediction_machine.training.backprop.datasets.make", "the datasets"),
   );
 
   let state = null; // the latest full session state from the server

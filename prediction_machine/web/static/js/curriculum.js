@@ -257,7 +257,7 @@ function pretrainPanel(shared) {
       el("label", { for: "cur-vocab", text: "Vocabulary" }), vocab, el("label", { for: "cur-steps", text: "Steps" }), steps, start),
     text, savedRow, error,
     el("div", { class: "bpe" }, el("h5", { text: "The first merges, in the order they were learned" }), merges, ratio),
-    view.node, codeLink("prediction_machine.pretrain.pretrain"), codeLink("prediction_machine.bpe.train"));
+    view.node, codeLink("prediction_machine.training.curriculum.pretrain.pretrain"), codeLink("prediction_machine.training.curriculum.bpe.train"));
   return { node, run };
 }
 
@@ -304,7 +304,7 @@ function finetunePanel(shared) {
     el("p", { text: "Now the shipped base model (pre-trained on the plays by this project) reads a few hundred short conversations. The loss counts only the assistant's tokens, shown in colour below: the model learns to answer, and to stop, not to write questions." }),
     data, mask,
     el("div", { class: "row" }, el("label", { for: "cur-ft-steps", text: "Steps" }), steps, start), error,
-    view.node, codeLink("prediction_machine.finetune.finetune"), codeLink("prediction_machine.finetune.encode"));
+    view.node, codeLink("prediction_machine.training.curriculum.finetune.finetune"), codeLink("prediction_machine.training.curriculum.finetune.encode"));
   return { node };
 }
 
@@ -358,7 +358,7 @@ function comparePanel(shared) {
 
   const node = el("div", { class: "panel", id: "cur-compare" }, el("h4", { text: "3. Base vs tuned, side by side" }),
     el("div", { class: "row" }, el("label", { for: "cur-question", text: "Question" }), question, el("label", { for: "cur-tuned", text: "Tuned model" }), tuned, go),
-    out, codeLink("prediction_machine.finetune.compare"));
+    out, codeLink("prediction_machine.training.curriculum.finetune.compare"));
   return { node };
 }
 
@@ -398,7 +398,7 @@ function scalePanel() {
       el("p", { class: "note", text: `${d.rule}. The times assume the matmul peak for every second, which no real training run reaches.` }));
   }).catch((e) => out.replaceChildren(errorBox(e.message)));
   return el("div", { class: "panel", id: "cur-scale" }, el("h4", { text: "5. Scale: what \"very high cost\" means" }), out,
-    codeLink("prediction_machine.scale.panel"));
+    codeLink("prediction_machine.training.curriculum.scale.panel"));
 }
 
 // ----------------------------------------------------------------------------- LoRA (advanced)
@@ -437,7 +437,7 @@ function loraPanel() {
     el("p", { text: "LoRA freezes all 135 million weights of SmolLM2 and learns a small low-rank correction beside a few attention matrices. Twenty pirate-voiced answers and twenty small steps later (a few minutes on a laptop CPU; the time is shown), compare its answers to questions it never saw." }),
     el("div", { class: "row" }, start, stop), status,
     el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before", "After"].map((h) => el("th", { text: h })))), rows),
-    codeLink("prediction_machine.lora.LoRALinear"));
+    codeLink("prediction_machine.training.curriculum.lora.LoRALinear"));
 }
 
 // ----------------------------------------------------------------------------- mount

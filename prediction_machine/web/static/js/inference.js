@@ -14,17 +14,17 @@ const EXAMPLES = [
 ];
 
 const STAGES = [
-  ["tokenization", "1. Tokenization", "prediction_machine.tokenizer.Tokenizer.encode",
+  ["tokenization", "1. Tokenization", "prediction_machine.inference.tokenizer.Tokenizer.encode",
     "The text is cut into tokens: whole words, pieces of words, single bytes. Each token is just an id, a row number in the model's vocabulary. The model never sees letters."],
-  ["embedding", "2. Embedding", "prediction_machine.transformer.Transformer.forward",
+  ["embedding", "2. Embedding", "prediction_machine.model.transformer.Transformer.forward",
     "Each id looks up a learned vector of 576 numbers. Tokens used in similar ways end up with similar vectors: that is where meaning starts."],
-  ["transformer", "3. The transformer", "prediction_machine.tracing.logit_lens",
+  ["transformer", "3. The transformer", "prediction_machine.model.tracing.logit_lens",
     "Thirty layers of attention and small neural networks refine the vectors, each layer adding to a shared stream. Reading that stream after each layer (the \"logit lens\") shows the model's guess for the next token taking shape."],
-  ["prediction", "4. Prediction", "prediction_machine.predict.predict",
+  ["prediction", "4. Prediction", "prediction_machine.inference.prediction.predict",
     "The last vector is compared with every token's embedding, giving one score (logit) per token. Softmax turns the 49,152 scores into probabilities that sum to 1."],
-  ["sampling", "5. Sampling", "prediction_machine.sampling.distribution",
+  ["sampling", "5. Sampling", "prediction_machine.inference.sampling.distribution",
     "Now one token is chosen. Temperature sharpens or flattens the distribution; top-k, top-p and min-p cut off the unlikely tail. Then a random number between 0 and 1 is drawn and the token whose slice of the cumulative bar it lands in wins. Temperature 0 skips the dice and takes the top token."],
-  ["repetition", "6. Repetition", "prediction_machine.generation.generate",
+  ["repetition", "6. Repetition", "prediction_machine.inference.generation.generate",
     "The chosen token is appended and the whole process runs again. Thanks to the KV cache, the model only computes the new position each time; it stops at the end-of-turn token or the length limit."],
 ];
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from prediction_machine.config import ModelConfig
 
 # ----------------------------------------------------------------------------- RMSNorm
 

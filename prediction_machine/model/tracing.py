@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .transformer import Transformer
+from prediction_machine.model.transformer import Transformer
 
 
 @dataclass

@@ -20,7 +20,7 @@ import re
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .tokenizer import Tokenizer
+from prediction_machine.inference.tokenizer import Tokenizer
 
 # A stand-in for each message while the template renders; it cannot occur in real text.
 _SLOT = "\ue000{}\ue001"

@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from . import weights
-from .generation import generate
-from .models import LanguageModel, build_transformer
-from .pretrain import wait_while_paused
-from .sampling import SamplingParams
-from .transformer import Transformer
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
+from prediction_machine.model import weights
+from prediction_machine.model.models import LanguageModel, build_transformer
+from prediction_machine.model.transformer import Transformer
+from prediction_machine.training.curriculum.pretrain import wait_while_paused
 
 # The style set, written for this project: plain questions, answers in a pirate's voice.
 PIRATE = [

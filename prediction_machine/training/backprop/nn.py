@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 
-from .engine import Value
+from prediction_machine.training.backprop.engine import Value
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .nn import ACTIVATIONS, init_parameters
+from prediction_machine.training.backprop.nn import ACTIVATIONS, init_parameters
 
 ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import tracing
-from .tokenizer import Token
-from .transformer import Transformer, apply_rope
+from prediction_machine.inference.tokenizer import Token
+from prediction_machine.model import tracing
+from prediction_machine.model.transformer import Transformer, apply_rope
 
 # The explorer's sentences. The first two differ only in a word after "it": the causal mask
 # means that nothing at "it" can differ between them (prominent_heads measures that).
@@ -40,6 +40,7 @@ EXAMPLES: list[dict] = [
     {"text": "Anna met Boris in Paris. Later, Anna met Boris in Rome.", "note": "a repeated phrase"},
     {"text": "Unbelievably, the chrysanthemums outlasted the thermostat.", "note": "long words split into several tokens"},
 ]
+MAX_TOKENS = 96  # the explorer's longest sentence: 30 x 9 heads x 96^2 weights stay a few MB
 REFERENT_EXAMPLE = 0  # the sentence in which "it" -> "animal" is measured
 REFERENT_CONTRAST = 1  # the same sentence ending in "wide"
 

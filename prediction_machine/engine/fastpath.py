@@ -32,13 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .transformer import KVCache, Transformer
-
-PRECISIONS = {
-    "fp32": "float32, the textbook path in transformer.py (the reference)",
-    "fp32-fused": "float32, fused and pre-transposed matrices (fastpath.py); same numbers to ~1e-5",
-}
-DEFAULT_PRECISION = "fp32"
+from prediction_machine.config import PRECISIONS
+from prediction_machine.model.transformer import KVCache, Transformer
 
 
 class FusedLayer:

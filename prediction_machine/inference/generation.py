@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .predict import Prediction, predict
-from .sampling import Draw, SamplingParams, distribution, draw, make_generator
-from .transformer import KVCache, Transformer
+from prediction_machine.inference.prediction import Prediction, predict
+from prediction_machine.inference.sampling import Draw, SamplingParams, distribution, draw, make_generator
+from prediction_machine.model.transformer import KVCache, Transformer
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,32 @@ class Step:
     cached: int  # positions held in the KV cache once this step's forward pass has run
     ms: float  # wall time of the forward pass that produced this step's logits
     finish: str | None  # None, or why generation stops after this step: "stop", "length", "context"
+
+
+def check_prompt(prompt_ids: list[int], context: int) -> None:
+    """Refuse a prompt the loop cannot continue: empty, or already filling the context."""
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: at least one token is needed to predict the next")
+    if len(prompt_ids) >= context:
+        raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {context}")
+
+
+def finish_reason(token: int, stop_ids: set[int], new_tokens: int, max_new_tokens: int,
+                  length: int, context: int) -> str | None:
+    """Why generation ends after this token, or None to go on.
+
+    >>> finish_reason(7, {2}, 3, 64, 40, 2048) is None
+    True
+    >>> finish_reason(2, {2}, 3, 64, 40, 2048), finish_reason(7, {2}, 64, 64, 90, 2048)
+    ('stop', 'length')
+    """
+    if token in stop_ids:
+        return "stop"
+    if new_tokens == max_new_tokens:
+        return "length"
+    if length >= context:
+        return "context"
+    return None
 
 
 @torch.inference_mode()
@@ -43,11 +69,8 @@ def generate(
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[Step]:
     """Yield one Step per generated token. `should_stop` is checked before every forward pass."""
-    if not prompt_ids:
-        raise ValueError("the prompt is empty: at least one token is needed to predict the next")
     context = model.cfg.max_seq_len
-    if len(prompt_ids) >= context:
-        raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {context}")
+    check_prompt(prompt_ids, context)
     gen = None if params.greedy else make_generator(seed)
     ids = list(prompt_ids)
     cache = KVCache(model.cfg, 1, min(context, len(ids) + max_new_tokens)) if use_cache else None
@@ -64,13 +87,7 @@ def generate(
         probs = distribution(logits, params)  # (V,)
         d = draw(probs, gen)
         ids.append(d.id)
-        finish = None
-        if d.id in stop_ids:
-            finish = "stop"
-        elif index + 1 == max_new_tokens:
-            finish = "length"
-        elif len(ids) >= context:
-            finish = "context"
+        finish = finish_reason(d.id, stop_ids, index + 1, max_new_tokens, len(ids), context)
         yield Step(index, d.id, d.prob, predict(logits, params, top_n, probs), d, cached, ms, finish)
         if finish:
             return

@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from .pretrain import RECIPES
+    from prediction_machine.training.curriculum.pretrain import RECIPES
 
     s = sub.add_parser("pretrain", help="pre-train a tiny GPT on Shakespeare (or your text), writing checkpoints")
     s.add_argument("--preset", choices=list(RECIPES), default="shakespeare", help="a training recipe (default shakespeare)")
@@ -71,7 +71,7 @@ def set_threads(args) -> None:
 
 
 def new_run_folder(kind: str) -> Path:
-    from .pretrain import runs_dir
+    from prediction_machine.training.curriculum.pretrain import runs_dir
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = runs_dir() / f"{kind}-{stamp}"
@@ -83,7 +83,7 @@ def new_run_folder(kind: str) -> Path:
 
 
 def _check(ok: bool, message: str) -> None:
-    from .cli import UsageError
+    from prediction_machine.cli.output import UsageError
 
     if not ok:
         raise UsageError(message)
@@ -94,9 +94,9 @@ def overrides(args, names) -> dict:
 
 
 def cmd_pretrain(args) -> None:
-    from .cli import UsageError
-    from .corpus import CorpusError, user_text
-    from .pretrain import RECIPES, pretrain, read_run
+    from prediction_machine.cli.output import UsageError
+    from prediction_machine.training.curriculum.corpus import CorpusError, user_text
+    from prediction_machine.training.curriculum.pretrain import RECIPES, pretrain, read_run
 
     set_threads(args)
     cfg = replace(RECIPES[args.preset], **overrides(args, ["steps", "batch_size", "context", "lr", "vocab_size",
@@ -133,9 +133,9 @@ def cmd_pretrain(args) -> None:
 
 
 def cmd_finetune(args) -> None:
-    from .cli import UsageError
-    from .finetune import FinetuneConfig, finetune
-    from .models import shipped_checkpoint
+    from prediction_machine.cli.output import UsageError
+    from prediction_machine.model.models import shipped_checkpoint
+    from prediction_machine.training.curriculum.finetune import FinetuneConfig, finetune
 
     set_threads(args)
     cfg = replace(FinetuneConfig(), **overrides(args, ["steps", "batch_size", "lr", "seed"]))
@@ -158,7 +158,7 @@ def run_events(events, args, steps: int, label: str) -> None:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .cli import console, emit
+    from prediction_machine.cli.output import console, emit
 
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only the first process reports
         for _ in events:

@@ -32,13 +32,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import weights
-from .generation import generate
-from .models import build_transformer
-from .pretrain import Event, lr_at, make_optimizer, read_run, save_run, wait_while_paused
-from .sampling import SamplingParams
-from .tokenizer import Tokenizer
-from .transformer import Transformer
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
+from prediction_machine.inference.tokenizer import Tokenizer
+from prediction_machine.model import weights
+from prediction_machine.model.models import build_transformer
+from prediction_machine.model.transformer import Transformer
+from prediction_machine.training.curriculum.pretrain import (
+    Event,
+    lr_at,
+    make_optimizer,
+    read_run,
+    save_run,
+    wait_while_paused,
+)
 
 # The chat template (jinja2), stored with the fine-tuned checkpoint so `generate --model` and
 # models.LanguageModel.prompt_ids wrap a prompt the way training did.

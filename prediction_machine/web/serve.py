@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from .config import ServerSettings
+from prediction_machine.web.settings import ServerSettings
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TOKEN_ENV = "PREDICTION_MACHINE_TOKEN"
@@ -28,15 +28,17 @@ SHUTDOWN_GRACE_S = 5  # after SIGTERM, streams still open after this long are cu
 JOB_STOP_GRACE_S = 20  # ... and training jobs get this long to finish their step and checkpoint
 
 
-def check_token(host: str, port: int, token: str | None) -> str | None:
-    """The token to use, or a UsageError naming one to use (classroom mode needs it)."""
-    from .cli import UsageError
+class ServeError(Exception):
+    """A setting the server cannot start with; the CLI prints it as one line."""
 
+
+def check_token(host: str, port: int, token: str | None) -> str | None:
+    """The token to use, or a ServeError naming one to use (classroom mode needs it)."""
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise UsageError(f"--token must be at least {MIN_TOKEN_CHARS} characters (a guessable token protects nothing)")
+        raise ServeError(f"--token must be at least {MIN_TOKEN_CHARS} characters (a guessable token protects nothing)")
     if host not in LOOPBACK and not token:
         suggestion = secrets.token_urlsafe(16)
-        raise UsageError(
+        raise ServeError(
             f"--host {host} would let other machines reach this server; classroom mode needs an access token. "
             f"Re-run with --token {suggestion} (or {TOKEN_ENV}={suggestion}) and give students "
             f"http://<this-machine>:{port}/?token={suggestion}"
@@ -82,7 +84,7 @@ def make_server(app, settings: ServerSettings):
 
     import uvicorn
 
-    from .web import streaming
+    from prediction_machine.web import streaming
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
@@ -109,9 +111,8 @@ def make_server(app, settings: ServerSettings):
 
 
 def serve(args) -> None:
-    from . import models
-    from .cli import UsageError
-    from .web.app import create_app
+    from prediction_machine.model import models
+    from prediction_machine.web.app import create_app
 
     token = check_token(args.host, args.port, args.token or os.environ.get(TOKEN_ENV) or None)
     allowed = ServerSettings.allowed_hosts
@@ -119,13 +120,14 @@ def serve(args) -> None:
         allowed = ("*",)  # students reach us by this machine's LAN address; the token guards instead
     settings = ServerSettings(
         host=args.host, port=args.port, model=args.model or models.DEFAULT_MODEL, token=token,
-        allowed_hosts=allowed, max_running=args.max_running, max_queued=args.max_queued,
+        allowed_hosts=allowed, max_running=args.max_running or ServerSettings.max_running,
+        max_queued=args.max_queued or ServerSettings.max_queued,
     )
     t0 = time.perf_counter()
     try:
         lm = models.load(settings.model, precision=getattr(args, "precision", None))
     except Exception as e:  # noqa: BLE001 - a clear one-liner instead of a traceback
-        raise UsageError(f"could not load model {settings.model!r}: {e}") from None
+        raise ServeError(f"could not load model {settings.model!r}: {e}") from None
     print(f"model {lm.name} ready in {time.perf_counter() - t0:.1f} s ({lm.precision})", file=sys.stderr)
     app = create_app(settings)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .generation import Step
-from .predict import predict
-from .sampling import SamplingParams, distribution, draw, make_generator
-from .transformer import KVCache
+from prediction_machine.inference.generation import Step, check_prompt, finish_reason
+from prediction_machine.inference.prediction import predict
+from prediction_machine.inference.sampling import SamplingParams, distribution, draw, make_generator
+from prediction_machine.model.transformer import KVCache
 
 GROW = 64  # KV-cache positions added at a time, so memory follows what is really in use
 # Prompt tokens read per loop turn. A prefill pauses every running row, so while rows are
@@ -81,10 +81,7 @@ class Batcher:
 
     def submit(self, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
                stop_ids: set[int] = frozenset(), seed: int | None = None, top_n: int = 10) -> Request:
-        if not prompt_ids:
-            raise ValueError("the prompt is empty: at least one token is needed to predict the next")
-        if len(prompt_ids) >= self.cfg.max_seq_len:
-            raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {self.cfg.max_seq_len}")
+        check_prompt(prompt_ids, self.cfg.max_seq_len)
         req = Request(list(prompt_ids), params, max_new_tokens, set(stop_ids), top_n,
                       None if params.greedy else make_generator(seed), ids=list(prompt_ids))
         with self.wake:
@@ -199,13 +196,7 @@ class Batcher:
         d = draw(probs, req.generator)
         index = len(req.ids) - len(req.prompt_ids)
         req.ids.append(d.id)
-        finish = None
-        if d.id in req.stop_ids:
-            finish = "stop"
-        elif index + 1 == req.max_new_tokens:
-            finish = "length"
-        elif len(req.ids) >= self.cfg.max_seq_len:
-            finish = "context"
+        finish = finish_reason(d.id, req.stop_ids, index + 1, req.max_new_tokens, len(req.ids), self.cfg.max_seq_len)
         req.out.put(Step(index, d.id, d.prob, predict(logits, req.params, req.top_n, probs), d, cached, ms, finish))
         if finish:
             req.out.put(None)

@@ -52,13 +52,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import bpe, weights
-from .config import PRESETS, ModelConfig
-from .corpus import Corpus, shakespeare
-from .generation import generate
-from .sampling import SamplingParams
-from .tokenizer import Tokenizer
-from .transformer import Transformer
+from prediction_machine.config import PRESETS, ModelConfig
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
+from prediction_machine.inference.tokenizer import Tokenizer
+from prediction_machine.model import weights
+from prediction_machine.model.transformer import Transformer
+from prediction_machine.training.curriculum import bpe
+from prediction_machine.training.curriculum.corpus import Corpus, shakespeare
 
 Event = tuple[str, dict]
 
@@ -337,7 +338,7 @@ def pretrain(
     if corpus is None:
         user_file = folder / "corpus.txt"
         if previous and user_file.is_file():
-            from .corpus import user_text
+            from prediction_machine.training.curriculum.corpus import user_text
 
             corpus = user_text(user_file.read_text(encoding="utf-8"))
         else:

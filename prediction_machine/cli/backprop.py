@@ -15,8 +15,8 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from .datasets import GENERATORS
-    from .nn import ACTIVATIONS
+    from prediction_machine.training.backprop.datasets import GENERATORS
+    from prediction_machine.training.backprop.nn import ACTIVATIONS
 
     s = sub.add_parser("backprop", help="train a small neural network on a 2-D dataset with backpropagation")
     s.add_argument("--dataset", choices=list(GENERATORS), default="moons", help="which points to classify (default moons)")
@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 def parse_hidden(text: str) -> tuple[int, ...]:
     """'8,8' -> (8, 8); '' -> ()."""
-    from ..cli import UsageError
+    from prediction_machine.cli.output import UsageError
 
     try:
         widths = tuple(int(w) for w in text.split(",") if w.strip())
@@ -52,9 +52,9 @@ def run(args) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from ..cli import UsageError, console, emit
-    from .playground import PlaygroundConfig, Session
-    from .png import boundary_pixels, png_bytes
+    from prediction_machine.cli.output import UsageError, console, emit
+    from prediction_machine.training.backprop.playground import PlaygroundConfig, Session
+    from prediction_machine.training.backprop.png import boundary_pixels, png_bytes
 
     checks = [
         (1 <= args.steps <= 1_000_000, f"--steps must be in 1..1000000, got {args.steps}"),

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 
-from . import fastpath, weights
-from .chat import chat_ids
-from .tokenizer import Tokenizer
-from .transformer import Transformer
+from prediction_machine.config import DEFAULT_PRECISION
+from prediction_machine.engine import fastpath
+from prediction_machine.inference.tokenizer import Tokenizer
+from prediction_machine.model import weights
+from prediction_machine.model.chat import chat_ids
+from prediction_machine.model.transformer import Transformer
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -60,7 +62,7 @@ class LanguageModel:
         self.bos_id, self.eos_id = ckpt.bos_id, ckpt.eos_id
         self.model = build_transformer(ckpt)
         self.load_seconds = load_seconds
-        self.precision = fastpath.DEFAULT_PRECISION
+        self.precision = DEFAULT_PRECISION
         self.engine = self.model  # what generation calls; see set_precision
         self.lock = threading.Lock()  # for callers that must not run two passes at once
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .engine import Graph, Value, export_graph
+from prediction_machine.training.backprop.engine import Graph, Value, export_graph
 
 
 @dataclass

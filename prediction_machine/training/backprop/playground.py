@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from . import datasets
-from .nn import ACTIVATIONS, init_parameters
-from .vectorized import TensorMLP, bce_with_logits, one_thread
+from prediction_machine.training.backprop import datasets
+from prediction_machine.training.backprop.nn import ACTIVATIONS, init_parameters
+from prediction_machine.training.backprop.vectorized import TensorMLP, bce_with_logits, one_thread
 
 MAX_HISTORY = 2000  # rows kept per session; beyond this every other row is dropped
 NO_POINTS = "There are no training points: add some by clicking on the plane."

@@ -1,0 +1,129 @@
+"""The inference commands: models, tokenize, generate, attention, serve."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from prediction_machine.cli.output import UsageError, console, emit, load_model, visible
+
+
+def cmd_models(args) -> None:
+    from prediction_machine.model import models
+
+    entries = models.registry()
+    if args.json:
+        emit({"default": models.DEFAULT_MODEL, "models": [e.__dict__ for e in entries.values()]})
+        return
+    table = Table(title="Models")
+    for col in ("name", "description", "where the weights come from"):
+        table.add_column(col, overflow="fold")
+    for e in entries.values():
+        table.add_row(e.name + (" (default)" if e.name == models.DEFAULT_MODEL else ""), e.description, e.where)
+    console.print(table)
+    console.print("Any local Llama-family checkpoint folder (config.json, *.safetensors, tokenizer.json) also works: --model PATH")
+
+
+def cmd_tokenize(args) -> None:
+    lm = load_model(args.model)
+    tokens = lm.tokenizer.encode(args.text)
+    if args.json:
+        emit({"tokens": [{"id": t.id, "text": t.text, "start": t.start, "end": t.end} for t in tokens]})
+        return
+    table = Table(title=f"{len(tokens)} tokens")
+    for col in ("#", "id", "text", "chars"):
+        table.add_column(col)
+    for n, t in enumerate(tokens):
+        table.add_row(str(n), str(t.id), visible(t.text) + ("  (part of a character)" if t.partial else ""), f"{t.start}:{t.end}")
+    console.print(table)
+
+
+def cmd_generate(args) -> None:
+    from prediction_machine.inference.generation import generate
+    from prediction_machine.inference.sampling import SamplingParams
+    from prediction_machine.inference.tokenizer import StreamDecoder
+
+    try:
+        params = SamplingParams(args.temperature, args.top_k, args.top_p, args.min_p)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.max_new_tokens < 1:
+        raise UsageError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    lm = load_model(args.model)
+    lm.set_precision(args.precision)
+    ids = lm.prompt_ids(args.prompt, chat=args.chat)
+    if not ids:
+        raise UsageError("the prompt is empty: give some text to continue")
+    if len(ids) + args.max_new_tokens > lm.config.max_seq_len:
+        raise UsageError(f"the prompt is {len(ids)} tokens and --max-new-tokens {args.max_new_tokens}; "
+                         f"together they exceed the context of {lm.config.max_seq_len}")
+    decoder, steps, text = StreamDecoder(lm.tokenizer), [], []
+    for step in generate(lm.engine, ids, params, args.max_new_tokens, lm.stop_ids, args.seed, args.top):
+        piece = "" if step.id in lm.stop_ids else decoder.push(step.id)
+        text.append(piece)
+        if args.json:
+            steps.append({
+                "id": step.id,
+                "token": lm.tokenizer.token(step.id).text,
+                "prob": step.prob,
+                "top": [{"id": r.id, "token": lm.tokenizer.token(r.id).text, "prob": r.prob, "logit": r.logit}
+                        for r in step.prediction.rows],
+            })
+        else:
+            print(piece, end="", flush=True)
+    text.append(decoder.flush())
+    if args.json:
+        emit({"text": "".join(text), "steps": steps})
+    else:
+        print()
+
+
+def cmd_attention(args) -> None:
+    from prediction_machine.training import attention
+
+    lm = load_model(args.model)
+    tokens = lm.tokenizer.encode(args.text)
+    if not tokens:
+        raise UsageError("the text is empty: give a sentence")
+    limit = attention.MAX_TOKENS if not args.no_limit else lm.config.max_seq_len
+    if len(tokens) > limit:
+        raise UsageError(f"the text is {len(tokens)} tokens; the limit is {limit} (pass --no-limit to lift it)")
+    for flag, value, top in (("--layer", args.layer, lm.config.n_layers), ("--head", args.head, lm.config.n_heads)):
+        if value is not None and not 0 <= value < top:
+            raise UsageError(f"{flag} must be in 0..{top - 1}, got {value}")
+    explained = attention.explain(lm, args.text)  # the same function the page's API calls
+    att = explained.attention  # (L, H, T, T)
+    if args.layer is not None:
+        att = att[args.layer : args.layer + 1]
+    if args.head is not None:
+        att = att[:, args.head : args.head + 1]
+    texts = [t.text for t in tokens]
+    if args.json:
+        emit({"tokens": texts, "layers": [args.layer] if args.layer is not None else list(range(lm.config.n_layers)),
+              "heads": [args.head] if args.head is not None else list(range(lm.config.n_heads)),
+              "words": [{"text": w.text, "tokens": w.tokens} for w in explained.words],
+              "attention": [[[[round(v, 6) for v in row] for row in h] for h in layer] for layer in att.tolist()]})
+        return
+    mat = att.mean(dim=(0, 1))  # (T, T): the average over the selected layers and heads
+    where = f"layer {args.layer if args.layer is not None else 'mean'}, head {args.head if args.head is not None else 'mean'}"
+    table = Table(title=f"Attention ({where}): row = the token attending, column = the token attended to")
+    table.add_column("")
+    for t in texts:
+        table.add_column(visible(t), justify="right")
+    for q, row in enumerate(mat.tolist()):
+        table.add_row(visible(texts[q]), *[("·" if k > q else f"{v:.2f}") for k, v in enumerate(row)])
+    console.print(table)
+    split = [w for w in explained.words if len(w.tokens) > 1]
+    if split:
+        console.print("Words split into several tokens: " + ", ".join(
+            " | ".join(visible(texts[i]) for i in w.tokens) for w in split))
+
+
+def cmd_serve(args) -> None:
+    try:  # the only import of web/ from outside it: the library and the other commands work without it
+        from prediction_machine.web.serve import ServeError, serve
+    except ImportError as e:
+        raise UsageError(f"serve needs the web part of prediction-machine, which is missing here ({e.name})") from None
+    try:
+        serve(args)
+    except ServeError as e:
+        raise UsageError(str(e)) from None

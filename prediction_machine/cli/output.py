@@ -1,0 +1,45 @@
+"""What every command shares: the console, one-line usage errors, JSON output, loading a model."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+
+console = Console(stderr=False, highlight=False)
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def load_model(name: str | None):
+    from prediction_machine.model import models
+    from prediction_machine.model.weights import WeightsError
+
+    try:
+        with console.status(f"loading {name or models.DEFAULT_MODEL} ...") if sys.stdout.isatty() else _null():
+            return models.load(name)
+    except WeightsError as e:
+        raise UsageError(str(e)) from None
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def visible(text: str) -> str:
+    """Make whitespace visible in terminal tables: ' ' -> '␣', '\\n' -> '↵'."""
+    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
+
+
+def emit(data: dict) -> None:
+    print(json.dumps(data, ensure_ascii=False, allow_nan=False))
