@@ -77,3 +77,13 @@ def test_real_subprocess_and_python_dash_m():
     done = subprocess.run([sys.executable, "-m", "prediction_machine", "tokenize", "a b", "--json"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and len(json.loads(done.stdout)["tokens"]) == 2
+
+
+@pytest.mark.parametrize("argv", [["models", "--json"], ["backprop", "--steps", "2", "--points", "40"]])
+def test_a_piped_cli_exits_quietly_when_the_reader_leaves(argv):
+    """`prediction-machine models --json | head -c 10`: no BrokenPipeError traceback, exit 0."""
+    script = ("import sys, os; from prediction_machine.cli import main; r, w = os.pipe(); os.close(r); "
+              "os.dup2(w, 1); sys.exit(main(sys.argv[1:]))")  # stdout is a pipe whose reader is already gone
+    proc = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

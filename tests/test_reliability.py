@@ -549,7 +549,7 @@ def test_checkpoint_write_killed_midway_leaves_the_previous_intact(tmp_path):
     script = f"""
 import sys, torch
 sys.path.insert(0, {str(os.path.dirname(__file__))!r})
-from prediction_machine import weights
+from prediction_machine.model import weights
 from prediction_machine.config import ModelConfig
 from prediction_machine.model.transformer import Transformer
 import safetensors.torch as st

@@ -341,10 +341,9 @@ def test_serve_on_all_interfaces_refuses_without_a_token(stub):
     assert "--token" in out and "Traceback" not in out
     suggested = out.split("--token ")[1].split()[0]
     assert len(suggested) >= 16  # a fresh, usable token is printed
-    from prediction_machine.cli import UsageError
-    from prediction_machine.web.serve import check_token
+    from prediction_machine.web.serve import ServeError, check_token
 
-    with pytest.raises(UsageError, match="at least"):
+    with pytest.raises(ServeError, match="at least"):
         check_token("0.0.0.0", 8000, "short")
     assert check_token("127.0.0.1", 8000, None) is None  # the laptop default needs none
     assert check_token("0.0.0.0", 8000, TOKEN) == TOKEN

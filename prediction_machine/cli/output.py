@@ -7,7 +7,14 @@ import sys
 
 from rich.console import Console
 
-console = Console(stderr=False, highlight=False)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError  # rich would exit 1; main() treats a reader that left as a normal end
+
+
+console = _Console(stderr=False, highlight=False)
 
 
 class UsageError(Exception):

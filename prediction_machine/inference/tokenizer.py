@@ -59,6 +59,25 @@ def tokenizer_json_from_vocab(tokens: list[str], merges: list[str], special_ids:
     return tk.to_str()
 
 
+def merge_word(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """The BPE merge loop for one word: glue the neighbouring pair with the lowest rank, repeat.
+
+    `pieces` starts as the word's bytes, one symbol each; `ranks` orders the learned merges
+    (rank 0 was learned first, from the most frequent pair).
+
+    >>> merge_word(list("these"), {("t", "h"): 0, ("th", "e"): 1, ("e", "s"): 2})
+    ['the', 's', 'e']
+    """
+    pieces = list(pieces)
+    while len(pieces) > 1:
+        pairs = [(ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces, pieces[1:], strict=False))]
+        rank, i = min(pairs)
+        if rank == len(ranks):  # no neighbouring pair was ever learned: the word is done
+            break
+        pieces[i : i + 2] = [pieces[i] + pieces[i + 1]]  # subtle: the leftmost copy of the best pair goes first
+    return pieces
+
+
 @dataclass(frozen=True)
 class Token:
     id: int
