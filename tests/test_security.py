@@ -195,6 +195,25 @@ def test_every_answer_has_csp_nosniff_and_frame_ancestors(app, method, path, bod
     assert refused["content-security-policy"] == csp and refused["x-content-type-options"] == "nosniff"
 
 
+def test_a_crash_still_carries_the_security_headers_and_hides_the_traceback(stub):
+    app = create_app(ServerSettings(model=stub))
+
+    @app.get("/api/test-crash")
+    def crash():
+        raise RuntimeError("secret internals /home/someone/path")
+
+    status, headers, body = call(app, "GET", "/api/test-crash")
+    assert status == 500
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    assert headers["content-type"] == "application/json"
+    answer = json.loads(body)
+    assert answer == {"error": "internal error: the server hit a bug; it has been logged"}
+    assert b"Traceback" not in body and b"secret" not in body
+    # the server is still healthy afterwards
+    assert call(app, "GET", "/api/health")[0] == 200
+
+
 def test_page_has_no_inline_script_or_style():
     """The CSP forbids inline code; the page must not need it (or it would silently break)."""
     import re

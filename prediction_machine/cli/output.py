@@ -8,7 +8,6 @@ import sys
 from rich.console import Console
 
 
-
 class _Console(Console):
     def on_broken_pipe(self) -> None:
         raise BrokenPipeError  # rich would exit 1; main() treats a reader that left as a normal end

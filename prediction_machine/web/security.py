@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
@@ -49,6 +50,7 @@ TOKEN_COOKIE = "pm_token"
 CLIENT_COOKIE = "pm_client"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 QUEUED_ROUTES = {"/api/generate"}  # routes that take a place in app.state.slots (refused at the door when full)
+log = logging.getLogger("prediction_machine.web")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -154,6 +156,13 @@ class SecurityMiddleware:
 
         try:
             await self.app(scope, relay, send_with_headers)
+        except Exception:  # noqa: BLE001 - a bug: answered here, so the 500 carries our headers too
+            # Starlette's own error answer comes from a middleware outside this one, which would
+            # send it without the headers above. Log the traceback, answer JSON, never the details.
+            log.exception("error while answering %s %s", method, scope.get("path"))
+            if relay.started:
+                raise  # the answer is already on its way: only the connection can be cut now
+            await _reply(send, 500, "internal error: the server hit a bug; it has been logged")
         finally:
             REQUEST.reset(token)
             relay.close()
@@ -226,6 +235,7 @@ class _Relay:
         self.receive, self.link = receive, link
         self.pending = [{"type": "http.request", "body": body, "more_body": False}] if body is not None else []
         self.inside = 0
+        self.started = False  # the app has begun its answer
         self.watcher: asyncio.Task | None = None
         self.gone = asyncio.Event()
 
@@ -245,6 +255,7 @@ class _Relay:
         return message
 
     def response_started(self) -> None:
+        self.started = True
         if self.watcher is None and self.inside == 0 and not self.pending and not self.gone.is_set():
             self.watcher = asyncio.ensure_future(self._watch())
 
