@@ -22,7 +22,7 @@ from hostile_model import LiveServer, build
 
 from prediction_machine.web import streaming
 from prediction_machine.web.app import create_app
-from prediction_machine.web.security import CLIENT_COOKIE, TOKEN_COOKIE
+from prediction_machine.web.security import CLIENT_COOKIE, TOKEN_COOKIE, session_mac
 from prediction_machine.web.settings import ServerSettings
 
 TOKEN = "classroom-secret-4f9a2c1e"
@@ -282,7 +282,13 @@ def test_classroom_link_sets_an_httponly_strict_cookie_and_redirects(classroom):
     assert "HttpOnly" in token_cookie and "SameSite=Strict" in token_cookie
     client_cookie = next(c for c in raw if c.startswith(CLIENT_COOKIE + "="))
     assert "HttpOnly" in client_cookie
-    cookie = f"{TOKEN_COOKIE}={TOKEN}; " + client_cookie.split(";")[0]
+    session = token_cookie.split(";")[0].split("=", 1)[1]
+    assert TOKEN not in session and session.split(".")[0] == client_cookie.split(";")[0].split("=", 1)[1]
+    cookie = f"{TOKEN_COOKIE}={session}; " + client_cookie.split(";")[0]
+    # the raw token is not a session, and neither is a session signed with another token
+    assert call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": f"{TOKEN_COOKIE}={TOKEN}"})[0] == 401
+    forged = session.split(".")[0] + "." + session_mac("another-token-123", session.split(".")[0])
+    assert call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": f"{TOKEN_COOKIE}={forged}"})[0] == 401
     assert call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": cookie})[0] == 200
     assert call(classroom, "POST", "/api/tokenize", {"host": "10.0.0.5:8000", "cookie": cookie, **JSON}, b'{"text":"x"}')[0] == 200
     status, _, text = call(classroom, "GET", "/", {"host": "10.0.0.5:8000"}, query=b"token=wrong-token-guess")

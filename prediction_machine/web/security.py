@@ -10,8 +10,8 @@ What it guards against:
 - Oversized bodies: refused with 413 before the app sees them (the body is read here, up to
   the limit, and replayed: request bodies are small JSON).
 - Classroom mode (an access token is set): every route but the static files needs the token,
-  as the HttpOnly cookie set by visiting /?token=..., or an `Authorization: Bearer` header
-  (401 otherwise). Each client is told apart (a random cookie, else its IP) so that it can hold
+  as the HttpOnly session cookie set by visiting /?token=... (the client id signed with the
+  token, never the token itself), or an `Authorization: Bearer` header (401 otherwise). Each client is told apart (a random cookie, else its IP) so that it can hold
   one generation at a time. The token never appears in a response or a log line.
 - Every response gets a Content-Security-Policy without inline scripts, nosniff and
   frame-ancestors, so model text can never run as code even if a bug let it through.
@@ -109,7 +109,7 @@ class SecurityMiddleware:
                     "this server is in classroom mode: open the link with ?token=... that your teacher gave you "
                     "(API clients: send Authorization: Bearer <token>)",
                 )
-            client_id = jar.get(CLIENT_COOKIE, "")
+            client_id = self._session_client(jar) or jar.get(CLIENT_COOKIE, "")
             client = "c:" + client_id if _CLIENT_ID.match(client_id) else "ip:" + (scope.get("client") or ("?",))[0]
 
         at_door = method == "POST" and path in QUEUED_ROUTES
@@ -174,11 +174,21 @@ class SecurityMiddleware:
         return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
 
     def _has_token(self, headers: dict, jar: dict) -> bool:
-        candidates = [jar.get(TOKEN_COOKIE, "")]
         auth = headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            candidates.append(auth[7:].strip())
-        return any(_same_secret(c, self.settings.token) for c in candidates)
+        if auth.lower().startswith("bearer ") and _same_secret(auth[7:].strip(), self.settings.token):
+            return True
+        return self._session_client(jar) is not None
+
+    def _session_client(self, jar: dict) -> str | None:
+        """The client id of a valid session cookie "<client id>.<HMAC of it under the token>", else None.
+
+        The cookie is never the token itself: a cookie copied from one browser is not the
+        classroom's password, and a teacher who restarts with a new token ends every session.
+        """
+        client_id, _, mac = jar.get(TOKEN_COOKIE, "").partition(".")
+        if _CLIENT_ID.match(client_id) and _same_secret(mac, session_mac(self.settings.token, client_id)):
+            return client_id
+        return None
 
     async def _enter_classroom(self, scope, send, jar: dict) -> None:
         """/?token=...: check it, keep it in an HttpOnly cookie, and redirect so it leaves the address bar."""
@@ -186,15 +196,23 @@ class SecurityMiddleware:
         if not _same_secret(given, self.settings.token):
             return await _reply(send, 401, "this access token is not the one this server was started with")
         cookie_opts = "Path=/; HttpOnly; SameSite=Strict; Max-Age=86400"
+        client_id = jar.get(CLIENT_COOKIE, "")
+        if not _CLIENT_ID.match(client_id):
+            client_id = secrets.token_urlsafe(18)
+        session = f"{client_id}.{session_mac(self.settings.token, client_id)}"
         headers = [
             (b"location", b"/"),
             (b"cache-control", b"no-store"),
-            (b"set-cookie", f"{TOKEN_COOKIE}={self.settings.token}; {cookie_opts}".encode()),
+            (b"set-cookie", f"{TOKEN_COOKIE}={session}; {cookie_opts}".encode()),
+            (b"set-cookie", f"{CLIENT_COOKIE}={client_id}; {cookie_opts}".encode()),
         ]
-        if not _CLIENT_ID.match(jar.get(CLIENT_COOKIE, "")):
-            headers.append((b"set-cookie", f"{CLIENT_COOKIE}={secrets.token_urlsafe(18)}; {cookie_opts}".encode()))
         await send({"type": "http.response.start", "status": 303, "headers": headers + SECURITY_HEADERS})
         await send({"type": "http.response.body", "body": b""})
+
+
+def session_mac(token: str, client_id: str) -> str:
+    """The session cookie's signature: HMAC-SHA256 of the client id under the classroom token."""
+    return hmac.new(token.encode(), client_id.encode(), "sha256").hexdigest()
 
 
 def _same_secret(given: str, want: str | None) -> bool:
