@@ -19,15 +19,32 @@ def test_trace_payload(client, lm):
     r = client.post("/api/trace", json={"prompt": "The cat sat on the", "chat": False, "lens_k": 3, "neighbours": 4})
     assert r.status_code == 200
     d = r.json()
+    # One key per page stage, beside what they share.
+    assert set(d) == {"model", "tokens", "ms", "embedding", "transformer", "prediction"}
+    m = d["model"]
+    assert (m["d_model"], m["n_heads"], m["n_layers"], m["vocab_size"]) == (576, 9, 30, 49152)
     T = len(d["tokens"])
-    assert T == 5 and len(d["embeddings"]["vectors"]) == T and d["embeddings"]["dims"] == 576
-    assert len(d["lens"]) == 30 and all(len(g["top"]) == 3 for g in d["lens"])
-    assert len(d["projection"]["points"]) == T and all(len(p["neighbours"]) == 4 for p in d["projection"]["points"])
-    assert len(d["attention_thumbnails"]) == 30 and len(d["attention_thumbnails"][0]) == T
+    emb, tr = d["embedding"], d["transformer"]
+    assert T == 5 and len(emb["vectors"]) == T and emb["dims"] == 576
+    points = emb["projection"]["points"]
+    assert len(points) == T and all(len(p["neighbours"]) == 4 for p in points)
+    assert [p["id"] for p in points] == [t["id"] for t in d["tokens"]] and len(emb["projection"]["explained"]) == 2
+    assert len(tr["lens"]) == 30 and all(len(g["top"]) == 3 for g in tr["lens"])
+    assert len(tr["attention_thumbnails"]) == 30 and len(tr["attention_thumbnails"][0]) == T
+    assert tr["attention_thumbnails_note"] is None
+    # A thumbnail is the layer's attention averaged over its heads; its rows sum to 1.
+    assert all(abs(sum(row) - 1) < 1e-3 for layer in tr["attention_thumbnails"] for row in layer)
     # The last layer of the logit lens is the model's real prediction.
-    assert d["lens"][-1]["top"][0]["id"] == d["prediction"]["rows"][0]["id"]
+    assert tr["lens"][-1]["top"][0]["id"] == d["prediction"]["rows"][0]["id"]
     total = sum(r["raw_prob"] for r in d["prediction"]["rows"]) + d["prediction"]["mass_outside"]
     assert abs(total - 1) < 1e-4
+
+
+def test_trace_long_prompt_has_no_thumbnails_and_k0_no_neighbours(client):
+    d = client.post("/api/trace", json={"prompt": "word " * 60, "chat": False, "neighbours": 0}).json()
+    assert d["transformer"]["attention_thumbnails"] is None
+    assert "48 tokens" in d["transformer"]["attention_thumbnails_note"]
+    assert all(p["neighbours"] == [] for p in d["embedding"]["projection"]["points"])
 
 
 def test_sample_preview_reshapes_with_settings(client):

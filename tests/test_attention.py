@@ -116,6 +116,28 @@ def test_prominent_heads_match_their_measurements(client, example):
     assert r.details["max_diff_in_wide_version"] < 1e-5  # causal: "it" cannot see the last word
 
 
+def test_mean_view_is_torch_mean_over_the_right_dims():
+    att = torch.rand(4, 3, 5, 5)  # (L, H, T, T)
+    v = attention.mean_view(att, [2, 0], [1])
+    assert torch.equal(v.maps, att[[2, 0]][:, [1]])  # (L', H', T, T)
+    assert torch.allclose(v.head_mean, torch.stack([att[2].mean(0), att[0].mean(0)]))  # all heads of each layer
+    assert torch.allclose(v.layer_mean, att[:, 1].mean(0, keepdim=True))  # all layers of each head
+    assert torch.allclose(v.mean, att.mean((0, 1)))
+
+
+def test_views_token_word_grid_and_breakdown(lm, example):
+    e = example
+    v = attention.views(lm, EXAMPLE, [13], [8, 2], ("token", "word"), grid=4, breakdown=(13, 8, 5))
+    assert torch.equal(v.token.maps, e.attention[[13]][:, [8, 2]])
+    assert torch.allclose(v.token.mean, e.attention.mean((0, 1)))
+    word = attention.word_matrix(e.attention, e.words)  # (L, H, W, W)
+    assert torch.allclose(v.word.layer_mean, word[:, [8, 2]].mean(0))
+    assert v.grid.shape == (lm.config.n_layers, lm.config.n_heads, 4, 4)
+    assert v.breakdown.query == 5 and v.breakdown.max_abs_diff < 1e-5
+    only = attention.views(lm, EXAMPLE, [0], [0])
+    assert only.word is None and only.grid is None and only.breakdown is None
+
+
 # ----------------------------------------------------------------------------- API
 
 

@@ -54,7 +54,7 @@ def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10, probs: to
     scaled = logits / max(params.temperature, 1e-5)
     for i in top.indices.tolist():
         total += float(probs[i])
-        rows.append(Row(i, float(logits[i]), _finite(float(scaled[i])), float(raw[i]), float(probs[i]), min(total, 1.0)))
+        rows.append(Row(i, float(logits[i]), float(scaled[i]), float(raw[i]), float(probs[i]), min(total, 1.0)))
     return Prediction(
         rows=rows,
         entropy=entropy_bits(probs),
@@ -62,8 +62,3 @@ def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10, probs: to
         mass_outside=max(0.0, 1.0 - total),
         candidates=int((probs > 0).sum()),
     )
-
-
-def _finite(x: float) -> float:
-    """Clamp a scaled logit so JSON never carries Infinity (temperature near 0 makes them huge)."""
-    return x if math.isfinite(x) else math.copysign(3.4e38, x)

@@ -2,10 +2,10 @@
 
 Everything here is computed from a real forward pass (tracing.trace); nothing is simulated.
 
-- `explain(lm, text)`: tokens, their grouping into words, and the traced attention weights.
-- `word_matrix(...)`: the token-level weights combined into a word-level view.
+- `explain(lm, text)`: tokens, their words, the traced weights; `word_matrix(...)`: the word view.
 - `score_breakdown(...)`: one query row of one head rebuilt step by step from the model's
   own weights (q . k, / sqrt(head_dim), causal mask, softmax), checked against the trace.
+- `views(lm, text, ...)`: what the explorer draws: selected maps, head/layer means, grid, breakdown.
 - `prominent_heads(...)`: heads with a measurable habit (previous token, first token,
   induction, "it" -> its referent), found by measuring on example sentences.
 
@@ -21,12 +21,14 @@ Shape letters: L layers, H query heads, K key/value heads, T tokens, W words, hd
 from __future__ import annotations
 
 import math
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 
 import torch
 
 from prediction_machine.inference.tokenizer import Token
+from prediction_machine.memo import Memo
 from prediction_machine.model import tracing
 from prediction_machine.model.transformer import Transformer, apply_rope
 
@@ -235,6 +237,44 @@ def score_breakdown(model: Transformer, t: tracing.Trace, layer: int, head: int,
     )
 
 
+# ----------------------------------------------------------------------------- what the explorer draws
+
+
+@dataclass
+class View:
+    maps: torch.Tensor  # (L', H', N, N) the selected layers and heads; N = T tokens or W words
+    head_mean: torch.Tensor  # (L', N, N) each selected layer, averaged over all its heads
+    layer_mean: torch.Tensor  # (H', N, N) each selected head, averaged over all layers
+    mean: torch.Tensor  # (N, N) averaged over every layer and head
+
+
+def mean_view(att: torch.Tensor, layers: list[int], heads: list[int]) -> View:
+    """The selected maps of weights (L, H, N, N), and their averages over heads and over layers."""
+    return View(att[layers][:, heads], att[layers].mean(1), att[:, heads].mean(0), att.mean((0, 1)))
+
+
+@dataclass
+class Views:
+    token: View | None  # the weights as computed (N = T tokens)
+    word: View | None  # sub-tokens combined by word_matrix (N = W words)
+    grid: torch.Tensor | None  # (L, H, s, s) every head, block-averaged to at most s x s
+    breakdown: Breakdown | None
+
+
+_explained = Memo(size=4)  # the last few sentences: the breakdown panel asks again about the same one
+_prominent, _prominent_lock = Memo(size=2), threading.Lock()  # prominent_heads on the page's examples
+
+
+def views(lm, text: str, layers: list[int], heads: list[int], which=("token",), grid: int | None = None,
+          breakdown: tuple[int, int, int] | None = None) -> Views:
+    """What the explorer draws: which = "token" and/or "word"; grid = s; breakdown = (layer, head, query)."""
+    e = _explained.get(lm, text, lambda: explain(lm, text))
+    token = mean_view(e.attention, layers, heads) if "token" in which else None
+    word = mean_view(e.word_attention(), layers, heads) if "word" in which else None
+    small = None if grid is None else downsample(e.attention, grid)
+    return Views(token, word, small, None if breakdown is None else score_breakdown(lm.model, e.trace, *breakdown))
+
+
 # ----------------------------------------------------------------------------- prominent heads
 
 
@@ -296,8 +336,11 @@ def prominent_heads(lm, examples: list[dict] | None = None) -> list[Prominent]:
 
     Captions are written from the measured numbers only: the score, the even-spread
     baseline, and for "it" the weights on both candidate nouns in both sentences.
+    The page's own examples (examples=None) are measured once per model, then remembered.
     """
-    examples = examples or EXAMPLES
+    if examples is None:
+        with _prominent_lock:  # six forward passes: once, even when many students ask together
+            return _prominent.get(lm, None, lambda: prominent_heads(lm, EXAMPLES))
     done = [explain(lm, e["text"]) for e in examples]
     atts = [d.attention for d in done]  # each (L, H, T, T)
     found: list[Prominent] = []
@@ -354,3 +397,4 @@ def prominent_heads(lm, examples: list[dict] | None = None) -> list[Prominent]:
         details={"to_animal": w_animal, "to_street": w_street, "max_diff_in_wide_version": same},
     ))
     return found
+

@@ -12,18 +12,17 @@ Text longer than ServerSettings.max_attention_tokens tokens is refused with a 42
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Annotated, Literal
 
 import torch
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, Field
 
+from prediction_machine.jsonsafe import json_number as num
+from prediction_machine.jsonsafe import json_numbers
 from prediction_machine.training import attention
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.settings import ServerSettings
-from prediction_machine.web.streaming import finite
 from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 LIMITS = ServerSettings()
@@ -61,32 +60,9 @@ class AttentionRequest(Strict):
 
 # ----------------------------------------------------------------------------- helpers
 
-_cache: OrderedDict[tuple, attention.Explained] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def explained(lm, text: str) -> attention.Explained:
-    """The last few sentences' traces, so the breakdown panel does not re-run the model."""
-    key = (lm.name, text)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    e = attention.explain(lm, text)
-    with _cache_lock:
-        _cache[key] = e
-        while len(_cache) > 4:
-            _cache.popitem(last=False)
-    return e
-
-
 def rounded(t: torch.Tensor, digits: int = DIGITS) -> list:
-    """Nested lists of JSON-safe floats (weights are in [0, 1], so never NaN or Infinity)."""
-
-    def walk(x):
-        return [walk(y) for y in x] if isinstance(x, list) else finite(x, digits)
-
-    return walk(t.tolist())
+    """Nested lists of rounded floats (weights are in [0, 1], so never NaN or Infinity)."""
+    return json_numbers(t.tolist(), digits)
 
 
 def pick(request_list: list[int] | None, top: int, field: str) -> list[int]:
@@ -100,28 +76,22 @@ def pick(request_list: list[int] | None, top: int, field: str) -> list[int]:
     return list(request_list)
 
 
-def views(att: torch.Tensor, words, layers, heads, which: list[str]) -> dict:
-    """Selected maps and the averages over heads and layers, for each requested view."""
-    out = {}
-    for view in which:
-        full = att if view == "token" else attention.word_matrix(att, words)  # (L, H, N, N)
-        key = "attention" if view == "token" else "word_attention"
-        out[key] = {
-            "maps": rounded(full[layers][:, heads]),  # [layer][head][query][key]
-            "head_mean": rounded(full[layers].mean(1)),  # [layer][query][key]: mean over all heads
-            "layer_mean": rounded(full[:, heads].mean(0)),  # [head][query][key]: mean over all layers
-            "mean": rounded(full.mean((0, 1))),  # [query][key]: mean over every layer and head
-        }
-    return out
+def view_json(v: attention.View) -> dict:
+    return {
+        "maps": rounded(v.maps),  # [layer][head][query][key]
+        "head_mean": rounded(v.head_mean),  # [layer][query][key]: mean over all heads
+        "layer_mean": rounded(v.layer_mean),  # [head][query][key]: mean over all layers
+        "mean": rounded(v.mean),  # [query][key]: mean over every layer and head
+    }
 
 
 def breakdown_json(b: attention.Breakdown) -> dict:
     return {
         "layer": b.layer, "head": b.head, "kv_head": b.kv_head, "query": b.query, "head_dim": b.head_dim,
-        "scale": finite(b.head_dim**0.5),
+        "scale": num(b.head_dim**0.5, 6),
         "keys": [
-            {"position": k, "dot": finite(d, 5), "scaled": finite(s, 5), "allowed": a, "weight": finite(w, 6),
-             "traced": finite(t, 6)}
+            {"position": k, "dot": num(d, 5), "scaled": num(s, 5), "allowed": a, "weight": num(w, 6),
+             "traced": num(t, 6)}
             for k, (d, s, a, w, t) in enumerate(zip(b.dots, b.scaled, b.allowed, b.weights, b.traced, strict=True))
         ],
         "max_abs_diff": b.max_abs_diff,
@@ -168,7 +138,9 @@ def attention_route(req: AttentionRequest, request: Request) -> dict:
             if value >= top:
                 raise unprocessable(f"breakdown.{name}", f"{value} is out of range (0..{top - 1})")
 
-    e = explained(lm, req.text)
+    b = req.breakdown
+    v = attention.views(lm, req.text, layers, heads, which, grid=GRID_SIZE if req.grid else None,
+                        breakdown=None if b is None else (b.layer, b.head, b.query))
     out = {
         "model": lm.name,
         "tokens": [t.to_dict() for t in tokens],
@@ -183,37 +155,29 @@ def attention_route(req: AttentionRequest, request: Request) -> dict:
         "view": req.view,
         "weights": count,
         "max_weights": MAX_WEIGHTS,
-        **views(e.attention, e.words, layers, heads, which),
     }
-    if req.grid:
-        small = attention.downsample(e.attention, GRID_SIZE)  # (L, H, s, s)
-        out["grid"] = {"size": small.shape[-1], "downsampled": T > GRID_SIZE, "maps": rounded(small, 3)}
-    if req.breakdown is not None:
-        b = req.breakdown
-        out["breakdown"] = breakdown_json(attention.score_breakdown(lm.model, e.trace, b.layer, b.head, b.query))
+    if v.token is not None:
+        out["attention"] = view_json(v.token)
+    if v.word is not None:
+        out["word_attention"] = view_json(v.word)
+    if v.grid is not None:
+        out["grid"] = {"size": v.grid.shape[-1], "downsampled": T > GRID_SIZE, "maps": rounded(v.grid, 3)}
+    if v.breakdown is not None:
+        out["breakdown"] = breakdown_json(v.breakdown)
     return out
-
-
-_examples: dict[str, dict] = {}
-_examples_lock = threading.Lock()
 
 
 @router.get("/examples", summary="Example sentences and the heads measured as prominent on them")
 def examples(request: Request) -> dict:
     lm = language_model(request)
-    with _examples_lock:  # measured once per process (six forward passes), then served from memory
-        if lm.name not in _examples:
-            found = attention.prominent_heads(lm)
-            _examples[lm.name] = {
-                "model": lm.name,
-                "examples": attention.EXAMPLES,
-                "prominent": [
-                    {"kind": p.kind, "layer": p.layer, "head": p.head, "score": finite(p.score, 4),
-                     "baseline": finite(p.baseline, 4), "caption": p.caption, "example": p.example,
-                     "query": p.query, "details": {k: finite(v, 6) if isinstance(v, float) else v
-                                                   for k, v in p.details.items()}}
-                    for p in found
-                ],
-                "measured_on": "all example sentences (the “it” head on the first one)",
-            }
-    return _examples[lm.name]
+    return {
+        "model": lm.name,
+        "examples": attention.EXAMPLES,
+        "prominent": [
+            {"kind": p.kind, "layer": p.layer, "head": p.head, "score": num(p.score, 4),
+             "baseline": num(p.baseline, 4), "caption": p.caption, "example": p.example,
+             "query": p.query, "details": {k: num(v, 6) if isinstance(v, float) else v for k, v in p.details.items()}}
+            for p in attention.prominent_heads(lm)  # measured once per model, then remembered
+        ],
+        "measured_on": "all example sentences (the “it” head on the first one)",
+    }

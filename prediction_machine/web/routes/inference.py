@@ -6,28 +6,28 @@ Thin on purpose: validate, call the same Python functions the CLI uses, serializ
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import Annotated
 
-import torch
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, Field
 
 from prediction_machine.engine import batching
-from prediction_machine.inference import embedding
-from prediction_machine.inference.prediction import Prediction, predict
-from prediction_machine.inference.sampling import SamplingParams, distribution, draw, make_generator
+from prediction_machine.inference import walkthrough
+from prediction_machine.inference.embedding import EmbeddingView
+from prediction_machine.inference.prediction import Prediction
+from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.inference.tokenizer import StreamDecoder
-from prediction_machine.model import tracing
+from prediction_machine.inference.transformer_view import TransformerView
+from prediction_machine.jsonsafe import json_number as num
+from prediction_machine.jsonsafe import json_numbers
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.settings import ServerSettings
-from prediction_machine.web.streaming import SSE_RESPONSES, finite, stream
+from prediction_machine.web.streaming import SSE_RESPONSES, stream
 from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api", tags=["inference"])
 LIMITS = ServerSettings()
 MAX_TRACE_TOKENS = 256  # a trace returns every embedding: 256 x 576 numbers is about 1.5 MB of JSON
-MAX_THUMBNAIL_TOKENS = 48  # per-layer attention thumbnails are L x T x T numbers
 
 Prompt = Annotated[
     str,
@@ -110,36 +110,59 @@ def prediction_json(lm, p: Prediction) -> dict:
             {
                 "id": r.id,
                 "token": lm.tokenizer.token(r.id).to_dict(),
-                "logit": finite(r.logit),
-                "scaled": finite(r.scaled),
-                "raw_prob": finite(r.raw_prob, 8),
-                "prob": finite(r.prob, 8),
-                "cumulative": finite(r.cumulative, 8),
+                "logit": num(r.logit, 6),
+                "scaled": num(r.scaled, 6),
+                "raw_prob": num(r.raw_prob, 8),
+                "prob": num(r.prob, 8),
+                "cumulative": num(r.cumulative, 8),
             }
             for r in p.rows
         ],
-        "entropy_bits": finite(p.entropy),
-        "model_entropy_bits": finite(p.raw_entropy),
-        "mass_outside": finite(p.mass_outside, 8),
+        "entropy_bits": num(p.entropy, 6),
+        "model_entropy_bits": num(p.raw_entropy, 6),
+        "mass_outside": num(p.mass_outside, 8),
         "candidates": p.candidates,
     }
 
 
-_logits_cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+def embedding_json(lm, e: EmbeddingView) -> dict:
+    return {
+        "dims": e.vectors.shape[1],
+        "vectors": json_numbers(e.vectors.tolist(), 4),  # [token][dimension]
+        "projection": {
+            "explained": [num(v, 4) for v in e.explained],
+            "points": [
+                {
+                    "id": p.id, "x": num(p.x, 4), "y": num(p.y, 4),
+                    "neighbours": [
+                        {"id": n.id, "token": lm.tokenizer.token(n.id).to_dict(), "similarity": num(n.similarity, 4),
+                         "x": num(n.x, 4), "y": num(n.y, 4)}
+                        for n in p.neighbours
+                    ],
+                }
+                for p in e.points
+            ],
+        },
+    }
 
 
-@torch.inference_mode()
-def next_logits(lm, ids: list[int]) -> torch.Tensor:
-    """Next-token logits of a sequence, remembered for the last few sequences (sliders re-ask often)."""
-    key = (lm.name, tuple(ids))
-    if key in _logits_cache:
-        _logits_cache.move_to_end(key)
-        return _logits_cache[key]
-    logits, _ = lm.model(torch.tensor([ids]), last_only=True)  # (1, 1, V)
-    _logits_cache[key] = logits[0, -1]
-    while len(_logits_cache) > 16:
-        _logits_cache.popitem(last=False)
-    return logits[0, -1]
+def transformer_json(lm, v: TransformerView) -> dict:
+    thumbs = v.thumbnails
+    return {
+        "lens": [
+            {"layer": g.layer, "top": [
+                {"id": i, "token": lm.tokenizer.token(i).to_dict(), "prob": num(p, 6)} for i, p in zip(g.ids, g.probs, strict=True)
+            ]}
+            for g in v.lens
+        ],
+        "attention_thumbnails": None if thumbs is None else json_numbers(thumbs.tolist(), 4),  # [layer][query][key]
+        "attention_thumbnails_note": None if thumbs is not None else f"shown for prompts up to {v.max_thumbnail_tokens} tokens",
+    }
+
+
+def model_json(lm) -> dict:
+    """The model's facts; d_model, vocab_size, n_layers and n_heads carry ModelConfig's names."""
+    return {**lm.describe(), "n_layers": lm.config.n_layers, "n_heads": lm.config.n_heads}
 
 
 # ----------------------------------------------------------------------------- routes
@@ -156,67 +179,19 @@ def tokenize(req: TokenizeRequest, request: Request) -> dict:
     return out
 
 
-@router.post("/trace", summary="One instrumented forward pass: embeddings, logit lens, attention, prediction")
+@router.post("/trace", summary="One instrumented forward pass: the embedding, transformer and prediction stages")
 def trace(req: TraceRequest, request: Request) -> dict:
     lm = language_model(request, req.model)
     ids = prompt_ids(request, lm, req.prompt, req.chat, limit=MAX_TRACE_TOKENS)
-    t0 = time.perf_counter()
-    t = tracing.trace(lm.model, ids)
-    ms = (time.perf_counter() - t0) * 1000
-    lens = tracing.logit_lens(lm.model, t, -1, req.lens_k)
-    proj = lm_projection(lm)
-    table = lm.model.embed.weight
-    xy = embedding.project(proj, t.embeddings).tolist()
-    near = embedding.nearest(table, ids, req.neighbours) if req.neighbours else [[] for _ in ids]
-    others = sorted({j for row in near for j, _ in row})
-    near_xy = dict(zip(others, embedding.project(proj, table[others]).tolist(), strict=True)) if others else {}
-    T = len(ids)
-    thumbs = None
-    if T <= MAX_THUMBNAIL_TOKENS:
-        thumbs = [[[finite(v, 4) for v in row] for row in layer] for layer in t.attention.mean(1).tolist()]
+    w = walkthrough.trace_prompt(lm.model, ids, lens_k=req.lens_k, neighbours=req.neighbours)
     return {
-        "model": lm.describe(),
+        "model": model_json(lm),
         "tokens": [lm.tokenizer.token(i).to_dict() for i in ids],
-        "ms": finite(ms, 2),
-        "embeddings": {
-            "dims": t.embeddings.shape[1],
-            "vectors": [[finite(v, 4) for v in row] for row in t.embeddings.tolist()],
-        },
-        "projection": {
-            "explained": [finite(e, 4) for e in proj.explained],
-            "points": [
-                {
-                    "id": i,
-                    "x": finite(x, 4),
-                    "y": finite(y, 4),
-                    "neighbours": [
-                        {"id": j, "token": lm.tokenizer.token(j).to_dict(), "similarity": finite(s, 4),
-                         "x": finite(near_xy[j][0], 4), "y": finite(near_xy[j][1], 4)}
-                        for j, s in near[n]
-                    ],
-                }
-                for n, (i, (x, y)) in enumerate(zip(ids, xy, strict=True))
-            ],
-        },
-        "lens": [
-            {"layer": g.layer, "top": [
-                {"id": i, "token": lm.tokenizer.token(i).to_dict(), "prob": finite(p, 6)} for i, p in zip(g.ids, g.probs, strict=True)
-            ]}
-            for g in lens
-        ],
-        "attention_thumbnails": thumbs,
-        "attention_thumbnails_note": None if thumbs is not None else f"shown for prompts up to {MAX_THUMBNAIL_TOKENS} tokens",
-        "prediction": prediction_json(lm, predict(t.logits[-1], SamplingParams(temperature=1.0), 10)),
+        "ms": num(w.ms, 2),
+        "embedding": embedding_json(lm, w.embedding),
+        "transformer": transformer_json(lm, w.transformer),
+        "prediction": prediction_json(lm, w.prediction),
     }
-
-
-_projections: dict[str, embedding.Projection] = {}
-
-
-def lm_projection(lm) -> embedding.Projection:
-    if lm.name not in _projections:
-        _projections[lm.name] = embedding.principal_axes(lm.model.embed.weight)
-    return _projections[lm.name]
 
 
 @router.post("/sample/preview", summary="The next-token distribution after temperature, top-k, top-p and min-p")
@@ -225,13 +200,13 @@ def sample_preview(req: PreviewRequest, request: Request) -> dict:
     ids = prompt_ids(request, lm, req.prompt, req.chat) + continuation_ids(lm, req.continuation)
     if len(ids) >= lm.config.max_seq_len:
         raise unprocessable("continuation", f"makes the sequence longer than the context of {lm.config.max_seq_len}")
-    logits = next_logits(lm, ids)
     params = req.params()
-    out = {"prediction": prediction_json(lm, predict(logits, params, req.k)), "greedy": params.greedy}
-    if req.seed is not None:
-        d = draw(distribution(logits, params), None if params.greedy else make_generator(req.seed))
+    p = walkthrough.preview(lm.model, ids, params, req.k, req.seed)
+    out = {"prediction": prediction_json(lm, p.prediction), "greedy": params.greedy}
+    if p.draw is not None:
+        d = p.draw
         out["draw"] = {"id": d.id, "token": lm.tokenizer.token(d.id).to_dict(), "u": d.u,
-                       "cumulative_before": finite(d.cumulative_before, 8), "prob": finite(d.prob, 8)}
+                       "cumulative_before": num(d.cumulative_before, 8), "prob": num(d.prob, 8)}
     return out
 
 
@@ -267,11 +242,11 @@ def generate_stream(req: GenerateRequest, request: Request):
                 "id": step.id,
                 "token": lm.tokenizer.token(step.id).to_dict(),
                 "text": piece,
-                "prob": finite(step.prob, 8),
-                "draw": {"u": step.draw.u, "cumulative_before": finite(step.draw.cumulative_before, 8)},
+                "prob": num(step.prob, 8),
+                "draw": {"u": step.draw.u, "cumulative_before": num(step.draw.cumulative_before, 8)},
                 "prediction": prediction_json(lm, step.prediction),
                 "cached": step.cached,
-                "ms": finite(step.ms, 2),
+                "ms": num(step.ms, 2),
                 "finish": step.finish,
             }
             finish = step.finish or finish
@@ -282,8 +257,8 @@ def generate_stream(req: GenerateRequest, request: Request):
             "ids": out_ids,
             "text": "".join(texts) + tail,
             "tokens": len(out_ids),
-            "seconds": finite(elapsed, 3),
-            "tokens_per_s": finite(len(out_ids) / elapsed if elapsed > 0 else 0.0, 2),
+            "seconds": num(elapsed, 3),
+            "tokens_per_s": num(len(out_ids) / elapsed if elapsed > 0 else 0.0, 2),
         }
 
     return stream(request.app.state.slots, work)
