@@ -28,12 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prediction_machine.config import PRESETS  # noqa: E402
 from prediction_machine.model.transformer import Transformer  # noqa: E402
 from prediction_machine.training.curriculum import scale  # noqa: E402
-from prediction_machine.training.curriculum.pretrain import (  # noqa: E402
-    TrainConfig,
-    init_weights,
-    make_optimizer,
-    next_token_loss,
-)
+from prediction_machine.training.curriculum.loop import make_optimizer  # noqa: E402
+from prediction_machine.training.curriculum.pretrain import TrainConfig, init_weights, next_token_loss  # noqa: E402
 
 SIZES = [
     # (name, preset, vocab, layers, width, context, batch, timed steps)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +21,8 @@ import torch
 
 from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model.models import shipped_checkpoint
-from prediction_machine.training.curriculum import bpe, corpus, finetune, pretrain
+from prediction_machine.training.curriculum import bpe, corpus, finetune, loop, pretrain
+from prediction_machine.training.curriculum import runs as run_folders  # `runs` is the tmp-folder fixture
 
 MICRO = pretrain.TrainConfig(
     layers=2, width=64, vocab_size=300, bpe_chars=40_000, corpus_chars=60_000, steps=30, batch_size=8,
@@ -133,10 +135,19 @@ def test_bpe_round_trip_and_exported_tokenizer_agree():
 
 def test_lr_schedule_worked_example():
     cfg = pretrain.TrainConfig(lr=1.0, warmup=10, steps=110, min_lr_ratio=0.1)
-    assert pretrain.lr_at(0, cfg) == pytest.approx(0.1)
-    assert pretrain.lr_at(9, cfg) == pytest.approx(1.0)
-    assert pretrain.lr_at(60, cfg) == pytest.approx(0.55)
-    assert pretrain.lr_at(110, cfg) == pytest.approx(0.1)
+    assert loop.lr_at(0, cfg) == pytest.approx(0.1)
+    assert loop.lr_at(9, cfg) == pytest.approx(1.0)
+    assert loop.lr_at(60, cfg) == pytest.approx(0.55)
+    assert loop.lr_at(110, cfg) == pytest.approx(0.1)
+
+
+def test_fit_warmup_and_the_live_recipe_the_page_starts():
+    """fit_warmup's docstring example, and the page's run is RECIPES["live"] with the learner's choices."""
+    live = pretrain.RECIPES["live"]
+    assert [loop.fit_warmup(replace(live, steps=n)).warmup for n in (300, 100, 5)] == [30, 10, 1]
+    assert pretrain.live_config() == live  # the page's defaults are the recipe itself
+    cfg = pretrain.live_config(steps=100, eval_every=60)
+    assert (cfg.warmup, cfg.checkpoint_every, cfg.bpe_chars, cfg.eval_batches) == (10, 60, 200_000, 4)
 
 
 def test_pretraining_reduces_loss_and_reports_everything(runs):
@@ -151,7 +162,7 @@ def test_pretraining_reduces_loss_and_reports_everything(runs):
     assert last["tokens"] == MICRO.steps * MICRO.batch_size * MICRO.context
     assert last["flops"] == pytest.approx(6 * params * last["tokens"])
     assert last["tokens_per_s"] > 0 and last["seconds"] > 0
-    assert [s["lr"] for s in steps] == pytest.approx([pretrain.lr_at(i, MICRO) for i in range(MICRO.steps)])
+    assert [s["lr"] for s in steps] == pytest.approx([loop.lr_at(i, MICRO) for i in range(MICRO.steps)])
     first_loss = steps[0]["loss"]
     assert first_loss == pytest.approx(math.log(300), abs=0.3)  # a fresh model guesses uniformly
     final = of(evs, "eval")[-1]
@@ -278,7 +289,46 @@ def test_answer_loss_equals_cross_entropy_on_answer_positions_only():
     logits, _ = model(x)
     keep = m.bool()
     expected = torch.nn.functional.cross_entropy(logits[keep], y[keep])
-    assert finetune.answer_loss(model, x, y, m).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loop.answer_loss(model, x, y, m).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_pad_rows_docstring_example_and_the_lora_loss_is_the_same_loss():
+    x, y, m = loop.pad_rows([([5, 6, 7], [0, 1, 1])])
+    assert (x.tolist(), y.tolist(), m.tolist()) == ([[5, 6]], [[6, 7]], [[1.0, 1.0]])
+    x, y, m = loop.pad_rows([([5, 6, 7], [0, 1, 1]), ([1, 2, 3, 4, 5], [0, 0, 0, 1, 1])], context=4)
+    assert x.tolist() == [[5, 6, 0], [1, 2, 3]] and m.tolist() == [[1, 1, 0], [0, 0, 1]]  # cut to 4, padded
+    from prediction_machine.config import ModelConfig
+    from prediction_machine.model.transformer import Transformer
+    from prediction_machine.training.curriculum import lora
+
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=20, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=32, max_seq_len=16))
+    rows = [([1, 2, 3, 4], [0, 0, 1, 1]), ([5, 6, 7], [0, 1, 1])]
+    assert lora.batch_loss(model, rows).item() == loop.answer_loss(model, *loop.pad_rows(rows)).item()
+
+
+def test_wait_while_paused_checkpoints_waits_and_yields_to_a_stop():
+    assert list(loop.wait_while_paused(3, lambda: False, None)) == []  # not paused: nothing happens
+    assert list(loop.wait_while_paused(3, lambda: True, lambda: True)) == []  # a stop wins over a pause
+    asked = iter([True, True, False])  # paused at the check, still paused once, then resumed
+    evs = list(loop.wait_while_paused(3, lambda: next(asked), None, on_pause=lambda: ("checkpoint", {"step": 3})))
+    assert [n for n, _ in evs] == ["checkpoint", "paused", "resumed"] and evs[1][1] == {"step": 3}
+
+
+def test_one_run_folder_scheme_listed_and_summarised(runs, monkeypatch):
+    """CLI and page name run folders the same way; list_runs and summary read them back."""
+    monkeypatch.setattr(run_folders.time, "strftime", lambda fmt: "20250101-120000")
+    first, second = run_folders.new_run_folder("pretrain"), run_folders.new_run_folder("pretrain")
+    assert (first.name, second.name) == ("pretrain-20250101-120000", "pretrain-20250101-120000-2")
+    assert first.parent == second.parent == runs and first.is_dir() and second.is_dir()
+    assert all(re.match(run_folders.RUN_ID, f.name) for f in (first, second))
+    listed = run_folders.list_runs()
+    assert [r["id"] for r in listed if r["shipped"]] == ["shakespeare-base", "shakespeare-chat"]
+    assert not [r for r in listed if not r["shipped"]]  # empty folders hold no checkpoint yet
+    base = next(r for r in listed if r["id"] == "shakespeare-base")
+    assert base["kind"] == "pretrain" and base["last_eval"]["val_loss"] > 0 and base["tokens"] > 0
+    assert run_folders.find_checkpoint("shakespeare-base") == BASE
+    assert run_folders.find_checkpoint("../etc") is None and run_folders.find_checkpoint(first.name) is None
 
 
 def test_finetuning_lowers_the_held_out_answer_loss(runs):

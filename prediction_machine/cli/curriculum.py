@@ -9,13 +9,13 @@
     torchrun --nproc_per_node=2 -m prediction_machine pretrain --preset shakespeare --steps 20
 
 Both commands show a progress bar, write checkpoints into a run folder (default: a new folder
-under runs_dir()), and print one JSON line per event with --json.
+under runs_dir(), named as runs.new_run_folder names it for the page too), and print one
+JSON line per event with --json.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,18 +70,6 @@ def set_threads(args) -> None:
     torch.set_num_threads(args.threads)
 
 
-def new_run_folder(kind: str) -> Path:
-    from prediction_machine.training.curriculum.pretrain import runs_dir
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = runs_dir() / f"{kind}-{stamp}"
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = runs_dir() / f"{kind}-{stamp}-{n}"
-    return folder
-
-
 def _check(ok: bool, message: str) -> None:
     from prediction_machine.cli.output import UsageError
 
@@ -96,7 +84,8 @@ def overrides(args, names) -> dict:
 def cmd_pretrain(args) -> None:
     from prediction_machine.cli.output import UsageError
     from prediction_machine.training.curriculum.corpus import CorpusError, user_text
-    from prediction_machine.training.curriculum.pretrain import RECIPES, pretrain, read_run
+    from prediction_machine.training.curriculum.pretrain import RECIPES, pretrain
+    from prediction_machine.training.curriculum.runs import new_run_folder, read_run
 
     set_threads(args)
     cfg = replace(RECIPES[args.preset], **overrides(args, ["steps", "batch_size", "context", "lr", "vocab_size",
@@ -136,6 +125,7 @@ def cmd_finetune(args) -> None:
     from prediction_machine.cli.output import UsageError
     from prediction_machine.model.models import shipped_checkpoint
     from prediction_machine.training.curriculum.finetune import FinetuneConfig, finetune
+    from prediction_machine.training.curriculum.runs import new_run_folder
 
     set_threads(args)
     cfg = replace(FinetuneConfig(), **overrides(args, ["steps", "batch_size", "lr", "seed"]))

@@ -18,7 +18,6 @@ import asyncio
 import contextvars
 import json
 import logging
-import math
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -46,13 +45,6 @@ SSE_RESPONSES = {
 def sse(event: str, data: dict) -> str:
     """One server-sent event. JSON with allow_nan=False: NaN or Infinity would be a bug, loudly."""
     return f"event: {event}\ndata: {json.dumps(data, allow_nan=False, ensure_ascii=False)}\n\n"
-
-
-def finite(x: float, ndigits: int = 6) -> float:
-    """A float fit for JSON: rounded, and never NaN or Infinity."""
-    if not math.isfinite(x):
-        return 0.0 if math.isnan(x) else math.copysign(3.4e38, x)
-    return round(x, ndigits)
 
 
 # ----------------------------------------------------------------------------- one request's link

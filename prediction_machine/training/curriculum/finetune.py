@@ -9,7 +9,8 @@ conversation becomes one token sequence in a chat format with control tokens:
 
 The loss is masked to the assistant's tokens (and the end marker, so the model learns to
 stop): the model is not taught to write questions, only to answer them. `loss_mask` returns
-that mask so the page can show it.
+that mask so the page can show it. The masked loss itself (loop.answer_loss) is the same one
+the LoRA lesson uses, and so are the optimizer step and the schedule (loop.py).
 
 Then base vs tuned, side by side: both models' answers to the same prompt, and the
 next-token distribution at the first answer position before and after.
@@ -30,7 +31,6 @@ from importlib.resources import files
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
@@ -38,14 +38,19 @@ from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 from prediction_machine.model.models import build_transformer
 from prediction_machine.model.transformer import Transformer
-from prediction_machine.training.curriculum.pretrain import (
+from prediction_machine.training.curriculum.loop import (
     Event,
+    answer_loss,
     lr_at,
+    lr_schedule,
     make_optimizer,
-    read_run,
-    save_run,
+    optimizer_step,
+    pad_rows,
+    record_step,
+    stop_requested,
     wait_while_paused,
 )
+from prediction_machine.training.curriculum.runs import save_run
 
 # The chat template (jinja2), stored with the fine-tuned checkpoint so `generate --model` and
 # models.LanguageModel.prompt_ids wrap a prompt the way training did.
@@ -107,7 +112,7 @@ def encode(tok: Tokenizer, ex: Example) -> tuple[list[int], list[int]]:
     Example (ids shortened): <|user|> Who ... ? <|assistant|> Gert rude . <|end|>
                        mask:     0     0  0  0       0          1    1   1    1
     """
-    user = [tok.special_id("<|user|>")] + tok.encode_ids(ex.user) + [tok.special_id("<|assistant|>")]
+    user = plain_chat_ids(tok, ex.user)
     answer = tok.encode_ids(ex.assistant) + [tok.special_id("<|end|>")]
     return user + answer, [0] * len(user) + [1] * len(answer)
 
@@ -119,27 +124,8 @@ def loss_mask(tok: Tokenizer, ex: Example) -> list[dict]:
 
 
 def batch(tok: Tokenizer, examples: list[Example], context: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded inputs, targets and target mask. Padding sits after the end marker, and
-    causal attention never lets a real position see it; the mask drops it from the loss."""
-    rows = [encode(tok, e) for e in examples]
-    T = min(context, max(len(ids) for ids, _ in rows)) - 1
-    x = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
-    y = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
-    m = torch.zeros(len(rows), T)  # (B, T)
-    for r, (ids, mask) in enumerate(rows):
-        ids, mask = ids[: T + 1], mask[: T + 1]
-        n = len(ids) - 1
-        x[r, :n] = torch.tensor(ids[:-1])
-        y[r, :n] = torch.tensor(ids[1:])
-        m[r, :n] = torch.tensor(mask[1:], dtype=torch.float)  # the mask belongs to the token predicted
-    return x, y, m
-
-
-def answer_loss(model: Transformer, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the assistant's tokens only."""
-    logits, _ = model(x)  # (B, T, V)
-    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")  # (B*T,)
-    return (per_token * m.flatten()).sum() / m.sum()
+    """Right-padded inputs, targets and target mask, (B, T) each (loop.pad_rows): what answer_loss takes."""
+    return pad_rows([encode(tok, e) for e in examples], context)
 
 
 @torch.no_grad()
@@ -152,13 +138,18 @@ def eval_loss(model: Transformer, tok: Tokenizer, examples: list[Example] | None
 # ----------------------------------------------------------------------------- answering
 
 
-def chat_ids(tok: Tokenizer, question: str) -> list[int]:
+def plain_chat_ids(tok: Tokenizer, question: str) -> list[int]:
+    """A question in the training format, ready for the answer: <|user|>question<|assistant|>.
+
+    Written out by hand, the way training builds it; model/chat.chat_ids instead renders a
+    checkpoint's own (jinja) chat template, which for our checkpoints gives the same ids.
+    """
     return [tok.special_id("<|user|>")] + tok.encode_ids(question) + [tok.special_id("<|assistant|>")]
 
 
 def answer(model: Transformer, tok: Tokenizer, question: str, max_new_tokens: int = 48) -> str:
     """Greedy answer, stopping at the end marker (or the token budget)."""
-    ids = chat_ids(tok, question)[-(model.cfg.max_seq_len - max_new_tokens) :]
+    ids = plain_chat_ids(tok, question)[-(model.cfg.max_seq_len - max_new_tokens) :]
     end = tok.special_id("<|end|>")
     out = [s.id for s in generate(model, ids, SamplingParams(temperature=0.0), max_new_tokens, {end}, top_n=1)]
     stopped = bool(out) and out[-1] == end
@@ -168,7 +159,7 @@ def answer(model: Transformer, tok: Tokenizer, question: str, max_new_tokens: in
 @torch.no_grad()
 def compare(base: Transformer, tuned: Transformer, tok: Tokenizer, question: str, k: int = 10) -> dict:
     """Both answers, and where each model puts its probability for the first answer token."""
-    ids = chat_ids(tok, question)
+    ids = plain_chat_ids(tok, question)
     out = {"question": question, "prompt_tokens": [tok.token(i).to_dict() for i in ids]}
     probs = {}
     for name, model in (("base", base), ("tuned", tuned)):
@@ -228,7 +219,7 @@ def finetune(
         "folder": str(folder), "config": cfg.to_dict(), "model": model.cfg.to_dict(), "parameters": params,
         "data": record["data"], "mask_example": loss_mask(tok, example), "base_eval_loss": base_eval,
         "base_training": base_meta.get("training"),
-        "lr_schedule": [[s, lr_at(s, cfg)] for s in range(0, cfg.steps + 1, max(1, cfg.steps // 100))],
+        "lr_schedule": lr_schedule(cfg),
     }
     yield "eval", {"step": 0, "eval_loss": base_eval}
     extra = {"chat_template": CHAT_TEMPLATE, "base": base_name}
@@ -240,38 +231,25 @@ def finetune(
 
     step, seconds, reason = 0, 0.0, "finished"
     flops_per_token = 6 * params
+    h = record["history"]
     while step < cfg.steps:
-        if should_stop and should_stop():
+        yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))
+        if stop_requested(should_stop):
             reason = "stopped"
             break
-        if should_pause and should_pause():
-            yield checkpoint("paused")
-            yield from wait_while_paused(step, should_pause, should_stop)
-            continue
         t0 = time.perf_counter()
         lr = lr_at(step, cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         picks = torch.randint(0, len(train), (cfg.batch_size,), generator=g).tolist()
         x, y, m = batch(tok, [train[i] for i in picks], ctx)  # (B, T) each
         loss = answer_loss(model, x, y, m)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(model, opt, loss, lr, cfg.grad_clip)
         step += 1
         seconds += time.perf_counter() - t0
-        record["tokens"] += x.numel()  # every position is computed, even those the loss ignores
         record["answer_tokens"] += int(m.sum())
-        record.update(step=step, seconds=seconds, flops=float(record["tokens"] * flops_per_token))
-        h = record["history"]
-        h["step"].append(step)
-        h["loss"].append(round(loss.item(), 5))
-        h["lr"].append(lr)
-        yield "step", {"step": step, "steps": cfg.steps, "loss": loss.item(), "lr": lr, "tokens": record["tokens"],
-                       "answer_tokens": record["answer_tokens"], "seconds": seconds,
-                       "tokens_per_s": record["tokens"] / seconds if seconds else 0.0, "flops": record["flops"]}
+        # Every position is computed (and counted in tokens and FLOPs), even those the loss ignores.
+        progress = record_step(record, step, cfg.steps, loss.item(), lr, x.numel(), seconds, flops_per_token)
+        yield "step", {**progress, "answer_tokens": record["answer_tokens"]}
         if step % cfg.eval_every == 0 or step == cfg.steps:
             ev = {"step": step, "eval_loss": eval_loss(model, tok, held)}
             h["eval"].append(ev)
@@ -288,10 +266,3 @@ def finetune(
                    "flops": record["flops"], "parameters": params, "folder": str(folder),
                    "base_eval_loss": base_eval, "eval_loss": last}
 
-
-def run_summary(folder: Path) -> dict | None:
-    """What the cost table needs from a finished run: tokens, seconds, FLOPs, data size."""
-    r = read_run(folder)
-    if r is None:
-        return None
-    return {k: r.get(k) for k in ("kind", "step", "tokens", "seconds", "flops", "corpus", "data", "status")}

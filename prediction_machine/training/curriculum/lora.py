@@ -11,6 +11,8 @@ the gradient never has to travel below the lowest adapted layer: a minute or two
 
 The adapted model shares the frozen weights with the model the rest of the page uses (no
 copy, never modified); only the adapters are new, and they are saved to the run folder.
+The loss counts the answer's tokens only, as in fine-tuning, and the step and the pause are
+the ones every loop here shares (loop.py).
 
 References: Hu et al. 2021 "LoRA: Low-Rank Adaptation of Large Language Models"; the PEFT
 library's LoraLayer (the same idea, written out here in a few lines).
@@ -34,7 +36,14 @@ from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.model import weights
 from prediction_machine.model.models import LanguageModel, build_transformer
 from prediction_machine.model.transformer import Transformer
-from prediction_machine.training.curriculum.pretrain import wait_while_paused
+from prediction_machine.training.curriculum.loop import (
+    Event,
+    answer_loss,
+    optimizer_step,
+    pad_rows,
+    stop_requested,
+    wait_while_paused,
+)
 
 # The style set, written for this project: plain questions, answers in a pirate's voice.
 PIRATE = [
@@ -127,18 +136,9 @@ def encode(lm: LanguageModel, question: str, answer: str) -> tuple[list[int], li
 
 
 def batch_loss(model: Transformer, rows: list[tuple[list[int], list[int]]]) -> torch.Tensor:
-    """Answer-only cross-entropy over right-padded rows (as finetune.answer_loss)."""
-    T = max(len(ids) for ids, _ in rows) - 1
-    x = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
-    y = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
-    m = torch.zeros(len(rows), T)  # (B, T)
-    for r, (ids, mask) in enumerate(rows):
-        n = len(ids) - 1
-        x[r, :n], y[r, :n] = torch.tensor(ids[:-1]), torch.tensor(ids[1:])
-        m[r, :n] = torch.tensor(mask[1:], dtype=torch.float)
-    logits, _ = model(x)  # (B, T, V)
-    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")  # (B*T,)
-    return (per_token * m.flatten()).sum() / m.sum()
+    """Answer-only cross-entropy over right-padded rows: loop.answer_loss, the loss of fine-tuning."""
+    x, y, m = pad_rows(rows)  # (B, T) each
+    return answer_loss(model, x, y, m)
 
 
 def reply(model: Transformer, lm: LanguageModel, question: str, max_new_tokens: int) -> str:
@@ -153,7 +153,7 @@ def lora_finetune(
     folder: Path | None = None,
     should_stop: Callable[[], bool] | None = None,
     should_pause: Callable[[], bool] | None = None,
-) -> Iterator[tuple[str, dict]]:
+) -> Iterator[Event]:
     """Train the adapters on the pirate set, yielding start / before / step / after / done events."""
     model, adapters = adapted_model(lm, cfg)
     trainable = [p for a in adapters for p in (a.A, a.B)]
@@ -163,7 +163,7 @@ def lora_finetune(
                     "fraction": n_train / total, "examples": len(PIRATE)}
     set_enabled(adapters, False)
     for q in PIRATE_HELD_OUT:
-        if should_stop and should_stop():
+        if stop_requested(should_stop):
             break
         yield "before", {"question": q, "answer": reply(model, lm, q, cfg.max_new_tokens)}
     set_enabled(adapters, True)
@@ -171,20 +171,16 @@ def lora_finetune(
     rows = [encode(lm, q, a) for q, a in PIRATE]
     step, seconds, reason = 0, 0.0, "finished"
     while step < cfg.steps:
-        if should_stop and should_stop():
+        yield from wait_while_paused(step, should_pause, should_stop)  # nothing to checkpoint mid-run
+        if stop_requested(should_stop):
             reason = "stopped"
             break
-        if should_pause and should_pause():
-            yield from wait_while_paused(step, should_pause, should_stop)
-            continue
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         picks = torch.randperm(len(rows), generator=g)[: cfg.batch_size].tolist()
         model.train()
         loss = batch_loss(model, [rows[i] for i in picks])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(model, opt, loss, cfg.lr)  # a constant learning rate, no clipping: 20 small steps
         model.eval()
         step += 1
         seconds += time.perf_counter() - t0
@@ -197,7 +193,7 @@ def lora_finetune(
                                    lambda t: save_file(tensors, t, metadata={"config": str(cfg.to_dict())}))
     if reason == "finished":
         for q in PIRATE_HELD_OUT:
-            if should_stop and should_stop():
+            if stop_requested(should_stop):
                 reason = "stopped"
                 break
             yield "after", {"question": q, "answer": reply(model, lm, q, cfg.max_new_tokens)}

@@ -9,14 +9,16 @@ One optimizer step: draw a batch of windows from the corpus, predict every next 
 measure the cross-entropy loss, backpropagate, clip the gradient, take an AdamW step with
 the learning rate of the schedule (linear warm-up, then a cosine decay).
 
-Nothing trained is lost: a run lives in its own folder (see runs_dir) and is checkpointed
+Nothing trained is lost: a run lives in its own folder (runs.py) and is checkpointed
 atomically every `checkpoint_every` steps, on pause, on stop and at the end; a run can be
 resumed from its folder after a crash or a restart and continues with the same batches it
 would have drawn.
 
 Scale-out: under `torchrun --nproc_per_node=N -m prediction_machine pretrain ...` every
 process draws the same global batch, takes its own slice of it, and DistributedDataParallel
-averages the gradients (gloo on CPU, nccl on GPU): the same update as one process would make.
+averages the gradients (distributed.py): the same update as one process would make.
+
+The pieces every loop here shares (the schedule, the optimizer step, pausing) are in loop.py.
 
 The shipped base model (data/shakespeare-base) was made with this recipe, then its weights,
 tokenizer and records copied without the optimizer state (which is twice the model's size):
@@ -39,16 +41,12 @@ Shape letters: B batch, T context (window length), V vocabulary.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -58,21 +56,20 @@ from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 from prediction_machine.model.transformer import Transformer
-from prediction_machine.training.curriculum import bpe
-from prediction_machine.training.curriculum.corpus import Corpus, shakespeare
-
-Event = tuple[str, dict]
-
-
-def wait_while_paused(step: int, should_pause, should_stop) -> Iterator[Event]:
-    """Announce a pause, hold until resumed (a stop request also ends the wait), announce the resume.
-
-    Shared by every training loop (pre-training, fine-tuning, LoRA) so they pause the same way.
-    """
-    yield "paused", {"step": step}
-    while should_pause() and not (should_stop and should_stop()):
-        time.sleep(0.1)
-    yield "resumed", {"step": step}
+from prediction_machine.training.curriculum import bpe, distributed
+from prediction_machine.training.curriculum.corpus import Corpus, encode_corpus, shakespeare, user_text
+from prediction_machine.training.curriculum.loop import (
+    Event,
+    fit_warmup,
+    lr_at,
+    lr_schedule,
+    make_optimizer,
+    optimizer_step,
+    record_step,
+    stop_requested,
+    wait_while_paused,
+)
+from prediction_machine.training.curriculum.runs import load_resume, read_run, save_run
 
 
 @dataclass(frozen=True)
@@ -113,53 +110,27 @@ RECIPES: dict[str, TrainConfig] = {
     # The shipped base model: 0.87M parameters, 2.5M tokens seen (see the docstring for the time it took).
     "shakespeare": TrainConfig(vocab_size=512, steps=1200, batch_size=16, context=128, lr=3e-3, warmup=50,
                                eval_every=100, sample_every=100, checkpoint_every=100),
-    # What the page starts: short enough to watch to the end.
-    "live": TrainConfig(steps=300, batch_size=12, context=64, eval_every=25, sample_every=25,
-                        corpus_chars=1_500_000, checkpoint_every=50),
+    # What the page starts (live_config): short enough to watch to the end; the learner may change
+    # some of it. BPE on 200,000 characters and 4 evaluation batches keep the waits short.
+    "live": TrainConfig(vocab_size=512, bpe_chars=200_000, corpus_chars=1_500_000, steps=300, batch_size=12,
+                        context=64, warmup=30, eval_every=25, eval_batches=4, sample_every=25, checkpoint_every=50),
     # The same loop at GPU size.
     "small": TrainConfig(model="small", vocab_size=4096, bpe_chars=1_000_000, steps=5000, batch_size=64,
                          context=256, lr=1e-3, warmup=200, eval_every=250, sample_every=250, checkpoint_every=500),
 }
 
 
-# ----------------------------------------------------------------------------- where runs live
+def live_config(**choices) -> TrainConfig:
+    """The page's run: RECIPES["live"] with the learner's choices (steps, batch size, ...).
 
-
-def runs_dir() -> Path:
-    """$PREDICTION_MACHINE_RUNS, else ~/.local/share/prediction-machine/runs (XDG_DATA_HOME)."""
-    root = os.environ.get("PREDICTION_MACHINE_RUNS") or Path(
-        os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    ) / "prediction-machine" / "runs"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def write_json(path: Path, data: dict) -> None:
-    weights.atomic_write_bytes(path, lambda t: Path(t).write_text(json.dumps(data, indent=1, allow_nan=False)))
-
-
-def read_run(folder: Path) -> dict | None:
-    """A run's record (run.json), or None when the folder holds no run."""
-    try:
-        return json.loads((Path(folder) / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
+    A shorter run warms up for a tenth of its steps (loop.fit_warmup), and checkpoints come
+    no more often than evaluations. Example: steps=100, eval_every=60 -> warmup 10, checkpoint_every 60.
+    """
+    cfg = replace(RECIPES["live"], **choices)
+    return fit_warmup(replace(cfg, checkpoint_every=max(cfg.eval_every, RECIPES["live"].checkpoint_every)))
 
 
 # ----------------------------------------------------------------------------- pieces of the loop
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to cfg.lr, then a cosine down to cfg.lr * min_lr_ratio at the last step.
-
-    Example (lr=1, warmup=10, steps=110, min 0.1): step 0 -> 0.1, step 9 -> 1.0, step 60 -> 0.55, step 110 -> 0.1.
-    """
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    low = cfg.lr * cfg.min_lr_ratio
-    return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * progress))
 
 
 def init_weights(model: Transformer, seed: int) -> None:
@@ -172,13 +143,6 @@ def init_weights(model: Transformer, seed: int) -> None:
                 continue  # RMSNorm gains stay at 1
             std = 0.02 / math.sqrt(2 * model.cfg.n_layers) if name.endswith(("attn.o.weight", "mlp.down.weight")) else 0.02
             p.copy_(torch.randn(p.shape, generator=g) * std)
-
-
-def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    keep = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": keep, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
 
 def get_batch(data: torch.Tensor, batch: int, context: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,24 +178,6 @@ def sample_text(model: Transformer, tok: Tokenizer, prompt: str, n: int, seed: i
     return tok.decode(out)
 
 
-def encode_corpus(tok: Tokenizer, text: str) -> torch.Tensor:
-    """Token ids of a whole corpus, cached on disk by (tokenizer, text) hash: Shakespeare takes ~10 s."""
-    key = hashlib.sha256(tok.json.encode() + b"\0" + text.encode()).hexdigest()[:20]
-    cached = weights.cache_dir() / f"corpus-{key}.npy"
-    if cached.exists():
-        try:
-            return torch.from_numpy(np.load(cached).astype(np.int64))
-        except (OSError, ValueError):
-            pass  # a truncated cache file: rebuild it
-    paragraphs = [p + "\n\n" for p in text.split("\n\n")]
-    paragraphs[-1] = paragraphs[-1][:-2]
-    # Paragraph by paragraph in parallel; BPE never merges across "\n\n" anyway.
-    enc = tok._tk.encode_batch(paragraphs, add_special_tokens=False)
-    ids = np.fromiter((i for e in enc for i in e.ids), dtype=np.uint16 if tok.vocab_size < 65536 else np.int32)
-    weights.atomic_write_bytes(cached, lambda t: np.save(open(t, "wb"), ids))
-    return torch.from_numpy(ids.astype(np.int64))
-
-
 def build_tokenizer(corpus: Corpus, cfg: TrainConfig) -> Iterator[Event | bpe.BPE]:
     """Learn the vocabulary, yielding merge events; the last item is the BPE itself."""
     merges = []
@@ -243,71 +189,7 @@ def build_tokenizer(corpus: Corpus, cfg: TrainConfig) -> Iterator[Event | bpe.BP
     yield bpe.BPE(merges)
 
 
-# ----------------------------------------------------------------------------- distributed
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed() -> Dist:
-    """Join the process group torchrun set up (WORLD_SIZE > 1), else a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Dist()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size())
-
-
-def all_mean(x: float, d: Dist) -> float:
-    if d.world == 1:
-        return x
-    import torch.distributed as dist
-
-    t = torch.tensor([x], dtype=torch.float64)
-    dist.all_reduce(t)
-    return t.item() / d.world
-
-
 # ----------------------------------------------------------------------------- the run
-
-
-def save_run(folder: Path, model: Transformer, tok: Tokenizer, opt, record: dict, extra: dict | None = None) -> None:
-    """Weights (model.safetensors + prediction-machine.json), optimizer state, then the run record.
-
-    Each file is replaced atomically. The optimizer file carries its step, and resume trusts it
-    only when it matches the weights' step.
-    """
-    end_id = tok.special_id("<|end|>")
-    meta = {"eos_id": end_id, "training": {k: record[k] for k in ("kind", "step", "tokens", "seconds", "flops")}}
-    weights.save_checkpoint(folder, model, tok.json, {**meta, **(extra or {})})
-    state = {"step": record["step"], "optimizer": opt.state_dict()}
-    weights.atomic_write_bytes(folder / "optimizer.pt", lambda t: torch.save(state, t))
-    write_json(folder / "run.json", record)
-
-
-def load_resume(folder: Path, model: Transformer, opt) -> tuple[int, bool]:
-    """Load weights (and optimizer state when it belongs to the same step). Returns (step, optimizer_restored)."""
-    ckpt = weights.read_own_folder(folder)
-    model.load_state_dict(ckpt.state)
-    step = json.loads((folder / "prediction-machine.json").read_text())["training"]["step"]
-    try:
-        state = torch.load(folder / "optimizer.pt", weights_only=True)
-    except (OSError, RuntimeError, ValueError):
-        return step, False
-    if state.get("step") != step:
-        return step, False
-    opt.load_state_dict(state["optimizer"])
-    return step, True
 
 
 def pretrain(
@@ -326,7 +208,7 @@ def pretrain(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    d = setup_distributed()
+    d = distributed.setup_distributed()
     previous = read_run(folder) if resume else None
     if resume and previous is None:
         raise FileNotFoundError(f"{folder} holds no run to resume")
@@ -338,8 +220,6 @@ def pretrain(
     if corpus is None:
         user_file = folder / "corpus.txt"
         if previous and user_file.is_file():
-            from prediction_machine.training.curriculum.corpus import user_text
-
             corpus = user_text(user_file.read_text(encoding="utf-8"))
         else:
             corpus = shakespeare(cfg.corpus_chars)
@@ -402,18 +282,14 @@ def pretrain(
     if previous:
         step, restored = load_resume(folder, model, opt)
     params = sum(p.numel() for p in model.parameters())
-    train_model = model
-    if d.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_model = DistributedDataParallel(model)
+    train_model = distributed.wrap(model, d)  # the loss goes through DDP under torchrun
     record["status"] = "running"
     if d.main:
         yield "start", {
             "folder": str(folder), "config": cfg.to_dict(), "model": mcfg.to_dict(), "parameters": params,
             "corpus": corpus.describe(), "tokenizer": tokenizer_info, "resumed_from": step if previous else None,
             "optimizer_restored": restored, "processes": d.world,
-            "lr_schedule": [[s, lr_at(s, cfg)] for s in range(0, cfg.steps + 1, max(1, cfg.steps // 100))],
+            "lr_schedule": lr_schedule(cfg),
             "history": record["history"] if previous else None,
         }
 
@@ -424,44 +300,28 @@ def pretrain(
         return "checkpoint", {"step": step, "folder": str(folder), "status": status}
 
     # -- 3. the loop
-    local = cfg.batch_size // d.world
     flops_per_token = 6 * params
     seconds = record["seconds"]
     reason = "finished"
+    h = record["history"]
     while step < cfg.steps:
-        if should_stop and should_stop():
+        yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))
+        if stop_requested(should_stop):
             reason = "stopped"
             break
-        if should_pause and should_pause():
-            yield checkpoint("paused")
-            yield from wait_while_paused(step, should_pause, should_stop)
-            continue
         t_step = time.perf_counter()
         lr = lr_at(step, cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr
         x, y = get_batch(train_ids, cfg.batch_size, cfg.context, cfg.seed * 1_000_003 + step)  # (B, T) each
-        x, y = x[d.rank * local : (d.rank + 1) * local], y[d.rank * local : (d.rank + 1) * local]
+        x, y = distributed.my_slice(x, d), distributed.my_slice(y, d)  # (B/world, T) each
         loss = next_token_loss(train_model, x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(model, opt, loss, lr, cfg.grad_clip)
         step += 1
         seconds += time.perf_counter() - t_step
-        mean_loss = all_mean(loss.item(), d)
-        record["tokens"] += cfg.batch_size * cfg.context
-        record.update(step=step, seconds=seconds, flops=float(record["tokens"] * flops_per_token))
-        h = record["history"]
-        h["step"].append(step)
-        h["loss"].append(round(mean_loss, 5))
-        h["lr"].append(lr)
+        mean_loss = distributed.all_mean(loss.item(), d)
+        progress = record_step(record, step, cfg.steps, mean_loss, lr, cfg.batch_size * cfg.context, seconds,
+                               flops_per_token)
         if d.main:
-            yield "step", {
-                "step": step, "steps": cfg.steps, "loss": mean_loss, "lr": lr, "tokens": record["tokens"],
-                "seconds": seconds, "tokens_per_s": record["tokens"] / seconds if seconds else 0.0,
-                "flops": record["flops"],
-            }
+            yield "step", progress
         if step % cfg.eval_every == 0 or step == cfg.steps:
             ev = {"step": step, "train_loss": estimate_loss(model, train_ids, cfg, 7),
                   "val_loss": estimate_loss(model, val_ids, cfg, 11)}
@@ -479,9 +339,5 @@ def pretrain(
     if d.main:
         yield "done", {"reason": reason, "step": step, "tokens": record["tokens"], "seconds": seconds,
                        "flops": record["flops"], "parameters": params, "folder": str(folder),
-                       "val_loss": h["eval"][-1]["val_loss"] if (h := record["history"])["eval"] else None}
-    if d.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()  # rank 0 has written the checkpoint; everyone leaves together
-        dist.destroy_process_group()
+                       "val_loss": h["eval"][-1]["val_loss"] if h["eval"] else None}
+    distributed.finish(d)  # rank 0 has written the checkpoint; everyone leaves together

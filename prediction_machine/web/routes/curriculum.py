@@ -1,15 +1,15 @@
 """API of the curriculum section: start training jobs, follow them live, compare base and tuned.
 
 Thin on purpose: validate, hand the Python training iterators (pretrain.py, finetune.py,
-lora.py) to the bounded job manager (web/jobs.py), and serialize. Training never runs on
+lora.py) to the bounded job manager (web/jobs.py), find and list run folders with runs.py,
+and serialize. Training never runs on
 the request's thread: a start request returns the job's id at once.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,18 +19,23 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException
 
+from prediction_machine.jsonsafe import json_number
 from prediction_machine.model import models
 from prediction_machine.training.curriculum import corpus as corpus_mod
 from prediction_machine.training.curriculum import finetune as ft
-from prediction_machine.training.curriculum import pretrain, scale
+from prediction_machine.training.curriculum import loop, lora, pretrain, runs, scale
 from prediction_machine.web.deps import settings
 from prediction_machine.web.jobs import JobManager
-from prediction_machine.web.streaming import finite, sse
+from prediction_machine.web.streaming import sse
 from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api/curriculum", tags=["curriculum"])
-RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
+RUN_ID = runs.RUN_ID
 _manager_lock = threading.Lock()
+# The defaults the page starts with are the library's: the live recipe, FinetuneConfig, LoraConfig.
+LIVE = pretrain.RECIPES["live"]
+FT = ft.FinetuneConfig()
+LORA = lora.LoraConfig()
 
 UserText = Annotated[
     str,
@@ -41,34 +46,35 @@ UserText = Annotated[
 
 class PretrainRequest(Strict):
     text: UserText | None = Field(None, description="train on this text instead of Shakespeare (omit for the plays)")
-    corpus_chars: int = Field(1_500_000, ge=10_000, le=6_000_000, strict=True,
+    corpus_chars: int = Field(LIVE.corpus_chars, ge=10_000, le=6_000_000, strict=True,
                               description="use this many characters of Shakespeare (fewer = faster to tokenize)")
-    tokenizer: Literal["bpe", "char"] = "bpe"
-    vocab_size: int = Field(512, ge=259, le=4096, strict=True, description="BPE vocabulary (bytes + merges + 3 control tokens)")
-    steps: int = Field(300, ge=1, le=20_000, strict=True)
-    batch_size: int = Field(12, ge=1, le=64, strict=True)
-    context: int = Field(64, ge=16, le=128, strict=True, description="tokens per window (the tiny model holds 128)")
-    lr: float = Field(3e-3, gt=0, le=0.1, strict=True)
-    eval_every: int = Field(25, ge=1, le=1000, strict=True)
-    sample_every: int = Field(25, ge=1, le=1000, strict=True)
-    seed: int = Field(1337, ge=0, le=2**31 - 1, strict=True)
+    tokenizer: Literal["bpe", "char"] = LIVE.tokenizer
+    vocab_size: int = Field(LIVE.vocab_size, ge=259, le=4096, strict=True,
+                            description="BPE vocabulary (bytes + merges + 3 control tokens)")
+    steps: int = Field(LIVE.steps, ge=1, le=20_000, strict=True)
+    batch_size: int = Field(LIVE.batch_size, ge=1, le=64, strict=True)
+    context: int = Field(LIVE.context, ge=16, le=128, strict=True, description="tokens per window (the tiny model holds 128)")
+    lr: float = Field(LIVE.lr, gt=0, le=0.1, strict=True)
+    eval_every: int = Field(LIVE.eval_every, ge=1, le=1000, strict=True)
+    sample_every: int = Field(LIVE.sample_every, ge=1, le=1000, strict=True)
+    seed: int = Field(LIVE.seed, ge=0, le=2**31 - 1, strict=True)
     resume: str | None = Field(None, pattern=RUN_ID, description="a run id from GET /runs to continue")
 
 
 class FinetuneRequest(Strict):
     base: str = Field("shakespeare-base", pattern=RUN_ID, description="'shakespeare-base' or a pre-training run id")
-    steps: int = Field(150, ge=1, le=5000, strict=True)
-    batch_size: int = Field(16, ge=1, le=64, strict=True)
-    lr: float = Field(1e-3, gt=0, le=0.1, strict=True)
-    eval_every: int = Field(25, ge=1, le=1000, strict=True)
-    seed: int = Field(7, ge=0, le=2**31 - 1, strict=True)
+    steps: int = Field(FT.steps, ge=1, le=5000, strict=True)
+    batch_size: int = Field(FT.batch_size, ge=1, le=64, strict=True)
+    lr: float = Field(FT.lr, gt=0, le=0.1, strict=True)
+    eval_every: int = Field(FT.eval_every, ge=1, le=1000, strict=True, description="also how often a sample is written")
+    seed: int = Field(FT.seed, ge=0, le=2**31 - 1, strict=True)
 
 
 class LoraRequest(Strict):
-    steps: int = Field(20, ge=1, le=500, strict=True)
-    rank: int = Field(8, ge=1, le=64, strict=True)
-    layers: int = Field(8, ge=1, le=30, strict=True, description="adapt the top N layers")
-    lr: float = Field(4e-3, gt=0, le=0.1, strict=True)
+    steps: int = Field(LORA.steps, ge=1, le=500, strict=True)
+    rank: int = Field(LORA.rank, ge=1, le=64, strict=True, description="the adapters' rank r (alpha is kept at 2 r)")
+    layers: int = Field(LORA.layers, ge=1, le=30, strict=True, description="adapt the top N layers")
+    lr: float = Field(LORA.lr, gt=0, le=0.1, strict=True)
 
 
 class FollowRequest(Strict):
@@ -94,24 +100,28 @@ def manager(request: Request) -> JobManager:
 
 
 def run_folder(name: str, field: str) -> Path:
-    """A shipped model name or a run id -> its checkpoint folder (never an arbitrary path)."""
-    if name in ("shakespeare-base", "shakespeare-chat"):
-        path = models.shipped_checkpoint(name)
-    else:
-        path = pretrain.runs_dir() / name
-    if not (path / "prediction-machine.json").is_file():
+    """A shipped model name or a run id -> its checkpoint folder (never an arbitrary path), else a 404."""
+    path = runs.find_checkpoint(name)
+    if path is None:
         raise HTTPException(404, f"{field}: no checkpoint called {name!r}; GET /api/curriculum/runs lists them")
     return path
 
 
-def new_folder(kind: str) -> Path:
-    return pretrain.runs_dir() / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
+def start_job(request: Request, kind: str, work, folder: Path) -> dict:
+    """Hand a training iterator to the job manager; a refused job (429) leaves no empty run folder behind."""
+    try:
+        job = manager(request).start(kind, work, folder.name)
+    except HTTPException:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    return {"job": job.describe()}
 
 
 def clean(x):
-    """Make a nested event payload fit for JSON: floats finite and rounded."""
+    """Make a nested event payload fit for JSON: floats rounded, and null where not finite."""
     if isinstance(x, float):
-        return finite(x, 8)
+        return json_number(x, 8)
     if isinstance(x, dict):
         return {k: clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -130,51 +140,43 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
             corpus = corpus_mod.user_text(req.text)
         except corpus_mod.CorpusError as e:  # "the text is empty", "... is only 12 characters", ...
             raise unprocessable("text", str(e).removeprefix("the text ")) from None
-    cfg = pretrain.TrainConfig(
+    cfg = pretrain.live_config(
         tokenizer=req.tokenizer, vocab_size=req.vocab_size, corpus_chars=req.corpus_chars, steps=req.steps,
-        batch_size=req.batch_size, context=req.context, lr=req.lr, warmup=max(1, min(30, req.steps // 10)),
-        eval_every=req.eval_every, sample_every=req.sample_every, checkpoint_every=max(req.eval_every, 50),
-        seed=req.seed, bpe_chars=200_000, eval_batches=4,
+        batch_size=req.batch_size, context=req.context, lr=req.lr, eval_every=req.eval_every,
+        sample_every=req.sample_every, seed=req.seed,
     )
     if req.resume:
-        folder = pretrain.runs_dir() / req.resume
-        record = pretrain.read_run(folder)
+        folder = runs.runs_dir() / req.resume
+        record = runs.read_run(folder)
         if record is None or record.get("kind") != "pretrain":
             raise HTTPException(404, f"resume: no pre-training run called {req.resume!r}; GET /api/curriculum/runs lists them")
     else:
-        folder = new_folder("pretrain")
-    job = manager(request).start(
-        "pretrain",
-        lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=bool(req.resume)),
-        folder.name,
-    )
-    return {"job": job.describe()}
+        folder = runs.new_run_folder("pretrain")
+    resume = bool(req.resume)
+    return start_job(request, "pretrain",
+                     lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=resume), folder)
 
 
 @router.post("/finetune", summary="Start a fine-tuning job on the project's conversations; returns its id at once")
 def start_finetune(req: FinetuneRequest, request: Request) -> dict:
     base = run_folder(req.base, "base")
-    cfg = ft.FinetuneConfig(steps=req.steps, batch_size=req.batch_size, lr=req.lr, eval_every=req.eval_every,
-                            sample_every=req.eval_every, warmup=max(1, min(10, req.steps // 10)), seed=req.seed)
-    folder = new_folder("finetune")
-    job = manager(request).start("finetune", lambda stop, pause: ft.finetune(cfg, base, folder, stop, pause), folder.name)
-    return {"job": job.describe()}
+    cfg = loop.fit_warmup(replace(FT, steps=req.steps, batch_size=req.batch_size, lr=req.lr, eval_every=req.eval_every,
+                                  sample_every=req.eval_every, seed=req.seed))
+    folder = runs.new_run_folder("finetune")
+    return start_job(request, "finetune", lambda stop, pause: ft.finetune(cfg, base, folder, stop, pause), folder)
 
 
 @router.post("/lora", summary="Advanced: start a LoRA job that teaches SmolLM2-135M-Instruct to talk like a pirate")
 def start_lora(req: LoraRequest, request: Request) -> dict:
-    from prediction_machine.training.curriculum import lora
-
-    cfg = lora.LoraConfig(rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
-    folder = new_folder("lora")
+    cfg = replace(LORA, rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
+    folder = runs.new_run_folder("lora")
 
     def work(stop, pause):
         # Loading the 135M model takes seconds: it happens here, in the job's thread, not the request's.
         lm = models.load(models.DEFAULT_MODEL)
         yield from lora.lora_finetune(lm, cfg, folder, stop, pause)
 
-    job = manager(request).start("lora", work, folder.name)
-    return {"job": job.describe()}
+    return start_job(request, "lora", work, folder)
 
 
 @router.get("/jobs", summary="Training jobs of this server: running, paused and recently ended")
@@ -215,23 +217,7 @@ def control_job(job_id: Annotated[str, Field(pattern=RUN_ID)], action: Literal["
 
 @router.get("/runs", summary="Checkpoints on disk: the shipped models and every run of this user")
 def list_runs() -> dict:
-    out = []
-    for name in ("shakespeare-base", "shakespeare-chat"):
-        path = models.shipped_checkpoint(name)
-        if (path / "prediction-machine.json").is_file():
-            out.append({"id": name, "shipped": True, **summary(path)})
-    for path in sorted(pretrain.runs_dir().iterdir(), reverse=True):
-        if re.match(RUN_ID, path.name) and (path / "prediction-machine.json").is_file():
-            out.append({"id": path.name, "shipped": False, **summary(path)})
-    return {"runs": out[:200], "folder": str(pretrain.runs_dir())}
-
-
-def summary(path: Path) -> dict:
-    r = pretrain.read_run(path) or {}
-    evals = (r.get("history") or {}).get("eval") or []
-    return clean({"kind": r.get("kind"), "status": r.get("status"), "step": r.get("step"), "tokens": r.get("tokens"),
-                  "seconds": r.get("seconds"), "flops": r.get("flops"), "corpus": r.get("corpus"), "data": r.get("data"),
-                  "last_eval": evals[-1] if evals else None})
+    return {"runs": clean(runs.list_runs()), "folder": str(runs.runs_dir())}
 
 
 def _frozen(folder: str) -> models.LanguageModel:

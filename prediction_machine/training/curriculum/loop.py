@@ -1,0 +1,156 @@
+"""The pieces every training loop here shares: pre-training, fine-tuning and LoRA.
+
+Each loop is an iterator of (event, data) pairs and takes the same optimizer step:
+
+    pause? stop? -> learning rate from the schedule -> loss -> backward -> clip -> AdamW step -> record
+
+This file holds one implementation of each piece, so the three loops cannot drift apart:
+the schedule (`lr_at`), the optimizer (`make_optimizer`), the step (`optimizer_step`), the
+pause (`wait_while_paused`), the bookkeeping of a step (`record_step`), and the loss of
+supervised fine-tuning, which counts only the answer's tokens (`pad_rows`, `answer_loss`).
+
+References: Karpathy's nanoGPT train.py (the loop, the schedule, weight decay on matrices only);
+Loshchilov & Hutter 2019 (AdamW) and 2017 (cosine schedule).
+
+Shape letters: B batch, T context (window length), V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+
+Event = tuple[str, dict]
+
+
+# ----------------------------------------------------------------------------- the learning rate
+
+
+def lr_at(step: int, cfg) -> float:
+    """Linear warm-up to cfg.lr, then a cosine down to cfg.lr * min_lr_ratio at the last step.
+
+    Example (lr=1, warmup=10, steps=110, min 0.1): step 0 -> 0.1, step 9 -> 1.0, step 60 -> 0.55, step 110 -> 0.1.
+    """
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    low = cfg.lr * cfg.min_lr_ratio
+    return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * progress))
+
+
+def lr_schedule(cfg) -> list[list[float]]:
+    """About a hundred [step, lr] points of the whole schedule, for the page to draw before training."""
+    return [[s, lr_at(s, cfg)] for s in range(0, cfg.steps + 1, max(1, cfg.steps // 100))]
+
+
+def fit_warmup(cfg):
+    """The same recipe for a shorter run: warm-up becomes a tenth of the run, at most the recipe's.
+
+    Example (warmup 30): 300 steps -> 30, 100 steps -> 10, 5 steps -> 1.
+    """
+    return replace(cfg, warmup=max(1, min(cfg.warmup, cfg.steps // 10)))
+
+
+# ----------------------------------------------------------------------------- the optimizer step
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only: decaying a norm's gain towards 0 is no regulariser."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    keep = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": keep, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def optimizer_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float,
+                   grad_clip: float | None = None) -> None:
+    """One update: set the learning rate, backpropagate, cap the gradient's norm, step.
+
+    Capping the norm (grad_clip) means one unlucky batch cannot throw the weights far away.
+    """
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+
+
+def record_step(record: dict, step: int, steps: int, loss: float, lr: float, tokens: int, seconds: float,
+                flops_per_token: float) -> dict:
+    """Count a finished step into the run record (its totals and its curves); return the `step` event.
+
+    `tokens` are the positions this step computed, `seconds` the run's training time so far.
+    FLOPs are estimated as 6 x parameters per token (Kaplan et al. 2020): 2 forward, 4 backward.
+    """
+    record["tokens"] += tokens
+    record.update(step=step, seconds=seconds, flops=float(record["tokens"] * flops_per_token))
+    h = record["history"]
+    h["step"].append(step)
+    h["loss"].append(round(loss, 5))
+    h["lr"].append(lr)
+    return {"step": step, "steps": steps, "loss": loss, "lr": lr, "tokens": record["tokens"], "seconds": seconds,
+            "tokens_per_s": record["tokens"] / seconds if seconds else 0.0, "flops": record["flops"]}
+
+
+# ----------------------------------------------------------------------------- pause and stop
+
+
+def stop_requested(should_stop: Callable[[], bool] | None) -> bool:
+    return bool(should_stop and should_stop())
+
+
+def wait_while_paused(
+    step: int,
+    should_pause: Callable[[], bool] | None,
+    should_stop: Callable[[], bool] | None,
+    on_pause: Callable[[], Event] | None = None,
+) -> Iterator[Event]:
+    """Called before every step. When a pause is asked for (and no stop): yield on_pause()'s event
+    (a checkpoint, so a paused run is safe on disk), announce the pause, hold until resumed (a
+    stop request also ends the wait), announce the resume. Otherwise nothing happens."""
+    if not (should_pause and should_pause()) or stop_requested(should_stop):
+        return
+    if on_pause is not None:
+        yield on_pause()
+    yield "paused", {"step": step}
+    while should_pause() and not stop_requested(should_stop):
+        time.sleep(0.1)
+    yield "resumed", {"step": step}
+
+
+# ----------------------------------------------------------------------------- the answer-only loss
+
+
+def pad_rows(rows: list[tuple[list[int], list[int]]], context: int | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, 0/1 answer mask) rows -> right-padded inputs, targets and target mask, at most `context` long.
+
+    Padding sits after the end marker, and causal attention never lets a real position see it;
+    the mask drops it from the loss. Example: ids [5, 6, 7], mask [0, 1, 1] -> x [5, 6], y [6, 7], m [1, 1].
+    """
+    longest = max(len(ids) for ids, _ in rows)
+    T = (longest if context is None else min(context, longest)) - 1
+    x = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
+    y = torch.zeros(len(rows), T, dtype=torch.long)  # (B, T)
+    m = torch.zeros(len(rows), T)  # (B, T)
+    for r, (ids, mask) in enumerate(rows):
+        ids, mask = ids[: T + 1], mask[: T + 1]
+        n = len(ids) - 1
+        x[r, :n] = torch.tensor(ids[:-1])
+        y[r, :n] = torch.tensor(ids[1:])
+        m[r, :n] = torch.tensor(mask[1:], dtype=torch.float)  # the mask belongs to the token predicted
+    return x, y, m
+
+
+def answer_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the answer's tokens only (where m is 1)."""
+    logits, _ = model(x)  # (B, T, V)
+    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")  # (B*T,)
+    return (per_token * m.flatten()).sum() / m.sum()
