@@ -9,8 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+class Settings:
+    """to_dict / from_dict for the config dataclasses, as saved beside a checkpoint."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})  # a newer file's extra keys are ignored
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     vocab_size: int = 49152  # number of token ids the embedding table holds
     d_model: int = 576  # width of the residual stream
     n_layers: int = 30  # transformer blocks stacked on top of each other
@@ -33,14 +45,6 @@ class ModelConfig:
             raise ValueError(f"n_heads={self.n_heads} must be divisible by n_kv_heads={self.n_kv_heads}")
         if self.head_dim % 2:
             raise ValueError(f"head_dim={self.head_dim} must be even for rotary embeddings")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
     def num_parameters(self) -> int:
         """Count of weights, computed from the shapes alone (embedding counted once when tied)."""

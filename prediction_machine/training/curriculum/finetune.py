@@ -47,7 +47,6 @@ from prediction_machine.training.curriculum.loop import (
     optimizer_step,
     pad_rows,
     record_step,
-    stop_requested,
     wait_while_paused,
 )
 from prediction_machine.training.curriculum.runs import save_run
@@ -233,8 +232,7 @@ def finetune(
     flops_per_token = 6 * params
     h = record["history"]
     while step < cfg.steps:
-        yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))
-        if stop_requested(should_stop):
+        if (yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))):
             reason = "stopped"
             break
         t0 = time.perf_counter()

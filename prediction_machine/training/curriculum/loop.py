@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 
 import torch
@@ -111,18 +111,21 @@ def wait_while_paused(
     should_pause: Callable[[], bool] | None,
     should_stop: Callable[[], bool] | None,
     on_pause: Callable[[], Event] | None = None,
-) -> Iterator[Event]:
-    """Called before every step. When a pause is asked for (and no stop): yield on_pause()'s event
-    (a checkpoint, so a paused run is safe on disk), announce the pause, hold until resumed (a
-    stop request also ends the wait), announce the resume. Otherwise nothing happens."""
-    if not (should_pause and should_pause()) or stop_requested(should_stop):
-        return
-    if on_pause is not None:
-        yield on_pause()
-    yield "paused", {"step": step}
-    while should_pause() and not stop_requested(should_stop):
-        time.sleep(0.1)
-    yield "resumed", {"step": step}
+) -> Generator[Event, None, bool]:
+    """Called before every step; returns True when the run should stop there.
+
+    When a pause is asked for (and no stop): yield on_pause()'s event (a checkpoint, so a paused
+    run is safe on disk), announce the pause, hold until resumed (a stop request also ends the
+    wait), announce the resume. Use it as `if (yield from wait_while_paused(...)): break`.
+    """
+    if (should_pause and should_pause()) and not stop_requested(should_stop):
+        if on_pause is not None:
+            yield on_pause()
+        yield "paused", {"step": step}
+        while should_pause() and not stop_requested(should_stop):
+            time.sleep(0.1)
+        yield "resumed", {"step": step}
+    return stop_requested(should_stop)
 
 
 # ----------------------------------------------------------------------------- the answer-only loss

@@ -171,8 +171,7 @@ def lora_finetune(
     rows = [encode(lm, q, a) for q, a in PIRATE]
     step, seconds, reason = 0, 0.0, "finished"
     while step < cfg.steps:
-        yield from wait_while_paused(step, should_pause, should_stop)  # nothing to checkpoint mid-run
-        if stop_requested(should_stop):
+        if (yield from wait_while_paused(step, should_pause, should_stop)):  # nothing to checkpoint mid-run
             reason = "stopped"
             break
         t0 = time.perf_counter()

@@ -44,13 +44,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from prediction_machine.config import PRESETS, ModelConfig
+from prediction_machine.config import PRESETS, ModelConfig, Settings
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.inference.tokenizer import Tokenizer
@@ -66,14 +66,13 @@ from prediction_machine.training.curriculum.loop import (
     make_optimizer,
     optimizer_step,
     record_step,
-    stop_requested,
     wait_while_paused,
 )
 from prediction_machine.training.curriculum.runs import load_resume, read_run, save_run
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     model: str = "tiny"  # a preset from config.PRESETS; its vocab_size is replaced by the tokenizer's
     layers: int | None = None  # override the preset's n_layers (None = keep it)
     width: int | None = None  # override the preset's d_model (and d_ff = 3 x width)
@@ -96,14 +95,6 @@ class TrainConfig:
     sample_prompt: str = "Romeo:\n"
     checkpoint_every: int = 100
     seed: int = 1337
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 RECIPES: dict[str, TrainConfig] = {
@@ -305,8 +296,7 @@ def pretrain(
     reason = "finished"
     h = record["history"]
     while step < cfg.steps:
-        yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))
-        if stop_requested(should_stop):
+        if (yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))):
             reason = "stopped"
             break
         t_step = time.perf_counter()
