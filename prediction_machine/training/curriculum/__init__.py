@@ -1,0 +1,1 @@
+"""Pre-training then fine-tuning: corpus, BPE, the shared loop, run folders, and each stage of training."""
