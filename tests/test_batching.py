@@ -49,9 +49,9 @@ def test_batched_greedy_equals_unbatched_on_tiny_model(monkeypatch, grow):
 
 def test_batched_greedy_equals_unbatched_on_smollm(lm):
     prompts = [lm.prompt_ids(p) for p in ("What is the capital of France?", "Hi", "Name three colours of the rainbow.")]
-    together = run_together(Batcher(lm.engine), [(p, GREEDY, 10, lm.stop_ids) for p in prompts])
+    together = run_together(Batcher(lm.decoder), [(p, GREEDY, 10, lm.stop_ids) for p in prompts])
     for p, steps in zip(prompts, together, strict=True):
-        assert ids_of(steps) == ids_of(generate(lm.engine, p, GREEDY, 10, lm.stop_ids))
+        assert ids_of(steps) == ids_of(generate(lm.decoder, p, GREEDY, 10, lm.stop_ids))
 
 
 def test_seeded_sampling_is_the_same_alone_and_in_a_batch():
@@ -83,9 +83,9 @@ def test_cancel_frees_the_row_and_others_go_on():
     while (item := long_b.out.get(timeout=30)) is not None:
         steps.append(item)
     assert len(steps) == 60 and steps[-1].finish == "length"
-    while batcher.active() and time.time() < deadline:
+    while (batcher.rows or batcher.pending) and time.time() < deadline:
         time.sleep(0.01)  # the loop drops the finished row right after emitting its last step
-    assert batcher.active() == 0 and batcher.cache is None
+    assert not batcher.rows and not batcher.pending and batcher.cache is None
 
 
 def test_generate_iterator_stops_when_asked():
@@ -110,6 +110,6 @@ def test_route_streams_through_the_batcher(client, lm):
     events = read_sse(r)
     steps = [d for e, d in events if e == "step"]
     done = [d for e, d in events if e == "done"][0]
-    expect = ids_of(generate(lm.engine, lm.prompt_ids("What is the capital of France?"), GREEDY, 8, lm.stop_ids))
+    expect = ids_of(generate(lm.decoder, lm.prompt_ids("What is the capital of France?"), GREEDY, 8, lm.stop_ids))
     assert done["ids"] == expect == [s["id"] for s in steps]
     assert set(steps[0]) == {"index", "id", "token", "text", "prob", "draw", "prediction", "cached", "ms", "finish"}

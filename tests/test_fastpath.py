@@ -87,4 +87,4 @@ def test_precision_is_selectable_and_described():
 
     assert config.DEFAULT_PRECISION == "fp32" and cli.PRECISIONS is fastpath.PRECISIONS is config.PRECISIONS
     with pytest.raises(ValueError, match="unknown precision"):
-        fastpath.engine_for(tiny_model(5), "int3")
+        fastpath.decoder_for(tiny_model(5), "int3")

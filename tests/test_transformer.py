@@ -66,16 +66,27 @@ def test_batched_rows_of_different_lengths_match_single_rows():
         for row, seq in enumerate((a, b)):
             c = KVCache(model.cfg, 1, 32)
             model(seq, cache=c)
-            for layer in range(model.cfg.n_layers):
-                cache.k[layer][row] = c.k[layer][0]
-                cache.v[layer][row] = c.v[layer][0]
-            cache.lengths[row] = c.lengths[0]
+            c.copy_row(0, cache, row)
         nxt = torch.tensor([[7], [11]])
         batched, _ = model(nxt, cache=cache)
         alone_a, _ = model(torch.cat([a, nxt[:1]], 1))
         alone_b, _ = model(torch.cat([b, nxt[1:]], 1))
     assert torch.allclose(batched[0, -1], alone_a[0, -1], atol=1e-4)
     assert torch.allclose(batched[1, -1], alone_b[0, -1], atol=1e-4)
+
+
+def test_cache_head_is_a_view_and_copy_rows_grows_without_change():
+    model = tiny_model(4)
+    idx = torch.randint(0, 1024, (3, 6))
+    with torch.no_grad():
+        cache = KVCache(model.cfg, 4, 8)
+        model(idx, cache=cache.head(3))  # writes rows 0..2 of the big cache, through the view
+        assert cache.lengths.tolist() == [6, 6, 6, 0]
+        bigger = KVCache(model.cfg, 8, 16)
+        cache.copy_rows(3, bigger)
+        a, _ = model(idx[:, -1:], cache=cache.head(3))
+        b, _ = model(idx[:, -1:], cache=bigger.head(3))
+    assert torch.equal(a, b) and bigger.lengths[:3].tolist() == [7, 7, 7]
 
 
 def test_cache_and_no_cache_generate_the_same_tokens(lm):

@@ -57,7 +57,7 @@ def cmd_generate(args) -> None:
         raise UsageError(f"the prompt is {len(ids)} tokens and --max-new-tokens {args.max_new_tokens}; "
                          f"together they exceed the context of {lm.config.max_seq_len}")
     decoder, steps, text = StreamDecoder(lm.tokenizer), [], []
-    for step in generate(lm.engine, ids, params, args.max_new_tokens, lm.stop_ids, args.seed, args.top):
+    for step in generate(lm.decoder, ids, params, args.max_new_tokens, lm.stop_ids, args.seed, args.top):
         piece = "" if step.id in lm.stop_ids else decoder.push(step.id)
         text.append(piece)
         if args.json:

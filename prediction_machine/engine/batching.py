@@ -58,18 +58,17 @@ class Request:
     out: queue.Queue = field(default_factory=queue.Queue)  # Step, an Exception, or None at the end
     cancelled: threading.Event = field(default_factory=threading.Event)
     ids: list[int] = field(default_factory=list)  # prompt + generated so far
-    k: list[torch.Tensor] | None = None  # its prefilled keys, per layer (1, T, K, hd), until it joins
-    v: list[torch.Tensor] | None = None
+    cache: KVCache | None = None  # its prefilled prompt, a cache of one row, until it joins the batch
 
     def cancel(self) -> None:
         self.cancelled.set()
 
 
 class Batcher:
-    """A background decode loop shared by every request for one model engine."""
+    """A background decode loop shared by every request for one decoder (a Transformer or a FusedDecoder)."""
 
-    def __init__(self, engine, max_rows: int = 32):
-        self.engine, self.cfg, self.max_rows = engine, engine.cfg, max_rows
+    def __init__(self, decoder, max_rows: int = 32):
+        self.decoder, self.cfg, self.max_rows = decoder, decoder.cfg, max_rows
         self.pending: list[Request] = []
         self.rows: list[Request] = []  # active requests; row i of the cache belongs to rows[i]
         self.cache: KVCache | None = None
@@ -115,10 +114,6 @@ class Batcher:
         finally:
             req.cancel()  # a consumer that stops early (or errors) frees its row
 
-    def active(self) -> int:
-        with self.wake:
-            return len(self.rows) + len(self.pending)
-
     # ------------------------------------------------------------------ the loop
 
     def _loop(self) -> None:
@@ -162,9 +157,9 @@ class Batcher:
         T = len(req.prompt_ids)
         cache = KVCache(self.cfg, 1, T)
         t0 = time.perf_counter()
-        logits, _ = self.engine(torch.tensor([req.prompt_ids]), cache=cache, last_only=True)  # (1, 1, V)
+        logits, _ = self.decoder(torch.tensor([req.prompt_ids]), cache=cache, last_only=True)  # (1, 1, V)
         ms = (time.perf_counter() - t0) * 1000
-        req.k, req.v = cache.k, cache.v
+        req.cache = cache
         return self._emit(req, logits[0, -1], cached=T, ms=ms)
 
     def _decode(self) -> None:
@@ -180,7 +175,7 @@ class Batcher:
         self._reserve(B, max(cached) + 1)
         x = torch.tensor([[r.ids[-1]] for r in self.rows])  # (B, 1): each row's newest token
         t0 = time.perf_counter()
-        logits, _ = self.engine(x, cache=self._active_view(), last_only=True)  # (B, 1, V)
+        logits, _ = self.decoder(x, cache=self._active_view(), last_only=True)  # (B, 1, V)
         ms = (time.perf_counter() - t0) * 1000
         self.steps_run += 1
         done = [i for i, r in enumerate(self.rows) if not self._emit(r, logits[i, -1], cached[i] + 1, ms)]
@@ -212,22 +207,15 @@ class Batcher:
         for r in joined:
             B, T = len(self.rows), len(r.prompt_ids)
             self._reserve(B + 1, T + 1)
-            for layer in range(self.cfg.n_layers):
-                self.cache.k[layer][B, :T] = r.k[layer][0]  # (T, K, hd)
-                self.cache.v[layer][B, :T] = r.v[layer][0]
-            self.cache.lengths[B] = T
-            r.k = r.v = None  # the batch cache holds them now
+            r.cache.copy_row(0, self.cache, B)  # its T prompt positions become row B
+            r.cache = None  # the batch cache holds them now
             self.rows.append(r)
 
     def _drop(self, i: int) -> None:
         """Free row i by moving the last active row into it."""
         last = len(self.rows) - 1
         if i != last:
-            L = int(self.cache.lengths[last])
-            for layer in range(self.cfg.n_layers):
-                self.cache.k[layer][i, :L] = self.cache.k[layer][last, :L]  # (L, K, hd)
-                self.cache.v[layer][i, :L] = self.cache.v[layer][last, :L]
-            self.cache.lengths[i] = L
+            self.cache.copy_row(last, self.cache, i)
             self.rows[i] = self.rows[last]
         self.rows.pop()
         if not self.rows:
@@ -243,35 +231,24 @@ class Batcher:
         if old is not None:
             n_pos = max(n_pos, old.max_len)
         cache = KVCache(self.cfg, n_rows, n_pos)
-        B = len(self.rows)
-        if old is not None and B:
-            S = int(old.lengths[:B].max())
-            for layer in range(self.cfg.n_layers):
-                cache.k[layer][:B, :S] = old.k[layer][:B, :S]  # (B, S, K, hd)
-                cache.v[layer][:B, :S] = old.v[layer][:B, :S]
-            cache.lengths[:B] = old.lengths[:B]
+        if old is not None:
+            old.copy_rows(len(self.rows), cache)  # the active rows, 0..B-1
         self.cache = cache
 
     def _active_view(self) -> KVCache:
         """Rows 0..B-1 of the cache as a KVCache of batch B: views, so the model writes in place."""
-        B = len(self.rows)
-        view = object.__new__(KVCache)
-        view.k = [t[:B] for t in self.cache.k]  # L x (B, S_max, K, hd)
-        view.v = [t[:B] for t in self.cache.v]
-        view.lengths = self.cache.lengths[:B]  # advance() adds in place, through the view
-        view.max_len = self.cache.max_len
-        return view
+        return self.cache.head(len(self.rows))  # L x (B, S_max, K, hd), lengths (B,)
 
 
 _batchers: dict[int, Batcher] = {}
 _batchers_lock = threading.Lock()
 
 
-def batcher_for(engine, max_rows: int = 32) -> Batcher:
-    """The one batcher of an engine (a Transformer or a fastpath decoder), created on first use."""
+def batcher_for(decoder, max_rows: int = 32) -> Batcher:
+    """The one batcher of a decoder (a Transformer or a fastpath.FusedDecoder), created on first use."""
     with _batchers_lock:
-        b = _batchers.get(id(engine))
-        if b is None or b.engine is not engine:
-            b = _batchers[id(engine)] = Batcher(engine, max_rows)
+        b = _batchers.get(id(decoder))
+        if b is None or b.decoder is not decoder:
+            b = _batchers[id(decoder)] = Batcher(decoder, max_rows)
         b.max_rows = max(b.max_rows, max_rows)
         return b

@@ -11,7 +11,7 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
 2. Fused matrices: Q, K and V become one (D, (H+2K)*hd) matrix, gate and up one (D, 2F)
    matrix, so each layer makes 4 matrix products instead of 7 (fewer trips through PyTorch).
 3. Fewer small operations: one RMSNorm kernel, RoPE applied to queries and keys together,
-   the positions, the mask and the cache indices computed once per pass instead of per layer.
+   the positions and the mask computed once per pass instead of per layer.
 
 What was tried and dropped because it did not pay on this CPU (AVX2, no AVX-512/bf16
 instructions): bf16 weights (10x slower matrix-vector products) and int8 weights through
@@ -63,7 +63,7 @@ def share(linear: nn.Linear, wt: torch.Tensor) -> None:
 
 
 class FusedDecoder:
-    """Called like a Transformer: `logits, record = engine(idx, cache=None, record=False, last_only=False)`."""
+    """Called like a Transformer: `logits, record = decoder(idx, cache=None, record=False, last_only=False)`."""
 
     def __init__(self, model: Transformer):
         self.model, self.cfg = model, model.cfg
@@ -97,8 +97,6 @@ class FusedDecoder:
         mask = None
         if not single_row:
             mask = (torch.arange(S)[None, None, :] <= pos[:, :, None])[:, None]  # (B, 1, T, S)
-        if cache is not None:
-            rows = torch.arange(B)[:, None].expand(B, T)  # (B, T)
         x = m.embed(idx)  # (B, T, D)
         for i, L in enumerate(self.layers):
             h = F.rms_norm(x, (cfg.d_model,), L.attn_norm.weight, cfg.norm_eps)  # (B, T, D)
@@ -108,9 +106,7 @@ class FusedDecoder:
             qk = qk * cos + torch.cat([-x2, x1], dim=-1) * sin  # (B, T, H+K, hd), "rotate half" RoPE
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + K :]  # (B, T, H|K|K, hd)
             if cache is not None:
-                cache.k[i][rows, pos] = k
-                cache.v[i][rows, pos] = v
-                k, v = cache.k[i][:, :S], cache.v[i][:, :S]  # (B, S, K, hd)
+                k, v = cache.store(i, pos, k, v)  # (B, S, K, hd) each
             y = F.scaled_dot_product_attention(
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),  # (B, H|K, T|S, hd)
                 attn_mask=mask, is_causal=single_row and T > 1, enable_gqa=True,
@@ -127,7 +123,7 @@ class FusedDecoder:
         return h @ self.unembed_t  # (B, T, V)
 
 
-def engine_for(model: Transformer, precision: str):
+def decoder_for(model: Transformer, precision: str):
     """The callable that generation should use for `precision` (see PRECISIONS)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")

@@ -155,9 +155,6 @@ class Tokenizer:
             text, partial = "".join(f"<0x{b:02X}>" for b in raw), True
         return Token(i, text, raw, start, end, special, partial)
 
-    def count(self, text: str) -> int:
-        return len(self.encode_ids(text))
-
 
 class StreamDecoder:
     """Turn ids into text one at a time without ever emitting half a character.

@@ -7,7 +7,6 @@ A name is either one of the registered models or a path to a checkpoint folder.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -53,7 +52,7 @@ def registry() -> dict[str, ModelEntry]:
 class LanguageModel:
     """Everything needed to go from text to next-token predictions and back."""
 
-    def __init__(self, name: str, ckpt: weights.Checkpoint, load_seconds: float = 0.0):
+    def __init__(self, name: str, ckpt: weights.Checkpoint):
         self.name = name
         self.source = ckpt.source
         self.config = ckpt.config
@@ -61,15 +60,13 @@ class LanguageModel:
         self.chat_template = ckpt.chat_template
         self.bos_id, self.eos_id = ckpt.bos_id, ckpt.eos_id
         self.model = build_transformer(ckpt)
-        self.load_seconds = load_seconds
         self.precision = DEFAULT_PRECISION
-        self.engine = self.model  # what generation calls; see set_precision
-        self.lock = threading.Lock()  # for callers that must not run two passes at once
+        self.decoder = self.model  # what generation calls; see set_precision
 
     def set_precision(self, precision: str) -> None:
         """Choose the numeric path generation runs on (fastpath.PRECISIONS); tracing stays on the textbook path."""
         if precision != self.precision:
-            self.engine = fastpath.engine_for(self.model, precision)
+            self.decoder = fastpath.decoder_for(self.model, precision)
             self.precision = precision
 
     @property
@@ -131,7 +128,6 @@ def load(name: str | None = None, precision: str | None = None) -> LanguageModel
             if precision:
                 _loaded[name].set_precision(precision)
             return _loaded[name]
-        t0 = time.perf_counter()
         entries = registry()
         if name == DEFAULT_MODEL:
             ckpt = weights.load_gguf_cached(weights.smollm2_gguf_path())
@@ -145,7 +141,7 @@ def load(name: str | None = None, precision: str | None = None) -> LanguageModel
             raise weights.WeightsError(
                 f"unknown model {name!r}: choose one of {', '.join(entries)}, or give a path to a checkpoint folder"
             )
-        lm = LanguageModel(name, ckpt, time.perf_counter() - t0)
+        lm = LanguageModel(name, ckpt)
         if precision:
             lm.set_precision(precision)
         _loaded[name] = lm

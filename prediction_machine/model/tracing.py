@@ -23,10 +23,6 @@ class Trace:
     residuals: torch.Tensor  # (L, T, D) the residual stream after each layer
     logits: torch.Tensor  # (T, V) next-token scores at every position
 
-    @property
-    def next_token_probs(self) -> torch.Tensor:
-        return torch.softmax(self.logits[-1], dim=-1)  # (V,)
-
 
 @torch.inference_mode()
 def trace(model: Transformer, ids: list[int]) -> Trace:
@@ -39,13 +35,6 @@ def trace(model: Transformer, ids: list[int]) -> Trace:
         residuals=torch.stack([r[0] for r in rec.residuals]),  # (L, T, D)
         logits=logits[0],  # (T, V)
     )
-
-
-@torch.inference_mode()
-def attention_only(model: Transformer, ids: list[int], layers: list[int] | None = None) -> torch.Tensor:
-    """Attention weights without keeping anything else. -> (L', H, T, T) for the chosen layers."""
-    t = trace(model, ids)
-    return t.attention if layers is None else t.attention[layers]
 
 
 @dataclass(frozen=True)

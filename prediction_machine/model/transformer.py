@@ -18,6 +18,7 @@ Shape letters used in the comments:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -99,8 +100,33 @@ class KVCache:
     def advance(self, T: int) -> None:
         self.lengths += T
 
-    def reset_row(self, row: int) -> None:
-        self.lengths[row] = 0
+    # Continuous batching (engine/batching.py) moves rows between caches with these three.
+
+    def head(self, n: int) -> KVCache:
+        """Rows 0..n-1 as a KVCache of batch n: views, so a forward pass on it writes into this cache."""
+        view = copy.copy(self)  # a shallow copy, then every field narrowed to its first n rows
+        view.k = [t[:n] for t in self.k]  # L x (n, S_max, K, hd)
+        view.v = [t[:n] for t in self.v]
+        view.lengths = self.lengths[:n]  # advance() adds in place, through the view
+        return view
+
+    def copy_row(self, src_row: int, dst: KVCache, dst_row: int) -> None:
+        """Copy one row's filled positions (and its length) into row `dst_row` of `dst`, which may be self."""
+        n = int(self.lengths[src_row])
+        for layer in range(len(self.k)):
+            dst.k[layer][dst_row, :n] = self.k[layer][src_row, :n]  # (n, K, hd)
+            dst.v[layer][dst_row, :n] = self.v[layer][src_row, :n]
+        dst.lengths[dst_row] = n
+
+    def copy_rows(self, n: int, dst: KVCache) -> None:
+        """Copy rows 0..n-1 into the same rows of `dst`, a cache at least as long (to grow a cache)."""
+        if n == 0:
+            return
+        S = int(self.lengths[:n].max())  # the longest row decides how much to copy
+        for layer in range(len(self.k)):
+            dst.k[layer][:n, :S] = self.k[layer][:n, :S]  # (n, S, K, hd)
+            dst.v[layer][:n, :S] = self.v[layer][:n, :S]
+        dst.lengths[:n] = self.lengths[:n]
 
 
 # ----------------------------------------------------------------------------- attention

@@ -226,7 +226,7 @@ def generate_stream(req: GenerateRequest, request: Request):
         )
     params = req.params()
     # Every stream joins one shared decode loop: concurrent students share each pass over the weights.
-    batcher = batching.batcher_for(lm.engine, settings(request).max_running)
+    batcher = batching.batcher_for(lm.decoder, settings(request).max_running)
 
     def work(should_stop):
         yield "start", {"model": lm.describe(), "prompt_tokens": [lm.tokenizer.token(i).to_dict() for i in ids]}
