@@ -113,3 +113,20 @@ def test_route_streams_through_the_batcher(client, lm):
     expect = ids_of(generate(lm.decoder, lm.prompt_ids("What is the capital of France?"), GREEDY, 8, lm.stop_ids))
     assert done["ids"] == expect == [s["id"] for s in steps]
     assert set(steps[0]) == {"index", "id", "token", "text", "prob", "draw", "prediction", "cached", "ms", "finish"}
+
+
+def test_one_long_generation_keeps_a_one_row_cache(monkeypatch):
+    """Growing the cache's length must not grow its rows: one stream's memory is one row."""
+    monkeypatch.setattr(batching, "GROW", 4)  # grow the length every few steps
+    shapes = []
+    real = batching.KVCache
+
+    def recording(cfg, rows, positions):
+        shapes.append((rows, positions))
+        return real(cfg, rows, positions)
+
+    monkeypatch.setattr(batching, "KVCache", recording)
+    batcher = Batcher(tiny_model(7), max_rows=8)
+    (steps,) = run_together(batcher, [([5, 9, 2], GREEDY, 40)])
+    assert len(steps) == 40 and len(shapes) >= 5  # it really grew several times
+    assert {rows for rows, _ in shapes} == {1}, shapes

@@ -226,7 +226,10 @@ class Batcher:
         old = self.cache
         if old is not None and len(old.lengths) >= rows and old.max_len >= positions:
             return
-        n_rows = max(rows, 2 * len(old.lengths) if old is not None else 4)
+        if old is None or len(old.lengths) < rows:
+            n_rows = max(rows, 2 * len(self.rows))  # more rows: leave room for a few newcomers
+        else:
+            n_rows = rows  # only longer: keep just the rows in use (doubling them here cost GBs)
         n_pos = min(self.cfg.max_seq_len, (positions // GROW + 2) * GROW)  # room for GROW more steps
         if old is not None:
             n_pos = max(n_pos, old.max_len)
