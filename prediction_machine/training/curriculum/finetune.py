@@ -155,6 +155,18 @@ def answer(model: Transformer, tok: Tokenizer, question: str, max_new_tokens: in
     return tok.decode([i for i in out if i != end]) + ("" if stopped else " …")
 
 
+def data_summary(tok: Tokenizer | None, shown: int = 12) -> dict:
+    """The fine-tuning set at a glance: counts per kind and split, held-out examples, one loss mask."""
+    examples = load_examples()
+    kinds: dict[str, dict[str, int]] = {}
+    for e in examples:
+        kinds.setdefault(e.kind, {"train": 0, "eval": 0})[e.split] += 1
+    mask = loss_mask(tok, next(e for e in examples if e.kind == "plays")) if tok is not None else None
+    held = [e for e in examples if e.split == "eval"][:shown]
+    return {"count": len(examples), "kinds": kinds, "mask": mask,
+            "examples": [{"kind": e.kind, "split": e.split, "user": e.user, "assistant": e.assistant} for e in held]}
+
+
 @torch.no_grad()
 def compare(base: Transformer, tuned: Transformer, tok: Tokenizer, question: str, k: int = 10) -> dict:
     """Both answers, and where each model puts its probability for the first answer token."""

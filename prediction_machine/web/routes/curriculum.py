@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
-import torch
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, Field
@@ -231,25 +230,14 @@ def compare(req: CompareRequest) -> dict:
     tuned = _frozen(str(run_folder(req.tuned, "tuned")))
     if base.tokenizer.json != tuned.tokenizer.json:
         raise HTTPException(409, "tuned: was not fine-tuned from this base (their vocabularies differ)")
-    with torch.inference_mode():
-        out = ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k)
-    return clean(out)
+    return clean(ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k))
 
 
 @router.get("/finetune/data", summary="The fine-tuning set: counts, a few examples, and the loss mask of one")
 def finetune_data() -> dict:
-    examples = ft.load_examples()
     base = models.shipped_checkpoint("shakespeare-base")
-    mask = None
-    if (base / "prediction-machine.json").is_file():
-        tok = _frozen(str(base)).tokenizer
-        mask = ft.loss_mask(tok, next(e for e in examples if e.kind == "plays"))
-    kinds: dict[str, dict[str, int]] = {}
-    for e in examples:
-        kinds.setdefault(e.kind, {"train": 0, "eval": 0})[e.split] += 1
-    shown = [e for e in examples if e.split == "eval"][:12]
-    return {"count": len(examples), "kinds": kinds, "mask": mask,
-            "examples": [{"kind": e.kind, "split": e.split, "user": e.user, "assistant": e.assistant} for e in shown]}
+    tok = _frozen(str(base)).tokenizer if (base / "prediction-machine.json").is_file() else None
+    return ft.data_summary(tok)
 
 
 @router.get("/scale", summary="This machine's measured FLOP/s beside published training budgets")
