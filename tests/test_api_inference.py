@@ -89,7 +89,7 @@ def test_models_and_source(client):
     assert models["default"] == "smollm2-135m-instruct"
     src = client.get("/api/source", params={"name": "prediction_machine.inference.sampling.draw"}).json()
     assert src["file"].endswith("sampling.py") and "def draw" in src["source"]
-    assert client.get("/api/source", params={"name": "os.system"}).status_code == 422
+    assert client.get("/api/source", params={"name": "os.system"}).status_code == 404
     assert client.get("/api/source", params={"name": "prediction_machine.nope"}).status_code == 404
 
 

@@ -35,6 +35,11 @@ export async function post(path, body, { signal } = {}) {
   return parse(response);
 }
 
+// DELETE. keepalive lets the request finish while the page unloads (pagehide).
+export async function del(path, { keepalive = false } = {}) {
+  return parse(await fetch(path, { method: "DELETE", keepalive, headers: { Accept: "application/json" } }));
+}
+
 // POST, then read a text/event-stream: onEvent(name, data) for each event.
 // Resolves when the stream ends; abort the signal to cancel (the server stops computing).
 export async function stream(path, body, onEvent, { signal } = {}) {

@@ -4,6 +4,7 @@
 // at a time instead. Model text is only ever set as textContent (via el / visibleText).
 import { ApiError, get, post } from "./api.js";
 import { clear, codeLink, el, errorBox, visibleText } from "./dom.js";
+import { clampIndex, css, LINE, MASKED, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "./draw.js";
 
 const DEFAULT = "The animal didn't cross the street because it was too tired.";
 const AVG = "avg";
@@ -269,17 +270,8 @@ function drawMap(s, m, q) {
   const canvas = s.ui.map;
   const n = m.length;
   const cell = Math.max(2, Math.floor(260 / n));
-  canvas.width = canvas.height = cell * n;
-  const g = canvas.getContext("2d");
-  g.fillStyle = "#fff";
-  g.fillRect(0, 0, canvas.width, canvas.height);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < n; k++) {
-      g.fillStyle = k > i ? "#d9d5cc" : `rgba(0, 114, 178, ${m[i][k]})`;
-      g.fillRect(k * cell, i * cell, cell, cell);
-    }
-  }
-  g.strokeStyle = "#e69f00";
+  const g = paintHeatmap(canvas, n, n, (i, k) => (k > i ? LINE : mix(m[i][k], OKABE_ITO.blue)), { cellW: cell, cellH: cell });
+  g.strokeStyle = css(OKABE_ITO.orange);
   g.lineWidth = 2;
   g.strokeRect(1, q * cell + 1, n * cell - 2, cell - 2);
   canvas.setAttribute("aria-label", `Attention map, ${n} by ${n}; row ${q + 1} is selected`);
@@ -330,14 +322,14 @@ function renderGrid(s) {
   for (let l = 0; l < d.n_layers; l++) {
     const row = el("div", { class: "att-grid-row", role: "row" }, el("span", { class: "att-grid-label", role: "rowheader", text: String(l) }));
     for (let h = 0; h < d.n_heads; h++) {
-      const c = el("canvas", { width: String(size), height: String(size) });
+      const c = el("canvas");
       paint(c, d.grid.maps[l][h]);
       const b = el("button", {
         type: "button", class: "att-cell", tabindex: "-1", role: "gridcell",
         "data-layer": String(l), "data-head": String(h), "aria-label": `layer ${l}, head ${h}`,
       }, c);
       b.addEventListener("click", () => select(s, l, h));
-      b.addEventListener("keydown", (e) => moveInGrid(s, e, l, h));
+      onArrowKeys(b, (dl, dh) => moveInGrid(s, l + dl, h + dh));
       row.append(b);
     }
     grid.append(row);
@@ -345,17 +337,9 @@ function renderGrid(s) {
   s.ui.gridNote.textContent = `Each small square is one head's map for this sentence (rows read columns, in tokens${d.grid.downsampled ? `, averaged down to ${size} × ${size}` : ""}). Click one to select it; arrow keys move between them.`;
 }
 
+// One head's map in the grid, a pixel per cell (CSS stretches it to the button).
 function paint(canvas, m) {
-  const g = canvas.getContext("2d");
-  const n = m.length;
-  g.fillStyle = "#fff";
-  g.fillRect(0, 0, n, n);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < n; k++) {
-      g.fillStyle = k > i ? "#ece9e2" : `rgba(0, 114, 178, ${m[i][k]})`;
-      g.fillRect(k, i, 1, 1);
-    }
-  }
+  paintHeatmap(canvas, m.length, m.length, (i, k) => (k > i ? MASKED : mix(m[i][k], OKABE_ITO.blue)));
 }
 
 function renderGridSelection(s) {
@@ -371,13 +355,10 @@ function renderGridSelection(s) {
   }
 }
 
-function moveInGrid(s, e, l, h) {
-  const d = s.data;
-  const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
-  if (!moves[e.key]) return;
-  e.preventDefault();
-  const nl = Math.min(d.n_layers - 1, Math.max(0, l + moves[e.key][0]));
-  const nh = Math.min(d.n_heads - 1, Math.max(0, h + moves[e.key][1]));
+// Arrow keys in the grid: up and down change the layer, left and right the head.
+function moveInGrid(s, l, h) {
+  const nl = clampIndex(l, s.data.n_layers);
+  const nh = clampIndex(h, s.data.n_heads);
   const next = s.ui.grid.querySelector(`.att-cell[data-layer="${nl}"][data-head="${nh}"]`);
   select(s, nl, nh).then(() => next.focus());
 }

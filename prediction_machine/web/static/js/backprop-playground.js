@@ -1,13 +1,13 @@
 // The playground: an MLP learning a 2-D dataset live. The server trains
 // (prediction_machine.training.backprop.playground.Session); this module only draws what each step returns.
-import { ApiError, post } from "./api.js";
+import { ApiError, del, post } from "./api.js";
 import { clear, codeLink, el, errorBox, reducedMotion, svg } from "./dom.js";
+import { css, INK, LINE, mix, MUTED, OKABE_ITO, onArrowKeys, paintHeatmap, PAPER, WHITE } from "./draw.js";
 import { fmt } from "./backprop-neuron.js";
 
 const API = "/api/backprop/sessions";
-const BLUE = [0, 114, 178]; // Okabe-Ito blue: class 0
-const ORANGE = [230, 159, 0]; // Okabe-Ito orange: class 1
-const PAPER = [253, 252, 249];
+const BLUE = OKABE_ITO.blue; // class 0
+const ORANGE = OKABE_ITO.orange; // class 1
 const STEPS_PER_FRAME = 3;
 const GRID = 30;
 
@@ -66,6 +66,7 @@ export function mountPlayground(root) {
   let busy = false;
   let cursor = { x: 0, y: 0, shown: false };
   let selected = null; // the weight or neuron the info line describes, kept current as training runs
+  let extent = 1; // the plane shown is [-extent, extent]²; the server sends it with every grid
 
   // ------------------------------------------------------------------------- talking to the server
 
@@ -88,7 +89,7 @@ export function mountPlayground(root) {
   }
 
   function remove(id) {
-    fetch(`${API}/${id}`, { method: "DELETE", keepalive: true }).catch(() => {});
+    del(`${API}/${id}`, { keepalive: true }).catch(() => {});
   }
 
   async function call(path, body) {
@@ -190,6 +191,7 @@ export function mountPlayground(root) {
   // ------------------------------------------------------------------------- drawing
 
   function render() {
+    if (state.grid) extent = state.grid.extent;
     drawBoundary();
     drawChart();
     drawNetwork();
@@ -208,27 +210,18 @@ export function mountPlayground(root) {
     buttons.step.disabled = state.paused;
   }
 
-  function mix(t, colour) {
-    return colour.map((c, i) => Math.round(PAPER[i] + (c - PAPER[i]) * t));
-  }
-
   function drawBoundary() {
     const ctx = canvas.getContext("2d");
     const W = canvas.width;
     if (state.grid) {
+      // One cell per grid point, tinted towards the class the network predicts there, then stretched smooth.
       const R = state.grid.resolution;
       const small = document.createElement("canvas");
-      small.width = R;
-      small.height = R;
-      const sctx = small.getContext("2d");
-      const image = sctx.createImageData(R, R);
-      state.grid.values.forEach((row, r) => row.forEach((p, c) => {
+      paintHeatmap(small, R, R, (r, c) => {
+        const p = state.grid.values[r][c];
         const q = p === null ? 0.5 : p;
-        const [red, green, blue] = mix(Math.min(1, Math.abs(q - 0.5) * 2) * 0.6, q > 0.5 ? ORANGE : BLUE);
-        const k = 4 * (r * R + c);
-        image.data.set([red, green, blue, 255], k);
-      }));
-      sctx.putImageData(image, 0, 0);
+        return mix(Math.abs(q - 0.5) * 2 * 0.6, q > 0.5 ? ORANGE : BLUE, PAPER);
+      });
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(small, 0, 0, W, W);
     }
@@ -237,15 +230,15 @@ export function mountPlayground(root) {
       ctx.beginPath();
       if (p.label === 0) ctx.arc(x, y, 4.5, 0, 2 * Math.PI);
       else ctx.rect(x - 4, y - 4, 8, 8);
-      ctx.fillStyle = p.split === "test" ? "#fff" : `rgb(${(p.label ? ORANGE : BLUE).join(",")})`;
+      ctx.fillStyle = css(p.split === "test" ? WHITE : p.label ? ORANGE : BLUE);
       ctx.fill();
       ctx.lineWidth = p.user ? 2.5 : 1.2;
-      ctx.strokeStyle = p.split === "test" ? `rgb(${(p.label ? ORANGE : BLUE).join(",")})` : "#1d1d1f";
+      ctx.strokeStyle = css(p.split === "test" ? (p.label ? ORANGE : BLUE) : INK);
       ctx.stroke();
     }
     if (cursor.shown) {
       const [x, y] = toCanvas(cursor.x, cursor.y);
-      ctx.strokeStyle = "#1d1d1f";
+      ctx.strokeStyle = css(INK);
       ctx.lineWidth = 1.5;
       ctx.beginPath();
       ctx.moveTo(x - 9, y); ctx.lineTo(x + 9, y); ctx.moveTo(x, y - 9); ctx.lineTo(x, y + 9);
@@ -254,13 +247,13 @@ export function mountPlayground(root) {
   }
 
   function toCanvas(x, y) {
-    const e = state.grid ? state.grid.extent : 1.5;
+    const e = extent;
     const W = canvas.width;
     return [((x + e) / (2 * e)) * W, ((e - y) / (2 * e)) * W];
   }
 
   function fromCanvas(px, py) {
-    const e = 1.5;
+    const e = extent;
     const W = canvas.width;
     return [(px / W) * 2 * e - e, e - (py / W) * 2 * e];
   }
@@ -269,12 +262,12 @@ export function mountPlayground(root) {
     const ctx = chart.getContext("2d");
     const W = chart.width;
     const H = chart.height;
-    ctx.fillStyle = "#fff";
+    ctx.fillStyle = css(WHITE);
     ctx.fillRect(0, 0, W, H);
     const rows = history.filter((r) => r.train_loss !== null);
     if (!rows.length) return;
     if (rows.length === 1) {
-      ctx.fillStyle = "#5b5b66";
+      ctx.fillStyle = css(MUTED);
       ctx.font = "12px system-ui, sans-serif";
       ctx.fillText(`step 0: train loss ${rows[0].train_loss.toFixed(3)}. Press Play or Step.`, 10, H / 2);
       return;
@@ -283,16 +276,16 @@ export function mountPlayground(root) {
     const last = Math.max(1, rows[rows.length - 1].step);
     const X = (s) => 34 + (s / last) * (W - 44);
     const Y = (v) => 10 + (1 - Math.min(v, top) / top) * (H - 30);
-    ctx.strokeStyle = "#d9d5cc";
-    ctx.fillStyle = "#5b5b66";
+    ctx.strokeStyle = css(LINE);
+    ctx.fillStyle = css(MUTED);
     ctx.font = "11px system-ui, sans-serif";
     for (const v of [0, top / 2, top]) {
       ctx.beginPath(); ctx.moveTo(34, Y(v)); ctx.lineTo(W - 10, Y(v)); ctx.stroke();
       ctx.fillText(v.toFixed(2), 2, Y(v) + 4);
     }
     ctx.fillText(`step ${last}`, W - 70, H - 4);
-    for (const [key, colour, dash] of [["train_loss", "#0072b2", []], ["test_loss", "#d55e00", [6, 4]]]) {
-      ctx.strokeStyle = colour;
+    for (const [key, colour, dash] of [["train_loss", OKABE_ITO.blue, []], ["test_loss", OKABE_ITO.vermillion, [6, 4]]]) {
+      ctx.strokeStyle = css(colour);
       ctx.setLineDash(dash);
       ctx.lineWidth = 2;
       ctx.beginPath();
@@ -372,20 +365,20 @@ export function mountPlayground(root) {
     }
   }
 
-  const clamp = (v) => Math.max(-1.5, Math.min(1.5, Number(v.toFixed(4))));
+  const clamp = (v) => Math.max(-extent, Math.min(extent, Number(v.toFixed(4))));
 
   canvas.addEventListener("click", (event) => {
     const box = canvas.getBoundingClientRect();
     const [x, y] = fromCanvas(((event.clientX - box.left) / box.width) * canvas.width, ((event.clientY - box.top) / box.height) * canvas.height);
     clickAt(x, y, event.shiftKey);
   });
+  onArrowKeys(canvas, (dRow, dCol) => { // a row down the screen is y going down
+    if (!state) return;
+    cursor = { x: clamp(cursor.x + 0.1 * dCol), y: clamp(cursor.y - 0.1 * dRow), shown: true };
+    drawBoundary();
+  });
   canvas.addEventListener("keydown", (event) => {
-    const moves = { ArrowLeft: [-0.1, 0], ArrowRight: [0.1, 0], ArrowUp: [0, 0.1], ArrowDown: [0, -0.1] };
-    if (moves[event.key]) {
-      cursor = { x: clamp(cursor.x + moves[event.key][0]), y: clamp(cursor.y + moves[event.key][1]), shown: true };
-      drawBoundary();
-      event.preventDefault();
-    } else if (event.key === "Enter" || event.key === " ") {
+    if (event.key === "Enter" || event.key === " ") {
       cursor.shown = true;
       clickAt(cursor.x, cursor.y, event.shiftKey);
       event.preventDefault();

@@ -291,7 +291,7 @@ function finetunePanel(shared) {
       start.disabled = true;
       await view.follow(job, {
         start: (d) => { if (d.mask_example) showMask(d.mask_example); },
-        done: (d) => { shared.finetuneDone = d; shared.tuned = job.folder; shared.refreshCost(); shared.compareReady(job.folder); },
+        done: (d) => { shared.finetuneDone = d; shared.refreshCost(); shared.compareReady(job.folder); },
         end: () => { start.disabled = false; shared.refreshRuns(); },
       });
     } catch (e) {

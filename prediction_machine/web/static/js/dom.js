@@ -1,4 +1,5 @@
 // Small DOM helpers. Model text is only ever set as text (textContent), never parsed as HTML.
+import { get } from "./api.js";
 
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -69,13 +70,13 @@ export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
 }
 
 export function formatProb(p) {
-  if (p >= 0.995) return (p * 100).toFixed(1) + "%";
   if (p >= 0.001) return (p * 100).toFixed(1) + "%";
   if (p === 0) return "0%";
   return p.toExponential(1);
 }
 
-// "View code": the real source of the Python function that computed a figure.
+// "View code": the real source of the Python function that computed a figure. The server serves only
+// the names listed in prediction_machine/web/code_links.py; tests/test_code_links.py keeps the two in step.
 export function codeLink(qualname, label = "view code") {
   const pre = el("pre", { class: "code" });
   const details = el("details", { class: "code-link" }, el("summary", {}, `${label}: `, el("code", { text: qualname })), pre);
@@ -83,9 +84,8 @@ export function codeLink(qualname, label = "view code") {
     if (!details.open || pre.dataset.loaded) return;
     pre.textContent = "loading…";
     try {
-      const response = await fetch(`/api/source?name=${encodeURIComponent(qualname)}`);
-      const data = await response.json();
-      if (!response.ok) throw new Error(data.error);
+      const data = await get(`/api/source?name=${encodeURIComponent(qualname)}`);
+      pre.dataset.file = data.file;
       pre.textContent = `# ${data.file}, line ${data.line}\n${data.source}`;
       pre.dataset.loaded = "1";
     } catch (error) {

@@ -13,19 +13,21 @@ const EXAMPLES = [
   { label: "Emoji and CJK", prompt: "Say hello in Japanese: こんにちは 🙂", chat: true },
 ];
 
+// The six stages as data: [id, title, view-code links, text]. Each id is the name of the Python module
+// that computes the stage, and each link opens a function in that module (web/code_links.py serves them).
 const STAGES = [
-  ["tokenization", "1. Tokenization", "prediction_machine.inference.tokenizer.Tokenizer.encode",
-    "The text is cut into tokens: whole words, pieces of words, single bytes. Each token is just an id, a row number in the model's vocabulary. The model never sees letters."],
-  ["embedding", "2. Embedding", "prediction_machine.model.transformer.Transformer.forward",
-    "Each id looks up a learned vector of 576 numbers. Tokens used in similar ways end up with similar vectors: that is where meaning starts."],
-  ["transformer", "3. The transformer", "prediction_machine.model.tracing.logit_lens",
-    "Thirty layers of attention and small neural networks refine the vectors, each layer adding to a shared stream. Reading that stream after each layer (the \"logit lens\") shows the model's guess for the next token taking shape."],
-  ["prediction", "4. Prediction", "prediction_machine.inference.prediction.predict",
-    "The last vector is compared with every token's embedding, giving one score (logit) per token. Softmax turns the 49,152 scores into probabilities that sum to 1."],
-  ["sampling", "5. Sampling", "prediction_machine.inference.sampling.distribution",
-    "Now one token is chosen. Temperature sharpens or flattens the distribution; top-k, top-p and min-p cut off the unlikely tail. Then a random number between 0 and 1 is drawn and the token whose slice of the cumulative bar it lands in wins. Temperature 0 skips the dice and takes the top token."],
-  ["repetition", "6. Repetition", "prediction_machine.inference.generation.generate",
-    "The chosen token is appended and the whole process runs again. Thanks to the KV cache, the model only computes the new position each time; it stops at the end-of-turn token or the length limit."],
+  ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer.merge_word"],
+    (m) => `The text is cut into tokens: whole words, pieces of words, single bytes. Each token is just an id, a row number in the model's vocabulary${m ? ` of ${m.vocab_size.toLocaleString("en")} tokens` : ""}. The model never sees letters.`],
+  ["embedding", "2. Embedding", ["prediction_machine.inference.embedding.describe"],
+    (m) => `Each id looks up a learned vector of ${m ? m.d_model : "a few hundred"} numbers. Tokens used in similar ways end up with similar vectors: that is where meaning starts.`],
+  ["transformer", "3. The transformer", ["prediction_machine.model.transformer.Block.forward"],
+    (m) => `${m ? `${m.n_layers} layers` : "Layer after layer"} of attention and small neural networks refine the vectors, each layer adding to a shared stream. Reading that stream after each layer (the "logit lens") shows the model's guess for the next token taking shape.`],
+  ["prediction", "4. Prediction", ["prediction_machine.inference.prediction.predict"],
+    (m) => `The last vector is compared with every token's embedding, giving one score (logit) per token. Softmax turns the ${m ? m.vocab_size.toLocaleString("en") : "vocabulary's"} scores into probabilities that sum to 1.`],
+  ["sampling", "5. Sampling", ["prediction_machine.inference.sampling.distribution", "prediction_machine.inference.sampling.draw"],
+    () => "Now one token is chosen. Temperature sharpens or flattens the distribution; top-k, top-p and min-p cut off the unlikely tail. Then a random number between 0 and 1 is drawn and the token whose slice of the cumulative bar it lands in wins. Temperature 0 skips the dice and takes the top token."],
+  ["generation", "6. Repetition", ["prediction_machine.inference.generation.generate"],
+    () => "The chosen token is appended and the whole process runs again. Thanks to the KV cache, the model only computes the new position each time; it stops at the end-of-turn token or the length limit."],
 ];
 
 export function mount(root) {
@@ -70,17 +72,17 @@ export function mount(root) {
   );
 
   // ---------------------------------------------------------------- stage panels
-  const panels = {};
+  const panels = {}, texts = {};
   for (const [id, title, code, text] of STAGES) {
     const body = el("div", { class: "stage-body", id: `stage-${id}-body` });
     panels[id] = body;
     root.append(el("article", { class: "stage", id: `stage-${id}`, "aria-labelledby": `stage-${id}-title` },
       el("h3", { id: `stage-${id}-title`, text: title }),
-      el("p", { class: "stage-text", text }),
+      texts[id] = el("p", { class: "stage-text", text: text(null) }),
       id === "sampling" ? el("div", { class: "sliders" }, Object.values(sliders).map((s) => s.label),
         el("label", {}, "Seed ", seed)) : null,
       id === "sampling" ? el("p", { class: "note", text: "The same seed and settings give the same tokens. Step and Play carry on with seed + the number of tokens so far, so above temperature 0, stepping can pick differently from one uninterrupted Generate." }) : null,
-      body, codeLink(code)));
+      body, code.map((name) => codeLink(name))));
   }
 
   // ---------------------------------------------------------------- helpers
@@ -115,10 +117,10 @@ export function mount(root) {
   let tokenTimer = null;
   async function refreshTokens() {
     clearTimeout(tokenTimer);
-    if (!prompt.value) { stages.tokens(panels.tokenization, null); return; }
+    if (!prompt.value) { stages.tokenizer(panels.tokenizer, null); return; }
     try {
       const data = await api.post("/api/tokenize", { text: prompt.value, chat: chat.checked });
-      stages.tokens(panels.tokenization, data);
+      stages.tokenizer(panels.tokenizer, data);
       clearError();
     } catch (error) { showError(error); }
   }
@@ -134,7 +136,9 @@ export function mount(root) {
     state.traceKey = key;
     stages.embedding(panels.embedding, state.trace);
     stages.transformer(panels.transformer, state.trace);
-    stages.prediction(panels.prediction, state.trace.prediction, "Next-token probabilities after the prompt");
+    for (const [id, , , text] of STAGES) texts[id].textContent = text(state.trace.model);  // this model's sizes
+    stages.prediction(panels.prediction, state.trace.prediction, "Next-token probabilities after the prompt",
+      "raw_prob", state.trace.model.vocab_size);
     await preview();
   }
 
@@ -200,9 +204,10 @@ export function mount(root) {
 
   function showStep() {
     const step = state.steps[state.selected];
-    stages.repetition(panels.repetition, state.steps, state.selected, (i) => { state.selected = i; showStep(); });
+    stages.generation(panels.generation, state.steps, state.selected, (i) => { state.selected = i; showStep(); });
     if (!step) return;
-    stages.prediction(panels.prediction, step.prediction, `Step ${step.index + 1}: what the model predicted`, "raw_prob");
+    stages.prediction(panels.prediction, step.prediction, `Step ${step.index + 1}: what the model predicted`, "raw_prob",
+      state.trace?.model.vocab_size);
     stages.sampling(panels.sampling, step.prediction, { ...step.draw, id: step.id, token: step.token, prob: step.prob },
       `Step ${step.index + 1}: the draw that chose this token`, step.draw.u === null);
   }
@@ -210,7 +215,7 @@ export function mount(root) {
   function reset() {
     if (state.controller) state.controller.abort();
     Object.assign(state, { trace: null, traceKey: null, steps: [], selected: null, finish: null });
-    for (const id of ["embedding", "transformer", "prediction", "sampling", "repetition"]) {
+    for (const id of ["embedding", "transformer", "prediction", "sampling", "generation"]) {
       clear(panels[id]).append(el("p", { class: "note", text: "Press Generate or Step to compute this stage." }));
     }
     root.dataset.done = "0";

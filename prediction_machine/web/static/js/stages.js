@@ -1,10 +1,11 @@
 // The six stages of the inference walkthrough, each drawn from API data and nothing else.
 import { clear, el, formatProb, svg, tokenChip, visibleProse, visibleText } from "./dom.js";
+import { clampIndex, css, diverging, LINE, mix, OKABE_ITO, onArrowKeys, paintHeatmap, SERIES } from "./draw.js";
 
 const label = (token) => (token.partial ? token.text : visibleText(token.text));
 
-// ---------------------------------------------------------------- 1. tokenization
-export function tokens(panel, data) {
+// ---------------------------------------------------------------- 1. tokenizer
+export function tokenizer(panel, data) {
   clear(panel);
   if (!data) return panel.append(el("p", { class: "note", text: "Type a prompt to see its tokens." }));
   const yours = el("div", { class: "chips", id: "prompt-tokens" }, data.tokens.map((t, i) => tokenChip(t, { extraClass: `c${i % 4}` })));
@@ -23,19 +24,10 @@ export function tokens(panel, data) {
 }
 
 // ---------------------------------------------------------------- 2. embedding
-const COLD = [0, 114, 178]; // blue
-const HOT = [230, 159, 0]; // orange
-function diverging(v, scale) {
-  const t = Math.max(-1, Math.min(1, v / scale));
-  const [r, g, b] = t < 0 ? COLD : HOT;
-  const a = Math.abs(t);
-  return [255 + (r - 255) * a, 255 + (g - 255) * a, 255 + (b - 255) * a].map(Math.round);
-}
-
 export function embedding(panel, trace) {
   clear(panel);
-  const vectors = trace.embeddings.vectors;
-  const T = vectors.length, D = trace.embeddings.dims;
+  const vectors = trace.embedding.vectors;
+  const T = vectors.length, D = trace.embedding.dims;
   const flat = vectors.flat().map(Math.abs).sort((a, b) => a - b);
   const scale = flat[Math.floor(flat.length * 0.98)] || 1;
   const rowH = Math.max(2, Math.min(10, Math.floor(160 / T)));
@@ -43,16 +35,7 @@ export function embedding(panel, trace) {
     role: "img", "aria-label": `Heatmap of ${T} token vectors with ${D} numbers each; use the arrow keys to read values` });
   // Shown at a fixed height whatever the model's width, so a narrow model does not make a tall picture.
   canvas.style.height = `${Math.max(48, Math.min(240, T * 8))}px`;
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(D, T * rowH);
-  for (let r = 0; r < T; r++) for (let d = 0; d < D; d++) {
-    const [R, G, B] = diverging(vectors[r][d], scale);
-    for (let y = 0; y < rowH; y++) {
-      const o = ((r * rowH + y) * D + d) * 4;
-      image.data[o] = R; image.data[o + 1] = G; image.data[o + 2] = B; image.data[o + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
+  paintHeatmap(canvas, T, D, (r, d) => diverging(vectors[r][d], scale), { cellH: rowH });
   const readout = el("p", { class: "readout", id: "embedding-readout", "aria-live": "polite", text: "Hover the heatmap to read a number." });
   let cursor = { r: 0, d: 0 };
   const show = () => {
@@ -64,11 +47,8 @@ export function embedding(panel, trace) {
     cursor = { r: Math.min(T - 1, Math.floor(((e.clientY - box.top) / box.height) * T)), d: Math.min(D - 1, Math.floor(((e.clientX - box.left) / box.width) * D)) };
     show();
   });
-  canvas.addEventListener("keydown", (e) => {
-    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
-    if (!moves[e.key]) return;
-    e.preventDefault();
-    cursor = { r: Math.max(0, Math.min(T - 1, cursor.r + moves[e.key][0])), d: Math.max(0, Math.min(D - 1, cursor.d + moves[e.key][1])) };
+  onArrowKeys(canvas, (dr, dd) => {
+    cursor = { r: clampIndex(cursor.r + dr, T), d: clampIndex(cursor.d + dd, D) };
     show();
   });
   panel.append(
@@ -80,7 +60,7 @@ export function embedding(panel, trace) {
 
 function projection(trace) {
   const W = 640, H = 360, pad = 30;
-  const points = trace.projection.points;
+  const points = trace.embedding.projection.points;
   const all = points.flatMap((p) => [p, ...p.neighbours]);
   const xs = all.map((p) => p.x), ys = all.map((p) => p.y);
   const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
@@ -103,21 +83,21 @@ function projection(trace) {
       svg("title", { text: `${visibleText(token.text)} (id ${token.id})` })));
     chart.append(svg("text", { x: sx(p.x) + 6, y: sy(p.y) + 14, class: "prompt-label", text: label(token) }));
   });
-  const [e1, e2] = trace.projection.explained;
+  const [e1, e2] = trace.embedding.projection.explained;
   return el("figure", { class: "projection-figure" }, chart,
-    el("figcaption", { class: "note", text: `Your tokens (blue) among their nearest vocabulary neighbours (grey, by cosine similarity in all 576 dimensions), drawn on the two directions along which the whole vocabulary varies most (PCA: ${(e1 * 100).toFixed(1)}% and ${(e2 * 100).toFixed(1)}% of the variance). Distances in a 2-D picture are only a rough guide.` }));
+    el("figcaption", { class: "note", text: `Your tokens (blue) among their nearest vocabulary neighbours (grey, by cosine similarity in all ${trace.model.d_model} dimensions), drawn on the two directions along which the whole vocabulary varies most (PCA: ${(e1 * 100).toFixed(1)}% and ${(e2 * 100).toFixed(1)}% of the variance). Distances in a 2-D picture are only a rough guide.` }));
 }
 
 // ---------------------------------------------------------------- 3. transformer
 export function transformer(panel, trace) {
   clear(panel);
-  const rows = trace.lens.map((g) => el("tr", {},
+  const rows = trace.transformer.lens.map((g) => el("tr", {},
     el("td", { class: "num", text: String(g.layer) }),
     el("td", {}, tokenChip(g.top[0].token, { showId: false })),
     el("td", { class: "bar-cell" }, bar(g.top[0].prob), el("span", { class: "num", text: formatProb(g.top[0].prob) })),
     el("td", { class: "runners" }, g.top.slice(1, 4).map((t) => el("span", { class: "runner", text: `${label(t.token)} ${formatProb(t.prob)}` }))),
   ));
-  const thumbs = trace.attention_thumbnails;
+  const thumbs = trace.transformer.attention_thumbnails;
   panel.append(
     el("p", { class: "note", text: `One traced pass took ${trace.ms.toFixed(0)} ms. Layers are numbered from 0, as in the code and the attention explorer. Each row reads the residual stream after that layer through the final norm and unembedding: the model's best guess so far for the token after the prompt.` }),
     el("div", { class: "lens-wrap" }, el("table", { class: "lens", id: "logit-lens" },
@@ -128,23 +108,17 @@ export function transformer(panel, trace) {
     const grid = el("div", { class: "thumbs", id: "attention-thumbs" });
     thumbs.forEach((m, layer) => grid.append(el("a", { href: "#attention", class: "thumb", title: `Layer ${layer}: attention averaged over heads (row = token attending, column = token attended to)` },
       heat(m), el("span", { text: `L${layer}` }))));
-    panel.append(el("p", { class: "note", text: "Attention in each layer, averaged over its 9 heads (darker = more attention; the empty upper triangle is the causal mask). Open the attention explorer for one head at a time." }), grid);
-  } else if (trace.attention_thumbnails_note) {
-    panel.append(el("p", { class: "note", text: `Attention thumbnails are ${trace.attention_thumbnails_note}.` }));
+    panel.append(el("p", { class: "note", text: `Attention in each layer, averaged over its ${trace.model.n_heads} heads (darker = more attention; the empty upper triangle is the causal mask). Open the attention explorer for one head at a time.` }), grid);
+  } else if (trace.transformer.attention_thumbnails_note) {
+    panel.append(el("p", { class: "note", text: `Attention thumbnails are ${trace.transformer.attention_thumbnails_note}.` }));
   }
 }
 
+// One layer's attention as a tiny picture; the square root makes weak attention visible.
 function heat(matrix) {
   const T = matrix.length;
-  const canvas = el("canvas", { width: T, height: T });
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(T, T);
-  for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) {
-    const v = Math.sqrt(matrix[q][k]);
-    const o = (q * T + k) * 4;
-    image.data[o] = 255 - v * 255; image.data[o + 1] = 255 - v * 141; image.data[o + 2] = 255 - v * 77; image.data[o + 3] = 255;
-  }
-  ctx.putImageData(image, 0, 0);
+  const canvas = el("canvas");
+  paintHeatmap(canvas, T, T, (q, k) => mix(Math.sqrt(matrix[q][k]), OKABE_ITO.blue));
   return canvas;
 }
 
@@ -155,7 +129,7 @@ function bar(p, cls = "") {
 }
 
 // ---------------------------------------------------------------- 4. prediction
-export function prediction(panel, pred, caption, field = "raw_prob") {
+export function prediction(panel, pred, caption, field = "raw_prob", vocabSize = null) {
   clear(panel);
   const rows = pred.rows.map((r, i) => el("tr", { class: "pred-row", "data-id": r.id },
     el("td", { class: "num", text: String(i + 1) }),
@@ -168,7 +142,7 @@ export function prediction(panel, pred, caption, field = "raw_prob") {
     el("table", { class: "probs", id: "prediction-table" },
       el("thead", {}, el("tr", {}, el("th", { class: "num", text: "#" }), el("th", { text: "token" }), el("th", { text: "probability" }), el("th", { class: "num", text: "logit" }))),
       el("tbody", {}, rows)),
-    el("p", { class: "note", id: "prediction-summary", text: `Everything outside this top ${pred.rows.length}: ${formatProb(Math.max(0, 1 - pred.rows.reduce((s, r) => s + r[field], 0)))}. Entropy of the model's distribution: ${pred.model_entropy_bits.toFixed(2)} bits (0 = certain; ${Math.log2(49152).toFixed(1)} = every token equally likely).` }),
+    el("p", { class: "note", id: "prediction-summary", text: `Everything outside this top ${pred.rows.length}: ${formatProb(Math.max(0, 1 - pred.rows.reduce((s, r) => s + r[field], 0)))}. Entropy of the model's distribution: ${pred.model_entropy_bits.toFixed(2)} bits (0 = certain${vocabSize ? `; ${Math.log2(vocabSize).toFixed(1)} = every token equally likely` : ""}).` }),
   );
 }
 
@@ -197,15 +171,14 @@ function cumulativeBar(pred, draw) {
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "cumulative", id: "draw-figure", role: "img",
     "aria-label": draw && draw.u !== null && draw.u !== undefined ? `The draw u = ${draw.u.toFixed(4)} lands on ${visibleText(draw.token.text)}` : "The cumulative probability bar" });
   let x = 0;
-  const palette = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442"];
   pred.rows.forEach((r, i) => {
     const w = r.prob * W;
     if (w <= 0) return;
-    chart.append(svg("rect", { x, y: 8, width: w, height: 28, fill: palette[i % palette.length], class: draw && draw.id === r.id ? "chosen" : "" },
+    chart.append(svg("rect", { x, y: 8, width: w, height: 28, fill: css(SERIES[i % SERIES.length]), class: draw && draw.id === r.id ? "chosen" : "" },
       svg("title", { text: `${visibleText(r.token.text)}: ${formatProb(r.prob)} (from ${r.cumulative - r.prob >= 0 ? (r.cumulative - r.prob).toFixed(3) : 0} to ${r.cumulative.toFixed(3)})` })));
     x += w;
   });
-  if (x < W) chart.append(svg("rect", { x, y: 8, width: W - x, height: 28, fill: "#d9d5cc" }, svg("title", { text: "all other tokens" })));
+  if (x < W) chart.append(svg("rect", { x, y: 8, width: W - x, height: 28, fill: css(LINE) }, svg("title", { text: "all other tokens" })));
   const text = el("p", { class: "draw-text", id: "draw-text" });
   if (draw && draw.u !== null && draw.u !== undefined) {
     const ux = draw.u * W;
@@ -220,8 +193,8 @@ function cumulativeBar(pred, draw) {
   return el("div", { class: "draw" }, chart, text);
 }
 
-// ---------------------------------------------------------------- 6. repetition
-export function repetition(panel, steps, selected, onSelect) {
+// ---------------------------------------------------------------- 6. generation
+export function generation(panel, steps, selected, onSelect) {
   clear(panel);
   if (!steps.length) return panel.append(el("p", { class: "note", text: "No tokens generated yet." }));
   const text = steps.map((s) => s.text).join("");
