@@ -2,176 +2,10 @@
 // Every number comes from the server's training jobs (POST /api/curriculum/pretrain, /finetune, /lora),
 // followed as server-sent events (POST /api/curriculum/jobs/{id}/events).
 import { get, post, stream } from "./api.js";
+import { fmtInt, fmtNum, fmtSI, fmtSec, sci, trainingView } from "./training-view.js";
 import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleProse, visibleText } from "./dom.js";
 
 const API = "/api/curriculum";
-
-// ----------------------------------------------------------------------------- formatting
-
-const fmtInt = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en"));
-function fmtSI(n) {
-  if (n == null) return "–";
-  const units = [[1e24, "Y"], [1e21, "Z"], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-  for (const [size, unit] of units) if (Math.abs(n) >= size) return `${(n / size).toFixed(2)} ${unit}`;
-  return n.toFixed(0);
-}
-const fmtSec = (s) => (s == null ? "–" : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
-const sci = (x) => (x == null ? "–" : x.toExponential(2).replace("e+", " × 10^"));
-
-// ----------------------------------------------------------------------------- a small line chart
-
-// series: [{name, points: [[x, y], ...], cls, dots}]; redraws the whole SVG (a few hundred points at most).
-function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null, marker = null, W = 560 } = {}) {
-  const H = 220, L = 46, R = 10, T = 22, B = 30;
-  const all = series.flatMap((s) => s.points);
-  clear(node);
-  if (series[0].points.length) { // the numbers behind the curve, for readers and tests
-    node.dataset.first = series[0].points[0][1];
-    node.dataset.last = series[0].points[series[0].points.length - 1][1];
-  }
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${yLabel} by ${xLabel}` });
-  node.append(root);
-  if (!all.length) {
-    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty", text: "waiting for the first step…" }));
-    return;
-  }
-  const x1 = Math.max(xMax || 0, ...all.map((p) => p[0]), 1);
-  let y0 = Math.min(...all.map((p) => p[1])), y1 = Math.max(...all.map((p) => p[1]));
-  if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
-  const pad = (y1 - y0) * 0.05;
-  y0 -= pad; y1 += pad;
-  const sx = (x) => L + (x / x1) * (W - L - R);
-  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
-    root.append(svg("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }));
-    root.append(svg("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end", class: "tick", text: y < 0.01 ? y.toExponential(1) : y.toFixed(2) }));
-  }
-  root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "tick", text: `${xLabel} (0–${fmtInt(x1)})` }));
-  root.append(svg("text", { x: 4, y: 12, class: "tick", text: yLabel }));
-  for (const s of series) {
-    if (!s.points.length) continue;
-    const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
-    root.append(svg("path", { d, class: `line ${s.cls}` }));
-    if (s.dots) for (const p of s.points) root.append(svg("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, class: `dot ${s.cls}` }));
-  }
-  if (marker != null) root.append(svg("line", { x1: sx(marker), x2: sx(marker), y1: T, y2: H - B, class: "marker" }));
-  const legend = el("p", { class: "legend" }, series.map((s) => el("span", { class: `key ${s.cls}`, text: s.name })));
-  node.append(legend);
-}
-
-// ----------------------------------------------------------------------------- one live training view
-
-// Shared by pre-training and fine-tuning: stats, loss curve, LR schedule, samples, controls.
-function trainingView({ kind, stats }) {
-  const state = { job: null, abort: null, steps: [], evals: {}, schedule: [], step: 0, total: 0, drawQueued: false };
-  const statNodes = {};
-  const statRow = el("dl", { class: "stats" }, stats.map(([key, label]) => {
-    statNodes[key] = el("dd", { text: "–" });
-    return el("div", {}, el("dt", { text: label }), statNodes[key]);
-  }));
-  const loss = el("div", { class: "chart-box", "data-chart": `${kind}-loss` });
-  const lr = el("div", { class: "chart-box small", "data-chart": `${kind}-lr` });
-  const samples = el("ol", { class: "samples", "aria-live": "polite" });
-  const status = el("p", { class: "status", role: "status", text: "" });
-  const pause = el("button", { type: "button", disabled: true, text: "Pause" });
-  const stop = el("button", { type: "button", disabled: true, text: "Stop" });
-  const controls = el("div", { class: "row" }, pause, stop);
-
-  function draw() {
-    state.drawQueued = false;
-    const series = [{ name: "training loss (each step)", cls: "train", points: state.steps }];
-    for (const [name, pts] of Object.entries(state.evals)) {
-      series.push({ name, cls: name.replace(/\W+/g, "-"), points: pts, dots: true });
-    }
-    lineChart(loss, series, { xMax: state.total });
-    lineChart(lr, [{ name: "learning rate", cls: "lr", points: state.schedule }], { yLabel: "learning rate", marker: state.step, W: 300 });
-  }
-  const redraw = () => { if (!state.drawQueued) { state.drawQueued = true; requestAnimationFrame(draw); } };
-
-  function reset() {
-    state.steps = []; state.evals = {}; state.schedule = []; state.step = 0;
-    clear(samples); for (const n of Object.values(statNodes)) n.textContent = "–";
-    draw();
-  }
-
-  function onEvent(name, data, handlers = {}) {
-    if (name === "start") {
-      state.total = data.config.steps;
-      state.schedule = data.lr_schedule || [];
-      if (statNodes.params) statNodes.params.textContent = fmtInt(data.parameters);
-      if (data.history) { // a resumed run: draw what came before
-        state.steps = data.history.step.map((s, i) => [s, data.history.loss[i]]);
-        state.step = data.resumed_from || 0;
-      }
-    } else if (name === "step") {
-      state.step = data.step;
-      state.total = data.steps;
-      state.steps.push([data.step, data.loss]);
-      statNodes.step.textContent = `${data.step} / ${data.steps}`;
-      statNodes.tokens.textContent = fmtInt(data.tokens);
-      statNodes.seconds.textContent = fmtSec(data.seconds);
-      statNodes.speed.textContent = fmtInt(data.tokens_per_s);
-      statNodes.flops.textContent = fmtSI(data.flops);
-      statNodes.loss.textContent = data.loss.toFixed(3);
-    } else if (name === "eval") {
-      for (const [key, label] of [["train_loss", "training loss (fixed batches)"], ["val_loss", "validation loss (held-out text)"], ["eval_loss", "eval loss (held-out questions)"]]) {
-        if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
-      }
-    } else if (name === "sample") {
-      samples.prepend(el("li", {}, el("span", { class: "sample-step", text: `step ${data.step}` }),
-        el("pre", { class: "sample-text", text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt + data.text) })));
-      while (samples.children.length > 12) samples.lastChild.remove();
-    } else if (name === "paused") {
-      pause.textContent = "Resume";
-      status.textContent = `Paused at step ${data.step}; a checkpoint was saved.`;
-    } else if (name === "resumed") {
-      pause.textContent = "Pause";
-      status.textContent = "Training…";
-    } else if (name === "checkpoint") {
-      status.textContent = `Checkpoint saved at step ${data.step} (${data.status}).`;
-    } else if (name === "error") {
-      status.replaceChildren(errorBox(data.error));
-    }
-    if (handlers[name]) handlers[name](data);
-    redraw();
-  }
-
-  async function follow(job, handlers) {
-    state.job = job;
-    pause.disabled = stop.disabled = false;
-    pause.textContent = job.status === "paused" ? "Resume" : "Pause";
-    status.textContent = "Training…";
-    state.abort = new AbortController();
-    try {
-      await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (n, d) => onEvent(n, d, handlers), { signal: state.abort.signal });
-    } catch (error) {
-      if (error.name !== "AbortError") status.replaceChildren(errorBox(error.message));
-    } finally {
-      pause.disabled = stop.disabled = true;
-      if (handlers.end) handlers.end();
-    }
-  }
-
-  pause.addEventListener("click", async () => {
-    if (!state.job) return;
-    const action = pause.textContent === "Pause" ? "pause" : "resume";
-    pause.disabled = true;
-    try { await post(`${API}/jobs/${state.job.id}/${action}`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
-    pause.disabled = false;
-  });
-  stop.addEventListener("click", async () => {
-    if (!state.job) return;
-    stop.disabled = true;
-    status.textContent = "Stopping after the current step…";
-    try { await post(`${API}/jobs/${state.job.id}/stop`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
-  });
-
-  const node = el("div", { class: "training-view" }, controls, status, statRow,
-    el("div", { class: "charts" }, loss, lr), el("h5", { text: "Samples from a fixed prompt (newest first)" }), samples);
-  draw();
-  return { node, follow, reset, state, status };
-}
 
 const STATS = [["step", "step"], ["loss", "loss"], ["params", "parameters"], ["tokens", "tokens seen"],
   ["seconds", "elapsed"], ["speed", "tokens / s"], ["flops", "FLOPs (≈ 6·N·tokens)"]];
@@ -320,7 +154,7 @@ function comparePanel(shared) {
     const current = tuned.value;
     clear(tuned);
     for (const r of runs.filter((r) => r.kind === "finetune" && r.status !== "running")) {
-      tuned.append(el("option", { value: r.id, text: `${r.id}${r.shipped ? " (shipped)" : ""} — eval loss ${r.last_eval ? r.last_eval.eval_loss.toFixed(2) : "?"}` }));
+      tuned.append(el("option", { value: r.id, text: `${r.id}${r.shipped ? " (shipped)" : ""} — eval loss ${r.last_eval ? fmtNum(r.last_eval.eval_loss, 2) : "?"}` }));
     }
     if (current) tuned.value = current;
     go.disabled = !tuned.options.length;
@@ -417,7 +251,7 @@ function loraPanel() {
       stop.onclick = () => post(`${API}/jobs/${job.id}/stop`, {});
       await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
         if (name === "start") status.textContent = `${fmtInt(d.trainable)} of ${fmtInt(d.parameters)} parameters trained (${(d.fraction * 100).toFixed(2)}%).`;
-        else if (name === "step") status.textContent = `step ${d.step}/${d.steps}: loss ${d.loss.toFixed(3)} (${fmtSec(d.seconds)})`;
+        else if (name === "step") status.textContent = `step ${d.step}/${d.steps}: loss ${fmtNum(d.loss, 3)} (${fmtSec(d.seconds)})`;
         else if (name === "before" || name === "after") {
           if (!answers[d.question]) {
             answers[d.question] = { before: el("td"), after: el("td", { text: "…" }) };
