@@ -6,6 +6,7 @@ A name is either one of the registered models or a path to a checkpoint folder.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 from importlib.resources import files
@@ -30,6 +31,21 @@ class ModelEntry:
     where: str  # where the weights come from, for `prediction-machine models`
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as answers show it: relative to the package or folder that holds it, never this
+    machine's own layout (in classroom mode every student would see the server's folders).
+
+    >>> shown_path(Path(str(files("prediction_machine"))) / "data" / "shakespeare-base")
+    'prediction_machine/data/shakespeare-base'
+    """
+    path = Path(path).expanduser().resolve()
+    roots = [Path(str(files("prediction_machine"))).parent] + [Path(p) for p in sys.path if p.endswith("-packages")]
+    for root in sorted((r.resolve() for r in roots), key=lambda r: len(r.parts), reverse=True):  # innermost first
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+    return path.name  # the learner's own checkpoint: its folder name is enough
+
+
 def shipped_checkpoint(name: str) -> Path:
     return Path(str(files("prediction_machine") / "data" / name))
 
@@ -47,6 +63,15 @@ def registry() -> dict[str, ModelEntry]:
         if (path / "prediction-machine.json").is_file():
             entries[name] = ModelEntry(name, f"The curriculum's tiny GPT, {what} on Shakespeare by this project", str(path))
     return entries
+
+
+def catalogue() -> list[dict]:
+    """Every registered model, where its weights come from (as shown_path shows it), and, once
+    loaded, its sizes: what `GET /api/models` answers."""
+    loaded = {name: lm.describe() for name, lm in _loaded.items()}
+    return [{"name": e.name, "description": e.description,
+             "source": shown_path(e.where) if Path(e.where).is_absolute() else e.where, "loaded": loaded.get(e.name)}
+            for e in registry().values()]
 
 
 class LanguageModel:
@@ -82,11 +107,16 @@ class LanguageModel:
             return chat_ids(self.tokenizer, self.chat_template, messages)
         return self.tokenizer.encode_ids(prompt)
 
+    @property
+    def shown_name(self) -> str:
+        """The name answers use: a model loaded from a folder is shown by shown_path, not its full path."""
+        return shown_path(self.name) if Path(self.name).is_absolute() else self.name
+
     def describe(self) -> dict:
         c = self.config
         return {
-            "name": self.name,
-            "source": self.source,
+            "name": self.shown_name,
+            "source": shown_path(self.source),
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "layers": c.n_layers,
             "heads": c.n_heads,

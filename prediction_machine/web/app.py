@@ -7,6 +7,7 @@ leaves the library and the CLI working.
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
@@ -47,14 +48,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.get("/api/models", tags=["server"], summary="Models this server can run, and where each comes from")
     def list_models() -> dict:
-        loaded = {name: lm.describe() for name, lm in models._loaded.items()}
-        return {
-            "default": settings.model,
-            "models": [
-                {"name": e.name, "description": e.description, "source": e.where, "loaded": loaded.get(e.name)}
-                for e in models.registry().values()
-            ],
-        }
+        default = settings.model
+        return {"default": models.shown_path(default) if Path(default).is_absolute() else default,
+                "models": models.catalogue()}
 
     @app.get("/api/source", tags=["server"], summary="The source behind one of the page's 'view code' links")
     def source(name: str = Query(..., max_length=200, description="a name listed in web/code_links.py")) -> dict:

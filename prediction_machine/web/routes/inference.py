@@ -172,7 +172,7 @@ def model_json(lm) -> dict:
 def tokenize(req: TokenizeRequest, request: Request) -> dict:
     lm = language_model(request, req.model)
     tokens = [t.to_dict() for t in lm.tokenizer.encode(req.text)]
-    out = {"tokens": tokens, "count": len(tokens), "model": lm.name}
+    out = {"tokens": tokens, "count": len(tokens), "model": lm.shown_name}
     if req.chat:
         ids = prompt_ids(request, lm, req.text, chat=True)
         out["chat"] = {"tokens": [lm.tokenizer.token(i).to_dict() for i in ids], "count": len(ids)}
