@@ -2,11 +2,14 @@
 
 For each operation it generates at least 100 valid requests (positive) and 100 invalid ones
 (negative) with a fixed seed, sends them to the real ASGI app (real routers, middleware and
-generation loop; the model is the tiny stub of tests/hostile_model.py so that a generation
-costs milliseconds), and runs every schemathesis check on each answer: no 5xx, status codes
+generation loop; the server's model is the tiny stub of tests/hostile_model.py so that a
+generation costs milliseconds, and `model`, an enum of this server's names, also picks the
+registered ones, cut short by CAPS), and runs every schemathesis check on each answer: no 5xx, status codes
 and bodies as the schema documents them, invalid requests refused, valid ones accepted.
 Server-sent-event answers get one more check: every event is strict UTF-8 JSON and the last
-one is terminal.
+one is terminal. Then the stateful phase follows the schema's OpenAPI links (a created playground
+session or training job, then the routes that take its id) with the same checks, plus
+schemathesis' stateful ones (a deleted session is gone, a created one is there).
 
 It uses schemathesis' Python API, so it runs under `make test` with schemathesis' pytest
 plugin switched off. Reference: https://schemathesis.readthedocs.io (4.x, "Python API").
@@ -48,7 +51,6 @@ def sse_is_valid(ctx, response, case):
 
 # Refusals of schema-valid data that the schema cannot express, as "<field>: <start of message>".
 SEMANTIC_422 = (
-    "model: unknown model",  # names come from GET /api/models
     "prompt: is ",  # "... N tokens long; the limit here is M": a token count, not a character count
     "prompt: has no tokens",
     "max_new_tokens: prompt (",  # prompt + max_new_tokens beyond the model's context
@@ -63,6 +65,8 @@ SEMANTIC_422 = (
     "base: no checkpoint called",
     "tuned: no checkpoint called",
     "layers: ",  # layer numbers beyond this model's depth, or listed twice
+    "remove: index ",  # a point index beyond this playground session's points (the stateful phase reaches them)
+    "add: a session holds at most",  # more points than a session holds, counting the ones it has
 )
 # Positive cases keep their shape, but long computations are cut short to bound the run time:
 # the code paths are the same at 4 tokens as at 512 (test_reliability covers the long ones).
@@ -80,7 +84,7 @@ def capped(case):
 
 def semantic_refusal(ctx, response, case):
     """A 422 for schema-valid input is allowed only for a limit the schema cannot express."""
-    if response.status_code == 422 and case.meta is not None and "positive" in str(case.meta.generation.mode).lower():
+    if response.status_code == 422 and is_positive(case):
         error = json.loads(response.content)["error"]
         assert error.startswith(SEMANTIC_422), f"schema-valid request refused: {error}"
     return True
@@ -146,7 +150,13 @@ def _describe(e: BaseException) -> str:
 
 
 def all_checks():
-    return [c for c in CHECKS.get_all() if c.__name__ != "max_response_time"]
+    checks = [c for c in CHECKS.get_all() if c.__name__ != "max_response_time"]
+    assert "positive_data_acceptance" in {c.__name__ for c in checks}
+    return checks
+
+
+def is_positive(case) -> bool:
+    return case.meta is not None and "positive" in str(case.meta.generation.mode).lower()
 
 
 def operations(schema):
@@ -193,5 +203,88 @@ def test_fuzz_every_operation(fuzz_schema, mode):
         seconds[op.label] = time.perf_counter() - t0
         if op.body or op.query or op.path_parameters:
             assert counts.get(op.label, 0) >= EXAMPLES, (op.label, counts.get(op.label))
-    print("\nseconds per operation:", {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])[:8]})
+    print(f"\n{mode.name.lower()}: {sum(counts.values())} requests over {len(counts)} operations")
+    print("seconds per operation:", {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])[:8]})
+    assert not failures, "\n\n".join(failures)
+
+
+# ----------------------------------------------------------------------------- the schema is exact
+
+
+def test_model_is_an_enum_of_this_servers_names(fuzz_schema):
+    from prediction_machine.model import models
+
+    raw = fuzz_schema.raw_schema
+    fields = {name: body["properties"]["model"] for name, body in raw["components"]["schemas"].items()
+              if "model" in body.get("properties", {})}
+    assert {"TokenizeRequest", "TraceRequest", "PreviewRequest", "GenerateRequest", "AttentionRequest"} <= set(fields)
+    for name, field in fields.items():
+        enum = next(s["enum"] for s in field["anyOf"] if s.get("type") == "string")
+        # the registered models, and the stub the server was started with, by its shown name (never its path)
+        assert enum == [*models.registry(), "model"], name
+
+
+def test_options_and_unknown_methods_list_every_method(fuzz_schema):
+    from fastapi.testclient import TestClient
+
+    with TestClient(fuzz_schema.app, base_url="http://127.0.0.1") as c:
+        r = c.options("/api/backprop/sessions/abcdefgh")
+        assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, DELETE"
+        assert c.put("/api/backprop/sessions").headers["allow"] == "POST"
+
+
+def test_links_connect_created_ids_to_their_routes(fuzz_schema):
+    paths = fuzz_schema.raw_schema["paths"]
+    session = paths["/api/backprop/sessions"]["post"]["responses"]["201"]["links"]
+    users = {op["operationId"] for path, ops in paths.items() if path.startswith("/api/backprop/sessions/{key}") for op in ops.values()}
+    assert {link["operationId"] for link in session.values()} == users and len(users) == 8
+    assert all(link["parameters"] == {"key": "$response.body#/id"} for link in session.values())
+    for kind in ("pretrain", "finetune", "lora"):
+        job = paths[f"/api/curriculum/{kind}"]["post"]["responses"]["200"]["links"]
+        assert len(job) == 3 and all(link["parameters"] == {"job_id": "$response.body#/job/id"} for link in job.values())
+
+
+# ----------------------------------------------------------------------------- the stateful phase
+
+SCENARIOS = 30  # sequences of linked calls; each at most STEPS long
+STEPS = 6
+
+
+def test_stateful_links(fuzz_schema):
+    """Create, then use: schemathesis follows the links from a created session or job to every route
+    that takes its id, with every check (use_after_free, ensure_resource_availability among them)."""
+    failures: list[str] = []
+    counts: dict[str, int] = {}
+    Machine = fuzz_schema.as_state_machine()
+
+    class Linked(Machine):
+        def setup(self):
+            # Each scenario starts with no playground sessions: the per-operation runs above (and
+            # earlier scenarios) would otherwise fill the store, and every creation would be a 429.
+            state = fuzz_schema.app.state
+            if hasattr(state, "backprop_sessions"):
+                del state.backprop_sessions
+
+        def before_call(self, case):
+            counts[case.operation.label] = counts.get(case.operation.label, 0) + 1
+            if is_positive(case):
+                capped(case)
+
+        def get_call_kwargs(self, case):
+            return {"headers": {"Host": "127.0.0.1"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            try:
+                super().validate_response(response, case, additional_checks=[sse_is_valid, strict_json, semantic_refusal], **kwargs)
+            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collect every failure, then report them together
+                if len(failures) < 20:
+                    failures.append(f"{case.operation.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}")
+
+    Linked.run(settings=settings(
+        max_examples=SCENARIOS, stateful_step_count=STEPS, derandomize=True, database=None, deadline=None,
+        phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+    ))
+    print("\nstateful calls:", sum(counts.values()), dict(sorted(counts.items())))
+    linked = [label for label in counts if "{key}" in label or "{job_id}" in label]
+    assert len(linked) >= 4, f"the stateful phase reached too few linked routes: {counts}"
     assert not failures, "\n\n".join(failures)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
@@ -14,10 +16,32 @@ def settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
+def shown_model_name(name: str) -> str:
+    """A model as answers name it: a registered name as is, a checkpoint folder by models.shown_path
+    (the same rule as LanguageModel.shown_name, so a name read from an answer can be sent back)."""
+    return models.shown_path(name) if Path(name).is_absolute() else name
+
+
+def model_names(s: ServerSettings) -> list[str]:
+    """Every value a request's `model` may take (the schema's enum): the registered models, and the
+    model the server was started with (which may be a checkpoint folder) under its shown name."""
+    names = list(models.registry())
+    shown = shown_model_name(s.model)
+    if shown not in names:
+        names.append(shown)
+    return names
+
+
 def language_model(request: Request, name: str | None = None) -> models.LanguageModel:
-    """A registered model by name (never a filesystem path: the page must not open files)."""
-    name = name or request.app.state.settings.model
-    if name not in models.registry() and name != request.app.state.settings.model:
+    """A registered model by name (never a filesystem path: the page must not open files).
+
+    The server's own model answers to its shown name (what GET /api/models calls `default`), and
+    that name wins over a registered model of the same name: answers echo it, clients send it back.
+    """
+    s = request.app.state.settings
+    if name is None or name == shown_model_name(s.model):
+        name = s.model
+    elif name not in models.registry():
         raise HTTPException(422, f"model: unknown model {name!r}; GET /api/models lists them")
     try:
         return models.load(name)

@@ -139,11 +139,13 @@ class JobManager:
 
     async def follow(self, job: Job, after: int = 0) -> AsyncIterator[tuple[str, dict]]:
         """Every event from index `after` on, as it arrives, until the job has ended."""
-        i = after
+        i, sent = after, False
         while True:
             while i < len(job.events):
                 yield job.events[i]
-                i += 1
+                i, sent = i + 1, True
             if job.ended is not None and i >= len(job.events):
+                if not sent and job.events:
+                    yield job.events[-1]  # the terminal event: a follower from past the end still learns how it ended
                 return
             await asyncio.sleep(0.1)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import types
 import typing
+from typing import Annotated
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
+
+from prediction_machine.web.deps import model_names
 
 
 class Strict(BaseModel):
@@ -102,7 +106,29 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return JSONResponse({"error": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        # Starlette's `Allow` names only the methods of the first route that matched the path; a path
+        # served by several routes (GET and DELETE /sessions/{key}) must list them all.
+        allowed = allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    return JSONResponse({"error": detail}, status_code=exc.status_code, headers=headers or None)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the schema documents for this request's path, plus HEAD beside GET (as Starlette answers it)."""
+    methods: set[str] = set()
+    path = request.scope.get("path", "")
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            methods |= {m.upper() for m in operations if m.upper() in _ORDER}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods, key=_ORDER.index)
+
+
+_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
 def unprocessable(field: str, message: str) -> StarletteHTTPException:
@@ -120,6 +146,13 @@ def no_surrogates(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------- the schema tells the truth
+
+MODEL_NAME_MARK = "x-model-name"  # replaced, in the served schema, by the enum of this server's model names
+ModelName = Annotated[
+    str | None,
+    Field(default=None, max_length=100, description="a name from GET /api/models (default: the server's model)",
+          json_schema_extra={MODEL_NAME_MARK: True}),
+]
 
 ERROR_SCHEMA = {
     "title": "Error",
@@ -157,7 +190,9 @@ def install(app) -> None:
 
     FastAPI documents 422 as its own {"detail": [...]} shape; ours is {"error", "errors"}.
     Every operation also lists the answers the middleware can give, so a client generated
-    from the schema (or a schema fuzzer) knows them.
+    from the schema (or a schema fuzzer) knows them. A `model` field (ModelName) is the enum of
+    this server's model names, and the answers that create a playground session or a training
+    job link to the routes that take its id.
     """
     build = app.openapi
 
@@ -175,11 +210,52 @@ def install(app) -> None:
                 for code, text in COMMON_ERRORS.items():
                     entry = responses.setdefault(code, {"description": text})
                     entry["content"] = _ERROR_REF
+        _model_enums(schema, model_names(app.state.settings))
+        _links(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi
     app.add_exception_handler(Exception, internal_error)
+
+
+def _model_enums(node, names: list[str]) -> None:
+    """Every field marked by ModelName: a string from `names`, or null (the server's model)."""
+    if isinstance(node, dict):
+        if node.pop(MODEL_NAME_MARK, False):
+            node.pop("anyOf", None)
+            node.pop("type", None)
+            node["anyOf"] = [{"type": "string", "enum": list(names)}, {"type": "null"}]
+        for value in node.values():
+            _model_enums(value, names)
+    elif isinstance(node, list):
+        for value in node:
+            _model_enums(value, names)
+
+
+# An answer that creates something -> the routes that take its id: (path, method, status) ->
+# (path parameter, where the answer holds the id, the path prefix of the operations that use it).
+# OpenAPI links, so a client (and schemathesis' stateful phase) can follow a created id.
+CREATES = {
+    ("/api/backprop/sessions", "post", "201"): ("key", "$response.body#/id", "/api/backprop/sessions/{key}"),
+    **{(f"/api/curriculum/{kind}", "post", "200"): ("job_id", "$response.body#/job/id", "/api/curriculum/jobs/{job_id}")
+       for kind in ("pretrain", "finetune", "lora")},
+}
+
+
+def _links(schema: dict) -> None:
+    paths = schema.get("paths", {})
+    for (path, method, status), (param, expression, prefix) in CREATES.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        links = response.setdefault("links", {})
+        for target, operations in paths.items():
+            if not (target == prefix or target.startswith(prefix + "/")):
+                continue
+            for op in operations.values():
+                if "operationId" in op and any(p.get("name") == param for p in op.get("parameters", [])):
+                    links[op["operationId"]] = {"operationId": op["operationId"], "parameters": {param: expression}}
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -23,7 +23,7 @@ from prediction_machine.jsonsafe import json_numbers
 from prediction_machine.training import attention
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.settings import ServerSettings
-from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
+from prediction_machine.web.validation import ModelName, Strict, no_surrogates, unprocessable
 
 LIMITS = ServerSettings()
 MAX_WEIGHTS = 400_000  # numbers in attention + word_attention + averages of one response
@@ -55,7 +55,7 @@ class AttentionRequest(Strict):
     )
     grid: bool = Field(False, description=f"also return every head as a small map (at most {GRID_SIZE}x{GRID_SIZE})")
     breakdown: BreakdownRequest | None = Field(None, description="also rebuild one query row of one head step by step")
-    model: Annotated[str | None, Field(default=None, max_length=100)] = None
+    model: ModelName = None
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -142,7 +142,7 @@ def attention_route(req: AttentionRequest, request: Request) -> dict:
     v = attention.views(lm, req.text, layers, heads, which, grid=GRID_SIZE if req.grid else None,
                         breakdown=None if b is None else (b.layer, b.head, b.query))
     out = {
-        "model": lm.name,
+        "model": lm.shown_name,
         "tokens": [t.to_dict() for t in tokens],
         "words": [{"text": w.text, "tokens": w.tokens, "start": w.start, "end": w.end} for w in words],
         "word_rule": "a word starts at a token that begins with a space or newline, or at punctuation; its "
@@ -171,7 +171,7 @@ def attention_route(req: AttentionRequest, request: Request) -> dict:
 def examples(request: Request) -> dict:
     lm = language_model(request)
     return {
-        "model": lm.name,
+        "model": lm.shown_name,
         "examples": attention.EXAMPLES,
         "prominent": [
             {"kind": p.kind, "layer": p.layer, "head": p.head, "score": num(p.score, 4),

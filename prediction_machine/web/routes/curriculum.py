@@ -25,7 +25,7 @@ from prediction_machine.training.curriculum import finetune as ft
 from prediction_machine.training.curriculum import loop, lora, pretrain, runs, scale
 from prediction_machine.web.deps import settings
 from prediction_machine.web.jobs import JobManager
-from prediction_machine.web.streaming import sse
+from prediction_machine.web.streaming import SSE_RESPONSES, sse
 from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api/curriculum", tags=["curriculum"])
@@ -190,7 +190,8 @@ def get_job(job_id: Annotated[str, Field(pattern=RUN_ID)], request: Request) -> 
 
 
 @router.post("/jobs/{job_id}/events", summary="Follow a job as server-sent events, from event number `after` on",
-             response_description="text/event-stream of the training events, ending with `end`")
+             response_description="text/event-stream of the training events, ending with `done` or `error`",
+             responses=SSE_RESPONSES)
 async def follow_job(job_id: Annotated[str, Field(pattern=RUN_ID)], req: FollowRequest, request: Request):
     m = manager(request)
     job = m.get(job_id)
@@ -216,7 +217,7 @@ def control_job(job_id: Annotated[str, Field(pattern=RUN_ID)], action: Literal["
 
 @router.get("/runs", summary="Checkpoints on disk: the shipped models and every run of this user")
 def list_runs() -> dict:
-    return {"runs": clean(runs.list_runs()), "folder": str(runs.runs_dir())}
+    return {"runs": clean(runs.list_runs()), "folder": models.shown_path(runs.runs_dir())}
 
 
 def _frozen(folder: str) -> models.LanguageModel:

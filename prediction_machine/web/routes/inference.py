@@ -23,7 +23,7 @@ from prediction_machine.jsonsafe import json_numbers
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.streaming import SSE_RESPONSES, stream
-from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
+from prediction_machine.web.validation import ModelName, Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api", tags=["inference"])
 LIMITS = ServerSettings()
@@ -34,7 +34,6 @@ Prompt = Annotated[
     Field(min_length=1, max_length=LIMITS.max_prompt_chars, description="the text typed by the user"),
     AfterValidator(no_surrogates),
 ]
-ModelName = Annotated[str | None, Field(default=None, max_length=100, description="a name from GET /api/models")]
 
 
 class TokenizeRequest(Strict):
