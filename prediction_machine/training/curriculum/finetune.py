@@ -41,6 +41,7 @@ from prediction_machine.model.transformer import Transformer
 from prediction_machine.training.curriculum.loop import (
     Event,
     answer_loss,
+    due,
     lr_at,
     lr_schedule,
     make_optimizer,
@@ -260,11 +261,11 @@ def finetune(
         # Every position is computed (and counted in tokens and FLOPs), even those the loss ignores.
         progress = record_step(record, step, cfg.steps, loss.item(), lr, x.numel(), seconds, flops_per_token)
         yield "step", {**progress, "answer_tokens": record["answer_tokens"]}
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if due(step, cfg.eval_every, cfg.steps):
             ev = {"step": step, "eval_loss": eval_loss(model, tok, held)}
             h["eval"].append(ev)
             yield "eval", ev
-        if step % cfg.sample_every == 0 or step == cfg.steps:
+        if due(step, cfg.sample_every, cfg.steps):
             s = {"step": step, "prompt": cfg.sample_question, "text": answer(model, tok, cfg.sample_question)}
             h["samples"].append(s)
             yield "sample", s

@@ -106,6 +106,15 @@ def stop_requested(should_stop: Callable[[], bool] | None) -> bool:
     return bool(should_stop and should_stop())
 
 
+def due(step: int, every: int, total: int) -> bool:
+    """Is `step` one of the steps where something happens every `every` steps (and at the end)?
+
+    >>> [s for s in range(1, 8) if due(s, 3, 7)]
+    [3, 6, 7]
+    """
+    return step % every == 0 or step == total
+
+
 def wait_while_paused(
     step: int,
     should_pause: Callable[[], bool] | None,

@@ -60,6 +60,7 @@ from prediction_machine.training.curriculum import bpe, distributed
 from prediction_machine.training.curriculum.corpus import Corpus, encode_corpus, shakespeare, user_text
 from prediction_machine.training.curriculum.loop import (
     Event,
+    due,
     fit_warmup,
     lr_at,
     lr_schedule,
@@ -312,13 +313,13 @@ def pretrain(
                                flops_per_token)
         if d.main:
             yield "step", progress
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if due(step, cfg.eval_every, cfg.steps):
             ev = {"step": step, "train_loss": estimate_loss(model, train_ids, cfg, 7),
                   "val_loss": estimate_loss(model, val_ids, cfg, 11)}
             h["eval"].append(ev)
             if d.main:
                 yield "eval", ev
-        if d.main and (step % cfg.sample_every == 0 or step == cfg.steps):
+        if d.main and due(step, cfg.sample_every, cfg.steps):
             s = {"step": step, "prompt": cfg.sample_prompt,
                  "text": sample_text(model, tok, cfg.sample_prompt, cfg.sample_tokens, cfg.seed)}
             h["samples"].append(s)
