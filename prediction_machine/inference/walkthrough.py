@@ -73,7 +73,6 @@ class Preview:
 def preview(model: Transformer, ids: list[int], params: SamplingParams, k: int = 10, seed: int | None = None) -> Preview:
     """What the next draw would use with these settings (and, given a seed, what it would pick)."""
     logits = next_logits(model, ids)
-    d = None
-    if seed is not None:
-        d = draw(distribution(logits, params), None if params.greedy else make_generator(seed))
-    return Preview(predict(logits, params, k), d)
+    probs = distribution(logits, params)  # (V,), once for the table and the draw
+    d = draw(probs, None if params.greedy else make_generator(seed)) if seed is not None else None
+    return Preview(predict(logits, params, k, probs), d)

@@ -46,6 +46,11 @@ def shown_path(path: str | Path) -> str:
     return path.name  # the learner's own checkpoint: its folder name is enough
 
 
+def shown_name(name: str) -> str:
+    """A model (or weights) name as answers give it: a registered name as it is, a folder by shown_path."""
+    return shown_path(name) if Path(name).is_absolute() else name
+
+
 def shipped_checkpoint(name: str) -> Path:
     return Path(str(files("prediction_machine") / "data" / name))
 
@@ -70,7 +75,7 @@ def catalogue() -> list[dict]:
     loaded, its sizes: what `GET /api/models` answers."""
     loaded = {name: lm.describe() for name, lm in _loaded.items()}
     return [{"name": e.name, "description": e.description,
-             "source": shown_path(e.where) if Path(e.where).is_absolute() else e.where, "loaded": loaded.get(e.name)}
+             "source": shown_name(e.where), "loaded": loaded.get(e.name)}
             for e in registry().values()]
 
 
@@ -110,7 +115,7 @@ class LanguageModel:
     @property
     def shown_name(self) -> str:
         """The name answers use: a model loaded from a folder is shown by shown_path, not its full path."""
-        return shown_path(self.name) if Path(self.name).is_absolute() else self.name
+        return shown_name(self.name)
 
     def describe(self) -> dict:
         c = self.config

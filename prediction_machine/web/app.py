@@ -7,7 +7,6 @@ leaves the library and the CLI working.
 from __future__ import annotations
 
 from importlib.resources import files
-from pathlib import Path
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
@@ -48,9 +47,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.get("/api/models", tags=["server"], summary="Models this server can run, and where each comes from")
     def list_models() -> dict:
-        default = settings.model
-        return {"default": models.shown_path(default) if Path(default).is_absolute() else default,
-                "models": models.catalogue()}
+        return {"default": models.shown_name(settings.model), "models": models.catalogue()}
 
     @app.get("/api/source", tags=["server"], summary="The source behind one of the page's 'view code' links")
     def source(name: str = Query(..., max_length=200, description="a name listed in web/code_links.py")) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
@@ -16,17 +14,11 @@ def settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
-def shown_model_name(name: str) -> str:
-    """A model as answers name it: a registered name as is, a checkpoint folder by models.shown_path
-    (the same rule as LanguageModel.shown_name, so a name read from an answer can be sent back)."""
-    return models.shown_path(name) if Path(name).is_absolute() else name
-
-
 def model_names(s: ServerSettings) -> list[str]:
     """Every value a request's `model` may take (the schema's enum): the registered models, and the
     model the server was started with (which may be a checkpoint folder) under its shown name."""
     names = list(models.registry())
-    shown = shown_model_name(s.model)
+    shown = models.shown_name(s.model)
     if shown not in names:
         names.append(shown)
     return names
@@ -39,7 +31,7 @@ def language_model(request: Request, name: str | None = None) -> models.Language
     that name wins over a registered model of the same name: answers echo it, clients send it back.
     """
     s = request.app.state.settings
-    if name is None or name == shown_model_name(s.model):
+    if name is None or name == models.shown_name(s.model):
         name = s.model
     elif name not in models.registry():
         raise HTTPException(422, f"model: unknown model {name!r}; GET /api/models lists them")
