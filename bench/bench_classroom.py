@@ -5,7 +5,7 @@
 
 A real `prediction-machine serve` subprocess on loopback, started with --max-running 32 so
 up to 32 generations decode together in one batch (prediction_machine/batching.py); the
-rest wait in the queue (web/streaming.Slots). Each client is an asyncio task streaming
+rest wait in the queue (web/admission.Slots). Each client is an asyncio task streaming
 POST /api/generate (server-sent events) with its own prompt and seed.
 
 Reported per level:

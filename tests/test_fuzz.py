@@ -121,11 +121,11 @@ def fuzz_schema(tmp_path_factory):
     mp.setattr(jobs, "gc", type("NoGC", (), {"collect": staticmethod(lambda: 0)}))
     mp.setattr(jobs.JobManager, "start", lambda self, kind, work, folder=None: real_start(self, kind, no_training, folder))
 
-    from prediction_machine.web import streaming
+    from prediction_machine.web import admission
     from prediction_machine.web.app import create_app
     from prediction_machine.web.settings import ServerSettings
 
-    streaming.reset_shutdown()
+    admission.reset_shutdown()
     folder = build(tmp_path_factory.mktemp("stub") / "model")
     app = create_app(ServerSettings(model=str(folder), max_running=4, max_queued=64))
     config = schemathesis.Config.from_dict({

@@ -98,7 +98,7 @@ def stub_client(tmp_path_factory):
     """A server started with a checkpoint folder in the temp dir, and its runs there too."""
     from hostile_model import build
 
-    from prediction_machine.web import jobs, streaming
+    from prediction_machine.web import admission, jobs
     from prediction_machine.web.app import create_app
     from prediction_machine.web.settings import ServerSettings
 
@@ -106,7 +106,7 @@ def stub_client(tmp_path_factory):
     mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
     real_start = jobs.JobManager.start
     mp.setattr(jobs.JobManager, "start", lambda self, kind, work, folder=None: real_start(self, kind, no_training, folder))
-    streaming.reset_shutdown()
+    admission.reset_shutdown()
     folder = build(tmp_path_factory.mktemp("stub") / "model")
     with TestClient(create_app(ServerSettings(model=str(folder))), base_url="http://127.0.0.1") as c:
         yield c

@@ -26,7 +26,7 @@ from hostile_model import LiveServer, build
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from prediction_machine.model import models
-from prediction_machine.web import streaming
+from prediction_machine.web import admission
 from prediction_machine.web.app import create_app
 from prediction_machine.web.settings import ServerSettings
 
@@ -60,7 +60,7 @@ def stub_lm(stub):
 
 
 def make_app(stub, **kw):
-    streaming.reset_shutdown()
+    admission.reset_shutdown()
     return create_app(ServerSettings(model=stub, **kw))
 
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from hostile_model import LiveServer, build
 
-from prediction_machine.web import streaming
+from prediction_machine.web import admission
 from prediction_machine.web.app import create_app
 from prediction_machine.web.security import CLIENT_COOKIE, TOKEN_COOKIE, session_mac
 from prediction_machine.web.settings import ServerSettings
@@ -35,7 +35,7 @@ def stub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(stub):
-    streaming.reset_shutdown()
+    admission.reset_shutdown()
     return create_app(ServerSettings(model=stub))
 
 
@@ -253,7 +253,7 @@ def test_body_over_the_limit_gets_413_before_the_app(app):
 
 @pytest.fixture(scope="module")
 def classroom(stub):
-    streaming.reset_shutdown()
+    admission.reset_shutdown()
     return create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=4))
 
 
@@ -318,7 +318,7 @@ def _all_headers(app, query):
 
 def test_classroom_one_generation_per_client_with_queue_position(stub):
     """Fairness: a second generation from the same person is refused; others queue and see their place."""
-    streaming.reset_shutdown()
+    admission.reset_shutdown()
     app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=4))
     body = {"prompt": "go", "max_new_tokens": 200, "temperature": 1.0, "seed": 3, "chat": False}
 

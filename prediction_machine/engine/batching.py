@@ -17,7 +17,7 @@ The steps are the same `generation.Step` objects that generation.generate yields
 the same sampling and prediction functions.
 
 The admission limit (how many sequences may decode together) is enforced by the caller, in
-web/streaming.Slots; `max_rows` here is only a safety net.
+web/admission.Slots; `max_rows` here is only a safety net.
 
 Reference: continuous ("iteration-level") batching from Orca (Yu et al., OSDI 2022).
 """

@@ -16,10 +16,10 @@ from starlette.exceptions import HTTPException
 
 from prediction_machine.model import models
 from prediction_machine.web import code_links, validation
+from prediction_machine.web.admission import Slots
 from prediction_machine.web.routes import attention, backprop, curriculum, inference
 from prediction_machine.web.security import SecurityMiddleware
 from prediction_machine.web.settings import ServerSettings
-from prediction_machine.web.streaming import Slots
 
 STATIC = files("prediction_machine") / "web" / "static"
 

@@ -30,8 +30,9 @@ import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
+from prediction_machine.web.admission import shutting_down
 from prediction_machine.web.settings import ServerSettings
-from prediction_machine.web.streaming import REQUEST, Link, shutting_down
+from prediction_machine.web.streaming import REQUEST, Link
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -295,7 +296,7 @@ def _quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | N
     """Refuse a queued route at the door when it is sure to be refused later anyway.
 
     Under a burst this keeps refusals instant: no body parsing, no tokenizing, no wait for a
-    worker thread. streaming.Slots.admit() still makes the binding decision afterwards.
+    worker thread. admission.Slots.admit() still makes the binding decision afterwards.
     """
     slots = getattr(getattr(app, "state", None), "slots", None)
     if slots is None:

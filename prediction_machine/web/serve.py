@@ -84,7 +84,7 @@ def make_server(app, settings: ServerSettings):
 
     import uvicorn
 
-    from prediction_machine.web import streaming
+    from prediction_machine.web import admission
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
@@ -94,9 +94,9 @@ def make_server(app, settings: ServerSettings):
                 except RuntimeError:
                     loop = None
                 if loop is not None:
-                    loop.call_soon_threadsafe(streaming.begin_shutdown)
+                    loop.call_soon_threadsafe(admission.begin_shutdown)
                 else:
-                    streaming.begin_shutdown()
+                    admission.begin_shutdown()
                 stop_training_jobs(app)
             super().handle_exit(sig, frame)
             # uvicorn re-raises a captured signal after its loop ends, which would kill the

@@ -19,8 +19,9 @@ from starlette.exceptions import HTTPException
 from prediction_machine.training.backprop import datasets
 from prediction_machine.training.backprop.neuron import neuron_step
 from prediction_machine.training.backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
+from prediction_machine.web.admission import Slots
 from prediction_machine.web.deps import settings
-from prediction_machine.web.streaming import SSE_RESPONSES, Slots, stream
+from prediction_machine.web.streaming import SSE_RESPONSES, stream
 from prediction_machine.web.validation import Strict, unprocessable
 
 router = APIRouter(prefix="/api/backprop", tags=["backprop"])

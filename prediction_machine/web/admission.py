@@ -1,0 +1,144 @@
+"""Who is let in: a bounded pool of places for long computations, and the shutdown switch.
+
+Admission is decided once, under a lock, when the request arrives (`Slots.admit`), so 200
+requests arriving together can never overfill the queue. In classroom mode each client may
+hold one admitted stream at a time (fairness: nobody can take every slot). On SIGTERM
+`begin_shutdown()` refuses new streams and ends every live one (web/streaming.py registers
+them in `live_streams`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+
+# ----------------------------------------------------------------------------- shutdown
+
+_shutting_down = threading.Event()
+live_streams: set[Callable[[], None]] = set()  # one callback per live stream: "end now, with a terminal event"
+
+
+def begin_shutdown() -> None:
+    """Refuse new streams (503) and end the live ones with a terminal event. Call on the event loop."""
+    _shutting_down.set()
+    for end in list(live_streams):
+        end()
+
+
+def shutting_down() -> bool:
+    return _shutting_down.is_set()
+
+
+def reset_shutdown() -> None:
+    """For tests that run several apps in one process."""
+    _shutting_down.clear()
+
+
+# ----------------------------------------------------------------------------- slots
+
+
+class Ticket:
+    """A request's admitted place (running or queued). Closing it twice is harmless."""
+
+    def __init__(self, slots: "Slots", client: str | None):
+        self.slots, self.client, self.closed = slots, client, False
+
+    def close(self) -> None:
+        with self.slots.lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.slots.admitted -= 1
+            if self.client is not None:
+                left = self.slots.clients.get(self.client, 0) - 1
+                if left > 0:
+                    self.slots.clients[self.client] = left
+                else:
+                    self.slots.clients.pop(self.client, None)
+
+    def __del__(self):  # a response that was never iterated (client gone before the body began)
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
+
+
+class Slots:
+    """At most `running` computations at once and `queued` waiting; the rest are refused."""
+
+    def __init__(self, running: int, queued: int):
+        self.running_limit, self.queued_limit = max(1, running), max(0, queued)
+        self.lock = threading.Lock()  # admit() runs in worker threads, release() on the event loop
+        self.admitted = 0  # requests holding a place, running or waiting
+        self.clients: dict[str, int] = {}  # classroom mode: admitted streams per client
+        self.running = 0
+        self.waiters: list[asyncio.Future] = []
+
+    def _busy(self) -> HTTPException:
+        return HTTPException(
+            429,
+            f"the server is busy: {self.running} running and {len(self.waiters)} queued "
+            f"(limits {self.running_limit} and {self.queued_limit}); try again shortly",
+            headers={"Retry-After": "2"},
+        )
+
+    def check_capacity(self) -> None:
+        if shutting_down():
+            raise HTTPException(503, "the server is shutting down; try again in a moment", headers={"Retry-After": "5"})
+        if self.admitted >= self.running_limit + self.queued_limit:
+            raise self._busy()
+
+    def admit(self, client: str | None = None) -> Ticket:
+        """Take a place or raise 429 (full, or this client already has one) / 503 (shutting down)."""
+        with self.lock:
+            self.check_capacity()
+            if client is not None and self.clients.get(client):
+                raise HTTPException(
+                    429,
+                    "you already have a generation running or waiting: one at a time per person, "
+                    "so everyone in the room gets a turn. Stop it or wait for it to finish.",
+                    headers={"Retry-After": "2"},
+                )
+            self.admitted += 1
+            if client is not None:
+                self.clients[client] = self.clients.get(client, 0) + 1
+        return Ticket(self, client)
+
+    async def acquire(self, on_position: Callable[[int], None] | None = None, holder: list | None = None) -> None:
+        """Wait for a running slot. `holder` receives our place-in-line future (to report position)."""
+        if self.running < self.running_limit and not self.waiters:
+            self.running += 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        if holder is not None:
+            holder.append(fut)
+        try:
+            if on_position:
+                on_position(len(self.waiters))
+            await fut  # resolved by release(), which hands its slot over
+        except BaseException:
+            if fut in self.waiters:
+                self.waiters.remove(fut)  # abandoned while queued: it never runs
+            elif fut.done() and not fut.cancelled():
+                self.release()  # we were handed a slot at the moment we left: pass it on
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            fut = self.waiters.pop(0)
+            if not fut.done():
+                fut.set_result(None)  # the slot passes straight to the next in line
+                return
+        self.running -= 1
+
+    def status(self) -> dict:
+        return {
+            "running": self.running,
+            "queued": len(self.waiters),
+            "max_running": self.running_limit,
+            "max_queued": self.queued_limit,
+        }
