@@ -1,0 +1,35 @@
+// A section's view lives in the URL fragment, so a copied link opens that exact view.
+// The fragment names one section and its settings: #attention?layer=13&head=8&sentence=...
+// Each section reads its state once when it mounts (sharedState) and writes it whenever the
+// learner changes something (shareState). Values are strings; each section parses its own.
+
+function parseFragment() {
+  const raw = decodeURIComponent(location.hash.slice(1).split("?")[0] || "");
+  const query = location.hash.includes("?") ? location.hash.slice(location.hash.indexOf("?") + 1) : "";
+  return { section: raw, params: new URLSearchParams(query) };
+}
+
+// The state a shared link carries for `section`, as a plain object, or null if the link is not about it.
+export function sharedState(section) {
+  const { section: named, params } = parseFragment();
+  if (named !== section || ![...params.keys()].length) return null;
+  return Object.fromEntries(params.entries());
+}
+
+// Record the section's current view in the address bar without adding a history entry
+// (every slider move would otherwise fill the Back button).
+export function shareState(section, state) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(state)) {
+    if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+  }
+  const query = params.toString();
+  history.replaceState(null, "", `#${section}${query ? `?${query}` : ""}`);
+}
+
+// After a shared link opens, bring its section into view (the browser cannot: "#s?x=1" is no element id).
+export function scrollToSharedSection() {
+  const { section, params } = parseFragment();
+  if (![...params.keys()].length) return;
+  document.getElementById(section)?.scrollIntoView();
+}
