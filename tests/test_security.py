@@ -322,10 +322,12 @@ def test_classroom_one_generation_per_client_with_queue_position(stub):
     app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=4))
     body = {"prompt": "go", "max_new_tokens": 200, "temperature": 1.0, "seed": 3, "chat": False}
 
-    def who(name):
-        return {"authorization": f"Bearer {TOKEN}", "cookie": f"{CLIENT_COOKIE}={name * 20}"}
-
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=20) as c:
+        sessions = {name: signed_session(c) for name in "ab"}  # two students, each with the id the server signed
+
+        def who(name):
+            return {"cookie": sessions[name]}
+
         with c.stream("POST", "/api/generate", json=body, headers=who("a")) as first:
             assert first.status_code == 200
             lines = first.iter_lines()
@@ -345,6 +347,14 @@ def test_classroom_one_generation_per_client_with_queue_position(stub):
         assert app.state.slots.running == 0 and app.state.slots.admitted == 0 and not app.state.slots.clients
         done = c.post("/api/generate", json={**body, "max_new_tokens": 3}, headers=who("a"))
         assert done.status_code == 200 and "event: done" in done.text
+
+
+def signed_session(c: httpx.Client, token: str = TOKEN) -> str:
+    """Open the classroom link as a new browser would: the Cookie header of the session it gets."""
+    with httpx.Client(base_url=c.base_url, timeout=20) as fresh:  # an empty cookie jar
+        r = fresh.get("/", params={"token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    return "; ".join(f"{k}={v}" for k, v in r.cookies.items())
 
 
 # ----------------------------------------------------------------------------- classroom mode, the real command

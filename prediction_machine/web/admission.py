@@ -2,7 +2,8 @@
 
 Admission is decided once, under a lock, when the request arrives (`Slots.admit`), so 200
 requests arriving together can never overfill the queue. In classroom mode each client may
-hold one admitted stream at a time (fairness: nobody can take every slot). On SIGTERM
+hold one admitted stream at a time, and each IP address at most `per_ip` (fairness: nobody
+can take every slot, not even by minting new client ids). The key is "<client>@<address>". On SIGTERM
 `begin_shutdown()` refuses new streams and ends every live one (web/streaming.py registers
 them in `live_streams`).
 """
@@ -40,6 +41,11 @@ def reset_shutdown() -> None:
 # ----------------------------------------------------------------------------- slots
 
 
+def _ip(client: str) -> str:
+    """'c:abc@10.0.0.9' -> '10.0.0.9' (the key without an address is its own address)."""
+    return client.rpartition("@")[2]
+
+
 class Ticket:
     """A request's admitted place (running or queued). Closing it twice is harmless."""
 
@@ -53,11 +59,12 @@ class Ticket:
             self.closed = True
             self.slots.admitted -= 1
             if self.client is not None:
-                left = self.slots.clients.get(self.client, 0) - 1
-                if left > 0:
-                    self.slots.clients[self.client] = left
-                else:
-                    self.slots.clients.pop(self.client, None)
+                for table, key in ((self.slots.clients, self.client), (self.slots.ips, _ip(self.client))):
+                    left = table.get(key, 0) - 1
+                    if left > 0:
+                        table[key] = left
+                    else:
+                        table.pop(key, None)
 
     def __del__(self):  # a response that was never iterated (client gone before the body began)
         try:
@@ -69,11 +76,13 @@ class Ticket:
 class Slots:
     """At most `running` computations at once and `queued` waiting; the rest are refused."""
 
-    def __init__(self, running: int, queued: int):
+    def __init__(self, running: int, queued: int, per_ip: int | None = None):
         self.running_limit, self.queued_limit = max(1, running), max(0, queued)
+        self.per_ip = per_ip  # classroom mode: places one address may hold (None: no limit)
         self.lock = threading.Lock()  # admit() runs in worker threads, release() on the event loop
         self.admitted = 0  # requests holding a place, running or waiting
         self.clients: dict[str, int] = {}  # classroom mode: admitted streams per client
+        self.ips: dict[str, int] = {}  # ... and per address
         self.running = 0
         self.waiters: list[asyncio.Future] = []
 
@@ -84,6 +93,13 @@ class Slots:
             f"(limits {self.running_limit} and {self.queued_limit}); try again shortly",
             headers={"Retry-After": "2"},
         )
+
+    def ip_full(self, client: str) -> bool:
+        return self.per_ip is not None and self.ips.get(_ip(client), 0) >= self.per_ip
+
+    def ip_message(self) -> str:
+        return (f"your network address already holds {self.per_ip} of the places (the limit per address, "
+                "so one machine cannot fill the queue); try again when one finishes")
 
     def check_capacity(self) -> None:
         if shutting_down():
@@ -102,9 +118,12 @@ class Slots:
                     "so everyone in the room gets a turn. Stop it or wait for it to finish.",
                     headers={"Retry-After": "2"},
                 )
+            if client is not None and self.ip_full(client):
+                raise HTTPException(429, self.ip_message(), headers={"Retry-After": "2"})
             self.admitted += 1
             if client is not None:
                 self.clients[client] = self.clients.get(client, 0) + 1
+                self.ips[_ip(client)] = self.ips.get(_ip(client), 0) + 1
         return Ticket(self, client)
 
     async def acquire(self, on_position: Callable[[int], None] | None = None, holder: list | None = None) -> None:

@@ -6,15 +6,21 @@ over server-sent events, and may pause, resume or stop it. Stop and pause are fl
 training loop checks before every optimizer step, so they take effect within one step.
 
 At most `max_running` jobs run (or sit paused, holding their memory) at once; one more gets
-a 429 with Retry-After. When a job ends, its model and optimizer go out of scope with the
-iterator, and only its event log (numbers and short texts) is kept, for the last few jobs.
+a 429 with Retry-After. A job paused for longer than `pause_timeout_s` is stopped (it writes
+its checkpoint), so two forgotten paused jobs cannot block everyone's training. When a job
+ends, its model and optimizer go out of scope with the iterator, and only its event log
+(numbers and short texts) is kept, for the last few jobs.
+
+Ownership: a job belongs to the `owner` that started it (the client id of web/security.py).
+`get` and `control` given an owner refuse (403) someone else's job; owner=None means "may
+touch every job" (the laptop user, the teacher). Job ids are random, never guessable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -41,6 +47,9 @@ class Job:
     stop_flag: threading.Event = field(default_factory=threading.Event)
     pause_flag: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    owner: str | None = None  # who started it (never shown in an answer: it would let others sign in as them)
+    paused_since: float | None = None
+    stopped_because: str | None = None
 
     @property
     def active(self) -> bool:
@@ -54,7 +63,7 @@ class Job:
                 break
         return {"id": self.id, "kind": self.kind, "folder": self.folder, "status": self.status,
                 "started": self.started, "ended": self.ended, "events": len(self.events), "error": self.error,
-                "last_step": last}
+                "last_step": last, "stopped_because": self.stopped_because}
 
     def push(self, name: str, data: dict) -> None:
         with self.changed:
@@ -65,16 +74,20 @@ class Job:
 
 
 class JobManager:
-    def __init__(self, max_running: int):
+    def __init__(self, max_running: int, pause_timeout_s: float = 600.0):
         self.max_running = max_running
+        self.pause_timeout_s = pause_timeout_s
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
-        self.counter = itertools.count(1)
 
     def running(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.active]
 
-    def start(self, kind: str, work: Work, folder: str | None = None) -> Job:
+    def visible(self, owner: str | None = None) -> list[Job]:
+        """The jobs `owner` may see: its own, or every job for owner=None."""
+        return [j for j in self.jobs.values() if owner is None or j.owner == owner]
+
+    def start(self, kind: str, work: Work, folder: str | None = None, *, owner: str | None = None) -> Job:
         """Start `work(should_stop, should_pause)` in a thread, or refuse with 429 when full."""
         with self.lock:
             busy = self.running()
@@ -85,7 +98,7 @@ class JobManager:
                     "stop one or wait for it to finish",
                     headers={"Retry-After": "30"},
                 )
-            job = Job(f"{kind}-{next(self.counter)}-{int(time.time())}", kind, folder)
+            job = Job(f"{kind}-{secrets.token_urlsafe(12)}", kind, folder, owner=owner)
             self.jobs[job.id] = job
             self._forget_old()
         threading.Thread(target=self._run, args=(job, work), name=f"pm-job-{job.id}", daemon=True).start()
@@ -119,23 +132,37 @@ class JobManager:
         for j in sorted(done, key=lambda j: j.started)[:-KEEP_FINISHED or None]:
             del self.jobs[j.id]
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, *, owner: str | None = None) -> Job:
         job = self.jobs.get(job_id)
         if job is None:
             raise HTTPException(404, f"job: no job {job_id!r} (finished jobs are forgotten after a while; "
                                      "their checkpoints stay on disk)")
+        if owner is not None and job.owner != owner:
+            raise HTTPException(403, f"job: {job_id!r} was started by someone else; only they and the teacher may use it")
         return job
 
-    def control(self, job_id: str, action: str) -> Job:
-        job = self.get(job_id)
+    def control(self, job_id: str, action: str, *, owner: str | None = None) -> Job:
+        job = self.get(job_id, owner=owner)
         if action == "stop":
             job.stop_flag.set()
             job.pause_flag.clear()
-        elif action == "pause":
+        elif action == "pause" and not job.pause_flag.is_set():
             job.pause_flag.set()
+            job.paused_since = since = time.monotonic()
+            timer = threading.Timer(self.pause_timeout_s, self._pause_expired, (job, since))
+            timer.daemon = True
+            timer.start()
         elif action == "resume":
             job.pause_flag.clear()
+            job.paused_since = None
         return job
+
+    def _pause_expired(self, job: Job, since: float) -> None:
+        """Still paused since that same pause: stop it, so its place (and its memory) is freed."""
+        if job.paused_since == since and job.pause_flag.is_set() and job.active:
+            job.stopped_because = f"paused for more than {self.pause_timeout_s:g} s"
+            job.stop_flag.set()
+            job.pause_flag.clear()
 
     async def follow(self, job: Job, after: int = 0) -> AsyncIterator[tuple[str, dict]]:
         """Every event from index `after` on, as it arrives, until the job has ended."""

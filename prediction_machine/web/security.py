@@ -5,14 +5,23 @@ What it guards against:
   its own Host header, so any Host that is not ours is refused (400), static files included.
 - Cross-site requests (CSRF): a page elsewhere posting to our API. Browsers add an Origin
   header; a state-changing or API request from a foreign Origin, or from Origin "null", is
-  refused (403), as is one the browser marks `Sec-Fetch-Site: cross-site`. Request bodies
-  must be application/json, which a plain HTML form cannot send (415).
-- Oversized bodies: refused with 413 before the app sees them (the body is read here, up to
-  the limit, and replayed: request bodies are small JSON).
+  refused (403), as is one the browser marks `Sec-Fetch-Site: cross-site`. Every /api request,
+  GET included, must come from our own page (`Sec-Fetch-Site` same-origin, or none for an
+  address typed in the bar): a foreign page's <img src> or fetch gets 403. Request bodies
+  must be application/json, which a plain HTML form cannot send (415), valid JSON (400, with
+  the line and column) and without duplicate keys (422).
+- Oversized or slow bodies: refused with 413 before the app sees them, or 408 when the body
+  does not arrive within body_timeout_s (the body is read here and replayed: request bodies
+  are small JSON).
 - Classroom mode (an access token is set): every route but the static files needs the token,
   as the HttpOnly session cookie set by visiting /?token=... (the client id signed with the
-  token, never the token itself), or an `Authorization: Bearer` header (401 otherwise). Each client is told apart (a random cookie, else its IP) so that it can hold
-  one generation at a time. The token never appears in a response or a log line.
+  server's secret, never the token itself), or an `Authorization: Bearer` header (401
+  otherwise). The client id is the one the server signed, never a name the client chose (a
+  `pm_client` cookie alone counts for nothing). Fairness counts both the client (one
+  generation at a time) and its address (places_per_ip). The teacher (the Bearer token, or
+  only teacher_token when one is set; then the class token as Bearer counts as its IP
+  address) sees and stops everyone's jobs. The token never appears in a response or a log line.
+- While the server shuts down, every request gets 503 with Retry-After.
 - Every response gets a Content-Security-Policy without inline scripts, nosniff and
   frame-ancestors, so model text can never run as code even if a bug let it through.
 
@@ -28,11 +37,13 @@ import json
 import logging
 import re
 import secrets
+from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
 from prediction_machine.web.admission import shutting_down
 from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.streaming import REQUEST, Link
+from prediction_machine.web.validation import json_problem
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -53,6 +64,8 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 QUEUED_ROUTES = {"/api/generate"}  # routes that take a place in app.state.slots (refused at the door when full)
 log = logging.getLogger("prediction_machine.web")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+TEACHER = "teacher-"  # prefix of a session client id minted only for the teacher's token
+REFUSED: Counter = Counter()  # refusals by reason, for tests and curious operators
 
 
 def host_name(host_header: str) -> str:
@@ -78,6 +91,7 @@ class SecurityMiddleware:
         self.any_host = "*" in settings.allowed_hosts
         self.allowed = {h.lower() for h in settings.allowed_hosts}
         self.at_door = 0  # requests on QUEUED_ROUTES inside the app right now (validating, queued or running)
+        self.secret = secrets.token_hex(32)  # signs session cookies; never leaves this process
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":  # there are none: refuse before anything else looks at it
@@ -93,34 +107,46 @@ class SecurityMiddleware:
             return await _reply(send, 400, "Host header is not one this server answers to (DNS-rebinding guard)")
 
         origin = headers.get("origin")
-        guarded = method in UNSAFE_METHODS or path.startswith("/api/")
+        api = path.startswith("/api/")
+        guarded = method in UNSAFE_METHODS or api
         if guarded and origin is not None and not self._same_origin(origin, host):
+            REFUSED["cross-origin"] += 1
             return await _reply(send, 403, f"cross-origin request refused (Origin {origin[:80]!r})")
-        if method in UNSAFE_METHODS and headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-            return await _reply(send, 403, "cross-site request refused (Sec-Fetch-Site)")
+        if guarded and headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            REFUSED["cross-site"] += 1
+            return await _reply(send, 403, "cross-site request refused (Sec-Fetch-Site): open the page from this server")
+        if shutting_down():
+            return await _reply(send, 503, "the server is shutting down; try again in a moment",
+                                headers=[(b"retry-after", b"5"), (b"connection", b"close")])
 
         jar = cookies(headers.get("cookie", ""))
-        client = None
+        client = fairness = None
+        ip = (scope.get("client") or ("?",))[0]
+        teacher = not self.settings.token  # on a laptop the one user may see everything
         if self.settings.token:
             if path == "/" and "token" in _query(scope):
                 return await self._enter_classroom(scope, send, jar)
-            if not path.startswith("/static/") and not self._has_token(headers, jar):
+            who = self._identify(headers, jar, ip)
+            if not path.startswith("/static/") and who is None:
                 return await _reply(
                     send, 401,
                     "this server is in classroom mode: open the link with ?token=... that your teacher gave you "
                     "(API clients: send Authorization: Bearer <token>)",
                 )
-            client_id = self._session_client(jar) or jar.get(CLIENT_COOKIE, "")
-            client = "c:" + client_id if _CLIENT_ID.match(client_id) else "ip:" + (scope.get("client") or ("?",))[0]
+            client, teacher = who or (None, False)
+            fairness = f"{client}@{ip}" if client else None  # admission.Slots counts the client and the address
+        scope["pm_client"], scope["pm_teacher"] = client, teacher  # read by owner_of()
 
         at_door = method == "POST" and path in QUEUED_ROUTES
+        if at_door and self.settings.token:
+            _share_per_ip(scope.get("app"), self.settings.places_per_ip)
         if at_door:
-            refusal = _quick_refusal(scope.get("app"), client, self.at_door)
+            refusal = _quick_refusal(scope.get("app"), fairness, self.at_door)
             if refusal is not None:
                 return await _reply(send, *refusal, headers=[(b"retry-after", b"2")])
             self.at_door += 1
         try:
-            await self._pass(scope, receive, send, headers, method, client)
+            await self._pass(scope, receive, send, headers, method, fairness)
         finally:
             if at_door:
                 self.at_door -= 1
@@ -136,13 +162,21 @@ class SecurityMiddleware:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype and ctype != "application/json":
                 return await _reply(send, 415, "request body must be application/json")
-            body, gone = await _read_body(receive, limit)
+            try:
+                body, gone = await asyncio.wait_for(_read_body(receive, limit), self.settings.body_timeout_s)
+            except asyncio.TimeoutError:
+                REFUSED["slow-body"] += 1
+                return await _reply(send, 408, f"the request body did not arrive within {self.settings.body_timeout_s:g} s",
+                                    headers=[(b"connection", b"close")])
             if gone:
                 return None
             if body is None:
                 return await _reply(send, 413, f"request body is larger than the limit of {limit} bytes")
             if body and ctype != "application/json":
                 return await _reply(send, 415, "request body must be application/json")
+            problem = json_problem(body) if body else None
+            if problem is not None:
+                return await _reply(send, *problem)
 
         link = Link(client)
         relay = _Relay(receive, body, link)
@@ -174,33 +208,49 @@ class SecurityMiddleware:
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
 
-    def _has_token(self, headers: dict, jar: dict) -> bool:
+    def _identify(self, headers: dict, jar: dict, ip: str) -> tuple[str, bool] | None:
+        """(client, is the teacher) of a request with the token, else None.
+
+        A session cookie gives the id the server signed; a Bearer header gives the teacher (the
+        token itself when no teacher_token is set) or, for the class token, the client's IP.
+        A `pm_client` cookie alone counts for nothing: the client chose it.
+        """
         auth = headers.get("authorization", "")
-        if auth.lower().startswith("bearer ") and _same_secret(auth[7:].strip(), self.settings.token):
-            return True
-        return self._session_client(jar) is not None
+        given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        teacher_token = self.settings.teacher_token or self.settings.token
+        if _same_secret(given, teacher_token):
+            return "teacher", True
+        if _same_secret(given, self.settings.token):
+            return "ip:" + ip, False
+        client_id = self._session_client(jar)
+        if client_id is None:
+            return None
+        return "c:" + client_id, client_id.startswith(TEACHER)
 
     def _session_client(self, jar: dict) -> str | None:
-        """The client id of a valid session cookie "<client id>.<HMAC of it under the token>", else None.
+        """The client id of a valid session cookie "<client id>.<HMAC of it under the server secret>", else None.
 
         The cookie is never the token itself: a cookie copied from one browser is not the
-        classroom's password, and a teacher who restarts with a new token ends every session.
+        classroom's password. The secret is new each time the server starts (so a restart ends
+        every session), and students never learn it: knowing the token, they still cannot sign
+        a client id of their choosing.
         """
         client_id, _, mac = jar.get(TOKEN_COOKIE, "").partition(".")
-        if _CLIENT_ID.match(client_id) and _same_secret(mac, session_mac(self.settings.token, client_id)):
+        if _CLIENT_ID.match(client_id) and _same_secret(mac, session_mac(self.secret, client_id)):
             return client_id
         return None
 
     async def _enter_classroom(self, scope, send, jar: dict) -> None:
         """/?token=...: check it, keep it in an HttpOnly cookie, and redirect so it leaves the address bar."""
         given = _query(scope)["token"][0]
-        if not _same_secret(given, self.settings.token):
+        is_teacher = bool(self.settings.teacher_token) and _same_secret(given, self.settings.teacher_token)
+        if not is_teacher and not _same_secret(given, self.settings.token):
             return await _reply(send, 401, "this access token is not the one this server was started with")
         cookie_opts = "Path=/; HttpOnly; SameSite=Strict; Max-Age=86400"
-        client_id = jar.get(CLIENT_COOKIE, "")
-        if not _CLIENT_ID.match(client_id):
-            client_id = secrets.token_urlsafe(18)
-        session = f"{client_id}.{session_mac(self.settings.token, client_id)}"
+        client_id = jar.get(CLIENT_COOKIE, "")  # the same browser keeps its id (and so its runs)
+        if not _CLIENT_ID.match(client_id) or client_id.startswith(TEACHER) != is_teacher:
+            client_id = (TEACHER if is_teacher else "") + secrets.token_urlsafe(18)
+        session = f"{client_id}.{session_mac(self.secret, client_id)}"
         headers = [
             (b"location", b"/"),
             (b"cache-control", b"no-store"),
@@ -211,9 +261,16 @@ class SecurityMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
 
-def session_mac(token: str, client_id: str) -> str:
-    """The session cookie's signature: HMAC-SHA256 of the client id under the classroom token."""
-    return hmac.new(token.encode(), client_id.encode(), "sha256").hexdigest()
+def session_mac(secret: str, client_id: str) -> str:
+    """The session cookie's signature: HMAC-SHA256 of the client id under the server's secret."""
+    return hmac.new(secret.encode(), client_id.encode(), "sha256").hexdigest()
+
+
+def owner_of(request) -> str | None:
+    """Whose jobs and runs a request may touch: None for everyone's (the laptop user, the teacher),
+    else the client id the middleware established ("c:<signed id>" or "ip:<address>")."""
+    scope = request.scope
+    return None if scope.get("pm_teacher", True) else scope.get("pm_client")
 
 
 def _same_secret(given: str, want: str | None) -> bool:
@@ -292,6 +349,13 @@ class _Relay:
             self.watcher.cancel()
 
 
+def _share_per_ip(app, places: int) -> None:
+    """Classroom mode: give the app's generation pool its per-address share (app.py builds it without one)."""
+    slots = getattr(getattr(app, "state", None), "slots", None)
+    if slots is not None and getattr(slots, "per_ip", places) is None:
+        slots.per_ip = places
+
+
 def _quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | None:
     """Refuse a queued route at the door when it is sure to be refused later anyway.
 
@@ -301,13 +365,13 @@ def _quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | N
     slots = getattr(getattr(app, "state", None), "slots", None)
     if slots is None:
         return None
-    if shutting_down():
-        return 503, "the server is shutting down; try again in a moment"
     if max(slots.admitted, at_door) >= slots.running_limit + slots.queued_limit:
         return 429, (f"the server is busy: {slots.running} running and {len(slots.waiters)} queued "
                      f"(limits {slots.running_limit} and {slots.queued_limit}); try again shortly")
     if client is not None and slots.clients.get(client):
         return 429, "you already have a generation running or waiting: one at a time per person"
+    if client is not None and slots.ip_full(client):
+        return 429, slots.ip_message()
     return None
 
 

@@ -8,16 +8,33 @@ Two settings:
   server runs; students open http://<machine>:<port>/?token=T once and get a cookie.
 
 On SIGTERM (or Ctrl-C) live streams end with a terminal `error` event, running training
-jobs are asked to stop (they checkpoint) and the process exits within a few seconds.
+jobs are asked to stop (they checkpoint), new requests get 503 with Retry-After for
+DRAIN_S seconds, then the socket closes and the process exits within a few seconds.
+
+Connections are bounded (a flood of idle or slow sockets cannot lock the room out):
+- uvicorn's own settings: `timeout_keep_alive` (keep_alive_s) closes idle kept-alive
+  connections, `h11_max_incomplete_event_size` caps a request's header block at 16 KiB;
+- GuardedProtocol, our subclass of uvicorn's HTTP protocol, closes a connection at once past
+  max_connections (kept under the process's open-file limit) or, in classroom mode, past one
+  address's connections_per_ip share, and closes one whose request headers have not all
+  arrived within header_timeout_s. (uvicorn's `limit_concurrency` is not used: it still
+  accepts every socket, holding a file, and answers 503 only once headers arrive, so idle
+  sockets would never be refused.) The body timeout is in web/security.py;
+- log lines are rate-limited (RateLimit), so a flood cannot fill the disk through the log.
+Every limit is a ServerSettings field; PREDICTION_MACHINE_<FIELD> changes it (settings_from_env).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import resource
 import secrets
 import sys
 import threading
 import time
+from collections import Counter
 
 from prediction_machine.web.settings import ServerSettings
 
@@ -26,6 +43,11 @@ TOKEN_ENV = "PREDICTION_MACHINE_TOKEN"
 MIN_TOKEN_CHARS = 12
 SHUTDOWN_GRACE_S = 5  # after SIGTERM, streams still open after this long are cut
 JOB_STOP_GRACE_S = 20  # ... and training jobs get this long to finish their step and checkpoint
+DRAIN_S = 2.0  # after SIGTERM, new requests get 503 + Retry-After this long before the socket closes
+FILE_RESERVE = 64  # open files kept free for the model, the log and the run folders
+HEADER_BYTES = 16 * 1024  # the largest request header block (uvicorn's h11_max_incomplete_event_size)
+LOG_LINES_PER_MINUTE = 60
+ENV_PREFIX = "PREDICTION_MACHINE_"
 
 
 class ServeError(Exception):
@@ -78,8 +100,144 @@ def wait_for_training_jobs(app, timeout: float = JOB_STOP_GRACE_S) -> None:
         print(f"training jobs still running at exit (their last checkpoint stays): {', '.join(left)}", file=sys.stderr)
 
 
+# ----------------------------------------------------------------------------- settings from the environment
+
+
+def settings_from_env(settings: ServerSettings, env=os.environ) -> ServerSettings:
+    """Any limit of ServerSettings from PREDICTION_MACHINE_<FIELD>, e.g. PREDICTION_MACHINE_PLACES_PER_IP=40."""
+    changes = {}
+    for f in dataclasses.fields(settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is None or f.name in ("host", "port", "model", "token", "allowed_hosts"):
+            continue
+        default = getattr(settings, f.name)
+        try:
+            changes[f.name] = type(default)(raw) if isinstance(default, (int, float)) else raw
+        except ValueError:
+            raise ServeError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a {type(default).__name__}") from None
+        if isinstance(default, (int, float)) and changes[f.name] <= 0:
+            raise ServeError(f"{ENV_PREFIX}{f.name.upper()} must be above 0")
+    return dataclasses.replace(settings, **changes)
+
+
+def connection_cap(settings: ServerSettings) -> int:
+    """max_connections, but never more than the open-file limit allows (each connection is a file)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(8, min(settings.max_connections, soft - FILE_RESERVE if soft > 0 else settings.max_connections))
+
+
+# ----------------------------------------------------------------------------- bounded connections and logs
+
+
+class RateLimit(logging.Filter):
+    """At most `per_minute` log lines a minute; the next line after a quiet spell says how many were dropped."""
+
+    def __init__(self, per_minute: int = LOG_LINES_PER_MINUTE):
+        super().__init__()
+        self.per_minute, self.window, self.count, self.dropped = per_minute, 0.0, 0, 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self.window >= 60:
+            self.window, self.count = now, 0
+        self.count += 1
+        if self.count > self.per_minute:
+            self.dropped += 1
+            return False
+        if self.dropped:
+            record.msg = f"({self.dropped} log lines dropped by the rate limit) {record.msg}"
+            self.dropped = 0
+        return True
+
+
+def limit_logs(per_minute: int = LOG_LINES_PER_MINUTE) -> RateLimit:
+    """Put one shared rate limit on every handler that writes our, uvicorn's and asyncio's lines."""
+    limit = RateLimit(per_minute)
+    root = logging.getLogger()
+    if not root.handlers:  # asyncio's "Too many open files" would otherwise go to logging's last resort
+        root.addHandler(logging.StreamHandler())
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(limit)
+    return limit
+
+
+class Guard:
+    """Connection counts shared by every connection of one server."""
+
+    def __init__(self, settings: ServerSettings):
+        self.cap = connection_cap(settings)
+        self.per_ip = settings.connections_per_ip if settings.token else None
+        self.header_timeout_s = settings.header_timeout_s
+        self.open = 0
+        self.by_ip: Counter = Counter()
+        self.refused: Counter = Counter()  # why connections were closed early, for tests and the log
+        self.log = logging.getLogger("prediction_machine.web")
+
+    def admit(self, ip: str) -> bool:
+        if self.open >= self.cap or (self.per_ip is not None and self.by_ip[ip] >= self.per_ip):
+            reason = "total" if self.open >= self.cap else "per-ip"
+            self.refused[reason] += 1
+            self.log.warning("connection from %s closed: %d open (limit %d total, %s per address)", ip, self.open,
+                             self.cap, self.per_ip or "no limit")
+            return False
+        self.open += 1
+        self.by_ip[ip] += 1
+        return True
+
+    def release(self, ip: str) -> None:
+        self.open -= 1
+        self.by_ip[ip] -= 1
+        if self.by_ip[ip] <= 0:
+            del self.by_ip[ip]
+
+
+def guarded_protocol(guard: Guard):
+    """uvicorn's HTTP protocol class, with the connection cap and the header timeout of `guard`."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class GuardedProtocol(AutoHTTPProtocol):
+        pm_ip = None
+
+        def connection_made(self, transport) -> None:
+            ip = (transport.get_extra_info("peername") or ("?",))[0]
+            if not guard.admit(ip):
+                transport.abort()  # closed before uvicorn sees it: the file is freed at once
+                return
+            self.pm_ip = ip
+            super().connection_made(transport)
+            self._deadline(None)
+
+        def connection_lost(self, exc) -> None:
+            if self.pm_ip is None:
+                return  # refused in connection_made: uvicorn never knew it
+            guard.release(self.pm_ip)
+            self.pm_ip = None
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            done = self.cycle
+            super().on_response_complete()
+            self._deadline(done)
+
+        def _deadline(self, cycle) -> None:
+            """Close the connection if no new request's headers have arrived by then."""
+            self.loop.call_later(guard.header_timeout_s, self._check, cycle)
+
+        def _check(self, cycle) -> None:
+            idle = self.cycle is cycle and (cycle is None or cycle.response_complete)
+            if idle and not self.transport.is_closing():
+                guard.refused["header-timeout"] += 1
+                self.transport.close()
+
+    return GuardedProtocol
+
+
+# ----------------------------------------------------------------------------- the server
+
+
 def make_server(app, settings: ServerSettings):
-    """A uvicorn server whose SIGTERM first ends live streams and stops training jobs."""
+    """A uvicorn server with bounded connections, whose SIGTERM first ends live streams and stops training jobs."""
     import asyncio
 
     import uvicorn
@@ -88,26 +246,73 @@ def make_server(app, settings: ServerSettings):
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
-            if not self.should_exit:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    loop = None
-                if loop is not None:
-                    loop.call_soon_threadsafe(admission.begin_shutdown)
-                else:
-                    admission.begin_shutdown()
-                stop_training_jobs(app)
+            if admission.shutting_down() or self.should_exit:
+                return super().handle_exit(sig, frame)  # a second signal: go now
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            stop_training_jobs(app)
+            if loop is None:
+                admission.begin_shutdown()
+                return self._close(sig, frame)
+            loop.call_soon_threadsafe(admission.begin_shutdown)  # streams end; new requests get 503
+            loop.call_soon_threadsafe(loop.call_later, DRAIN_S, self._close, sig, frame)
+
+        def _close(self, sig, frame) -> None:
             super().handle_exit(sig, frame)
             # uvicorn re-raises a captured signal after its loop ends, which would kill the
             # process before training jobs finish their checkpoint: we exit normally instead.
             self._captured_signals.clear()
 
+    guard = Guard(settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, timeout_keep_alive=5,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, timeout_keep_alive=settings.keep_alive_s,
+        h11_max_incomplete_event_size=HEADER_BYTES, http=guarded_protocol(guard),
     )
-    return Server(config)
+    server = Server(config)
+    server.guard = guard
+    limit_logs()
+    return server
+
+
+def print_limits(settings: ServerSettings) -> None:
+    """Where runs go and every limit that bounds them and the connections (leftovers of a crash removed first)."""
+    from prediction_machine.model import models
+    from prediction_machine.training.curriculum import checkpoint, runs
+
+    folder = runs.runs_dir()
+    removed = checkpoint.clean_leftovers(folder)
+    s = settings
+    print(f"runs folder: {models.shown_path(folder)} (per person: {s.run_quota_mb:g} MB, runs older than "
+          f"{s.run_max_age_days:g} days removed; {removed} leftover temporary file{'' if removed == 1 else 's'} removed)",
+          file=sys.stderr)
+    share = f", {s.connections_per_ip} per address" if s.token else ""
+    print(f"limits: {connection_cap(s)} connections{share}; headers within {s.header_timeout_s:g} s, bodies within "
+          f"{s.body_timeout_s:g} s, idle kept-alive closed after {s.keep_alive_s:g} s; paused training stopped after "
+          f"{s.pause_timeout_s:g} s" + (f"; {s.places_per_ip} generation places per address" if s.token else "")
+          + f" (change any with {ENV_PREFIX}<SETTING>)", file=sys.stderr)
+
+
+def announce_memory(app, settings: ServerSettings) -> threading.Thread:
+    """Once the model is ready: make its batcher under --max-memory and print the worst case it was sized for."""
+
+    def wait() -> None:
+        from prediction_machine.engine import batching
+        from prediction_machine.model import models
+
+        loader = app.state.model_loader
+        while loader.state == "loading":
+            time.sleep(0.2)
+        if loader.state == "ready":
+            lm = models.load(settings.model)  # already loaded: the same object the routes use
+            b = batching.batcher_for(lm.decoder, settings.max_running, limits=settings)
+            print(b.plan.describe(), file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=wait, name="pm-memory-plan", daemon=True)
+    thread.start()
+    return thread
 
 
 def serve(args) -> None:
@@ -118,18 +323,19 @@ def serve(args) -> None:
     allowed = ServerSettings.allowed_hosts
     if args.host not in LOOPBACK:
         allowed = ("*",)  # students reach us by this machine's LAN address; the token guards instead
-    settings = ServerSettings(
+    settings = settings_from_env(ServerSettings(
         host=args.host, port=args.port, model=args.model or models.DEFAULT_MODEL, token=token,
         allowed_hosts=allowed, max_running=args.max_running or ServerSettings.max_running,
         max_queued=args.max_queued or ServerSettings.max_queued,
-    )
-    t0 = time.perf_counter()
-    try:
-        lm = models.load(settings.model, precision=getattr(args, "precision", None))
-    except Exception as e:  # noqa: BLE001 - a clear one-liner instead of a traceback
-        raise ServeError(f"could not load model {settings.model!r}: {e}") from None
-    print(f"model {lm.name} ready in {time.perf_counter() - t0:.1f} s ({lm.precision})", file=sys.stderr)
+        max_memory_mb=getattr(args, "max_memory", None) or ServerSettings.max_memory_mb,
+    ))
+    known = settings.model == models.DEFAULT_MODEL or settings.model in models.registry()
+    if not known and not os.path.exists(os.path.expanduser(settings.model)):
+        raise ServeError(f"could not load model {settings.model!r}: no such registered model or checkpoint folder")
     app = create_app(settings)
+    # The page and /api/health answer at once; routes that need the model say 503 "loading" until it is ready.
+    app.state.model_loader.start(settings.model, precision=getattr(args, "precision", None) or settings.precision)
+    print(f"model {settings.model} loading in the background", file=sys.stderr)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     if token:
         print(
@@ -137,6 +343,8 @@ def serve(args) -> None:
             "(the token is not printed here, so it stays out of logs)",
             file=sys.stderr,
         )
+    print_limits(settings)
+    announce_memory(app, settings)
     print(f"The Magic of Prediction: http://{shown}:{args.port}/", file=sys.stderr, flush=True)
     make_server(app, settings).run()
     wait_for_training_jobs(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prediction_machine.config import DEFAULT_PRECISION
 from prediction_machine.training.attention import MAX_TOKENS as MAX_ATTENTION_TOKENS
 
 
@@ -24,3 +25,19 @@ class ServerSettings:
     max_queued: int = 32  # generations waiting for a slot; beyond this the server answers 429
     max_attention_tokens: int = MAX_ATTENTION_TOKENS  # the attention explorer's longest sentence, in tokens
     max_training_jobs: int = 2  # curriculum and playground jobs running at once
+    precision: str = DEFAULT_PRECISION  # the numeric path generation runs on (config.PRECISIONS); --precision
+    max_memory_mb: int = 4096  # --max-memory: generations that would pass it wait their turn (engine/memory.py)
+    stream_send_timeout_s: float = 10.0  # a stream whose client accepts no bytes for this long is dropped, its place freed
+    # -- abuse limits (issue 17). Each can be changed with PREDICTION_MACHINE_<NAME>, e.g. PREDICTION_MACHINE_MAX_CONNECTIONS=400
+    max_connections: int = 256  # open TCP connections at once (also kept under the open-file limit); more are closed at once
+    connections_per_ip: int = 32  # classroom mode: one address's share of max_connections
+    header_timeout_s: float = 10.0  # a connection must finish sending its request headers within this
+    body_timeout_s: float = 10.0  # ... and its request body within this (408 otherwise)
+    keep_alive_s: float = 5.0  # an idle kept-alive connection is closed after this (uvicorn timeout_keep_alive)
+    places_per_ip: int = 8  # classroom mode: generation places (running + queued) one address may hold; raise for a lab behind one NAT
+    pause_timeout_s: float = 600.0  # a paused training job is stopped (with a checkpoint) after this, freeing its place
+    playground_sessions_per_client: int = 3  # classroom mode: open playground sessions per student
+    playground_idle_s: float = 900.0  # a playground session nobody touched for this long is forgotten
+    run_quota_mb: float = 500.0  # run folders one client may keep; its oldest runs are removed first
+    run_max_age_days: float = 14.0  # a client's runs older than this are removed when it starts a new one
+    teacher_token: str | None = None  # classroom mode: a second token for the teacher (sees and stops every job)

@@ -6,6 +6,7 @@ so the page can show it as text and a script can read the field that failed.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from typing import Annotated
@@ -131,6 +132,41 @@ def allowed_methods(request: Request) -> list[str]:
 _ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def json_problem(body: bytes) -> tuple[int, str] | None:
+    """What is wrong with a request body as JSON, as (status, message), or None when it is fine.
+
+    Example: b'{"a": }' -> (400, "body: not valid JSON at line 1 column 7 (Expecting value)");
+    b'{"a": 1, "a": 2}' -> (422, "body: the key 'a' appears twice"), where plain JSON parsing
+    would silently keep the last one.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return 400, f"body: not valid UTF-8 at byte {e.start}"
+    try:
+        json.loads(text, object_pairs_hook=_no_duplicates)
+    except _Duplicate as e:
+        return 422, f"body: the key {_safe(e.args[0])} appears twice"
+    except json.JSONDecodeError as e:
+        return 400, f"body: not valid JSON at line {e.lineno} column {e.colno} ({e.msg})"
+    except RecursionError:
+        return 400, "body: not valid JSON here (nested too deeply)"
+    return None
+
+
 def unprocessable(field: str, message: str) -> StarletteHTTPException:
     """A 422 for a check the schema cannot express (e.g. a prompt that tokenizes too long)."""
     return StarletteHTTPException(422, f"{field}: {message}")
@@ -175,8 +211,9 @@ _ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Erro
 COMMON_ERRORS = {
     "400": "the Host header is not one this server answers to, or the body could not be parsed",
     "401": "classroom mode: the access token is missing or wrong",
-    "403": "a cross-origin request",
+    "403": "a cross-origin or cross-site request, or someone else's job, run or session",
     "404": "no such route, file or named object",
+    "408": "the request body did not arrive within the body timeout",
     "413": "the request body is over the size limit",
     "415": "the request body is not application/json",
     "422": "a field is invalid; `error` names it and states the limit",

@@ -5,8 +5,13 @@ One run, one folder under runs_dir(), named after its kind and the time it start
     ~/.local/share/prediction-machine/runs/
       pretrain-20250101-120000/      model.safetensors  prediction-machine.json  tokenizer.json
                                      optimizer.pt  run.json  (corpus.txt: the learner's own text)
+                                     (links into current/, one consistent checkpoint: checkpoint.py)
       finetune-20250101-123000/      ... the same files, and the chat template in prediction-machine.json
       pretrain-20250101-123000-2/    a second run started in the same second
+
+A run started from the web page also holds `owner`: who started it. In classroom mode a
+student sees and resumes only their own runs (and the shipped ones), and `prune` keeps each
+owner's runs under a size quota and an age limit, oldest first.
 
 run.json is the record a person (or the page) reads: the settings, the loss curves, the
 samples, and the cost (tokens, seconds, FLOPs). The CLI and the web page name, list and
@@ -18,17 +23,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
-import torch
-
-from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 from prediction_machine.model.models import shipped_checkpoint
+from prediction_machine.training.curriculum.checkpoint import read_record
 
 RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"  # a run folder's name: no slashes, no leading dot
 SHIPPED = ("shakespeare-base", "shakespeare-chat")  # the checkpoints that ship inside the package
+OWNER_FILE = "owner"  # who started a run from the web page (absent for runs of the CLI)
 
 
 def runs_dir() -> Path:
@@ -41,7 +46,7 @@ def runs_dir() -> Path:
     return path
 
 
-def new_run_folder(kind: str) -> Path:
+def new_run_folder(kind: str, owner: str | None = None) -> Path:
     """A new, empty folder for a run: runs_dir()/KIND-YYYYmmdd-HHMMSS, with -2, -3, ... for runs
     started in the same second. Creating it claims the name, so two runs never share a folder.
 
@@ -56,9 +61,12 @@ def new_run_folder(kind: str) -> Path:
         folder = root / (stamp if n == 1 else f"{stamp}-{n}")
         try:
             folder.mkdir()
-            return folder
         except FileExistsError:
             n += 1
+            continue
+        if owner is not None:
+            (folder / OWNER_FILE).write_text(owner)
+        return folder
 
 
 # ----------------------------------------------------------------------------- writing and reading a run
@@ -68,40 +76,15 @@ def write_json(path: Path, data: dict) -> None:
     weights.atomic_write_bytes(path, lambda t: Path(t).write_text(json.dumps(data, indent=1, allow_nan=False)))
 
 
-def save_run(folder: Path, model, tok: Tokenizer, opt, record: dict, extra: dict | None = None) -> None:
-    """Weights (model.safetensors + prediction-machine.json), optimizer state, then the run record.
-
-    Each file is replaced atomically. The optimizer file carries its step, and resume trusts it
-    only when it matches the weights' step.
-    """
-    end_id = tok.special_id("<|end|>")
-    meta = {"eos_id": end_id, "training": {k: record[k] for k in ("kind", "step", "tokens", "seconds", "flops")}}
-    weights.save_checkpoint(folder, model, tok.json, {**meta, **(extra or {})})
-    state = {"step": record["step"], "optimizer": opt.state_dict()}
-    weights.atomic_write_bytes(folder / "optimizer.pt", lambda t: torch.save(state, t))
-    write_json(folder / "run.json", record)
-
-
-def load_resume(folder: Path, model, opt) -> tuple[int, bool]:
-    """Load weights (and optimizer state when it belongs to the same step). Returns (step, optimizer_restored)."""
-    ckpt = weights.read_own_folder(folder)
-    model.load_state_dict(ckpt.state)
-    step = json.loads((folder / "prediction-machine.json").read_text())["training"]["step"]
-    try:
-        state = torch.load(folder / "optimizer.pt", weights_only=True)
-    except (OSError, RuntimeError, ValueError):
-        return step, False
-    if state.get("step") != step:
-        return step, False
-    opt.load_state_dict(state["optimizer"])
-    return step, True
-
-
 def read_run(folder: Path) -> dict | None:
-    """A run's record (run.json), or None when the folder holds no run."""
+    """A run's record (run.json of its current checkpoint), or None when the folder holds no run."""
+    return read_record(Path(folder))
+
+
+def owner(folder: Path) -> str | None:
     try:
-        return json.loads((Path(folder) / "run.json").read_text())
-    except (OSError, ValueError):
+        return (Path(folder) / OWNER_FILE).read_text().strip() or None
+    except OSError:
         return None
 
 
@@ -131,14 +114,51 @@ def summary(folder: Path) -> dict:
             "last_eval": evals[-1] if evals else None}
 
 
-def list_runs(limit: int = 200) -> list[dict]:
-    """Every checkpoint on disk, summarised: the shipped models first, then this user's runs by name
-    (so the newest run of each kind comes first)."""
+def list_runs(limit: int = 200, viewer: str | None = None) -> list[dict]:
+    """Every checkpoint on disk, summarised: the shipped models first, then the runs by name
+    (so the newest run of each kind comes first). With a `viewer`, only the runs it owns."""
     out = []
     for name in SHIPPED:
         if (path := find_checkpoint(name)) is not None:
             out.append({"id": name, "shipped": True, **summary(path)})
     for path in sorted(runs_dir().iterdir(), reverse=True):
         if re.match(RUN_ID, path.name) and (path / "prediction-machine.json").is_file():
-            out.append({"id": path.name, "shipped": False, **summary(path)})
+            if viewer is None or owner(path) == viewer:
+                out.append({"id": path.name, "shipped": False, **summary(path)})
     return out[:limit]
+
+
+# ----------------------------------------------------------------------------- the disk quota
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files in a folder (links count nothing: they point at files counted once)."""
+    total = 0
+    for base, _, names in os.walk(folder):
+        for name in names:
+            st = os.lstat(os.path.join(base, name))
+            total += 0 if os.path.islink(os.path.join(base, name)) else st.st_size
+    return total
+
+
+def prune(who: str, max_bytes: float, max_age_s: float, keep: set[str] | frozenset = frozenset()) -> list[str]:
+    """Remove `who`'s runs older than `max_age_s`, then its oldest until the rest fit in `max_bytes`.
+
+    Only runs whose owner file names `who`: never the shipped models, never a CLI run, never
+    another client's run, never a folder in `keep` (a job still writing it). Returns the ids removed.
+    """
+    now = time.time()
+    mine = []
+    for path in runs_dir().iterdir():
+        if path.is_dir() and not path.is_symlink() and path.name not in keep and owner(path) == who:
+            mine.append((path.stat().st_mtime, path, folder_bytes(path)))
+    mine.sort(key=lambda t: t[0])  # oldest first
+    total = sum(size for _, _, size in mine)
+    removed = []
+    for mtime, path, size in mine:
+        if now - mtime <= max_age_s and total <= max_bytes:
+            break
+        shutil.rmtree(path, ignore_errors=True)
+        total -= size
+        removed.append(path.name)
+    return removed

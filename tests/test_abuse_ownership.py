@@ -1,0 +1,165 @@
+"""Students cannot touch each other's work, and each one's runs stay under a disk quota (issue 17).
+
+A classroom server (in process, real sockets) with two students, A and B, who signed in
+through the link, and the teacher, who holds the token itself (Bearer).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import httpx
+import pytest
+from hostile_model import LiveServer, build
+
+from prediction_machine.model.models import shipped_checkpoint
+from prediction_machine.training.curriculum import runs
+from prediction_machine.web import admission
+from prediction_machine.web.app import create_app
+from prediction_machine.web.security import CLIENT_COOKIE
+from prediction_machine.web.settings import ServerSettings
+
+TOKEN = "abuse-ownership-token-5b8e"
+TEACHER = {"authorization": f"Bearer {TOKEN}"}
+CORPUS = "To be, or not to be, that is the question. Whether 'tis nobler in the mind to suffer.\n" * 40
+LONG_RUN = {"text": CORPUS, "tokenizer": "char", "steps": 20000, "batch_size": 2, "context": 16,
+            "eval_every": 1000, "sample_every": 1000}
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory):
+    return str(build(tmp_path_factory.mktemp("stub") / "model"))
+
+
+def student(url: str) -> dict:
+    with httpx.Client(base_url=url, timeout=20) as fresh:
+        r = fresh.get("/", params={"token": TOKEN}, follow_redirects=False)
+    return {"cookie": "; ".join(f"{k}={v}" for k, v in r.cookies.items())}
+
+
+def client_key(headers: dict) -> str:
+    """The owner recorded for a student: "c:" + the client id the server signed."""
+    return "c:" + re.search(CLIENT_COOKIE + r"=([^;]+)", headers["cookie"]).group(1)
+
+
+def wait_for(cond, limit: float = 60) -> None:
+    deadline = time.time() + limit
+    while not cond():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub, tmp_path, monkeypatch):
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    admission.reset_shutdown()
+    app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",)))
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
+        a, b = student(live.url), student(live.url)
+        r = c.post("/api/curriculum/pretrain", json=LONG_RUN, headers=a)
+        assert r.status_code == 200, r.text
+        job = r.json()["job"]
+        assert re.fullmatch(r"pretrain-[A-Za-z0-9_-]{16}", job["id"]), job["id"]  # random, not a counter and a time
+        jid, run_id = job["id"], job["folder"]
+        wait_for(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["last_step"])
+
+        # B sees nothing of A's, and every use of A's job or run is refused.
+        assert jid not in [j["id"] for j in c.get("/api/curriculum/jobs", headers=b).json()["jobs"]]
+        assert c.get(f"/api/curriculum/jobs/{jid}", headers=b).status_code == 403
+        for action in ("pause", "resume", "stop"):
+            r = c.post(f"/api/curriculum/jobs/{jid}/{action}", headers=b)
+            assert r.status_code == 403 and "someone else" in r.json()["error"], (action, r.text)
+        assert c.post(f"/api/curriculum/jobs/{jid}/events", json={}, headers=b).status_code == 403
+        # A sees and pauses its own; the teacher sees it too and stops it.
+        assert jid in [j["id"] for j in c.get("/api/curriculum/jobs", headers=a).json()["jobs"]]
+        assert c.post(f"/api/curriculum/jobs/{jid}/pause", headers=a).status_code == 200
+        assert jid in [j["id"] for j in c.get("/api/curriculum/jobs", headers=TEACHER).json()["jobs"]]
+        assert c.post(f"/api/curriculum/jobs/{jid}/stop", headers=TEACHER).status_code == 200
+        wait_for(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["status"] == "stopped")
+
+        # Runs: shipped ones for everyone, A's run for A and the teacher only.
+        def listed(who):
+            return {r["id"] for r in c.get("/api/curriculum/runs", headers=who).json()["runs"]}
+
+        assert run_id in listed(a) and run_id in listed(TEACHER) and run_id not in listed(b)
+        assert set(runs.SHIPPED) <= listed(b)
+        resume = {**LONG_RUN, "resume": run_id}
+        assert c.post("/api/curriculum/pretrain", json=resume, headers=b).status_code == 403
+        assert c.post("/api/curriculum/finetune", json={"base": run_id, "steps": 1}, headers=b).status_code == 403
+        r = c.post("/api/curriculum/compare", json={"question": "Who?", "tuned": run_id}, headers=b)
+        assert r.status_code == 403, r.text
+        # A may resume its own run.
+        r = c.post("/api/curriculum/pretrain", json=resume, headers=a)
+        assert r.status_code == 200, r.text
+        again = r.json()["job"]["id"]
+        assert again != jid
+        assert c.post(f"/api/curriculum/jobs/{again}/stop", headers=a).status_code == 200
+        wait_for(lambda: not app.state.training_jobs.running())
+
+
+def fake_run(owner: str | None, name: str, size: int, age_days: float) -> str:
+    folder = runs.runs_dir() / name
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"\0" * size)
+    (folder / "prediction-machine.json").write_text("{}")
+    if owner is not None:
+        (folder / runs.OWNER_FILE).write_text(owner)
+    stamp = time.time() - age_days * 86400
+    os.utime(folder, (stamp, stamp))
+    return name
+
+
+def test_the_oldest_run_goes_first_past_the_quota_and_shipped_runs_stay(stub, tmp_path, monkeypatch):
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    admission.reset_shutdown()
+    app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), run_quota_mb=1.0,
+                                    run_max_age_days=14))
+    shipped = sorted(p.name for p in shipped_checkpoint("shakespeare-base").iterdir())
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
+        a, b = student(live.url), student(live.url)
+        ka, kb = client_key(a), client_key(b)
+        ancient = fake_run(ka, "pretrain-20200101-000000", 1000, age_days=30)  # past the age limit
+        mine = [fake_run(ka, f"pretrain-2025010{i}-000000", 300_000, age_days=5 - i) for i in range(1, 5)]  # 1.2 MB
+        others = fake_run(kb, "pretrain-20250101-000001", 2_000_000, age_days=9)  # B's, over A's quota: not A's business
+        cli_run = fake_run(None, "pretrain-20240101-000000", 10, age_days=400)  # no owner: made by the CLI, never pruned
+        r = c.post("/api/curriculum/pretrain", json={**LONG_RUN, "steps": 1}, headers=a)
+        assert r.status_code == 200, r.text
+        left = {p.name for p in tmp_path.iterdir()}
+        assert ancient not in left and mine[0] not in left  # the oldest of A's went first
+        assert set(mine[1:]) <= left and others in left and cli_run in left
+        assert sum(runs.folder_bytes(tmp_path / n) for n in mine[1:]) <= 1e6
+        wait_for(lambda: not app.state.training_jobs.running())
+        assert set(runs.SHIPPED) <= {r["id"] for r in c.get("/api/curriculum/runs", headers=a).json()["runs"]}
+    assert sorted(p.name for p in shipped_checkpoint("shakespeare-base").iterdir()) == shipped
+    assert kb != ka
+
+
+def test_with_a_teacher_token_only_the_teacher_sees_everything(stub, tmp_path, monkeypatch):
+    from prediction_machine.web.jobs import JobManager
+
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    admission.reset_shutdown()
+    teacher_token = "teacher-only-token-0c3f"
+    app = create_app(ServerSettings(model=stub, token=TOKEN, teacher_token=teacher_token, allowed_hosts=("*",)))
+    app.state.training_jobs = JobManager(2)
+
+    def work(should_stop, should_pause):
+        while not should_stop():
+            yield "step", {"step": 1}
+            time.sleep(0.05)
+
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
+        a = student(live.url)
+        job = app.state.training_jobs.start("pretrain", work, owner=client_key(a))
+        # The class token in a Bearer header is a student (its address), not the teacher.
+        assert c.get(f"/api/curriculum/jobs/{job.id}", headers=TEACHER).status_code == 403
+        assert c.post(f"/api/curriculum/jobs/{job.id}/stop", headers=TEACHER).status_code == 403
+        with httpx.Client(base_url=live.url, timeout=20) as fresh:
+            r = fresh.get("/", params={"token": teacher_token}, follow_redirects=False)
+            assert r.status_code == 303
+            teacher_browser = {"cookie": "; ".join(f"{k}={v}" for k, v in r.cookies.items())}
+        for teacher in ({"authorization": f"Bearer {teacher_token}"}, teacher_browser):
+            assert job.id in [j["id"] for j in c.get("/api/curriculum/jobs", headers=teacher).json()["jobs"]]
+        assert c.post(f"/api/curriculum/jobs/{job.id}/stop", headers=teacher_browser).status_code == 200
+        wait_for(lambda: job.ended is not None, 10)

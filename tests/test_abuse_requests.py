@@ -1,0 +1,88 @@
+"""The small things of issue 17: parse errors that say where, duplicate keys, the cross-site GET
+rule at the ASGI level, and the compare cache that no longer keeps every checkpoint loaded.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import shutil
+import weakref
+
+import pytest
+from hostile_model import build
+from test_security import JSON, call
+
+from prediction_machine.model.models import shipped_checkpoint
+from prediction_machine.training.curriculum import runs
+from prediction_machine.web import admission
+from prediction_machine.web.app import create_app
+from prediction_machine.web.settings import ServerSettings
+from prediction_machine.web.validation import json_problem
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    admission.reset_shutdown()
+    return create_app(ServerSettings(model=str(build(tmp_path_factory.mktemp("stub") / "model"))))
+
+
+def post(app, body: bytes):
+    status, _, text = call(app, "POST", "/api/tokenize", {"host": "127.0.0.1", **JSON}, body)
+    return status, json.loads(text)["error"]
+
+
+def test_parse_errors_name_the_place_and_duplicate_keys_get_422(app):
+    assert post(app, b'{"text": }') == (400, "body: not valid JSON at line 1 column 10 (Expecting value)")
+    assert post(app, b'{"a":\n  [1,]}')[1].startswith("body: not valid JSON at line 2 column")
+    assert post(app, b'{"text": "a", "text": "b"}') == (422, "body: the key 'text' appears twice")
+    assert post(app, b'{"x": {"k": 1, "k": 2}}') == (422, "body: the key 'k' appears twice")  # nested too
+    assert post(app, b'{"text": "\xff"}') == (400, "body: not valid UTF-8 at byte 10")
+    assert call(app, "POST", "/api/tokenize", {"host": "127.0.0.1", **JSON}, b'{"text": "fine"}')[0] == 200
+    assert json_problem(b"[" * 100_000) is not None  # nested too deeply: a 400, never a crash
+
+
+@pytest.mark.parametrize("site, expected", [("cross-site", 403), ("same-site", 403), ("same-origin", 200), ("none", 200)])
+def test_every_api_get_follows_the_sec_fetch_site_rule(app, site, expected):
+    for path in ("/api/health", "/api/models", "/api/curriculum/runs"):
+        status, headers, _ = call(app, "GET", path, {"host": "127.0.0.1", "sec-fetch-site": site})
+        assert status == expected, (path, site, status)
+        assert "content-security-policy" in headers
+    assert call(app, "GET", "/api/health", {"host": "127.0.0.1"})[0] == 200  # curl and scripts send none
+
+
+def test_during_shutdown_every_request_gets_503_with_retry_after(app):
+    admission.begin_shutdown()
+    try:
+        status, headers, _ = call(app, "GET", "/api/health", {"host": "127.0.0.1"})
+        assert status == 503 and headers["retry-after"] == "5"
+    finally:
+        admission.reset_shutdown()
+
+
+def test_compare_keeps_at_most_four_runs_loaded(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from prediction_machine.web.routes import curriculum
+
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    chat = shipped_checkpoint("shakespeare-chat")
+    ids = []
+    for i in range(6):  # six "fine-tuning runs", each a copy of the shipped chat model
+        folder = runs.runs_dir() / f"finetune-2025010{i}-000000"
+        shutil.copytree(chat, folder)
+        (folder / runs.OWNER_FILE).write_text("local")
+        ids.append(folder.name)
+    admission.reset_shutdown()
+    app = create_app(ServerSettings(model=str(chat)))
+    curriculum.COMPARED._items.clear()
+    first = None
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        for run_id in ids:
+            r = c.post("/api/curriculum/compare", json={"question": "Who is Hamlet's mother?", "tuned": run_id, "k": 3})
+            assert r.status_code == 200, r.text
+            if first is None:
+                first = weakref.ref(next(v for _, v in curriculum.COMPARED._items.values()))
+    assert len(curriculum.COMPARED) == 4
+    gc.collect()
+    assert first() is None  # the least recently compared model was freed, not kept forever
