@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.phone_checks import PHONE, sideways_scrollers, small_controls
+
 pytestmark = pytest.mark.browser
 PROMPT = "What is the capital of France?"
 
@@ -40,16 +42,32 @@ def test_generate_fills_every_stage_with_real_values(page, artifacts):
     wait_until(lambda: page.inner_text("#token-count") == "7")
     page.click("#generate")
     page.wait_for_selector("#inference .figure[data-done='1']", timeout=180_000)
+    steps = page.locator("#timeline .step-chip").count()
+    tags = lambda: [page.inner_text(f"#stage-{s}-step") for s in ("embedding", "transformer", "prediction")]  # noqa: E731
+    wait_until(lambda: set(tags()) == {f"· Step {steps} of {steps}"})  # stages 2-3 traced the newest step too
 
     # 1. tokenization: the user's 7 tokens, and the template's control tokens.
     assert page.locator("#prompt-tokens .token").count() == 7
     assert page.locator("#chat-tokens .token.special").count() >= 5
-    # 2. embedding: a heatmap and a projection with points.
+    # 2. embedding: a heatmap with a labelled row per token, and a projection with points.
+    # By default only the learner's tokens and the generated ones; the template's behind a toggle.
     assert page.locator("#embedding-heatmap").count() == 1
-    assert page.locator("#embedding-projection circle.prompt-point").count() > 7
+    labels = page.locator(".heatmap-labels .row-label")
+    assert labels.count() == 7 + steps - 1  # the 7 tokens typed and those generated before the last step
+    assert labels.first.inner_text() == "What" and page.locator(".row-label.template").count() == 0
+    assert page.locator("#embedding-projection circle.prompt-point.template").count() == 0
+    assert page.locator("#embedding-projection circle.prompt-point").count() >= 7
     page.hover("#embedding-heatmap")
     assert "dimension" in page.inner_text("#embedding-readout")
-    # 3. transformer: one logit-lens row per layer, thumbnails per layer.
+    assert not overlapping_labels(page), overlapping_labels(page)
+    page.check("#embedding-template-toggle")
+    assert page.locator(".row-label.template").count() == 30  # the chat template's tokens, now shown
+    assert page.locator("#embedding-projection circle.prompt-point.template").count() > 0
+    page.uncheck("#embedding-template-toggle")
+    # 3. transformer: the chosen token's line over the layers, one logit-lens row per layer, thumbnails.
+    assert page.locator("#lens-line circle.point").count() == 30
+    assert "After layer 29" in page.inner_text("#lens-readout")
+    assert "In the first 10 layers the top guess is mostly" in page.inner_text("#lens-early")
     assert page.locator("#logit-lens tbody tr").count() == 30
     assert page.locator("#attention-thumbs canvas").count() == 30
     # 4-5. the last step's distribution and draw.
@@ -70,6 +88,18 @@ def test_generate_fills_every_stage_with_real_values(page, artifacts):
     assert not errors, errors
 
 
+def overlapping_labels(page) -> list[str]:
+    """Pairs of labels in the embedding picture whose boxes overlap by more than a pixel."""
+    boxes = page.locator("#embedding-projection text").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [e.textContent, r.left, r.top, r.right, r.bottom]; })")
+    out = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if min(a[3], b[3]) - max(a[1], b[1]) > 1 and min(a[4], b[4]) - max(a[2], b[2]) > 1:
+                out.append(f"{a[0]!r} and {b[0]!r}")
+    return out
+
+
 def test_temperature_slider_reshapes_the_distribution(page, artifacts):
     page.goto("/")
     page.wait_for_selector("#prompt-tokens .token")
@@ -81,13 +111,14 @@ def test_temperature_slider_reshapes_the_distribution(page, artifacts):
 
     def probs():
         wait_until(lambda: page.get_attribute("#inference .figure", "data-running") != "1")
-        return page.locator("#sampling-table .sample-prob").all_inner_texts()
+        return page.locator("#preview-table .sample-prob").all_inner_texts()
 
     def set_slider(selector, value):
         page.eval_on_selector(selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value)
 
     set_slider("#slider-temperature", "0.5")
-    wait_until(lambda: "next draw" in page.inner_text("#stage-sampling-body .caption"))
+    wait_until(lambda: page.locator("#sampling-next .caption").count() == 1)
+    assert "next draw" in page.inner_text("#sampling-next .caption")
     page.wait_for_timeout(800)
     cold = probs()
     set_slider("#slider-temperature", "1.8")
@@ -96,17 +127,47 @@ def test_temperature_slider_reshapes_the_distribution(page, artifacts):
     assert cold != hot
     assert float(hot[0].rstrip("%")) < float(cold[0].rstrip("%"))  # hotter = flatter: the top token loses mass
     assert page.inner_text("#slider-temperature-value") == "1.80"
-    assert "u = " in page.inner_text("#draw-text")  # the seeded draw is shown
+    assert "u = " in page.inner_text("#preview-draw-text")  # the seeded draw is shown
+    assert "Temperature 0" in page.inner_text("#draw-text")  # the step taken keeps its own record
     page.locator("#stage-sampling").screenshot(path=str(artifacts / "inference-sampling.png"))
+    # singular and plural: one token is "1 token"
+    assert page.inner_text("#loop-stats").startswith("1 token. ")
+    assert "(1 token)." in page.inner_text("#status")
+    page.fill("#prompt", "Hello")
+    wait_until(lambda: page.inner_text("#token-count") == "1")
+    assert "1 token in your text." in page.inner_text("#stage-tokenizer-body")
 
 
-def test_page_is_usable_on_a_phone(page, artifacts):
-    page.set_viewport_size({"width": 375, "height": 812})
+def generate_a_few(page, max_new=6):
     page.goto("/")
     page.wait_for_selector("#prompt-tokens .token")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375 + 1, f"page scrolls sideways on a phone: {width}px"
-    page.screenshot(path=str(artifacts / "inference-phone.png"))
+    page.fill("#max-tokens", str(max_new))
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=180_000)
+    n = page.locator("#timeline .step-chip").count()
+    wait_until(lambda: all(page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}"
+                           for s in ("embedding", "transformer", "sampling")))
+
+
+def test_page_is_usable_on_a_phone(browser, base_url, artifacts):
+    """At 390 px nothing in the inference figures scrolls sideways and every control is 24 x 24 px or more."""
+    context = browser.new_context(base_url=base_url, viewport=PHONE, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    generate_a_few(page)
+    assert page.get_attribute("#inference .examples-box", "open") is None  # the examples wait behind one line
+    page.set_viewport_size(PHONE)  # set_viewport_size: a rotation would re-flow the same way
+    assert not sideways_scrollers(page, "#inference"), sideways_scrollers(page, "#inference")
+    assert not small_controls(page, "#inference"), small_controls(page, "#inference")
+    page.locator("#inference").screenshot(path=str(artifacts / "inference-390x844.png"))
+    context.close()
+
+
+def test_desktop_screenshot(page, artifacts):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    generate_a_few(page)
+    assert page.get_attribute("#inference .examples-box", "open") == ""
+    assert not sideways_scrollers(page, "#inference")
+    page.locator("#inference").screenshot(path=str(artifacts / "inference-1280x900.png"))
 
 
 def test_model_text_is_shown_as_text(page):

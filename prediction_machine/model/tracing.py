@@ -45,16 +45,43 @@ class LensGuess:
 
 
 @torch.inference_mode()
-def logit_lens(model: Transformer, t: Trace, position: int = -1, k: int = 5) -> list[LensGuess]:
+def lens_probs(model: Transformer, t: Trace, position: int = -1) -> torch.Tensor:
+    """Each layer's residual stream at one position, read through the final norm and unembedding. -> (L, V)"""
+    h = t.residuals[:, position]  # (L, D)
+    return torch.softmax(model.unembed(h).float(), dim=-1)  # (L, D) -> (L, V)
+
+
+@torch.inference_mode()
+def logit_lens(model: Transformer, t: Trace, position: int = -1, k: int = 5,
+               probs: torch.Tensor | None = None) -> list[LensGuess]:
     """Read each layer's residual stream through the final norm and unembedding (nostalgebraist, 2020).
 
     Early layers usually guess something generic; the guess sharpens as layers add to the stream.
     Only one position is read: doing every position costs ~17x more and is rarely shown.
+    `probs`, if given, is `lens_probs(model, t, position)` already computed by the caller.
     """
-    h = t.residuals[:, position]  # (L, D)
-    probs = torch.softmax(model.unembed(h).float(), dim=-1)  # (L, V)
+    probs = lens_probs(model, t, position) if probs is None else probs  # (L, V)
     top = probs.topk(k, dim=-1)  # (L, k) values and indices
     return [
         LensGuess(layer, top.indices[layer].tolist(), top.values[layer].tolist())
-        for layer in range(h.shape[0])
+        for layer in range(probs.shape[0])
     ]
+
+
+@dataclass(frozen=True)
+class TokenPath:
+    id: int  # the token followed through the layers
+    probs: list[float]  # its probability after each layer, read through the logit lens
+    ranks: list[int]  # its place after each layer: 1 = the top guess
+
+
+@torch.inference_mode()
+def token_path(probs: torch.Tensor, token: int) -> TokenPath:
+    """One token's probability and rank after every layer, from `lens_probs`. (L, V) -> L numbers each
+
+    >>> token_path(torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.7, 0.2]]), 1).ranks
+    [2, 1]
+    """
+    p = probs[:, token]  # (L,)
+    ranks = (probs > p[:, None]).sum(-1) + 1  # (L, V) -> (L,): how many tokens beat it, plus one
+    return TokenPath(token, p.tolist(), ranks.tolist())
