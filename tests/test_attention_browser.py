@@ -73,13 +73,13 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
     assert changed != shown
     assert changed == api_row(server_url, EXAMPLE, layer, other, "word", 7)
 
-    # --- keyboard focus works like hover: Tab from "because" lands on "it"
+    # --- keyboard focus works like hover: the arrow key from "because" lands on "it"
     page.mouse.move(0, 0)
     page.hover('#attention .att-item[data-index="1"]')
     page.mouse.move(0, 0)
     page.focus('#attention .att-item[data-index="6"]')
     assert state(page)["query"] == "6"
-    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.dataset.index") == "7"
     assert state(page)["query"] == "7"
     assert page_weights(page) == changed
@@ -151,7 +151,11 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     wait(page, f"document.querySelector('#attention [data-mount]').dataset.layer === '{ref['layer']}' && "
          f"document.querySelector('#attention [data-mount]').dataset.head === '{ref['head']}'")
     s = state(page)
-    assert s["view"] == "token" and s["query"] == str(ref["query"])
+    # The view stays the learner's (words); the word holding the measured token is selected, and the status says so.
+    tokens = httpx.post(f"{server_url}/api/attention", json={"text": EXAMPLE, "layers": [0], "heads": [0], "view": "word"}, timeout=120).json()
+    word = next(i for i, w in enumerate(tokens["words"]) if ref["query"] in w["tokens"])
+    assert s["view"] == "word" and s["query"] == str(word)
+    assert "in the word view" in page.locator("#attention .att-status").text_content()
     animal = float(page.get_attribute('#attention .att-item[data-index="1"]', "data-weight"))
     assert animal == pytest.approx(ref["details"]["to_animal"], abs=1e-4)
 

@@ -4,7 +4,11 @@ Reference: the TensorFlow Playground (Smilkov & Carter, 2016), whose controls th
 
 One `Session` owns its points, its network and its history. `step(n)` runs n updates of
 mini-batch gradient descent and records the train and test loss after each. Nothing
-diverges silently: the first non-finite loss or weight pauses the session with a reason.
+diverges silently: the first non-finite loss or weight pauses the session with a reason, and a
+loss that keeps jumping far above where it started (too large a learning rate, overshooting
+without overflowing) gets a warning that names the learning rate and a smaller one to try.
+`grid()` is the picture of the whole network's answer over the plane; `neuron_grids()` is the
+same picture for each hidden neuron alone, which shows what each one has learned to detect.
 `reset()` goes back to the very same initial weights (and the same batch order), so two
 runs with different settings start from the same place; `new_weights()` draws fresh ones.
 
@@ -27,6 +31,7 @@ from prediction_machine.training.backprop.vectorized import TensorMLP, bce_with_
 
 MAX_HISTORY = 2000  # rows kept per session; beyond this every other row is dropped
 NO_POINTS = "There are no training points: add some by clicking on the plane."
+DIVERGING = 2.0  # a training loss above twice its starting value, again and again, means the steps overshoot
 EXPLODED = 1000.0  # a mean cross-entropy this large means confidently wrong by a factor e^1000: overshooting
 
 
@@ -213,12 +218,34 @@ class Session:
     @torch.no_grad()
     def grid(self, resolution: int = 40) -> torch.Tensor:
         """P(class 1) at the centres of a resolution² grid over the plane; row 0 is the top (y = +EXTENT)."""
-        e = datasets.EXTENT
-        c = (torch.arange(resolution, dtype=torch.float64) + 0.5) / resolution * 2 * e - e  # (R,)
-        gy, gx = torch.meshgrid(c.flip(0), c, indexing="ij")  # (R, R) each
         with one_thread():
-            P = self.net.predict(torch.stack([gx.reshape(-1), gy.reshape(-1)], 1))  # (R*R, 2) -> (R*R,)
+            P = self.net.predict(plane_points(resolution))  # (R*R, 2) -> (R*R,)
         return P.reshape(resolution, resolution)  # (R, R)
+
+    @torch.no_grad()
+    def neuron_grids(self, resolution: int = 16) -> list[torch.Tensor]:
+        """Each hidden neuron's output over the same grid as `grid`: one (O, R, R) tensor per hidden layer.
+
+        This is what each neuron has learned to detect: the output neuron combines these pictures.
+        """
+        with one_thread():
+            outs = self.net.hidden_outputs(plane_points(resolution))  # [(R*R, O), ...]
+        return [h.T.reshape(-1, resolution, resolution) for h in outs]  # (R*R, O) -> (O, R, R)
+
+    def divergence_warning(self, window: int = 20) -> str | None:
+        """A plain-words warning when the recent training loss keeps jumping far above where it started.
+
+        Too large a learning rate makes each step overshoot the valley, so the loss swings up and down
+        instead of falling; it may never become infinite, so the pause above would not catch it.
+        """
+        recent = [r.train_loss for r in self.history[-window:] if math.isfinite(r.train_loss)]
+        start = self.history[0].train_loss
+        high = [v for v in recent if v > DIVERGING * start]
+        if len(self.history) < 3 or len(high) < 3:
+            return None
+        lr = self.config.learning_rate
+        return (f"Training is diverging: the training loss jumps as high as {max(high):.3g} (it started at {start:.3g}). "
+                f"The learning rate {lr:g} is too large, so each step overshoots. Try a smaller one, such as {lr / 10:g}, then Reset.")
 
     def network(self) -> list[dict]:
         """Each layer's weights, biases and their gradients from the last step (None before the first)."""
@@ -238,11 +265,20 @@ class Session:
             "step": self.step_count,
             "paused": self.paused_reason is not None,
             "paused_reason": self.paused_reason,
+            "warning": None if self.paused_reason else self.divergence_warning(),
             "config": {**asdict(self.config), "hidden": list(self.config.hidden)},
             "latest": asdict(last),
             "n_train": sum(p.split == "train" for p in self.points),
             "n_test": sum(p.split == "test" for p in self.points),
         }
+
+
+def plane_points(resolution: int) -> torch.Tensor:
+    """The centres of a resolution² grid over [-EXTENT, EXTENT]², row by row from the top: (R*R, 2)."""
+    e = datasets.EXTENT
+    c = (torch.arange(resolution, dtype=torch.float64) + 0.5) / resolution * 2 * e - e  # (R,)
+    gy, gx = torch.meshgrid(c.flip(0), c, indexing="ij")  # (R, R) each
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)  # (R*R, 2)
 
 
 def _name(x: float) -> str:
@@ -257,30 +293,43 @@ class StoreFull(Exception):
 
 
 class SessionStore:
-    """At most `limit` sessions, each forgotten after `idle_seconds` without a request."""
+    """At most `limit` sessions, at most `per_owner` of them for one owner, each forgotten after
+    `idle_seconds` without a request (so one person cannot lock the playground for everyone)."""
 
-    def __init__(self, limit: int = 32, idle_seconds: float = 900.0):
-        self.limit, self.idle_seconds = limit, idle_seconds
+    def __init__(self, limit: int = 32, idle_seconds: float = 900.0, per_owner: int | None = None):
+        self.limit, self.idle_seconds, self.per_owner = limit, idle_seconds, per_owner
         self.sessions: dict[str, Session] = {}
+        self.owners: dict[str, str | None] = {}  # session key -> who created it
         self.lock = threading.Lock()
 
     def _expire(self) -> None:
         now = time.monotonic()
         for key in [k for k, s in self.sessions.items() if now - s.last_used > self.idle_seconds]:
             del self.sessions[key]
+            self.owners.pop(key, None)
 
-    def create(self, config: PlaygroundConfig) -> tuple[str, Session]:
+    def _check_room(self, owner: str | None) -> None:
+        if len(self.sessions) >= self.limit:
+            raise StoreFull(f"{len(self.sessions)} playground sessions are open (the limit); delete one or wait")
+        mine = sum(1 for o in self.owners.values() if o == owner)
+        if owner is not None and self.per_owner is not None and mine >= self.per_owner:
+            raise StoreFull(f"you already have {mine} playground sessions open (the limit per person is "
+                            f"{self.per_owner}); delete one, or it expires after {self.idle_seconds / 60:g} idle minutes")
+
+    def create(self, config: PlaygroundConfig, owner: str | None = None) -> tuple[str, Session]:
         with self.lock:
             self._expire()
-            if len(self.sessions) >= self.limit:
-                raise StoreFull(f"{len(self.sessions)} playground sessions are open (the limit); delete one or wait")
+            self._check_room(owner)
         session = Session(config)  # built outside the lock: generating points takes a moment
         key = secrets.token_urlsafe(12)
         with self.lock:
-            if len(self.sessions) >= self.limit:
-                raise StoreFull(f"{len(self.sessions)} playground sessions are open (the limit); delete one or wait")
+            self._check_room(owner)
             self.sessions[key] = session
+            self.owners[key] = owner
         return key, session
+
+    def owner(self, key: str) -> str | None:
+        return self.owners.get(key)
 
     def get(self, key: str) -> Session | None:
         with self.lock:
@@ -292,6 +341,7 @@ class SessionStore:
 
     def delete(self, key: str) -> bool:
         with self.lock:
+            self.owners.pop(key, None)
             return self.sessions.pop(key, None) is not None
 
     def __len__(self) -> int:

@@ -84,6 +84,15 @@ class TensorMLP:
                 h = ACT[self.activation](h)
         return h[:, 0]  # (N, 1) -> (N,)
 
+    @torch.no_grad()
+    def hidden_outputs(self, X: torch.Tensor) -> list[torch.Tensor]:
+        """What each hidden layer outputs for points X (N, 2): one (N, O) tensor per hidden layer, after its activation."""
+        outs, h = [], X
+        for W, b in self.params[:-1]:
+            h = ACT[self.activation](h @ W.T + b)  # (N, I) @ (I, O) + (O,) -> (N, O)
+            outs.append(h)
+        return outs
+
     def loss(self, X: torch.Tensor, y: torch.Tensor, l2: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """(objective, data loss): mean cross-entropy of sigmoid(z) against y (N,), plus l2 · Σ W²."""
         z = self.forward(X)  # (N,)

@@ -5,9 +5,13 @@
 import { ApiError, get, post } from "./api.js";
 import { clear, codeLink, el, errorBox, visibleText } from "./dom.js";
 import { AVG, breakdown } from "./attention-breakdown.js";
-import { clampIndex, css, LINE, MASKED, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "./draw.js";
+import { clampIndex, css, LINE, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "./draw.js";
+import { scrollToSharedSection, sharedState, shareState } from "./share.js";
+import { chipColours, plural } from "./attention-colour.js";
+import { renderGrid, renderGridSelection } from "./attention-grid.js";
 
 const DEFAULT = "The animal didn't cross the street because it was too tired.";
+const narrow = window.matchMedia("(max-width: 600px)");
 
 export function mount(root) {
   clear(root);
@@ -19,11 +23,14 @@ export function mount(root) {
 
   // ---------------------------------------------------------------- controls
   const exampleRow = el("div", { class: "row att-examples", role: "group", "aria-label": "Example sentences" });
+  // On a phone the six examples would fill a screen before the sentence: they fold away behind a summary.
+  const exampleBox = el("details", { class: "att-examples-box", open: !narrow.matches },
+    el("summary", { text: "Example sentences" }), exampleRow);
   const input = el("input", { type: "text", id: "att-text", maxlength: "600", placeholder: "Type your own sentence", autocomplete: "off" });
   const form = el("form", { class: "row att-form" },
     el("label", { for: "att-text", class: "sr-only", text: "Your own sentence" }), input,
     el("button", { type: "submit", class: "primary", text: "Show attention" }));
-  form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) load(s, input.value); });
+  form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) load(s, input.value).then(() => share(s)); });
 
   const viewToken = el("input", { type: "radio", name: "att-view", value: "token", id: "att-view-token" });
   const viewWord = el("input", { type: "radio", name: "att-view", value: "word", id: "att-view-word", checked: true });
@@ -36,17 +43,17 @@ export function mount(root) {
     el("span", { class: "att-pick" }, el("label", { for: "att-layer", text: "Layer " }), layerSel),
     el("span", { class: "att-pick" }, el("label", { for: "att-head", text: "Head " }), headSel));
   for (const radio of [viewToken, viewWord]) {
-    radio.addEventListener("change", () => { s.view = radio.value; s.query = null; render(s); });
+    radio.addEventListener("change", () => { s.view = radio.value; s.query = null; render(s); share(s); });
   }
-  layerSel.addEventListener("change", () => select(s, parse(layerSel.value), s.head));
-  headSel.addEventListener("change", () => select(s, s.layer, parse(headSel.value)));
+  layerSel.addEventListener("change", () => select(s, parse(layerSel.value), s.head).then(() => share(s)));
+  headSel.addEventListener("change", () => select(s, s.layer, parse(headSel.value)).then(() => share(s)));
 
   s.ui = {
     exampleRow, input, layerSel, headSel, viewToken, viewWord,
     viewNote: el("p", { class: "note att-view-note" }),
     status: el("p", { class: "note att-status", role: "status" }),
     error: el("div", { class: "att-error" }),
-    sentence: el("div", { class: "att-sentence", "aria-label": "The sentence: hover, focus or tap a word" }),
+    sentence: el("div", { class: "att-sentence", role: "group", "aria-label": "The sentence: hover, focus or tap a word; arrow keys move between words" }),
     readout: el("p", { class: "att-readout", "aria-live": "polite" }),
     map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img" }),
     mapNote: el("p", { class: "note" }),
@@ -68,7 +75,7 @@ export function mount(root) {
   s.ui.deepDetails = deep;
 
   root.append(
-    exampleRow, form, controls, s.ui.viewNote, s.ui.status, s.ui.error,
+    exampleBox, form, controls, s.ui.viewNote, s.ui.status, s.ui.error,
     s.ui.sentence, s.ui.readout,
     el("div", { class: "att-two" },
       el("div", { class: "att-mapbox" },
@@ -90,7 +97,29 @@ export function mount(root) {
     renderExamples(s);
     renderProminent(s);
   }).catch((e) => clear(s.ui.prominent).append(errorBox(`Could not measure the heads: ${e.message}`)));
-  load(s, DEFAULT, { before: measured });
+  // A shared link names the sentence, layer, head, view and word; it wins over the measured default head.
+  const link = sharedState("attention");
+  const linked = link ? readLink(link) : null;
+  const ready = linked ? measured.then(() => Object.assign(s, linked.view)) : measured;
+  if (linked && linked.text !== DEFAULT) input.value = linked.text;
+  load(s, linked ? linked.text : DEFAULT, { before: ready, query: linked ? linked.query : null })
+    .then(() => { if (linked) scrollToSharedSection(); });
+}
+
+// A shared link's state, checked: a link is untrusted input, and a bad value falls back to the default.
+function readLink(link) {
+  const num = (v) => (v === undefined ? null : /^\d{1,3}$/.test(v) ? Number(v) : v === AVG ? AVG : null);
+  const view = {};
+  if (num(link.layer) !== null) view.layer = num(link.layer);
+  if (num(link.head) !== null) view.head = num(link.head);
+  if (link.view === "word" || link.view === "token") view.view = link.view;
+  const q = num(link.query);
+  return { text: (link.sentence || DEFAULT).slice(0, 600), view, query: typeof q === "number" ? q : null };
+}
+
+// The view in the address bar, so a copied link opens this sentence, head and word.
+function share(s) {
+  shareState("attention", { sentence: s.text, layer: s.layer, head: s.head, view: s.view, query: s.query });
 }
 
 function parse(v) {
@@ -121,12 +150,14 @@ async function load(s, text, { query = null, before = null } = {}) {
     s.text = text;
     s.layerData = new Map(data.layers.map((l, i) => [l, { data, index: i }]));
     s.query = query;
+    if (s.layer !== AVG && !(s.layer < data.n_layers)) s.layer = AVG; // a shared link may name a layer that is not there
+    if (s.head !== AVG && !(s.head < data.n_heads)) s.head = AVG;
     fillSelectors(s);
     s.ui.status.textContent = paged
-      ? `${data.tokens.length} tokens: too many to send every layer at once, so each layer loads when you pick it.`
-      : `${data.tokens.length} tokens, ${data.words.length} words. All ${data.n_layers} × ${data.n_heads} heads are loaded: hovering needs no more requests.`;
+      ? `${plural(data.tokens.length, "token")}: too many to send every layer at once, so each layer loads when you pick it.`
+      : `${plural(data.tokens.length, "token")}, ${plural(data.words.length, "word")}. All ${data.n_layers} × ${data.n_heads} heads are loaded: hovering needs no more requests.`;
     for (const b of s.ui.exampleRow.querySelectorAll(".att-example")) b.setAttribute("aria-pressed", b.textContent === text ? "true" : "false");
-    renderGrid(s);
+    renderGrid(s, (s2, l, h) => select(s2, l, h).then(() => share(s2)));
     render(s);
   } catch (e) {
     if (ticket !== s.loading) return;
@@ -225,12 +256,24 @@ function render(s) {
     const pick = () => setQuery(s, i);
     chip.addEventListener("mouseenter", pick);
     chip.addEventListener("focus", pick);
-    chip.addEventListener("click", pick);
+    chip.addEventListener("click", () => { pick(); share(s); });
+    // One Tab stop for the whole sentence; arrow keys then move from word to word (Home and End too).
+    onArrowKeys(chip, (dRow, dCol) => moveChip(s, i + (dCol || dRow)));
+    chip.addEventListener("keydown", (e) => {
+      if (e.key === "Home" || e.key === "End") { e.preventDefault(); moveChip(s, e.key === "Home" ? 0 : list.length - 1); }
+    });
     s.ui.sentence.append(chip);
   });
   renderGridSelection(s);
   setQuery(s, s.query);
   if (s.ui.deepDetails.open) breakdown(s, () => items(s)[s.query]);
+}
+
+function moveChip(s, i) {
+  const chips = s.ui.sentence.querySelectorAll(".att-item");
+  const next = chips[clampIndex(i, chips.length)];
+  next.focus(); // focus selects it as the query
+  share(s);
 }
 
 function setQuery(s, q) {
@@ -246,17 +289,23 @@ function setQuery(s, q) {
     const future = k > q;
     chip.classList.toggle("query", k === q);
     chip.classList.toggle("future", future);
+    chip.tabIndex = k === q ? 0 : -1;
     chip.dataset.weight = String(w);
-    chip.style.setProperty("--w", String(w));
+    // The label's colour follows the background's luminance, so it meets WCAG AA on every weight.
+    const { background, text } = chipColours(future ? 0 : w);
+    chip.style.background = future ? "" : background;
+    chip.style.color = future ? "" : text;
     chip.querySelector(".att-w").textContent = future ? "masked" : pct(w);
     chip.setAttribute("aria-label", `${list[k].label}: ${future ? "in the future, masked" : pct(w)}`);
     sum += w;
   });
   const where = `${s.layer === AVG ? "averaged over layers" : `layer ${s.layer}`}, ${s.head === AVG ? "averaged over heads" : `head ${s.head}`}`;
   const top = row.map((w, k) => [w, k]).filter(([, k]) => k <= q).sort((a, b) => b[0] - a[0]).slice(0, 3);
+  const later = list.length - q - 1;
   s.ui.readout.textContent = `“${list[q].label}” (${where}) reads mostly ` +
     top.map(([w, k]) => `“${list[k].label}” ${pct(w)}`).join(", ") +
-    `. Its ${q + 1} weights add up to ${sum.toFixed(3)}; the ${list.length - q - 1} later ${s.view}s get 0.`;
+    `. Its ${q + 1 === 1 ? "1 weight adds" : `${q + 1} weights add`} up to ${sum.toFixed(3)}` +
+    (later ? `; the ${later === 1 ? `1 later ${s.view} gets` : `${later} later ${s.view}s get`} 0.` : ".");
   Object.assign(s.root.dataset, { ready: "1", layer: String(s.layer), head: String(s.head), view: s.view, query: String(q) });
   drawMap(s, m, q);
 }
@@ -282,9 +331,10 @@ function drawMap(s, m, q) {
 
 function renderExamples(s) {
   clear(s.ui.exampleRow);
+  s.ui.exampleRow.parentElement.querySelector("summary").textContent = `Example sentences (${s.examples.length})`;
   s.examples.forEach((ex) => {
     const b = el("button", { type: "button", class: "att-example", title: ex.note, text: ex.text, "aria-pressed": ex.text === s.text ? "true" : "false" });
-    b.addEventListener("click", () => { s.ui.input.value = ""; load(s, ex.text); });
+    b.addEventListener("click", () => { s.ui.input.value = ""; load(s, ex.text).then(() => share(s)); });
     s.ui.exampleRow.append(b);
   });
 }
@@ -293,72 +343,25 @@ function renderProminent(s) {
   clear(s.ui.prominent);
   for (const p of s.prominent) {
     const b = el("button", { type: "button", class: "att-show", text: `Show layer ${p.layer}, head ${p.head}` });
+    // The head was measured at one token; the view stays as the learner chose it (words or tokens),
+    // and that token's word is selected in the word view. The status line says what changed.
     b.addEventListener("click", async () => {
       const ex = p.example !== null && s.examples ? s.examples[p.example].text : null;
       if (ex && ex !== s.text) {
         s.layer = p.layer;
         s.head = p.head;
-        s.view = "token";
-        await load(s, ex, { query: p.query });
+        await load(s, ex);
       } else {
-        if (p.query !== null) { s.view = "token"; s.query = p.query; }
         await select(s, p.layer, p.head);
       }
+      if (p.query !== null) {
+        const q = s.view === "token" ? p.query : s.data.words.findIndex((w) => w.tokens.includes(p.query));
+        if (q >= 0) setQuery(s, q);
+      }
+      s.ui.status.textContent = `Now showing layer ${p.layer}, head ${p.head}` + (ex ? ` on “${ex}”` : "") +
+        `, in the ${s.view} view, with “${items(s)[s.query].label}” selected.`;
+      share(s);
     });
     s.ui.prominent.append(el("li", {}, el("span", { text: p.caption + " " }), b));
   }
-}
-
-// ---------------------------------------------------------------- the all-heads grid
-
-function renderGrid(s) {
-  const d = s.data;
-  const grid = s.ui.grid;
-  clear(grid);
-  const size = d.grid.size;
-  grid.append(el("div", { class: "att-grid-row head", role: "row" },
-    el("span", { class: "att-grid-label", role: "columnheader", text: "layer \\ head" }),
-    ...Array.from({ length: d.n_heads }, (_, h) => el("span", { class: "att-grid-label", role: "columnheader", text: String(h) }))));
-  for (let l = 0; l < d.n_layers; l++) {
-    const row = el("div", { class: "att-grid-row", role: "row" }, el("span", { class: "att-grid-label", role: "rowheader", text: String(l) }));
-    for (let h = 0; h < d.n_heads; h++) {
-      const c = el("canvas");
-      paint(c, d.grid.maps[l][h]);
-      const b = el("button", {
-        type: "button", class: "att-cell", tabindex: "-1", role: "gridcell",
-        "data-layer": String(l), "data-head": String(h), "aria-label": `layer ${l}, head ${h}`,
-      }, c);
-      b.addEventListener("click", () => select(s, l, h));
-      onArrowKeys(b, (dl, dh) => moveInGrid(s, l + dl, h + dh));
-      row.append(b);
-    }
-    grid.append(row);
-  }
-  s.ui.gridNote.textContent = `Each small square is one head's map for this sentence (rows read columns, in tokens${d.grid.downsampled ? `, averaged down to ${size} × ${size}` : ""}). Click one to select it; arrow keys move between them.`;
-}
-
-// One head's map in the grid, a pixel per cell (CSS stretches it to the button).
-function paint(canvas, m) {
-  paintHeatmap(canvas, m.length, m.length, (i, k) => (k > i ? MASKED : mix(m[i][k], OKABE_ITO.blue)));
-}
-
-function renderGridSelection(s) {
-  for (const b of s.ui.grid.querySelectorAll(".att-cell")) {
-    const l = Number(b.dataset.layer), h = Number(b.dataset.head);
-    const on = (s.layer === AVG || s.layer === l) && (s.head === AVG || s.head === h);
-    b.classList.toggle("selected", on);
-    b.setAttribute("aria-selected", on ? "true" : "false");
-  }
-  const l = s.layer === AVG ? 0 : s.layer, h = s.head === AVG ? 0 : s.head;
-  for (const b of s.ui.grid.querySelectorAll(".att-cell")) {
-    b.tabIndex = Number(b.dataset.layer) === l && Number(b.dataset.head) === h ? 0 : -1;
-  }
-}
-
-// Arrow keys in the grid: up and down change the layer, left and right the head.
-function moveInGrid(s, l, h) {
-  const nl = clampIndex(l, s.data.n_layers);
-  const nh = clampIndex(h, s.data.n_heads);
-  const next = s.ui.grid.querySelector(`.att-cell[data-layer="${nl}"][data-head="${nh}"]`);
-  select(s, nl, nh).then(() => next.focus());
 }

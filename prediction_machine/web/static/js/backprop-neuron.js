@@ -3,24 +3,39 @@
 // this module only decides how much of that answer to reveal at each click.
 import { post } from "./api.js";
 import { clear, codeLink, el, errorBox, svg } from "./dom.js";
+import { fmt, rounded, short } from "./backprop-units.js";
 
-// Where each node of the graph sits (viewBox units). Labels match the Python graph's labels.
-const LAYOUT = {
-  x1: [50, 40], w1: [50, 110], x2: [50, 190], w2: [50, 260],
-  "x1·w1": [210, 75], "x2·w2": [210, 225], s: [360, 150], b: [360, 265],
-  z: [500, 150], y: [640, 150], target: [640, 265], e: [780, 150], L: [910, 150],
+// Where each node of the graph sits (viewBox units), left to right on a wide screen and top to bottom
+// on a phone, where the wide graph would be cut off or shrunk past reading. Keys are the Python labels.
+const WIDE = {
+  box: [960, 300],
+  at: {
+    x1: [50, 40], w1: [50, 110], x2: [50, 190], w2: [50, 260],
+    "x1·w1": [210, 75], "x2·w2": [210, 225], s: [360, 150], b: [360, 265],
+    z: [500, 150], y: [640, 150], target: [640, 265], e: [780, 150], L: [910, 150],
+  },
 };
+const NARROW = {
+  box: [404, 700],
+  at: {
+    x1: [52, 40], w1: [152, 40], x2: [252, 40], w2: [352, 40],
+    "x1·w1": [102, 140], "x2·w2": [302, 140], s: [202, 240], b: [332, 240],
+    z: [202, 340], y: [202, 440], target: [332, 440], e: [202, 540], L: [202, 640],
+  },
+};
+const narrow = window.matchMedia("(max-width: 600px)");
 const NODE_W = 96;
 const NODE_H = 58;
 const OP_NAMES = { "+": "add", "-": "subtract", "*": "multiply", "**2": "square", tanh: "tanh", relu: "ReLU", sigmoid: "sigmoid" };
+// What each computed node is, in the notation of the formula above the graph (not the raw op code).
+const FORMULA = {
+  "x1·w1": () => "x1 × w1", "x2·w2": () => "x2 × w2", s: () => "s = sum", z: () => "z = s + b",
+  y: (act) => `y = ${act}(z)`, e: () => "e = y − target", L: () => "L = e²",
+};
 const FIELDS = [
   ["x1", "input x1", 1.0], ["x2", "input x2", -0.5], ["w1", "weight w1", 0.6], ["w2", "weight w2", -0.4],
   ["b", "bias b", 0.1], ["target", "target", 1.0], ["lr", "learning rate", 0.5],
 ];
-
-export const fmt = (v) => (v === null || v === undefined ? "—" : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : v.toFixed(4));
-
-const short = (v) => (Number.isInteger(v) ? String(v) : Number(v.toPrecision(3)).toString());
 
 export function mountNeuron(root) {
   const inputs = {};
@@ -41,6 +56,7 @@ export function mountNeuron(root) {
   };
   const status = el("p", { class: "bp-status", role: "status", "aria-live": "polite" });
   const graph = svg("svg", { class: "bp-graph", viewBox: "0 0 960 300", role: "group", "aria-label": "Computation graph of one neuron" });
+  narrow.addEventListener("change", () => draw());
   const updates = el("div", { class: "bp-updates", "aria-live": "polite" });
   const errors = el("div");
 
@@ -95,6 +111,10 @@ export function mountNeuron(root) {
     clear(graph);
     clear(updates);
     if (!data) return;
+    const layout = narrow.matches ? NARROW : WIDE;
+    const LAYOUT = layout.at;
+    graph.setAttribute("viewBox", `0 0 ${layout.box[0]} ${layout.box[1]}`);
+    graph.classList.toggle("narrow", narrow.matches);
     const computed = stage !== "idle"; // inputs and parameters are known before the forward pass
     const shownEdges = stage === "idle" || stage === "forward" ? 0 : stage === "backward" ? edgeIndex : data.edges.length;
     const grads = new Map(); // node id -> gradient so far (grads arrive edge by edge)
@@ -105,30 +125,34 @@ export function mountNeuron(root) {
     // Edges first, so nodes sit on top of them; the local derivatives go last, on top of everything.
     const locals = [];
     data.edges.forEach((edge, i) => {
-      const [x1, y1] = LAYOUT[data.nodes[edge.source].label];
-      const [x2, y2] = LAYOUT[data.nodes[edge.target].label];
+      const [a, b] = between(LAYOUT[data.nodes[edge.source].label], LAYOUT[data.nodes[edge.target].label]);
       const done = i < shownEdges;
       graph.append(svg("line", {
-        x1: x1 + NODE_W / 2, y1, x2: x2 - NODE_W / 2, y2,
+        x1: a[0], y1: a[1], x2: b[0], y2: b[1],
         class: `bp-edge ${done ? "done" : ""} ${edge === current ? "current" : ""}`,
       }));
       if (done) {
-        const mx = (x1 + NODE_W / 2 + x2 - NODE_W / 2) / 2;
-        const my = (y1 + y2) / 2 + (y2 > y1 ? -6 : y2 < y1 ? 14 : -6);
+        const mx = (a[0] + b[0]) / 2;
+        const my = (a[1] + b[1]) / 2 + 4;
         locals.push(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle", text: `×${short(edge.local)}` }));
       }
     });
-    for (const node of data.nodes) {
+    // Reading order for Tab: left to right in the wide layout, top to bottom in the narrow one.
+    const order = [...data.nodes].sort((p, q) => {
+      const [px, py] = LAYOUT[p.label], [qx, qy] = LAYOUT[q.label];
+      return narrow.matches ? py - qy || px - qx : px - qx || py - qy;
+    });
+    for (const node of order) {
       const [x, y] = LAYOUT[node.label];
       const grad = grads.get(node.id);
       const isParam = ["w1", "w2", "b"].includes(node.label);
-      const name = node.op ? `${node.label} = ${OP_NAMES[node.op] || node.op}` : node.label;
+      const name = node.op ? `${FORMULA[node.label](data.activation)} (${OP_NAMES[node.op] || node.op})` : node.label;
       const shownValues = computed || !node.op;
       const label = `${name}: value ${shownValues ? fmt(node.data) : "not computed yet"}` + (grad !== undefined ? `, gradient ${fmt(grad)}` : "");
       graph.append(svg("g", { class: `bp-node ${isParam ? "param" : ""} ${node.label === "L" ? "loss" : ""}`, "data-node": node.label, tabindex: "0", role: "img", "aria-label": label },
         svg("title", { text: label }),
         svg("rect", { x: x - NODE_W / 2, y: y - NODE_H / 2, width: NODE_W, height: NODE_H, rx: 8 }),
-        svg("text", { x, y: y - 13, class: "bp-name", "text-anchor": "middle", text: node.op ? `${node.label}  ${node.op}` : node.label }),
+        svg("text", { x, y: y - 13, class: "bp-name", "text-anchor": "middle", text: node.op ? FORMULA[node.label](data.activation) : node.label }),
         svg("text", { x, y: y + 4, class: "bp-value", "text-anchor": "middle", text: shownValues ? fmt(node.data) : "?" }),
         svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle", "data-value": grad === undefined ? "" : String(grad), text: grad === undefined ? "" : `grad ${fmt(grad)}` }),
       ));
@@ -183,9 +207,16 @@ export function mountNeuron(root) {
   buttons.all.addEventListener("click", () => setStage("done"));
   buttons.update.addEventListener("click", () => setStage("updated"));
   buttons.again.addEventListener("click", () => {
-    for (const u of data.updates) inputs[u.name].value = String(Number(u.after.toFixed(6)));
+    for (const u of data.updates) inputs[u.name].value = rounded(u.after);
     load();
   });
   for (const input of [...Object.values(inputs), activation]) input.addEventListener("change", load);
   load();
+}
+
+// Where the line from node centre a to node centre b leaves a's box and enters b's.
+function between(a, b) {
+  const dx = b[0] - a[0], dy = b[1] - a[1];
+  const t = Math.min(dx ? NODE_W / 2 / Math.abs(dx) : Infinity, dy ? NODE_H / 2 / Math.abs(dy) : Infinity);
+  return [[a[0] + dx * t, a[1] + dy * t], [b[0] - dx * t, b[1] - dy * t]];
 }

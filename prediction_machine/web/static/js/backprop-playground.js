@@ -2,14 +2,18 @@
 // (prediction_machine.training.backprop.playground.Session); this module only draws what each step returns.
 import { ApiError, del, post } from "./api.js";
 import { clear, codeLink, el, errorBox, reducedMotion, svg } from "./dom.js";
-import { css, INK, LINE, mix, MUTED, OKABE_ITO, onArrowKeys, paintHeatmap, PAPER, WHITE } from "./draw.js";
-import { fmt } from "./backprop-neuron.js";
+import { css, INK, mix, OKABE_ITO, onArrowKeys, paintHeatmap, PAPER, WHITE } from "./draw.js";
+import { sharedState, shareState } from "./share.js";
+import { drawLossChart, lossLegend } from "./backprop-chart.js";
+import { drawNetwork } from "./backprop-network.js";
 
 const API = "/api/backprop/sessions";
 const BLUE = OKABE_ITO.blue; // class 0
 const ORANGE = OKABE_ITO.orange; // class 1
 const STEPS_PER_FRAME = 3;
 const GRID = 30;
+const NEURON_GRID = 16; // each hidden neuron's picture: 16 × 16 cells
+const DATASETS = ["moons", "circles", "xor", "spiral"];
 
 const choice = (id, label, options, value) => {
   const select = el("select", { id }, ...options.map((o) => el("option", { value: String(o), text: String(o) })));
@@ -17,14 +21,26 @@ const choice = (id, label, options, value) => {
   return [select, el("label", { for: id }, label, select)];
 };
 
+// A shared link's value for `key` if it is one of `options`, else the default (a link is untrusted input).
+function fromLink(shared, key, options, fallback) {
+  const v = shared && shared[key];
+  return v !== undefined && options.map(String).includes(v) ? v : fallback;
+}
+
 export function mountPlayground(root) {
-  const [dataset, datasetLabel] = choice("bp-dataset", "dataset", ["moons", "circles", "xor", "spiral"], "moons");
-  const [layers, layersLabel] = choice("bp-layers", "hidden layers", [0, 1, 2, 3, 4], 2);
-  const [width, widthLabel] = choice("bp-width", "neurons per layer", [1, 2, 3, 4, 6, 8, 12, 16], 8);
-  const [activation, activationLabel] = choice("bp-act", "activation", ["tanh", "relu", "sigmoid"], "tanh");
-  const [lr, lrLabel] = choice("bp-lr", "learning rate", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10], 0.3);
-  const [batch, batchLabel] = choice("bp-batch", "batch size", [1, 8, 32, 128, 600], 32);
-  const [l2, l2Label] = choice("bp-l2", "L2", [0, 0.0001, 0.001, 0.01, 0.1], 0);
+  const shared = sharedState("backprop");
+  const OPTIONS = {
+    dataset: DATASETS, layers: [0, 1, 2, 3, 4], width: [1, 2, 3, 4, 6, 8, 12, 16], activation: ["tanh", "relu", "sigmoid"],
+    lr: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10], batch: [1, 8, 32, 128, 600], l2: [0, 0.0001, 0.001, 0.01, 0.1],
+  };
+  const pick = (key, fallback) => fromLink(shared, key, OPTIONS[key], fallback);
+  const [dataset, datasetLabel] = choice("bp-dataset", "dataset", OPTIONS.dataset, pick("dataset", "moons"));
+  const [layers, layersLabel] = choice("bp-layers", "hidden layers", OPTIONS.layers, pick("layers", 2));
+  const [width, widthLabel] = choice("bp-width", "neurons per layer", OPTIONS.width, pick("width", 8));
+  const [activation, activationLabel] = choice("bp-act", "activation", OPTIONS.activation, pick("activation", "tanh"));
+  const [lr, lrLabel] = choice("bp-lr", "learning rate", OPTIONS.lr, pick("lr", 0.3));
+  const [batch, batchLabel] = choice("bp-batch", "batch size", OPTIONS.batch, pick("batch", 32));
+  const [l2, l2Label] = choice("bp-l2", "L2 (weight decay)", OPTIONS.l2, pick("l2", 0));
   const [mode, modeLabel] = choice("bp-mode", "a click on the plane", ["adds class 0 (blue circle)", "adds class 1 (orange square)", "removes the nearest point"], "adds class 0 (blue circle)");
 
   const buttons = {
@@ -42,8 +58,9 @@ export function mountPlayground(root) {
     statValues[key] = el("dd", { "data-stat": key, text: "—" });
     stats.append(el("div", {}, el("dt", { text: label }), statValues[key]));
   }
-  const network = svg("svg", { class: "bp-network", viewBox: "0 0 360 220", role: "group", "aria-label": "The network: edge colour and width show each weight" });
+  const network = svg("svg", { class: "bp-network", viewBox: "0 0 360 220", role: "group", "aria-label": "The network: edge colour and width show each weight; each hidden neuron shows its output over the plane" });
   const info = el("p", { class: "bp-info", "aria-live": "polite", text: "Hover or focus a neuron to see its weights and their gradients." });
+  const warning = el("p", { class: "bp-warning", role: "alert", hidden: true });
   const alertBox = el("div", { class: "bp-alert" });
 
   root.append(
@@ -53,8 +70,10 @@ export function mountPlayground(root) {
     alertBox,
     el("div", { class: "bp-panels" },
       el("figure", {}, canvas, el("figcaption", { class: "note", text: "Blue = class 0 (circles), orange = class 1 (squares); hollow marks are test points. Shift-click adds the other class." })),
-      el("div", {}, stats, chart, el("p", { class: "note bp-legend", text: "— train loss   - - test loss" })),
-      el("figure", {}, network, info)),
+      el("div", {}, stats, chart, lossLegend(), warning),
+      el("figure", {}, network,
+        el("figcaption", { class: "note", text: "Each small square is one hidden neuron's output over the same plane: orange where it outputs a high value, blue where low (ReLU: white is 0, orange its largest). The output neuron combines them into the big picture. Blue edges are positive weights, orange negative; thicker is larger." }),
+        info)),
     codeLink("prediction_machine.training.backprop.playground.Session.step"),
     codeLink("prediction_machine.training.backprop.vectorized.TensorMLP.gradients", "the same network as tensors"),
     codeLink("prediction_machine.training.backprop.datasets.make", "the datasets"),
@@ -70,13 +89,20 @@ export function mountPlayground(root) {
 
   // ------------------------------------------------------------------------- talking to the server
 
+  // A shared link's initial weights (a number the server checks), used once: the first session.
+  let linkedSeed = shared && /^\d{1,10}$/.test(shared.seed || "") && Number(shared.seed) < 2 ** 31 ? Number(shared.seed) : null;
+
   async function create() {
     const old = state && state.id;
     stop();
     try {
       const hidden = Array(Number(layers.value)).fill(Number(width.value));
       state = await post(API, { dataset: dataset.value, hidden, activation: activation.value,
-        learning_rate: Number(lr.value), batch_size: Number(batch.value), l2: Number(l2.value) });
+        learning_rate: Number(lr.value), batch_size: Number(batch.value), l2: Number(l2.value),
+        init_seed: linkedSeed ?? undefined });
+      linkedSeed = null;
+      root.dataset.session = state.id;
+      share();
       history = state.history;
       selected = null;
       info.textContent = "Hover or focus a neuron to see its weights and their gradients.";
@@ -110,7 +136,7 @@ export function mountPlayground(root) {
     if (!state || busy) return;
     busy = true;
     try {
-      const frame = await call("/step", { steps: n, grid: GRID });
+      const frame = await call("/step", { steps: n, grid: GRID, neurons: NEURON_GRID });
       if (frame) {
         state = { ...state, ...frame };
         history = history.concat(frame.rows);
@@ -132,6 +158,7 @@ export function mountPlayground(root) {
       if (fresh) {
         state = fresh;
         history = fresh.history;
+        share();
         clear(alertBox);
         render();
       }
@@ -164,6 +191,18 @@ export function mountPlayground(root) {
     clear(alertBox).append(errorBox(error.message));
   }
 
+  // The view lives in the address bar, so a copied link opens this dataset, network, learning rate and
+  // the same initial weights. Only once the learner has changed something: the first session of a page
+  // must not overwrite a link that names another section.
+  let touched = false;
+  function share() {
+    if (!touched || !state) return;
+    shareState("backprop", { dataset: dataset.value, layers: layers.value, width: width.value, activation: activation.value,
+      lr: lr.value, batch: batch.value, l2: l2.value, seed: state.config.init_seed });
+  }
+  root.addEventListener("change", () => { touched = true; }, true);
+  root.addEventListener("click", (e) => { if (e.target.closest("button")) touched = true; }, true);
+
   // ------------------------------------------------------------------------- play / pause
 
   async function loop() {
@@ -194,7 +233,7 @@ export function mountPlayground(root) {
     if (state.grid) extent = state.grid.extent;
     drawBoundary();
     drawChart();
-    drawNetwork();
+    showNetwork();
     const last = state.latest;
     statValues.step.textContent = String(state.step);
     for (const [key, value, pct] of [["train-loss", last.train_loss], ["test-loss", last.test_loss], ["train-acc", last.train_accuracy, true], ["test-acc", last.test_accuracy, true]]) {
@@ -206,6 +245,11 @@ export function mountPlayground(root) {
     canvas.dataset.points = String(state.points.length);
     if (state.paused) clear(alertBox).append(el("p", { class: "error bp-paused", role: "alert", text: state.paused_reason }));
     else alertBox.querySelector(".bp-paused")?.remove();
+    // Diverging without overflowing: the server says so, naming the learning rate and a smaller one.
+    if (state.warning !== undefined) {
+      warning.hidden = !state.warning;
+      if (state.warning && warning.textContent !== state.warning) warning.textContent = state.warning;
+    }
     buttons.play.disabled = state.paused;
     buttons.step.disabled = state.paused;
   }
@@ -259,81 +303,12 @@ export function mountPlayground(root) {
   }
 
   function drawChart() {
-    const ctx = chart.getContext("2d");
-    const W = chart.width;
-    const H = chart.height;
-    ctx.fillStyle = css(WHITE);
-    ctx.fillRect(0, 0, W, H);
-    const rows = history.filter((r) => r.train_loss !== null);
-    if (!rows.length) return;
-    if (rows.length === 1) {
-      ctx.fillStyle = css(MUTED);
-      ctx.font = "12px system-ui, sans-serif";
-      ctx.fillText(`step 0: train loss ${rows[0].train_loss.toFixed(3)}. Press Play or Step.`, 10, H / 2);
-      return;
-    }
-    const top = Math.max(0.8, ...rows.map((r) => Math.max(r.train_loss, r.test_loss ?? 0)).filter(Number.isFinite));
-    const last = Math.max(1, rows[rows.length - 1].step);
-    const X = (s) => 34 + (s / last) * (W - 44);
-    const Y = (v) => 10 + (1 - Math.min(v, top) / top) * (H - 30);
-    ctx.strokeStyle = css(LINE);
-    ctx.fillStyle = css(MUTED);
-    ctx.font = "11px system-ui, sans-serif";
-    for (const v of [0, top / 2, top]) {
-      ctx.beginPath(); ctx.moveTo(34, Y(v)); ctx.lineTo(W - 10, Y(v)); ctx.stroke();
-      ctx.fillText(v.toFixed(2), 2, Y(v) + 4);
-    }
-    ctx.fillText(`step ${last}`, W - 70, H - 4);
-    for (const [key, colour, dash] of [["train_loss", OKABE_ITO.blue, []], ["test_loss", OKABE_ITO.vermillion, [6, 4]]]) {
-      ctx.strokeStyle = css(colour);
-      ctx.setLineDash(dash);
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      rows.forEach((r, i) => (r[key] === null ? null : i ? ctx.lineTo(X(r.step), Y(r[key])) : ctx.moveTo(X(r.step), Y(r[key]))));
-      ctx.stroke();
-    }
-    ctx.setLineDash([]);
+    drawLossChart(chart, history);
   }
 
-  function drawNetwork() {
-    clear(network);
-    const sizes = [2, ...state.config.hidden, 1];
-    const W = 360;
-    const H = 220;
-    const pos = sizes.map((n, l) => Array.from({ length: n }, (_, i) => [20 + (l * (W - 40)) / (sizes.length - 1), H / 2 + (i - (n - 1) / 2) * Math.min(24, (H - 24) / n)]));
-    const maxW = Math.max(1e-9, ...state.network.flatMap((L) => L.weights.flat().map((w) => Math.abs(w ?? 0))));
-    state.network.forEach((layer, l) => {
-      layer.weights.forEach((row, j) => row.forEach((w, i) => {
-        const grad = layer.weight_grads ? layer.weight_grads[j][i] : null;
-        const text = `weight from ${name(l, i)} to ${name(l + 1, j)}: ${fmt(w)}; gradient ${grad === null ? "(no step yet)" : fmt(grad)}`;
-        const ends = { x1: pos[l][i][0], y1: pos[l][i][1], x2: pos[l + 1][j][0], y2: pos[l + 1][j][1] };
-        // A thin edge is hard to point at: a wide transparent twin underneath catches the mouse.
-        const edge = svg("g", { class: "bp-edge" },
-          svg("line", { ...ends, class: "bp-hit" }),
-          svg("line", { ...ends, class: `bp-weight ${w !== null && w >= 0 ? "pos" : "neg"}`, "stroke-width": (0.5 + (4 * Math.abs(w ?? 0)) / maxW).toFixed(2) }),
-          svg("title", { text }));
-        const key = `w${l}:${j}:${i}`;
-        edge.addEventListener("mouseenter", () => { selected = key; info.textContent = text; });
-        if (selected === key) info.textContent = text;
-        network.append(edge);
-      }));
-    });
-    sizes.forEach((n, l) => pos[l].forEach(([x, y], i) => {
-      const incoming = l === 0 ? null : state.network[l - 1];
-      const text = l === 0 ? `${name(l, i)}: the point's ${i ? "y" : "x"} coordinate`
-        : `${name(l, i)}: bias ${fmt(incoming.bias[i])}; incoming weights ${incoming.weights[i].map(fmt).join(", ")}; ` +
-          `their gradients ${incoming.weight_grads ? incoming.weight_grads[i].map(fmt).join(", ") : "(no step yet)"}`;
-      const dot = svg("circle", { cx: x, cy: y, r: 7, class: "bp-neuron", tabindex: "0", role: "img", "aria-label": text }, svg("title", { text }));
-      const key = `n${l}:${i}`;
-      const show = () => { selected = key; info.textContent = text; };
-      if (selected === key) info.textContent = text;
-      dot.addEventListener("mouseenter", show);
-      dot.addEventListener("focus", show);
-      network.append(dot);
-    }));
-    function name(l, i) {
-      return l === 0 ? `input ${i ? "y" : "x"}` : l === sizes.length - 1 ? "output" : `neuron ${i + 1} of layer ${l}`;
-    }
+  function showNetwork() {
+    drawNetwork(network, state, { selected, onSelect: (key, text) => { selected = key; info.textContent = text; } });
+    network.dataset.step = String(state.step);
   }
 
   // ------------------------------------------------------------------------- points
@@ -394,6 +369,7 @@ export function mountPlayground(root) {
   buttons.fresh.addEventListener("click", () => replace("/new-weights"));
   for (const input of [dataset, layers, width, activation]) input.addEventListener("change", create);
   for (const input of [lr, batch, l2]) input.addEventListener("change", settings);
+  for (const input of [lr, batch, l2]) input.addEventListener("change", share);
   window.addEventListener("pagehide", () => state && remove(state.id));
   if (reducedMotion()) info.textContent += " (Reduced motion: press Step, or Play for continuous training.)";
   create();
