@@ -1,10 +1,43 @@
 // Mount each live figure into its section. A section whose module fails keeps its text
-// and shows the error, so one broken figure never blanks the page.
+// and shows the error, so one broken figure never blanks the page. The page-wide layer comes
+// after: each section's guide bar (skip-to list and tour), the save-as-PNG buttons under every
+// figure, and, when the page was opened from a shared link, a scroll to the shared section.
 import { errorBox } from "./dom.js";
+import { watchFigures } from "./figure-export.js";
+import { scrollToSharedSection } from "./share.js";
+import { addGuide } from "./tour.js";
 
-for (const section of document.querySelectorAll("[data-module]")) {
-  const mount = section.querySelector("[data-mount]");
+const sections = [...document.querySelectorAll("[data-module]")];
+const mounts = sections.map((section) => section.querySelector("[data-mount]"));
+
+for (const section of document.querySelectorAll("main > section[id]")) addGuide(section);
+
+const mounted = sections.map((section, i) =>
   import(`./${section.dataset.module}.js`)
-    .then((module) => module.mount(mount))
-    .catch((error) => mount.append(errorBox(`This figure failed to load: ${error.message}`)));
-}
+    .then((module) => module.mount(mounts[i]))
+    .catch((error) => mounts[i].append(errorBox(`This figure failed to load: ${error.message}`))));
+
+watchFigures(mounts.filter(Boolean));
+
+// The skip link at the top lands on the live model's own "Skip to" list, one Tab from Generate.
+document.querySelector("a.skip")?.addEventListener("click", (event) => {
+  const guide = document.querySelector("#inference .section-guide");
+  if (!guide) return;
+  event.preventDefault();
+  guide.scrollIntoView();
+  guide.focus({ preventScroll: true });
+});
+
+// Sections grow as they mount and fetch, so the shared section is scrolled to once they all have, and
+// again whenever the page above it changes height in the next few seconds, until the learner moves.
+Promise.allSettled(mounted).then(() => {
+  if (!location.hash.includes("?")) return;
+  requestAnimationFrame(scrollToSharedSection);
+  let moved = false;
+  for (const name of ["wheel", "touchstart", "keydown", "pointerdown"]) {
+    addEventListener(name, () => { moved = true; }, { once: true, passive: true });
+  }
+  const follow = new ResizeObserver(() => { if (!moved) scrollToSharedSection(); });
+  follow.observe(document.querySelector("main"));
+  setTimeout(() => follow.disconnect(), 5000);
+});

@@ -1,0 +1,162 @@
+// Each section's guide bar: a "Skip to" list of its main controls and figures, and a guided tour
+// that walks its live controls one stop at a time (like Transformer Explainer's textbook mode).
+// The tour is keyboard-operable: focus moves to each stop's heading; Tab reaches Next, "Use this
+// control", Back and End; Enter activates; Escape ends it. Progress is remembered per browser.
+import { el } from "./dom.js";
+import { SKIP_EXTRA, TOURS } from "./tour-stops.js";
+
+const KEY = (section) => `prediction-machine:tour:${section}`;
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
+
+function load(section) {
+  try { return JSON.parse(localStorage.getItem(KEY(section))) || {}; } catch { return {}; }
+}
+function save(section, value) {
+  try { localStorage.setItem(KEY(section), JSON.stringify(value)); } catch { /* private mode: not remembered */ }
+}
+
+const visible = (node) => Boolean(node && node.isConnected && node.getClientRects().length);
+
+// Brings a control into view and gives it focus; an element that cannot take focus (a figure)
+// gets tabindex=-1 first, so keyboard users land on it and Tab continues from there.
+export function focusTarget(node) {
+  const inner = node.matches(FOCUSABLE) ? node : [...node.querySelectorAll(FOCUSABLE)].find(visible);
+  const goal = inner || node;
+  if (!goal.matches(FOCUSABLE) && !goal.hasAttribute("tabindex")) goal.setAttribute("tabindex", "-1");
+  goal.scrollIntoView({ block: "center", behavior: "instant" });
+  goal.focus({ preventScroll: true });
+  return goal;
+}
+
+// Adds the guide bar after the section's heading. Returns nothing; safe to call before the figure mounts.
+export function addGuide(section) {
+  const id = section.id;
+  const stops = TOURS[id];
+  if (!stops) return;
+  const heading = section.querySelector(`#${id}-title`) || section.querySelector("h2, h3");
+  const links = [...stops, ...(SKIP_EXTRA[id] || [])].map((stop) =>
+    el("li", {}, el("a", { href: `#${id}`, "data-target": stop.target, text: stop.label, onclick: (event) => {
+      event.preventDefault(); // the fragment holds shared state (share.js); leave it alone
+      const node = section.querySelector(stop.target);
+      focusTarget(visible(node) ? node : section);
+    } })));
+  const button = el("button", { type: "button", class: "tour-start", "data-tour": id });
+  const bar = el("nav", { class: "section-guide", "aria-label": `Skip to, in ${heading ? heading.textContent.replace(/^\d+\.\s*/, "") : id}`, tabindex: "-1" },
+    el("span", { class: "guide-label", text: "Skip to:" }), el("ul", { class: "skip-list" }, links), button);
+  const label = () => {
+    const seen = load(id);
+    button.textContent = seen.done ? "Take the tour again"
+      : seen.stop ? `Continue the tour (stop ${seen.stop + 1} of ${stops.length})`
+        : `Take the guided tour (${stops.length} stops)`;
+  };
+  label();
+  button.addEventListener("click", () => {
+    const seen = load(id);
+    start(section, stops, seen.done ? 0 : seen.stop || 0, () => { label(); button.focus(); });
+  });
+  if (heading) heading.after(bar); else section.prepend(bar);
+}
+
+let active = null; // the open tour, if any: only one at a time
+
+function start(section, stops, first, onEnd) {
+  if (active) active.end();
+  const id = section.id;
+  const panel = el("div", { class: "tour-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "tour-title", "data-tour-panel": id });
+  const count = el("p", { class: "tour-count" });
+  const title = el("h4", { id: "tour-title", tabindex: "-1" });
+  const body = el("p", { class: "tour-text" });
+  const look = el("p", { class: "tour-look", "aria-live": "polite" });
+  const next = el("button", { type: "button", class: "primary", "data-tour-action": "next" });
+  const use = el("button", { type: "button", "data-tour-action": "use", text: "Use this control" });
+  const back = el("button", { type: "button", "data-tour-action": "back", text: "Back" });
+  const end = el("button", { type: "button", "data-tour-action": "end", text: "End the tour" });
+  panel.append(count, title, body, look, el("div", { class: "row tour-buttons" }, next, use, back, end),
+    el("p", { class: "note tour-keys", text: "Keys: Tab moves between the buttons, Enter presses one, Escape ends the tour." }));
+  document.body.append(panel);
+  let index = first;
+  let marked = [];
+  let used = false; // the learner went to this stop's control with "Use this control"
+
+  const unmark = () => { marked.forEach(([node, cls]) => node.classList.remove(cls)); marked = []; };
+  const mark = (node, cls) => { if (node) { node.classList.add(cls); marked.push([node, cls]); } };
+  const target = () => section.querySelector(stops[index].target);
+
+  function show() {
+    unmark();
+    used = false;
+    const stop = stops[index];
+    const node = target();
+    const ready = visible(node);
+    mark(ready ? node : null, "tour-target");
+    mark(stop.watch ? section.querySelector(stop.watch) : null, "tour-watch");
+    count.textContent = `Tour of this section · stop ${index + 1} of ${stops.length}`;
+    title.textContent = stop.title;
+    body.textContent = stop.text + (ready ? "" : " (This control appears once the figure has loaded.)");
+    const said = stop.look ? stop.look(section) : "";
+    look.textContent = said;
+    look.hidden = !said;
+    next.textContent = index === stops.length - 1 ? "Finish" : "Next";
+    back.disabled = index === 0;
+    use.disabled = !ready;
+    panel.dataset.stop = String(index);
+    panel.dataset.stops = String(stops.length);
+    save(id, { stop: index });
+    place(ready ? node : section);
+    title.focus({ preventScroll: true });
+  }
+
+  // The control and the panel below it are centred on screen together; a control too tall for that
+  // goes to the top, with the panel over the bottom of the screen. The jump is instant (not the page's
+  // smooth scroll), so the panel is placed where the control ends up.
+  function place(node, scroll = true) {
+    const width = Math.min(400, document.documentElement.clientWidth - 16);
+    panel.style.width = `${width}px`;
+    const height = panel.offsetHeight;
+    if (scroll) {
+      const box = node.getBoundingClientRect();
+      const spare = innerHeight - (box.height + 12 + height);
+      window.scrollTo({ top: scrollY + box.top - Math.max(8, spare / 2), behavior: "instant" });
+    }
+    const r = node.getBoundingClientRect();
+    const left = Math.max(8, Math.min(r.left, document.documentElement.clientWidth - width - 8));
+    panel.style.left = `${left + scrollX}px`;
+    let top = r.bottom + 12;
+    if (scroll && top + height > innerHeight) top = r.top - height - 12 >= 0 ? r.top - height - 12 : innerHeight - height - 8;
+    panel.style.top = `${Math.max(8, top) + scrollY}px`;
+  }
+
+  function finish(done) {
+    unmark();
+    panel.remove();
+    document.removeEventListener("keydown", keys, true);
+    removeEventListener("resize", replace);
+    active = null;
+    save(id, done ? { done: true } : { done: true, skipped: index });
+    onEnd();
+  }
+
+  // Escape ends the tour from anywhere; Tab past the highlighted control comes back to the panel.
+  function keys(event) {
+    if (event.key === "Escape") { event.preventDefault(); finish(false); return; }
+    if (event.key !== "Tab" || event.shiftKey) return;
+    const node = target();
+    // A control that disables itself while busy (Generate) drops focus to the body: come back here too.
+    if (document.activeElement === document.body && used) { event.preventDefault(); next.focus(); return; }
+    if (!node || !node.contains(document.activeElement)) return;
+    const inside = [...(node.matches(FOCUSABLE) ? [node] : []), ...node.querySelectorAll(FOCUSABLE)].filter(visible);
+    if (inside.at(-1) === document.activeElement) { event.preventDefault(); next.focus(); }
+  }
+  document.addEventListener("keydown", keys, true);
+  // A phone turned sideways keeps the panel by its control (without scrolling: a phone's address bar
+  // resizes the window as the learner scrolls).
+  const replace = () => { const node = target(); place(visible(node) ? node : section, false); };
+  addEventListener("resize", replace);
+
+  next.addEventListener("click", () => { if (index === stops.length - 1) finish(true); else { index += 1; show(); } });
+  back.addEventListener("click", () => { index = Math.max(0, index - 1); show(); });
+  use.addEventListener("click", () => { const node = target(); if (visible(node)) { used = true; focusTarget(node); } });
+  end.addEventListener("click", () => finish(false));
+  active = { end: () => finish(false) };
+  show();
+}
