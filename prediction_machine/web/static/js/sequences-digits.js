@@ -1,0 +1,211 @@
+// "Draw a digit": the pixel model fills an 8x8 grid one pixel at a time. Each step shows the
+// 17-way distribution over grey levels and where the random draw landed. The learner may paint
+// the first rows and let the model complete the rest; a classifier says what the result looks like.
+import { post } from "./api.js";
+import { clear, codeLink, el, errorBox, formatProb, reducedMotion } from "./dom.js";
+import { clampIndex, onArrowKeys } from "./draw.js";
+import { distributionChart, drawStrip, plural, shade } from "./sequences-view.js";
+
+const LEVELS = 17, SIDE = 8, PIXELS = 64;
+const BRUSHES = [0, 4, 8, 12, 16];
+const aDigit = (d) => `${d === 8 ? "an" : "a"} ${d}`; // "a 3", "an 8"
+
+export function mountDigits(root) {
+  const s = { steps: [], shown: 0, prefix: [], painted: new Array(PIXELS).fill(null), result: null, timer: null, seed: 1, cursor: 0, brush: 16, pending: null };
+
+  const digitPick = el("select", { id: "digit-pick", "aria-label": "the digit to draw" },
+    el("option", { value: "any", text: "any digit" }), [...Array(10).keys()].map((d) => el("option", { value: String(d), text: aDigit(d) })));
+  digitPick.value = "3";
+  const temp = el("input", { type: "range", id: "digit-temperature", min: "0", max: "2", step: "0.1", value: "1", "aria-label": "temperature" });
+  const tempOut = el("output", { for: "digit-temperature", text: "1.0" });
+  temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
+  const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new", text: "Draw" });
+  const stepBtn = el("button", { type: "button", id: "digit-step", text: "Step" });
+  const playBtn = el("button", { type: "button", id: "digit-play", text: "Play" });
+  const completeBtn = el("button", { type: "button", id: "digit-complete", text: "Complete my rows" });
+  const clearBtn = el("button", { type: "button", id: "digit-clear", text: "Clear my paint" });
+  const brushes = el("div", { class: "row brushes", role: "radiogroup", "aria-label": "paint brush grey level" },
+    BRUSHES.map((b) => el("button", { type: "button", class: `brush ${b === s.brush ? "on" : ""}`, "data-level": b, role: "radio",
+      "aria-checked": String(b === s.brush), "aria-label": `grey level ${b}`, style: { background: shade(b) },
+      onclick: () => setBrush(b) })));
+  const grid = el("div", { class: "pixel-grid", id: "pixel-grid", role: "grid", "aria-label": "the 8 by 8 drawing; click or press Enter to paint a cell" });
+  const cells = [];
+  for (let r = 0; r < SIDE; r++) {
+    const row = el("div", { role: "row", class: "pixel-row" });
+    for (let c = 0; c < SIDE; c++) {
+      const i = r * SIDE + c;
+      const cell = el("button", { type: "button", role: "gridcell", class: "pixel", "data-index": i, tabindex: i === 0 ? "0" : "-1",
+        onclick: () => paint(i) });
+      cells.push(cell);
+      row.append(cell);
+    }
+    grid.append(row);
+  }
+  onArrowKeys(grid, (dr, dc) => {
+    const r = clampIndex(Math.floor(s.cursor / SIDE) + dr, SIDE), c = clampIndex((s.cursor % SIDE) + dc, SIDE);
+    focusCell(r * SIDE + c);
+  });
+  grid.addEventListener("keydown", (e) => {
+    if (/^[0-4]$/.test(e.key)) { setBrush(BRUSHES[Number(e.key)]); e.preventDefault(); }
+  });
+  const status = el("p", { class: "status", id: "digit-status", role: "status", text: "Pick a digit and press Draw, or paint the first rows yourself." });
+  const distBox = el("div", { class: "dist-box", id: "digit-dist" });
+  const judge = el("div", { class: "judge", id: "digit-judge", "aria-live": "polite" });
+
+  function setBrush(b) {
+    s.brush = b;
+    for (const n of brushes.children) {
+      const on = Number(n.dataset.level) === b;
+      n.classList.toggle("on", on);
+      n.setAttribute("aria-checked", String(on));
+    }
+  }
+  function focusCell(i) {
+    cells[s.cursor].tabIndex = -1;
+    s.cursor = i;
+    cells[i].tabIndex = 0;
+    cells[i].focus();
+  }
+  function paint(i) {
+    focusCell(i);
+    stopPlay();
+    s.painted[i] = s.painted[i] === s.brush ? null : s.brush;
+    s.steps = []; s.shown = 0; s.result = null;
+    render();
+  }
+  function paintedPrefix() {
+    let last = -1;
+    s.painted.forEach((v, i) => { if (v !== null) last = i; });
+    if (last < 0) return [];
+    const rows = Math.floor(last / SIDE) + 1;
+    return s.painted.slice(0, rows * SIDE).map((v) => v ?? 0);
+  }
+
+  function levelAt(i) {
+    if (i < s.prefix.length) return s.prefix[i];
+    const k = i - s.prefix.length;
+    if (k < s.shown) return s.steps[k].level;
+    if (!s.steps.length && s.painted[i] !== null) return s.painted[i];
+    return null;
+  }
+
+  function render() {
+    for (let i = 0; i < PIXELS; i++) {
+      const v = levelAt(i);
+      const cell = cells[i];
+      cell.style.background = v === null ? "" : shade(v);
+      cell.classList.toggle("empty", v === null);
+      cell.classList.toggle("yours", i < s.prefix.length || (!s.steps.length && s.painted[i] !== null));
+      cell.classList.toggle("next", s.steps.length > 0 && i === s.prefix.length + s.shown && s.shown < s.steps.length);
+      cell.classList.toggle("latest", s.shown > 0 && i === s.prefix.length + s.shown - 1);
+      cell.setAttribute("aria-label", `row ${Math.floor(i / SIDE) + 1}, column ${(i % SIDE) + 1}: ${v === null ? "empty" : `grey ${v} of 16`}`);
+    }
+    grid.dataset.filled = String(s.prefix.length + s.shown);
+    stepBtn.disabled = playBtn.disabled = s.steps.length > 0 && s.shown >= s.steps.length;
+    renderDistribution();
+    renderJudge();
+  }
+
+  function renderDistribution() {
+    clear(distBox);
+    if (!s.shown) {
+      distBox.append(el("p", { class: "note", text: "Each step, the model gives all 17 grey levels a probability. The bars will show them here." }));
+      return;
+    }
+    const st = s.steps[s.shown - 1];
+    const r = Math.floor(st.pixel / SIDE) + 1, c = (st.pixel % SIDE) + 1;
+    const bars = st.probs.map((p, level) => ({ label: `grey ${level}`, short: String(level), prob: p, swatch: shade(level) }));
+    const caption = `Pixel ${st.pixel + 1} of ${PIXELS} (row ${r}, column ${c}): the model's ${LEVELS} choices after temperature ${Number(s.temperature).toFixed(1)}`;
+    distBox.dataset.pixel = String(st.pixel);
+    distBox.append(el("p", { class: "caption", id: "digit-dist-caption", text: caption }),
+      distributionChart(bars, st.level, { caption }),
+      drawStrip(bars.map((b) => ({ label: b.label, prob: b.prob })), `grey ${st.level}`, st.u, st.cumulative_before, st.prob),
+      el("p", { class: "note", text: `Uncertainty (entropy): ${st.entropy.toFixed(2)} bits; 4.09 bits would mean all ${LEVELS} levels equally likely.` +
+        (st.other >= 0.0005 ? ` The request tokens keep ${formatProb(st.other)} here; if one is drawn, the pixel stays blank.` : "") }));
+  }
+
+  function renderJudge() {
+    clear(judge);
+    if (!s.result || s.shown < s.steps.length) return;
+    const c = s.result.classifier;
+    const asked = s.result.digit === null ? "any digit" : aDigit(s.result.digit);
+    const bars = c.probs.map((p, d) => ({ label: aDigit(d), short: String(d), prob: p }));
+    judge.append(el("p", { id: "digit-verdict", "data-guess": c.guess, "data-confidence": c.confidence },
+      el("strong", { text: `The classifier sees ${aDigit(c.guess)}, ${formatProb(c.confidence)} sure.` }),
+      ` You asked for ${asked}. The classifier was trained on real handwritten digits only, never on the model's drawings.`),
+    distributionChart(bars, c.guess, { caption: "the classifier's probability for each digit", height: 110 }));
+  }
+
+  async function fetchDrawing(prefix) {
+    stopPlay();
+    const digit = digitPick.value === "any" ? null : Number(digitPick.value);
+    s.temperature = Number(temp.value);
+    status.textContent = "Asking the model…";
+    try {
+      const data = await post("/api/sequences/digits/draw", { digit, prefix, temperature: s.temperature, seed: s.seed++ });
+      s.steps = data.steps; s.prefix = prefix; s.shown = 0; s.result = data;
+      status.textContent = prefix.length
+        ? `Your ${plural(prefix.length / SIDE, "row")} stay; the model fills the other ${plural(s.steps.length, "pixel")}.`
+        : `The model will fill all ${PIXELS} pixels, one at a time.`;
+      return true;
+    } catch (error) {
+      status.replaceChildren(errorBox(error.message));
+      return false;
+    }
+  }
+  function stopPlay() {
+    if (s.timer) clearInterval(s.timer);
+    s.timer = null;
+    playBtn.textContent = "Play";
+  }
+  function stepOnce() {
+    if (s.shown < s.steps.length) s.shown++;
+    if (s.shown >= s.steps.length) {
+      stopPlay();
+      const yours = s.prefix.length ? `your ${plural(s.prefix.length / SIDE, "row")}, then ` : "";
+      status.textContent = `Done: ${yours}${plural(s.steps.length, "pixel")} drawn by the model.`;
+    }
+    render();
+  }
+  async function play(prefix) {
+    if (!s.steps.length || s.shown >= s.steps.length) { if (!(await fetchDrawing(prefix))) return; }
+    if (reducedMotion()) { s.shown = s.steps.length; stepOnce(); return; }
+    playBtn.textContent = "Pause";
+    s.timer = setInterval(stepOnce, 70);
+  }
+
+  drawBtn.addEventListener("click", async () => { s.steps = []; await play([]); });
+  stepBtn.addEventListener("click", async () => {
+    stopPlay();
+    // Clicks while the drawing is on its way wait for that one request, then each takes its step.
+    if (!s.pending && (!s.steps.length || s.shown >= s.steps.length)) {
+      s.pending = fetchDrawing(s.steps.length ? [] : paintedPrefix()).finally(() => { s.pending = null; });
+    }
+    if (s.pending && !(await s.pending)) return;
+    stepOnce();
+  });
+  playBtn.addEventListener("click", () => (s.timer ? stopPlay() : play(s.steps.length ? s.prefix : paintedPrefix())));
+  completeBtn.addEventListener("click", async () => {
+    const prefix = paintedPrefix();
+    if (!prefix.length) { status.textContent = "Paint at least one cell first: click a cell in the top rows."; return; }
+    if (prefix.length >= PIXELS) { status.textContent = "Leave the last row empty for the model to complete."; return; }
+    s.steps = [];
+    await play(prefix);
+  });
+  clearBtn.addEventListener("click", () => { stopPlay(); s.painted.fill(null); s.steps = []; s.prefix = []; s.shown = 0; s.result = null; render(); });
+
+  root.append(
+    el("h4", { text: "Draw a digit, pixel by pixel" }),
+    el("div", { class: "row" }, el("label", { for: "digit-pick", text: "Draw " }), digitPick,
+      el("label", { for: "digit-temperature", text: "temperature" }), temp, tempOut),
+    el("div", { class: "row" }, drawBtn, stepBtn, playBtn),
+    el("div", { class: "digits-layout" },
+      el("div", { class: "grid-side" }, grid,
+        el("p", { class: "note", text: "To paint: choose a grey, click cells in the top rows (or use the arrow keys and Enter; keys 0–4 pick a grey), then Complete." }),
+        brushes, el("div", { class: "row" }, completeBtn, clearBtn)),
+      el("div", { class: "dist-side" }, status, distBox, judge)),
+    codeLink("prediction_machine.sequences.pixel_tokens.encode", "the pixel tokenizer (the only new part)"),
+    codeLink("prediction_machine.sequences.digits.draw", "view code"),
+  );
+  render();
+}

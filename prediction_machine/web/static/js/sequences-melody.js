@@ -1,0 +1,210 @@
+// "Compose a melody": the note model continues a tune one token at a time, a pitch and then its
+// length, shown on a piano roll with the next choice's distribution beside it. The tune plays
+// through the Web Audio API: synthesized tones, no audio files, nothing from the network.
+import { post } from "./api.js";
+import { clear, codeLink, el, errorBox, reducedMotion, svg } from "./dom.js";
+import { distributionChart, drawStrip, plural } from "./sequences-view.js";
+
+const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"];
+const noteName = (p) => `${NAMES[p % 12]}${Math.floor(p / 12) - 1}`;
+const SECONDS_PER_BEAT = 0.5; // 120 beats per minute
+const KEYS = [...Array(25).keys()].map((i) => 60 + i); // C4 .. C6 on the on-screen keyboard
+
+// ----------------------------------------------------------------------------- sound
+let audio = null;
+function context() {
+  const AudioCtx = window.AudioContext || window.webkitAudioContext;
+  if (!AudioCtx) return null;
+  audio ||= new AudioCtx();
+  if (audio.state === "suspended") audio.resume();
+  return audio;
+}
+// One note as a triangle wave with a short attack and a fade, `delay` seconds from now.
+function tone(pitch, beats, delay = 0) {
+  const a = context();
+  if (!a) return false;
+  const osc = a.createOscillator(), gain = a.createGain();
+  osc.type = "triangle";
+  osc.frequency.value = 440 * 2 ** ((pitch - 69) / 12);
+  const t0 = a.currentTime + delay, dur = beats * SECONDS_PER_BEAT;
+  gain.gain.setValueAtTime(0.0001, t0);
+  gain.gain.linearRampToValueAtTime(0.25, t0 + 0.02);
+  gain.gain.exponentialRampToValueAtTime(0.001, t0 + Math.max(0.05, dur * 0.95));
+  osc.connect(gain).connect(a.destination);
+  osc.start(t0);
+  osc.stop(t0 + dur);
+  return true;
+}
+
+export function mountMelody(root) {
+  const s = { data: null, shown: 0, timer: null, seed: 1, scheduled: 0, pending: null };
+  const start = el("input", { type: "text", id: "melody-start", value: "G4 G4 D5 C5", "aria-label": "first notes, like C5 B4:0.5 A4:2",
+    placeholder: "first notes, e.g. C5 B4:0.5 A4:2", autocomplete: "off", spellcheck: "false" });
+  const temp = el("input", { type: "range", id: "melody-temperature", min: "0", max: "2", step: "0.1", value: "1", "aria-label": "temperature" });
+  const tempOut = el("output", { for: "melody-temperature", text: "1.0" });
+  temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
+  const composeBtn = el("button", { type: "button", class: "primary", id: "melody-compose", text: "Compose" });
+  const stepBtn = el("button", { type: "button", id: "melody-step", text: "Step" });
+  const listenBtn = el("button", { type: "button", id: "melody-listen", text: "Play the tune" });
+  const clearBtn = el("button", { type: "button", id: "melody-clear", text: "Clear notes" });
+  const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group", "aria-label": "on-screen keyboard: add a note" },
+    KEYS.map((p) => el("button", { type: "button", class: `key ${NAMES[p % 12].length > 1 ? "black" : "white"}`, "data-pitch": p,
+      "aria-label": `add ${noteName(p)}`, text: NAMES[p % 12].length > 1 ? "" : noteName(p),
+      onclick: () => { start.value = `${start.value.trim()} ${noteName(p)}`.trim(); scheduleNote(p, 1); } })));
+  const roll = el("div", { class: "piano-roll", id: "piano-roll" });
+  const distBox = el("div", { class: "dist-box", id: "melody-dist" });
+  const status = el("p", { class: "status", id: "melody-status", role: "status", text: "Type or play a few notes, then press Compose or Step." });
+  const summary = el("p", { class: "note", id: "melody-summary" });
+  const figure = el("div", { class: "melody-figure", "data-scheduled": "0" });
+
+  function scheduleNote(pitch, beats, delay = 0) {
+    if (tone(pitch, beats, delay)) figure.dataset.scheduled = String(++s.scheduled);
+  }
+
+  // The notes so far: the learner's, then each model pitch whose length has been drawn.
+  function notesShown() {
+    const d = s.data;
+    const notes = d.notes.slice(0, d.prompt).map((n) => ({ ...n, yours: true }));
+    let pending = null;
+    for (const st of d.steps.slice(0, s.shown)) {
+      if (st.kind === "pitch") pending = st;
+      else if (st.kind === "length" && pending) {
+        notes.push({ pitch: pending.value, name: pending.label, beats: st.value, yours: false });
+        pending = null;
+      }
+    }
+    return { notes, pending };
+  }
+
+  function renderRoll() {
+    clear(roll);
+    if (!s.data) return roll.append(el("p", { class: "note", text: "The piano roll: time runs left to right, higher notes sit higher." }));
+    const { notes, pending } = notesShown();
+    const all = notes.map((n) => n.pitch).concat(pending ? [pending.value] : []);
+    const lo = Math.min(...all, 64) - 2, hi = Math.max(...all, 72) + 2;
+    const beats = notes.reduce((t, n) => t + n.beats, 0) + (pending ? 1 : 0);
+    const PX = 30, ROW = 12, L = 34;
+    const W = Math.max(560, L + beats * PX + 10), H = (hi - lo + 1) * ROW + 14;
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, class: "roll", role: "img", "aria-label": `piano roll of ${plural(notes.length, "note")}` });
+    for (let p = lo; p <= hi; p++) {
+      const y = (hi - p) * ROW;
+      if (NAMES[p % 12].length > 1) chart.append(svg("rect", { x: L, y, width: W - L, height: ROW, class: "roll-black" }));
+      if (p % 12 === 0) chart.append(svg("text", { x: 2, y: y + ROW - 1, class: "roll-label", text: noteName(p) }));
+    }
+    let t = 0;
+    notes.forEach((n, i) => {
+      chart.append(svg("rect", { x: L + t * PX, y: (hi - n.pitch) * ROW, width: Math.max(3, n.beats * PX - 2), height: ROW - 1,
+        class: `roll-note ${n.yours ? "yours" : "model"} ${i === notes.length - 1 && !pending ? "latest" : ""}` }, svg("title", { text: `${n.name}, ${n.beats} beats` })));
+      t += n.beats;
+    });
+    if (pending) chart.append(svg("rect", { x: L + t * PX, y: (hi - (pending.value)) * ROW, width: PX - 2, height: ROW - 1, class: "roll-note pending" }));
+    roll.dataset.notes = String(notes.length);
+    roll.append(chart);
+    roll.scrollLeft = Math.max(0, L + (t + 1) * PX + 40 - roll.clientWidth); // keep the newest note in view
+  }
+
+  function renderDistribution() {
+    clear(distBox);
+    if (!s.data || !s.shown) {
+      return distBox.append(el("p", { class: "note", text: "At each step the model gives every next pitch (or, after a pitch, every length) a probability. The bars will show them here." }));
+    }
+    const st = s.data.steps[s.shown - 1];
+    const same = (r) => (st.kind === "length" ? r.label.includes("beat") : !r.label.includes("beat"));
+    let rows = st.rows.filter((r) => same(r) && (r.prob >= 0.003 || r.token === st.token));
+    rows = rows.sort((a, b) => a.token - b.token);
+    const chosen = rows.findIndex((r) => r.token === st.token);
+    const what = st.kind === "length" ? "how long the note lasts" : st.kind === "end" ? "the next pitch, or the end" : "the next pitch";
+    const caption = `Step ${st.index + 1} of ${s.data.steps.length}: ${what}. The model chose ${st.label}.`;
+    distBox.dataset.step = String(st.index);
+    distBox.append(el("p", { class: "caption", id: "melody-dist-caption", text: caption }),
+      distributionChart(rows.map((r) => ({ label: r.label, short: r.label.replace(" beats", "").replace(" beat", ""), prob: r.prob })), chosen, { caption }),
+      drawStrip(st.rows.map((r) => ({ label: r.label, prob: r.prob })), st.label, st.u, st.cumulative_before, st.prob));
+  }
+
+  function render() {
+    renderRoll();
+    renderDistribution();
+    const done = s.data && s.shown >= s.data.steps.length;
+    if (done) {
+      const m = s.data.summary;
+      summary.textContent = m.notes ? `${plural(m.notes, "note")} from ${m.lowest} to ${m.highest}; ${Math.round(m.in_key * 100)}% on the white keys (the key these chorales were moved to).` : "";
+    } else summary.textContent = "";
+  }
+
+  async function fetchTune() {
+    stopPlay();
+    status.textContent = "Asking the model…";
+    try {
+      s.data = await post("/api/sequences/melody/compose", { start: start.value, notes: 24, temperature: Number(temp.value), seed: s.seed++ });
+      s.shown = 0;
+      status.textContent = `Your ${plural(s.data.prompt, "note")}, then the model's, one token at a time.`;
+      return true;
+    } catch (error) {
+      status.replaceChildren(errorBox(error.message));
+      return false;
+    }
+  }
+  function stopPlay() { if (s.timer) clearTimeout(s.timer); s.timer = null; }
+  // Reveal one step; when a length completes a note, play it. Returns the note's beats, or 0.
+  function stepOnce() {
+    if (!s.data || s.shown >= s.data.steps.length) return 0;
+    const st = s.data.steps[s.shown++];
+    let beats = 0;
+    if (st.kind === "length") {
+      const { notes } = notesShown();
+      const n = notes[notes.length - 1];
+      scheduleNote(n.pitch, n.beats);
+      beats = n.beats;
+    }
+    if (s.shown >= s.data.steps.length) status.textContent = `Done: ${plural(notesShown().notes.length, "note")} in all.`;
+    render();
+    return beats;
+  }
+  function playOn() {
+    const beats = stepOnce();
+    if (s.data && s.shown < s.data.steps.length) s.timer = setTimeout(playOn, reducedMotion() ? 0 : Math.max(60, beats * SECONDS_PER_BEAT * 1000));
+    else s.timer = null;
+  }
+
+  composeBtn.addEventListener("click", async () => {
+    context(); // created inside the click, so the browser lets it make sound
+    if (!(await fetchTune())) return;
+    s.data.notes.slice(0, s.data.prompt).forEach((n, i, a) => scheduleNote(n.pitch, n.beats, a.slice(0, i).reduce((t, m) => t + m.beats, 0) * SECONDS_PER_BEAT));
+    render();
+    playOn();
+  });
+  stepBtn.addEventListener("click", async () => {
+    context();
+    stopPlay();
+    // Clicks while the tune is on its way wait for that one request, then each takes its step.
+    if (!s.pending && (!s.data || s.shown >= s.data.steps.length)) s.pending = fetchTune().finally(() => { s.pending = null; });
+    if (s.pending && !(await s.pending)) return;
+    stepOnce();
+  });
+  listenBtn.addEventListener("click", () => {
+    if (!s.data) { status.textContent = "Compose a tune first."; return; }
+    let t = 0;
+    for (const n of notesShown().notes) { scheduleNote(n.pitch, n.beats, t); t += n.beats * SECONDS_PER_BEAT; }
+  });
+  clearBtn.addEventListener("click", () => { start.value = ""; start.focus(); });
+
+  figure.append(
+    el("h4", { text: "Compose a melody, note by note" }),
+    el("div", { class: "row" }, el("label", { for: "melody-start", text: "First notes" }), start, clearBtn),
+    keyboard,
+    el("div", { class: "row" }, el("label", { for: "melody-temperature", text: "temperature" }), temp, tempOut, composeBtn, stepBtn, listenBtn),
+    status, roll, summary, distBox,
+    codeLink("prediction_machine.sequences.note_tokens.encode", "the note tokenizer (the only new part)"),
+    codeLink("prediction_machine.sequences.melody.compose", "view code"),
+  );
+  root.append(figure);
+  render();
+}
+
+
+// Play [[pitch, beats], ...] from now (the live training samples use it). Returns the notes scheduled.
+export function playTune(notes) {
+  let t = 0, n = 0;
+  for (const [pitch, beats] of notes) { if (tone(pitch, beats, t)) n++; t += beats * SECONDS_PER_BEAT; }
+  return n;
+}

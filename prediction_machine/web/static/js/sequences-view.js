@@ -1,0 +1,74 @@
+// Pieces both sequence figures share: the next-element distribution as bars, the random draw
+// on the cumulative strip (as on the text model's sampling stage), a tiny digit picture, plurals.
+import { clear, el, formatProb, svg } from "./dom.js";
+import { css, LINE, SERIES } from "./draw.js";
+
+export const plural = (n, one, many = `${one}s`) => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
+
+// bars: [{label, prob, swatch?}], in their natural order (grey levels 0..16, or pitches low to high).
+// chosen: the index taken by this step (or -1). Returns an <svg> whose bars carry data-prob.
+export function distributionChart(bars, chosen, { caption = "", height = 150 } = {}) {
+  const W = Math.max(300, bars.length * 22), H = height, B = 34, T = 16;
+  const bw = W / bars.length;
+  const top = Math.max(0.05, ...bars.map((b) => b.prob));
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "dist-chart", role: "img", "aria-label": caption || "the probability of each choice" });
+  bars.forEach((b, i) => {
+    const h = ((H - B - T) * b.prob) / top;
+    const x = i * bw;
+    root.append(svg("rect", { x: x + 2, y: H - B - h, width: bw - 4, height: Math.max(0, h), class: `dist-bar ${i === chosen ? "chosen" : ""}`, "data-prob": b.prob.toFixed(6) },
+      svg("title", { text: `${b.label}: ${formatProb(b.prob)}` })));
+    if (b.prob >= top * 0.5) root.append(svg("text", { x: x + bw / 2, y: H - B - h - 3, "text-anchor": "middle", class: "dist-value", text: formatProb(b.prob) }));
+    if (b.swatch) root.append(svg("rect", { x: x + 3, y: H - B + 4, width: bw - 6, height: 12, fill: b.swatch, class: "swatch" }));
+    root.append(svg("text", { x: x + bw / 2, y: H - 4, "text-anchor": "middle", class: `dist-label ${i === chosen ? "chosen" : ""}`, text: b.short ?? b.label }));
+  });
+  return root;
+}
+
+// The draw: the choices lined up from most to least likely, each a slice of [0, 1]; u lands in one.
+// rows: [{label, prob}], chosen: the label taken; u: the uniform number (null when greedy).
+export function drawStrip(rows, chosen, u, cumulativeBefore, prob) {
+  const W = 640, H = 56;
+  const sorted = [...rows].filter((r) => r.prob > 0).sort((a, b) => b.prob - a.prob);
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "cumulative", role: "img",
+    "aria-label": u == null ? `greedy: the likeliest choice, ${chosen}, is taken` : `the draw u = ${u.toFixed(4)} lands on ${chosen}` });
+  let x = 0;
+  sorted.forEach((r, i) => {
+    const w = r.prob * W;
+    chart.append(svg("rect", { x, y: 8, width: w, height: 28, fill: css(SERIES[i % SERIES.length]), class: r.label === chosen ? "chosen" : "" },
+      svg("title", { text: `${r.label}: ${formatProb(r.prob)}` })));
+    x += w;
+  });
+  if (x < W - 0.5) chart.append(svg("rect", { x, y: 8, width: W - x, height: 28, fill: css(LINE) }));
+  const text = el("p", { class: "draw-text" });
+  if (u == null) {
+    text.textContent = `Temperature 0: no random number is drawn; the likeliest choice, ${chosen}, is taken.`;
+  } else {
+    const ux = u * W;
+    chart.append(svg("line", { x1: ux, x2: ux, y1: 2, y2: 42, class: "u-marker" }));
+    chart.append(svg("text", { x: Math.min(W - 60, ux + 4), y: 52, class: "u-label", text: `u = ${u.toFixed(4)}` }));
+    text.textContent = `The random number u = ${u.toFixed(4)} falls between ${cumulativeBefore.toFixed(4)} and ` +
+      `${(cumulativeBefore + prob).toFixed(4)}, the slice of ${chosen} (probability ${formatProb(prob)}).`;
+    Object.assign(text.dataset, { u, chosen });
+  }
+  return el("div", { class: "draw" }, chart, text);
+}
+
+// A grey level (0 = paper, 16 = ink) as a colour.
+export function shade(level) {
+  const t = level / 16;
+  const c = [253, 252, 249].map((p, i) => Math.round(p + ([29, 29, 31][i] - p) * t));
+  return css(c);
+}
+
+// A small canvas of one 8x8 drawing (the training samples and the classifier's view).
+export function digitCanvas(pixels, size = 48, label = "a drawn digit") {
+  const canvas = el("canvas", { width: 8, height: 8, class: "digit-thumb", role: "img", "aria-label": label });
+  canvas.style.width = canvas.style.height = `${size}px`;
+  const ctx = canvas.getContext("2d");
+  pixels.forEach((p, i) => { ctx.fillStyle = shade(p); ctx.fillRect(i % 8, Math.floor(i / 8), 1, 1); });
+  return canvas;
+}
+
+export function setStatus(node, text) {
+  clear(node).append(text);
+}
