@@ -1,4 +1,4 @@
-"""The curriculum lab in headless Chromium: pre-train live and stop, then fine-tune and compare.
+"""The curriculum lab in headless Chromium: pre-train live and stop, then fine-tune THAT run and compare.
 
 The test starts its own server with the runs folder in a tmp dir (nothing lands in the user's
 data dir) and one torch thread (tiny models train fastest that way on a busy machine).
@@ -6,6 +6,9 @@ data dir) and one torch thread (tiny models train fastest that way on a busy mac
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 
 from prediction_machine.model.models import shipped_checkpoint
@@ -14,25 +17,41 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def lab_url(tmp_path_factory):
+def lab_runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def lab_url(lab_runs):
     from conftest import start_server, stop_server
 
-    runs = tmp_path_factory.mktemp("runs")
+    runs = lab_runs
     proc, url = start_server(env={"PREDICTION_MACHINE_RUNS": str(runs), "OMP_NUM_THREADS": "1"})
     yield url
     stop_server(proc)
 
 
-def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):
+def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifacts):
     page.set_default_timeout(180_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(lab_url + "/#curriculum")
     page.wait_for_selector("#curriculum [data-ready='curriculum']")
     lab = page.locator("#curriculum")
+    # Before any run exists there is nothing to resume: the saved-run row is hidden, and a stray click
+    # gets a plain message, not a validation error.
+    page.wait_for_selector("#cur-resume", state="attached")
+    assert page.locator("#cur-resume").is_hidden() and page.locator("[data-action='resume-pretrain']").is_hidden()
+    page.locator("[data-action='resume-pretrain']").dispatch_event("click")
+    message = lab.locator("#cur-pretrain .error").inner_text()
+    assert "no saved run to resume" in message and "pattern" not in message, message
+    api = httpx.post(lab_url + "/api/curriculum/pretrain", json={"resume": ""}, timeout=30)  # the API says it plainly too
+    assert api.status_code == 422 and "no saved run to resume" in api.json()["error"], api.text
+    assert page.locator("#cur-ft-base option").count() == 1  # only the shipped base to start from, so far
 
     # -- pre-training: start, watch the curve fall and a sample appear, stop
     page.fill("#cur-steps", "200")
+    page.locator("#cur-steps").dispatch_event("change")
     page.click("[data-action='start-pretrain']")
     page.wait_for_selector("#cur-pretrain .merges li")
     page.wait_for_selector("#cur-pretrain .samples li")
@@ -58,15 +77,25 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):
     page.locator("#cur-pretrain button", has_text="Stop").click()
     page.wait_for_function("() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')")
 
-    # -- fine-tuning the shipped base: a few steps, then the comparison renders
+    # -- fine-tuning the run just pre-trained (not the shipped base): a few steps, then the comparison
     assert (shipped_checkpoint("shakespeare-base") / "prediction-machine.json").is_file()
     assert lab.locator("#cur-finetune .mask .token.trained").count() > 0
+    page.wait_for_selector("#cur-ft-base option[value^='pretrain-']", state="attached")
+    mine = page.locator("#cur-ft-base option[value^='pretrain-']").first.get_attribute("value")
+    page.select_option("#cur-ft-base", mine)
     page.fill("#cur-ft-steps", "4")
-    page.click("[data-action='start-finetune']")
-    # The shipped pair is compared on load; after fine-tuning, the page compares the new model.
+    page.locator("#cur-ft-steps").dispatch_event("change")
+    # The shipped pair is compared on load; after fine-tuning, the page compares the new model with its base.
     page.wait_for_selector("#cur-compare .compare[data-tuned='shakespeare-chat'] .sides")
+    with page.expect_response(lambda r: r.url.endswith("/api/curriculum/finetune")) as started:
+        page.click("[data-action='start-finetune']")
+    assert started.value.request.post_data_json["base"] == mine
     page.wait_for_selector("#cur-compare .compare[data-tuned^='finetune-'] .sides .side >> nth=1")
-    assert lab.locator("#cur-compare .side h5").all_inner_texts() == ["Base (pre-trained only)", "Tuned (after fine-tuning)"]
+    assert page.get_attribute("#cur-compare .compare", "data-base") == mine
+    assert lab.locator("#cur-compare .side h5").all_inner_texts() == [f"Base: my run {mine} (pre-trained only)", "Tuned (after fine-tuning)"]
+    assert "4 / 4" in lab.locator("#cur-finetune .stats dd").first.inner_text()
+    tuned = page.get_attribute("#cur-compare .compare", "data-tuned")
+    assert json.loads((lab_runs / tuned / "run.json").read_text())["base"] == mine  # recorded by its run id, no path
     assert lab.locator("#cur-compare .dist tbody tr").count() >= 2
     assert "probability mass" in lab.locator("#cur-compare .moved").inner_text()
     assert "tokens of Shakespeare" in lab.locator("#cur-cost").inner_text()
@@ -75,6 +104,19 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, artifacts):
     page.locator("#cur-compare").screenshot(path=str(artifacts / "curriculum-compare.png"))
     page.locator("#cur-cost").screenshot(path=str(artifacts / "curriculum-cost.png"))
     page.locator("#cur-scale").screenshot(path=str(artifacts / "curriculum-scale.png"))
-    page.set_viewport_size({"width": 375, "height": 800})
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.locator("#curriculum").screenshot(path=str(artifacts / "curriculum-1280.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-phone.png"))
+    page.locator("#curriculum").screenshot(path=str(artifacts / "curriculum-390.png"))
     assert not errors, errors
+
+    # -- the address bar holds the lab's settings: a copied link opens the same ones
+    link = page.url
+    assert f"ft_base={mine}" in link and "ft_steps=4" in link and "steps=200" in link
+    page.goto("about:blank")
+    page.goto(link)
+    page.wait_for_selector("#curriculum [data-ready='curriculum']")
+    page.wait_for_selector(f"#cur-ft-base option[value='{mine}']", state="attached")
+    assert page.input_value("#cur-steps") == "200" and page.input_value("#cur-ft-steps") == "4"
+    assert page.input_value("#cur-ft-base") == mine

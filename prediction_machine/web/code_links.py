@@ -46,6 +46,18 @@ SOURCE_NAMES: tuple[str, ...] = (
     "prediction_machine.training.curriculum.finetune.compare",
     "prediction_machine.training.curriculum.scale.panel",
     "prediction_machine.training.curriculum.lora.LoRALinear",
+    # alignment: preference tuning and safety
+    "prediction_machine.training.curriculum.rating.learner_dpo",
+    "prediction_machine.training.curriculum.dpo.dpo_loss",
+    "prediction_machine.training.curriculum.safety.measure",
+    "prediction_machine.training.curriculum.safety.refused",
+    "prediction_machine.training.curriculum.rating.three_stages",
+    # one machine, any sequence: the shared decoder, sampling and loop above, plus each modality's tokenizer
+    "prediction_machine.sequences.pixel_tokens.encode",
+    "prediction_machine.sequences.note_tokens.encode",
+    "prediction_machine.sequences.digits.draw",
+    "prediction_machine.sequences.melody.compose",
+    "prediction_machine.sequences.train.train",
 )
 
 

@@ -38,6 +38,7 @@ from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 from prediction_machine.model.models import build_transformer
 from prediction_machine.model.transformer import Transformer
+from prediction_machine.training.curriculum.checkpoint import save_run
 from prediction_machine.training.curriculum.loop import (
     Event,
     answer_loss,
@@ -50,7 +51,7 @@ from prediction_machine.training.curriculum.loop import (
     record_step,
     wait_while_paused,
 )
-from prediction_machine.training.curriculum.runs import save_run
+from prediction_machine.training.curriculum.runs import runs_dir
 
 # The chat template (jinja2), stored with the fine-tuned checkpoint so `generate --model` and
 # models.LanguageModel.prompt_ids wrap a prompt the way training did.
@@ -197,6 +198,19 @@ def load_trainable(folder: Path) -> tuple[Transformer, Tokenizer, dict]:
     return model, Tokenizer(ckpt.tokenizer_json), json.loads((Path(folder) / "prediction-machine.json").read_text())
 
 
+def base_label(base_folder: Path) -> str:
+    """How a fine-tuned run names the model it started from: the shipped base or the learner's own run
+    by its name (its run id), an outside folder by its path. A name keeps this machine's paths out of
+    the checkpoint, and GET /api/curriculum/runs lists the run under that same id.
+    """
+    base_folder = Path(base_folder).resolve()
+    if base_folder == Path(str(files("prediction_machine") / "data" / "shakespeare-base")).resolve():
+        return "shakespeare-base"
+    if base_folder.parent == runs_dir().resolve():
+        return base_folder.name
+    return str(base_folder)
+
+
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -211,9 +225,7 @@ def finetune(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model, tok, base_meta = load_trainable(Path(base_folder))
-    # The shipped base is recorded by name, so a checkpoint does not carry this machine's paths.
-    shipped = Path(base_folder).resolve() == Path(str(files("prediction_machine") / "data" / "shakespeare-base")).resolve()
-    base_name = "shakespeare-base" if shipped else str(base_folder)
+    base_name = base_label(Path(base_folder))
     train, held = split("train"), split("eval")
     ctx = model.cfg.max_seq_len
     opt = make_optimizer(model, cfg)

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from prediction_machine.inference.generation import generate
@@ -36,6 +35,7 @@ from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.model import weights
 from prediction_machine.model.models import LanguageModel, build_transformer
 from prediction_machine.model.transformer import Transformer
+from prediction_machine.training.curriculum import checkpoint
 from prediction_machine.training.curriculum.loop import (
     Event,
     answer_loss,
@@ -185,11 +185,9 @@ def lora_finetune(
         seconds += time.perf_counter() - t0
         yield "step", {"step": step, "steps": cfg.steps, "loss": loss.item(), "seconds": seconds}
     if folder is not None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"adapter.{i}.{n}": getattr(a, n).detach().contiguous() for i, a in enumerate(adapters) for n in "AB"}
-        weights.atomic_write_bytes(folder / "lora.safetensors",
-                                   lambda t: save_file(tensors, t, metadata={"config": str(cfg.to_dict())}))
+        record = {"kind": "lora", "config": cfg.to_dict(), "step": step, "seconds": seconds, "status": reason}
+        checkpoint.save_adapters(Path(folder), tensors, {"config": str(cfg.to_dict())}, record)
     if reason == "finished":
         for q in PIRATE_HELD_OUT:
             if stop_requested(should_stop):

@@ -57,6 +57,7 @@ from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 from prediction_machine.model.transformer import Transformer
 from prediction_machine.training.curriculum import bpe, distributed
+from prediction_machine.training.curriculum.checkpoint import clean_run, load_resume, save_run
 from prediction_machine.training.curriculum.corpus import Corpus, encode_corpus, shakespeare, user_text
 from prediction_machine.training.curriculum.loop import (
     Event,
@@ -69,7 +70,7 @@ from prediction_machine.training.curriculum.loop import (
     record_step,
     wait_while_paused,
 )
-from prediction_machine.training.curriculum.runs import load_resume, read_run, save_run
+from prediction_machine.training.curriculum.runs import read_run
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ def pretrain(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     d = distributed.setup_distributed()
+    if resume and d.main:
+        clean_run(folder)  # what a crash mid-write left behind
     previous = read_run(folder) if resume else None
     if resume and previous is None:
         raise FileNotFoundError(f"{folder} holds no run to resume")
@@ -269,10 +272,10 @@ def pretrain(
         "merges": merges_shown, "step": 0, "tokens": 0, "seconds": 0.0, "flops": 0.0,
         "history": {"step": [], "loss": [], "lr": [], "eval": [], "samples": []}, "status": "running",
     }
-    record["config"] = cfg.to_dict()
     step, restored = 0, False
-    if previous:
-        step, restored = load_resume(folder, model, opt)
+    if previous:  # weights, optimizer and record from one checkpoint: the token count and history go on exactly
+        record, step, restored = load_resume(folder, model, opt)
+    record["config"] = cfg.to_dict()
     params = sum(p.numel() for p in model.parameters())
     train_model = distributed.wrap(model, d)  # the loss goes through DDP under torchrun
     record["status"] = "running"

@@ -1,8 +1,9 @@
 """API of the backprop section: the one-neuron walkthrough and the training playground.
 
 Thin on purpose: validate, call prediction_machine.training.backprop, serialize. Playground sessions
-live in a small in-memory SessionStore, one per app (see `store()`): bounded in number,
-forgotten after 15 idle minutes, and each trained by one request at a time.
+live in a small in-memory SessionStore, one per app (see `store()`): bounded in number (and,
+in classroom mode, per student), forgotten after playground_idle_s (15 minutes), and each
+trained by one request at a time. A student's session answers only to that student (403).
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from prediction_machine.training.backprop.neuron import neuron_step
 from prediction_machine.training.backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
 from prediction_machine.web.admission import Slots
 from prediction_machine.web.deps import settings
+from prediction_machine.web.security import owner_of
 from prediction_machine.web.streaming import SSE_RESPONSES, stream
 from prediction_machine.web.validation import Strict, unprocessable
 
 router = APIRouter(prefix="/api/backprop", tags=["backprop"])
 
 MAX_SESSIONS = 24  # open playgrounds on one server; the 25th gets 429 until one is deleted or expires
-IDLE_SECONDS = 15 * 60  # a session nobody has touched for this long is forgotten
 MAX_POINTS = 600  # generated + clicked points in one session
 MAX_STEPS = 200  # updates per step request (one request stays well under a second)
 MAX_FRAMES = 3000  # frames per stream
+MAX_NEURON_GRID = 24  # per-neuron pictures: 64 neurons x 24² cells stays a small answer
 
 Activation = Literal["tanh", "relu", "sigmoid"]
 Coordinate = Annotated[float, Field(ge=-datasets.EXTENT, le=datasets.EXTENT, strict=True)]
@@ -65,6 +67,7 @@ class SessionRequest(Strict):
 class StepRequest(Strict):
     steps: int = Field(10, ge=1, le=MAX_STEPS, strict=True, description="updates to run before answering")
     grid: int = Field(40, ge=0, le=60, strict=True, description="decision-boundary grid resolution (0 = none)")
+    neurons: int = Field(0, ge=0, le=MAX_NEURON_GRID, strict=True, description="each hidden neuron's output on a grid this fine (0 = none)")
 
 
 class StreamRequest(Strict):
@@ -129,17 +132,26 @@ def grid_json(s: Session, resolution: int) -> dict | None:
     return {"resolution": resolution, "extent": datasets.EXTENT, "values": values}
 
 
+def neurons_json(s: Session, resolution: int) -> dict | None:
+    """Each hidden neuron's output over the plane: values[layer][neuron] is a resolution² grid, top row first."""
+    if not resolution:
+        return None
+    layers = [[[[num(v, 3) for v in row] for row in n] for n in L.tolist()] for L in s.neuron_grids(resolution)]
+    return {"resolution": resolution, "activation": s.config.activation, "values": layers}
+
+
 def summary_json(s: Session) -> dict:
     out = s.summary()
     out["latest"] = record_json(s.history[-1])
     return out
 
 
-def frame_json(s: Session, rows, resolution: int) -> dict:
-    return {**summary_json(s), "rows": [record_json(r) for r in rows], "grid": grid_json(s, resolution), "network": network_json(s)}
+def frame_json(s: Session, rows, resolution: int, neurons: int = 0) -> dict:
+    return {**summary_json(s), "rows": [record_json(r) for r in rows], "grid": grid_json(s, resolution), "network": network_json(s),
+            "neurons": neurons_json(s, neurons)}
 
 
-def state_json(key: str, s: Session, resolution: int = 40) -> dict:
+def state_json(key: str, s: Session, resolution: int = 40, neurons: int = 16) -> dict:
     return {
         "id": key,
         **summary_json(s),
@@ -147,6 +159,7 @@ def state_json(key: str, s: Session, resolution: int = 40) -> dict:
         "history": [record_json(r) for r in s.history],
         "grid": grid_json(s, resolution),
         "network": network_json(s),
+        "neurons": neurons_json(s, neurons),
     }
 
 
@@ -157,17 +170,27 @@ def store(request: Request) -> SessionStore:
     """This app's playground sessions (made on first use: the router adds no startup hook)."""
     state = request.app.state
     if not hasattr(state, "backprop_sessions"):
-        state.backprop_sessions = SessionStore(MAX_SESSIONS, IDLE_SECONDS)
+        s = settings(request)
+        state.backprop_sessions = SessionStore(MAX_SESSIONS, s.playground_idle_s, s.playground_sessions_per_client)
     return state.backprop_sessions
+
+
+def _owned(request: Request, key: str) -> None:
+    viewer = owner_of(request)
+    sessions = store(request)
+    if viewer is not None and key in sessions.owners and sessions.owner(key) != viewer:
+        raise HTTPException(403, f"session: {key!r} belongs to someone else")
 
 
 class _Locked:
     """The session, with its lock held: one request trains or edits it at a time."""
 
     def __init__(self, request: Request, key: str):
+        _owned(request, key)
         self.session = store(request).get(key)
         if self.session is None:
-            raise HTTPException(404, f"session: no playground session {key!r} (it may have expired after {IDLE_SECONDS // 60} idle minutes)")
+            idle = store(request).idle_seconds / 60
+            raise HTTPException(404, f"session: no playground session {key!r} (it may have expired after {idle:g} idle minutes)")
 
     def __enter__(self) -> Session:
         if not self.session.lock.acquire(timeout=5):
@@ -207,9 +230,10 @@ def neuron(req: NeuronRequest) -> dict:
 
 
 @router.get("/datasets", summary="The datasets, and the limits of a playground session")
-def list_datasets() -> dict:
+def list_datasets(request: Request) -> dict:
     return {"datasets": list(datasets.GENERATORS), "extent": datasets.EXTENT, "limits": {
-        "sessions": MAX_SESSIONS, "idle_seconds": IDLE_SECONDS, "points": MAX_POINTS, "steps_per_request": MAX_STEPS,
+        "sessions": MAX_SESSIONS, "idle_seconds": store(request).idle_seconds,
+        "sessions_per_person": store(request).per_owner, "points": MAX_POINTS, "steps_per_request": MAX_STEPS,
         "hidden_layers": 4, "hidden_width": 16}}
 
 
@@ -222,7 +246,7 @@ def create_session(req: SessionRequest, request: Request) -> dict:
         init_seed=secrets.randbelow(2**31) if req.init_seed is None else req.init_seed,
     )
     try:
-        key, session = store(request).create(config)
+        key, session = store(request).create(config, owner=owner_of(request))
     except StoreFull as e:
         raise HTTPException(429, f"sessions: {e}", headers={"Retry-After": "30"}) from None
     with session.lock:
@@ -237,6 +261,7 @@ def get_session(key: SessionId, request: Request, grid: int = Query(40, ge=0, le
 
 @router.delete("/sessions/{key}", status_code=204, summary="Forget a session")
 def delete_session(key: SessionId, request: Request) -> Response:
+    _owned(request, key)
     if not store(request).delete(key):
         raise HTTPException(404, f"session: no playground session {key!r}")
     return Response(status_code=204)
@@ -246,7 +271,7 @@ def delete_session(key: SessionId, request: Request) -> Response:
 def step_session(key: SessionId, req: StepRequest, request: Request) -> dict:
     with _Locked(request, key) as s:
         rows = s.step(req.steps)
-        return frame_json(s, rows, req.grid)
+        return frame_json(s, rows, req.grid, req.neurons)
 
 
 @router.post("/sessions/{key}/stream", summary="Train and send one server-sent event per frame ('paused' if it stops itself), then 'done'",

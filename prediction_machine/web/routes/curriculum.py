@@ -4,10 +4,17 @@ Thin on purpose: validate, hand the Python training iterators (pretrain.py, fine
 lora.py) to the bounded job manager (web/jobs.py), find and list run folders with runs.py,
 and serialize. Training never runs on
 the request's thread: a start request returns the job's id at once.
+
+Ownership (classroom mode): jobs and runs belong to the client that started them. A student
+sees, follows, stops and resumes only their own (and the shipped models); others' answer 403.
+The teacher and the laptop user may touch all of them. Before a new run, the client's oldest
+runs are removed past its quota (runs.prune).
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -19,18 +26,21 @@ from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException
 
 from prediction_machine.jsonsafe import json_number
-from prediction_machine.model import models
+from prediction_machine.memo import Memo
+from prediction_machine.model import models, weights
 from prediction_machine.training.curriculum import corpus as corpus_mod
 from prediction_machine.training.curriculum import finetune as ft
 from prediction_machine.training.curriculum import loop, lora, pretrain, runs, scale
 from prediction_machine.web.deps import settings
 from prediction_machine.web.jobs import JobManager
+from prediction_machine.web.security import owner_of
 from prediction_machine.web.streaming import SSE_RESPONSES, sse
 from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api/curriculum", tags=["curriculum"])
 RUN_ID = runs.RUN_ID
 _manager_lock = threading.Lock()
+COMPARED = Memo(size=4)  # checkpoints of runs loaded for /compare: the 4 most recent stay, the rest are freed
 # The defaults the page starts with are the library's: the live recipe, FinetuneConfig, LoraConfig.
 LIVE = pretrain.RECIPES["live"]
 FT = ft.FinetuneConfig()
@@ -57,7 +67,7 @@ class PretrainRequest(Strict):
     eval_every: int = Field(LIVE.eval_every, ge=1, le=1000, strict=True)
     sample_every: int = Field(LIVE.sample_every, ge=1, le=1000, strict=True)
     seed: int = Field(LIVE.seed, ge=0, le=2**31 - 1, strict=True)
-    resume: str | None = Field(None, pattern=RUN_ID, description="a run id from GET /runs to continue")
+    resume: str | None = Field(None, max_length=80, description="a run id from GET /runs to continue")
 
 
 class FinetuneRequest(Strict):
@@ -94,25 +104,48 @@ def manager(request: Request) -> JobManager:
     state = request.app.state
     with _manager_lock:
         if getattr(state, "training_jobs", None) is None:
-            state.training_jobs = JobManager(settings(request).max_training_jobs)
+            s = settings(request)
+            state.training_jobs = JobManager(s.max_training_jobs, pause_timeout_s=s.pause_timeout_s)
     return state.training_jobs
 
 
-def run_folder(name: str, field: str) -> Path:
-    """A shipped model name or a run id -> its checkpoint folder (never an arbitrary path), else a 404."""
+def creator(request: Request) -> str:
+    """Who a new job or run belongs to: the client id in classroom mode, "local" on a laptop."""
+    return request.scope.get("pm_client") or "local"
+
+
+def check_owner(request: Request, name: str, path: Path, field: str) -> None:
+    viewer = owner_of(request)
+    if viewer is not None and name not in runs.SHIPPED and runs.owner(path) != viewer:
+        raise HTTPException(403, f"{field}: the run {name!r} belongs to someone else; only they and the teacher may use it")
+
+
+def run_folder(name: str, field: str, request: Request | None = None) -> Path:
+    """A shipped model name or a run id -> its checkpoint folder (never an arbitrary path), else a 404
+    (or a 403 when the run is someone else's)."""
     path = runs.find_checkpoint(name)
     if path is None:
         raise HTTPException(404, f"{field}: no checkpoint called {name!r}; GET /api/curriculum/runs lists them")
+    if request is not None:
+        check_owner(request, name, path, field)
     return path
+
+
+def new_folder(request: Request, kind: str) -> Path:
+    """A run folder owned by this client, after removing its runs past the quota and the age limit."""
+    s, who = settings(request), creator(request)
+    busy = {j.folder for j in manager(request).running()}
+    runs.prune(who, s.run_quota_mb * 1e6, s.run_max_age_days * 86400, keep=busy)
+    return runs.new_run_folder(kind, owner=who)
 
 
 def start_job(request: Request, kind: str, work, folder: Path) -> dict:
     """Hand a training iterator to the job manager; a refused job (429) leaves no empty run folder behind."""
     try:
-        job = manager(request).start(kind, work, folder.name)
+        job = manager(request).start(kind, work, folder.name, owner=creator(request))
     except HTTPException:
-        if not any(folder.iterdir()):
-            folder.rmdir()
+        if not any(p.name != runs.OWNER_FILE for p in folder.iterdir()):
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     return {"job": job.describe()}
 
@@ -144,13 +177,19 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
         batch_size=req.batch_size, context=req.context, lr=req.lr, eval_every=req.eval_every,
         sample_every=req.sample_every, seed=req.seed,
     )
+    if req.resume is not None and not re.match(RUN_ID, req.resume):  # checked here for a plain-words message
+        raise unprocessable("resume", "there is no saved run to resume by that name: give a run id from "
+                                      "GET /api/curriculum/runs (a pre-training run that was paused or stopped)")
     if req.resume:
         folder = runs.runs_dir() / req.resume
         record = runs.read_run(folder)
         if record is None or record.get("kind") != "pretrain":
             raise HTTPException(404, f"resume: no pre-training run called {req.resume!r}; GET /api/curriculum/runs lists them")
+        check_owner(request, req.resume, folder, "resume")
+        if any(j.folder == req.resume for j in manager(request).running()):
+            raise HTTPException(409, f"resume: the run {req.resume!r} is still training; stop it first")
     else:
-        folder = runs.new_run_folder("pretrain")
+        folder = new_folder(request, "pretrain")
     resume = bool(req.resume)
     return start_job(request, "pretrain",
                      lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=resume), folder)
@@ -158,17 +197,17 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
 
 @router.post("/finetune", summary="Start a fine-tuning job on the project's conversations; returns its id at once")
 def start_finetune(req: FinetuneRequest, request: Request) -> dict:
-    base = run_folder(req.base, "base")
+    base = run_folder(req.base, "base", request)
     cfg = loop.fit_warmup(replace(FT, steps=req.steps, batch_size=req.batch_size, lr=req.lr, eval_every=req.eval_every,
                                   sample_every=req.eval_every, seed=req.seed))
-    folder = runs.new_run_folder("finetune")
+    folder = new_folder(request, "finetune")
     return start_job(request, "finetune", lambda stop, pause: ft.finetune(cfg, base, folder, stop, pause), folder)
 
 
 @router.post("/lora", summary="Advanced: start a LoRA job that teaches SmolLM2-135M-Instruct to talk like a pirate")
 def start_lora(req: LoraRequest, request: Request) -> dict:
     cfg = replace(LORA, rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
-    folder = runs.new_run_folder("lora")
+    folder = new_folder(request, "lora")
 
     def work(stop, pause):
         # Loading the 135M model takes seconds: it happens here, in the job's thread, not the request's.
@@ -181,12 +220,13 @@ def start_lora(req: LoraRequest, request: Request) -> dict:
 @router.get("/jobs", summary="Training jobs of this server: running, paused and recently ended")
 def list_jobs(request: Request) -> dict:
     m = manager(request)
-    return {"jobs": [j.describe() for j in m.jobs.values()], "max_running": m.max_running}
+    return {"jobs": [j.describe() for j in m.visible(owner_of(request))], "max_running": m.max_running,
+            "pause_timeout_s": m.pause_timeout_s}
 
 
 @router.get("/jobs/{job_id}", summary="One job's status")
 def get_job(job_id: Annotated[str, Field(pattern=RUN_ID)], request: Request) -> dict:
-    return {"job": manager(request).get(job_id).describe()}
+    return {"job": manager(request).get(job_id, owner=owner_of(request)).describe()}
 
 
 @router.post("/jobs/{job_id}/events", summary="Follow a job as server-sent events, from event number `after` on",
@@ -194,7 +234,7 @@ def get_job(job_id: Annotated[str, Field(pattern=RUN_ID)], request: Request) -> 
              responses=SSE_RESPONSES)
 async def follow_job(job_id: Annotated[str, Field(pattern=RUN_ID)], req: FollowRequest, request: Request):
     m = manager(request)
-    job = m.get(job_id)
+    job = m.get(job_id, owner=owner_of(request))
 
     async def events():
         async for name, data in m.follow(job, req.after):
@@ -209,15 +249,15 @@ async def follow_job(job_id: Annotated[str, Field(pattern=RUN_ID)], req: FollowR
 @router.post("/jobs/{job_id}/{action}", summary="Pause, resume or stop a job (takes effect within one optimizer step)")
 def control_job(job_id: Annotated[str, Field(pattern=RUN_ID)], action: Literal["pause", "resume", "stop"],
                 request: Request) -> dict:
-    return {"job": manager(request).control(job_id, action).describe()}
+    return {"job": manager(request).control(job_id, action, owner=owner_of(request)).describe()}
 
 
 # ----------------------------------------------------------------------------- checkpoints and comparison
 
 
 @router.get("/runs", summary="Checkpoints on disk: the shipped models and every run of this user")
-def list_runs() -> dict:
-    return {"runs": clean(runs.list_runs()), "folder": models.shown_path(runs.runs_dir())}
+def list_runs(request: Request) -> dict:
+    return {"runs": clean(runs.list_runs(viewer=owner_of(request))), "folder": models.shown_path(runs.runs_dir())}
 
 
 def _frozen(folder: str) -> models.LanguageModel:
@@ -225,10 +265,20 @@ def _frozen(folder: str) -> models.LanguageModel:
     return models.load(folder)
 
 
+def _compared(name: str, field: str, request: Request) -> models.LanguageModel:
+    """A shipped model (loaded once), or a run's checkpoint from a small cache that forgets the least
+    recently compared: comparing 30 runs no longer keeps 30 models in memory."""
+    path = run_folder(name, field, request)
+    if name in runs.SHIPPED:
+        return _frozen(str(path))
+    stamp = (path / "prediction-machine.json").stat().st_mtime_ns  # a newer checkpoint of the run is a new entry
+    return COMPARED.get(request.app, (str(path), stamp), lambda: models.LanguageModel(name, weights.read_folder(path)))
+
+
 @router.post("/compare", summary="Base vs tuned on one question: both answers and the first answer token's distribution")
-def compare(req: CompareRequest) -> dict:
-    base = _frozen(str(run_folder(req.base, "base")))
-    tuned = _frozen(str(run_folder(req.tuned, "tuned")))
+def compare(req: CompareRequest, request: Request) -> dict:
+    base = _compared(req.base, "base", request)
+    tuned = _compared(req.tuned, "tuned", request)
     if base.tokenizer.json != tuned.tokenizer.json:
         raise HTTPException(409, "tuned: was not fine-tuned from this base (their vocabularies differ)")
     return clean(ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k))

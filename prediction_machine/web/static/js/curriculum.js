@@ -4,6 +4,7 @@
 import { get, post, stream } from "./api.js";
 import { fmtInt, fmtNum, fmtSI, fmtSec, sci, trainingView } from "./training-view.js";
 import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleProse, visibleText } from "./dom.js";
+import { linkValue, shareCurriculum } from "./curriculum-share.js";
 
 const API = "/api/curriculum";
 
@@ -18,8 +19,10 @@ function pretrainPanel(shared) {
   const text = el("textarea", { id: "cur-text", rows: 4, hidden: true, maxlength: 2000000, placeholder: "Paste at least 500 characters of plain text (at most 2,000,000)." });
   const tokenizer = el("select", { id: "cur-tokenizer" }, el("option", { value: "bpe", text: "BPE (our own merges)" }),
     el("option", { value: "char", text: "bytes only (character level)" }));
-  const vocab = el("input", { id: "cur-vocab", type: "number", min: 259, max: 4096, value: 512 });
-  const steps = el("input", { id: "cur-steps", type: "number", min: 1, max: 20000, value: 300 });
+  const vocab = el("input", { id: "cur-vocab", type: "number", min: 259, max: 4096, value: linkValue("vocab", 512) });
+  const steps = el("input", { id: "cur-steps", type: "number", min: 1, max: 20000, value: linkValue("steps", 300) });
+  tokenizer.value = linkValue("tokenizer", "bpe", ["bpe", "char"]);
+  for (const input of [tokenizer, vocab, steps]) input.addEventListener("change", shareCurriculum);
   const start = el("button", { type: "button", class: "primary", "data-action": "start-pretrain", text: "Start pre-training" });
   const error = el("div");
   const merges = el("ol", { class: "merges", "aria-label": "first merges" });
@@ -41,6 +44,10 @@ function pretrainPanel(shared) {
   };
   resume.addEventListener("click", async () => {
     clear(error);
+    if (!saved.value) { // the row is hidden then, but a stale page (or a script) may still click
+      error.append(errorBox("There is no saved run to resume yet. Start pre-training, then Pause or Stop it: the run is saved and listed here."));
+      return;
+    }
     view.reset();
     try {
       const { job } = await post(`${API}/pretrain`, { resume: saved.value });
@@ -98,8 +105,22 @@ function pretrainPanel(shared) {
 // ----------------------------------------------------------------------------- fine-tuning
 
 function finetunePanel(shared) {
-  const steps = el("input", { id: "cur-ft-steps", type: "number", min: 1, max: 5000, value: 60 });
-  const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune", text: "Fine-tune the base model" });
+  const steps = el("input", { id: "cur-ft-steps", type: "number", min: 1, max: 5000, value: linkValue("ft_steps", 60) });
+  // Which model to start from: the shipped base, or one the learner pre-trained above.
+  const from = el("select", { id: "cur-ft-base" }, el("option", { value: "shakespeare-base", text: "shipped base model" }));
+  const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune", text: "Fine-tune" });
+  const wanted = linkValue("ft_base", "shakespeare-base");
+  shared.setBaseOptions = (runs) => {
+    const current = from.value !== "shakespeare-base" ? from.value : wanted;
+    clear(from).append(el("option", { value: "shakespeare-base", text: "shipped base model" }));
+    for (const r of runs.filter((r) => r.kind === "pretrain" && !r.shipped && r.status !== "running")) {
+      from.append(el("option", { value: r.id, text: `my run ${r.id} (step ${r.step}, ${r.status})` }));
+    }
+    if ([...from.options].some((o) => o.value === current)) from.value = current;
+    note.textContent = from.options.length > 1 ? "" : "Pre-train a run above (even a short one) and it appears here, so you can fine-tune your own model.";
+  };
+  const note = el("p", { class: "note" });
+  for (const input of [steps, from]) input.addEventListener("change", shareCurriculum);
   const error = el("div");
   const mask = el("div", { class: "mask", "aria-label": "loss mask" });
   const data = el("p", { class: "note" });
@@ -121,8 +142,10 @@ function finetunePanel(shared) {
     view.reset();
     try {
       const n = Number(steps.value);
-      const { job } = await post(`${API}/finetune`, { base: "shakespeare-base", steps: n, eval_every: Math.max(1, Math.round(n / 6)) });
+      const base = from.value;
+      const { job } = await post(`${API}/finetune`, { base, steps: n, eval_every: Math.max(1, Math.round(n / 6)) });
       start.disabled = true;
+      shared.baseOf[job.folder] = base; // the comparison puts the tuned model beside the model it started from
       await view.follow(job, {
         start: (d) => { if (d.mask_example) showMask(d.mask_example); },
         done: (d) => { shared.finetuneDone = d; shared.refreshCost(); shared.compareReady(job.folder); },
@@ -135,17 +158,23 @@ function finetunePanel(shared) {
 
   const node = el("div", { class: "panel", id: "cur-finetune" },
     el("h4", { text: "2. Fine-tuning, live" }),
-    el("p", { text: "Now the shipped base model (pre-trained on the plays by this project) reads a few hundred short conversations. The loss counts only the assistant's tokens, shown in colour below: the model learns to answer, and to stop, not to write questions." }),
+    el("p", { text: "Now a pre-trained model reads a few hundred short conversations: the shipped base model (pre-trained on the plays by this project), or the one you pre-trained above. The loss counts only the assistant's tokens, shown in colour below: the model learns to answer, and to stop, not to write questions." }),
     data, mask,
-    el("div", { class: "row" }, el("label", { for: "cur-ft-steps", text: "Steps" }), steps, start), error,
+    el("div", { class: "row" }, el("label", { for: "cur-ft-base", text: "Start from" }), from,
+      el("label", { for: "cur-ft-steps", text: "Steps" }), steps, start), note, error,
     view.node, codeLink("prediction_machine.training.curriculum.finetune.finetune"), codeLink("prediction_machine.training.curriculum.finetune.encode"));
   return { node };
 }
 
 // ----------------------------------------------------------------------------- base vs tuned
 
+// An answer as one flowing text: each line break shown as ↵ (a barely trained model can answer with
+// dozens of empty lines, which would make a box taller than the screen), invisible characters made visible.
+const answerText = (answer) => (answer ? visibleProse(answer).replace(/\n/g, "↵ ") : "(nothing)");
+
 function comparePanel(shared) {
-  const question = el("input", { id: "cur-question", type: "text", value: "Who is Hamlet's mother?", maxlength: 200 });
+  const question = el("input", { id: "cur-question", type: "text", value: linkValue("question", "Who is Hamlet's mother?"), maxlength: 200 });
+  question.addEventListener("change", shareCurriculum);
   const tuned = el("select", { id: "cur-tuned" });
   const go = el("button", { type: "button", "data-action": "compare", text: "Compare" });
   const out = el("div", { class: "compare", "aria-live": "polite" });
@@ -172,7 +201,7 @@ function comparePanel(shared) {
       el("tbody", {}, side.top.map((r) => el("tr", {},
         el("td", {}, tokenChip(r.token, { showId: false })), el("td", { class: "num", text: formatProb(r.prob) }),
         el("td", { class: "barcell" }, el("span", { class: "bar", style: { width: `${(r.prob * 100).toFixed(1)}%` } }))))));
-    return el("div", { class: "side" }, el("h5", { text: title }), el("p", { class: "answer", text: side.answer || "(nothing)" }),
+    return el("div", { class: "side" }, el("h5", { text: title }), el("p", { class: "answer", text: answerText(side.answer) }),
       el("p", { class: "note", text: "Next-token probabilities at the first answer position:" }), bars);
   }
 
@@ -180,9 +209,12 @@ function comparePanel(shared) {
     delete out.dataset.tuned;
     out.replaceChildren(el("p", { class: "note", text: "comparing…" }));
     try {
-      const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value });
+      const base = shared.baseOf[tuned.value] || "shakespeare-base";
+      const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value, base });
       out.dataset.tuned = tuned.value;
-      out.replaceChildren(el("div", { class: "sides" }, column("Base (pre-trained only)", d.base), column("Tuned (after fine-tuning)", d.tuned)),
+      out.dataset.base = base;
+      const baseTitle = base === "shakespeare-base" ? "Base (pre-trained only)" : `Base: my run ${base} (pre-trained only)`;
+      out.replaceChildren(el("div", { class: "sides" }, column(baseTitle, d.base), column("Tuned (after fine-tuning)", d.tuned)),
         el("p", { class: "moved", text: `Fine-tuning moved ${(d.moved * 100).toFixed(0)}% of the probability mass at the first answer position.` }));
     } catch (e) {
       out.replaceChildren(errorBox(e.message));
@@ -200,24 +232,31 @@ function comparePanel(shared) {
 
 function costPanel(shared) {
   const body = el("tbody");
-  const table = el("table", { class: "cost" }, el("thead", {}, el("tr", {}, ["Stage", "Data size", "Cost here", "Goal"].map((h) => el("th", { text: h })))), body);
+  const stages = ["Pre-training", "Fine-tuning", "Preference tuning"];
+  const table = el("table", { class: "cost" }, el("thead", {}, el("tr", {}, ["", ...stages].map((h) => el("th", { scope: "col", text: h })))), body);
+  // The guide's own words for each stage, beside what this machine measured.
+  const cell = (words, measured) => el("td", {}, el("strong", { class: "guide-words", text: words }), el("br"), el("span", { class: "note", text: measured }));
+  get(`${API}/preferences/data`).then((d) => { shared.dpoRun = d.shipped && { ...d.shipped, count: d.count }; shared.refreshCost(); }).catch(() => {});
   shared.refreshCost = () => {
     const p = shared.pretrainDone || shared.baseRun;
     const f = shared.finetuneDone || shared.chatRun;
+    const a = shared.dpoRun;
+    const cost = (r) => (r ? `here: ${fmtSec(r.seconds)}, ${sci(r.flops)} FLOPs` : "–");
     clear(body);
     body.append(
-      el("tr", {}, el("td", { text: "Pre-training" }),
-        el("td", { text: p ? `${fmtInt(p.tokens)} tokens of Shakespeare` : "run it above" }),
-        el("td", { text: p ? `${fmtSec(p.seconds)}, ${sci(p.flops)} FLOPs` : "–" }),
-        el("td", { text: "predict the next token: spelling, words, the shape of verse" })),
-      el("tr", {}, el("td", { text: "Fine-tuning" }),
-        el("td", { text: f ? `${fmtInt(f.tokens)} tokens of ${shared.ftCount || "a few hundred"} conversations` : "run it above" }),
-        el("td", { text: f ? `${fmtSec(f.seconds)}, ${sci(f.flops)} FLOPs` : "–" }),
-        el("td", { text: "answer questions briefly, stop at the end marker, refuse harmful requests" })),
+      el("tr", {}, el("th", { scope: "row", text: "Data size" }),
+        cell("Massive (Internet-scale)", p ? `here: ${fmtInt(p.tokens)} tokens of Shakespeare` : "run it above"),
+        cell("Specific & Curated", f ? `here: ${fmtInt(f.tokens)} tokens of ${shared.ftCount || "a few hundred"} conversations` : "run it above"),
+        cell("Specific & Curated", a ? `here: ${fmtInt(a.tokens)} tokens of ${a.count} chosen-vs-rejected pairs` : "–")),
+      el("tr", {}, el("th", { scope: "row", text: "Cost" }), cell("Very High", cost(p)), cell("Lower", cost(f)), cell("Lower", cost(a))),
+      el("tr", {}, el("th", { scope: "row", text: "Goal" }),
+        cell("General Knowledge", "predict the next token: spelling, words, the shape of verse"),
+        cell("Alignment & Safety", "answer questions briefly, stop at the end marker, refuse harmful requests"),
+        cell("Alignment & Safety", a ? `prefer the chosen answer: held-out preference accuracy ${(a.first.accuracy * 100).toFixed(0)}% → ${(a.last.accuracy * 100).toFixed(0)}%` : "–")),
     );
   };
   return el("div", { class: "panel", id: "cur-cost" }, el("h4", { text: "4. Data size, cost and goal, measured" }),
-    el("p", { text: "The guide's comparison table, filled with this machine's numbers from the runs above (the shipped base model's numbers until you pre-train your own)." }), table);
+    el("p", { text: "The guide's comparison table, in its own words, with this machine's numbers from the runs above (the shipped models' numbers until you train your own)." }), table);
 }
 
 function scalePanel() {
@@ -278,7 +317,7 @@ function loraPanel() {
 
 export function mount(root) {
   clear(root);
-  const shared = { refreshCost: () => {}, setTunedOptions: () => {}, setResumeOptions: () => {}, compareReady: () => {} };
+  const shared = { refreshCost: () => {}, setTunedOptions: () => {}, setResumeOptions: () => {}, setBaseOptions: () => {}, compareReady: () => {}, baseOf: {} };
   const pre = pretrainPanel(shared);
   const fine = finetunePanel(shared);
   const cmp = comparePanel(shared);
@@ -293,6 +332,7 @@ export function mount(root) {
       shared.loadedRuns = true;
       shared.setTunedOptions(runs);
       shared.setResumeOptions(runs);
+      shared.setBaseOptions(runs);
       shared.refreshCost();
       if (first && shared.chatRun) shared.compareNow(); // the shipped pair, side by side, from the start
     } catch (e) {
