@@ -1,37 +1,36 @@
-"""A classroom on one small machine: 1, 8, 32 and 100 students streaming generations at once.
+"""A classroom on one small machine: the served rate against what the model itself can do.
 
-    .venv/bin/python bench/bench_classroom.py             # about 5 minutes on 2 cores
-    .venv/bin/python bench/bench_classroom.py --quick     # 1, 8 and 32 clients, fewer tokens
+    .venv/bin/python bench/bench_classroom.py            # the full run (a few minutes on an idle 2-core machine)
+    .venv/bin/python bench/bench_classroom.py --quick    # fewer tokens, no cold start: for development
+    .venv/bin/python bench/run.py --only classroom       # the same, in the table of every benchmark
 
-A real `prediction-machine serve` subprocess on loopback, started with --max-running 32 so
-up to 32 generations decode together in one batch (prediction_machine/batching.py); the
-rest wait in the queue (web/admission.Slots). Each client is an asyncio task streaming
-POST /api/generate (server-sent events) with its own prompt and seed.
+One run prints, each measured side by side in that run:
+- capacity: the raw batched forward pass at 32 rows (this process, server idle) against the
+  aggregate tokens/s that 32 streaming clients get from the server (target >= 0.7x);
+- scaling: 32 clients against one client's HTTP rate (target >= 8x), and the p95 time per step (< 1 s);
+- 100 clients, 48 new tokens each: all complete, the longest silence any client had (< 5 s),
+  time to first token p50/p95, wall time, the server's peak RSS (< 2.5 GB);
+- one HTTP client against in-process `generation.generate` on the same path (>= 0.9x);
+- start-up: seconds until /api/health answers and until the model is ready, warm and cold.
 
-Reported per level:
-- aggregate tokens/s: every client's tokens over the wall time from the first request to
-  the last `done`; the ratio is against the single-client rate measured in the same run;
-- p50 / p95 time per step: the gaps between consecutive `step` events of each client,
-  pooled over clients (a queued client's wait is its time to first token, reported apart);
-- memory: the server's peak resident set size while the level ran.
-Each level is bounded in time; clients still running at the deadline are cancelled and
-counted with what they received.
+The server is a real `prediction-machine serve` subprocess (--max-running 64). The clients are
+bench/load.py's light load generator in a process of its own; its CPU seconds are printed beside
+the server's. Every client asks for the page's top-10 table (`top_n: 10`), at temperature 0.8.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import PeakRSS, Server, drive_in_subprocess, load_average  # noqa: E402
+
 ANIMALS = ["cat", "owl", "whale", "fox", "bee", "horse", "crow", "seal", "ant", "wolf"]
+TOP_N = 10  # what the page asks for
 
 
 def row(benchmark, ours, reference, unit, note="", ratio=None):
@@ -47,135 +46,126 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def start_server(precision: str, max_running: int = 32, max_queued: int = 128):
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prediction_machine", "serve", "--port", str(port), "--precision", precision,
-         "--max-running", str(max_running), "--max-queued", str(max_queued)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')[-500:]}")
-        try:
-            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server not ready within 120 s")
+def body(n: int, new: int) -> dict:
+    return {"prompt": f"Tell me a short story about a {ANIMALS[n % len(ANIMALS)]} called number {n}.",
+            "max_new_tokens": new, "temperature": 0.8, "seed": n, "top_n": TOP_N}
 
 
-class PeakRSS:
-    """Samples a process's resident memory in a thread; .peak in MB."""
-
-    def __init__(self, pid: int):
-        import psutil
-
-        self.proc, self.peak, self.stop = psutil.Process(pid), 0.0, threading.Event()
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-
-    def sample(self):
-        while not self.stop.is_set():
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss / 2**20)
-            except Exception:  # noqa: BLE001 - the process ended
-                return
-            self.stop.wait(0.2)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-
-
-async def one_client(client, url: str, n: int, max_new: int, deadline: float) -> dict:
-    body = {"prompt": f"Tell me a short story about a {ANIMALS[n % len(ANIMALS)]} called number {n}.",
-            "max_new_tokens": max_new, "temperature": 0.8, "seed": n, "top_n": 10}
-    t0 = time.perf_counter()
-    stamps: list[float] = []
-    status = "ok"
-    try:
-        async with client.stream("POST", url + "/api/generate", json=body) as r:
-            if r.status_code != 200:
-                return {"stamps": [], "t0": t0, "status": f"HTTP {r.status_code}"}
-            async for line in r.aiter_lines():
-                if line == "event: step":
-                    stamps.append(time.perf_counter())
-                elif line == "event: error":
-                    status = "error"
-                if time.perf_counter() > deadline:
-                    status = "deadline"
-                    break
-    except Exception as e:  # noqa: BLE001 - counted, not fatal
-        status = f"{type(e).__name__}"
-    return {"stamps": stamps, "t0": t0, "status": status}
+def level(server: Server, clients: int, new: int) -> dict:
+    """`clients` streams sent at once; rates over the wall time from the first send to the last event."""
+    with PeakRSS(server.proc.pid) as mem:
+        run = drive_in_subprocess(server.url, [body(n, new) for n in range(clients)], deadline=120 + 6 * clients)
+    streams = run["streams"]
+    t0 = min(s["t0"] for s in streams)
+    steps = [[t for name, t in s["events"] if name == "step"] for s in streams]
+    ends = [s["events"][-1][1] for s in streams if s["events"]]
+    wall = (max(ends) if ends else t0) - t0
+    tokens = sum(len(st) for st in steps)
+    silences = []  # the longest time each client waited with no event at all, from its send to its last event
+    for s in streams:
+        times = [s["t0"]] + [t for _, t in s["events"]]
+        silences.append(max(b - a for a, b in zip(times, times[1:], strict=False)) if len(times) > 1 else float("inf"))
+    bad = sorted({str(s["error"] or s["status"]) for s in streams if not (s["events"] and s["events"][-1][0] == "done")})
+    print(f"[classroom] {clients} client(s) x {new} tokens: {tokens} tokens in {wall:.1f} s"
+          + (f", not done: {bad}" if bad else "") + f"; {load_average()}", file=sys.stderr, flush=True)
+    return {
+        "clients": clients, "tokens": tokens, "wall": wall, "rate": tokens / wall if wall > 0 else 0.0,
+        "gaps": [b - a for st in steps for a, b in zip(st, st[1:], strict=False)],
+        "ttft": [st[0] - s["t0"] for st, s in zip(steps, streams, strict=True) if st],
+        "silence": max(silences), "peak_rss": mem.peak, "server_cpu": mem.cpu_s, "client_cpu": run["client_cpu_s"],
+        "completed": sum(bool(s["events"]) and s["events"][-1][0] == "done" for s in streams), "bad": bad,
+    }
 
 
-async def level(url: str, clients: int, max_new: int, budget_s: float) -> dict:
-    import httpx
+def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 10) -> float:
+    """Tokens/s of the bare batched decode step (no sampling, no server): `rows` rows, a 40-token cache."""
+    import torch
 
-    deadline = time.perf_counter() + budget_s
-    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(budget_s + 30), limits=limits) as client:
-        t0 = time.perf_counter()
-        results = await asyncio.gather(*(one_client(client, url, n, max_new, deadline) for n in range(clients)))
-    ends = [r["stamps"][-1] for r in results if r["stamps"]]
-    wall = (max(ends) if ends else time.perf_counter()) - t0
-    tokens = sum(len(r["stamps"]) for r in results)
-    gaps = [b - a for r in results for a, b in zip(r["stamps"], r["stamps"][1:], strict=False)]
-    ttft = [r["stamps"][0] - r["t0"] for r in results if r["stamps"]]
-    bad = [r["status"] for r in results if r["status"] != "ok"]
-    return {"tokens": tokens, "wall": wall, "rate": tokens / wall if wall > 0 else 0.0,
-            "p50": percentile(gaps, 0.5), "p95": percentile(gaps, 0.95),
-            "ttft": statistics.median(ttft) if ttft else float("nan"), "bad": bad}
+    from prediction_machine.model.transformer import KVCache
+
+    cache = KVCache(lm.config, rows, cached + steps + 2)
+    times = []
+    with torch.inference_mode():
+        lm.decoder(torch.randint(0, lm.config.vocab_size, (rows, cached)), cache=cache, last_only=True)  # (B, 40) prompt
+        x = torch.randint(0, lm.config.vocab_size, (rows, 1))  # (B, 1): one new token per row
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            lm.decoder(x, cache=cache, last_only=True)  # (B, 1, V)
+            times.append(time.perf_counter() - t0)
+    return rows / statistics.median(times)
 
 
-def run(quick: bool = False, precision: str = "fp32-fused") -> list[dict]:
-    levels = [1, 8, 32] if quick else [1, 8, 32, 100]
-    max_new = 16 if quick else 32
-    proc, url = start_server(precision)
-    rows, single = [], None
-    try:
-        import httpx
+def in_process(lm, new: int) -> float:
+    """Tokens/s of `generation.generate` on the server's own decoder, one client's request, in this process."""
+    from prediction_machine.inference.generation import generate
+    from prediction_machine.inference.sampling import SamplingParams
 
-        # Warm-up: the first generation pays for lazy set-up (threads, allocator), not the steady state.
-        httpx.post(url + "/api/generate", json={"prompt": "Hi", "max_new_tokens": 2}, timeout=120)
-        for n in levels:
-            with PeakRSS(proc.pid) as mem:
-                r = asyncio.run(level(url, n, max_new, budget_s=60 + 4 * n))
-            single = single or r["rate"]
-            target = {32: "; target >= 8x single, p95 < 1 s, RSS < 2.5 GB"}.get(n, "")
-            note = (f"p50 step {r['p50']:.2f} s, p95 {r['p95']:.2f} s, median time to first token "
-                    f"{r['ttft']:.1f} s, peak RSS {mem.peak:.0f} MB, {r['tokens']} tokens in {r['wall']:.1f} s"
-                    f"{target}" + (f"; {len(r['bad'])} clients {sorted(set(r['bad']))}" if r["bad"] else ""))
-            rows.append(row(f"classroom, {n} streaming client{'s' if n > 1 else ''}: aggregate", r["rate"], single,
-                            "tok/s", note))
-            if n == 32:
-                rows.append(row("classroom, 32 clients: p95 time per step", r["p95"], 1.0, "s", "target < 1 s"))
-                rows.append(row("classroom, 32 clients: server peak RSS", mem.peak, 2560.0, "MB", "target < 2.5 GB"))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    b = body(0, new)
+    ids = lm.prompt_ids(b["prompt"], chat=True)
+    t0, n = time.perf_counter(), 0
+    for _ in generate(lm.decoder, ids, SamplingParams(temperature=0.8), new, lm.stop_ids, seed=0, top_n=TOP_N):
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def run(quick: bool = False, precision: str | None = None, many: int = 32, room: int = 100) -> list[dict]:
+    """`many` clients for the capacity and scaling rows, `room` for the class (smaller only for smoke tests)."""
+    from prediction_machine.config import DEFAULT_PRECISION
+    from prediction_machine.model import models
+
+    precision = precision or DEFAULT_PRECISION
+    new, big_new = (16, 8) if quick else (32, 48)
+    rows: list[dict] = []
+    started = load_average()
+    lm = models.load(precision=precision)
+    serve_args = ("--precision", precision, "--max-running", "64", "--max-queued", "128")
+    with Server(*serve_args) as server:
+        warm = (server.health_s, server.ready_s)
+        level(server, 2, 2)  # warm-up: the first requests pay for lazy set-up, not the steady state
+        raw = raw_forward(lm, rows=many)  # the server is idle now
+        singles, local = [], []
+        for _ in range(1 if quick else 3):  # interleaved: both sides see the same machine
+            local.append(in_process(lm, new))
+            singles.append(level(server, 1, new)["rate"])
+        single, local_rate = statistics.median(singles), statistics.median(local)
+        c32 = level(server, many, new)
+        c100 = level(server, room, big_new)
+    cold = None
+    if not quick:
+        with tempfile.TemporaryDirectory() as cache, Server(*serve_args, env={"PREDICTION_MACHINE_CACHE": cache}) as s:
+            cold = (s.health_s, s.ready_s)
+
+    p95 = percentile(c32["gaps"], 0.95)
+    cpu = lambda r: f"server CPU {r['server_cpu']:.0f} s, load generator CPU {r['client_cpu']:.1f} s"  # noqa: E731
+    rows += [
+        row(f"capacity: {many} clients served vs the raw batched forward at {many} rows", c32["rate"], raw, "tok/s",
+            f"target >= 0.7x; {cpu(c32)}" + (f"; not done: {c32['bad']}" if c32["bad"] else "")),
+        row(f"scaling: {many} clients vs one HTTP client", c32["rate"], single, "tok/s",
+            f"target >= 8x; {c32['tokens']} tokens in {c32['wall']:.1f} s; median time to first token "
+            f"{statistics.median(c32['ttft']) if c32['ttft'] else float('nan'):.1f} s"),
+        row(f"{many} clients: p95 time per step", p95, 1.0, "s", f"target < 1 s; p50 {percentile(c32['gaps'], 0.5):.2f} s"),
+        row(f"{room} clients x {big_new} tokens: completed", c100["completed"], room, "clients",
+            "target: all" + (f"; others ended {c100['bad']}" if c100["bad"] else "")),
+        row(f"{room} clients: longest wait with no event", c100["silence"], 5.0, "s", "target < 5 s"),
+        row(f"{room} clients: time to first token p50", percentile(c100["ttft"], 0.5), None, "s",
+            f"p95 {percentile(c100['ttft'], 0.95):.1f} s"),
+        row(f"{room} clients: wall time, first request to last event", c100["wall"], None, "s",
+            f"{c100['rate']:.0f} tok/s aggregate; {cpu(c100)}"),
+        row(f"{room} clients: server peak RSS", c100["peak_rss"], 2560.0, "MB", "target < 2.5 GB"),
+        row("one HTTP client vs in-process generate (same decoder)", single, local_rate, "tok/s", "target >= 0.9x"),
+        row("start-up, warm: /api/health answers", warm[0], 2.0, "s", f"target < 2 s; model ready at {warm[1]:.1f} s"),
+    ]
+    if cold:
+        rows.append(row("start-up, cold (empty weights cache): /api/health answers", cold[0], 2.0, "s",
+                        f"target < 2 s; model ready at {cold[1]:.1f} s"))
+    ended = load_average()
     for r in rows:
-        r["note"] = f"{precision}, --max-running 32, {max_new} new tokens, temperature 0.8; " + r["note"]
+        r["note"] = f"{precision}, top_n {TOP_N}, {new} new tokens ({room} clients: {big_new}); " + r["note"]
+    rows.append(row("machine", None, None, "", f"at start: {started}; at end: {ended}"))
     return rows
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from run import print_table
 
-    print_table(run(quick="--quick" in sys.argv))
+    print_table(run(quick="--quick" in sys.argv), markdown="--markdown" in sys.argv)

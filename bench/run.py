@@ -6,7 +6,7 @@
 
 Benchmarks (each a module in bench/ exposing `run() -> list[dict]`):
     engine     decode and prefill against transformers, trace cost, server start-up and memory
-    classroom  1, 8, 32 and 100 concurrent streaming clients against a real server
+    classroom  served rate vs the raw batched forward, 32 and 100 streaming clients, start-up (bench_classroom.py)
     backprop   the backprop playground's updates per second
     training   tiny-model pre-training tokens/s and model-FLOPs utilisation
 
@@ -21,6 +21,7 @@ import argparse
 import importlib
 import inspect
 import math
+import os
 import sys
 import time
 import traceback
@@ -106,12 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         p.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    rows = []
+    rows, before = [], load_average()
     for name in names:
         print(f"[{name}: running ...]", file=sys.stderr)
         rows += run_one(name, args.quick)
     print_table(rows, markdown=args.markdown)
+    print(f"\n{before} before the run; {load_average()} after it (an idle machine shows about 0)")
     return 0
+
+
+def load_average() -> str:
+    """The numbers mean little on a busy machine: print how busy it was."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def start_server(*extra: str, env: dict | None = None) -> tuple[subprocess.Popen
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stdout.read().decode(errors='replace')}")
         try:
-            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
+            r = httpx.get(url + "/api/health", timeout=1)
+            if r.status_code == 200 and r.json().get("model") != "loading":  # serve loads the model in the background
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.2)

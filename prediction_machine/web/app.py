@@ -17,7 +17,8 @@ from starlette.exceptions import HTTPException
 from prediction_machine.model import models
 from prediction_machine.web import code_links, validation
 from prediction_machine.web.admission import Slots
-from prediction_machine.web.routes import attention, backprop, curriculum, inference
+from prediction_machine.web.deps import ModelLoader
+from prediction_machine.web.routes import alignment, attention, backprop, curriculum, inference, sequences
 from prediction_machine.web.security import SecurityMiddleware
 from prediction_machine.web.settings import ServerSettings
 
@@ -35,15 +36,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.slots = Slots(settings.max_running, settings.max_queued)
+    app.state.model_loader = ModelLoader()  # `serve` starts it; until then the model loads on first use
     app.add_exception_handler(RequestValidationError, validation.validation_error)
     app.add_exception_handler(HTTPException, validation.http_error)
     validation.install(app)  # error answers in the OpenAPI schema; crashes answered as JSON
-    for module in (inference, attention, backprop, curriculum):
+    for module in (inference, attention, backprop, curriculum, alignment, sequences):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["server"], summary="Liveness and load")
     async def health() -> dict:  # async: answers even when every worker thread is busy
-        return {"ok": True, "generation": app.state.slots.status()}
+        return {"ok": True, **app.state.model_loader.status(), "generation": app.state.slots.status()}
 
     @app.get("/api/models", tags=["server"], summary="Models this server can run, and where each comes from")
     def list_models() -> dict:
