@@ -112,21 +112,49 @@ def test_route_streams_through_the_batcher(client, lm):
     done = [d for e, d in events if e == "done"][0]
     expect = ids_of(generate(lm.decoder, lm.prompt_ids("What is the capital of France?"), GREEDY, 8, lm.stop_ids))
     assert done["ids"] == expect == [s["id"] for s in steps]
-    assert set(steps[0]) == {"index", "id", "token", "text", "prob", "draw", "prediction", "cached", "ms", "finish"}
+    assert set(steps[0]) == {"index", "id", "token", "text", "prob", "model_prob", "draw", "prediction", "cached",
+                             "ms", "finish"}
 
 
 def test_one_long_generation_keeps_a_one_row_cache(monkeypatch):
     """Growing the cache's length must not grow its rows: one stream's memory is one row."""
     monkeypatch.setattr(batching, "GROW", 4)  # grow the length every few steps
-    shapes = []
-    real = batching.KVCache
-
-    def recording(cfg, rows, positions):
-        shapes.append((rows, positions))
-        return real(cfg, rows, positions)
-
-    monkeypatch.setattr(batching, "KVCache", recording)
     batcher = Batcher(tiny_model(7), max_rows=8)
     (steps,) = run_together(batcher, [([5, 9, 2], GREEDY, 40)])
-    assert len(steps) == 40 and len(shapes) >= 5  # it really grew several times
-    assert {rows for rows, _ in shapes} == {1}, shapes
+    assert len(steps) == 40 and batcher.grows >= 5  # it really grew several times
+    assert batcher.peak_rows == 1
+    assert batcher.peak_positions <= 3 + 40  # never beyond what the row can reach (prompt + max_new_tokens)
+
+
+def test_newcomers_are_prefilled_together_in_one_pass():
+    model = tiny_model(12)
+    prompts = [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12], [13, 14, 15, 16, 17, 18], [19, 20, 21, 22, 23, 24]]
+    batcher = Batcher(model, max_rows=8)
+    together = run_together(batcher, [(p, GREEDY, 5) for p in prompts])
+    assert batcher.prefill_passes == 1  # four prompts of the same length: one pass reads them all
+    for p, steps in zip(prompts, together, strict=True):
+        assert ids_of(steps) == ids_of(generate(model, p, GREEDY, 5))
+
+
+def test_a_long_prompt_is_read_in_chunks_while_running_rows_go_on(monkeypatch):
+    monkeypatch.setattr(batching, "PREFILL_BUDGET_BUSY", 16)  # 16 prompt tokens per turn while rows decode
+    model = tiny_model(13)
+    batcher = Batcher(model, max_rows=8)
+    running = batcher.submit([5, 6, 7], GREEDY, 60)
+    first = running.out.get(timeout=30)  # it is decoding now
+    long_prompt = list(range(200, 300))  # 100 tokens: 7 chunks of 16 at most
+    passes_before, steps_before = batcher.prefill_passes, batcher.steps_run
+    newcomer = batcher.submit(long_prompt, GREEDY, 4)
+    newcomer_first = newcomer.out.get(timeout=60)
+    passes, decoded_meanwhile = batcher.prefill_passes - passes_before, batcher.steps_run - steps_before
+    seen = [first]
+    while (item := running.out.get(timeout=60)) is not None:
+        seen.append(item)
+    newcomer_steps = [newcomer_first]
+    while (item := newcomer.out.get(timeout=60)) is not None:
+        newcomer_steps.append(item)
+    assert passes >= 100 // 16  # the long prompt took several turns ...
+    assert decoded_meanwhile >= passes - 1  # ... and the running row got a token in each of them
+    assert len(seen) == 60 and ids_of(seen) == ids_of(generate(model, [5, 6, 7], GREEDY, 60))  # ... nobody waited
+    assert ids_of(newcomer_steps) == ids_of(generate(model, long_prompt, GREEDY, 4))
+    assert newcomer_first.cached == 100

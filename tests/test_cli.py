@@ -24,9 +24,10 @@ def test_generate_greedy_json(lm, capsys):
     out = run_json(capsys, "generate", "What is the capital of France?", "--temperature", "0", "--max-new-tokens", "12")
     assert "Paris" in out["text"]
     step = out["steps"][0]
-    assert set(step) == {"id", "token", "prob", "top"}
+    assert set(step) == {"id", "token", "prob", "model_prob", "top"}
     assert step["prob"] == 1.0 and step["top"][0]["id"] == step["id"]
-    assert set(step["top"][0]) == {"id", "token", "prob", "logit"}
+    assert 0 < step["model_prob"] < 1 and step["model_prob"] == step["top"][0]["model_prob"]  # greedy: prob says 1
+    assert set(step["top"][0]) == {"id", "token", "prob", "model_prob", "logit"}
 
 
 def test_generate_raw_mode_skips_the_template(lm, capsys):
@@ -87,3 +88,44 @@ def test_a_piped_cli_exits_quietly_when_the_reader_leaves(argv):
     proc = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+# ----------------------------------------------------------------------------- width and grammar
+
+
+def test_attention_fits_80_columns_with_whole_percentages(lm, capsys):
+    from prediction_machine.cli.output import console
+
+    assert console.width == 80  # captured output: rich's default width, like a standard terminal
+    assert main(["attention", "The animal didn't cross the street because it was too tired"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert "0.…" not in out
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == ["The"] and "100" in line)
+    grid = [line.split() for line in lines[start:] if line.strip() and not line.startswith("Words split")]
+    assert len(grid) == len(lm.tokenizer.encode("The animal didn't cross the street because it was too tired"))
+    for row in grid:  # every cell is a whole percentage or the masked future, never cut short
+        assert all(c.isdigit() or c == "·" for c in row[1:]), row
+    assert grid[0][1] == "100" and set(grid[0][2:]) == {"·"}  # the first token can only attend to itself
+
+
+def test_attention_leaves_out_columns_that_do_not_fit_and_says_so():
+    from prediction_machine.cli.inference import attention_lines
+
+    texts = [f" word{i}" for i in range(20)]
+    mat = [[(1 / (q + 1) if k <= q else 0.0) for k in range(20)] for q in range(20)]
+    lines = attention_lines(texts, mat, 80)
+    assert max(len(line) for line in lines) <= 80
+    assert lines[-1].startswith("First ") and "columns of 20 shown" in lines[-1]
+    assert lines[1].split()[1] == "100" and lines[2].split()[1:3] == ["50", "50"]
+    assert len(attention_lines(texts[:3], mat, 80)) == 4  # header + 3 rows, no note
+
+
+def test_counts_agree_with_their_nouns(lm, capsys):
+    from prediction_machine.cli.inference import plural
+
+    assert (plural(1, "token"), plural(2, "token"), plural(1234, "token")) == ("1 token", "2 tokens", "1,234 tokens")
+    assert main(["tokenize", "Hello"]) == 0
+    out = capsys.readouterr().out
+    assert "1 token" in out and "1 tokens" not in out

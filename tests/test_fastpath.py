@@ -73,6 +73,12 @@ def test_fused_greedy_tokens_match_reference(lm, reference_and_fused):
     assert differ == 0  # same fp32 arithmetic: any change of a greedy token is a bug here
 
 
+def test_a_model_loads_on_the_fused_path_and_fp32_keeps_the_textbook(lm):
+    assert lm.precision == "fp32-fused" and isinstance(lm.decoder, fastpath.FusedDecoder)
+    assert lm.describe()["precision"] == "fp32-fused"
+    assert fastpath.decoder_for(lm.model, "fp32") is lm.model  # --precision fp32: the textbook module itself
+
+
 def test_tracing_on_fused_engine_uses_textbook_path():
     ref = tiny_model(4)
     fused = fastpath.FusedDecoder(ref)
@@ -85,6 +91,8 @@ def test_tracing_on_fused_engine_uses_textbook_path():
 def test_precision_is_selectable_and_described():
     from prediction_machine import cli, config
 
-    assert config.DEFAULT_PRECISION == "fp32" and cli.PRECISIONS is fastpath.PRECISIONS is config.PRECISIONS
+    assert config.DEFAULT_PRECISION == "fp32-fused" and cli.PRECISIONS is fastpath.PRECISIONS is config.PRECISIONS
+    assert cli.build_parser().parse_args(["serve"]).precision == "fp32-fused"
+    assert cli.build_parser().parse_args(["generate", "hi", "--precision", "fp32"]).precision == "fp32"
     with pytest.raises(ValueError, match="unknown precision"):
         fastpath.decoder_for(tiny_model(5), "int3")

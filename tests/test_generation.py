@@ -34,3 +34,23 @@ def test_steps_report_the_draw(lm):
         assert 0 <= s.draw.u < 1
         assert s.draw.cumulative_before <= s.draw.u * 1.0000001 <= s.draw.cumulative_before + s.prob + 1e-9
         assert s.prediction.rows and abs(sum(r.prob for r in s.prediction.rows) + s.prediction.mass_outside - 1) < 1e-5
+
+
+def test_each_step_carries_the_models_probability_and_the_draws(lm):
+    steps = list(generate(lm.decoder, lm.prompt_ids("Hi"), SamplingParams(temperature=0), 4, set()))
+    for s in steps:
+        assert s.prob == 1.0  # greedy: the draw was certain ...
+        assert 0 < s.model_prob < 1  # ... the model was not
+        assert s.model_prob == s.prediction.rows[0].model_prob and s.prediction.rows[0].id == s.id
+    none = list(generate(lm.decoder, lm.prompt_ids("Hi"), SamplingParams(temperature=0), 2, set(), top_n=0))
+    assert [s.prediction for s in none] == [None, None] and [s.id for s in none] == [s.id for s in steps[:2]]
+
+
+def test_openapi_defines_both_probabilities_with_descriptions():
+    from prediction_machine.web.app import create_app
+
+    schemas = create_app().openapi()["components"]["schemas"]
+    for name in ("StepEvent", "PredictionRow"):
+        fields = schemas[name]["properties"]
+        assert "temperature 1" in fields["model_prob"]["description"]
+        assert "the draw used" in fields["prob"]["description"]

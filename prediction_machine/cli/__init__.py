@@ -11,7 +11,7 @@ import math
 import os
 import sys
 
-from prediction_machine.cli import backprop, curriculum, inference
+from prediction_machine.cli import align, backprop, curriculum, inference, sequences
 from prediction_machine.cli.output import UsageError
 
 
@@ -22,13 +22,13 @@ def _float(text: str) -> float:
     return value
 
 
-from prediction_machine.config import PRECISIONS  # noqa: E402
+from prediction_machine.config import DEFAULT_PRECISION, PRECISIONS  # noqa: E402
 
 
 def precision_option(sp) -> None:
-    sp.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                    help="numeric path for generation: fp32 = the textbook code (default); fp32-fused = the "
-                         "same float32 math with fused, pre-transposed matrices (faster, see fastpath.py)")
+    sp.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                    help="numeric path for generation: fp32-fused = float32 with fused, pre-transposed matrices "
+                         "(the default: same tokens, faster, see fastpath.py); fp32 = the textbook code itself")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token", default=None, help="access token required by every API call (classroom mode)")
     s.add_argument("--max-running", type=int, default=None, help="generations computed at once (default 4)")
     s.add_argument("--max-queued", type=int, default=None, help="generations allowed to wait (default 32)")
+    s.add_argument("--max-memory", type=int, default=None, metavar="MB",
+                   help="memory budget in MB; generations that would pass it wait their turn (default 4096)")
     precision_option(s)
     s.set_defaults(func=inference.cmd_serve)
 
@@ -88,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     backprop.register(sub)
     curriculum.register(sub)
+    align.register(sub)
+    sequences.register(sub)
     return p
 
 

@@ -29,7 +29,7 @@ def cmd_tokenize(args) -> None:
     if args.json:
         emit({"tokens": [{"id": t.id, "text": t.text, "start": t.start, "end": t.end} for t in tokens]})
         return
-    table = Table(title=f"{len(tokens)} tokens")
+    table = Table(title=plural(len(tokens), "token"))
     for col in ("#", "id", "text", "chars"):
         table.add_column(col)
     for n, t in enumerate(tokens):
@@ -54,7 +54,7 @@ def cmd_generate(args) -> None:
     if not ids:
         raise UsageError("the prompt is empty: give some text to continue")
     if len(ids) + args.max_new_tokens > lm.config.max_seq_len:
-        raise UsageError(f"the prompt is {len(ids)} tokens and --max-new-tokens {args.max_new_tokens}; "
+        raise UsageError(f"the prompt is {plural(len(ids), 'token')} and --max-new-tokens {args.max_new_tokens}; "
                          f"together they exceed the context of {lm.config.max_seq_len}")
     decoder, steps, text = StreamDecoder(lm.tokenizer), [], []
     for step in generate(lm.decoder, ids, params, args.max_new_tokens, lm.stop_ids, args.seed, args.top):
@@ -64,9 +64,11 @@ def cmd_generate(args) -> None:
             steps.append({
                 "id": step.id,
                 "token": lm.tokenizer.token(step.id).text,
-                "prob": step.prob,
-                "top": [{"id": r.id, "token": lm.tokenizer.token(r.id).text, "prob": r.prob, "logit": r.logit}
-                        for r in step.prediction.rows],
+                "prob": step.prob,  # what the draw used (after temperature and the filters)
+                "model_prob": step.model_prob,  # the model's own (temperature 1, no filters)
+                "top": [{"id": r.id, "token": lm.tokenizer.token(r.id).text, "prob": r.prob,
+                         "model_prob": r.model_prob, "logit": r.logit}
+                        for r in (step.prediction.rows if step.prediction else [])],
             })
         else:
             print(piece, end="", flush=True)
@@ -86,7 +88,7 @@ def cmd_attention(args) -> None:
         raise UsageError("the text is empty: give a sentence")
     limit = attention.MAX_TOKENS if not args.no_limit else lm.config.max_seq_len
     if len(tokens) > limit:
-        raise UsageError(f"the text is {len(tokens)} tokens; the limit is {limit} (pass --no-limit to lift it)")
+        raise UsageError(f"the text is {plural(len(tokens), 'token')}; the limit is {limit} (pass --no-limit to lift it)")
     for flag, value, top in (("--layer", args.layer, lm.config.n_layers), ("--head", args.head, lm.config.n_heads)):
         if value is not None and not 0 <= value < top:
             raise UsageError(f"{flag} must be in 0..{top - 1}, got {value}")
@@ -105,17 +107,46 @@ def cmd_attention(args) -> None:
         return
     mat = att.mean(dim=(0, 1))  # (T, T): the average over the selected layers and heads
     where = f"layer {args.layer if args.layer is not None else 'mean'}, head {args.head if args.head is not None else 'mean'}"
-    table = Table(title=f"Attention ({where}): row = the token attending, column = the token attended to")
-    table.add_column("")
-    for t in texts:
-        table.add_column(visible(t), justify="right")
-    for q, row in enumerate(mat.tolist()):
-        table.add_row(visible(texts[q]), *[("·" if k > q else f"{v:.2f}") for k, v in enumerate(row)])
-    console.print(table)
+    console.print(f"Attention ({where}), in percent: row = the token attending, column = the token attended to")
+    for line in attention_lines(texts, mat.tolist(), console.width):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     split = [w for w in explained.words if len(w.tokens) > 1]
     if split:
         console.print("Words split into several tokens: " + ", ".join(
             " | ".join(visible(texts[i]) for i in w.tokens) for w in split))
+
+
+def plural(n: int, word: str) -> str:
+    """'1 token', '2 tokens'."""
+    return f"{n:,} {word if n == 1 else word + 's'}"
+
+
+def attention_lines(texts: list[str], mat: list[list[float]], width: int = 80) -> list[str]:
+    """The attention matrix as plain lines no wider than `width`: whole percentages, '·' for the future.
+
+    Columns that do not fit are left out, from the right, and a last line says how many.
+    """
+    def label(text: str, n: int) -> str:
+        v = visible(text)
+        return v if len(v) <= n else v[: n - 1] + "…"
+
+    def cell(q: int, k: int) -> str:
+        return "·" if k > q else f"{round(mat[q][k] * 100)}"
+
+    rows = [label(t, 12) for t in texts]
+    left = max(len(r) for r in rows)
+    heads = [label(t, 6) for t in texts]
+    widths = [max(3, len(h)) for h in heads]
+    shown, used = 0, left
+    while shown < len(texts) and used + 1 + widths[shown] <= width:
+        used += 1 + widths[shown]
+        shown += 1
+    shown = max(shown, 1)
+    lines = [" " * left + "".join(" " + heads[k].rjust(widths[k]) for k in range(shown))]
+    lines += [rows[q].rjust(left) + "".join(" " + cell(q, k).rjust(widths[k]) for k in range(shown)) for q in range(len(texts))]
+    if shown < len(texts):
+        lines.append(f"First {plural(shown, 'column')} of {len(texts)} shown, to fit {width} characters; --json has all.")
+    return lines
 
 
 def cmd_serve(args) -> None:

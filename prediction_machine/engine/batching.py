@@ -5,16 +5,27 @@ handful of matrix-vector products. Decoding for 32 sequences in the same pass st
 same weights once and turns those products into small matrix-matrix products, which the CPU
 does at nearly the same cost. So a classroom is served by one background loop:
 
-    loop: admit new requests (prefill each prompt, emit its first token)
-          -> one forward pass over all active rows (each row at its own length in the KV cache)
-          -> for each row: sample with that request's own generator, emit a Step
+    loop: start a group of newcomers (their shared prompt beginnings copied from the prefix cache)
+          -> one prefill pass: the next chunk of every newcomer's prompt, together
+             (a newcomer whose prompt is now read emits its first token and joins the batch)
+          -> one decode pass over all running rows (each row at its own length in the KV cache)
+          -> every row's next token sampled in one batched call (generation.choose)
           -> drop finished and cancelled rows
+
+Chunked prefill (as in vLLM and Sarathi-Serve): a long prompt is read a chunk per turn, so the
+rows already decoding still get a token every turn instead of waiting for the whole prompt.
+Within a group every newcomer reads the same number of tokens per pass; the group is kept in
+order of tokens left, so the rows still reading are always the first ones of its cache.
 
 Rows of different lengths share one transformer.KVCache: every row has its own length, and
 the causal mask lets a row's query see only its own filled positions. Each request carries
 its own torch.Generator, so the same seed gives the same tokens whoever else is in the batch.
 The steps are the same `generation.Step` objects that generation.generate yields, computed by
-the same sampling and prediction functions.
+the same function, generation.choose.
+
+Memory (engine/memory.py): the batch cache grows its rows and its positions separately, only
+to what the running rows need, and one layer at a time. Each request reserves its worst case
+before it starts; with a `max_kv_bytes` budget, a request that would pass it waits its turn.
 
 The admission limit (how many sequences may decode together) is enforced by the caller, in
 web/admission.Slots; `max_rows` here is only a safety net.
@@ -32,17 +43,18 @@ from dataclasses import dataclass, field
 
 import torch
 
-from prediction_machine.inference.generation import Step, check_prompt, finish_reason
-from prediction_machine.inference.prediction import predict
-from prediction_machine.inference.sampling import SamplingParams, distribution, draw, make_generator
+from prediction_machine.engine import memory
+from prediction_machine.engine.prefix_cache import DEFAULT_BYTES, PrefixCache
+from prediction_machine.inference.generation import Step, check_prompt, choose, finish_reason
+from prediction_machine.inference.sampling import SamplingParams, make_generator
 from prediction_machine.model.transformer import KVCache
 
-GROW = 64  # KV-cache positions added at a time, so memory follows what is really in use
-# Prompt tokens read per loop turn. A prefill pauses every running row, so while rows are
-# decoding, newcomers are let in a few at a time: each student's next token never waits
-# for a whole class of prompts to be read.
+GROW = memory.GROW  # KV-cache positions added at a time, so memory follows what is really in use
+# Prompt tokens read per loop turn. A prefill pass pauses every running row, so while rows are
+# decoding it is kept short: each student's next token waits for at most one such pass.
 PREFILL_BUDGET_IDLE = 512
-PREFILL_BUDGET_BUSY = 64
+PREFILL_BUDGET_BUSY = 128
+MIN_CHUNK = 16  # fewer tokens per row than this and a prefill pass is mostly overhead
 
 
 @dataclass(eq=False)
@@ -58,7 +70,9 @@ class Request:
     out: queue.Queue = field(default_factory=queue.Queue)  # Step, an Exception, or None at the end
     cancelled: threading.Event = field(default_factory=threading.Event)
     ids: list[int] = field(default_factory=list)  # prompt + generated so far
-    cache: KVCache | None = None  # its prefilled prompt, a cache of one row, until it joins the batch
+    filled: int = 0  # prompt positions in the KV cache so far
+    reused: int = 0  # ... of which were copied from the prefix cache
+    reserved: int = 0  # bytes of KV memory held for it (memory.request_bytes)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -67,22 +81,39 @@ class Request:
 class Batcher:
     """A background decode loop shared by every request for one decoder (a Transformer or a FusedDecoder)."""
 
-    def __init__(self, decoder, max_rows: int = 32):
+    def __init__(self, decoder, max_rows: int = 32, max_kv_bytes: int | None = None,
+                 prefix_bytes: int = DEFAULT_BYTES):
         self.decoder, self.cfg, self.max_rows = decoder, decoder.cfg, max_rows
+        self.max_kv_bytes = max_kv_bytes  # None: no budget
+        self.prefixes = PrefixCache(prefix_bytes) if prefix_bytes > 0 else None
         self.pending: list[Request] = []
-        self.rows: list[Request] = []  # active requests; row i of the cache belongs to rows[i]
+        self.filling: list[Request] = []  # the group being prefilled; row i of self.fill is filling[i]
+        self.fill: KVCache | None = None
+        self.rows: list[Request] = []  # running requests; row i of self.cache belongs to rows[i]
         self.cache: KVCache | None = None
+        self.reserved = 0  # bytes reserved by requests in self.filling and self.rows
         self.wake = threading.Condition()
         self.thread: threading.Thread | None = None
-        self.steps_run = 0  # batched forward passes so far (for tests and benchmarks)
+        self.steps_run = self.prefill_passes = 0  # forward passes so far (for tests and benchmarks)
+        self.grows, self.peak_rows, self.peak_positions = 0, 0, 0  # how the batch cache grew
+        self.plan: memory.WorstCase | None = None  # set by batcher_for when a server's limits are known
 
     # ------------------------------------------------------------------ the public face
 
     def submit(self, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
-               stop_ids: set[int] = frozenset(), seed: int | None = None, top_n: int = 10) -> Request:
+               stop_ids: set[int] = frozenset(), seed: int | None = None, top_n: int = 10,
+               out=None) -> Request:
+        """Queue a generation. Its Steps, then None, are put into `out` (anything with a queue's
+        `put`, such as the web layer's feed; a new queue.Queue by default) from the loop's thread."""
         check_prompt(prompt_ids, self.cfg.max_seq_len)
+        need = memory.request_bytes(self.cfg, len(prompt_ids), max_new_tokens)
+        if self.max_kv_bytes is not None and need > self.max_kv_bytes:
+            raise ValueError(f"this request needs {need / memory.MB:.0f} MB of KV cache; the memory budget "
+                             f"leaves {self.max_kv_bytes / memory.MB:.0f} MB: ask for fewer tokens")
         req = Request(list(prompt_ids), params, max_new_tokens, set(stop_ids), top_n,
                       None if params.greedy else make_generator(seed), ids=list(prompt_ids))
+        if out is not None:
+            req.out = out
         with self.wake:
             self.pending.append(req)
             if self.thread is None or not self.thread.is_alive():
@@ -119,51 +150,97 @@ class Batcher:
     def _loop(self) -> None:
         while True:
             with self.wake:
-                while not self.pending and not self.rows:
-                    if not self.wake.wait(timeout=30):
-                        if not self.pending and not self.rows:
-                            self.cache = None
-                            self.thread = None  # idle: let the thread end; submit() starts another
-                            return
-                new = self._take_pending()
+                self._let_go_of_cancelled()
+                while not self.filling and not self.rows and not self._admissible():
+                    if not self.wake.wait(timeout=30) and not self.pending:
+                        self.cache = self.fill = None
+                        self.thread = None  # idle: let the thread end; submit() starts another
+                        return
+                if not self.filling:
+                    self._start_group()
             try:
                 with torch.inference_mode():
-                    joined = [r for r in new if self._prefill(r)]
-                    self._join(joined)
+                    if self.filling:
+                        self._prefill_pass()
                     if self.rows:
                         self._decode()
             except Exception as e:  # noqa: BLE001 - handed to every affected consumer, the loop lives on
-                for r in new + self.rows:
+                for r in self.filling + self.rows:
                     r.out.put(e)
                     r.out.put(None)
-                self.rows, self.cache = [], None
+                self.filling, self.rows, self.fill, self.cache, self.reserved = [], [], None, None, 0
 
-    def _take_pending(self) -> list[Request]:
-        """Requests to admit this turn: as many as fit in the prefill budget (at least one)."""
-        take, budget = [], PREFILL_BUDGET_BUSY if self.rows else PREFILL_BUDGET_IDLE
-        while self.pending and len(self.rows) + len(take) < self.max_rows:
-            if take and len(self.pending[0].prompt_ids) > budget:
-                break
-            req = self.pending.pop(0)
-            budget -= len(req.prompt_ids)
-            take.append(req)
-        return take
+    def _let_go_of_cancelled(self) -> None:
+        """Requests cancelled while still waiting end at once: their consumers are not kept waiting."""
+        for r in [r for r in self.pending if r.cancelled.is_set()]:
+            self.pending.remove(r)
+            r.out.put(None)
 
-    def _prefill(self, req: Request) -> bool:
-        """Read the prompt into a cache of its own and emit the first token. True if it goes on."""
-        if req.cancelled.is_set():
-            req.out.put(None)
-            return False
-        T = len(req.prompt_ids)
-        cache = KVCache(self.cfg, 1, T)
+    def _admissible(self) -> bool:
+        """Is there a pending request that could start now?"""
+        self._let_go_of_cancelled()
+        return bool(self.pending) and self._fits(self.pending[0])
+
+    def _fits(self, req: Request) -> bool:
+        need = memory.request_bytes(self.cfg, len(req.prompt_ids), req.max_new_tokens)
+        return self.max_kv_bytes is None or self.reserved + need <= self.max_kv_bytes
+
+    def _start_group(self) -> None:
+        """Move newcomers from pending to a prefill group, first come first served, within rows and memory."""
+        budget = PREFILL_BUDGET_BUSY if self.rows else PREFILL_BUDGET_IDLE
+        take = []
+        while (self.pending and len(self.rows) + len(take) < self.max_rows and len(take) < budget // MIN_CHUNK
+               and self._fits(self.pending[0])):
+            r = self.pending.pop(0)
+            if r.cancelled.is_set():
+                r.out.put(None)
+                continue
+            r.reserved = memory.request_bytes(self.cfg, len(r.prompt_ids), r.max_new_tokens)
+            self.reserved += r.reserved
+            take.append(r)
+        if not take:
+            return
+        found = {id(r): self.prefixes.lookup(r.prompt_ids) if self.prefixes else (None, 0) for r in take}
+        take.sort(key=lambda r: len(r.prompt_ids) - found[id(r)][1], reverse=True)  # most tokens left first
+        self.fill = KVCache(self.cfg, len(take), max(len(r.prompt_ids) for r in take))
+        for row, r in enumerate(take):
+            entry, n = found[id(r)]
+            if entry is not None:
+                self.prefixes.copy_into(entry, n, self.fill, row)
+            r.filled = r.reused = n
+        self.filling = take
+
+    def _prefill_pass(self) -> None:
+        """Read the next chunk of every newcomer's prompt in one pass; the ones done emit and join."""
+        m = len(self.filling)
+        left = [len(r.prompt_ids) - r.filled for r in self.filling]  # most first
+        budget = PREFILL_BUDGET_BUSY if self.rows else PREFILL_BUDGET_IDLE
+        T = min(left[-1], max(MIN_CHUNK, budget // m))  # the same T for every row of the pass
+        x = torch.tensor([r.prompt_ids[r.filled : r.filled + T] for r in self.filling])  # (m, T)
         t0 = time.perf_counter()
-        logits, _ = self.decoder(torch.tensor([req.prompt_ids]), cache=cache, last_only=True)  # (1, 1, V)
+        logits, _ = self.decoder(x, cache=self.fill.head(m), last_only=True)  # (m, 1, V)
         ms = (time.perf_counter() - t0) * 1000
-        req.cache = cache
-        return self._emit(req, logits[0, -1], cached=T, ms=ms)
+        self.prefill_passes += 1
+        for r in self.filling:
+            r.filled += T
+        first_done = next(i for i in range(m + 1) if i == m or self.filling[i].filled == len(self.filling[i].prompt_ids))
+        done, self.filling = self.filling[first_done:], self.filling[:first_done]
+        if self.prefixes is not None:
+            for i, r in enumerate(done, start=first_done):
+                self.prefixes.store(r.prompt_ids, self.fill, i)
+        going = self._emit(done, logits[first_done:, -1], [len(r.prompt_ids) for r in done], ms)
+        joining = [(first_done + i, r) for i, (r, on) in enumerate(zip(done, going, strict=True)) if on]
+        if joining:
+            B = len(self.rows)
+            self._reserve(B + len(joining), max(len(r.prompt_ids) for _, r in joining) + 1, [r for _, r in joining])
+            for j, (i, r) in enumerate(joining):
+                self.fill.copy_row(i, self.cache, B + j)  # its prompt positions become a row of the batch
+                self.rows.append(r)
+        if not self.filling:
+            self.fill = None
 
     def _decode(self) -> None:
-        """One forward pass for every active row, then one sampled token per row."""
+        """One forward pass for every running row, then one sampled token per row."""
         gone = [i for i, r in enumerate(self.rows) if r.cancelled.is_set()]
         for i in reversed(gone):  # a student who left costs no further pass over the weights
             self.rows[i].out.put(None)
@@ -175,44 +252,50 @@ class Batcher:
         self._reserve(B, max(cached) + 1)
         x = torch.tensor([[r.ids[-1]] for r in self.rows])  # (B, 1): each row's newest token
         t0 = time.perf_counter()
-        logits, _ = self.decoder(x, cache=self._active_view(), last_only=True)  # (B, 1, V)
+        logits, _ = self.decoder(x, cache=self.cache.head(B), last_only=True)  # (B, 1, V)
         ms = (time.perf_counter() - t0) * 1000
         self.steps_run += 1
-        done = [i for i, r in enumerate(self.rows) if not self._emit(r, logits[i, -1], cached[i] + 1, ms)]
-        for i in reversed(done):
-            self._drop(i)
+        going = self._emit(self.rows, logits[:, -1], [c + 1 for c in cached], ms)
+        for i in reversed(range(B)):
+            if not going[i]:
+                self._drop(i)
 
-    def _emit(self, req: Request, logits: torch.Tensor, cached: int, ms: float) -> bool:
-        """Sample the next token exactly as generation.generate does; True if the row goes on."""
-        if req.cancelled.is_set():
-            req.out.put(None)
-            return False
-        probs = distribution(logits, req.params)  # (V,), computed once for the draw and the table
-        d = draw(probs, req.generator)
-        index = len(req.ids) - len(req.prompt_ids)
-        req.ids.append(d.id)
-        finish = finish_reason(d.id, req.stop_ids, index + 1, req.max_new_tokens, len(req.ids), self.cfg.max_seq_len)
-        req.out.put(Step(index, d.id, d.prob, predict(logits, req.params, req.top_n, probs), d, cached, ms, finish))
-        if finish:
-            req.out.put(None)
-        return finish is None
+    def _emit(self, reqs: list[Request], logits: torch.Tensor, cached: list[int], ms: float) -> list[bool]:
+        """Sample each request's next token from its row of logits (n, V); True for the rows that go on."""
+        live = [i for i, r in enumerate(reqs) if not reqs[i].cancelled.is_set()]
+        going = [False] * len(reqs)
+        for i in set(range(len(reqs))) - set(live):
+            reqs[i].out.put(None)
+            self._release(reqs[i])
+        if not live:
+            return going
+        picked = choose(logits[live], [reqs[i].params for i in live], [reqs[i].generator for i in live],
+                        [reqs[i].top_n for i in live])
+        for i, c in zip(live, picked, strict=True):
+            r, d = reqs[i], c.draw
+            index = len(r.ids) - len(r.prompt_ids)
+            r.ids.append(d.id)
+            finish = finish_reason(d.id, r.stop_ids, index + 1, r.max_new_tokens, len(r.ids), self.cfg.max_seq_len)
+            r.out.put(Step(index, d.id, d.prob, c.model_prob, c.prediction, d, cached[i], ms, finish))
+            if finish:
+                r.out.put(None)
+                self._release(r)
+            going[i] = finish is None
+        return going
+
+    def _release(self, req: Request) -> None:
+        self.reserved -= req.reserved
+        req.reserved = 0
 
     # ------------------------------------------------------------------ the shared KV cache
 
-    # The cache has room for more rows than are active; rows 0..B-1 are the active ones, in
+    # The cache has room for at least the running rows; rows 0..B-1 are the running ones, in
     # the order of self.rows. A newcomer takes row B, and a row that ends is filled by moving
     # the last row into its place: joining and leaving copy one row, not the whole cache.
 
-    def _join(self, joined: list[Request]) -> None:
-        for r in joined:
-            B, T = len(self.rows), len(r.prompt_ids)
-            self._reserve(B + 1, T + 1)
-            r.cache.copy_row(0, self.cache, B)  # its T prompt positions become row B
-            r.cache = None  # the batch cache holds them now
-            self.rows.append(r)
-
     def _drop(self, i: int) -> None:
-        """Free row i by moving the last active row into it."""
+        """Free row i by moving the last running row into it."""
+        self._release(self.rows[i])
         last = len(self.rows) - 1
         if i != last:
             self.cache.copy_row(last, self.cache, i)
@@ -221,37 +304,64 @@ class Batcher:
         if not self.rows:
             self.cache = None  # nobody left: give the memory back
 
-    def _reserve(self, rows: int, positions: int) -> None:
-        """Make sure the cache has at least `rows` rows and `positions` positions; grow by copying."""
+    def _reserve(self, rows: int, positions: int, joining: list[Request] = ()) -> None:
+        """Make sure the cache has `rows` rows and `positions` positions: each grown only as far as needed."""
         old = self.cache
-        if old is not None and len(old.lengths) >= rows and old.max_len >= positions:
+        have_rows, have_pos = (0, 0) if old is None else (len(old.lengths), old.max_len)
+        if have_rows >= rows and have_pos >= positions:
             return
-        if old is None or len(old.lengths) < rows:
-            n_rows = max(rows, 2 * len(self.rows))  # more rows: leave room for a few newcomers
-        else:
-            n_rows = rows  # only longer: keep just the rows in use (doubling them here cost GBs)
-        n_pos = min(self.cfg.max_seq_len, (positions // GROW + 2) * GROW)  # room for GROW more steps
-        if old is not None:
-            n_pos = max(n_pos, old.max_len)
-        cache = KVCache(self.cfg, n_rows, n_pos)
-        if old is not None:
-            old.copy_rows(len(self.rows), cache)  # the active rows, 0..B-1
-        self.cache = cache
+        furthest = max(len(r.prompt_ids) + r.max_new_tokens for r in self.rows + list(joining))  # no row goes beyond
+        n_pos = max(have_pos, positions, min(furthest, self.cfg.max_seq_len, (positions // GROW + 1) * GROW))
+        self._grow(max(have_rows, rows), n_pos)
 
-    def _active_view(self) -> KVCache:
-        """Rows 0..B-1 of the cache as a KVCache of batch B: views, so the model writes in place."""
-        return self.cache.head(len(self.rows))  # L x (B, S_max, K, hd), lengths (B,)
+    def _grow(self, n_rows: int, n_pos: int) -> None:
+        """A bigger cache holding the running rows, built one layer at a time (old layers freed as it goes)."""
+        old, B = self.cache, len(self.rows)
+        new = KVCache(self.cfg, n_rows, 0)  # rows and lengths only; the layers come next
+        new.max_len = n_pos
+        S = int(old.lengths[:B].max()) if old is not None and B else 0
+        for sides in ((new.k, None if old is None else old.k), (new.v, None if old is None else old.v)):
+            mine, theirs = sides
+            for layer in range(self.cfg.n_layers):
+                t = torch.zeros(n_rows, n_pos, self.cfg.n_kv_heads, self.cfg.head_dim)  # (rows, S_max, K, hd)
+                if theirs is not None:
+                    t[:B, :S] = theirs[layer][:B, :S]
+                    theirs[layer] = None  # the old layer goes now: growing costs one layer, not a second cache
+                mine[layer] = t
+        if old is not None:
+            new.lengths[:B] = old.lengths[:B]
+        self.cache = new
+        self.grows += 1
+        self.peak_rows, self.peak_positions = max(self.peak_rows, n_rows), max(self.peak_positions, n_pos)
+
+
+def server_worst_case(cfg, limits, base_bytes: int | None = None) -> memory.WorstCase:
+    """The memory worst case of a server with `limits` (web.settings.ServerSettings, or anything with its fields).
+
+    The longest request: a prompt of max_prompt_tokens, then up to max_new_tokens continuation
+    ids (Step and Play resume from them), then max_new_tokens new tokens.
+    """
+    return memory.worst_case(cfg, max_prompt_tokens=limits.max_prompt_tokens, max_continuation=limits.max_new_tokens,
+                             max_new_tokens=limits.max_new_tokens, max_running=limits.max_running,
+                             prefix_cache_bytes=DEFAULT_BYTES, chunk_tokens=PREFILL_BUDGET_IDLE,
+                             budget_bytes=limits.max_memory_mb * memory.MB, base_bytes=base_bytes)
 
 
 _batchers: dict[int, Batcher] = {}
 _batchers_lock = threading.Lock()
 
 
-def batcher_for(decoder, max_rows: int = 32) -> Batcher:
-    """The one batcher of a decoder (a Transformer or a fastpath.FusedDecoder), created on first use."""
+def batcher_for(decoder, max_rows: int = 32, limits=None) -> Batcher:
+    """The one batcher of a decoder (a Transformer or a fastpath.FusedDecoder), created on first use.
+
+    `limits` (web.settings.ServerSettings: max_memory_mb and the request limits) sets its KV
+    budget when it is created: --max-memory minus what the process holds at that moment.
+    """
     with _batchers_lock:
         b = _batchers.get(id(decoder))
         if b is None or b.decoder is not decoder:
-            b = _batchers[id(decoder)] = Batcher(decoder, max_rows)
+            plan = None if limits is None else server_worst_case(decoder.cfg, limits)
+            b = _batchers[id(decoder)] = Batcher(decoder, max_rows, None if plan is None else plan.kv_budget)
+            b.plan = plan  # the worst case its budget came from (serve prints it)
         b.max_rows = max(b.max_rows, max_rows)
         return b

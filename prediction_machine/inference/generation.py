@@ -3,6 +3,10 @@
 It knows token ids only (no text) and is shared by the CLI, the web API, the page and the
 benchmarks. A KV cache keeps each step to one new position: the prompt is read once
 (prefill), then every new token costs one pass over the weights (decode).
+
+`choose` turns a batch of logits (B, V) into each row's Step pieces: the draw, the model's own
+probability and, when asked, the table. generate calls it with one row; the batcher
+(engine/batching.py) with every student's row at once, so both give the same tokens.
 """
 
 from __future__ import annotations
@@ -13,8 +17,14 @@ from dataclasses import dataclass
 
 import torch
 
-from prediction_machine.inference.prediction import Prediction, predict
-from prediction_machine.inference.sampling import Draw, SamplingParams, distribution, draw, make_generator
+from prediction_machine.inference.prediction import Prediction, model_probs, predict_rows
+from prediction_machine.inference.sampling import (
+    Draw,
+    SamplingParams,
+    distributions,
+    draw_rows,
+    make_generator,
+)
 from prediction_machine.model.transformer import KVCache, Transformer
 
 
@@ -22,12 +32,31 @@ from prediction_machine.model.transformer import KVCache, Transformer
 class Step:
     index: int  # 0 for the first new token
     id: int  # the token chosen
-    prob: float  # its probability under the sampling settings
-    prediction: Prediction  # the top alternatives it was chosen from
+    prob: float  # its probability under the sampling settings: what the draw used (1.0 at temperature 0)
+    model_prob: float  # its probability under the model alone: softmax at temperature 1, no filters
+    prediction: Prediction | None  # the top alternatives it was chosen from; None when top_n is 0
     draw: Draw  # the random number and where it landed
     cached: int  # positions held in the KV cache once this step's forward pass has run
     ms: float  # wall time of the forward pass that produced this step's logits
     finish: str | None  # None, or why generation stops after this step: "stop", "length", "context"
+
+
+@dataclass(frozen=True)
+class Choice:
+    draw: Draw  # the token drawn, with u and where it landed
+    model_prob: float  # the drawn token's probability under the model alone
+    prediction: Prediction | None  # the top-N table, if it was asked for
+
+
+def choose(logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
+           top_ns: list[int]) -> list[Choice]:
+    """One token per row of logits (B, V), row i drawn with params[i] and generators[i]."""
+    probs = distributions(logits, params)  # (B, V): computed once for the draw and the table
+    raw = model_probs(logits)  # (B, V)
+    draws = draw_rows(probs, generators)
+    tables = predict_rows(logits, params, top_ns, probs, raw)
+    chosen = raw.gather(-1, torch.tensor([[d.id] for d in draws])).flatten().tolist()  # (B,)
+    return [Choice(d, p, t) for d, p, t in zip(draws, chosen, tables, strict=True)]
 
 
 def check_prompt(prompt_ids: list[int], context: int) -> None:
@@ -68,7 +97,12 @@ def generate(
     use_cache: bool = True,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[Step]:
-    """Yield one Step per generated token. `should_stop` is checked before every forward pass."""
+    """Yield one Step per generated token. `should_stop` is checked before every forward pass.
+
+    Each Step carries both probabilities of its token: `prob` (what the draw used) and
+    `model_prob` (the model's own, temperature 1). `top_n` rows of alternatives go in
+    `Step.prediction`; top_n=0 skips the table (prediction None).
+    """
     context = model.cfg.max_seq_len
     check_prompt(prompt_ids, context)
     gen = None if params.greedy else make_generator(seed)
@@ -83,12 +117,11 @@ def generate(
         logits, _ = model(x, cache=cache, last_only=True)  # (1, 1, V)
         cached = int(cache.lengths[0]) if cache is not None else 0
         ms = (time.perf_counter() - t0) * 1000
-        logits = logits[0, -1]  # (V,)
-        probs = distribution(logits, params)  # (V,)
-        d = draw(probs, gen)
+        (c,) = choose(logits[:, -1], [params], [gen], [top_n])  # logits (1, V)
+        d = c.draw
         ids.append(d.id)
         finish = finish_reason(d.id, stop_ids, index + 1, max_new_tokens, len(ids), context)
-        yield Step(index, d.id, d.prob, predict(logits, params, top_n, probs), d, cached, ms, finish)
+        yield Step(index, d.id, d.prob, c.model_prob, c.prediction, d, cached, ms, finish)
         if finish:
             return
         t0 = time.perf_counter()

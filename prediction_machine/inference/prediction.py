@@ -1,18 +1,28 @@
 """Prediction: from the last position's logits to a readable table of next-token probabilities.
 
 Pure functions of the logits. The table keeps every intermediate so each step can be shown:
-the raw logit, the logit divided by the temperature, the probability after the sampling
-filters, and the running total that the random draw is compared against.
+the raw logit, the logit divided by the temperature, the model's own probability, the
+probability after the sampling filters, and the running total the random draw is compared
+against.
+
+Two probabilities, because they answer two questions:
+- `model_prob`: what the model itself believes, the softmax of the raw logits at temperature
+  1 with no filter. Two nearly tied logits (25.33 vs 25.24) give two nearly equal numbers.
+- `prob`: what the draw used, after temperature, top-k, top-p and min-p. At temperature 0
+  it is 1 for the chosen token and 0 for every other, whatever the model believed.
+
+`predict_rows` builds the tables of a whole batch (B, V) at once; `predict` is one row of it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from prediction_machine.inference.sampling import SamplingParams, distribution
+from prediction_machine.inference.sampling import SamplingParams, distribution, row_sums
 
 
 @dataclass(frozen=True)
@@ -20,24 +30,29 @@ class Row:
     id: int
     logit: float  # the model's raw score
     scaled: float  # logit / temperature
-    raw_prob: float  # softmax of the raw logits (temperature 1, no filters)
+    model_prob: float  # the model's own probability: softmax of the raw logits (temperature 1, no filters)
     prob: float  # probability under the sampling settings (what the draw uses)
     cumulative: float  # prob of this row and every row above it
+
+    @property
+    def raw_prob(self) -> float:
+        """The older name of model_prob, kept for callers that still use it."""
+        return self.model_prob
 
 
 @dataclass(frozen=True)
 class Prediction:
-    rows: list[Row]  # the top rows, most likely first
+    rows: list[Row]  # the top rows, most likely first (by model_prob)
     entropy: float  # of the sampling distribution, in bits: 0 = certain
     raw_entropy: float  # of the model's own distribution (temperature 1), in bits
     mass_outside: float  # probability left for every token not in `rows`
     candidates: int  # how many tokens keep a non-zero probability after the filters
 
 
-def entropy_bits(probs: torch.Tensor) -> float:
-    """-sum p log2 p over tokens with p > 0. [0.5, 0.5] -> 1.0; [1, 0] -> 0.0"""
-    nats = torch.special.entr(probs.double()).sum()  # -p ln p, with 0 ln 0 = 0
-    return float(nats) / math.log(2) + 0.0  # + 0.0 turns -0.0 into 0.0
+def entropy_bits(probs: torch.Tensor) -> float | list[float]:
+    """-sum p log2 p over tokens with p > 0. [0.5, 0.5] -> 1.0; [1, 0] -> 0.0 (a list for (B, V) rows)"""
+    bits = row_sums(torch.special.entr(probs.double()))[..., 0] / math.log(2) + 0.0  # -p ln p, 0 ln 0 = 0; + 0.0 drops -0.0
+    return bits.tolist()
 
 
 def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10, probs: torch.Tensor | None = None) -> Prediction:
@@ -45,20 +60,44 @@ def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10, probs: to
 
     `probs`, if given, is `distribution(logits, params)` already computed by the caller.
     """
-    logits = logits.float()
     probs = distribution(logits, params) if probs is None else probs  # (V,)
-    raw = torch.softmax(logits, dim=-1)  # (V,)
+    return predict_rows(logits[None], [params], [k], probs[None], always=True)[0]
+
+
+def model_probs(logits: torch.Tensor) -> torch.Tensor:
+    """The model's own distribution: softmax at temperature 1, no filters. (B, V) -> (B, V)"""
+    return torch.softmax(logits.float(), dim=-1)
+
+
+def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Sequence[int], probs: torch.Tensor,
+                 raw: torch.Tensor | None = None, always: bool = False) -> list[Prediction | None]:
+    """The table of every row of logits (B, V) whose k is above 0; None for a row that asked for none.
+
+    probs (B, V) is what each row's draw used; raw (B, V), if given, is model_probs(logits).
+    With `always`, a row with k = 0 still gets its entropies and an empty table.
+    """
+    logits = logits.float()
+    want = [i for i, k in enumerate(ks) if k > 0 or always]
+    out: list[Prediction | None] = [None] * len(ks)
+    if not want:
+        return out
+    if len(want) == len(ks):  # every row: no copies
+        lg, pr, mp = logits, probs, model_probs(logits) if raw is None else raw  # (b, V)
+    else:
+        index = torch.tensor(want)
+        lg, pr = logits[index], probs[index]  # (b, V)
+        mp = model_probs(lg) if raw is None else raw[index]  # (b, V)
     # Order by the model's own preference so the same tokens stay put while sliders move.
-    top = raw.topk(min(k, logits.numel()))
-    rows, total = [], 0.0
-    scaled = logits / max(params.temperature, 1e-5)
-    for i in top.indices.tolist():
-        total += float(probs[i])
-        rows.append(Row(i, float(logits[i]), float(scaled[i]), float(raw[i]), float(probs[i]), min(total, 1.0)))
-    return Prediction(
-        rows=rows,
-        entropy=entropy_bits(probs),
-        raw_entropy=entropy_bits(raw),
-        mass_outside=max(0.0, 1.0 - total),
-        candidates=int((probs > 0).sum()),
-    )
+    top = mp.topk(min(max(ks[i] for i in want), lg.shape[-1]), dim=-1).indices  # (b, k_max)
+    entropy, raw_entropy = entropy_bits(pr), entropy_bits(mp)
+    candidates = (pr > 0).sum(-1).tolist()  # (b,)
+    # One gather per column, then plain Python floats: building the rows is the only per-row loop.
+    logit_t, prob_t, model_t = (t.gather(-1, top).tolist() for t in (lg, pr, mp))
+    for n, i in enumerate(want):
+        temperature = max(params[i].temperature, 1e-5)
+        rows, total = [], 0.0
+        for c, tok in enumerate(top[n, : ks[i]].tolist()):
+            total += prob_t[n][c]
+            rows.append(Row(tok, logit_t[n][c], logit_t[n][c] / temperature, model_t[n][c], prob_t[n][c], min(total, 1.0)))
+        out[i] = Prediction(rows, entropy[n], raw_entropy[n], max(0.0, 1.0 - total), candidates[n])
+    return out

@@ -9,11 +9,17 @@ Temperature 0 means greedy: always the most likely token, no randomness.
 
 Worked example: logits [2.0, 1.0, 0.0] at temperature 1 give probs [0.665, 0.245, 0.090].
 With top_k=2 they become [0.731, 0.269, 0]; a draw u=0.8 passes 0.731 at the second token.
+
+Every function works on one position (V,) or on a batch of rows (B, V), one row per
+sequence: the batcher (engine/batching.py) samples a whole classroom's next tokens in a
+few tensor operations instead of one Python pass per student. The one-row functions are
+the batched ones called with B = 1, so a token is the same whoever else is in the batch.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,48 +49,84 @@ class SamplingParams:
 
 
 def scale(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Divide by the temperature. (V,) -> (V,)"""
+    """Divide by the temperature. (..., V) -> (..., V)"""
     return logits / max(temperature, 1e-5)
 
 
 def top_k_mask(probs: torch.Tensor, k: int) -> torch.Tensor:
     """True for the k most likely tokens. [0.5, 0.3, 0.2], k=2 -> [True, True, False]"""
-    if k <= 0 or k >= probs.numel():
+    if k <= 0 or k >= probs.shape[-1]:
         return torch.ones_like(probs, dtype=torch.bool)
-    kth = probs.topk(k).values[-1]
+    kth = probs.topk(k, dim=-1).values[..., -1:]  # (..., 1)
     return probs >= kth
+
+
+TOP_P_LOOK = 1024  # tokens lined up first for top-p
 
 
 def top_p_mask(probs: torch.Tensor, p: float) -> torch.Tensor:
     """True for the smallest most-likely set whose total reaches p. [0.5, 0.3, 0.2], p=0.7 -> [T, T, F]"""
     if p >= 1:
         return torch.ones_like(probs, dtype=torch.bool)
-    sorted_p, order = probs.sort(descending=True)
-    before = sorted_p.cumsum(0) - sorted_p  # mass strictly before each token
+    # Sorting all 49k tokens is the cost, and the nucleus is almost always among the first
+    # thousand: line those up first, and sort everything only when some row needs more.
+    sorted_p, order = probs.topk(min(TOP_P_LOOK, probs.shape[-1]), dim=-1)  # (..., k), most likely first
+    cum = sorted_p.cumsum(-1)  # (..., k)
+    if bool((cum[..., -1] < p).any()) and sorted_p.shape[-1] < probs.shape[-1]:  # a token past k may be kept
+        sorted_p, order = probs.sort(dim=-1, descending=True)  # (..., V)
+        cum = sorted_p.cumsum(-1)
+    before = cum - sorted_p  # mass strictly before each token
     keep_sorted = before < p  # keep a token if the set before it has not reached p yet
-    mask = torch.zeros_like(probs, dtype=torch.bool)
-    mask[order] = keep_sorted
-    return mask
+    return torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, keep_sorted)  # back in vocabulary order
 
 
 def min_p_mask(probs: torch.Tensor, min_p: float) -> torch.Tensor:
     """True for tokens at least min_p times as likely as the best. [0.5, 0.3, 0.04], 0.1 -> [T, T, F]"""
     if min_p <= 0:
         return torch.ones_like(probs, dtype=torch.bool)
-    return probs >= min_p * probs.max()
+    return probs >= min_p * probs.max(dim=-1, keepdim=True).values
+
+
+def row_sums(t: torch.Tensor) -> torch.Tensor:
+    """The sum of each row, (..., V) -> (..., 1), the same bits whatever the batch size.
+
+    `t.sum(-1)` splits a long reduction across threads differently for one row than for many,
+    which changes the last bit; summing row by row keeps a batched row equal to a lone one.
+    """
+    flat = t.reshape(-1, t.shape[-1])  # (rows, V)
+    return torch.stack([r.sum() for r in flat.unbind(0)]).reshape(*t.shape[:-1], 1)
 
 
 def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-    """The probabilities the draw will actually use, after every filter. (V,) -> (V,), sums to 1."""
+    """The probabilities the draw will actually use, after every filter. (..., V) -> (..., V), rows sum to 1."""
     logits = logits.float()
     if params.greedy:
-        out = torch.zeros_like(logits)
-        out[logits.argmax()] = 1.0
-        return out
+        return torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), 1.0)  # one-hot rows
     probs = torch.softmax(scale(logits, params.temperature), dim=-1)
     keep = top_k_mask(probs, params.top_k) & top_p_mask(probs, params.top_p) & min_p_mask(probs, params.min_p)
     probs = torch.where(keep, probs, torch.zeros_like(probs))
-    return probs / probs.sum()
+    return probs / row_sums(probs)
+
+
+def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
+    """`distribution` for B rows, each with its own settings. (B, V) -> (B, V)
+
+    Rows that share settings (a class pressing Generate with the defaults) go through
+    together, so the cost is a few tensor operations per distinct setting, not per row.
+    """
+    out = torch.empty(logits.shape, dtype=torch.float32)  # (B, V)
+    groups: dict[SamplingParams, list[int]] = {}
+    for i, p in enumerate(params):
+        groups.setdefault(p, []).append(i)
+    for p, rows in groups.items():
+        if len(rows) == len(params):
+            return distribution(logits, p)
+        index = torch.tensor(rows)
+        out[index] = distribution(logits[index], p)  # (b, V)
+    return out
+
+
+# ----------------------------------------------------------------------------- the draw
 
 
 @dataclass(frozen=True)
@@ -95,29 +137,52 @@ class Draw:
     prob: float  # its probability under `distribution`
 
 
+FIRST_LOOK = 64  # u almost always lands among the few dozen most likely tokens
+
+
 def draw(probs: torch.Tensor, generator: torch.Generator | None) -> Draw:
     """Inverse-CDF sampling: line the tokens up from most to least likely, throw u, see where it lands.
 
     With generator None the choice is greedy (argmax). The generator is per request, so
-    concurrent requests with the same seed get the same tokens.
+    concurrent requests with the same seed get the same tokens. probs: (V,).
     """
-    if generator is None:
-        best = int(probs.argmax())
-        return Draw(best, None, 0.0, float(probs[best]))
-    u = float(torch.rand((), generator=generator, dtype=torch.float64))
-    total = float(probs.double().sum())
-    u_scaled = u * total  # guards against a total of 0.9999999 from rounding
-    # Lining up all 49k tokens is a sort; u almost always lands among the first few dozen,
-    # so look there first and line up the rest only when it does not.
-    for k in (64, probs.numel()):
-        sorted_p, order = probs.topk(min(k, probs.numel()))  # (k,) most likely first
-        sorted_p = sorted_p.double()
-        cdf = sorted_p.cumsum(0)  # (k,)
-        if float(cdf[-1]) > u_scaled or k >= probs.numel():
-            break
-    j = int(torch.searchsorted(cdf, torch.tensor(u_scaled, dtype=torch.float64), right=True))
+    return draw_rows(probs[None], [generator])[0]
+
+
+def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None]) -> list[Draw]:
+    """One `draw` per row of probs (B, V), row i with generators[i] (None: greedy)."""
+    out: list[Draw | None] = [None] * len(generators)
+    greedy = [i for i, g in enumerate(generators) if g is None]
+    if greedy:
+        best = (probs if len(greedy) == len(generators) else probs[greedy]).argmax(-1)  # (b,)
+        for i, j in zip(greedy, best.tolist(), strict=True):
+            out[i] = Draw(j, None, 0.0, float(probs[i, j]))
+    sampled = [i for i, g in enumerate(generators) if g is not None]
+    if sampled:
+        # Each row's own generator throws its own u, in the row's own order of calls.
+        u = [float(torch.rand((), generator=generators[i], dtype=torch.float64)) for i in sampled]
+        rows = probs if len(sampled) == len(generators) else probs[sampled]  # (b, V)
+        total = row_sums(rows.double())[:, 0]  # (b,)
+        u_scaled = torch.tensor(u, dtype=torch.float64) * total  # guards against a total of 0.9999999
+        # Lining up all 49k tokens is a sort, so look among the first FIRST_LOOK, and line up
+        # the rest only for the rare row whose u lands beyond them.
+        k = min(FIRST_LOOK, rows.shape[-1])
+        sorted_p, order = rows.topk(k, dim=-1)  # (b, k), most likely first
+        cdf = sorted_p.double().cumsum(-1)  # (b, k)
+        for n, i in enumerate(sampled):
+            s, o, c = sorted_p[n], order[n], cdf[n]
+            if float(c[-1]) <= float(u_scaled[n]) and k < rows.shape[-1]:
+                s, o = rows[n].topk(rows.shape[-1])  # (V,): the whole line-up
+                c = s.double().cumsum(0)
+            out[i] = land(s, o, c, u[n], u_scaled[n])
+    return out  # type: ignore[return-value]
+
+
+def land(sorted_p: torch.Tensor, order: torch.Tensor, cdf: torch.Tensor, u: float, u_scaled: torch.Tensor) -> Draw:
+    """Where u falls on one row's cumulative axis: sorted_p, order, cdf all (k,)."""
+    j = int(torch.searchsorted(cdf, u_scaled.reshape(1), right=True))
     j = min(j, int((sorted_p > 0).sum()) - 1)  # never land on a token with zero probability
-    before = float(cdf[j] - sorted_p[j])
+    before = float(cdf[j] - float(sorted_p[j]))
     return Draw(int(order[j]), u, before, float(sorted_p[j]))
 
 

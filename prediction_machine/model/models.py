@@ -90,8 +90,8 @@ class LanguageModel:
         self.chat_template = ckpt.chat_template
         self.bos_id, self.eos_id = ckpt.bos_id, ckpt.eos_id
         self.model = build_transformer(ckpt)
-        self.precision = DEFAULT_PRECISION
-        self.decoder = self.model  # what generation calls; see set_precision
+        self.precision = "fp32"
+        self.decoder = self.model  # what generation calls; see set_precision (load() applies DEFAULT_PRECISION)
 
     def set_precision(self, precision: str) -> None:
         """Choose the numeric path generation runs on (fastpath.PRECISIONS); tracing stays on the textbook path."""
@@ -177,7 +177,6 @@ def load(name: str | None = None, precision: str | None = None) -> LanguageModel
                 f"unknown model {name!r}: choose one of {', '.join(entries)}, or give a path to a checkpoint folder"
             )
         lm = LanguageModel(name, ckpt)
-        if precision:
-            lm.set_precision(precision)
+        lm.set_precision(precision or DEFAULT_PRECISION)  # the fused path unless asked otherwise (test_fastpath.py)
         _loaded[name] = lm
         return lm

@@ -9,7 +9,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from prediction_machine.engine import batching
 from prediction_machine.inference import walkthrough
@@ -22,7 +22,7 @@ from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.jsonsafe import json_numbers
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.settings import ServerSettings
-from prediction_machine.web.streaming import SSE_RESPONSES, stream
+from prediction_machine.web.streaming import SSE_RESPONSES, stream_pushed
 from prediction_machine.web.validation import ModelName, Strict, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api", tags=["inference"])
@@ -57,6 +57,12 @@ class TraceRequest(Strict):
     chat: bool = Field(True, description="wrap the prompt in the chat template")
     lens_k: int = Field(5, ge=1, le=20, strict=True, description="guesses per layer in the logit lens")
     neighbours: int = Field(5, ge=0, le=20, strict=True, description="nearest vocabulary entries per token")
+    continuation: list[Annotated[int, Field(ge=0, le=10**6, strict=True)]] = Field(
+        default_factory=list, max_length=MAX_TRACE_TOKENS,
+        description="ids generated before the step shown, appended to the prompt: the tokens that step read",
+    )
+    target: int | None = Field(None, ge=0, le=10**6, strict=True,
+                               description="the token that step chose, followed through the layers; default: the top guess")
     model: ModelName = None
 
 
@@ -68,6 +74,8 @@ class PreviewRequest(SamplingFields):
     )
     k: int = Field(10, ge=1, le=50, strict=True, description="rows of the table")
     seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="if set, also perform one seeded draw")
+    draws_before: int = Field(0, ge=0, le=LIMITS.max_new_tokens, strict=True,
+                              description="random numbers this seed already gave (tokens generated with it so far)")
     model: ModelName = None
 
 
@@ -80,8 +88,50 @@ class GenerateRequest(SamplingFields):
     )
     max_new_tokens: int = Field(64, ge=1, le=LIMITS.max_new_tokens, strict=True)
     seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="same seed + settings = same tokens (at most 2**53: exact in JSON)")
-    top_n: int = Field(10, ge=1, le=50, strict=True, description="alternatives reported per step")
+    top_n: int = Field(0, ge=0, le=20, strict=True,
+                       description="rows of each step's top-N table (`prediction`); 0 = no table (null), which is faster")
     model: ModelName = None
+
+
+# ----------------------------------------------------------------------------- what the answers hold (OpenAPI only)
+
+MODEL_PROB = "the model's own probability: softmax of the raw logits at temperature 1, no filters"
+DRAW_PROB = "the probability the draw used, after temperature, top-k, top-p and min-p (1 for the greedy choice)"
+
+
+class PredictionRow(BaseModel):
+    """One row of a top-N table."""
+
+    id: int
+    logit: float | None = Field(None, description="the model's raw score")
+    scaled: float | None = Field(None, description="logit / temperature")
+    model_prob: float | None = Field(None, description=MODEL_PROB)
+    raw_prob: float | None = Field(None, description="the older name of model_prob, same value")
+    prob: float | None = Field(None, description=DRAW_PROB)
+    cumulative: float | None = Field(None, description="prob of this row and every row above it")
+
+
+class PredictionTable(BaseModel):
+    rows: list[PredictionRow]
+
+
+class PredictionAnswer(BaseModel):
+    """Answers holding a `prediction` table (/api/trace, /api/sample/preview)."""
+
+    prediction: PredictionTable
+
+
+class StepEvent(BaseModel):
+    """The `data` of one `step` event of /api/generate's stream."""
+
+    id: int = Field(description="the token chosen")
+    prob: float | None = Field(None, description=DRAW_PROB)
+    model_prob: float | None = Field(None, description=MODEL_PROB)
+    prediction: PredictionTable | None = Field(None, description="the top-N table; null when top_n is 0")
+
+
+TABLE_DOC = {200: {"model": PredictionAnswer}}
+STEP_DOC = {**SSE_RESPONSES, 200: {**SSE_RESPONSES[200], "model": StepEvent}}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -111,7 +161,8 @@ def prediction_json(lm, p: Prediction) -> dict:
                 "token": lm.tokenizer.token(r.id).to_dict(),
                 "logit": num(r.logit, 6),
                 "scaled": num(r.scaled, 6),
-                "raw_prob": num(r.raw_prob, 8),
+                "raw_prob": num(r.model_prob, 8),  # the older name of model_prob, kept for the page
+                "model_prob": num(r.model_prob, 8),
                 "prob": num(r.prob, 8),
                 "cumulative": num(r.cumulative, 8),
             }
@@ -154,6 +205,8 @@ def transformer_json(lm, v: TransformerView) -> dict:
             ]}
             for g in v.lens
         ],
+        "chosen": {"id": v.chosen.id, "token": lm.tokenizer.token(v.chosen.id).to_dict(),
+                   "probs": [num(p, 10) for p in v.chosen.probs], "ranks": v.chosen.ranks},  # one per layer
         "attention_thumbnails": None if thumbs is None else json_numbers(thumbs.tolist(), 4),  # [layer][query][key]
         "attention_thumbnails_note": None if thumbs is not None else f"shown for prompts up to {v.max_thumbnail_tokens} tokens",
     }
@@ -178,29 +231,38 @@ def tokenize(req: TokenizeRequest, request: Request) -> dict:
     return out
 
 
-@router.post("/trace", summary="One instrumented forward pass: the embedding, transformer and prediction stages")
+@router.post("/trace", summary="One instrumented forward pass: the embedding, transformer and prediction stages",
+             responses=TABLE_DOC)
 def trace(req: TraceRequest, request: Request) -> dict:
     lm = language_model(request, req.model)
-    ids = prompt_ids(request, lm, req.prompt, req.chat, limit=MAX_TRACE_TOKENS)
-    w = walkthrough.trace_prompt(lm.model, ids, lens_k=req.lens_k, neighbours=req.neighbours)
+    prompt = prompt_ids(request, lm, req.prompt, req.chat, limit=MAX_TRACE_TOKENS)
+    ids = prompt + continuation_ids(lm, req.continuation)
+    if len(ids) > MAX_TRACE_TOKENS:
+        raise unprocessable("continuation", f"makes {len(ids)} tokens to trace; the limit is {MAX_TRACE_TOKENS}")
+    if req.target is not None and req.target >= lm.config.vocab_size:
+        raise unprocessable("target", f"is outside the vocabulary of {lm.config.vocab_size}")
+    w = walkthrough.trace_prompt(lm.model, ids, lens_k=req.lens_k, neighbours=req.neighbours, target=req.target,
+                                 tokenizer=lm.tokenizer, prompt=req.prompt, generated=len(req.continuation))
     return {
         "model": model_json(lm),
         "tokens": [lm.tokenizer.token(i).to_dict() for i in ids],
         "ms": num(w.ms, 2),
-        "embedding": embedding_json(lm, w.embedding),
+        # per token: "yours", "template" (added by the chat template) or "generated"
+        "embedding": {**embedding_json(lm, w.embedding), "sources": w.sources},
         "transformer": transformer_json(lm, w.transformer),
         "prediction": prediction_json(lm, w.prediction),
     }
 
 
-@router.post("/sample/preview", summary="The next-token distribution after temperature, top-k, top-p and min-p")
+@router.post("/sample/preview", summary="The next-token distribution after temperature, top-k, top-p and min-p",
+             responses=TABLE_DOC)
 def sample_preview(req: PreviewRequest, request: Request) -> dict:
     lm = language_model(request, req.model)
     ids = prompt_ids(request, lm, req.prompt, req.chat) + continuation_ids(lm, req.continuation)
     if len(ids) >= lm.config.max_seq_len:
         raise unprocessable("continuation", f"makes the sequence longer than the context of {lm.config.max_seq_len}")
     params = req.params()
-    p = walkthrough.preview(lm.model, ids, params, req.k, req.seed)
+    p = walkthrough.preview(lm.model, ids, params, req.k, req.seed, req.draws_before)
     out = {"prediction": prediction_json(lm, p.prediction), "greedy": params.greedy}
     if p.draw is not None:
         d = p.draw
@@ -213,7 +275,7 @@ def sample_preview(req: PreviewRequest, request: Request) -> dict:
     "/generate",
     summary="Stream a generation as server-sent events: one `step` per token, then `done`",
     response_description="text/event-stream of `start`, `step`, `done` (or `error`) events",
-    responses=SSE_RESPONSES,
+    responses=STEP_DOC,
 )
 def generate_stream(req: GenerateRequest, request: Request):
     lm = language_model(request, req.model)
@@ -225,39 +287,53 @@ def generate_stream(req: GenerateRequest, request: Request):
         )
     params = req.params()
     # Every stream joins one shared decode loop: concurrent students share each pass over the weights.
-    batcher = batching.batcher_for(lm.decoder, settings(request).max_running)
+    batcher = batching.batcher_for(lm.decoder, settings(request).max_running, limits=settings(request))
 
-    def work(should_stop):
-        yield "start", {"model": lm.describe(), "prompt_tokens": [lm.tokenizer.token(i).to_dict() for i in ids]}
-        decoder = StreamDecoder(lm.tokenizer)
-        t_start, out_ids, texts, finish = time.perf_counter(), [], [], "cancelled"
-        for step in batcher.generate(ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n,
-                                     should_stop=should_stop):
-            out_ids.append(step.id)
-            piece = "" if step.id in lm.stop_ids else decoder.push(step.id)
-            texts.append(piece)
-            yield "step", {
-                "index": step.index,
-                "id": step.id,
-                "token": lm.tokenizer.token(step.id).to_dict(),
-                "text": piece,
-                "prob": num(step.prob, 8),
-                "draw": {"u": step.draw.u, "cumulative_before": num(step.draw.cumulative_before, 8)},
-                "prediction": prediction_json(lm, step.prediction),
-                "cached": step.cached,
-                "ms": num(step.ms, 2),
-                "finish": step.finish,
-            }
-            finish = step.finish or finish
-        tail = decoder.flush()
-        elapsed = time.perf_counter() - t_start
-        yield "done", {
-            "finish": finish,
-            "ids": out_ids,
-            "text": "".join(texts) + tail,
-            "tokens": len(out_ids),
-            "seconds": num(elapsed, 3),
-            "tokens_per_s": num(len(out_ids) / elapsed if elapsed > 0 else 0.0, 2),
+    def begin(feed):  # on the event loop, once a slot is ours: the decode loop pushes each Step into feed
+        return batcher.submit(ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n, out=feed).cancel
+
+    return stream_pushed(request.app.state.slots, begin, GenerationEvents(lm, ids, req.top_n))
+
+
+class GenerationEvents:
+    """One generation's Steps as events (`start`, one `step` each, `done`), rendered on the event loop."""
+
+    def __init__(self, lm, ids: list[int], top_n: int):
+        self.lm, self.ids, self.top_n = lm, ids, top_n
+        self.decoder = StreamDecoder(lm.tokenizer)
+        self.t_start, self.out_ids, self.texts, self.finish = 0.0, [], [], "cancelled"
+
+    def start(self):
+        lm, self.t_start = self.lm, time.perf_counter()  # the clock starts when a slot is ours, as before
+        return "start", {"model": lm.describe(), "prompt_tokens": [lm.tokenizer.token(i).to_dict() for i in self.ids]}
+
+    def item(self, step):
+        lm = self.lm
+        self.out_ids.append(step.id)
+        piece = "" if step.id in lm.stop_ids else self.decoder.push(step.id)
+        self.texts.append(piece)
+        self.finish = step.finish or self.finish
+        return "step", {
+            "index": step.index,
+            "id": step.id,
+            "token": lm.tokenizer.token(step.id).to_dict(),
+            "text": piece,
+            "prob": num(step.prob, 8),
+            "model_prob": num(step.model_prob, 8),
+            "draw": {"u": step.draw.u, "cumulative_before": num(step.draw.cumulative_before, 8)},
+            "prediction": prediction_json(lm, step.prediction) if self.top_n and step.prediction is not None else None,
+            "cached": step.cached,
+            "ms": num(step.ms, 2),
+            "finish": step.finish,
         }
 
-    return stream(request.app.state.slots, work)
+    def end(self):
+        tail, elapsed, n = self.decoder.flush(), time.perf_counter() - self.t_start, len(self.out_ids)
+        return "done", {
+            "finish": self.finish,
+            "ids": self.out_ids,
+            "text": "".join(self.texts) + tail,
+            "tokens": n,
+            "seconds": num(elapsed, 3),
+            "tokens_per_s": num(n / elapsed if elapsed > 0 else 0.0, 2),
+        }

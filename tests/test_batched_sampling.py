@@ -1,0 +1,133 @@
+"""Batched sampling and prediction: a row of a (B, V) batch gets exactly what it would get alone.
+
+The batcher samples every student's next token in one go (sampling.distributions,
+sampling.draw_rows, prediction.predict_rows, generation.choose). These tests pin the
+batched functions to the one-row ones, bit for bit, for a fixed set of seeds and settings.
+"""
+
+import pytest
+import torch
+from test_batching import run_together
+from test_transformer import tiny_model
+
+from prediction_machine.engine.batching import Batcher
+from prediction_machine.inference.generation import choose, generate
+from prediction_machine.inference.prediction import predict, predict_rows
+from prediction_machine.inference.sampling import (
+    SamplingParams,
+    distribution,
+    distributions,
+    draw,
+    draw_rows,
+    make_generator,
+)
+
+SETTINGS = [
+    SamplingParams(temperature=0),
+    SamplingParams(temperature=0.7),
+    SamplingParams(temperature=1.3, top_p=0.9),
+    SamplingParams(temperature=1.0, top_k=40),
+    SamplingParams(temperature=0.8, min_p=0.05),
+    SamplingParams(temperature=2.0, top_k=200, top_p=0.95, min_p=0.01),
+    SamplingParams(temperature=0.7),  # repeated: shares a group with row 1
+]
+SEEDS = [0, 1, 7, 1234, 2**40 + 3]
+
+
+def logits_batch(seed: int, vocab: int = 49152) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(len(SETTINGS), vocab, generator=g) * 3  # (B, V), peaky enough for top-p to cut
+
+
+def test_distributions_equal_one_row_at_a_time():
+    for seed in SEEDS:
+        logits = logits_batch(seed)
+        together = distributions(logits, SETTINGS)  # (B, V)
+        for i, p in enumerate(SETTINGS):
+            assert torch.equal(together[i], distribution(logits[i], p)), (seed, p)
+
+
+def test_draw_rows_equal_draw_with_each_rows_own_generator():
+    for seed in SEEDS:
+        logits = logits_batch(seed)
+        probs = distributions(logits, SETTINGS)
+        gens = [None if p.greedy else make_generator(seed + i) for i, p in enumerate(SETTINGS)]
+        twins = [None if p.greedy else make_generator(seed + i) for i, p in enumerate(SETTINGS)]
+        for _ in range(3):  # the generators advance: later draws must still agree
+            together = draw_rows(probs, gens)
+            alone = [draw(probs[i], twins[i]) for i in range(len(SETTINGS))]
+            assert together == alone
+
+
+def test_a_draw_beyond_the_first_look_lines_up_the_whole_vocabulary():
+    flat = torch.full((1, 1000), 1 / 1000)  # (1, V): most draws land past the first 64 tokens
+    gen = make_generator(3)
+    far = [d for d in (draw_rows(flat, [gen])[0] for _ in range(20)) if d.u > 0.1]
+    assert far  # u > 0.1 lands beyond the first 64 slices of 0.001
+    for d in far:
+        assert d.cumulative_before <= d.u < d.cumulative_before + d.prob + 1e-6
+        assert d.cumulative_before > 0.064
+
+
+def test_predict_rows_equal_predict_and_skip_rows_that_ask_for_none():
+    logits = logits_batch(11)
+    probs = distributions(logits, SETTINGS)
+    ks = [10, 0, 3, 10, 50, 1, 10]
+    tables = predict_rows(logits, SETTINGS, ks, probs)
+    for i, (p, k) in enumerate(zip(SETTINGS, ks, strict=True)):
+        if k == 0:
+            assert tables[i] is None  # top_n=0: no table is built
+        else:
+            assert tables[i] == predict(logits[i], p, k, probs[i])
+            assert len(tables[i].rows) == k
+
+
+def test_choose_reports_both_probabilities():
+    logits = torch.tensor([[25.33, 25.24, 0.0], [2.0, 1.0, 0.0]])  # (2, V): a near tie, then the docstring example
+    greedy, warm = SamplingParams(temperature=0), SamplingParams(temperature=1.0)
+    a, b = choose(logits, [greedy, warm], [None, make_generator(0)], [3, 3])
+    assert a.draw.id == 0 and a.draw.prob == 1.0  # what the draw used: certain at temperature 0
+    assert abs(a.model_prob - 0.5225) < 1e-3  # what the model believed: almost a coin toss
+    assert [r.model_prob for r in a.prediction.rows][:2] == [a.model_prob, a.prediction.rows[1].model_prob]
+    assert a.prediction.rows[1].prob == 0.0 and a.prediction.rows[1].model_prob > 0.47
+    assert b.model_prob == b.draw.prob  # temperature 1 and no filter: the two are the same number
+    assert b.prediction.rows[0].raw_prob == b.prediction.rows[0].model_prob  # the older name still reads
+
+
+def test_choose_in_a_batch_equals_choose_alone():
+    for seed in SEEDS:
+        logits = logits_batch(seed, vocab=4096)
+        gens = [None if p.greedy else make_generator(seed * 7 + i) for i, p in enumerate(SETTINGS)]
+        twins = [None if p.greedy else make_generator(seed * 7 + i) for i, p in enumerate(SETTINGS)]
+        together = choose(logits, SETTINGS, gens, [5] * len(SETTINGS))
+        for i, p in enumerate(SETTINGS):
+            assert together[i] == choose(logits[i : i + 1], [p], [twins[i]], [5])[0]
+
+
+def test_batcher_tokens_equal_generate_for_every_setting_and_seed():
+    model = tiny_model(21)
+    prompts = [[1, 2, 3], [9] * 7, list(range(30, 52)), [400]]
+    jobs = [(prompts[n % len(prompts)], p, 12, set(), SEEDS[n % len(SEEDS)], 5) for n, p in enumerate(SETTINGS)]
+    together = run_together(Batcher(model), jobs)
+    for (prompt, p, n_new, stop, seed, top_n), steps in zip(jobs, together, strict=True):
+        alone = list(generate(model, prompt, p, n_new, stop, seed=seed, top_n=top_n))
+        assert [s.id for s in steps] == [s.id for s in alone], p
+        assert [s.draw.u for s in steps] == [s.draw.u for s in alone]  # each row's own generator, in step
+        # The logits themselves may differ in the last bits (a batched matrix product sums in
+        # another order than a lone one), so the probabilities agree to float precision.
+        assert [s.model_prob for s in steps] == pytest.approx([s.model_prob for s in alone], rel=1e-4)
+        assert [s.draw.cumulative_before for s in steps] == pytest.approx([s.draw.cumulative_before for s in alone],
+                                                                          rel=1e-4, abs=1e-7)
+
+
+def test_top_p_looks_past_the_first_thousand_only_when_it_must():
+    from prediction_machine.inference import sampling
+
+    g = torch.Generator().manual_seed(5)
+    flat = torch.softmax(torch.randn(2, 5000, generator=g) * 0.1, -1)  # (2, V): the nucleus needs most tokens
+    peaky = torch.softmax(torch.randn(2, 5000, generator=g) * 4, -1)  # (2, V): a few dozen tokens reach p
+    for probs in (flat, peaky):
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        keep = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, (sorted_p.cumsum(-1) - sorted_p) < 0.9)
+        assert torch.equal(sampling.top_p_mask(probs, 0.9), keep)  # the full sort's answer, either way
+    assert sampling.top_p_mask(flat, 0.9).sum(-1).min() > sampling.TOP_P_LOOK
