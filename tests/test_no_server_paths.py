@@ -105,7 +105,7 @@ def stub_client(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
     real_start = jobs.JobManager.start
-    mp.setattr(jobs.JobManager, "start", lambda self, kind, work, folder=None: real_start(self, kind, no_training, folder))
+    mp.setattr(jobs.JobManager, "start", lambda self, kind, work, folder=None, **kw: real_start(self, kind, no_training, folder, **kw))
     admission.reset_shutdown()
     folder = build(tmp_path_factory.mktemp("stub") / "model")
     with TestClient(create_app(ServerSettings(model=str(folder))), base_url="http://127.0.0.1") as c:

@@ -48,7 +48,7 @@ class ComposeRequest(Strict):
 
 class TrainRequest(Strict):
     kind: Literal["digits", "melody"] = "digits"
-    steps: int = Field(300, ge=10, le=MAX_TRAIN_STEPS, strict=True, description="optimizer steps of the live run")
+    steps: int = Field(300, ge=1, le=MAX_TRAIN_STEPS, strict=True, description="optimizer steps of the live run")
 
 
 class FollowRequest(Strict):

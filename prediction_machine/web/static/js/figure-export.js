@@ -40,7 +40,7 @@ export function svgMarkup(svgNode) {
   from.forEach((node, i) => {
     const style = getComputedStyle(node);
     const inline = STYLE_PROPS.map((p) => `${p}:${style.getPropertyValue(p)}`).join(";");
-    to[i].setAttribute("style", inline);
+    to[i].style.cssText = inline; // CSSOM, which the CSP allows; it serializes as a style attribute
     to[i].removeAttribute("class");
   });
   copy.setAttribute("xmlns", "http://www.w3.org/2000/svg");
