@@ -13,7 +13,7 @@ side by side: absolute times on a shared 2-core machine drift with whatever else
 - prefill: one forward pass over a 100-token prompt into an empty KV cache, last logits only.
 - trace: tracing.trace (all attention maps, residuals, embeddings) + the logit lens at the
   last position, against a plain forward pass of the same 32-token sentence.
-- serve: `prediction-machine serve` until /api/health answers, first with an empty cache
+- serve: `prediction-machine serve` until /api/health says the model is ready, first with an empty cache
   folder (dequantizes the GGUF), then warm; and the server's resident memory at idle.
 - serving pieces (issue 13), each against the way it was done before, same results:
   sampling 32 rows in one batched call (generation.choose) vs one row at a time; 8 newcomers'
@@ -305,7 +305,7 @@ def bench_serving_pieces(lm, repeats: int) -> list[dict]:
 
 
 def start_server(cache: str, precision: str = DEFAULT_PRECISION) -> tuple[float, float, float]:
-    """Seconds until /api/health answers, and resident memory (MB) at idle and after one generation."""
+    """Seconds until /api/health says the model is ready, and resident memory (MB) at idle and after one generation."""
     import httpx
     import psutil
 
@@ -353,7 +353,7 @@ def bench_serve(warm_repeats: int = 2) -> list[dict]:
     idle = statistics.median(w[1] for w in warm)
     after = statistics.median(w[2] for w in warm)
     return [
-        row("serve ready, first start (empty cache)", cold, 10.0, "s", "until /api/health answers; target < 10 s"),
+        row("serve ready, first start (empty cache)", cold, 10.0, "s", "until the model is ready (health answers sooner: classroom rows); target < 10 s"),
         row("serve ready, second start (warm cache)", ready, 3.0, "s", "target < 3 s"),
         row(f"server RSS idle, {DEFAULT_PRECISION} (the default)", idle, 1536.0, "MB",
             f"after one generation {after:.0f} MB; target < 1.5 GB"),
