@@ -18,8 +18,12 @@ def ids_of(steps):
 
 
 def run_together(batcher, jobs):
-    """Submit every job first, then drain them: they decode in the same batch."""
-    reqs = [batcher.submit(*job) for job in jobs]
+    """Submit every job first, then drain them: they decode in the same batch.
+
+    Holding the batcher's condition (a re-entrant lock) while submitting keeps its loop from
+    starting the first request before the last has arrived, on however busy a machine."""
+    with batcher.wake:
+        reqs = [batcher.submit(*job) for job in jobs]
     out = []
     for r in reqs:
         steps = []

@@ -29,7 +29,7 @@ def test_the_checks_find_what_they_look_for(page):
     """The helpers are not vacuous: a wide table inside a figure and a 13 px checkbox are caught."""
     page.set_viewport_size(PHONE)
     page.goto("/")
-    page.wait_for_selector("#backprop [data-mount]")
+    page.wait_for_selector("#bp-playground .bp-canvas, #bp-playground canvas", timeout=60_000)  # mounted: nothing will re-render the probe away
     page.evaluate(
         "() => { const f = document.querySelector('#backprop [data-mount]');"
         " const box = document.createElement('div'); box.id = 'probe'; box.style.overflowX = 'auto';"

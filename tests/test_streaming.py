@@ -51,6 +51,24 @@ class Slow:
         return getattr(self.inner, name)
 
 
+def run_in_thread(make_coro):
+    """asyncio.run on a fresh thread: after a Playwright test, this thread already owns an event loop."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(make_coro())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def make_app(stub, **kw):
     admission.reset_shutdown()
     return create_app(ServerSettings(model=stub, **kw))
@@ -173,7 +191,7 @@ def test_a_client_that_stops_reading_loses_its_place_and_others_get_in(stub, slo
         await asyncio.wait_for(call(reads), 20)
         return held, messages[0]["status"], second
 
-    held, status, second = asyncio.run(scenario())
+    held, status, second = run_in_thread(scenario)  # after a Playwright test this thread owns a loop
     assert status == 200
     assert held == (0, 0), f"admitted and running after the drop: {held}"
     assert b"event: done" in b"".join(second), "the next student did not get in"
