@@ -68,9 +68,12 @@ def test_shared_link_opens_the_same_playground(page):
     page.goto("/#bp-playground")
     wait_for(page, lambda p: plane(p, "step") == "0")
     assert "dataset=" not in page.url  # opening the page writes nothing: a link to another section stays intact
+    session = "() => document.querySelector('#backprop [data-session]')?.dataset.session || null"
     for sel, value in (("#bp-dataset", "xor"), ("#bp-layers", "3"), ("#bp-width", "4"), ("#bp-act", "relu")):
+        before = page.evaluate(session)
         page.select_option(sel, value)
-        wait_for(page, lambda p: plane(p, "step") == "0")
+        # each of these builds a new session: wait for it, or the link could carry the previous one's seed
+        wait_for(page, lambda p, before=before: p.evaluate(session) not in (None, before) and plane(p, "step") == "0")
     page.select_option("#bp-lr", "0.03")
     wait_for(page, lambda p: "seed=" in p.url and "layers=3" in p.url and "lr=0.03" in p.url)
     wait_for(page, lambda p: len(pictures(p)) == 12)  # three layers of 4
@@ -80,7 +83,7 @@ def test_shared_link_opens_the_same_playground(page):
 
     page.goto("about:blank")
     page.goto(link)
-    wait_for(page, lambda p: plane(p, "step") == "0" and len(pictures(p)) == 12)
+    wait_for(page, lambda p: p.evaluate(session) and plane(p, "step") == "0" and len(pictures(p)) == 12)
     for sel, value in (("#bp-dataset", "xor"), ("#bp-layers", "3"), ("#bp-width", "4"), ("#bp-act", "relu"), ("#bp-lr", "0.03")):
         assert page.input_value(sel) == value, sel
     # The same initial weights: the same starting loss to the last digit, the same neuron pictures.
