@@ -6,11 +6,13 @@ Without CI they skip when Chromium is missing; with CI=true a missing browser fa
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -105,6 +107,24 @@ def browser_type_launch_args(browser_type_launch_args):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def run_in_thread(make_coro):
+    """asyncio.run on a fresh thread: after a Playwright test, this thread already owns an event loop."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(make_coro())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def read_sse(response) -> list[tuple[str, dict]]:

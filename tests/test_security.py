@@ -13,11 +13,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
+from conftest import run_in_thread
 from hostile_model import LiveServer, build
 
 from prediction_machine.web import admission
@@ -37,24 +37,6 @@ def stub(tmp_path_factory):
 def app(stub):
     admission.reset_shutdown()
     return create_app(ServerSettings(model=stub))
-
-
-def run_in_thread(make_coro):
-    """asyncio.run on a fresh thread: after a Playwright test, this thread already owns an event loop."""
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = asyncio.run(make_coro())
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = e
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def call(app, method: str, path: str, headers: dict | None = None, body: bytes = b"", chunks: list[bytes] | None = None,

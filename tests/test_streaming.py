@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from conftest import run_in_thread
 from hostile_model import LiveServer, build
 
 from prediction_machine.engine import batching
@@ -49,24 +50,6 @@ class Slow:
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
-
-
-def run_in_thread(make_coro):
-    """asyncio.run on a fresh thread: after a Playwright test, this thread already owns an event loop."""
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = asyncio.run(make_coro())
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = e
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def make_app(stub, **kw):

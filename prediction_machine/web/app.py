@@ -35,7 +35,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.slots = Slots(settings.max_running, settings.max_queued)
+    # classroom mode: each address may hold at most places_per_ip of the generation places
+    app.state.slots = Slots(settings.max_running, settings.max_queued,
+                            per_ip=settings.places_per_ip if settings.token else None)
     app.state.model_loader = ModelLoader()  # `serve` starts it; until then the model loads on first use
     app.add_exception_handler(RequestValidationError, validation.validation_error)
     app.add_exception_handler(HTTPException, validation.http_error)

@@ -138,8 +138,6 @@ class SecurityMiddleware:
         scope["pm_client"], scope["pm_teacher"] = client, teacher  # read by owner_of()
 
         at_door = method == "POST" and path in QUEUED_ROUTES
-        if at_door and self.settings.token:
-            _share_per_ip(scope.get("app"), self.settings.places_per_ip)
         if at_door:
             refusal = _quick_refusal(scope.get("app"), fairness, self.at_door)
             if refusal is not None:
@@ -347,13 +345,6 @@ class _Relay:
     def close(self) -> None:
         if self.watcher is not None and not self.watcher.done():
             self.watcher.cancel()
-
-
-def _share_per_ip(app, places: int) -> None:
-    """Classroom mode: give the app's generation pool its per-address share (app.py builds it without one)."""
-    slots = getattr(getattr(app, "state", None), "slots", None)
-    if slots is not None and getattr(slots, "per_ip", places) is None:
-        slots.per_ip = places
 
 
 def _quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | None:
