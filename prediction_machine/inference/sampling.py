@@ -43,6 +43,11 @@ class SamplingParams:
             raise ValueError(f"min_p must be in [0, 1), got {self.min_p}")
 
     @property
+    def filtered(self) -> bool:
+        """Is any of top-k, top-p and min-p on?"""
+        return self.top_k > 0 or self.top_p < 1 or self.min_p > 0
+
+    @property
     def greedy(self) -> bool:
         # A temperature this small makes the softmax a one-hot in float32 anyway.
         return self.temperature < 1e-5
@@ -103,8 +108,9 @@ def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     if params.greedy:
         return torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), 1.0)  # one-hot rows
     probs = torch.softmax(scale(logits, params.temperature), dim=-1)
-    keep = top_k_mask(probs, params.top_k) & top_p_mask(probs, params.top_p) & min_p_mask(probs, params.min_p)
-    probs = torch.where(keep, probs, torch.zeros_like(probs))
+    if params.filtered:
+        keep = top_k_mask(probs, params.top_k) & top_p_mask(probs, params.top_p) & min_p_mask(probs, params.min_p)
+        probs = torch.where(keep, probs, torch.zeros_like(probs))
     return probs / row_sums(probs)
 
 
@@ -138,6 +144,7 @@ class Draw:
 
 
 FIRST_LOOK = 64  # u almost always lands among the few dozen most likely tokens
+SECOND_LOOK = 1024  # ... and nearly always among the first thousand when it does not
 
 
 def draw(probs: torch.Tensor, generator: torch.Generator | None) -> Draw:
@@ -158,29 +165,38 @@ def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None])
         for i, j in zip(greedy, best.tolist(), strict=True):
             out[i] = Draw(j, None, 0.0, float(probs[i, j]))
     sampled = [i for i, g in enumerate(generators) if g is not None]
-    if sampled:
-        # Each row's own generator throws its own u, in the row's own order of calls.
-        u = [float(torch.rand((), generator=generators[i], dtype=torch.float64)) for i in sampled]
-        rows = probs if len(sampled) == len(generators) else probs[sampled]  # (b, V)
-        total = row_sums(rows.double())[:, 0]  # (b,)
-        u_scaled = torch.tensor(u, dtype=torch.float64) * total  # guards against a total of 0.9999999
-        # Lining up all 49k tokens is a sort, so look among the first FIRST_LOOK, and line up
-        # the rest only for the rare row whose u lands beyond them.
-        k = min(FIRST_LOOK, rows.shape[-1])
-        sorted_p, order = rows.topk(k, dim=-1)  # (b, k), most likely first
-        cdf = sorted_p.double().cumsum(-1)  # (b, k)
-        for n, i in enumerate(sampled):
-            s, o, c = sorted_p[n], order[n], cdf[n]
-            if float(c[-1]) <= float(u_scaled[n]) and k < rows.shape[-1]:
-                s, o = rows[n].topk(rows.shape[-1])  # (V,): the whole line-up
-                c = s.double().cumsum(0)
-            out[i] = land(s, o, c, u[n], u_scaled[n])
+    if not sampled:
+        return out  # type: ignore[return-value]
+    # Each row's own generator throws its own u, in the row's own order of calls.
+    u = [float(torch.rand((), generator=generators[i], dtype=torch.float64)) for i in sampled]
+    rows = probs if len(sampled) == len(generators) else probs[sampled]  # (b, V)
+    total = row_sums(rows.double())[:, 0]  # (b,)
+    u_scaled = (torch.tensor(u, dtype=torch.float64) * total).tolist()  # guards against a total of 0.9999999
+    # Lining up all 49k tokens is a sort, so line up the first FIRST_LOOK of every row; the
+    # rows whose u lands beyond them look again at SECOND_LOOK together, and a row whose u
+    # lands beyond even those (a very flat distribution) lines up its whole vocabulary.
+    todo = list(range(len(sampled)))  # positions in `sampled` still to land
+    for k in (FIRST_LOOK, SECOND_LOOK, rows.shape[-1]):
+        k = min(k, rows.shape[-1])
+        part = rows if len(todo) == len(sampled) else rows[todo]  # (t, V)
+        sorted_p, order = part.topk(k, dim=-1)  # (t, k), most likely first
+        cdf = sorted_p.double().cumsum(-1)  # (t, k)
+        ends = cdf[:, -1].tolist()
+        later = []
+        for n, t in enumerate(todo):
+            if ends[n] <= u_scaled[t] and k < rows.shape[-1]:
+                later.append(t)  # u lands past this row's first k tokens
+            else:
+                out[sampled[t]] = land(sorted_p[n], order[n], cdf[n], u[t], u_scaled[t])
+        if not later:
+            break
+        todo = later
     return out  # type: ignore[return-value]
 
 
-def land(sorted_p: torch.Tensor, order: torch.Tensor, cdf: torch.Tensor, u: float, u_scaled: torch.Tensor) -> Draw:
+def land(sorted_p: torch.Tensor, order: torch.Tensor, cdf: torch.Tensor, u: float, u_scaled: float) -> Draw:
     """Where u falls on one row's cumulative axis: sorted_p, order, cdf all (k,)."""
-    j = int(torch.searchsorted(cdf, u_scaled.reshape(1), right=True))
+    j = int(torch.searchsorted(cdf, torch.tensor([u_scaled], dtype=cdf.dtype), right=True))
     j = min(j, int((sorted_p > 0).sum()) - 1)  # never land on a token with zero probability
     before = float(cdf[j] - float(sorted_p[j]))
     return Draw(int(order[j]), u, before, float(sorted_p[j]))
