@@ -54,6 +54,9 @@ GROW = memory.GROW  # KV-cache positions added at a time, so memory follows what
 # decoding it is kept short: each student's next token waits for at most one such pass.
 PREFILL_BUDGET_IDLE = 512
 PREFILL_BUDGET_BUSY = 128
+# ... unless this many times as many newcomers wait as rows run (a class pressing Generate at
+# once): then one long pass that starts them all helps more students than its pause holds up.
+PREFILL_CROWD = 4
 MIN_CHUNK = 16  # fewer tokens per row than this and a prefill pass is mostly overhead
 
 
@@ -185,9 +188,16 @@ class Batcher:
         need = memory.request_bytes(self.cfg, len(req.prompt_ids), req.max_new_tokens)
         return self.max_kv_bytes is None or self.reserved + need <= self.max_kv_bytes
 
+    def _prefill_budget(self) -> int:
+        """Prompt tokens to read this turn: few while rows decode, many when none do or a crowd waits."""
+        waiting = len(self.pending) + len(self.filling)
+        if not self.rows or waiting >= PREFILL_CROWD * len(self.rows):
+            return PREFILL_BUDGET_IDLE
+        return PREFILL_BUDGET_BUSY
+
     def _start_group(self) -> None:
         """Move newcomers from pending to a prefill group, first come first served, within rows and memory."""
-        budget = PREFILL_BUDGET_BUSY if self.rows else PREFILL_BUDGET_IDLE
+        budget = self._prefill_budget()
         take = []
         while (self.pending and len(self.rows) + len(take) < self.max_rows and len(take) < budget // MIN_CHUNK
                and self._fits(self.pending[0])):
@@ -214,8 +224,18 @@ class Batcher:
         """Read the next chunk of every newcomer's prompt in one pass; the ones done emit and join."""
         m = len(self.filling)
         left = [len(r.prompt_ids) - r.filled for r in self.filling]  # most first
-        budget = PREFILL_BUDGET_BUSY if self.rows else PREFILL_BUDGET_IDLE
-        T = min(left[-1], max(MIN_CHUNK, budget // m))  # the same T for every row of the pass
+        budget = self._prefill_budget()
+        cap = max(MIN_CHUNK, budget // m)  # tokens per row this pass
+        if m > 1 and left[0] <= cap and all(len(r.prompt_ids) >= left[0] for r in self.filling):
+            # Every newcomer can finish now. Those with fewer tokens left re-read a few they already
+            # hold (same inputs, so the same keys and values), and all end together: one pass
+            # instead of one per distinct length.
+            T = left[0]
+            for i, r in enumerate(self.filling):
+                r.filled = len(r.prompt_ids) - T
+                self.fill.lengths[i] = r.filled
+        else:
+            T = min(left[-1], cap)  # the same T for every row of the pass
         x = torch.tensor([r.prompt_ids[r.filled : r.filled + T] for r in self.filling])  # (m, T)
         t0 = time.perf_counter()
         logits, _ = self.decoder(x, cache=self.fill.head(m), last_only=True)  # (m, 1, V)
