@@ -6,7 +6,8 @@
 
 One run prints, each measured side by side in that run:
 - capacity: the raw batched forward pass at 32 rows (this process, server idle) against the
-  aggregate tokens/s that 32 streaming clients get from the server (target >= 0.7x);
+  aggregate tokens/s that 32 streaming clients get from the server (target >= 0.7x), and the
+  same clients' rate while all 32 are decoding (the serving cost without the prefill ramp-up);
 - scaling: 32 clients against one client's HTTP rate (target >= 8x), and the p95 time per step (< 1 s);
 - 100 clients, 48 new tokens each: all complete, the longest silence any client had (< 5 s),
   time to first token p50/p95, wall time, the server's peak RSS (< 2.5 GB);
@@ -65,11 +66,16 @@ def level(server: Server, clients: int, new: int) -> dict:
     for s in streams:
         times = [s["t0"]] + [t for _, t in s["events"]]
         silences.append(max(b - a for a, b in zip(times, times[1:], strict=False)) if len(times) > 1 else float("inf"))
+    # Steady state: from the moment every client has its first token until the first one is done,
+    # so the rate of the batch itself, without the ramp-up (prefill) and the tail.
+    firsts, lasts = [st[0] for st in steps if st], [st[-1] for st in steps if st]
+    lo, hi = (max(firsts), min(lasts)) if len(firsts) == len(steps) and firsts else (0.0, 0.0)
+    steady = sum(lo <= t <= hi for st in steps for t in st) / (hi - lo) if hi > lo else float("nan")
     bad = sorted({str(s["error"] or s["status"]) for s in streams if not (s["events"] and s["events"][-1][0] == "done")})
     print(f"[classroom] {clients} client(s) x {new} tokens: {tokens} tokens in {wall:.1f} s"
           + (f", not done: {bad}" if bad else "") + f"; {load_average()}", file=sys.stderr, flush=True)
     return {
-        "clients": clients, "tokens": tokens, "wall": wall, "rate": tokens / wall if wall > 0 else 0.0,
+        "clients": clients, "tokens": tokens, "steady": steady, "wall": wall, "rate": tokens / wall if wall > 0 else 0.0,
         "gaps": [b - a for st in steps for a, b in zip(st, st[1:], strict=False)],
         "ttft": [st[0] - s["t0"] for st, s in zip(steps, streams, strict=True) if st],
         "silence": max(silences), "peak_rss": mem.peak, "server_cpu": mem.cpu_s, "client_cpu": run["client_cpu_s"],
@@ -77,7 +83,7 @@ def level(server: Server, clients: int, new: int) -> dict:
     }
 
 
-def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 10) -> float:
+def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 20) -> float:
     """Tokens/s of the bare batched decode step (no sampling, no server): `rows` rows, a 40-token cache."""
     import torch
 
@@ -140,6 +146,8 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
     rows += [
         row(f"capacity: {many} clients served vs the raw batched forward at {many} rows", c32["rate"], raw, "tok/s",
             f"target >= 0.7x; {cpu(c32)}" + (f"; not done: {c32['bad']}" if c32["bad"] else "")),
+        row(f"steady state: {many} clients, all decoding, vs the raw batched forward", c32["steady"], raw, "tok/s",
+            "every client has its first token and none is done yet: the serving cost without the ramp-up"),
         row(f"scaling: {many} clients vs one HTTP client", c32["rate"], single, "tok/s",
             f"target >= 8x; {c32['tokens']} tokens in {c32['wall']:.1f} s; median time to first token "
             f"{statistics.median(c32['ttft']) if c32['ttft'] else float('nan'):.1f} s"),

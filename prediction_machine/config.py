@@ -75,7 +75,7 @@ PRESETS: dict[str, ModelConfig] = {
 # The numeric paths generation can run on (engine/fastpath.py). Plain data, so the CLI lists them without torch.
 PRECISIONS = {
     "fp32": "float32, the textbook path in transformer.py (the reference)",
-    "fp32-fused": "float32, fused and pre-transposed matrices (fastpath.py); same numbers to ~1e-5",
+    "fp32-fused": "float32, fused matrices packed for oneDNN (fastpath.py); same numbers to ~1e-4",
 }
 # The default is the fused path: tests/test_fastpath.py holds it to the textbook's logits (within 1e-3)
 # and greedy tokens (identical); `--precision fp32` runs the textbook code itself.

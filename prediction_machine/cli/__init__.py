@@ -27,7 +27,7 @@ from prediction_machine.config import DEFAULT_PRECISION, PRECISIONS  # noqa: E40
 
 def precision_option(sp) -> None:
     sp.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
-                    help="numeric path for generation: fp32-fused = float32 with fused, pre-transposed matrices "
+                    help="numeric path for generation: fp32-fused = float32 with fused matrices packed for oneDNN "
                          "(the default: same tokens, faster, see fastpath.py); fp32 = the textbook code itself")
 
 
