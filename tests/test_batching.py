@@ -162,3 +162,23 @@ def test_a_long_prompt_is_read_in_chunks_while_running_rows_go_on(monkeypatch):
     assert len(seen) == 60 and ids_of(seen) == ids_of(generate(model, [5, 6, 7], GREEDY, 60))  # ... nobody waited
     assert ids_of(newcomer_steps) == ids_of(generate(model, long_prompt, GREEDY, 4))
     assert newcomer_first.cached == 100
+
+
+def test_a_crowd_of_newcomers_of_different_lengths_is_read_in_one_pass_while_a_row_decodes():
+    # A class presses Generate at once while one student already decodes: the crowd gets the idle
+    # budget, and rows with fewer tokens left re-read a few they hold so all finish in the same pass.
+    model = tiny_model(14)
+    batcher = Batcher(model, max_rows=16)
+    shared = list(range(10, 34))  # a shared beginning (a system prompt), which the prefix cache then holds
+    run_together(batcher, [(shared + [99], GREEDY, 1)])
+    running = batcher.submit([5, 6, 7], GREEDY, 40)
+    assert running.out.get(timeout=30) is not None  # it is decoding now
+    prompts = [shared + list(range(40, 40 + n)) for n in (1, 4, 6, 2, 3)]  # five lengths, five times the running rows
+    passes_before = batcher.prefill_passes
+    together = run_together(batcher, [(p, GREEDY, 6) for p in prompts])
+    assert batcher.prefill_passes - passes_before == 1  # not one pass per distinct length
+    for p, steps in zip(prompts, together, strict=True):
+        assert ids_of(steps) == ids_of(generate(model, p, GREEDY, 6))  # re-reading changed no token
+        assert steps[0].cached == len(p)
+    while running.out.get(timeout=60) is not None:
+        pass

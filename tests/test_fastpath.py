@@ -96,3 +96,15 @@ def test_precision_is_selectable_and_described():
     assert cli.build_parser().parse_args(["generate", "hi", "--precision", "fp32"]).precision == "fp32"
     with pytest.raises(ValueError, match="unknown precision"):
         fastpath.decoder_for(tiny_model(5), "int3")
+
+
+def test_without_onednn_the_fused_engine_multiplies_the_plain_matrices(monkeypatch):
+    monkeypatch.setattr(fastpath, "ONEDNN", False)  # a PyTorch built without oneDNN
+    ref = tiny_model(6)
+    fused = fastpath.FusedDecoder(copy.deepcopy(ref))
+    assert not fused.unembed.onednn
+    idx = torch.randint(0, 1024, (2, 9))
+    with torch.no_grad():
+        a, _ = ref(idx)
+        b, _ = fused(idx)
+    assert (a - b).abs().max() < 1e-4

@@ -26,7 +26,8 @@ def test_every_section_at_both_widths(page, artifacts, width, height):
         locator = page.locator(f"main > section#{section}")
         box = locator.bounding_box()
         path = artifacts / f"screenshot-{width}-{section}.png"
-        data = locator.screenshot(path=str(path))
+        # CSS animations off, and a long wait: on a loaded machine a section can take a while to settle.
+        data = locator.screenshot(path=str(path), animations="disabled", timeout=90_000)
         shot_w, shot_h, rows = decode_png(data, unfilter=False)
         assert abs(shot_h - round(box["height"])) <= 2, f"{section}: {shot_h}px shot of a {box['height']:.0f}px section"
         # A blank picture filters to runs of zeros; a drawn one to many different bytes.
