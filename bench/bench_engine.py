@@ -28,7 +28,6 @@ GGUF dequantization against transformers' own GGUF loader.
 
 from __future__ import annotations
 
-import copy
 import os
 import statistics
 import subprocess
@@ -174,7 +173,7 @@ def interleaved(fns: dict, repeats: int) -> tuple[dict, dict]:
 
 def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
     reference = lm.model
-    fused = fastpath.FusedDecoder(copy.deepcopy(lm.model))  # a copy: keep the textbook weights untouched
+    fused = fastpath.FusedDecoder(lm.model)  # packs its own copy; the textbook weights stay as they are
     hf = hf_twin(lm)
     ids = lm.prompt_ids(PROMPT)
     long_ids = (lm.tokenizer.encode_ids(" ".join([SENTENCE] * 8)))[:100]
@@ -237,7 +236,7 @@ def bench_trace(lm, repeats: int) -> list[dict]:
 
 def bench_serving_pieces(lm, repeats: int) -> list[dict]:
     """Batched sampling, batched prefill and the prefix cache, each against the one-at-a-time way."""
-    fused = fastpath.FusedDecoder(copy.deepcopy(lm.model))
+    fused = fastpath.FusedDecoder(lm.model)
     warm = SamplingParams(temperature=0.8, top_p=0.95)
     ids = [lm.prompt_ids(q) for q in ("What is the capital of France?", "Name three colours.", "Write a haiku.",
                                       "What is 2 + 2?", "Tell me a joke.", "Who wrote Hamlet?", "Say hi.", "Why is the sky blue?")]
@@ -364,7 +363,7 @@ def bench_serve(warm_repeats: int = 2) -> list[dict]:
 
 def run(quick: bool = False) -> list[dict]:
     torch.manual_seed(0)
-    lm = models.load(precision="fp32")  # the textbook weights as loaded; each fused engine is built on a copy
+    lm = models.load(precision="fp32")  # the textbook weights as loaded; each fused engine packs its own copy
     repeats = 3 if quick else 5
     rows = bench_decode_prefill(lm, repeats, 17 if quick else 33)
     rows += bench_serving_pieces(lm, repeats)

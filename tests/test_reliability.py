@@ -12,7 +12,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import httpx
 import psutil
 import pytest
 from hostile_model import LiveServer, build
+from raw_http import raw_stream, read_until, wait_for
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from prediction_machine.model import models
@@ -278,36 +278,6 @@ def test_streamed_generation_text_equals_one_shot_decode(client, lm):
 
 
 # ----------------------------------------------------------------------------- 7. disconnect
-
-
-def raw_stream(url: str, body: dict, headers: dict | None = None) -> socket.socket:
-    """Open a streaming POST on a raw socket (so the test decides exactly when to hang up)."""
-    host, port = url.removeprefix("http://").split(":")
-    data = json.dumps(body).encode()
-    s = socket.create_connection((host, int(port)), timeout=10)
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    s.sendall(f"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {len(data)}\r\n{extra}\r\n".encode() + data)
-    return s
-
-
-def read_until(s: socket.socket, marker: bytes, count: int = 1, limit: float = 10) -> bytes:
-    buf, deadline = b"", time.time() + limit
-    while buf.count(marker) < count:
-        assert time.time() < deadline, f"timed out waiting for {marker!r}; got {buf[-300:]!r}"
-        chunk = s.recv(65536)
-        assert chunk, f"connection closed early: {buf[-300:]!r}"
-        buf += chunk
-    return buf
-
-
-def wait_for(cond, limit: float) -> float:
-    t0 = time.perf_counter()
-    while not cond():
-        if time.perf_counter() - t0 > limit:
-            return math.inf
-        time.sleep(0.01)
-    return time.perf_counter() - t0
 
 
 class Noop(BaseHTTPMiddleware):
