@@ -64,3 +64,24 @@ def test_an_open_tour_panel_has_no_violations(page):
     page.wait_for_selector("[data-tour-panel='inference']")
     bad, _ = serious(page)
     assert not bad, describe(bad)
+
+
+def test_figures_still_loading_have_no_violations(page):
+    """Figures are audited before their data arrives too: a learner can open the tour that early.
+
+    The attention answer is held back, so its map stays in the loading state that CI once caught
+    without a text alternative (a race the other tests only hit under load).
+    """
+    held = []
+    page.route("**/api/attention", lambda route: held.append(route))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/")
+    page.wait_for_selector("#prompt-tokens .token", timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#attention .att-map') !== null")
+    page.wait_for_timeout(300)
+    assert held, "the attention request was not made, so its loading state was not audited"
+    bad, _ = serious(page)
+    assert not bad, describe(bad)
+    assert page.get_attribute("#attention .att-map", "aria-label") == "Attention map: loading"
+    for route in held:
+        route.abort()

@@ -55,7 +55,7 @@ export function mount(root) {
     error: el("div", { class: "att-error" }),
     sentence: el("div", { class: "att-sentence", role: "group", "aria-label": "The sentence: hover, focus or tap a word; arrow keys move between words" }),
     readout: el("p", { class: "att-readout", "aria-live": "polite" }),
-    map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img" }),
+    map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img", "aria-label": "Attention map: loading" }),
     mapNote: el("p", { class: "note" }),
     prominent: el("ul", { class: "att-prominent" }),
     grid: el("div", { class: "att-grid", role: "grid", "aria-label": "Every layer and head" }),
