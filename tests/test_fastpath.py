@@ -4,7 +4,6 @@ fastpath.FusedDecoder fuses the weights and packs them for oneDNN; the arithmeti
 logits may differ only by summation order (measured 7e-5) and greedy tokens must not change.
 """
 
-
 import pytest
 import torch
 from test_transformer import tiny_model

@@ -1,6 +1,5 @@
 """The prefix cache: copied key/value rows must change no logit, and its memory stays bounded."""
 
-
 import pytest
 import torch
 from test_batching import GREEDY, run_together
