@@ -30,6 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import PeakRSS, Server, drive_in_subprocess, load_average  # noqa: E402
 
+from prediction_machine.engine.allocator import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # the allocator setting the server runs with, so both sides compared run alike
+
 ANIMALS = ["cat", "owl", "whale", "fox", "bee", "horse", "crow", "seal", "ant", "wolf"]
 TOP_N = 10  # what the page asks for
 

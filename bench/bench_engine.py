@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from prediction_machine.config import DEFAULT_PRECISION  # noqa: E402
 from prediction_machine.engine import fastpath  # noqa: E402
+from prediction_machine.engine.allocator import keep_freed_memory  # noqa: E402
 from prediction_machine.engine.prefix_cache import PrefixCache  # noqa: E402
 from prediction_machine.inference.generation import choose, generate  # noqa: E402
 from prediction_machine.inference.prediction import predict  # noqa: E402
@@ -50,6 +51,8 @@ from prediction_machine.inference.sampling import SamplingParams, distribution, 
 from prediction_machine.model import models, tracing  # noqa: E402
 from prediction_machine.model.transformer import KVCache  # noqa: E402
 from prediction_machine.model.weights import HF_NAMES  # noqa: E402
+
+keep_freed_memory()  # as the CLI and the server run; ours and transformers share this process, so both get it
 
 GREEDY = SamplingParams(temperature=0)
 PROMPT = "What is the capital of France? Answer in one long, careful paragraph."

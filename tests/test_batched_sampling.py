@@ -131,3 +131,42 @@ def test_top_p_looks_past_the_first_thousand_only_when_it_must():
         keep = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, (sorted_p.cumsum(-1) - sorted_p) < 0.9)
         assert torch.equal(sampling.top_p_mask(probs, 0.9), keep)  # the full sort's answer, either way
     assert sampling.top_p_mask(flat, 0.9).sum(-1).min() > sampling.TOP_P_LOOK
+
+
+@pytest.mark.parametrize("vocab", [49152, 50000, 1000, 7])
+def test_row_sums_give_a_row_the_same_bits_alone_and_in_any_batch(vocab):
+    from prediction_machine.inference.sampling import row_sums
+
+    x = torch.rand(9, vocab, generator=torch.Generator().manual_seed(vocab)) ** 8  # (9, V): many tiny numbers
+    whole = row_sums(x)  # (9, 1)
+    assert torch.allclose(whole[:, 0], x.double().sum(-1).float(), rtol=1e-6)  # a sum, hand-checked in float64
+    for i in range(9):
+        assert torch.equal(row_sums(x[i]), whole[i]) and torch.equal(row_sums(x[i : i + 1]), whole[i : i + 1])
+    assert torch.equal(row_sums(x[2:7]), whole[2:7])
+
+
+def test_entropy_from_log_softmax_equals_entropy_from_the_probabilities():
+    from prediction_machine.inference.prediction import entropy_bits
+    from prediction_machine.inference.sampling import log_distribution
+
+    logits = logits_batch(4)
+    for p in SETTINGS:
+        logs = log_distribution(logits, p)
+        if p.greedy or p.filtered:
+            assert logs is None  # zeros in the distribution: the caller takes the log itself
+            continue
+        probs = distribution(logits, p)
+        assert torch.allclose(logs.exp(), probs, rtol=1e-5, atol=1e-12)
+        assert entropy_bits(probs, logs) == pytest.approx(entropy_bits(probs), abs=1e-4)
+    assert entropy_bits(torch.tensor([0.5, 0.5]), torch.log(torch.tensor([0.5, 0.5]))) == pytest.approx(1.0)
+
+
+def test_one_shared_top_k_gives_the_same_draw_and_table_as_each_lining_up_its_own():
+    logits = logits_batch(8)
+    probs = distributions(logits, SETTINGS)
+    order = logits.topk(64, dim=-1).indices  # (B, 64): what choose shares between the draw and the table
+    gens = [None if p.greedy else make_generator(40 + i) for i, p in enumerate(SETTINGS)]
+    twins = [None if p.greedy else make_generator(40 + i) for i, p in enumerate(SETTINGS)]
+    assert draw_rows(probs, gens, order) == draw_rows(probs, twins)
+    ks = [10] * len(SETTINGS)
+    assert predict_rows(logits, SETTINGS, ks, probs, order=order) == predict_rows(logits, SETTINGS, ks, probs)

@@ -13,6 +13,7 @@ import sys
 
 from prediction_machine.cli import align, backprop, curriculum, inference, sequences
 from prediction_machine.cli.output import UsageError
+from prediction_machine.engine.allocator import keep_freed_memory
 
 
 def _float(text: str) -> float:
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # decoding frees and remakes vocabulary-sized tensors every step (engine/allocator.py)
     try:
         args.func(args)
     except UsageError as e:

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 import torch
 
-from prediction_machine.inference.prediction import Prediction, model_probs, predict_rows
+from prediction_machine.inference.prediction import Prediction, model_log_probs, model_probs, predict_rows
 from prediction_machine.inference.sampling import (
+    FIRST_LOOK,
     Draw,
     SamplingParams,
     distributions,
     draw_rows,
+    log_distributions,
     make_generator,
 )
 from prediction_machine.model.transformer import KVCache, Transformer
@@ -53,8 +55,12 @@ def choose(logits: torch.Tensor, params: list[SamplingParams], generators: list[
     """One token per row of logits (B, V), row i drawn with params[i] and generators[i]."""
     probs = distributions(logits, params)  # (B, V): computed once for the draw and the table
     raw = model_probs(logits)  # (B, V)
-    draws = draw_rows(probs, generators)
-    tables = predict_rows(logits, params, top_ns, probs, raw)
+    logs, raw_logs = log_distributions(logits, params), model_log_probs(logits)  # (B, V) each, for the entropies
+    # One top-k for both: the draw lines up the most likely tokens and the table lists them, and
+    # temperature and the filters keep the model's order, so the logits' order serves both.
+    order = logits.topk(min(max(FIRST_LOOK, *top_ns), logits.shape[-1]), dim=-1).indices  # (B, k)
+    draws = draw_rows(probs, generators, order)
+    tables = predict_rows(logits, params, top_ns, probs, raw, order=order, logs=logs, raw_logs=raw_logs)
     chosen = raw.gather(-1, torch.tensor([[d.id] for d in draws])).flatten().tolist()  # (B,)
     return [Choice(d, p, t) for d, p, t in zip(draws, chosen, tables, strict=True)]
 

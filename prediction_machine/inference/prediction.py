@@ -49,12 +49,16 @@ class Prediction:
     candidates: int  # how many tokens keep a non-zero probability after the filters
 
 
-def entropy_bits(probs: torch.Tensor) -> float | list[float]:
-    """-sum p log2 p over tokens with p > 0. [0.5, 0.5] -> 1.0; [1, 0] -> 0.0 (a list for (B, V) rows)"""
-    # 0 log 0 = 0: clamping p = 0 to the smallest float keeps its log finite, so 0 x log stays 0.
-    # In float32 this costs a third of torch.special.entr in float64, and agrees to ~1e-6 bits.
+def entropy_bits(probs: torch.Tensor, logs: torch.Tensor | None = None) -> float | list[float]:
+    """-sum p log2 p over tokens with p > 0. [0.5, 0.5] -> 1.0; [1, 0] -> 0.0 (a list for (B, V) rows)
+
+    `logs`, if given, is log(probs) already computed (log_softmax): then no log is taken here.
+    """
     p = probs.float()  # (..., V)
-    logs = p.clamp_min(torch.finfo(torch.float32).tiny).log()  # (..., V)
+    if logs is None:
+        # 0 log 0 = 0: clamping p = 0 to the smallest float keeps its log finite, so 0 x log stays 0.
+        # In float32 this costs a third of torch.special.entr in float64, and agrees to ~1e-6 bits.
+        logs = p.clamp_min(torch.finfo(torch.float32).tiny).log()  # (..., V)
     bits = -row_sums(p * logs)[..., 0] / math.log(2) + 0.0  # + 0.0 drops -0.0
     return bits.tolist()
 
@@ -73,11 +77,20 @@ def model_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=-1)
 
 
+def model_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """log(model_probs(logits)) in one pass, for the entropy. (B, V) -> (B, V)"""
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
 def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Sequence[int], probs: torch.Tensor,
-                 raw: torch.Tensor | None = None, always: bool = False) -> list[Prediction | None]:
+                 raw: torch.Tensor | None = None, always: bool = False,
+                 order: torch.Tensor | None = None, logs: torch.Tensor | None = None,
+                 raw_logs: torch.Tensor | None = None) -> list[Prediction | None]:
     """The table of every row of logits (B, V) whose k is above 0; None for a row that asked for none.
 
     probs (B, V) is what each row's draw used; raw (B, V), if given, is model_probs(logits).
+    order (B, k), if given, is each row's most likely token ids, best first (the caller's top-k).
+    logs and raw_logs (B, V), if given, are log(probs) and log(raw), for the entropies.
     With `always`, a row with k = 0 still gets its entropies and an empty table.
     """
     logits = logits.float()
@@ -85,15 +98,22 @@ def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Seq
     out: list[Prediction | None] = [None] * len(ks)
     if not want:
         return out
+    k_max = min(max(ks[i] for i in want), logits.shape[-1])
     if len(want) == len(ks):  # every row: no copies
         lg, pr, mp = logits, probs, model_probs(logits) if raw is None else raw  # (b, V)
+        lo, raw_lo = logs, raw_logs
     else:
         index = torch.tensor(want)
         lg, pr = logits[index], probs[index]  # (b, V)
         mp = model_probs(lg) if raw is None else raw[index]  # (b, V)
+        order = None if order is None else order[index]
+        lo, raw_lo = (None if t is None else t[index] for t in (logs, raw_logs))
     # Order by the model's own preference so the same tokens stay put while sliders move.
-    top = mp.topk(min(max(ks[i] for i in want), lg.shape[-1]), dim=-1).indices  # (b, k_max)
-    entropy, raw_entropy = entropy_bits(pr), entropy_bits(mp)
+    if order is not None and order.shape[-1] >= k_max:
+        top = order[:, :k_max]  # (b, k_max)
+    else:
+        top = mp.topk(k_max, dim=-1).indices  # (b, k_max)
+    entropy, raw_entropy = entropy_bits(pr, lo), entropy_bits(mp, raw_lo)
     candidates = torch.count_nonzero(pr, dim=-1).tolist()  # (b,)
     # One gather per column, then plain Python floats: building the rows is the only per-row loop.
     logit_t, prob_t, model_t = (t.gather(-1, top).tolist() for t in (lg, pr, mp))

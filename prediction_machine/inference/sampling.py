@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,23 @@ def min_p_mask(probs: torch.Tensor, min_p: float) -> torch.Tensor:
     return probs >= min_p * probs.max(dim=-1, keepdim=True).values
 
 
+SUM_CHUNK = 1024  # row_sums adds each row in pieces of this many numbers, then adds the pieces
+
+
 def row_sums(t: torch.Tensor) -> torch.Tensor:
     """The sum of each row, (..., V) -> (..., 1), the same bits whatever the batch size.
 
-    `t.sum(-1)` splits a long reduction across threads differently for one row than for many,
-    which changes the last bit; summing row by row keeps a batched row equal to a lone one.
+    `t.sum(-1)` of a single row splits the reduction across threads, and of many rows gives
+    each row to one thread, so a lone row and the same row in a batch can differ in the last
+    bit. Summing fixed pieces of SUM_CHUNK first, then the pieces, adds every row in the same
+    order however many rows there are (zero padding adds nothing), in one pass for the batch.
     """
-    flat = t.reshape(-1, t.shape[-1])  # (rows, V)
-    return torch.stack([r.sum() for r in flat.unbind(0)]).reshape(*t.shape[:-1], 1)
+    V = t.shape[-1]
+    flat = t.reshape(-1, V)  # (rows, V)
+    if V % SUM_CHUNK:
+        flat = F.pad(flat, (0, SUM_CHUNK - V % SUM_CHUNK))  # (rows, V'), V' a multiple of SUM_CHUNK
+    pieces = flat.view(flat.shape[0], -1, SUM_CHUNK).sum(-1)  # (rows, V' / SUM_CHUNK)
+    return pieces.sum(-1).reshape(*t.shape[:-1], 1)
 
 
 def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
@@ -108,10 +118,23 @@ def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     if params.greedy:
         return torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), 1.0)  # one-hot rows
     probs = torch.softmax(scale(logits, params.temperature), dim=-1)
-    if params.filtered:
-        keep = top_k_mask(probs, params.top_k) & top_p_mask(probs, params.top_p) & min_p_mask(probs, params.min_p)
-        probs = torch.where(keep, probs, torch.zeros_like(probs))
+    if not params.filtered:
+        return probs  # softmax rows already sum to 1
+    keep = top_k_mask(probs, params.top_k) & top_p_mask(probs, params.top_p) & min_p_mask(probs, params.min_p)
+    probs = torch.where(keep, probs, torch.zeros_like(probs))
     return probs / row_sums(probs)
+
+
+def log_distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor | None:
+    """log(distribution(logits, params)) when no filter is on, (..., V); None otherwise.
+
+    The entropy needs p log p. log_softmax gives the logs in one pass, where the log of the
+    probabilities would take two (a clamp for p = 0, then the log); with a filter on, some
+    probabilities are exactly 0 and the caller takes the log itself.
+    """
+    if params.greedy or params.filtered:
+        return None
+    return torch.log_softmax(scale(logits.float(), params.temperature), dim=-1)
 
 
 def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
@@ -120,15 +143,28 @@ def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> tor
     Rows that share settings (a class pressing Generate with the defaults) go through
     together, so the cost is a few tensor operations per distinct setting, not per row.
     """
-    out = torch.empty(logits.shape, dtype=torch.float32)  # (B, V)
+    return per_setting(distribution, logits, params)
+
+
+def log_distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor | None:
+    """`log_distribution` for B rows, each with its own settings: (B, V), or None if any row has a filter on."""
+    return per_setting(log_distribution, logits, params)
+
+
+def per_setting(fn, logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor | None:
+    """fn(rows, settings) once per distinct setting, put back in row order. (B, V) -> (B, V), or None."""
     groups: dict[SamplingParams, list[int]] = {}
     for i, p in enumerate(params):
         groups.setdefault(p, []).append(i)
+    if len(groups) == 1:
+        return fn(logits, params[0])
+    out = torch.empty(logits.shape, dtype=torch.float32)  # (B, V)
     for p, rows in groups.items():
-        if len(rows) == len(params):
-            return distribution(logits, p)
         index = torch.tensor(rows)
-        out[index] = distribution(logits[index], p)  # (b, V)
+        part = fn(logits[index], p)  # (b, V)
+        if part is None:
+            return None
+        out[index] = part
     return out
 
 
@@ -156,8 +192,13 @@ def draw(probs: torch.Tensor, generator: torch.Generator | None) -> Draw:
     return draw_rows(probs[None], [generator])[0]
 
 
-def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None]) -> list[Draw]:
-    """One `draw` per row of probs (B, V), row i with generators[i] (None: greedy)."""
+def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None],
+              order: torch.Tensor | None = None) -> list[Draw]:
+    """One `draw` per row of probs (B, V), row i with generators[i] (None: greedy).
+
+    `order` (B, k), if given, is each row's k most likely token ids, most likely first (the
+    caller's own top-k, shared with the table); without it the draw lines up its own.
+    """
     out: list[Draw | None] = [None] * len(generators)
     greedy = [i for i, g in enumerate(generators) if g is None]
     if greedy:
@@ -169,37 +210,49 @@ def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None])
         return out  # type: ignore[return-value]
     # Each row's own generator throws its own u, in the row's own order of calls.
     u = [float(torch.rand((), generator=generators[i], dtype=torch.float64)) for i in sampled]
-    rows = probs if len(sampled) == len(generators) else probs[sampled]  # (b, V)
-    total = row_sums(rows.double())[:, 0]  # (b,)
-    u_scaled = (torch.tensor(u, dtype=torch.float64) * total).tolist()  # guards against a total of 0.9999999
+    every = len(sampled) == len(generators)
+    rows = probs if every else probs[sampled]  # (b, V)
+    u_scaled = torch.tensor(u, dtype=torch.float64)[:, None] * row_sums(rows).double()  # (b, 1): total may be 0.9999999
     # Lining up all 49k tokens is a sort, so line up the first FIRST_LOOK of every row; the
     # rows whose u lands beyond them look again at SECOND_LOOK together, and a row whose u
     # lands beyond even those (a very flat distribution) lines up its whole vocabulary.
     todo = list(range(len(sampled)))  # positions in `sampled` still to land
-    for k in (FIRST_LOOK, SECOND_LOOK, rows.shape[-1]):
-        k = min(k, rows.shape[-1])
+    V = rows.shape[-1]
+    for k in (FIRST_LOOK, SECOND_LOOK, V):
+        k = min(k, V)
         part = rows if len(todo) == len(sampled) else rows[todo]  # (t, V)
-        sorted_p, order = part.topk(k, dim=-1)  # (t, k), most likely first
-        cdf = sorted_p.double().cumsum(-1)  # (t, k)
-        ends = cdf[:, -1].tolist()
+        if order is not None and k <= order.shape[-1] and len(todo) == len(sampled):
+            ids = (order if every else order[sampled])[:, :k]  # (t, k), most likely first
+            sorted_p = part.gather(-1, ids)  # (t, k)
+        else:
+            sorted_p, ids = part.topk(k, dim=-1)  # (t, k), most likely first
+        landed = land(sorted_p, ids, u_scaled[todo])  # u falls within the first k of these rows
         later = []
-        for n, t in enumerate(todo):
-            if ends[n] <= u_scaled[t] and k < rows.shape[-1]:
-                later.append(t)  # u lands past this row's first k tokens
+        for t, (ok, d) in zip(todo, landed, strict=True):
+            if ok or k == V:
+                out[sampled[t]] = Draw(d[0], u[t], d[1], d[2])
             else:
-                out[sampled[t]] = land(sorted_p[n], order[n], cdf[n], u[t], u_scaled[t])
+                later.append(t)  # u lands past this row's first k tokens
         if not later:
             break
         todo = later
     return out  # type: ignore[return-value]
 
 
-def land(sorted_p: torch.Tensor, order: torch.Tensor, cdf: torch.Tensor, u: float, u_scaled: float) -> Draw:
-    """Where u falls on one row's cumulative axis: sorted_p, order, cdf all (k,)."""
-    j = int(torch.searchsorted(cdf, torch.tensor([u_scaled], dtype=cdf.dtype), right=True))
-    j = min(j, int((sorted_p > 0).sum()) - 1)  # never land on a token with zero probability
-    before = float(cdf[j] - float(sorted_p[j]))
-    return Draw(int(order[j]), u, before, float(sorted_p[j]))
+def land(sorted_p: torch.Tensor, ids: torch.Tensor, u_scaled: torch.Tensor) -> list[tuple[bool, tuple]]:
+    """Where each row's u falls on its cumulative axis. sorted_p and ids (t, k), u_scaled (t, 1).
+
+    For each row: (did u land within these k tokens, (token id, cumulative before it, its prob)).
+    """
+    cdf = sorted_p.double().cumsum(-1)  # (t, k)
+    j = torch.searchsorted(cdf, u_scaled, right=True)  # (t, 1): the first token whose cumulative passes u
+    last_positive = (sorted_p > 0).sum(-1, keepdim=True) - 1  # (t, 1): never land on a zero probability
+    j = torch.minimum(j, last_positive)
+    p = sorted_p.gather(-1, j)  # (t, 1)
+    before = cdf.gather(-1, j) - p.double()  # (t, 1)
+    inside = cdf[:, -1:] > u_scaled  # (t, 1)
+    picks = zip(ids.gather(-1, j)[:, 0].tolist(), before[:, 0].tolist(), p[:, 0].tolist(), strict=True)
+    return list(zip(inside[:, 0].tolist(), picks, strict=True))
 
 
 def make_generator(seed: int | None) -> torch.Generator:
