@@ -501,7 +501,8 @@ def test_sigterm_ends_live_streams_with_a_terminal_event_and_exits(stub, tmp_pat
 def _up(url, proc) -> bool:
     assert proc.poll() is None, proc.stdout.read().decode()
     try:
-        return httpx.get(url + "/api/health", timeout=1).status_code == 200
+        r = httpx.get(url + "/api/health", timeout=1)
+        return r.status_code == 200 and not r.json().get("starting")  # the app itself, not web/early.py
     except httpx.HTTPError:
         return False
 

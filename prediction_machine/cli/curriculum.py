@@ -20,11 +20,26 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def register(sub) -> None:
-    from prediction_machine.training.curriculum.pretrain import RECIPES
+class RecipeNames:
+    """pretrain's recipe names for --preset, looked up only when argparse checks or lists them:
+    building the parser must not import PyTorch (`serve` answers before it is imported)."""
 
+    def _names(self) -> list[str]:
+        from prediction_machine.training.curriculum.pretrain import RECIPES
+
+        return list(RECIPES)
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+
+def register(sub) -> None:
     s = sub.add_parser("pretrain", help="pre-train a tiny GPT on Shakespeare (or your text), writing checkpoints")
-    s.add_argument("--preset", choices=list(RECIPES), default="shakespeare", help="a training recipe (default shakespeare)")
+    s.add_argument("--preset", choices=RecipeNames(), default="shakespeare", metavar="RECIPE",
+                   help="a training recipe: %(choices)s (default %(default)s)")
     s.add_argument("--text", type=Path, default=None, help="train on this UTF-8 text file instead of Shakespeare")
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
     s.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the recipe's)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.table import Table
 
 from prediction_machine.cli.output import UsageError, console, emit, load_model, visible
@@ -150,11 +152,28 @@ def attention_lines(texts: list[str], mat: list[list[float]], width: int = 80) -
 
 
 def cmd_serve(args) -> None:
-    try:  # the only import of web/ from outside it: the library and the other commands work without it
-        from prediction_machine.web.serve import ServeError, serve
-    except ImportError as e:
-        raise UsageError(f"serve needs the web part of prediction-machine, which is missing here ({e.name})") from None
+    # The only imports of web/ from outside it: the library and the other commands work without it.
+    # The socket is bound, and the page and health answer on it, before PyTorch and the web
+    # framework are imported: they are most of the start-up (web/early.py).
+    missing = "serve needs the web part of prediction-machine, which is missing here ({})"
     try:
-        serve(args)
-    except ServeError as e:
-        raise UsageError(str(e)) from None
+        from prediction_machine.web.early import TOKEN_ENV, open_early
+    except ImportError as e:
+        raise UsageError(missing.format(e.name)) from None
+    try:
+        early = open_early(args.host, args.port, bool(args.token or os.environ.get(TOKEN_ENV)))
+    except OSError as e:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}; "
+                         "is another server running there? Choose another with --port") from None
+    try:
+        try:
+            from prediction_machine.web.serve import ServeError, serve
+        except ImportError as e:
+            raise UsageError(missing.format(e.name)) from None
+        try:
+            serve(args, early=early)
+        except ServeError as e:
+            raise UsageError(str(e)) from None
+    finally:
+        early.stop()
+        early.sock.close()

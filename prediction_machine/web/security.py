@@ -41,22 +41,11 @@ from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
 from prediction_machine.web.admission import shutting_down
+from prediction_machine.web.headers import SECURITY_HEADERS
 from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.streaming import REQUEST, Link
 from prediction_machine.web.validation import json_problem
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-]
 _OURS = {name for name, _ in SECURITY_HEADERS}
 TOKEN_COOKIE = "pm_token"
 CLIENT_COOKIE = "pm_client"

@@ -36,10 +36,9 @@ import threading
 import time
 from collections import Counter
 
+from prediction_machine.web.early import LOOPBACK, TOKEN_ENV
 from prediction_machine.web.settings import ServerSettings
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-TOKEN_ENV = "PREDICTION_MACHINE_TOKEN"
 MIN_TOKEN_CHARS = 12
 SHUTDOWN_GRACE_S = 5  # after SIGTERM, streams still open after this long are cut
 JOB_STOP_GRACE_S = 20  # ... and training jobs get this long to finish their step and checkpoint
@@ -315,7 +314,9 @@ def announce_memory(app, settings: ServerSettings) -> threading.Thread:
     return thread
 
 
-def serve(args) -> None:
+def serve(args, early=None) -> None:
+    """Run the server. `early` (web/early.EarlyResponder), if given, already holds the bound socket
+    and answers on it while this imports; the app takes the socket over once it is ready."""
     from prediction_machine.model import models
     from prediction_machine.web.app import create_app
 
@@ -346,5 +347,10 @@ def serve(args) -> None:
     print_limits(settings)
     announce_memory(app, settings)
     print(f"The Magic of Prediction: http://{shown}:{args.port}/", file=sys.stderr, flush=True)
-    make_server(app, settings).run()
+    server = make_server(app, settings)
+    if early is None:
+        server.run()
+    else:
+        early.stop()  # from here on the app answers, on the same socket: no connection is refused in between
+        server.run(sockets=[early.sock])
     wait_for_training_jobs(app)

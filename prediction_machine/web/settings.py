@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from prediction_machine.config import DEFAULT_PRECISION
 from prediction_machine.training.attention import MAX_TOKENS as MAX_ATTENTION_TOKENS
+from prediction_machine.web.early import LOOPBACK_HOSTS
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class ServerSettings:
     port: int = 8000
     model: str = "smollm2-135m-instruct"
     token: str | None = None  # classroom mode: every API call must carry this access token
-    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]", "::1")  # Host headers we answer
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # Host headers we answer
     max_body_bytes: int = 4 * 1024 * 1024  # any request body above this gets a 413
     max_prompt_chars: int = 4000  # a prompt longer than this is refused before tokenizing
     max_prompt_tokens: int = 1024  # ... and one that tokenizes to more than this
