@@ -170,3 +170,10 @@ def test_one_shared_top_k_gives_the_same_draw_and_table_as_each_lining_up_its_ow
     assert draw_rows(probs, gens, order) == draw_rows(probs, twins)
     ks = [10] * len(SETTINGS)
     assert predict_rows(logits, SETTINGS, ks, probs, order=order) == predict_rows(logits, SETTINGS, ks, probs)
+
+
+def test_a_distribution_that_is_not_a_number_still_draws_a_token_instead_of_failing():
+    nan = torch.full((2, 300), float("nan"))  # (2, V): what a broken checkpoint's logits give
+    draws = draw_rows(nan, [make_generator(1), make_generator(2)], nan.topk(64, dim=-1).indices)
+    assert all(0 <= d.id < 300 for d in draws)
+    assert all(0 <= d.id < 300 for d in draw_rows(nan, [make_generator(1), make_generator(2)]))

@@ -182,3 +182,24 @@ def test_a_crowd_of_newcomers_of_different_lengths_is_read_in_one_pass_while_a_r
         assert steps[0].cached == len(p)
     while running.out.get(timeout=60) is not None:
         pass
+
+
+def test_an_error_while_newcomers_finish_their_prompt_reaches_every_one_of_them(monkeypatch):
+    """A failure in the step that emits a newcomer's first token (sampling, or growing the batch)
+    must end that newcomer's stream with the error, not leave it waiting for ever."""
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("sampling failed")
+
+    monkeypatch.setattr(batching, "choose", broken)
+    b = Batcher(tiny_model(3))
+    with b.wake:
+        reqs = [b.submit([1, 2, 3], SamplingParams(temperature=0.7), 5, seed=n) for n in range(3)]
+    for r in reqs:
+        items = []
+        while (item := r.out.get(timeout=30)) is not None:  # a timeout here is the bug: a stream that never ends
+            items.append(item)
+        assert [type(i) for i in items] == [RuntimeError] and "sampling failed" in str(items[0])
+    assert calls

@@ -168,7 +168,7 @@ class Batcher:
                     if self.rows:
                         self._decode()
             except Exception as e:  # noqa: BLE001 - handed to every affected consumer, the loop lives on
-                for r in self.filling + self.rows:
+                for r in dict.fromkeys(self.filling + self.rows):  # a request joining the batch is in both
                     r.out.put(e)
                     r.out.put(None)
                 self.filling, self.rows, self.fill, self.cache, self.reserved = [], [], None, None, 0
@@ -244,7 +244,9 @@ class Batcher:
         for r in self.filling:
             r.filled += T
         first_done = next(i for i in range(m + 1) if i == m or self.filling[i].filled == len(self.filling[i].prompt_ids))
-        done, self.filling = self.filling[first_done:], self.filling[:first_done]
+        done = self.filling[first_done:]
+        # `done` stays in self.filling until it has joined the batch: if anything below raises,
+        # the loop's handler finds every request in filling or rows and tells each one.
         if self.prefixes is not None:
             for i, r in enumerate(done, start=first_done):
                 self.prefixes.store(r.prompt_ids, self.fill, i)
@@ -256,6 +258,7 @@ class Batcher:
             for j, (i, r) in enumerate(joining):
                 self.fill.copy_row(i, self.cache, B + j)  # its prompt positions become a row of the batch
                 self.rows.append(r)
+        self.filling = self.filling[:first_done]
         if not self.filling:
             self.fill = None
 

@@ -246,7 +246,9 @@ def land(sorted_p: torch.Tensor, ids: torch.Tensor, u_scaled: torch.Tensor) -> l
     """
     cdf = sorted_p.double().cumsum(-1)  # (t, k)
     j = torch.searchsorted(cdf, u_scaled, right=True)  # (t, 1): the first token whose cumulative passes u
-    last_positive = (sorted_p > 0).sum(-1, keepdim=True) - 1  # (t, 1): never land on a zero probability
+    # Never land on a zero probability; a row with none above zero among these (a distribution
+    # that is not a number, from a broken model) takes its most likely token.
+    last_positive = ((sorted_p > 0).sum(-1, keepdim=True) - 1).clamp_min(0)  # (t, 1)
     j = torch.minimum(j, last_positive)
     p = sorted_p.gather(-1, j)  # (t, 1)
     before = cdf.gather(-1, j) - p.double()  # (t, 1)
