@@ -472,7 +472,7 @@ def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
     assert again.status_code == 200
     assert [n for n, _ in read_events(api, again.json()["job"]["id"])][-1] == "done"
     time.sleep(0.2)
-    assert live_models() == models_before  # the jobs' models were released when they ended
+    assert live_models() <= models_before  # the jobs' models were released (an earlier test's idle batcher may end too)
 
 
 def test_api_scale_panel(api):
