@@ -55,7 +55,8 @@ def choose(logits: torch.Tensor, params: list[SamplingParams], generators: list[
     """One token per row of logits (B, V), row i drawn with params[i] and generators[i]."""
     probs = distributions(logits, params)  # (B, V): computed once for the draw and the table
     raw = model_probs(logits)  # (B, V)
-    logs, raw_logs = log_distributions(logits, params), model_log_probs(logits)  # (B, V) each, for the entropies
+    # (B, V) each, for the tables' entropies: not computed when no row asked for a table.
+    logs, raw_logs = (log_distributions(logits, params), model_log_probs(logits)) if any(top_ns) else (None, None)
     # One top-k for both: the draw lines up the most likely tokens and the table lists them, and
     # temperature and the filters keep the model's order, so the logits' order serves both.
     order = logits.topk(min(max(FIRST_LOOK, *top_ns), logits.shape[-1]), dim=-1).indices  # (B, k)

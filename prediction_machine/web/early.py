@@ -24,7 +24,7 @@ import socket
 import threading
 from pathlib import Path
 
-from prediction_machine.web.headers import SECURITY_HEADERS
+from prediction_machine.web.headers import SECURITY_HEADERS, host_name
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}  # addresses that only this machine can reach
 TOKEN_ENV = "PREDICTION_MACHINE_TOKEN"  # the classroom token, kept out of the process list
@@ -49,14 +49,19 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
-    sock.set_inheritable(True)
     return sock
+
+
+def allowed_hosts_for(host: str) -> tuple[str, ...]:
+    """The Host headers to answer when bound to `host`: loopback names, or any ("*") when other
+    machines can reach it (students use this machine's LAN address; the token guards instead)."""
+    return LOOPBACK_HOSTS if host in LOOPBACK else ("*",)
 
 
 def open_early(host: str, port: int, token_given: bool) -> EarlyResponder:
     """Bind `serve`'s socket and start answering on it; OSError if the port cannot be had."""
-    remote = host not in LOOPBACK  # reachable from other machines: any Host, and the token guards (as in serve)
-    return EarlyResponder(bind(host, port), ("*",) if remote else LOOPBACK_HOSTS, classroom=remote or token_given).start()
+    remote = host not in LOOPBACK  # other machines can reach it: serve insists on a token
+    return EarlyResponder(bind(host, port), allowed_hosts_for(host), classroom=remote or token_given).start()
 
 
 class EarlyResponder:
@@ -68,7 +73,6 @@ class EarlyResponder:
         self.allowed = {h.lower() for h in allowed_hosts}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="pm-early", daemon=True)
-        self.answered = 0
 
     def start(self) -> EarlyResponder:
         self.thread.start()
@@ -92,7 +96,6 @@ class EarlyResponder:
                 try:
                     conn.settimeout(READ_TIMEOUT_S)
                     conn.sendall(self.answer(read_request(conn)))
-                    self.answered += 1
                 except (OSError, ValueError):
                     pass  # a client that sent nothing sensible, or left: nothing to answer
 
@@ -101,8 +104,7 @@ class EarlyResponder:
         if request is None:
             return reply(400, "the request could not be read")
         method, path, headers = request
-        host = headers.get("host", "").lower()
-        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+        name = host_name(headers.get("host", ""))
         if not name or (not self.any_host and name not in self.allowed):
             return reply(400, "Host header is not one this server answers to (DNS-rebinding guard)")
         path = path.split("?", 1)[0]

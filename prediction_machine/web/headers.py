@@ -1,7 +1,7 @@
-"""The security headers on every answer, in a module that imports nothing.
+"""The security headers on every answer, and the Host header's name, in a module that imports nothing.
 
-web/security.py adds them to every answer of the app, and web/early.py to the few answers
-given while the app is still importing; one list, so the two can never disagree.
+web/security.py uses both for every answer of the app, and web/early.py for the few answers
+given while the app is still importing; one copy, so the two can never disagree.
 """
 
 CSP = (
@@ -16,3 +16,11 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
+
+
+def host_name(host_header: str) -> str:
+    """'localhost:8000' -> 'localhost'; '[::1]:8000' -> '[::1]'."""
+    h = host_header.strip().lower()
+    if h.startswith("["):
+        return h[: h.find("]") + 1] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h

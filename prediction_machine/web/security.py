@@ -41,7 +41,7 @@ from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
 from prediction_machine.web.admission import shutting_down
-from prediction_machine.web.headers import SECURITY_HEADERS
+from prediction_machine.web.headers import SECURITY_HEADERS, host_name
 from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.streaming import REQUEST, Link
 from prediction_machine.web.validation import json_problem
@@ -55,14 +55,6 @@ log = logging.getLogger("prediction_machine.web")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 TEACHER = "teacher-"  # prefix of a session client id minted only for the teacher's token
 REFUSED: Counter = Counter()  # refusals by reason, for tests and curious operators
-
-
-def host_name(host_header: str) -> str:
-    """'localhost:8000' -> 'localhost'; '[::1]:8000' -> '[::1]'."""
-    h = host_header.strip().lower()
-    if h.startswith("["):
-        return h[: h.find("]") + 1] if "]" in h else h
-    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 
 def cookies(header: str) -> dict[str, str]:

@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter
 
-from prediction_machine.web.early import LOOPBACK, TOKEN_ENV
+from prediction_machine.web.early import LOOPBACK, TOKEN_ENV, allowed_hosts_for
 from prediction_machine.web.settings import ServerSettings
 
 MIN_TOKEN_CHARS = 12
@@ -321,9 +321,7 @@ def serve(args, early=None) -> None:
     from prediction_machine.web.app import create_app
 
     token = check_token(args.host, args.port, args.token or os.environ.get(TOKEN_ENV) or None)
-    allowed = ServerSettings.allowed_hosts
-    if args.host not in LOOPBACK:
-        allowed = ("*",)  # students reach us by this machine's LAN address; the token guards instead
+    allowed = allowed_hosts_for(args.host)
     settings = settings_from_env(ServerSettings(
         host=args.host, port=args.port, model=args.model or models.DEFAULT_MODEL, token=token,
         allowed_hosts=allowed, max_running=args.max_running or ServerSettings.max_running,
