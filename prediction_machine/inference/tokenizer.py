@@ -111,6 +111,7 @@ class Tokenizer:
         # Control tokens come only from code (chat.py), never from text: a user typing
         # "<|im_end|>" gets seven ordinary tokens, not the end of their turn.
         self._tk.encode_special_tokens = True
+        self._alone: dict[int, Token] = {}  # token(i), made once per id
 
     # -- text -> ids
 
@@ -143,8 +144,13 @@ class Tokenizer:
         return bytes(inverse[c] for c in piece)
 
     def token(self, i: int) -> Token:
-        """A token seen on its own (as when the model generates it): no input offsets."""
-        return self._token(i, 0, 0)
+        """A token seen on its own (as when the model generates it): no input offsets.
+
+        Kept once made (Token is frozen): a served step shows its token and ten alternatives."""
+        t = self._alone.get(i)
+        if t is None:
+            t = self._alone[i] = self._token(i, 0, 0)
+        return t
 
     def _token(self, i: int, start: int, end: int) -> Token:
         raw = self.token_bytes(i)
