@@ -68,7 +68,7 @@ def one_run(streams: int) -> tuple[float, float]:
         proc.send_signal(signal.SIGTERM)
         for s, buf in zip(socks, bufs, strict=True):
             assert b"event: error" not in buf, buf[-300:]
-            assert b'"finish": "shutdown"' in read_until(s, b"event: error", buf)
+            assert b'"finish":"shutdown"' in read_until(s, b"event: error", buf)
         streams_ended = time.perf_counter() - t0
         proc.wait(30)
         return streams_ended, time.perf_counter() - t0

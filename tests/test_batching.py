@@ -140,6 +140,41 @@ def test_newcomers_are_prefilled_together_in_one_pass():
         assert ids_of(steps) == ids_of(generate(model, p, GREEDY, 5))
 
 
+def test_a_class_arriving_over_a_few_milliseconds_starts_as_one_group(monkeypatch):
+    """Requests that reach an idle batcher one after another, a few ms apart (a server reading
+    them one at a time), share one prefill pass instead of the first getting one of its own."""
+    monkeypatch.setattr(batching, "ARRIVAL_GAP_S", 0.2)  # wide, so a busy test machine's late sleeps still fit
+    monkeypatch.setattr(batching, "ARRIVAL_MAX_S", 5.0)
+    model = tiny_model(12)
+    batcher = Batcher(model, max_rows=16)
+    prompts = [[1 + i, 2, 3, 4, 5, 6] for i in range(8)]
+    reqs = []
+    for p in prompts:
+        reqs.append(batcher.submit(p, GREEDY, 3))
+        time.sleep(0.01)
+    for p, r in zip(prompts, reqs, strict=True):
+        steps = []
+        while (item := r.out.get(timeout=60)) is not None:
+            steps.append(item)
+        assert ids_of(steps) == ids_of(generate(model, p, GREEDY, 3))
+    assert batcher.prefill_passes == 1
+
+
+def test_a_lone_request_waits_only_the_arrival_gap():
+    batcher = Batcher(tiny_model(12), max_rows=4)
+    t0 = time.monotonic()
+    r = batcher.submit([1, 2, 3], GREEDY, 1)
+    first = r.out.get(timeout=30)
+    assert first is not None and time.monotonic() - t0 < batching.ARRIVAL_MAX_S + 5  # no hang; the gap is 10 ms
+    waited = []
+    real_wait = batcher.wake.wait
+    batcher.wake.wait = lambda timeout=None: waited.append(timeout) or real_wait(timeout)
+    r = batcher.submit([1, 2, 3], GREEDY, 1)
+    while r.out.get(timeout=30) is not None:
+        pass
+    assert sum(t for t in waited if t is not None and t < 1) <= batching.ARRIVAL_GAP_S + 1e-9
+
+
 def test_a_long_prompt_is_read_in_chunks_while_running_rows_go_on(monkeypatch):
     monkeypatch.setattr(batching, "PREFILL_BUDGET_BUSY", 16)  # 16 prompt tokens per turn while rows decode
     model = tiny_model(13)

@@ -486,7 +486,7 @@ def test_sigterm_ends_live_streams_with_a_terminal_event_and_exits(stub, tmp_pat
                 break
             buf += chunk
         ended = time.perf_counter() - t0
-        assert b"event: error" in buf and b'"finish": "shutdown"' in buf, buf[-400:]
+        assert b"event: error" in buf and b'"finish":"shutdown"' in buf, buf[-400:]  # compact JSON (orjson)
         assert ended < 3
         proc.wait(10)
         assert time.perf_counter() - t0 < 8

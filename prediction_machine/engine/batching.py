@@ -58,6 +58,12 @@ PREFILL_BUDGET_BUSY = 128
 # once): then one long pass that starts them all helps more students than its pause holds up.
 PREFILL_CROWD = 4
 MIN_CHUNK = 16  # fewer tokens per row than this and a prefill pass is mostly overhead
+# When nothing is running, a class pressing Generate at once arrives over a few milliseconds
+# (the server reads one request at a time). The loop waits while they keep coming, each within
+# ARRIVAL_GAP_S of the last and for ARRIVAL_MAX_S at most, so they start as one group: the first
+# student alone would otherwise get a prefill pass of its own, which all the others wait behind.
+ARRIVAL_GAP_S = 0.010
+ARRIVAL_MAX_S = 0.100
 
 
 @dataclass(eq=False)
@@ -97,6 +103,7 @@ class Batcher:
         self.reserved = 0  # bytes reserved by requests in self.filling and self.rows
         self.wake = threading.Condition()
         self.thread: threading.Thread | None = None
+        self.last_arrival = 0.0  # time.monotonic() of the latest submit
         self.steps_run = self.prefill_passes = 0  # forward passes so far (for tests and benchmarks)
         self.grows, self.peak_rows, self.peak_positions = 0, 0, 0  # how the batch cache grew
         self.plan: memory.WorstCase | None = None  # set by batcher_for when a server's limits are known
@@ -119,6 +126,7 @@ class Batcher:
             req.out = out
         with self.wake:
             self.pending.append(req)
+            self.last_arrival = time.monotonic()
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="pm-batcher", daemon=True)
                 self.thread.start()
@@ -160,6 +168,8 @@ class Batcher:
                         self.thread = None  # idle: let the thread end; submit() starts another
                         return
                 if not self.filling:
+                    if not self.rows:
+                        self._let_the_crowd_arrive()
                     self._start_group()
             try:
                 with torch.inference_mode():
@@ -172,6 +182,12 @@ class Batcher:
                     r.out.put(e)
                     r.out.put(None)
                 self.filling, self.rows, self.fill, self.cache, self.reserved = [], [], None, None, 0
+
+    def _let_the_crowd_arrive(self) -> None:
+        """Nothing runs and someone waits: wait while requests keep arriving (see ARRIVAL_GAP_S)."""
+        first = time.monotonic()
+        while (now := time.monotonic()) - first < ARRIVAL_MAX_S and now - self.last_arrival < ARRIVAL_GAP_S:
+            self.wake.wait(ARRIVAL_GAP_S - (now - self.last_arrival))  # a submit wakes us early (and re-arms the gap)
 
     def _let_go_of_cancelled(self) -> None:
         """Requests cancelled while still waiting end at once: their consumers are not kept waiting."""

@@ -6,6 +6,7 @@ A name is either one of the registered models or a path to a checkpoint folder.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from dataclasses import dataclass
@@ -117,12 +118,17 @@ class LanguageModel:
         """The name answers use: a model loaded from a folder is shown by shown_path, not its full path."""
         return shown_name(self.name)
 
+    @functools.cached_property
+    def parameter_count(self) -> int:
+        """Counted once: every stream's start event describes the model, and walking its modules is not free."""
+        return sum(p.numel() for p in self.model.parameters())
+
     def describe(self) -> dict:
         c = self.config
         return {
             "name": self.shown_name,
             "source": shown_path(self.source),
-            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "parameters": self.parameter_count,
             "layers": c.n_layers,
             "heads": c.n_heads,
             "kv_heads": c.n_kv_heads,

