@@ -20,15 +20,13 @@ order of tokens left, so the rows still reading are always the first ones of its
 Rows of different lengths share one transformer.KVCache: every row has its own length, and
 the causal mask lets a row's query see only its own filled positions. Each request carries
 its own torch.Generator, so the same seed gives the same tokens whoever else is in the batch.
-The steps are the same `generation.Step` objects that generation.generate yields, computed by
-the same function, generation.choose.
+Its steps are the `generation.Step`s that generation.generate yields, from the same choose().
 
 Memory (engine/memory.py): the batch cache grows its rows and its positions separately, only
 to what the running rows need, and one layer at a time. Each request reserves its worst case
 before it starts; with a `max_kv_bytes` budget, a request that would pass it waits its turn.
-
-The admission limit (how many sequences may decode together) is enforced by the caller, in
-web/admission.Slots; `max_rows` here is only a safety net.
+How many sequences may decode together is the caller's limit (web/admission.Slots); `max_rows`
+here is only a safety net.
 
 Reference: continuous ("iteration-level") batching from Orca (Yu et al., OSDI 2022).
 """
@@ -58,12 +56,9 @@ PREFILL_BUDGET_BUSY = 128
 # once): then one long pass that starts them all helps more students than its pause holds up.
 PREFILL_CROWD = 4
 MIN_CHUNK = 16  # fewer tokens per row than this and a prefill pass is mostly overhead
-# When nothing is running, a class pressing Generate at once arrives over a few milliseconds
-# (the server reads one request at a time). The loop waits while they keep coming, each within
-# ARRIVAL_GAP_S of the last and for ARRIVAL_MAX_S at most, so they start as one group: the first
-# student alone would otherwise get a prefill pass of its own, which all the others wait behind.
-ARRIVAL_GAP_S = 0.010
-ARRIVAL_MAX_S = 0.100
+# A class pressing Generate at once reaches an idle loop over a few ms: it waits while they keep coming
+# (each within the gap of the last, the max in all), so they start as one group, not behind the first.
+ARRIVAL_GAP_S, ARRIVAL_MAX_S = 0.010, 0.100
 
 
 @dataclass(eq=False)
@@ -168,8 +163,7 @@ class Batcher:
                         self.thread = None  # idle: let the thread end; submit() starts another
                         return
                 if not self.filling:
-                    if not self.rows:
-                        self._let_the_crowd_arrive()
+                    self._let_the_crowd_arrive()
                     self._start_group()
             try:
                 with torch.inference_mode():
@@ -184,9 +178,9 @@ class Batcher:
                 self.filling, self.rows, self.fill, self.cache, self.reserved = [], [], None, None, 0
 
     def _let_the_crowd_arrive(self) -> None:
-        """Nothing runs and someone waits: wait while requests keep arriving (see ARRIVAL_GAP_S)."""
+        """If nothing runs, wait while requests keep arriving (see ARRIVAL_GAP_S)."""
         first = time.monotonic()
-        while (now := time.monotonic()) - first < ARRIVAL_MAX_S and now - self.last_arrival < ARRIVAL_GAP_S:
+        while not self.rows and (now := time.monotonic()) - first < ARRIVAL_MAX_S and now - self.last_arrival < ARRIVAL_GAP_S:
             self.wake.wait(ARRIVAL_GAP_S - (now - self.last_arrival))  # a submit wakes us early (and re-arms the gap)
 
     def _let_go_of_cancelled(self) -> None:
