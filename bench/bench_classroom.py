@@ -6,8 +6,9 @@
 
 One run prints, each measured side by side in that run:
 - capacity: the raw batched forward pass at 32 rows (this process, server idle, measured just
-  before and just after the clients, in three rounds: the median round is shown) against the aggregate tokens/s that 32 streaming clients,
-  48 new tokens each, get from the server (target >= 0.7x); the same at 32 new tokens; and the
+  before and just after the clients, in three rounds: the median round is shown) against the
+  aggregate tokens/s that 32 streaming clients, 48 new tokens each, get from the server
+  (target >= 0.7x); the same at 32 new tokens; and the
   clients' rate while all 32 are decoding (the serving cost without the prefill ramp-up); and,
   as a diagnostic, the raw forward on the served requests' own lengths (their chat prompts are
   ~45 tokens and grow to ~93, against the reference's 40: attending over more keys costs more);
@@ -92,16 +93,22 @@ def level(server: Server, clients: int, new: int, variant: int = 0) -> dict:
     }
 
 
-def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 20) -> float:
-    """Tokens/s of the bare batched decode step (no sampling, no server): `rows` rows, a 40-token cache."""
+def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 20, lengths: list[int] | None = None) -> float:
+    """Tokens/s of the bare batched decode step (no sampling, no server): `rows` rows, a 40-token cache.
+
+    With `lengths`, one row per length, each starting at its own cached length (the rest of the row is
+    masked): the served requests' own work, whose longer prompts cost more to attend over."""
     import torch
 
     from prediction_machine.model.transformer import KVCache
 
-    cache = KVCache(lm.config, rows, cached + steps + 2)
+    lengths = lengths or [cached] * rows
+    rows, longest = len(lengths), max(lengths)
+    cache = KVCache(lm.config, rows, longest + steps + 2)
     times = []
     with torch.inference_mode():
-        lm.decoder(torch.randint(0, lm.config.vocab_size, (rows, cached)), cache=cache, last_only=True)  # (B, 40) prompt
+        lm.decoder(torch.randint(0, lm.config.vocab_size, (rows, longest)), cache=cache, last_only=True)  # (B, S) prompt
+        cache.lengths[:] = torch.tensor(lengths)  # (B,): each row at its own length
         x = torch.randint(0, lm.config.vocab_size, (rows, 1))  # (B, 1): one new token per row
         for _ in range(steps):
             t0 = time.perf_counter()
@@ -110,26 +117,9 @@ def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 20) -> float:
     return rows / statistics.median(times)
 
 
-def raw_at_served_lengths(lm, clients: int, new: int) -> float:
-    """Tokens/s of the bare batched decode step on the served requests' own work: each row starts at
-    its chat prompt's real length and takes `new` steps. Longer keys cost more to attend over (the
-    keys and values are read from memory every step), so this is the like-for-like reference."""
-    import torch
-
-    from prediction_machine.model.transformer import KVCache
-
-    lengths = [len(lm.prompt_ids(body(n, new, 1)["prompt"], chat=True)) for n in range(clients)]
-    cache = KVCache(lm.config, clients, max(lengths) + new + 1)
-    times = []
-    with torch.inference_mode():
-        lm.decoder(torch.randint(0, lm.config.vocab_size, (clients, max(lengths))), cache=cache, last_only=True)
-        cache.lengths[:] = torch.tensor(lengths)  # each row at its own prompt's length (the rest is masked)
-        x = torch.randint(0, lm.config.vocab_size, (clients, 1))  # (B, 1)
-        for _ in range(new):
-            t0 = time.perf_counter()
-            lm.decoder(x, cache=cache, last_only=True)  # (B, 1, V)
-            times.append(time.perf_counter() - t0)
-    return clients * len(times) / sum(times)
+def served_lengths(lm, clients: int, new: int, variant: int) -> list[int]:
+    """The chat prompts' lengths in tokens of a level's requests."""
+    return [len(lm.prompt_ids(body(n, new, variant)["prompt"], chat=True)) for n in range(clients)]
 
 
 def in_process(lm, new: int) -> float:
@@ -174,7 +164,7 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
             before = raw_forward(lm, rows=many)  # the server is idle now
             c = level(server, many, new, variant=r + 1)
             after = raw_forward(lm, rows=many)
-            like = raw_at_served_lengths(lm, many, new)
+            like = raw_forward(lm, steps=new, lengths=served_lengths(lm, many, new, r + 1))
             rounds.append({"ratio": c["rate"] / ((before + after) / 2), "c": c, "before": before, "after": after, "like": like})
         ratios = ", ".join(f"{t['ratio']:.2f}x" for t in rounds)
         median_round = sorted(rounds, key=lambda t: t["ratio"])[len(rounds) // 2]

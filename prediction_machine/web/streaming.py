@@ -55,8 +55,8 @@ def sse(event: str, data: dict) -> str:
     """One server-sent event, its JSON written by orjson: a class of 32 streams sends 32 step
     events a step, and a step's event takes 9 us there against 58 us in json.dumps.
 
-    Numbers reach it through jsonsafe.json_number, which turns NaN and Infinity into null;
-    orjson too writes null for them, never a number JSON does not have.
+    Routes pass numbers that can be NaN or Infinity through jsonsafe.json_number (null); for any
+    that slips past, orjson too writes null, never a number JSON does not have.
     """
     return f"event: {event}\ndata: {orjson.dumps(data, option=SSE_JSON).decode()}\n\n"
 
