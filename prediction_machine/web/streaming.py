@@ -338,11 +338,8 @@ class EventStream(StreamingResponse):
 
     async def stream_response(self, send) -> None:
         async def timed(message: dict) -> None:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for makes a new Task for every
-            # write, and a class of 32 streams writes 32 events a step.
             try:
-                async with asyncio.timeout(self.send_timeout):
-                    await send(message)
+                await asyncio.wait_for(send(message), self.send_timeout)
             except TimeoutError:
                 raise _SlowReader from None
 
