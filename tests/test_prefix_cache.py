@@ -22,6 +22,11 @@ def prefill(decoder, ids, cache=None, start=0):
 
 @pytest.mark.parametrize("path", ["fp32", "fp32-fused"])
 def test_copied_prefix_gives_identical_logits_on_smollm(lm, path):
+    """Copied rows are the very rows the model computes when it reads the whole prompt, bit for bit,
+    and on the fused path so are the logits after them. The textbook path's products go through the
+    math library's general kernel, which on some CPUs (an Intel Xeon here) sums a 15-row product in
+    another order than a 31-row one: there, reading a prompt in one pass or in two differs by float
+    rounding (3e-5), copied or not."""
     decoder = lm.model if path == "fp32" else fastpath.FusedDecoder(lm.model)
     a = lm.prompt_ids(QUESTIONS[0])
     cache = PrefixCache()
@@ -32,12 +37,19 @@ def test_copied_prefix_gives_identical_logits_on_smollm(lm, path):
             b = lm.prompt_ids(q)
             entry, n = cache.lookup(b)
             assert n >= BLOCK and n % BLOCK == 0 and b[:n] == a[:n]  # the shared system prompt, in whole blocks
-            without, _ = prefill(decoder, b)
+            whole, read = prefill(decoder, b)
             cb = KVCache(decoder.cfg, 1, len(b))
             cache.copy_into(entry, n, cb, 0)
             with_cache, cb = prefill(decoder, b, cb, start=n)  # only the tokens after the prefix are read
-            assert torch.equal(with_cache, without), q  # not close: the same bits
             assert cb.lengths.tolist() == [len(b)]
+            for layer in range(decoder.cfg.n_layers):  # not close: the same bits
+                assert torch.equal(cb.k[layer][:, :n], read.k[layer][:, :n]), q
+                assert torch.equal(cb.v[layer][:, :n], read.v[layer][:, :n]), q
+            if path == "fp32-fused":
+                assert torch.equal(with_cache, whole), q
+            else:
+                assert torch.allclose(with_cache, whole, rtol=0, atol=1e-4), q
+                assert with_cache.argmax() == whole.argmax()
 
 
 def test_batcher_with_and_without_the_prefix_cache_gives_the_same_steps():

@@ -7,9 +7,10 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
 1. Packed weights. Every matrix is handed once to oneDNN (the CPU math library inside PyTorch)
    and stored in its blocked layout, tuned for a batch of PACK_ROWS rows; each product is then
    one call on that layout. Measured over all 30 layers' matrices against `x @ Wt` with
-   pre-transposed weights: the same at 1 row (~14 ms, bound by reading the weights), 2.4x
-   faster at 32 rows (26.6 vs 64.3 ms) and 2.3x faster for a 512-token prompt (282 vs 651 ms),
-   because oneDNN keeps both cores' vector units busy where the plain path leaves them idle.
+   pre-transposed weights: 2.4x faster at 32 rows (26.6 vs 64.3 ms) and 2.3x faster for a
+   512-token prompt (282 vs 651 ms), because oneDNN keeps both cores' vector units busy where
+   the plain path leaves them idle. For one to three rows, where reading the weights is all
+   the cost, the model's own matrices are read faster (see PLAIN_MAX_ROWS).
 2. Fused matrices: Q, K and V become one ((H+2K)*hd, D) matrix, gate and up one (2F, D)
    matrix, so each layer makes 4 matrix products instead of 7 (fewer trips through PyTorch).
 3. Fewer small operations: one RMSNorm kernel, RoPE applied to queries and keys together,
@@ -36,20 +37,28 @@ import torch.nn.functional as F
 from prediction_machine.config import PRECISIONS
 from prediction_machine.model.transformer import KVCache, Transformer
 
-PACK_ROWS = 32  # the batch oneDNN tunes its layout for; bench: from 1 to 512 rows none is slower than plain
+PACK_ROWS = 32  # the batch oneDNN tunes its layout for; bench: from 4 to 512 rows none is slower than plain
+# Up to this many rows a product uses the model's own (out, in) matrices: on an Intel Xeon with AMX,
+# all the products of one token took 20.6 ms so against 25.7 ms packed (3 rows 23.1 vs 29.0, 4 rows 34.8 vs 27.0).
+PLAIN_MAX_ROWS = 3
 ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 class Packed:
-    """A weight matrix W (out, in) ready for `x @ W.T`: oneDNN's blocked copy, or W.T itself without oneDNN."""
+    """Weight matrices W (out, in), stacked along `out`, ready for `x @ W.T`: oneDNN's blocked copy
+    (or W.T itself without oneDNN) for batches, the model's own matrices for a row or two."""
 
-    def __init__(self, w: torch.Tensor):
-        w = w.detach().float().contiguous()  # (out, in)
+    def __init__(self, *parts: torch.Tensor):
+        self.parts = [p.detach() for p in parts]  # the textbook module's weights: shared, no copy
+        w = torch.cat(self.parts).float().contiguous()  # (out, in)
         self.onednn = ONEDNN
         self.w = torch.ops.mkldnn._reorder_linear_weight(w, PACK_ROWS) if ONEDNN else w.t().contiguous()
 
     def __rmatmul__(self, x: torch.Tensor) -> torch.Tensor:
         """x (..., in) @ packed -> (..., out)"""
+        if x[..., 0].numel() <= PLAIN_MAX_ROWS:  # reading the weights is the whole cost: the plain layout reads faster
+            ys = [F.linear(x, p) for p in self.parts]  # each (..., out_part)
+            return ys[0] if len(ys) == 1 else torch.cat(ys, dim=-1)  # (..., out)
         if self.onednn:
             return torch.ops.mkldnn._linear_pointwise(x, self.w, None, "none", [], "")
         return x @ self.w
@@ -61,9 +70,9 @@ class FusedLayer:
     def __init__(self, block):
         a, m = block.attn, block.mlp
         self.attn_norm, self.mlp_norm = block.attn_norm, block.mlp_norm  # RMSNorm modules: gain .weight (D,)
-        self.qkv = Packed(torch.cat([a.q.weight, a.k.weight, a.v.weight]))  # ((H+2K)*hd, D)
+        self.qkv = Packed(a.q.weight, a.k.weight, a.v.weight)  # ((H+2K)*hd, D)
         self.o = Packed(a.o.weight)  # (D, H*hd)
-        self.gate_up = Packed(torch.cat([m.gate.weight, m.up.weight]))  # (2F, D)
+        self.gate_up = Packed(m.gate.weight, m.up.weight)  # (2F, D)
         self.down = Packed(m.down.weight)  # (D, F)
 
 
