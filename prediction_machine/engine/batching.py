@@ -295,14 +295,14 @@ class Batcher:
 
     def _emit(self, reqs: list[Request], logits: torch.Tensor, cached: list[int], ms: float) -> list[bool]:
         """Sample each request's next token from its row of logits (n, V); True for the rows that go on."""
-        live = [i for i, r in enumerate(reqs) if not reqs[i].cancelled.is_set()]
-        going = [False] * len(reqs)
+        live, going = [i for i, r in enumerate(reqs) if not r.cancelled.is_set()], [False] * len(reqs)
         for i in set(range(len(reqs))) - set(live):
             reqs[i].out.put(None)
             self._release(reqs[i])
         if not live:
             return going
-        picked = choose(logits[live], [reqs[i].params for i in live], [reqs[i].generator for i in live],
+        rows = logits if len(live) == len(reqs) else logits[live]  # (n_live, V): no 6 MB copy when all stay
+        picked = choose(rows, [reqs[i].params for i in live], [reqs[i].generator for i in live],
                         [reqs[i].top_n for i in live])
         for i, c in zip(live, picked, strict=True):
             r, d = reqs[i], c.draw
