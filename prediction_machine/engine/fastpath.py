@@ -56,7 +56,7 @@ class Packed:
 
     def __rmatmul__(self, x: torch.Tensor) -> torch.Tensor:
         """x (..., in) @ packed -> (..., out)"""
-        if x[..., 0].numel() <= PLAIN_MAX_ROWS:  # reading the weights is the whole cost: the plain layout reads faster
+        if x.numel() <= PLAIN_MAX_ROWS * x.shape[-1]:  # reading the weights is the whole cost: the plain layout reads faster
             ys = [F.linear(x, p) for p in self.parts]  # each (..., out_part)
             return ys[0] if len(ys) == 1 else torch.cat(ys, dim=-1)  # (..., out)
         if self.onednn:
