@@ -106,3 +106,20 @@ def test_without_onednn_the_fused_engine_multiplies_the_plain_matrices(monkeypat
         a, _ = ref(idx)
         b, _ = fused(idx)
     assert (a - b).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("rows", [1, fastpath.PLAIN_MAX_ROWS, fastpath.PLAIN_MAX_ROWS + 1, 8])
+def test_both_weight_layouts_decode_within_bound_of_the_textbook(lm, reference_and_fused, rows):
+    """Up to PLAIN_MAX_ROWS rows a step multiplies the model's own matrices, beyond that oneDNN's
+    packed copies: either way the logits of one decode step stay within the honesty bound."""
+    ref, fused = reference_and_fused
+    idx = torch.tensor([lm.prompt_ids(PROMPTS[i % len(PROMPTS)])[:12] for i in range(rows)])  # (rows, 12)
+    with torch.no_grad():
+        caches = [KVCache(ref.cfg, rows, 16), KVCache(ref.cfg, rows, 16)]
+        steps = []
+        for c, engine in zip(caches, (ref, fused), strict=True):
+            engine(idx[:, :11], cache=c)
+            steps.append(engine(idx[:, 11:], cache=c, last_only=True)[0])  # (rows, 1, V)
+        worst = (steps[0] - steps[1]).abs().max().item()
+    assert worst < LOGIT_BOUND
+    assert torch.equal(steps[0].argmax(-1), steps[1].argmax(-1))

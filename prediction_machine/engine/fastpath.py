@@ -39,14 +39,14 @@ from prediction_machine.model.transformer import KVCache, Transformer
 
 PACK_ROWS = 32  # the batch oneDNN tunes its layout for; bench: from 4 to 512 rows none is slower than plain
 # Up to this many rows a product uses the model's own (out, in) matrices: on an Intel Xeon with AMX,
-# all the products of one token took 20.6 ms so against 25.7 ms packed (3 rows 23.1 vs 29.0, 4 rows 34.8 vs 27.0).
+# all the products of one token took 20.6 ms against 25.7 ms packed (3 rows 23.1 vs 29.0, 4 rows 34.8 vs 27.0).
 PLAIN_MAX_ROWS = 3
 ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 class Packed:
     """Weight matrices W (out, in), stacked along `out`, ready for `x @ W.T`: oneDNN's blocked copy
-    (or W.T itself without oneDNN) for batches, the model's own matrices for a row or two."""
+    (or W.T itself without oneDNN) for batches, the model's own matrices for up to PLAIN_MAX_ROWS rows."""
 
     def __init__(self, *parts: torch.Tensor):
         self.parts = [p.detach() for p in parts]  # the textbook module's weights: shared, no copy
