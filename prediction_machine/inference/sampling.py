@@ -125,15 +125,18 @@ def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     return probs / row_sums(probs)
 
 
-def log_distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor | None:
-    """log(distribution(logits, params)) when no filter is on, (..., V); None otherwise.
+def log_distribution(logits: torch.Tensor, params: SamplingParams,
+                     probs: torch.Tensor | None = None) -> torch.Tensor:
+    """log(distribution(logits, params)), (..., V), for the entropy's p log p.
 
-    The entropy needs p log p. log_softmax gives the logs in one pass, where the log of the
-    probabilities would take two (a clamp for p = 0, then the log); with a filter on, some
-    probabilities are exactly 0 and the caller takes the log itself.
+    With no filter on, log_softmax gives the logs in one pass. With a filter (or at
+    temperature 0) some probabilities are exactly 0; their log is clamped to the log of the
+    smallest float, so 0 x log stays 0. `probs`, if given, is distribution(logits, params).
+    A row gets the same formula alone or in any batch, so its entropy has the same bits.
     """
     if params.greedy or params.filtered:
-        return None
+        probs = distribution(logits, params) if probs is None else probs  # (..., V)
+        return probs.clamp_min(torch.finfo(torch.float32).tiny).log()
     return torch.log_softmax(scale(logits.float(), params.temperature), dim=-1)
 
 
@@ -143,28 +146,29 @@ def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> tor
     Rows that share settings (a class pressing Generate with the defaults) go through
     together, so the cost is a few tensor operations per distinct setting, not per row.
     """
-    return per_setting(distribution, logits, params)
+    return per_setting(lambda rows, p: distribution(logits[rows], p), logits, params)
 
 
-def log_distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor | None:
-    """`log_distribution` for B rows, each with its own settings: (B, V), or None if any row has a filter on."""
-    return per_setting(log_distribution, logits, params)
+def log_distributions(logits: torch.Tensor, params: Sequence[SamplingParams], probs: torch.Tensor) -> torch.Tensor:
+    """`log_distribution` for B rows, each with its own settings; probs is distributions(logits, params)."""
+    return per_setting(lambda rows, p: log_distribution(logits[rows], p, probs[rows]), logits, params)
 
 
-def per_setting(fn, logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor | None:
-    """fn(rows, settings) once per distinct setting, put back in row order. (B, V) -> (B, V), or None."""
+def per_setting(fn, logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
+    """fn(rows, settings) once per distinct setting, put back in row order. (B, V) -> (B, V)
+
+    `rows` indexes the batch (a slice when every row shares one setting), so fn can read
+    other (B, ...) tensors of the same rows.
+    """
     groups: dict[SamplingParams, list[int]] = {}
     for i, p in enumerate(params):
         groups.setdefault(p, []).append(i)
     if len(groups) == 1:
-        return fn(logits, params[0])
+        return fn(slice(None), params[0])
     out = torch.empty(logits.shape, dtype=torch.float32)  # (B, V)
     for p, rows in groups.items():
         index = torch.tensor(rows)
-        part = fn(logits[index], p)  # (b, V)
-        if part is None:
-            return None
-        out[index] = part
+        out[index] = fn(index, p)  # (b, V)
     return out
 
 
