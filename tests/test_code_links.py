@@ -33,7 +33,7 @@ def client():
 
 
 def js_names() -> set[str]:
-    return {m for path in JS.glob("*.js") for m in QUOTED_NAME.findall(path.read_text(encoding="utf-8"))}
+    return {m for path in JS.rglob("*.js") for m in QUOTED_NAME.findall(path.read_text(encoding="utf-8"))}
 
 
 def module_file(name: str) -> str:
@@ -57,8 +57,8 @@ def test_the_allowlist_is_exactly_the_names_the_page_links_to():
 
 
 def test_every_inference_stage_links_into_its_own_module():
-    # static/js/inference.js: ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer...."], ...
-    text = (JS / "inference.js").read_text(encoding="utf-8")
+    # static/js/sections/inference.js: ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer...."], ...
+    text = (JS / "sections" / "inference.js").read_text(encoding="utf-8")
     stages = re.findall(r'^\s*\["(\w+)", "[^"]+", \[([^\]]*)\]', text, flags=re.M)
     ids = [s for s, _ in stages]
     assert ids == ["tokenizer", "embedding", "transformer", "prediction", "sampling", "generation"]

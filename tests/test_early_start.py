@@ -42,7 +42,7 @@ def test_health_says_loading_and_the_page_is_served_from_disk_with_the_security_
     assert "default-src 'self'" in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
     status, headers, body = ask(port, get("/"))
     assert status == 200 and headers["content-type"].startswith("text/html") and b"<html" in body.lower()
-    status, headers, _ = ask(port, get("/static/js/api.js"))
+    status, headers, _ = ask(port, get("/static/js/lib/api.js"))
     assert status == 200 and headers["content-type"].startswith("text/javascript")
 
 
@@ -68,7 +68,7 @@ def test_in_classroom_mode_everything_waits_for_the_app_which_checks_the_token()
     responder = EarlyResponder(sock, ("*",), classroom=True).start()
     try:
         port = sock.getsockname()[1]
-        for path in ("/api/health", "/", "/static/js/api.js"):
+        for path in ("/api/health", "/", "/static/js/lib/api.js"):
             status, headers, _ = ask(port, get(path, host="10.0.0.5:8000"))
             assert status == 503 and headers["retry-after"] == "1"  # only the app can check a token
     finally:

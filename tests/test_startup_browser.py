@@ -1,4 +1,4 @@
-"""While the model loads, the page shows a note and carries on by itself (web/static/js/api.js).
+"""While the model loads, the page shows a note and carries on by itself (web/static/js/lib/api.js).
 
 The browser sees exactly what a just-started server sends (503, Retry-After, X-Model-State:
 loading), replayed by Playwright for the first requests; then the real server answers.

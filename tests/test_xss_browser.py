@@ -89,8 +89,8 @@ def test_hostile_model_text_shows_as_text_everywhere(page, stub_url, artifacts):
     # -- an error message that echoes hostile input, shown the way every section shows errors
     message = page.evaluate(
         """async (name) => {
-            const api = await import('/static/js/api.js');
-            const dom = await import('/static/js/dom.js');
+            const api = await import('/static/js/lib/api.js');
+            const dom = await import('/static/js/lib/dom.js');
             try { await api.post('/api/tokenize', {text: 'x', model: name}); return 'no error'; }
             catch (e) {
                 const box = dom.errorBox(e.message);

@@ -2,10 +2,10 @@
 // and shows the error, so one broken figure never blanks the page. The page-wide layer comes
 // after: each section's guide bar (skip-to list and tour), the save-as-PNG buttons under every
 // figure, and, when the page was opened from a shared link, a scroll to the shared section.
-import { errorBox } from "./dom.js";
-import { watchFigures } from "./figure-export.js";
-import { scrollToSharedSection } from "./share.js";
-import { addGuide } from "./tour.js";
+import { errorBox } from "./lib/dom.js";
+import { watchFigures } from "./lib/export.js";
+import { scrollToSharedSection } from "./lib/share.js";
+import { addGuide } from "./lib/tour.js";
 
 const sections = [...document.querySelectorAll("[data-module]")];
 const mounts = sections.map((section) => section.querySelector("[data-mount]"));
@@ -13,7 +13,7 @@ const mounts = sections.map((section) => section.querySelector("[data-mount]"));
 for (const section of document.querySelectorAll("main > section[id]")) addGuide(section);
 
 const mounted = sections.map((section, i) =>
-  import(`./${section.dataset.module}.js`)
+  import(`./sections/${section.dataset.module}.js`)
     .then((module) => module.mount(mounts[i]))
     .catch((error) => mounts[i].append(errorBox(`This figure failed to load: ${error.message}`))));
 

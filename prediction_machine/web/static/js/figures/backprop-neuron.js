@@ -1,8 +1,8 @@
 // One neuron, one step at a time: forward, loss, backward edge by edge, update.
 // Every number comes from POST /api/backprop/neuron (prediction_machine.training.backprop.neuron.neuron_step);
 // this module only decides how much of that answer to reveal at each click.
-import { post } from "./api.js";
-import { clear, codeLink, el, errorBox, svg } from "./dom.js";
+import { post } from "../lib/api.js";
+import { clear, codeLink, el, errorBox, svg } from "../lib/dom.js";
 import { fmt, rounded, short } from "./backprop-units.js";
 
 // Where each node of the graph sits (viewBox units), left to right on a wide screen and top to bottom

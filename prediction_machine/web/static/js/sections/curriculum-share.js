@@ -1,7 +1,7 @@
 // The curriculum lab's part of a shared link: the settings a teacher would set up before class
 // (pre-training steps, tokenizer and vocabulary; what to fine-tune and for how long; the question).
 // Runs themselves live on one server's disk, so a link names settings, never results.
-import { sharedState, shareState } from "./share.js";
+import { sharedState, shareState } from "../lib/share.js";
 
 const link = sharedState("curriculum") || {};
 const CHECKS = {

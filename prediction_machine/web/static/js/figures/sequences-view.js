@@ -1,7 +1,7 @@
 // Pieces both sequence figures share: the next-element distribution as bars, the random draw
 // on the cumulative strip (as on the text model's sampling stage), a tiny digit picture, plurals.
-import { clear, el, formatProb, svg } from "./dom.js";
-import { css, LINE, SERIES } from "./draw.js";
+import { clear, el, formatProb, svg } from "../lib/dom.js";
+import { css, LINE, SERIES } from "../lib/draw.js";
 
 export const plural = (n, one, many = `${one}s`) => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
 

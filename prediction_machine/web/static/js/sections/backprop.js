@@ -1,9 +1,9 @@
 // The backprop section: two figures, each in its own module.
 //   backprop-neuron.js     one neuron, one step at a time   (POST /api/backprop/neuron)
 //   backprop-playground.js an MLP learning a 2-D dataset    (/api/backprop/sessions/...)
-import { clear, el } from "./dom.js";
-import { mountNeuron } from "./backprop-neuron.js";
-import { mountPlayground } from "./backprop-playground.js";
+import { clear, el } from "../lib/dom.js";
+import { mountNeuron } from "../figures/backprop-neuron.js";
+import { mountPlayground } from "../figures/backprop-playground.js";
 
 export function mount(root) {
   clear(root);

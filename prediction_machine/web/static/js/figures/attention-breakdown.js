@@ -1,7 +1,7 @@
 // The attention explorer's deeper panel: one head, one query token, every step from scores to weights.
 // Every number comes from POST /api/attention with a `breakdown` request (training/attention.py).
-import { post } from "./api.js";
-import { clear, codeLink, el, errorBox, visibleText } from "./dom.js";
+import { post } from "../lib/api.js";
+import { clear, codeLink, el, errorBox, visibleText } from "../lib/dom.js";
 
 export const AVG = "avg"; // the layer or head selector's "average" choice
 

@@ -1,7 +1,7 @@
 // Training the two sequence models: what the shipped ones cost and how they measure up against
 // simple baselines, and a short live run that goes from noise to digits or tunes.
-import { get, post, stream } from "./api.js";
-import { clear, codeLink, el, errorBox } from "./dom.js";
+import { get, post, stream } from "../lib/api.js";
+import { clear, codeLink, el, errorBox } from "../lib/dom.js";
 import { playTune } from "./sequences-melody.js";
 import { digitCanvas, plural } from "./sequences-view.js";
 import { fmtInt, fmtSec, fmtSI, lineChart } from "./training-view.js";

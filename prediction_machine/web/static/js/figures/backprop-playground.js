@@ -1,9 +1,9 @@
 // The playground: an MLP learning a 2-D dataset live. The server trains
 // (prediction_machine.training.backprop.playground.Session); this module only draws what each step returns.
-import { ApiError, del, post } from "./api.js";
-import { clear, codeLink, el, errorBox, reducedMotion, svg } from "./dom.js";
-import { css, INK, mix, OKABE_ITO, onArrowKeys, paintHeatmap, PAPER, WHITE } from "./draw.js";
-import { sharedState, shareState } from "./share.js";
+import { ApiError, del, post } from "../lib/api.js";
+import { clear, codeLink, el, errorBox, reducedMotion, svg } from "../lib/dom.js";
+import { css, INK, mix, OKABE_ITO, onArrowKeys, paintHeatmap, PAPER, WHITE } from "../lib/draw.js";
+import { sharedState, shareState } from "../lib/share.js";
 import { drawLossChart, lossLegend } from "./backprop-chart.js";
 import { drawNetwork } from "./backprop-network.js";
 

@@ -5,11 +5,11 @@
 // One step, one story: each generated token keeps its whole record (the tokens it read, the
 // prediction, the distribution under the settings it used, the random number, the token appended,
 // the KV cache). The timeline selects a step and all six stages show that step's record.
-import * as api from "./api.js";
-import { clear, codeLink, el, errorBox } from "./dom.js";
-import { count, term } from "./glossary.js";
-import { sharedState, shareState } from "./share.js";
-import * as stages from "./stages.js";
+import * as api from "../lib/api.js";
+import { clear, codeLink, el, errorBox } from "../lib/dom.js";
+import { count, term } from "../lib/glossary.js";
+import { sharedState, shareState } from "../lib/share.js";
+import * as stages from "../figures/stages.js";
 
 const EXAMPLES = [
   { label: "Capital of France", prompt: "What is the capital of France?", chat: true },

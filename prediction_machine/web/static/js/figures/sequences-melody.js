@@ -1,8 +1,8 @@
 // "Compose a melody": the note model continues a tune one token at a time, a pitch and then its
 // length, shown on a piano roll with the next choice's distribution beside it. The tune plays
 // through the Web Audio API: synthesized tones, no audio files, nothing from the network.
-import { post } from "./api.js";
-import { clear, codeLink, el, errorBox, reducedMotion, svg } from "./dom.js";
+import { post } from "../lib/api.js";
+import { clear, codeLink, el, errorBox, reducedMotion, svg } from "../lib/dom.js";
 import { distributionChart, drawStrip, plural } from "./sequences-view.js";
 
 const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"];

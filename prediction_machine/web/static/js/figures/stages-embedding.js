@@ -2,9 +2,9 @@
 // token, and a 2-D picture of the tokens among their nearest vocabulary neighbours.
 // By default only the learner's own tokens (and the generated ones) are shown; the chat template's
 // tokens wait behind a toggle, so the default picture is not a pile of labels.
-import { clear, el, svg, visibleText } from "./dom.js";
-import { clampIndex, diverging, onArrowKeys, paintHeatmap } from "./draw.js";
-import { count } from "./glossary.js";
+import { clear, el, svg, visibleText } from "../lib/dom.js";
+import { clampIndex, diverging, onArrowKeys, paintHeatmap } from "../lib/draw.js";
+import { count } from "../lib/glossary.js";
 
 const label = (token) => (token.partial ? token.text : visibleText(token.text));
 const ROW_PX = 16; // each heatmap row is tall enough for its label

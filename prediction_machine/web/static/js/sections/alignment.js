@@ -2,8 +2,8 @@
 // see before and after, and measure safety for base, SFT and DPO. Every number comes from the server:
 // POST /api/curriculum/align/sample, /align (a training job, followed at /api/curriculum/jobs/{id}/events),
 // /align/safety and /align/compare.
-import { get, post, stream } from "./api.js";
-import { clear, codeLink, el, errorBox, formatProb, tokenChip } from "./dom.js";
+import { get, post, stream } from "../lib/api.js";
+import { clear, codeLink, el, errorBox, formatProb, tokenChip } from "../lib/dom.js";
 
 const API = "/api/curriculum";
 const pct = (x) => `${(x * 100).toFixed(0)}%`;

@@ -1,9 +1,9 @@
 // "Draw a digit": the pixel model fills an 8x8 grid one pixel at a time. Each step shows the
 // 17-way distribution over grey levels and where the random draw landed. The learner may paint
 // the first rows and let the model complete the rest; a classifier says what the result looks like.
-import { post } from "./api.js";
-import { clear, codeLink, el, errorBox, formatProb, reducedMotion } from "./dom.js";
-import { clampIndex, onArrowKeys } from "./draw.js";
+import { post } from "../lib/api.js";
+import { clear, codeLink, el, errorBox, formatProb, reducedMotion } from "../lib/dom.js";
+import { clampIndex, onArrowKeys } from "../lib/draw.js";
 import { distributionChart, drawStrip, plural, shade } from "./sequences-view.js";
 
 const LEVELS = 17, SIDE = 8, PIXELS = 64;

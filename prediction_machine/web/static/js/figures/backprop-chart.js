@@ -1,7 +1,7 @@
 // The playground's loss chart: train and test loss over the steps, drawn on a canvas, with an HTML
 // legend whose colour keys match the lines (solid blue = train, dashed vermillion = test).
-import { el } from "./dom.js";
-import { css, LINE, MUTED, OKABE_ITO, WHITE } from "./draw.js";
+import { el } from "../lib/dom.js";
+import { css, LINE, MUTED, OKABE_ITO, WHITE } from "../lib/draw.js";
 
 const SERIES = [
   { key: "train_loss", label: "train loss", colour: OKABE_ITO.blue, dash: [] },

@@ -1,8 +1,8 @@
 // Stage 3, the transformer, through the logit lens: first a line, the probability (and rank) of the
 // token this step finally chose after every layer; below it, each layer's own top guesses.
-import { clear, el, formatProb, svg, tokenChip, visibleText } from "./dom.js";
-import { clampIndex, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "./draw.js";
-import { count, term } from "./glossary.js";
+import { clear, el, formatProb, svg, tokenChip, visibleText } from "../lib/dom.js";
+import { clampIndex, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "../lib/draw.js";
+import { count, term } from "../lib/glossary.js";
 
 const label = (token) => (token.partial ? token.text : visibleText(token.text));
 const shortRank = (r) => (r <= 99 ? String(r) : "·"); // the table below the line has every rank

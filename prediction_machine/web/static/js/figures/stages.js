@@ -1,9 +1,9 @@
 // The six stages of the inference walkthrough, each drawn from API data and nothing else.
 // Stages 2 and 3 have files of their own (stages-embedding.js, stages-transformer.js).
 // Every stage draws one step of the generation: the record that step left (inference.js keeps it).
-import { clear, el, formatProb, svg, tokenChip, visibleProse, visibleText } from "./dom.js";
-import { css, LINE, SERIES } from "./draw.js";
-import { count, term } from "./glossary.js";
+import { clear, el, formatProb, svg, tokenChip, visibleProse, visibleText } from "../lib/dom.js";
+import { css, LINE, SERIES } from "../lib/draw.js";
+import { count, term } from "../lib/glossary.js";
 
 export { embedding } from "./stages-embedding.js";
 export { transformer } from "./stages-transformer.js";

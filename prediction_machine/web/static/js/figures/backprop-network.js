@@ -1,8 +1,8 @@
 // The playground's network diagram: edges coloured and sized by weight, and each hidden neuron drawn
 // as a small picture of its own output over the plane (TensorFlow Playground's best teaching device).
 // Every number comes from the session's step answers (Session.network, Session.neuron_grids).
-import { clear, svg } from "./dom.js";
-import { clampIndex, diverging, mix, OKABE_ITO, onArrowKeys, paintHeatmap, WHITE } from "./draw.js";
+import { clear, svg } from "../lib/dom.js";
+import { clampIndex, diverging, mix, OKABE_ITO, onArrowKeys, paintHeatmap, WHITE } from "../lib/draw.js";
 import { fmt } from "./backprop-units.js";
 
 const W = 360; // viewBox width; the height grows with the widest layer

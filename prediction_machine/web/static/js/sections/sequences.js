@@ -1,9 +1,9 @@
 // "One machine, any sequence": the same decoder, sampling code and generation loop as the text
 // model, trained on pixels and on notes. Two live figures and a training panel.
-import { codeLink, el } from "./dom.js";
-import { mountDigits } from "./sequences-digits.js";
-import { mountMelody } from "./sequences-melody.js";
-import { mountTraining } from "./sequences-train.js";
+import { codeLink, el } from "../lib/dom.js";
+import { mountDigits } from "../figures/sequences-digits.js";
+import { mountMelody } from "../figures/sequences-melody.js";
+import { mountTraining } from "../figures/sequences-train.js";
 
 export function mount(root) {
   root.replaceChildren();

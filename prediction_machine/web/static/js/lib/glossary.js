@@ -1,5 +1,5 @@
 // Plain words: each term of the trade gets a one-sentence explanation where it is first used,
-// and the glossary at the end of the page lists them all, from the same definitions.
+// and the glossary at the end of the page (sections/glossary.js) lists them all, from the same definitions.
 //
 // term(word, explanation) returns an inline element: the word as a button that opens its
 // explanation. It works with a mouse (hover or click), a finger (tap) and the keyboard (Tab to
@@ -62,25 +62,12 @@ export function term(word, explanation = null) {
   return wrap;
 }
 
-// The glossary section at the end of the page: every definition, in alphabetical order.
-export function mount(root) {
-  const list = el("dl", { class: "glossary-list", id: "glossary-list" });
-  const draw = () => {
-    list.replaceChildren(...[...DEFINITIONS.entries()].sort(([a], [b]) => a.localeCompare(b, "en", { sensitivity: "base" }))
-      .flatMap(([word, text]) => [el("dt", { id: `glossary-${word.replace(/\W+/g, "-").toLowerCase()}`, text: word }), el("dd", { text })]));
-  };
-  listeners.add(draw);
-  draw();
-  root.replaceChildren(el("h2", { id: "glossary-title", text: "Glossary" }),
-    el("p", { class: "note", text: "The words this guide uses, each in one sentence. In the text, click or tap an underlined word to read its explanation where it is used." }),
-    list);
-  root.closest("section")?.setAttribute("aria-labelledby", "glossary-title");
-  root.dataset.ready = "1";
-}
-
 // "1 token", "2 tokens": the count and the word that agrees with it.
 export function count(n, one, many = `${one}s`) {
   return `${Number(n).toLocaleString("en")} ${n === 1 ? one : many}`;
 }
 
 export const definitions = () => new Map(DEFINITIONS);
+
+// Calls fn whenever a section adds a definition, so the glossary list can redraw.
+export const onDefine = (fn) => listeners.add(fn);

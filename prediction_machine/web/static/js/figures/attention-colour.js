@@ -1,6 +1,6 @@
 // The attention explorer's colours and words: a chip's background from its weight, and a label colour
 // that stays readable on it (WCAG 2.2 AA: contrast at least 4.5 : 1 for text).
-import { css, mix, OKABE_ITO } from "./draw.js";
+import { css, mix, OKABE_ITO } from "../lib/draw.js";
 
 const BLACK = [0, 0, 0];
 const WHITE = [255, 255, 255];

@@ -1,9 +1,9 @@
 // The curriculum lab: pre-train a tiny GPT live, fine-tune it into an assistant, compare the two.
 // Every number comes from the server's training jobs (POST /api/curriculum/pretrain, /finetune, /lora),
 // followed as server-sent events (POST /api/curriculum/jobs/{id}/events).
-import { get, post, stream } from "./api.js";
-import { fmtInt, fmtNum, fmtSI, fmtSec, sci, trainingView } from "./training-view.js";
-import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleProse, visibleText } from "./dom.js";
+import { get, post, stream } from "../lib/api.js";
+import { fmtInt, fmtNum, fmtSI, fmtSec, sci, trainingView } from "../figures/training-view.js";
+import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleProse, visibleText } from "../lib/dom.js";
 import { linkValue, shareCurriculum } from "./curriculum-share.js";
 
 const API = "/api/curriculum";

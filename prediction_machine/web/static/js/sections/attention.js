@@ -2,13 +2,13 @@
 // (POST /api/attention); hovering words and switching heads or layers then happens here,
 // without asking the server again. Long sentences exceed the payload bound and load one layer
 // at a time instead. Model text is only ever set as textContent (via el / visibleText).
-import { ApiError, get, post } from "./api.js";
-import { clear, codeLink, el, errorBox, visibleText } from "./dom.js";
-import { AVG, breakdown } from "./attention-breakdown.js";
-import { clampIndex, css, LINE, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "./draw.js";
-import { scrollToSharedSection, sharedState, shareState } from "./share.js";
-import { chipColours, plural } from "./attention-colour.js";
-import { renderGrid, renderGridSelection } from "./attention-grid.js";
+import { ApiError, get, post } from "../lib/api.js";
+import { clear, codeLink, el, errorBox, visibleText } from "../lib/dom.js";
+import { AVG, breakdown } from "../figures/attention-breakdown.js";
+import { clampIndex, css, LINE, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "../lib/draw.js";
+import { scrollToSharedSection, sharedState, shareState } from "../lib/share.js";
+import { chipColours, plural } from "../figures/attention-colour.js";
+import { renderGrid, renderGridSelection } from "../figures/attention-grid.js";
 
 const DEFAULT = "The animal didn't cross the street because it was too tired.";
 const narrow = window.matchMedia("(max-width: 600px)");

@@ -1,7 +1,7 @@
 // The curriculum lab's shared pieces: number formats, the SVG line chart, and one live training view
 // (stats, loss curve, learning-rate schedule, samples, controls) used by pre-training and fine-tuning.
-import { post, stream } from "./api.js";
-import { clear, el, errorBox, svg, visibleProse } from "./dom.js";
+import { post, stream } from "../lib/api.js";
+import { clear, el, errorBox, svg, visibleProse } from "../lib/dom.js";
 
 const API = "/api/curriculum";
 

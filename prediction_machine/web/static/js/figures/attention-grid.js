@@ -1,8 +1,8 @@
 // The attention explorer's grid of every layer and head: one small map per head, for this sentence.
 // Arrow keys move the selection; the grid keeps one Tab stop (the selected head).
-import { clear, el } from "./dom.js";
+import { clear, el } from "../lib/dom.js";
 import { AVG } from "./attention-breakdown.js";
-import { clampIndex, MASKED, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "./draw.js";
+import { clampIndex, MASKED, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "../lib/draw.js";
 
 // ---------------------------------------------------------------- the all-heads grid
 
