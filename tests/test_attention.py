@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from prediction_machine.inference.tokenizer import Token
-from prediction_machine.training import attention
+from prediction_machine.training import attention, attention_heads
 
 EXAMPLE = "The animal didn't cross the street because it was too tired."
 SPLIT = "Unbelievably, the chrysanthemums outlasted the thermostat."
@@ -103,7 +103,7 @@ def test_downsample_keeps_short_maps_and_averages_blocks():
 def test_prominent_heads_match_their_measurements(client, example):
     # the API computes them once per process; the same objects' numbers are checked here
     data = client.get("/api/attention/examples").json()
-    found = {p["kind"]: attention.Prominent(**p) for p in data["prominent"]}
+    found = {p["kind"]: attention_heads.Prominent(**p) for p in data["prominent"]}
     assert set(found) == {"previous_token", "first_token", "induction", "referent"}
     e = example
     p = found["previous_token"]

@@ -60,7 +60,7 @@ def nearest(table: torch.Tensor, ids: list[int], k: int = 5) -> list[list[tuple[
     return [list(zip(top.indices[n].tolist(), top.values[n].tolist(), strict=True)) for n in range(len(ids))]
 
 
-# ----------------------------------------------------------------------------- the stage, as the page shows it
+# ------------------------------------------------------------------------ the stage, as the page shows it
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ class EmbeddingView:
 
 
 @torch.inference_mode()
-def describe(table: torch.Tensor, ids: list[int], vectors: torch.Tensor | None = None, k: int = 5) -> EmbeddingView:
+def describe(table: torch.Tensor, ids: list[int], vectors: torch.Tensor | None = None,
+             k: int = 5) -> EmbeddingView:
     """The embedding stage for a prompt: its vectors, projected, each with its k nearest neighbours.
 
     table: (V, D) the embedding table; ids: the prompt's T token ids; vectors: (T, D) the

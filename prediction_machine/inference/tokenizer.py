@@ -70,11 +70,13 @@ def merge_word(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str
     """
     pieces = list(pieces)
     while len(pieces) > 1:
-        pairs = [(ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces, pieces[1:], strict=False))]
+        neighbours = zip(pieces, pieces[1:], strict=False)
+        pairs = [(ranks.get(pair, len(ranks)), i) for i, pair in enumerate(neighbours)]
         rank, i = min(pairs)
         if rank == len(ranks):  # no neighbouring pair was ever learned: the word is done
             break
-        pieces[i : i + 2] = [pieces[i] + pieces[i + 1]]  # subtle: the leftmost copy of the best pair goes first
+        # subtle: the leftmost copy of the best pair goes first
+        pieces[i : i + 2] = [pieces[i] + pieces[i + 1]]
     return pieces
 
 

@@ -25,7 +25,8 @@ MAX_THUMBNAIL_TOKENS = 48  # per-layer thumbnails are L x T x T numbers: small p
 class TransformerView:
     lens: list[tracing.LensGuess]  # one per layer: the best guesses if the model stopped there
     chosen: tracing.TokenPath  # the token chosen at this step (or the final top guess), layer by layer
-    thumbnails: torch.Tensor | None  # (L, T, T) each layer's attention, averaged over its heads; None if T is too long
+    # (L, T, T) each layer's attention, averaged over its heads; None if T is too long
+    thumbnails: torch.Tensor | None
     max_thumbnail_tokens: int  # the longest prompt that gets thumbnails
 
 

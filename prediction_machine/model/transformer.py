@@ -53,8 +53,10 @@ def rope_tables(head_dim: int, max_len: int, base: float) -> tuple[torch.Tensor,
     position * base**(-2i/head_dim): fast turns for early pairs, slow ones for late pairs.
     """
     # Always on the CPU, even while the model is being built on the meta device for loading.
-    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64, device="cpu") / head_dim)  # (hd/2,)
-    angles = torch.outer(torch.arange(max_len, dtype=torch.float64, device="cpu"), inv_freq)  # (max_len, hd/2)
+    even = torch.arange(0, head_dim, 2, dtype=torch.float64, device="cpu")  # (hd/2,)
+    inv_freq = base ** (-even / head_dim)  # (hd/2,)
+    positions = torch.arange(max_len, dtype=torch.float64, device="cpu")  # (max_len,)
+    angles = torch.outer(positions, inv_freq)  # (max_len, hd/2)
     angles = torch.cat([angles, angles], dim=-1)  # (max_len, hd)
     return angles.cos().float(), angles.sin().float()
 
@@ -235,7 +237,8 @@ class Transformer(nn.Module):
         self.cfg = cfg
         # Built from an explicit tensor, then initialised below: nn.Embedding's own init would
         # pull in torch's compiler (2 s) when the model is built on the meta device for loading.
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=torch.empty(cfg.vocab_size, cfg.d_model))
+        table = torch.empty(cfg.vocab_size, cfg.d_model)  # (V, C)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=table)
         if self.embed.weight.device.type != "meta":
             nn.init.normal_(self.embed.weight, std=0.02)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))

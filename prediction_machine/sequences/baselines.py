@@ -45,5 +45,6 @@ def positional_nll(train: list[list[int]], test: list[list[int]], vocab: int, al
     For pixels: each pixel's own grey-level histogram (the corner is nearly always white).
     """
     counts = [Counter(seq[i] for seq in train) for i in range(len(train[0]))]
-    nll = [-math.log(_probability(counts[i], t, len(train), vocab, alpha)) for seq in test for i, t in enumerate(seq)]
+    nll = [-math.log(_probability(counts[i], t, len(train), vocab, alpha))
+           for seq in test for i, t in enumerate(seq)]
     return sum(nll) / len(nll)

@@ -69,7 +69,8 @@ class Digits:
 @lru_cache(maxsize=1)
 def digits() -> Digits:
     path = package_file("scikit-learn", "sklearn/datasets/data/digits.csv.gz")
-    rows = [line.split(",") for line in gzip.decompress(path.read_bytes()).decode().split("\n") if line.strip()]
+    text = gzip.decompress(path.read_bytes()).decode()
+    rows = [line.split(",") for line in text.split("\n") if line.strip()]
     images = [[int(float(v)) for v in r[:64]] for r in rows]
     labels = [int(float(r[64])) for r in rows]
     train, held_out = split(len(images))
@@ -118,7 +119,8 @@ def top_line(xml: bytes) -> tuple[list[tuple[int, float]], int, str]:
                 continue
             quarters = int(el.findtext("duration") or 0) / divisions
             step = el.findtext("pitch/step")
-            pitch = 12 * (int(el.findtext("pitch/octave")) + 1) + steps[step] + int(float(el.findtext("pitch/alter") or 0))
+            alter = int(float(el.findtext("pitch/alter") or 0))
+            pitch = 12 * (int(el.findtext("pitch/octave")) + 1) + steps[step] + alter
             ties = {t.get("type") for t in el.findall("tie")}
             if tied and "stop" in ties and notes and notes[-1][0] == pitch:
                 notes[-1] = (pitch, notes[-1][1] + quarters)
@@ -137,7 +139,8 @@ def _read_score(path: Path) -> bytes:
     if path.suffix == ".xml":
         return path.read_bytes()
     with zipfile.ZipFile(path) as z:
-        name = next(n for n in z.namelist() if n.endswith((".xml", ".musicxml")) and not n.startswith("META-INF"))
+        name = next(n for n in z.namelist()
+                    if n.endswith((".xml", ".musicxml")) and not n.startswith("META-INF"))
         return z.read(name)
 
 
@@ -176,4 +179,5 @@ def chorales() -> Chorales:
         weights.atomic_write_bytes(cache, lambda t: Path(t).write_text(json.dumps(records)))
     tunes = [[Note(p, q) for p, q in r["notes"]] for r in records]
     train, held_out = split(len(tunes))
-    return Chorales(tunes, [r["name"] for r in records], [r["mode"] for r in records], train, held_out, str(cache))
+    names, modes = [r["name"] for r in records], [r["mode"] for r in records]
+    return Chorales(tunes, names, modes, train, held_out, str(cache))

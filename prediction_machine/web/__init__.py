@@ -1,1 +1,6 @@
-"""The web layer, thin and removable: it validates, calls the library and serializes. Nothing outside it imports it, except `serve`."""
+"""The web layer: everything a classroom server needs, and removable.
+
+It validates, calls one library function per route and serializes, and it also holds what a
+server for a class must: limits, admission, streaming, security headers, jobs. The library
+never imports it; only `serve` starts it.
+"""

@@ -33,13 +33,16 @@ STATIC = Path(__file__).parent / "static"
 HEAD_BYTES = 16 * 1024  # a request head longer than this is refused
 BODY_BYTES = 1 << 20  # a body is read (so the answer is not lost to a reset), up to this much
 READ_TIMEOUT_S = 2.0
-TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-         ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json", ".ico": "image/x-icon",
+TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
+         ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json", ".ico": "image/x-icon",
          ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8"}
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The server's listening socket, bound before anything heavy is imported. OSError if the port is taken."""
+    """The server's listening socket, bound before anything heavy is imported.
+
+    OSError if the port is taken.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -109,12 +112,13 @@ class EarlyResponder:
             return reply(400, "Host header is not one this server answers to (DNS-rebinding guard)")
         path = path.split("?", 1)[0]
         if method in ("GET", "HEAD") and path == "/api/health" and not self.classroom:
-            return reply(200, body={"ok": True, "model": "loading", "starting": True}, head_only=method == "HEAD")
+            loading = {"ok": True, "model": "loading", "starting": True}
+            return reply(200, body=loading, head_only=method == "HEAD")
         if method in ("GET", "HEAD") and not self.classroom and (path == "/" or path.startswith("/static/")):
             found = static_file(path)
             if found is not None:
-                return reply(200, raw=found.read_bytes(), kind=TYPES.get(found.suffix, "application/octet-stream"),
-                             head_only=method == "HEAD")
+                kind = TYPES.get(found.suffix, "application/octet-stream")
+                return reply(200, raw=found.read_bytes(), kind=kind, head_only=method == "HEAD")
             return reply(404, f"{path[:80]!r} is not a file of the page")
         return reply(503, "the server is starting and the model is loading; try again in 1 second",
                      extra=[("Retry-After", "1"), ("X-Model-State", "loading")])
@@ -159,7 +163,8 @@ def static_file(path: str) -> Path | None:
 
 
 def reply(status: int, detail: str | None = None, body: dict | None = None, raw: bytes | None = None,
-          kind: str = "application/json", extra: list[tuple[str, str]] = (), head_only: bool = False) -> bytes:
+          kind: str = "application/json", extra: list[tuple[str, str]] = (),
+          head_only: bool = False) -> bytes:
     """One complete HTTP/1.1 answer, connection closed after it, with the security headers."""
     if raw is None:
         raw = json.dumps(body if body is not None else {"detail": detail}).encode()

@@ -52,7 +52,8 @@ def spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, 
     centre the classes alternate every 0.43 in radius: the network must learn rings that wind.
     """
     a = n // 2
-    r = np.concatenate([rng.uniform(0, 1, a), rng.uniform(0, 1, n - a)]) ** 0.8 * 1.3 + 0.1  # (n,) denser near the middle
+    uniform = np.concatenate([rng.uniform(0, 1, a), rng.uniform(0, 1, n - a)])  # (n,)
+    r = uniform**0.8 * 1.3 + 0.1  # (n,) denser near the middle
     turn = r / 1.4 * 1.5 * 2 * np.pi  # (n,) 1.5 turns from the centre to the rim
     phase = np.concatenate([np.zeros(a), np.full(n - a, np.pi)])  # the second arm, half a turn on
     X = np.stack([r * np.cos(turn + phase), r * np.sin(turn + phase)], 1)  # (n, 2)

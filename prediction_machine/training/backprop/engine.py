@@ -25,7 +25,8 @@ class Value:
 
     __slots__ = ("data", "grad", "op", "inputs", "local", "label")
 
-    def __init__(self, data: float, inputs: tuple[Value, ...] = (), op: str = "", local: tuple[float, ...] = (), label: str = ""):
+    def __init__(self, data: float, inputs: tuple[Value, ...] = (), op: str = "",
+                 local: tuple[float, ...] = (), label: str = ""):
         self.data = float(data)
         self.grad = 0.0
         self.op = op  # "" for a leaf (an input or a parameter)
@@ -53,7 +54,8 @@ class Value:
 
     def __truediv__(self, other) -> Value:
         other = as_value(other)
-        return Value(self.data / other.data, (self, other), "/", (1.0 / other.data, -self.data / other.data**2))
+        local = (1.0 / other.data, -self.data / other.data**2)  # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
+        return Value(self.data / other.data, (self, other), "/", local)
 
     def __pow__(self, k: float) -> Value:
         assert isinstance(k, (int, float)), "only constant exponents: x ** 2, not x ** y"

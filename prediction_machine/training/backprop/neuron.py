@@ -38,12 +38,15 @@ class NeuronStep:
 
     def to_dict(self) -> dict:
         return {**self.graph.to_dict(), "prediction": self.prediction, "loss": self.loss,
-                "updates": [asdict(u) for u in self.updates], "new_prediction": self.new_prediction, "new_loss": self.new_loss}
+                "updates": [asdict(u) for u in self.updates], "new_prediction": self.new_prediction,
+                "new_loss": self.new_loss}
 
 
-def forward(x1: float, x2: float, w1: float, w2: float, b: float, target: float, activation: str) -> tuple[Value, Value, dict[str, Value]]:
+def forward(x1: float, x2: float, w1: float, w2: float, b: float, target: float,
+            activation: str) -> tuple[Value, Value, dict[str, Value]]:
     """Build the graph; returns (prediction y, loss L, the leaves by name)."""
-    leaves = {name: Value(v, label=name) for name, v in (("x1", x1), ("w1", w1), ("x2", x2), ("w2", w2), ("b", b), ("target", target))}
+    named = (("x1", x1), ("w1", w1), ("x2", x2), ("w2", w2), ("b", b), ("target", target))
+    leaves = {name: Value(v, label=name) for name, v in named}
     m1 = leaves["x1"] * leaves["w1"]
     m1.label = "x1·w1"
     m2 = leaves["x2"] * leaves["w2"]
@@ -61,12 +64,14 @@ def forward(x1: float, x2: float, w1: float, w2: float, b: float, target: float,
     return y, loss, leaves
 
 
-def neuron_step(x1: float, x2: float, w1: float, w2: float, b: float, target: float, lr: float, activation: str = "tanh") -> NeuronStep:
+def neuron_step(x1: float, x2: float, w1: float, w2: float, b: float, target: float, lr: float,
+                activation: str = "tanh") -> NeuronStep:
     """One full step of gradient descent on one neuron, with the graph for drawing."""
     y, loss, leaves = forward(x1, x2, w1, w2, b, target, activation)
     loss.backward()
     graph = export_graph(loss)
-    updates = [ParamUpdate(n, leaves[n].data, leaves[n].grad, leaves[n].data - lr * leaves[n].grad) for n in ("w1", "w2", "b")]
+    updates = [ParamUpdate(n, leaves[n].data, leaves[n].grad, leaves[n].data - lr * leaves[n].grad)
+               for n in ("w1", "w2", "b")]
     new = {u.name: u.after for u in updates}
     y2, loss2, _ = forward(x1, x2, new["w1"], new["w2"], new["b"], target, activation)
     return NeuronStep(graph, y.data, loss.data, updates, y2.data, loss2.data)

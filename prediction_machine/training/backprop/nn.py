@@ -1,7 +1,7 @@
 """Neuron, Layer and MLP built from scalar `Value`s, plus the loss the playground trains with.
 
-References: micrograd's nn.py (A. Karpathy); LeCun, Bottou, Orr & Müller, "Efficient BackProp" (1998) for the 1/fan_in
-scale of the initial weights.
+References: micrograd's nn.py (A. Karpathy); LeCun, Bottou, Orr & Müller, "Efficient BackProp"
+(1998) for the 1/fan_in scale of the initial weights.
 
 A neuron computes act(w · x + b). A layer is several neurons reading the same inputs. An MLP
 stacks layers; its last layer has one neuron and no activation, so it outputs a *logit* z:
@@ -25,8 +25,8 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 def init_parameters(sizes: list[int], seed: int) -> list[tuple[list[list[float]], list[float]]]:
     """Initial weights for layer sizes, e.g. [2, 8, 8, 1]: one (W (out, in), b (out,)) per layer.
 
-    Uniform in ±sqrt(3/fan_in): variance 1/fan_in, so every pre-activation starts around ±1 whatever the width.
-    Biases start at 0. The same seed gives the same numbers, which is what makes "reset" fair.
+    Uniform in ±sqrt(3/fan_in): variance 1/fan_in, so every pre-activation starts around ±1 whatever
+    the width. Biases start at 0. The same seed gives the same numbers, which is what makes "reset" fair.
     """
     rng = random.Random(seed)
     params = []
@@ -89,7 +89,8 @@ class MLP:
 
     def export(self) -> list[tuple[list[list[float]], list[float]]]:
         """Current numbers in the same layout as init_parameters()."""
-        return [([[w.data for w in n.w] for n in layer.neurons], [n.b.data for n in layer.neurons]) for layer in self.layers]
+        return [([[w.data for w in n.w] for n in layer.neurons], [n.b.data for n in layer.neurons])
+                for layer in self.layers]
 
 
 def bce_with_logits(z: Value, y: float) -> Value:

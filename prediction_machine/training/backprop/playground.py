@@ -91,7 +91,8 @@ class Session:
     def __post_init__(self) -> None:
         X, y = datasets.make(self.config.dataset, self.config.n_points, self.config.noise, self.config.seed)
         n_test = round(len(X) * self.config.test_fraction)
-        self.points = [Point(float(a), float(b), int(c), "test" if i < n_test else "train") for i, ((a, b), c) in enumerate(zip(X, y, strict=True))]
+        self.points = [Point(float(a), float(b), int(c), "test" if i < n_test else "train")
+                       for i, ((a, b), c) in enumerate(zip(X, y, strict=True))]
         self.lock = threading.Lock()  # one request at a time may train or edit a session
         self.last_used = time.monotonic()
         self._init_weights(self.config.init_seed)
@@ -114,9 +115,11 @@ class Session:
     def new_weights(self, seed: int | None = None) -> None:
         self._init_weights(secrets.randbelow(2**31) if seed is None else seed)
 
-    def set_hyperparameters(self, learning_rate: float | None = None, batch_size: int | None = None, l2: float | None = None) -> None:
+    def set_hyperparameters(self, learning_rate: float | None = None, batch_size: int | None = None,
+                            l2: float | None = None) -> None:
         """Change what the next steps do, without touching the weights."""
-        changes = {k: v for k, v in (("learning_rate", learning_rate), ("batch_size", batch_size), ("l2", l2)) if v is not None}
+        asked = (("learning_rate", learning_rate), ("batch_size", batch_size), ("l2", l2))
+        changes = {k: v for k, v in asked if v is not None}
         self.config = replace(self.config, **changes)
         if self.paused_reason and "learning_rate" in changes:
             self.paused_reason = None if self.net.finite() else self.paused_reason
@@ -197,7 +200,8 @@ class Session:
             if not math.isfinite(record.train_loss):
                 self._pause(f"the training loss became {_name(record.train_loss)}")
             elif record.train_loss > EXPLODED:
-                self._pause(f"the training loss exploded to {record.train_loss:.4g} (it started at {self.history[0].train_loss:.3g})")
+                self._pause(f"the training loss exploded to {record.train_loss:.4g} "
+                            f"(it started at {self.history[0].train_loss:.3g})")
             rows.append(record)
             self._remember(record)
         return rows
@@ -205,7 +209,8 @@ class Session:
     def _pause(self, what: str) -> None:
         self.paused_reason = (
             f"Training paused at step {self.step_count}: {what}. The learning rate "
-            f"{self.config.learning_rate:g} is probably too large for this network: lower it and start again from the same weights (Reset)."
+            f"{self.config.learning_rate:g} is probably too large for this network: "
+            "lower it and start again from the same weights (Reset)."
         )
 
     def _remember(self, record: Record) -> None:
@@ -244,8 +249,9 @@ class Session:
         if len(self.history) < 3 or len(high) < 3:
             return None
         lr = self.config.learning_rate
-        return (f"Training is diverging: the training loss jumps as high as {max(high):.3g} (it started at {start:.3g}). "
-                f"The learning rate {lr:g} is too large, so each step overshoots. Try a smaller one, such as {lr / 10:g}, then Reset.")
+        return (f"Training is diverging: the training loss jumps as high as {max(high):.3g} "
+                f"(it started at {start:.3g}). The learning rate {lr:g} is too large, so each step "
+                f"overshoots. Try a smaller one, such as {lr / 10:g}, then Reset.")
 
     def network(self) -> list[dict]:
         """Each layer's weights, biases and their gradients from the last step (None before the first)."""
@@ -310,11 +316,13 @@ class SessionStore:
 
     def _check_room(self, owner: str | None) -> None:
         if len(self.sessions) >= self.limit:
-            raise StoreFull(f"{len(self.sessions)} playground sessions are open (the limit); delete one or wait")
+            raise StoreFull(f"{len(self.sessions)} playground sessions are open (the limit); "
+                            "delete one or wait")
         mine = sum(1 for o in self.owners.values() if o == owner)
         if owner is not None and self.per_owner is not None and mine >= self.per_owner:
             raise StoreFull(f"you already have {mine} playground sessions open (the limit per person is "
-                            f"{self.per_owner}); delete one, or it expires after {self.idle_seconds / 60:g} idle minutes")
+                            f"{self.per_owner}); delete one, or it expires after "
+                            f"{self.idle_seconds / 60:g} idle minutes")
 
     def create(self, config: PlaygroundConfig, owner: str | None = None) -> tuple[str, Session]:
         with self.lock:

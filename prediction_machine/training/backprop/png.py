@@ -26,14 +26,16 @@ def png_bytes(pixels: list[list[tuple[int, int, int]]]) -> bytes:
 
     raw = b"".join(b"\x00" + bytes(c for px in row for c in px) for row in pixels)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits per channel, colour type 2 = RGB
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
 
 
-def boundary_pixels(grid: list[list[float]], points: list[tuple[float, float, int]], scale: int = 8) -> list[list[tuple[int, int, int]]]:
+def boundary_pixels(grid: list[list[float]], points: list[tuple[float, float, int]],
+                    scale: int = 8) -> list[list[tuple[int, int, int]]]:
     """The heatmap of P(class 1) (grid row 0 = top), each cell scale² pixels, with the points on top.
 
     The colour says which class the network predicts; its strength says how sure it is

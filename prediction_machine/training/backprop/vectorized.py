@@ -67,7 +67,8 @@ class TensorMLP:
     def load(self, params) -> None:
         """Set the numbers from the nested-list layout of nn.init_parameters (copies them)."""
         self.params = [
-            (torch.tensor(W, dtype=torch.float64, requires_grad=True), torch.tensor(b, dtype=torch.float64, requires_grad=True))
+            (torch.tensor(W, dtype=torch.float64, requires_grad=True),
+             torch.tensor(b, dtype=torch.float64, requires_grad=True))
             for W, b in params
         ]
 
@@ -86,7 +87,7 @@ class TensorMLP:
 
     @torch.no_grad()
     def hidden_outputs(self, X: torch.Tensor) -> list[torch.Tensor]:
-        """What each hidden layer outputs for points X (N, 2): one (N, O) tensor per hidden layer, after its activation."""
+        """What each hidden layer outputs for points X (N, 2): one (N, O) tensor per hidden layer, activated."""
         outs, h = [], X
         for W, b in self.params[:-1]:
             h = ACT[self.activation](h @ W.T + b)  # (N, I) @ (I, O) + (O,) -> (N, O)

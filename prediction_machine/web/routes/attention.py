@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field
 
 from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.jsonsafe import json_numbers
-from prediction_machine.training import attention
+from prediction_machine.training import attention, attention_heads
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.validation import ModelName, Strict, no_surrogates, unprocessable
@@ -177,7 +177,7 @@ def examples(request: Request) -> dict:
             {"kind": p.kind, "layer": p.layer, "head": p.head, "score": num(p.score, 4),
              "baseline": num(p.baseline, 4), "caption": p.caption, "example": p.example,
              "query": p.query, "details": {k: num(v, 6) if isinstance(v, float) else v for k, v in p.details.items()}}
-            for p in attention.prominent_heads(lm)  # measured once per model, then remembered
+            for p in attention_heads.prominent_heads(lm)  # measured once per model, then remembered
         ],
         "measured_on": "all example sentences (the “it” head on the first one)",
     }
