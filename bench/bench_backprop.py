@@ -42,7 +42,9 @@ def _free_port() -> int:
 def api_updates_per_second(seconds: float) -> tuple[float, float]:
     """(median updates/s over 1-second windows, median ms per update) against a real server."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     url = f"http://127.0.0.1:{port}/api/backprop/sessions"
     try:
         with httpx.Client(timeout=10) as http:
@@ -55,7 +57,16 @@ def api_updates_per_second(seconds: float) -> tuple[float, float]:
                     if time.time() > deadline or proc.poll() is not None:
                         raise RuntimeError("the server did not start") from None
                     time.sleep(0.2)
-            sid = http.post(url, json={"dataset": "moons", "n_points": 200, "hidden": [8, 8], "batch_size": 32, "init_seed": 0}).json()["id"]
+            sid = http.post(
+                url,
+                json={
+                    "dataset": "moons",
+                    "n_points": 200,
+                    "hidden": [8, 8],
+                    "batch_size": 32,
+                    "init_seed": 0,
+                },
+            ).json()["id"]
             for _ in range(10):  # warm up
                 http.post(f"{url}/{sid}/step", json={"steps": 3, "grid": 30})
             windows, latencies = [], []
@@ -108,11 +119,22 @@ def run(quick: bool = False) -> list[dict]:
     rate, ms = api_updates_per_second(4 if quick else 15)
     fast, slow = steps_per_second(quick)
     return [
-        {"benchmark": "backprop: visible updates/s (2-8-8-1, 200 moons, HTTP API)", "ours": rate, "reference": TARGET,
-         "ratio": rate / TARGET, "unit": "updates/s",
-         "note": f"reference = the issue's target; each update = 3 steps + 30x30 boundary + weights; median {ms:.1f} ms per request"},
-        {"benchmark": "backprop: training steps/s, tensors vs scalar engine", "ours": fast, "reference": slow,
-         "ratio": fast / slow, "unit": "steps/s", "note": "2-8-8-1, batch 32, same weights; reference = nn.MLP on Values"},
+        {
+            "benchmark": "backprop: visible updates/s (2-8-8-1, 200 moons, HTTP API)",
+            "ours": rate,
+            "reference": TARGET,
+            "ratio": rate / TARGET,
+            "unit": "updates/s",
+            "note": f"reference = the issue's target; each update = 3 steps + 30x30 boundary + weights; median {ms:.1f} ms per request",
+        },
+        {
+            "benchmark": "backprop: training steps/s, tensors vs scalar engine",
+            "ours": fast,
+            "reference": slow,
+            "ratio": fast / slow,
+            "unit": "steps/s",
+            "note": "2-8-8-1, batch 32, same weights; reference = nn.MLP on Values",
+        },
     ]
 
 

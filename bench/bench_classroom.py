@@ -45,7 +45,14 @@ TOP_N = 10  # what the page asks for
 def row(benchmark, ours, reference, unit, note="", ratio=None):
     if ratio is None and ours is not None and reference:
         ratio = ours / reference
-    return {"benchmark": benchmark, "ours": ours, "reference": reference, "ratio": ratio, "unit": unit, "note": note}
+    return {
+        "benchmark": benchmark,
+        "ours": ours,
+        "reference": reference,
+        "ratio": ratio,
+        "unit": unit,
+        "note": note,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -57,15 +64,21 @@ def percentile(values: list[float], q: float) -> float:
 
 def body(n: int, new: int, variant: int = 0) -> dict:
     """Student n's request; another `variant` gives the same student another animal (a prompt not seen yet)."""
-    return {"prompt": f"Tell me a short story about a {ANIMALS[(n + 3 * variant) % len(ANIMALS)]} called number {n}.",
-            "max_new_tokens": new, "temperature": 0.8, "seed": n, "top_n": TOP_N}
+    return {
+        "prompt": f"Tell me a short story about a {ANIMALS[(n + 3 * variant) % len(ANIMALS)]} called number {n}.",
+        "max_new_tokens": new,
+        "temperature": 0.8,
+        "seed": n,
+        "top_n": TOP_N,
+    }
 
 
 def level(server: Server, clients: int, new: int, variant: int = 0) -> dict:
     """`clients` streams sent at once; rates over the wall time from the first send to the last event."""
     with PeakRSS(server.proc.pid) as mem:
-        run = drive_in_subprocess(server.url, [body(n, new, variant) for n in range(clients)],
-                                  deadline=120 + 6 * clients)
+        run = drive_in_subprocess(
+            server.url, [body(n, new, variant) for n in range(clients)], deadline=120 + 6 * clients
+        )
     streams = run["streams"]
     t0 = min(s["t0"] for s in streams)
     steps = [[t for name, t in s["events"] if name == "step"] for s in streams]
@@ -75,25 +88,48 @@ def level(server: Server, clients: int, new: int, variant: int = 0) -> dict:
     silences = []  # the longest time each client waited with no event at all, from its send to its last event
     for s in streams:
         times = [s["t0"]] + [t for _, t in s["events"]]
-        silences.append(max(b - a for a, b in zip(times, times[1:], strict=False)) if len(times) > 1 else float("inf"))
+        silences.append(
+            max(b - a for a, b in zip(times, times[1:], strict=False)) if len(times) > 1 else float("inf")
+        )
     # Steady state: from the moment every client has its first token until the first one is done,
     # so the rate of the batch itself, without the ramp-up (prefill) and the tail.
     firsts, lasts = [st[0] for st in steps if st], [st[-1] for st in steps if st]
     lo, hi = (max(firsts), min(lasts)) if len(firsts) == len(steps) and firsts else (0.0, 0.0)
     steady = sum(lo <= t <= hi for st in steps for t in st) / (hi - lo) if hi > lo else float("nan")
-    bad = sorted({str(s["error"] or s["status"]) for s in streams if not (s["events"] and s["events"][-1][0] == "done")})
-    print(f"[classroom] {clients} client(s) x {new} tokens: {tokens} tokens in {wall:.1f} s"
-          + (f", not done: {bad}" if bad else "") + f"; {load_average()}", file=sys.stderr, flush=True)
+    bad = sorted(
+        {
+            str(s["error"] or s["status"])
+            for s in streams
+            if not (s["events"] and s["events"][-1][0] == "done")
+        }
+    )
+    print(
+        f"[classroom] {clients} client(s) x {new} tokens: {tokens} tokens in {wall:.1f} s"
+        + (f", not done: {bad}" if bad else "")
+        + f"; {load_average()}",
+        file=sys.stderr,
+        flush=True,
+    )
     return {
-        "clients": clients, "tokens": tokens, "steady": steady, "wall": wall, "rate": tokens / wall if wall > 0 else 0.0,
+        "clients": clients,
+        "tokens": tokens,
+        "steady": steady,
+        "wall": wall,
+        "rate": tokens / wall if wall > 0 else 0.0,
         "gaps": [b - a for st in steps for a, b in zip(st, st[1:], strict=False)],
         "ttft": [st[0] - s["t0"] for st, s in zip(steps, streams, strict=True) if st],
-        "silence": max(silences), "peak_rss": mem.peak, "server_cpu": mem.cpu_s, "client_cpu": run["client_cpu_s"],
-        "completed": sum(bool(s["events"]) and s["events"][-1][0] == "done" for s in streams), "bad": bad,
+        "silence": max(silences),
+        "peak_rss": mem.peak,
+        "server_cpu": mem.cpu_s,
+        "client_cpu": run["client_cpu_s"],
+        "completed": sum(bool(s["events"]) and s["events"][-1][0] == "done" for s in streams),
+        "bad": bad,
     }
 
 
-def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 20, lengths: list[int] | None = None) -> float:
+def raw_forward(
+    lm, rows: int = 32, cached: int = 40, steps: int = 20, lengths: list[int] | None = None
+) -> float:
     """Tokens/s of the bare batched decode step (no sampling, no server): `rows` rows, a 40-token cache.
 
     With `lengths`, one row per length, each starting at its own cached length (the rest of the row is
@@ -107,7 +143,9 @@ def raw_forward(lm, rows: int = 32, cached: int = 40, steps: int = 20, lengths: 
     cache = KVCache(lm.config, rows, longest + steps + 2)
     times = []
     with torch.inference_mode():
-        lm.decoder(torch.randint(0, lm.config.vocab_size, (rows, longest)), cache=cache, last_only=True)  # (B, S) prompt
+        lm.decoder(
+            torch.randint(0, lm.config.vocab_size, (rows, longest)), cache=cache, last_only=True
+        )  # (B, S) prompt
         cache.lengths[:] = torch.tensor(lengths)  # (B,): each row at its own length
         x = torch.randint(0, lm.config.vocab_size, (rows, 1))  # (B, 1): one new token per row
         for _ in range(steps):
@@ -130,7 +168,9 @@ def in_process(lm, new: int) -> float:
     b = body(0, new)
     ids = lm.prompt_ids(b["prompt"], chat=True)
     t0, n = time.perf_counter(), 0
-    for _ in generate(lm.decoder, ids, SamplingParams(temperature=0.8), new, lm.stop_ids, seed=0, top_n=TOP_N):
+    for _ in generate(
+        lm.decoder, ids, SamplingParams(temperature=0.8), new, lm.stop_ids, seed=0, top_n=TOP_N
+    ):
         n += 1
     return n / (time.perf_counter() - t0)
 
@@ -165,7 +205,15 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
             c = level(server, many, new, variant=r + 1)
             after = raw_forward(lm, rows=many)
             like = raw_forward(lm, steps=new, lengths=served_lengths(lm, many, new, r + 1))
-            rounds.append({"ratio": c["rate"] / ((before + after) / 2), "c": c, "before": before, "after": after, "like": like})
+            rounds.append(
+                {
+                    "ratio": c["rate"] / ((before + after) / 2),
+                    "c": c,
+                    "before": before,
+                    "after": after,
+                    "like": like,
+                }
+            )
         ratios = ", ".join(f"{t['ratio']:.2f}x" for t in rounds)
         median_round = sorted(rounds, key=lambda t: t["ratio"])[len(rounds) // 2]
         c32, raw_before, raw_after, like = (median_round[k] for k in ("c", "before", "after", "like"))
@@ -174,41 +222,109 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
         c100 = level(server, room, big_new)
     cold = None
     if not quick:
-        with tempfile.TemporaryDirectory() as cache, Server(*serve_args, env={"PREDICTION_MACHINE_CACHE": cache}) as s:
+        with (
+            tempfile.TemporaryDirectory() as cache,
+            Server(*serve_args, env={"PREDICTION_MACHINE_CACHE": cache}) as s,
+        ):
             cold = (s.health_s, s.ready_s)
 
     p95 = percentile(c32["gaps"], 0.95)
     cpu = lambda r: f"server CPU {r['server_cpu']:.0f} s, load generator CPU {r['client_cpu']:.1f} s"  # noqa: E731
     rows += [
-        row(f"capacity: {many} clients served vs the raw batched forward at {many} rows", c32["rate"], raw, "tok/s",
+        row(
+            f"capacity: {many} clients served vs the raw batched forward at {many} rows",
+            c32["rate"],
+            raw,
+            "tok/s",
             f"target >= 0.7x; the median of {len(rounds)} rounds ({ratios}); raw: mean of {raw_before:.0f} before and "
             f"{raw_after:.0f} after the clients; {cpu(c32)}"
-            + (f"; not done: {c32['bad']}" if c32["bad"] else "")),
-        row(f"the same, vs the raw forward on the served requests' own lengths ({many} rows, {new} steps)", c32["rate"],
-            like, "tok/s", "diagnostic: each row starts at its chat prompt's length, so attention reads as many keys "
-            "as the served rows do; the target is against the 40-token raw figure above"),
-        row(f"capacity at {short} new tokens each: {many} clients vs the raw batched forward", c32_short["rate"], raw,
-            "tok/s", "the prompts' prefill is a larger share of the wall time"),
-        row(f"steady state: {many} clients, all decoding, vs the raw batched forward", c32["steady"], raw, "tok/s",
-            "every client has its first token and none is done yet: the serving cost without the ramp-up"),
-        row(f"scaling: {many} clients vs one HTTP client", c32["rate"], single, "tok/s",
+            + (f"; not done: {c32['bad']}" if c32["bad"] else ""),
+        ),
+        row(
+            f"the same, vs the raw forward on the served requests' own lengths ({many} rows, {new} steps)",
+            c32["rate"],
+            like,
+            "tok/s",
+            "diagnostic: each row starts at its chat prompt's length, so attention reads as many keys "
+            "as the served rows do; the target is against the 40-token raw figure above",
+        ),
+        row(
+            f"capacity at {short} new tokens each: {many} clients vs the raw batched forward",
+            c32_short["rate"],
+            raw,
+            "tok/s",
+            "the prompts' prefill is a larger share of the wall time",
+        ),
+        row(
+            f"steady state: {many} clients, all decoding, vs the raw batched forward",
+            c32["steady"],
+            raw,
+            "tok/s",
+            "every client has its first token and none is done yet: the serving cost without the ramp-up",
+        ),
+        row(
+            f"scaling: {many} clients vs one HTTP client",
+            c32["rate"],
+            single,
+            "tok/s",
             f"target >= 8x; {c32['tokens']} tokens in {c32['wall']:.1f} s; median time to first token "
-            f"{statistics.median(c32['ttft']) if c32['ttft'] else float('nan'):.1f} s"),
-        row(f"{many} clients: p95 time per step", p95, 1.0, "s", f"target < 1 s; p50 {percentile(c32['gaps'], 0.5):.2f} s"),
-        row(f"{room} clients x {big_new} tokens: completed", c100["completed"], room, "clients",
-            "target: all" + (f"; others ended {c100['bad']}" if c100["bad"] else "")),
+            f"{statistics.median(c32['ttft']) if c32['ttft'] else float('nan'):.1f} s",
+        ),
+        row(
+            f"{many} clients: p95 time per step",
+            p95,
+            1.0,
+            "s",
+            f"target < 1 s; p50 {percentile(c32['gaps'], 0.5):.2f} s",
+        ),
+        row(
+            f"{room} clients x {big_new} tokens: completed",
+            c100["completed"],
+            room,
+            "clients",
+            "target: all" + (f"; others ended {c100['bad']}" if c100["bad"] else ""),
+        ),
         row(f"{room} clients: longest wait with no event", c100["silence"], 5.0, "s", "target < 5 s"),
-        row(f"{room} clients: time to first token p50", percentile(c100["ttft"], 0.5), None, "s",
-            f"p95 {percentile(c100['ttft'], 0.95):.1f} s"),
-        row(f"{room} clients: wall time, first request to last event", c100["wall"], None, "s",
-            f"{c100['rate']:.0f} tok/s aggregate; {cpu(c100)}"),
+        row(
+            f"{room} clients: time to first token p50",
+            percentile(c100["ttft"], 0.5),
+            None,
+            "s",
+            f"p95 {percentile(c100['ttft'], 0.95):.1f} s",
+        ),
+        row(
+            f"{room} clients: wall time, first request to last event",
+            c100["wall"],
+            None,
+            "s",
+            f"{c100['rate']:.0f} tok/s aggregate; {cpu(c100)}",
+        ),
         row(f"{room} clients: server peak RSS", c100["peak_rss"], 2560.0, "MB", "target < 2.5 GB"),
-        row("one HTTP client vs in-process generate (same decoder)", single, local_rate, "tok/s", "target >= 0.9x"),
-        row("start-up, warm: /api/health answers", warm[0], 2.0, "s", f"target < 2 s; model ready at {warm[1]:.1f} s"),
+        row(
+            "one HTTP client vs in-process generate (same decoder)",
+            single,
+            local_rate,
+            "tok/s",
+            "target >= 0.9x",
+        ),
+        row(
+            "start-up, warm: /api/health answers",
+            warm[0],
+            2.0,
+            "s",
+            f"target < 2 s; model ready at {warm[1]:.1f} s",
+        ),
     ]
     if cold:
-        rows.append(row("start-up, cold (empty weights cache): /api/health answers", cold[0], 2.0, "s",
-                        f"target < 2 s; model ready at {cold[1]:.1f} s"))
+        rows.append(
+            row(
+                "start-up, cold (empty weights cache): /api/health answers",
+                cold[0],
+                2.0,
+                "s",
+                f"target < 2 s; model ready at {cold[1]:.1f} s",
+            )
+        )
     ended = load_average()
     for r in rows:
         r["note"] = f"{precision}, top_n {TOP_N}, {new} new tokens ({room} clients: {big_new}); " + r["note"]

@@ -42,9 +42,11 @@ async def one_stream(host: str, port: int, body: dict, path: str = "/api/generat
     out = {"t0": time.perf_counter(), "status": None, "retry_after": None, "events": [], "error": None}
     try:
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                     f"Accept: text/event-stream\r\nConnection: close\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-                     + data)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: text/event-stream\r\nConnection: close\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         out["status"] = int(head.split(b" ", 2)[1])
         for line in head.split(b"\r\n"):
@@ -60,7 +62,7 @@ async def one_stream(host: str, port: int, body: dict, path: str = "/api/generat
                 if j < 0:
                     buf = buf[i:] if i >= 0 else buf[-8:]
                     break
-                out["events"].append((buf[i + 8:j].decode(errors="replace"), now))
+                out["events"].append((buf[i + 8 : j].decode(errors="replace"), now))
                 buf = buf[j:]
         writer.close()
     except Exception as e:  # noqa: BLE001 - counted, not fatal
@@ -76,8 +78,12 @@ async def drive_all(url: str, bodies: list[dict], deadline: float) -> list[dict]
     done, pending = await asyncio.wait(tasks, timeout=deadline)
     for t in pending:
         t.cancel()
-    return [t.result() if t in done else {"status": None, "events": [], "error": "unfinished at the deadline", "t0": 0, "t1": 0}
-            for t in tasks]
+    return [
+        t.result()
+        if t in done
+        else {"status": None, "events": [], "error": "unfinished at the deadline", "t0": 0, "t1": 0}
+        for t in tasks
+    ]
 
 
 def drive(config: dict) -> dict:
@@ -85,15 +91,22 @@ def drive(config: dict) -> dict:
     cpu0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     streams = asyncio.run(drive_all(config["url"], config["bodies"], config.get("deadline", 300)))
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    return {"streams": streams, "wall_s": time.perf_counter() - t0,
-            "client_cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)}
+    return {
+        "streams": streams,
+        "wall_s": time.perf_counter() - t0,
+        "client_cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
+    }
 
 
 def drive_in_subprocess(url: str, bodies: list[dict], deadline: float) -> dict:
     """`drive` in a fresh process of its own: the load generator never shares the caller's interpreter."""
     config = json.dumps({"url": url, "bodies": bodies, "deadline": deadline})
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "drive", config],
-                          capture_output=True, text=True, timeout=deadline + 60)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "drive", config],
+        capture_output=True,
+        text=True,
+        timeout=deadline + 60,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr[-800:]}")
     return json.loads(done.stdout)
@@ -130,12 +143,26 @@ class Server:
         self.url = f"http://127.0.0.1:{free_port()}"
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prediction_machine", "serve", "--port", self.url.rsplit(":", 1)[1], *args],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+            [
+                sys.executable,
+                "-m",
+                "prediction_machine",
+                "serve",
+                "--port",
+                self.url.rsplit(":", 1)[1],
+                *args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
         self.health_s = self.ready_s = None
         while self.ready_s is None:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode(errors='replace')[-800:]}")
+                raise RuntimeError(
+                    f"server exited: {self.proc.stderr.read().decode(errors='replace')[-800:]}"
+                )
             if time.perf_counter() - t0 > ready_within:
                 self.stop()
                 raise RuntimeError(f"server not ready within {ready_within} s")
@@ -204,8 +231,10 @@ def load_average() -> str:
 def overload(args) -> dict:
     import statistics
 
-    bodies = [{"prompt": f"Tell me a fact about the number {i}.", "max_new_tokens": args.tokens, "seed": i}
-              for i in range(args.clients)]
+    bodies = [
+        {"prompt": f"Tell me a fact about the number {i}.", "max_new_tokens": args.tokens, "seed": i}
+        for i in range(args.clients)
+    ]
     with Server("--max-running", str(args.max_running), "--max-queued", str(args.max_queued)) as server:
         polls: list[float] = []
         stop = threading.Event()
@@ -228,19 +257,30 @@ def overload(args) -> dict:
     refused = [s for s in streams if s["status"] in (429, 503)]
     finite = [h for h in polls if h != float("inf")]
     return {
-        "clients": args.clients, "max_running": args.max_running, "max_queued": args.max_queued, "tokens": args.tokens,
-        "wall_s": round(run["wall_s"], 2), "completed": len(ok),
-        "completed_with_terminal_event": sum(bool(s["events"]) and s["events"][-1][0] in ("done", "error") for s in ok),
-        "refused": len(refused), "refused_with_retry_after": sum(bool(s["retry_after"]) for s in refused),
+        "clients": args.clients,
+        "max_running": args.max_running,
+        "max_queued": args.max_queued,
+        "tokens": args.tokens,
+        "wall_s": round(run["wall_s"], 2),
+        "completed": len(ok),
+        "completed_with_terminal_event": sum(
+            bool(s["events"]) and s["events"][-1][0] in ("done", "error") for s in ok
+        ),
+        "refused": len(refused),
+        "refused_with_retry_after": sum(bool(s["retry_after"]) for s in refused),
         "refusal_max_s": round(max((s["t1"] - s["t0"] for s in refused), default=0), 3),
         "other_status": sorted({str(s["status"]) for s in streams if s["status"] not in (200, 429, 503)}),
         "client_errors": [s["error"] for s in streams if s["error"]][:5],
         "completed_max_s": round(max((s["t1"] - s["t0"] for s in ok), default=0), 2),
-        "health_polls": len(polls), "health_failed": len(polls) - len(finite),
+        "health_polls": len(polls),
+        "health_failed": len(polls) - len(finite),
         "health_ms_p50": round(statistics.median(finite), 1) if finite else None,
         "health_ms_max": round(max(finite), 1) if finite else None,
-        "rss_start_mib": round(mem.start_rss), "rss_peak_mib": round(mem.peak), "rss_budget_mib": args.budget_mib,
-        "server_cpu_s": round(mem.cpu_s, 1), "client_cpu_s": round(run["client_cpu_s"], 1),
+        "rss_start_mib": round(mem.start_rss),
+        "rss_peak_mib": round(mem.peak),
+        "rss_budget_mib": args.budget_mib,
+        "server_cpu_s": round(mem.cpu_s, 1),
+        "client_cpu_s": round(run["client_cpu_s"], 1),
     }
 
 
@@ -272,14 +312,19 @@ def memory(args) -> dict:
         prompt, n_tokens = long_prompt(server.url, 300 if args.quick else 1000)
         scenarios = {
             f"1 stream, short prompt, {new} new tokens": [
-                {"prompt": "Tell me a long story.", "max_new_tokens": new, "temperature": 0.8, "seed": 1}],
+                {"prompt": "Tell me a long story.", "max_new_tokens": new, "temperature": 0.8, "seed": 1}
+            ],
             f"4 streams at once, {n_tokens}-token prompts, {new} new tokens each": [
-                {"prompt": f"{i} {prompt}", "max_new_tokens": new, "temperature": 0.8, "seed": i} for i in range(4)],
+                {"prompt": f"{i} {prompt}", "max_new_tokens": new, "temperature": 0.8, "seed": i}
+                for i in range(4)
+            ],
         }
         out["idle_rss_mib"] = round(PeakRSS(server.proc.pid).proc.memory_info().rss / 2**20)
         for name, bodies in scenarios.items():
             with PeakRSS(server.proc.pid) as mem:
-                run = drive_in_subprocess(server.url, bodies, max(args.deadline, 1200))  # 4 x 512 tokens take a while
+                run = drive_in_subprocess(
+                    server.url, bodies, max(args.deadline, 1200)
+                )  # 4 x 512 tokens take a while
             ends = [s["events"][-1][0] if s["events"] else s["error"] or s["status"] for s in run["streams"]]
             out[name] = {"peak_rss_mib": round(mem.peak), "ends": ends, "wall_s": round(run["wall_s"], 1)}
     return out
@@ -294,7 +339,12 @@ def long_prompt(url: str, most_tokens: int) -> tuple[str, int]:
     while True:
         text = "Please summarise this list: " + " ".join(words)
         c = http.client.HTTPConnection(host, int(port), timeout=30)
-        c.request("POST", "/api/tokenize", json.dumps({"text": text, "chat": True}), {"Content-Type": "application/json"})
+        c.request(
+            "POST",
+            "/api/tokenize",
+            json.dumps({"text": text, "chat": True}),
+            {"Content-Type": "application/json"},
+        )
         r = c.getresponse()
         body = json.loads(r.read())
         c.close()
@@ -316,7 +366,9 @@ def main() -> int:
     p.add_argument("--refuse-within", type=float, default=2.0, help="seconds a 429 may take")
     p.add_argument("--health-ms", type=float, default=1000, help="slowest acceptable /api/health answer")
     p.add_argument("--budget-mib", type=int, default=2048, help="the server's peak resident memory budget")
-    p.add_argument("--memory", action="store_true", help="peak RSS for 512-token generations and long prompts")
+    p.add_argument(
+        "--memory", action="store_true", help="peak RSS for 512-token generations and long prompts"
+    )
     p.add_argument("--quick", action="store_true", help="with --memory: 64 new tokens instead of 512")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()

@@ -29,8 +29,10 @@ def free_port() -> int:
 def open_stream(port: int, seed: int) -> socket.socket:
     body = json.dumps({"prompt": "Tell me a long story", "max_new_tokens": 400, "seed": seed}).encode()
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
-    s.sendall(b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    s.sendall(
+        b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
     return s
 
 
@@ -58,8 +60,20 @@ def wait_until_up(port: int, timeout: float = 120) -> None:
 
 def one_run(streams: int) -> tuple[float, float]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port),
-                             "--max-running", str(streams)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prediction_machine",
+            "serve",
+            "--port",
+            str(port),
+            "--max-running",
+            str(streams),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until_up(port)
         socks = [open_stream(port, i) for i in range(streams)]

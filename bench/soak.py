@@ -45,8 +45,11 @@ def generate_and_hang_up(url: str, i: int, events: int = 3) -> None:
     port = int(url.rsplit(":", 1)[1])
     body = json.dumps({"prompt": f"Count to {i}.", "max_new_tokens": 200, "seed": i}).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(f"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        s.sendall(
+            f"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         buf = b""
         while buf.count(b"event: step") < events:
             chunk = s.recv(65536)
@@ -56,8 +59,18 @@ def generate_and_hang_up(url: str, i: int, events: int = 3) -> None:
 
 
 def train_and_stop(c: httpx.Client, app, steps: int = 3) -> int:
-    r = c.post("/api/curriculum/pretrain", json={"text": CORPUS, "tokenizer": "char", "steps": 20000, "batch_size": 4,
-                                                 "context": 32, "eval_every": 1000, "sample_every": 1000})
+    r = c.post(
+        "/api/curriculum/pretrain",
+        json={
+            "text": CORPUS,
+            "tokenizer": "char",
+            "steps": 20000,
+            "batch_size": 4,
+            "context": 32,
+            "eval_every": 1000,
+            "sample_every": 1000,
+        },
+    )
     r.raise_for_status()
     job = app.state.training_jobs.get(r.json()["job"]["id"])
     deadline = time.time() + 60
@@ -78,8 +91,11 @@ def snapshot(proc: psutil.Process, loop) -> dict:
         return len([t for t in asyncio.all_tasks() if not t.done()]) - 1
 
     gc.collect()
-    return {"rss_mib": round(proc.memory_info().rss / 2**20, 1), "threads": threading.active_count(),
-            "tasks": asyncio.run_coroutine_threadsafe(count(), loop).result(10)}
+    return {
+        "rss_mib": round(proc.memory_info().rss / 2**20, 1),
+        "threads": threading.active_count(),
+        "tasks": asyncio.run_coroutine_threadsafe(count(), loop).result(10),
+    }
 
 
 def main() -> int:
@@ -95,7 +111,9 @@ def main() -> int:
     settings = ServerSettings(**({"model": args.model} if args.model else {}), max_running=4, max_queued=16)
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -126,9 +144,14 @@ def main() -> int:
     server.should_exit = True
     thread.join(10)
     summary = {
-        "generate_cycles": args.generate, "train_cycles": args.train, "seconds": round(time.perf_counter() - t0, 1),
-        "baseline": base, "after": end, "rss_growth_mib": round(end["rss_mib"] - base["rss_mib"], 1),
-        "max_steps_after_stop": max(late_steps, default=0), "slots_after": health["generation"],
+        "generate_cycles": args.generate,
+        "train_cycles": args.train,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "baseline": base,
+        "after": end,
+        "rss_growth_mib": round(end["rss_mib"] - base["rss_mib"], 1),
+        "max_steps_after_stop": max(late_steps, default=0),
+        "slots_after": health["generation"],
     }
     problems = []
     if end["threads"] > base["threads"]:
