@@ -99,3 +99,103 @@ def test_serve_on_a_port_in_use_says_so_plainly():
         assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
     finally:
         taken.close()
+
+
+def test_a_client_that_trickles_its_headers_neither_blocks_others_nor_the_hand_over(early):
+    # The attack: open a connection in serve's first seconds and send a header byte a second.
+    # The responder must keep answering others, and stop() (the hand-over to the app) must not
+    # wait for that client, whatever it does.
+    import threading
+    import time
+
+    responder, port = early
+    loris = socket.create_connection(("127.0.0.1", port), timeout=5)
+    loris.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n")
+    quit_trickle = threading.Event()
+
+    def trickle():
+        while not quit_trickle.wait(0.3):
+            try:
+                loris.sendall(b"X")
+            except OSError:
+                return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    try:
+        time.sleep(0.5)
+        status, _, body = ask(port, get("/api/health"))  # another client, answered meanwhile
+        assert status == 200 and json.loads(body)["model"] == "loading"
+        started = time.monotonic()
+        stopper = threading.Thread(target=responder.stop, daemon=True)
+        stopper.start()
+        stopper.join(2.0)
+        assert not stopper.is_alive(), "stop() waited on a client that never finished its request"
+        assert time.monotonic() - started < 1.0
+    finally:
+        quit_trickle.set()
+        loris.close()
+
+
+def test_a_request_head_has_an_overall_deadline_not_only_a_per_read_one(early):
+    import time
+
+    from prediction_machine.web import early as early_module
+
+    _, port = early
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\n")
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < early_module.REQUEST_DEADLINE_S + 3:
+            try:
+                s.sendall(b"X")
+            except OSError:
+                closed = True
+                break
+            s.settimeout(0.5)
+            try:
+                if s.recv(4096) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+                break
+        assert closed, "a request trickled byte by byte was read for ever"
+        assert time.monotonic() - started < early_module.REQUEST_DEADLINE_S + 2
+
+
+def test_serve_becomes_ready_while_a_client_trickles_a_request_from_its_first_moment():
+    # The whole attack on the real `serve`: connect as soon as the port opens and send the
+    # request head a byte at a time. The model must still become ready and answer health.
+    import threading
+    import time
+
+    from conftest import Server
+
+    with Server("--model", "shakespeare-base") as server:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                loris = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve never opened its port"
+                time.sleep(0.02)
+        loris.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n")
+        quit_trickle = threading.Event()
+
+        def trickle():
+            while not quit_trickle.wait(1.0):
+                try:
+                    loris.sendall(b"X")
+                except OSError:
+                    return
+
+        threading.Thread(target=trickle, daemon=True).start()
+        try:
+            server.wait_ready(timeout=40)
+        finally:
+            quit_trickle.set()
+            loris.close()

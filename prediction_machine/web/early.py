@@ -22,6 +22,7 @@ import json
 import select
 import socket
 import threading
+import time
 from pathlib import Path
 
 from prediction_machine.web.headers import SECURITY_HEADERS, host_name
@@ -32,7 +33,9 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")  # the Host headers 
 STATIC = Path(__file__).parent / "static"
 HEAD_BYTES = 16 * 1024  # a request head longer than this is refused
 BODY_BYTES = 1 << 20  # a body is read (so the answer is not lost to a reset), up to this much
-READ_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 2.0  # the longest wait for any one piece of a request
+REQUEST_DEADLINE_S = 5.0  # ... and for the whole request: a client that trickles bytes is cut off
+MAX_CLIENTS = 64  # connections answered at once; one more is closed unanswered (the app is seconds away)
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json", ".ico": "image/x-icon",
          ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8"}
@@ -75,6 +78,7 @@ class EarlyResponder:
         self.any_host = "*" in allowed_hosts
         self.allowed = {h.lower() for h in allowed_hosts}
         self.stopping = threading.Event()
+        self.clients = threading.BoundedSemaphore(MAX_CLIENTS)
         self.thread = threading.Thread(target=self._serve, name="pm-early", daemon=True)
 
     def start(self) -> EarlyResponder:
@@ -82,7 +86,11 @@ class EarlyResponder:
         return self
 
     def stop(self) -> None:
-        """Stop accepting; connections that arrive from now on wait in the socket's queue for the app."""
+        """Stop accepting; connections that arrive from now on wait in the socket's queue for the app.
+
+        Only the accepting thread is waited for (it checks every 50 ms), never a client: a
+        client still being answered is answered by its own thread, and the hand-over goes on.
+        """
         self.stopping.set()
         self.thread.join()
 
@@ -95,12 +103,20 @@ class EarlyResponder:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, OSError):
                 continue
+            if not self.clients.acquire(blocking=False):
+                conn.close()  # MAX_CLIENTS already being answered: a flood is not queued here
+                continue
+            threading.Thread(target=self._answer_one, args=(conn,), name="pm-early-client", daemon=True).start()
+
+    def _answer_one(self, conn: socket.socket) -> None:
+        """Read one request within REQUEST_DEADLINE_S and answer it, in this connection's own thread."""
+        try:
             with conn:
-                try:
-                    conn.settimeout(READ_TIMEOUT_S)
-                    conn.sendall(self.answer(read_request(conn)))
-                except (OSError, ValueError):
-                    pass  # a client that sent nothing sensible, or left: nothing to answer
+                conn.sendall(self.answer(read_request(conn, time.monotonic() + REQUEST_DEADLINE_S)))
+        except (OSError, ValueError):
+            pass  # a client that sent nothing sensible, was too slow, or left: nothing to answer
+        finally:
+            self.clients.release()
 
     def answer(self, request: tuple[str, str, dict[str, str]] | None) -> bytes:
         """The whole HTTP answer to (method, path, headers); None is a request that could not be read."""
@@ -124,11 +140,23 @@ class EarlyResponder:
                      extra=[("Retry-After", "1"), ("X-Model-State", "loading")])
 
 
-def read_request(conn: socket.socket) -> tuple[str, str, dict[str, str]] | None:
-    """(method, path, headers) of one request; its body, if any, is read and dropped."""
+def read_request(conn: socket.socket, deadline: float) -> tuple[str, str, dict[str, str]] | None:
+    """(method, path, headers) of one request; its body, if any, is read and dropped.
+
+    Every read waits at most READ_TIMEOUT_S and never past `deadline` (time.monotonic()):
+    TimeoutError when the whole request has not arrived by then.
+    """
+
+    def receive(size: int) -> bytes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        conn.settimeout(min(READ_TIMEOUT_S, left))
+        return conn.recv(size)
+
     data = b""
     while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
+        chunk = receive(4096)
         if not chunk:
             return None
         data += chunk
@@ -146,7 +174,7 @@ def read_request(conn: socket.socket) -> tuple[str, str, dict[str, str]] | None:
             headers[key.strip().lower()] = value.strip()
     left = min(int(headers.get("content-length", "0") or 0), BODY_BYTES) - len(rest)
     while left > 0:
-        chunk = conn.recv(min(left, 65536))
+        chunk = receive(min(left, 65536))
         if not chunk:
             break
         left -= len(chunk)
