@@ -52,7 +52,7 @@ def test_every_other_request_is_asked_to_retry_the_way_the_page_already_waits_fo
     status, headers, answer = ask(port, b"POST /api/generate HTTP/1.1\r\nHost: localhost:1\r\nContent-Type: application/json\r\n"
                                   + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     assert status == 503 and headers["retry-after"] == "1" and headers["x-model-state"] == "loading"
-    assert "starting" in json.loads(answer)["detail"]
+    assert "starting" in json.loads(answer)["error"]  # the same shape as the app's errors
 
 
 def test_foreign_hosts_and_paths_outside_the_page_are_refused(early):

@@ -195,7 +195,7 @@ def reply(status: int, detail: str | None = None, body: dict | None = None, raw:
           head_only: bool = False) -> bytes:
     """One complete HTTP/1.1 answer, connection closed after it, with the security headers."""
     if raw is None:
-        raw = json.dumps(body if body is not None else {"detail": detail}).encode()
+        raw = json.dumps(body if body is not None else {"error": detail}).encode()  # the app's error shape
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 503: "Service Unavailable"}[status]
     lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {kind}", f"Content-Length: {len(raw)}",
              "Cache-Control: no-cache", "Connection: close"]
