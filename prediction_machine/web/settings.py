@@ -29,7 +29,7 @@ class ServerSettings:
     precision: str = DEFAULT_PRECISION  # the numeric path generation runs on (config.PRECISIONS); --precision
     max_memory_mb: int = 4096  # --max-memory: generations that would pass it wait their turn (engine/memory.py)
     stream_send_timeout_s: float = 10.0  # a stream whose client accepts no bytes for this long is dropped, its place freed
-    # -- abuse limits (issue 17). Each can be changed with PREDICTION_MACHINE_<NAME>, e.g. PREDICTION_MACHINE_MAX_CONNECTIONS=400
+    # -- abuse limits. Each can be changed with PREDICTION_MACHINE_<NAME>, e.g. PREDICTION_MACHINE_MAX_CONNECTIONS=400
     max_connections: int = 256  # open TCP connections at once (also kept under the open-file limit); more are closed at once
     connections_per_ip: int = 32  # classroom mode: one address's share of max_connections
     header_timeout_s: float = 10.0  # a connection must finish sending its request headers within this
