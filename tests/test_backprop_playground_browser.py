@@ -1,6 +1,6 @@
 """The playground as a newcomer meets it, in headless Chromium: the spiral, divergence, the neurons' pictures.
 
-Checks what issue 12 asked for: at learning rate 10 on the spiral a message names the learning rate
+Checks that at learning rate 10 on the spiral a message names the learning rate
 and suggests a smaller one; each hidden neuron's picture of its output over the plane changes as it
 trains; the hovered neuron stands out; a shared link opens the same playground; the one-neuron graph
 is tabbed in reading order. Screenshots: test-artifacts/backprop-*.png (look at them).
