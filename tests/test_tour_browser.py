@@ -110,7 +110,7 @@ def test_every_tour_walks_with_the_keyboard_alone(page, artifacts):
     helpers = {"inference": use_generate, "attention": use_layer}
     sections = page.eval_on_selector_all("[data-tour]", "els => els.map(e => e.dataset.tour)")
     assert {"backprop", "attention", "curriculum", "inference"} <= set(sections)
-    for optional in ("sequences", "alignment"):  # sections added by issue 12, once they are on the page
+    for optional in ("sequences", "alignment"):  # sections checked once they are on the page
         assert (optional in sections) == bool(page.locator(f"section#{optional}").count()), optional
     walked = {}
     for section in sections:
