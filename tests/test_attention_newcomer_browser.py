@@ -1,6 +1,6 @@
 """The attention explorer as a newcomer meets it: readable labels, the keyboard, a phone, a shared link.
 
-Issue 12: the percentages must meet WCAG AA contrast (4.5 : 1) on every background, arrow keys move
+The percentages must meet WCAG AA contrast (4.5 : 1) on every background, arrow keys move
 between the word chips, the example sentences fold away on a phone, no figure scrolls sideways there,
 every control is at least 24 × 24 px, and a copied link opens the same view.
 Screenshots: test-artifacts/attention-1280.png, attention-390.png (look at them).
