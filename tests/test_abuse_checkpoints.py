@@ -1,4 +1,4 @@
-"""Checkpoints are one unit (issue 17): kill -9 a training run at many points while it writes them.
+"""Checkpoints are one unit: kill -9 a training run at many points while it writes them.
 
 A "zygote" subprocess imports torch once and forks one training process per trial, so 20
 trials take seconds, not minutes of interpreter start-ups. Every trial resumes the same run,
