@@ -15,7 +15,7 @@ side by side: absolute times on a shared 2-core machine drift with whatever else
   last position, against a plain forward pass of the same 32-token sentence.
 - serve: `prediction-machine serve` until /api/health says the model is ready, first with an empty cache
   folder (dequantizes the GGUF), then warm; and the server's resident memory at idle.
-- serving pieces (issue 13), each against the way it was done before, same results:
+- serving pieces for a classroom, each against the way it was done before, same results:
   sampling 32 rows in one batched call (generation.choose) vs one row at a time; 8 newcomers'
   prompts prefilled in one pass vs one after another; a chat prompt whose system prompt comes
   from the prefix cache vs read in full.
