@@ -305,7 +305,7 @@ def verdict(s: dict, args) -> list[str]:
 
 
 def memory(args) -> dict:
-    """Peak RSS for the costly requests of issue 17: long generations, and long prompts at --max-running 4."""
+    """Peak RSS for the costliest requests: long generations, and long prompts at --max-running 4."""
     new = 64 if args.quick else 512
     out = {}
     with Server("--max-running", "4", "--max-queued", "16") as server:
