@@ -181,7 +181,7 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
     from prediction_machine.model import models
 
     precision = precision or DEFAULT_PRECISION
-    # 48 new tokens: the issue's classroom request. Fewer (32, the earlier setting) are also shown:
+    # 48 new tokens: a classroom's typical request. Fewer (32, the earlier setting) are also shown:
     # the prompts' prefill is then a larger share of the wall time.
     new, short, big_new = (16, 8, 8) if quick else (48, 32, 48)
     rows: list[dict] = []
