@@ -39,7 +39,8 @@ def test_health_says_loading_and_the_page_is_served_from_disk_with_the_security_
     _, port = early
     status, headers, body = ask(port, get("/api/health"))
     assert status == 200 and json.loads(body) == {"ok": True, "model": "loading", "starting": True}
-    assert "default-src 'self'" in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
     status, headers, body = ask(port, get("/"))
     assert status == 200 and headers["content-type"].startswith("text/html") and b"<html" in body.lower()
     status, headers, _ = ask(port, get("/static/js/lib/api.js"))
@@ -49,8 +50,8 @@ def test_health_says_loading_and_the_page_is_served_from_disk_with_the_security_
 def test_every_other_request_is_asked_to_retry_the_way_the_page_already_waits_for_the_model(early):
     _, port = early
     body = b'{"prompt": "hi"}'
-    status, headers, answer = ask(port, b"POST /api/generate HTTP/1.1\r\nHost: localhost:1\r\nContent-Type: application/json\r\n"
-                                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    head = b"POST /api/generate HTTP/1.1\r\nHost: localhost:1\r\nContent-Type: application/json\r\n"
+    status, headers, answer = ask(port, head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     assert status == 503 and headers["retry-after"] == "1" and headers["x-model-state"] == "loading"
     assert "starting" in json.loads(answer)["error"]  # the same shape as the app's errors
 
@@ -84,7 +85,8 @@ def test_after_stop_a_new_connection_waits_for_the_app_instead_of_being_refused(
 
 
 def test_building_the_cli_parser_imports_no_torch():
-    code = "import sys; from prediction_machine.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    code = ("import sys; from prediction_machine.cli import build_parser; build_parser(); "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -37,8 +37,9 @@ READ_TIMEOUT_S = 2.0  # the longest wait for any one piece of a request
 REQUEST_DEADLINE_S = 5.0  # ... and for the whole request: a client that trickles bytes is cut off
 MAX_CLIENTS = 64  # connections answered at once; one more is closed unanswered (the app is seconds away)
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-         ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json", ".ico": "image/x-icon",
-         ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8"}
+         ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
+         ".json": "application/json", ".ico": "image/x-icon", ".woff2": "font/woff2",
+         ".txt": "text/plain; charset=utf-8"}
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -106,7 +107,8 @@ class EarlyResponder:
             if not self.clients.acquire(blocking=False):
                 conn.close()  # MAX_CLIENTS already being answered: a flood is not queued here
                 continue
-            threading.Thread(target=self._answer_one, args=(conn,), name="pm-early-client", daemon=True).start()
+            answering = threading.Thread(target=self._answer_one, args=(conn,), name="pm-early-client", daemon=True)
+            answering.start()
 
     def _answer_one(self, conn: socket.socket) -> None:
         """Read one request within REQUEST_DEADLINE_S and answer it, in this connection's own thread."""
