@@ -125,7 +125,7 @@ def run(quick: bool = False) -> list[dict]:
             "reference": TARGET,
             "ratio": rate / TARGET,
             "unit": "updates/s",
-            "note": f"reference = the issue's target; each update = 3 steps + 30x30 boundary + weights; median {ms:.1f} ms per request",
+            "note": f"reference = the goal; each update = 3 steps + 30x30 boundary + weights; median {ms:.1f} ms per request",
         },
         {
             "benchmark": "backprop: training steps/s, tensors vs scalar engine",
