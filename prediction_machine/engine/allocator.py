@@ -4,10 +4,9 @@ Every decode step for a class makes a few tensors the size of the vocabulary for
 the logits, the probabilities, their logs, each (32, 49152) floats, 6.3 MB. The C library's
 allocator (glibc malloc) hands a block that large straight from the operating system and
 gives it back when it is freed, so the next step's block is fresh memory again: the kernel
-zeroes every page of it on first touch. Measured on a 2-core machine, 32 rows: sampling
-(generation.choose) took 21-25 ms a step this way and 12 ms with the freed blocks kept, and
-a whole 32-client class went from 190 to 230 tokens/s in-process (bench/bench_classroom.py
-applies the same setting to both sides it compares).
+zeroes every page of it on first touch, and at 32 rows that zeroing was about half of a sampling
+step (the figures, with their machine and date, are in docs/performance.md;
+bench/bench_classroom.py applies the same setting to both sides it compares).
 
 `keep_freed_memory()` raises the two thresholds (mallopt, the same as the MALLOC_MMAP_THRESHOLD_
 and MALLOC_TRIM_THRESHOLD_ environment variables): blocks up to 32 MB come from the heap, and
