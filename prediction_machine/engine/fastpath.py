@@ -6,10 +6,10 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
 
 1. Packed weights. Every matrix is handed once to oneDNN (the CPU math library inside PyTorch)
    and stored in its blocked layout, tuned for a batch of PACK_ROWS rows; each product is then
-   one call on that layout. Measured over all 30 layers' matrices against `x @ Wt` with
-   pre-transposed weights: 2.4x faster at 32 rows (26.6 vs 64.3 ms) and 2.3x faster for a
-   512-token prompt (282 vs 651 ms), because oneDNN keeps both cores' vector units busy where
-   the plain path leaves them idle. For one to three rows, where reading the weights is all
+   one call on that layout. Over many rows (a class, a long prompt) that is more than twice as
+   fast as `x @ Wt` with pre-transposed weights, because oneDNN keeps both cores' vector units
+   busy where the plain path leaves them idle (docs/performance.md has the figures, with the
+   machine and date of each). For one to three rows, where reading the weights is all
    the cost, the model's own matrices are read faster (see PLAIN_MAX_ROWS).
 2. Fused matrices: Q, K and V become one ((H+2K)*hd, D) matrix, gate and up one (2F, D)
    matrix, so each layer makes 4 matrix products instead of 7 (fewer trips through PyTorch).
