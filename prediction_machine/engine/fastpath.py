@@ -21,7 +21,7 @@ PyTorch's formats (all lossy, so they fail the 1e-3 honesty bound; the int4 kern
 activations was also 17x slower), and torch.compile (about 500 s to compile on 2 cores, and
 slower here). The package's own Q4_1 blocks would be lossless (the fp32 weights are their exact
 expansion), but a product from them written in PyTorch and compiled was slower than fp32
-(18-28 ms against 15.7 ms for the layers at one row; README, "Tried and dropped").
+(docs/performance.md, in its dated log).
 
 Memory: the packed matrices are a second copy of the layers (538 MB with the unembedding),
 beside the textbook module's own weights, which tracing (record=True) still uses: attention
