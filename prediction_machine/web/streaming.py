@@ -339,6 +339,8 @@ class EventStream(StreamingResponse):
     async def stream_response(self, send) -> None:
         async def timed(message: dict) -> None:
             try:
+                # wait_for, not asyncio.timeout: with the latter a disconnect behind Starlette's http
+                # middleware sometimes left the admission place held (docs/performance.md, its log)
                 await asyncio.wait_for(send(message), self.send_timeout)
             except TimeoutError:
                 raise _SlowReader from None
