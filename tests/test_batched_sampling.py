@@ -1,8 +1,10 @@
-"""Batched sampling and prediction: a row of a (B, V) batch gets exactly what it would get alone.
+"""Batched sampling and prediction: a row of a (B, V) batch gets exactly what the page's code gives it.
 
 The batcher samples every student's next token in one go (sampling.distributions,
-sampling.draw_rows, prediction.predict_rows, generation.choose). These tests pin the
-batched functions to the one-row ones, bit for bit, for a fixed set of seeds and settings.
+sampling.draw_rows, prediction.predict_rows, generation.choose). The page's "view code" links
+open the one-row code (sampling.draw, prediction.predict), which is separate and simpler. These
+tests pin the batched functions to the one-row ones, bit for bit, for a fixed set of seeds and
+settings, as tests/test_fastpath.py holds the fast decoder to the textbook one.
 """
 
 import pytest
@@ -59,6 +61,30 @@ def test_draw_rows_equal_draw_with_each_rows_own_generator():
             assert together == alone
 
 
+def test_tied_probabilities_go_to_the_lower_token_id_in_both_draws():
+    # Probabilities rounded to a few levels: long runs of exact ties, across the first look's edge too.
+    g = torch.Generator().manual_seed(2)
+    levels = torch.randint(1, 6, (5, 3000), generator=g).float() ** 3  # (5, V): five distinct values
+    probs = levels / levels.sum(-1, keepdim=True)
+    for seed in range(40):
+        gens = [make_generator(seed * 10 + i) for i in range(5)]
+        twins = [make_generator(seed * 10 + i) for i in range(5)]
+        order = probs.topk(64, dim=-1).indices  # (5, 64): ties in whatever order topk leaves them
+        assert draw_rows(probs, gens, order) == [draw(probs[i], twins[i]) for i in range(5)]
+
+
+def test_choose_gives_each_row_what_the_page_code_gives_it():
+    # generation.choose (the batcher's step) against sampling.draw and prediction.predict alone.
+    logits = logits_batch(3)
+    gens = [None if p.greedy else make_generator(70 + i) for i, p in enumerate(SETTINGS)]
+    twins = [None if p.greedy else make_generator(70 + i) for i, p in enumerate(SETTINGS)]
+    chosen = choose(logits, SETTINGS, gens, [10] * len(SETTINGS))
+    for i, p in enumerate(SETTINGS):
+        probs = distribution(logits[i], p)
+        assert chosen[i].draw == draw(probs, twins[i]), p
+        assert chosen[i].prediction == predict(logits[i], p, 10), p
+
+
 def test_a_draw_beyond_the_first_look_lines_up_the_whole_vocabulary():
     flat = torch.full((1, 1000), 1 / 1000)  # (1, V): most draws land past the first 64 tokens
     gen = make_generator(3)
@@ -83,7 +109,8 @@ def test_predict_rows_equal_predict_and_skip_rows_that_ask_for_none():
 
 
 def test_choose_reports_both_probabilities():
-    logits = torch.tensor([[25.33, 25.24, 0.0], [2.0, 1.0, 0.0]])  # (2, V): a near tie, then the docstring example
+    # (2, V): a near tie, then the docstring example
+    logits = torch.tensor([[25.33, 25.24, 0.0], [2.0, 1.0, 0.0]])
     greedy, warm = SamplingParams(temperature=0), SamplingParams(temperature=1.0)
     a, b = choose(logits, [greedy, warm], [None, make_generator(0)], [3, 3])
     assert a.draw.id == 0 and a.draw.prob == 1.0  # what the draw used: certain at temperature 0
@@ -110,7 +137,8 @@ def test_choose_in_a_batch_equals_choose_alone():
 def test_batcher_tokens_equal_generate_for_every_setting_and_seed():
     model = tiny_model(21)
     prompts = [[1, 2, 3], [9] * 7, list(range(30, 52)), [400]]
-    jobs = [(prompts[n % len(prompts)], p, 12, set(), SEEDS[n % len(SEEDS)], 5) for n, p in enumerate(SETTINGS)]
+    jobs = [(prompts[n % len(prompts)], p, 12, set(), SEEDS[n % len(SEEDS)], 5)
+            for n, p in enumerate(SETTINGS)]
     together = run_together(Batcher(model), jobs)
     for (prompt, p, n_new, stop, seed, top_n), steps in zip(jobs, together, strict=True):
         alone = list(generate(model, prompt, p, n_new, stop, seed=seed, top_n=top_n))
@@ -119,8 +147,8 @@ def test_batcher_tokens_equal_generate_for_every_setting_and_seed():
         # The logits themselves may differ in the last bits (a batched matrix product sums in
         # another order than a lone one), so the probabilities agree to float precision.
         assert [s.model_prob for s in steps] == pytest.approx([s.model_prob for s in alone], rel=1e-4)
-        assert [s.draw.cumulative_before for s in steps] == pytest.approx([s.draw.cumulative_before for s in alone],
-                                                                          rel=1e-4, abs=1e-7)
+        before = [s.draw.cumulative_before for s in alone]
+        assert [s.draw.cumulative_before for s in steps] == pytest.approx(before, rel=1e-4, abs=1e-7)
 
 
 def test_top_p_looks_past_the_first_thousand_only_when_it_must():
@@ -131,7 +159,8 @@ def test_top_p_looks_past_the_first_thousand_only_when_it_must():
     peaky = torch.softmax(torch.randn(2, 5000, generator=g) * 4, -1)  # (2, V): a few dozen tokens reach p
     for probs in (flat, peaky):
         sorted_p, order = probs.sort(dim=-1, descending=True)
-        keep = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, (sorted_p.cumsum(-1) - sorted_p) < 0.9)
+        before = sorted_p.cumsum(-1) - sorted_p  # (2, V)
+        keep = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, before < 0.9)
         assert torch.equal(sampling.top_p_mask(probs, 0.9), keep)  # the full sort's answer, either way
     assert sampling.top_p_mask(flat, 0.9).sum(-1).min() > sampling.TOP_P_LOOK
 
@@ -142,7 +171,7 @@ def test_row_sums_give_a_row_the_same_bits_alone_and_in_any_batch(vocab):
 
     x = torch.rand(9, vocab, generator=torch.Generator().manual_seed(vocab)) ** 8  # (9, V): many tiny numbers
     whole = row_sums(x)  # (9, 1)
-    assert torch.allclose(whole[:, 0], x.double().sum(-1).float(), rtol=1e-6)  # a sum, hand-checked in float64
+    assert torch.allclose(whole[:, 0], x.double().sum(-1).float(), rtol=1e-6)  # checked in float64
     for i in range(9):
         assert torch.equal(row_sums(x[i]), whole[i]) and torch.equal(row_sums(x[i : i + 1]), whole[i : i + 1])
     assert torch.equal(row_sums(x[2:7]), whole[2:7])

@@ -37,7 +37,7 @@ def js_names() -> set[str]:
 
 
 def module_file(name: str) -> str:
-    """'prediction_machine.model.transformer.Block.forward' -> 'model/transformer.py' (the longest real file)."""
+    """'prediction_machine.model.transformer.Block.forward' -> 'model/transformer.py' (longest real file)."""
     parts = name.split(".")[1:]
     for cut in range(len(parts), 0, -1):
         if (PACKAGE.joinpath(*parts[: cut - 1]) / f"{parts[cut - 1]}.py").is_file():
@@ -45,7 +45,7 @@ def module_file(name: str) -> str:
     raise AssertionError(f"no module file for {name}")
 
 
-# ----------------------------------------------------------------------------- one allowlist, agreeing with the page
+# -------------------------------------------------------------------- one allowlist, agreeing with the page
 
 
 def test_the_allowlist_is_exactly_the_names_the_page_links_to():
@@ -57,7 +57,8 @@ def test_the_allowlist_is_exactly_the_names_the_page_links_to():
 
 
 def test_every_inference_stage_links_into_its_own_module():
-    # static/js/sections/inference.js: ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer...."], ...
+    # static/js/sections/inference.js:
+    #   ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer...."], ...
     text = (JS / "sections" / "inference.js").read_text(encoding="utf-8")
     stages = re.findall(r'^\s*\["(\w+)", "[^"]+", \[([^\]]*)\]', text, flags=re.M)
     ids = [s for s, _ in stages]
@@ -85,13 +86,41 @@ def test_every_name_resolves_to_its_definition(client, name):
     assert set(sys.modules) == before, "serving the source imported a module"
 
 
+# The stages whose code the server also runs in a batched form: the link must open the plain code.
+PLAIN_STAGES = ("prediction_machine.inference.prediction.predict",
+                "prediction_machine.inference.sampling.draw",
+                "prediction_machine.inference.sampling.distribution")
+SERVING_WORDS = ("generators", "order", "Sequence", "per_setting", "FIRST_LOOK", "batch")
+
+
+@pytest.mark.parametrize("name", PLAIN_STAGES)
+def test_sampling_and_prediction_links_open_short_code_with_no_serving_in_it(name):
+    found = code_links.find(name)
+    assert found is not None and found.source.count("\n") <= 40, (name, found and found.source.count("\n"))
+    code = "".join(line.split("#")[0] for line in found.source.splitlines(True))  # comments may say why
+    assert not [w for w in SERVING_WORDS if w in code], name
+    assert "_rows(" not in found.source, "the link opens a wrapper around the batched code"
+
+
+@pytest.mark.parametrize("name", sorted(code_links.BATCHED_TWINS))
+def test_a_batched_twin_is_named_under_the_code_and_tested_equal_to_it(client, name):
+    twin = code_links.BATCHED_TWINS[name]
+    note = client.get("/api/source", params={"name": name}).json()["note"]
+    module = PACKAGE.parent / (name.rsplit(".", 1)[0].replace(".", "/") + ".py")
+    assert twin in note and code_links.TWIN_TEST in note
+    assert re.search(rf"^def {twin}\(", module.read_text(), re.M)
+    test = (PACKAGE.parent / code_links.TWIN_TEST).read_text()
+    assert twin in test and name.rsplit(".", 1)[1] + "(" in test  # the twin and the shown code, side by side
+    assert client.get("/api/source", params={"name": PLAIN_STAGES[2]}).json()["note"] is None
+
+
 def test_find_follows_classes_into_methods():
     found = code_links.find("prediction_machine.model.transformer.Block.forward")
     assert found is not None and found.file == "prediction_machine/model/transformer.py"
     assert found.source.lstrip().startswith("def forward(")
 
 
-# ----------------------------------------------------------------------------- nothing else, and nothing imported
+# ------------------------------------------------------------------------ nothing else, and nothing imported
 
 
 def unloaded_function() -> str:

@@ -11,7 +11,8 @@ Two probabilities, because they answer two questions:
 - `prob`: what the draw used, after temperature, top-k, top-p and min-p. At temperature 0
   it is 1 for the chosen token and 0 for every other, whatever the model believed.
 
-`predict_rows` builds the tables of a whole batch (B, V) at once; `predict` is one row of it.
+`predict` builds the table of one position; `predict_rows`, what the batcher runs, builds a
+whole batch's (B, V) at once, and tests/test_batched_sampling.py holds its rows equal to `predict`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from dataclasses import dataclass
 
 import torch
 
-from prediction_machine.inference.sampling import SamplingParams, distribution, row_sums
+from prediction_machine.inference.sampling import (
+    SamplingParams,
+    distribution,
+    log_distribution,
+    log_distributions,
+    row_sums,
+    scale,
+)
 
 
 @dataclass(frozen=True)
@@ -63,15 +71,6 @@ def entropy_bits(probs: torch.Tensor, logs: torch.Tensor | None = None) -> float
     return bits.tolist()
 
 
-def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10, probs: torch.Tensor | None = None) -> Prediction:
-    """Top-k rows of the next-token distribution. logits: (V,) for one position.
-
-    `probs`, if given, is `distribution(logits, params)` already computed by the caller.
-    """
-    probs = distribution(logits, params) if probs is None else probs  # (V,)
-    return predict_rows(logits[None], [params], [k], probs[None], always=True)[0]
-
-
 def model_probs(logits: torch.Tensor) -> torch.Tensor:
     """The model's own distribution: softmax at temperature 1, no filters. (B, V) -> (B, V)"""
     return torch.softmax(logits.float(), dim=-1)
@@ -82,8 +81,33 @@ def model_log_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.float(), dim=-1)
 
 
-def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Sequence[int], probs: torch.Tensor,
-                 raw: torch.Tensor | None = None, always: bool = False,
+def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10,
+            probs: torch.Tensor | None = None) -> Prediction:
+    """The top k rows of the next-token table, with every intermediate. logits: (V,) for one position.
+
+    `probs`, if given, is `distribution(logits, params)` already computed by the caller.
+    """
+    logits = logits.float()  # (V,)
+    probs = distribution(logits, params) if probs is None else probs  # (V,): what the draw uses
+    mine = model_probs(logits)  # (V,): what the model itself believes
+    # Rows in the model's own order, so the same tokens stay put while the sliders move.
+    top = mine.topk(min(k, logits.shape[-1])).indices.tolist()
+    rows, total = [], 0.0
+    for i in top:
+        logit, prob = float(logits[i]), float(probs[i])
+        total += prob
+        rows.append(Row(i, logit, scale(logit, params.temperature), float(mine[i]), prob, min(total, 1.0)))
+    entropy = entropy_bits(probs, log_distribution(logits, params, probs))
+    raw_entropy = entropy_bits(mine, model_log_probs(logits))
+    return Prediction(rows, entropy, raw_entropy, max(0.0, 1.0 - total), int(torch.count_nonzero(probs)))
+
+
+# ----------------------------------------------------------------------------- the batched table
+# What the batcher runs for a whole class: the same Predictions as `predict`, row by row.
+
+
+def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Sequence[int],
+                 probs: torch.Tensor, raw: torch.Tensor | None = None, always: bool = False,
                  order: torch.Tensor | None = None, logs: torch.Tensor | None = None,
                  raw_logs: torch.Tensor | None = None) -> list[Prediction | None]:
     """The table of every row of logits (B, V) whose k is above 0; None for a row that asked for none.
@@ -113,15 +137,17 @@ def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Seq
         top = order[:, :k_max]  # (b, k_max)
     else:
         top = mp.topk(k_max, dim=-1).indices  # (b, k_max)
+    lo = log_distributions(lg, [params[i] for i in want], pr) if lo is None else lo  # (b, V)
+    raw_lo = model_log_probs(lg) if raw_lo is None else raw_lo  # (b, V)
     entropy, raw_entropy = entropy_bits(pr, lo), entropy_bits(mp, raw_lo)
     candidates = torch.count_nonzero(pr, dim=-1).tolist()  # (b,)
     # One gather per column, then plain Python floats: building the rows is the only per-row loop.
     logit_t, prob_t, model_t = (t.gather(-1, top).tolist() for t in (lg, pr, mp))
     for n, i in enumerate(want):
-        temperature = max(params[i].temperature, 1e-5)
-        rows, total = [], 0.0
+        t, rows, total = params[i].temperature, [], 0.0
         for c, tok in enumerate(top[n, : ks[i]].tolist()):
             total += prob_t[n][c]
-            rows.append(Row(tok, logit_t[n][c], logit_t[n][c] / temperature, model_t[n][c], prob_t[n][c], min(total, 1.0)))
+            logit = logit_t[n][c]
+            rows.append(Row(tok, logit, scale(logit, t), model_t[n][c], prob_t[n][c], min(total, 1.0)))
         out[i] = Prediction(rows, entropy[n], raw_entropy[n], max(0.0, 1.0 - total), candidates[n])
     return out

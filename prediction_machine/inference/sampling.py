@@ -25,10 +25,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+GREEDY_BELOW = 1e-5  # a temperature below this is greedy: the softmax would be a one-hot in float32 anyway
+MAX_TEMPERATURE = 2.0  # the most the CLI and the API accept: past 2 nearly every token is as likely as any
+
 
 @dataclass(frozen=True)
 class SamplingParams:
-    temperature: float = 0.7  # 0 = greedy; below 1 sharpens, above 1 flattens
+    temperature: float = 0.7  # 0 = greedy; below 1 sharpens, above 1 flattens; the CLI's, API's and page's
     top_k: int = 0  # keep only the k most likely tokens; 0 = off
     top_p: float = 1.0  # keep the smallest set whose probability reaches p; 1 = off
     min_p: float = 0.0  # drop tokens less likely than min_p x the top token; 0 = off
@@ -50,13 +53,12 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        # A temperature this small makes the softmax a one-hot in float32 anyway.
-        return self.temperature < 1e-5
+        return self.temperature < GREEDY_BELOW
 
 
-def scale(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Divide by the temperature. (..., V) -> (..., V)"""
-    return logits / max(temperature, 1e-5)
+def scale(logits, temperature: float):
+    """Divide by the temperature: (..., V) -> (..., V), or one float. scale(2.0, 0.5) -> 4.0"""
+    return logits / max(temperature, GREEDY_BELOW)
 
 
 def top_k_mask(probs: torch.Tensor, k: int) -> torch.Tensor:
@@ -83,7 +85,7 @@ def top_p_mask(probs: torch.Tensor, p: float) -> torch.Tensor:
         cum = sorted_p.cumsum(-1)
     before = cum - sorted_p  # mass strictly before each token
     keep_sorted = before < p  # keep a token if the set before it has not reached p yet
-    return torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, keep_sorted)  # back in vocabulary order
+    return torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, keep_sorted)  # in vocabulary order
 
 
 def min_p_mask(probs: torch.Tensor, min_p: float) -> torch.Tensor:
@@ -113,7 +115,7 @@ def row_sums(t: torch.Tensor) -> torch.Tensor:
 
 
 def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-    """The probabilities the draw will actually use, after every filter. (..., V) -> (..., V), rows sum to 1."""
+    """The probabilities the draw will use, after every filter. (..., V) -> (..., V), rows sum to 1."""
     logits = logits.float()
     if params.greedy:
         return torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), 1.0)  # one-hot rows
@@ -149,7 +151,8 @@ def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> tor
     return per_setting(lambda rows, p: distribution(logits[rows], p), logits, params)
 
 
-def log_distributions(logits: torch.Tensor, params: Sequence[SamplingParams], probs: torch.Tensor) -> torch.Tensor:
+def log_distributions(logits: torch.Tensor, params: Sequence[SamplingParams],
+                      probs: torch.Tensor) -> torch.Tensor:
     """`log_distribution` for B rows, each with its own settings; probs is distributions(logits, params)."""
     return per_setting(lambda rows, p: log_distribution(logits[rows], p, probs[rows]), logits, params)
 
@@ -183,22 +186,38 @@ class Draw:
     prob: float  # its probability under `distribution`
 
 
+def draw(probs: torch.Tensor, generator: torch.Generator | None) -> Draw:
+    """Inverse-CDF sampling: line the tokens up from most to least likely, throw u, see where it lands.
+
+    probs (V,) is `distribution(logits, params)`. With generator None the choice is greedy (argmax).
+    The generator is per request, so two requests with the same seed get the same tokens.
+    Example: probs [0.2, 0.7, 0.1] line up as 0.7, 0.2, 0.1; u = 0.8 passes 0.7 and lands on token 0.
+    """
+    if generator is None:
+        best = int(probs.argmax())
+        return Draw(best, None, 0.0, float(probs[best]))
+    u = float(torch.rand((), generator=generator, dtype=torch.float64))  # uniform in [0, 1)
+    sorted_p, ids = probs.sort(descending=True, stable=True)  # (V,), most likely first; ties in id order
+    cdf = sorted_p.double().cumsum(-1)  # (V,): the running total, where each token's slice ends
+    target = u * float(row_sums(probs))  # the total may be 0.9999999 rather than 1
+    j = int(torch.searchsorted(cdf, torch.tensor([target], dtype=torch.float64), right=True))
+    # subtle: rounding can put the target past the last slice; never land on a probability of 0
+    j = min(j, max(int((sorted_p > 0).sum()) - 1, 0))
+    p = float(sorted_p[j])
+    return Draw(int(ids[j]), u, float(cdf[j]) - p, p)
+
+
+# ----------------------------------------------------------------------------- the batched draw
+# What the batcher runs for a whole class: the same answers as `draw`, row by row
+# (tests/test_batched_sampling.py holds them equal), with the sort staged for speed.
+
 FIRST_LOOK = 64  # u almost always lands among the few dozen most likely tokens
 SECOND_LOOK = 1024  # ... and nearly always among the first thousand when it does not
 
 
-def draw(probs: torch.Tensor, generator: torch.Generator | None) -> Draw:
-    """Inverse-CDF sampling: line the tokens up from most to least likely, throw u, see where it lands.
-
-    With generator None the choice is greedy (argmax). The generator is per request, so
-    concurrent requests with the same seed get the same tokens. probs: (V,).
-    """
-    return draw_rows(probs[None], [generator])[0]
-
-
 def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None],
               order: torch.Tensor | None = None) -> list[Draw]:
-    """One `draw` per row of probs (B, V), row i with generators[i] (None: greedy).
+    """`draw` for every row of probs (B, V), row i with generators[i] (None: greedy): the same Draws.
 
     `order` (B, k), if given, is each row's k most likely token ids, most likely first (the
     caller's own top-k, shared with the table); without it the draw lines up its own.
@@ -216,7 +235,8 @@ def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None],
     u = [float(torch.rand((), generator=generators[i], dtype=torch.float64)) for i in sampled]
     every = len(sampled) == len(generators)
     rows = probs if every else probs[sampled]  # (b, V)
-    u_scaled = torch.tensor(u, dtype=torch.float64)[:, None] * row_sums(rows).double()  # (b, 1): total may be 0.9999999
+    # (b, 1): u times the row's total, which may be 0.9999999 rather than 1
+    u_scaled = torch.tensor(u, dtype=torch.float64)[:, None] * row_sums(rows).double()
     # Lining up all 49k tokens is a sort, so line up the first FIRST_LOOK of every row; the
     # rows whose u lands beyond them look again at SECOND_LOOK together, and a row whose u
     # lands beyond even those (a very flat distribution) lines up its whole vocabulary.
@@ -230,6 +250,7 @@ def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None],
             sorted_p = part.gather(-1, ids)  # (t, k)
         else:
             sorted_p, ids = part.topk(k, dim=-1)  # (t, k), most likely first
+        sorted_p, ids = ties_by_id(sorted_p, ids)
         landed = land(sorted_p, ids, u_scaled[todo])  # u falls within the first k of these rows
         later = []
         for t, (ok, d) in zip(todo, landed, strict=True):
@@ -241,6 +262,17 @@ def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None],
             break
         todo = later
     return out  # type: ignore[return-value]
+
+
+def ties_by_id(sorted_p: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tied probabilities in token-id order, as `draw`'s stable sort lines them up. (t, k) each.
+
+    topk leaves the order of equal values unspecified; sorting by id first, then stably by
+    probability, makes it the same as `draw`'s.
+    """
+    ids, by_id = ids.sort(dim=-1)  # (t, k)
+    sorted_p, again = sorted_p.gather(-1, by_id).sort(dim=-1, descending=True, stable=True)  # (t, k)
+    return sorted_p, ids.gather(-1, again)
 
 
 def land(sorted_p: torch.Tensor, ids: torch.Tensor, u_scaled: torch.Tensor) -> list[tuple[bool, tuple]]:
@@ -256,7 +288,9 @@ def land(sorted_p: torch.Tensor, ids: torch.Tensor, u_scaled: torch.Tensor) -> l
     j = torch.minimum(j, last_positive)
     p = sorted_p.gather(-1, j)  # (t, 1)
     before = cdf.gather(-1, j) - p.double()  # (t, 1)
-    inside = cdf[:, -1:] > u_scaled  # (t, 1)
+    # Inside only if u lands before the last tie group of these k: tokens past k may tie with it,
+    # and a lower id among them would come first in `draw`'s line.
+    inside = (cdf[:, -1:] > u_scaled) & (p > sorted_p[:, -1:])  # (t, 1)
     picks = zip(ids.gather(-1, j)[:, 0].tolist(), before[:, 0].tolist(), p[:, 0].tolist(), strict=True)
     return list(zip(inside[:, 0].tolist(), picks, strict=True))
 

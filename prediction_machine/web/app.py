@@ -30,7 +30,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="Prediction Machine",
         version="0.1.0",
-        description="JSON API of the guide 'The Magic of Prediction'. Every number is computed live by a real model.",
+        description="JSON API of the guide 'The Magic of Prediction'. "
+                    "Every number is computed live by a real model.",
         docs_url=None,  # the interactive docs pages load scripts from a CDN: not offline, not under our CSP
         redoc_url=None,
     )
@@ -54,11 +55,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"default": models.shown_name(settings.model), "models": models.catalogue()}
 
     @app.get("/api/source", tags=["server"], summary="The source behind one of the page's 'view code' links")
-    def source(name: str = Query(..., max_length=200, description="a name listed in web/code_links.py")) -> dict:
+    def source(name: str = Query(..., max_length=200,
+                                 description="a name listed in web/code_links.py")) -> dict:
         found = code_links.find(name)  # parses the file; imports nothing
         if found is None:
             raise HTTPException(404, f"name: {name!r} is not one of the page's 'view code' links")
-        return {"name": found.name, "file": found.file, "line": found.line, "source": found.source}
+        return {"name": found.name, "file": found.file, "line": found.line, "source": found.source,
+                "note": found.note}
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -61,12 +61,34 @@ SOURCE_NAMES: tuple[str, ...] = (
 )
 
 
+# Links whose code runs as it is for one sequence (the CLI's generate, the previews), while a class
+# generating together runs a batched twin: the page shows this line beside the code.
+BATCHED_TWINS: dict[str, str] = {
+    "prediction_machine.inference.prediction.predict": "predict_rows",
+    "prediction_machine.inference.sampling.draw": "draw_rows",
+}
+TWIN_TEST = "tests/test_batched_sampling.py"
+
+
+def note(name: str) -> str | None:
+    """The one line the page shows under a link's code, or None.
+
+    note("prediction_machine.inference.sampling.draw") -> "When many people generate at once, ..."
+    """
+    twin = BATCHED_TWINS.get(name)
+    if twin is None:
+        return None
+    return (f"When many people generate at once, the server runs {twin}, the batched version of this code in "
+            f"the same file; {TWIN_TEST} checks that it gives every row exactly these results.")
+
+
 @dataclass(frozen=True)
 class Source:
     name: str  # the dotted name asked for
     file: str  # path inside the package, e.g. "prediction_machine/model/transformer.py"
     line: int  # first line (a decorator's, if it has one), counting from 1
     source: str  # the definition's lines, as they are in the file
+    note: str | None = None  # one line the page shows under the code (see BATCHED_TWINS)
 
 
 def find(name: str) -> Source | None:
@@ -95,7 +117,7 @@ def find(name: str) -> Source | None:
         return None
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
     lines = text.splitlines(keepends=True)[start - 1 : node.end_lineno]
-    return Source(name=name, file="/".join(path), line=start, source="".join(lines))
+    return Source(name=name, file="/".join(path), line=start, source="".join(lines), note=note(name))
 
 
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
