@@ -25,13 +25,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-GREEDY_BELOW = 1e-5  # a temperature below this is greedy: the softmax would be a one-hot in float32 anyway
-MAX_TEMPERATURE = 2.0  # the most the CLI and the API accept: past 2 nearly every token is as likely as any
+from prediction_machine.limits import GREEDY_BELOW, TEMPERATURE
 
 
 @dataclass(frozen=True)
 class SamplingParams:
-    temperature: float = 0.7  # 0 = greedy; below 1 sharpens, above 1 flattens; the CLI's, API's and page's
+    temperature: float = TEMPERATURE  # 0 = greedy; below 1 sharpens, above 1 flattens (see limits.py)
     top_k: int = 0  # keep only the k most likely tokens; 0 = off
     top_p: float = 1.0  # keep the smallest set whose probability reaches p; 1 = off
     min_p: float = 0.0  # drop tokens less likely than min_p x the top token; 0 = off

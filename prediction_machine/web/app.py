@@ -6,6 +6,7 @@ leaves the library and the CLI working.
 
 from __future__ import annotations
 
+import dataclasses
 from importlib.resources import files
 
 from fastapi import FastAPI, Query
@@ -14,6 +15,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from prediction_machine import limits
 from prediction_machine.model import models
 from prediction_machine.web import code_links, validation
 from prediction_machine.web.admission import Slots
@@ -23,6 +25,18 @@ from prediction_machine.web.security import SecurityMiddleware
 from prediction_machine.web.settings import ServerSettings
 
 STATIC = files("prediction_machine") / "web" / "static"
+
+
+SECRET_SETTINGS = ("token", "teacher_token")  # never answered; anyone may read the rest
+
+
+def public_settings(settings: ServerSettings) -> dict:
+    """What GET /api/settings answers: every ServerSettings field but the tokens, and the sampling
+    defaults the page starts from (prediction_machine/limits.py)."""
+    server = {k: v for k, v in dataclasses.asdict(settings).items() if k not in SECRET_SETTINGS}
+    sampling = {"temperature": limits.TEMPERATURE, "max_temperature": limits.MAX_TEMPERATURE,
+                "greedy_below": limits.GREEDY_BELOW}
+    return {"server": server, "sampling": sampling}
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -53,6 +67,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @app.get("/api/models", tags=["server"], summary="Models this server can run, and where each comes from")
     def list_models() -> dict:
         return {"default": models.shown_name(settings.model), "models": models.catalogue()}
+
+    @app.get("/api/settings", tags=["server"],
+             summary="The limits this server was started with, and the sampling defaults")
+    def settings_route() -> dict:
+        return public_settings(settings)
 
     @app.get("/api/source", tags=["server"], summary="The source behind one of the page's 'view code' links")
     def source(name: str = Query(..., max_length=200,

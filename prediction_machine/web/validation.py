@@ -190,6 +190,37 @@ ModelName = Annotated[
           json_schema_extra={MODEL_NAME_MARK: True}),
 ]
 
+LIMIT_MARK = "x-limit"  # names the ServerSettings field that bounds a value; the served schema states its value
+
+
+def up_to(setting: str) -> dict:
+    """A field's json_schema_extra: at most this server's `setting` (a number, or characters, or items).
+
+    The bound is read from the app's settings at request time (within_limits) and written into the
+    served schema (install), so a limit changed when `serve` starts is the one enforced and documented.
+    """
+    return {LIMIT_MARK: setting}
+
+
+def within_limits(req: BaseModel, settings) -> None:
+    """A 422 naming the field, in the shape of every validation error, for a value past its up_to limit."""
+    for name, field in type(req).model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        value = getattr(req, name)
+        if LIMIT_MARK not in extra or value is None:
+            continue
+        limit = getattr(settings, extra[LIMIT_MARK])
+        if isinstance(value, str) and len(value) > limit:
+            message = f"String should have at most {limit} characters"
+        elif isinstance(value, list) and len(value) > limit:
+            message = f"List should have at most {limit} items"
+        elif isinstance(value, (int, float)) and value > limit:
+            message = f"Input should be less than or equal to {limit}"
+        else:
+            continue
+        raise RequestValidationError([{"loc": ("body", field.alias or name), "msg": message, "type": "limit"}])
+
+
 ERROR_SCHEMA = {
     "title": "Error",
     "type": "object",
@@ -228,8 +259,8 @@ def install(app) -> None:
     FastAPI documents 422 as its own {"detail": [...]} shape; ours is {"error", "errors"}.
     Every operation also lists the answers the middleware can give, so a client generated
     from the schema (or a schema fuzzer) knows them. A `model` field (ModelName) is the enum of
-    this server's model names, and the answers that create a playground session or a training
-    job link to the routes that take its id.
+    this server's model names, a field marked up_to states this server's limit, and the answers
+    that create a playground session or a training job link to the routes that take its id.
     """
     build = app.openapi
 
@@ -248,6 +279,7 @@ def install(app) -> None:
                     entry = responses.setdefault(code, {"description": text})
                     entry["content"] = _ERROR_REF
         _model_enums(schema, model_names(app.state.settings))
+        _limits(schema, app.state.settings)
         _links(schema)
         app.openapi_schema = schema
         return schema
@@ -268,6 +300,20 @@ def _model_enums(node, names: list[str]) -> None:
     elif isinstance(node, list):
         for value in node:
             _model_enums(value, names)
+
+
+def _limits(node, settings) -> None:
+    """Every field marked by up_to: its bound, as this server was started with it."""
+    if isinstance(node, dict):
+        setting = node.pop(LIMIT_MARK, None)
+        if setting is not None:
+            key = {"string": "maxLength", "array": "maxItems"}.get(node.get("type"), "maximum")
+            node[key] = getattr(settings, setting)
+        for value in node.values():
+            _limits(value, settings)
+    elif isinstance(node, list):
+        for value in node:
+            _limits(value, settings)
 
 
 # An answer that creates something -> the routes that take its id: (path, method, status) ->

@@ -22,10 +22,15 @@ from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.jsonsafe import json_numbers
 from prediction_machine.training import attention, attention_heads
 from prediction_machine.web.deps import language_model, settings
-from prediction_machine.web.settings import ServerSettings
-from prediction_machine.web.validation import ModelName, Strict, no_surrogates, unprocessable
+from prediction_machine.web.validation import (
+    ModelName,
+    Strict,
+    no_surrogates,
+    unprocessable,
+    up_to,
+    within_limits,
+)
 
-LIMITS = ServerSettings()
 MAX_WEIGHTS = 400_000  # numbers in attention + word_attention + averages of one response
 GRID_SIZE = 16  # the all-heads grid: each map is averaged down to at most this many rows and columns
 DIGITS = 4  # weights are rounded to 4 decimals: a row then sums to 1 within T x 5e-5
@@ -44,8 +49,8 @@ class BreakdownRequest(Strict):
 class AttentionRequest(Strict):
     text: Annotated[
         str,
-        Field(min_length=1, max_length=LIMITS.max_prompt_chars,
-              description=f"plain text (no chat template); at most {LIMITS.max_attention_tokens} tokens"),
+        Field(min_length=1, json_schema_extra=up_to("max_prompt_chars"),
+              description="plain text (no chat template); at most max_attention_tokens tokens (GET /api/settings)"),
         AfterValidator(no_surrogates),
     ]
     layers: list[Index] | None = Field(None, max_length=1024, description="layers to return (default: all)")
@@ -105,13 +110,15 @@ def breakdown_json(b: attention.Breakdown) -> dict:
     "",
     summary="Tokens, words and the real model's attention weights for a sentence",
     description=(
-        f"Text of at most {LIMITS.max_attention_tokens} tokens. One response holds at most {MAX_WEIGHTS:,} weights "
+        "Text of at most max_attention_tokens tokens (GET /api/settings). "
+        f"One response holds at most {MAX_WEIGHTS:,} weights "
         "(selected maps in every requested view plus the averages); choose `layers` and `heads` to stay under it. "
         f"`grid` adds every head as a map of at most {GRID_SIZE}x{GRID_SIZE} (block averages, 3 decimals). "
         f"Weights are rounded to {DIGITS} decimals."
     ),
 )
 def attention_route(req: AttentionRequest, request: Request) -> dict:
+    within_limits(req, settings(request))
     lm = language_model(request, req.model)
     cfg = lm.config
     layers = pick(req.layers, cfg.n_layers, "layers")

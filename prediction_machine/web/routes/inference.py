@@ -20,18 +20,25 @@ from prediction_machine.inference.tokenizer import StreamDecoder
 from prediction_machine.inference.transformer_view import TransformerView
 from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.jsonsafe import json_numbers
+from prediction_machine.limits import MAX_TEMPERATURE
 from prediction_machine.web.deps import language_model, settings
-from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.streaming import SSE_RESPONSES, stream_pushed
-from prediction_machine.web.validation import ModelName, Strict, no_surrogates, unprocessable
+from prediction_machine.web.validation import (
+    ModelName,
+    Strict,
+    no_surrogates,
+    unprocessable,
+    up_to,
+    within_limits,
+)
 
 router = APIRouter(prefix="/api", tags=["inference"])
-LIMITS = ServerSettings()
+DEFAULT = SamplingParams()  # the library's defaults are the API's
 MAX_TRACE_TOKENS = 256  # a trace returns every embedding: 256 x 576 numbers is about 1.5 MB of JSON
 
 Prompt = Annotated[
     str,
-    Field(min_length=1, max_length=LIMITS.max_prompt_chars, description="the text typed by the user"),
+    Field(min_length=1, json_schema_extra=up_to("max_prompt_chars"), description="the text typed by the user"),
     AfterValidator(no_surrogates),
 ]
 
@@ -43,10 +50,12 @@ class TokenizeRequest(Strict):
 
 
 class SamplingFields(Strict):
-    temperature: float = Field(0.7, ge=0, le=2, strict=True, description="0 = greedy; up to 2")
-    top_k: int = Field(0, ge=0, le=1000, strict=True, description="keep the k most likely tokens; 0 = off")
-    top_p: float = Field(1.0, gt=0, le=1, strict=True, description="nucleus: keep the smallest set reaching p; 1 = off")
-    min_p: float = Field(0.0, ge=0, lt=1, strict=True, description="drop tokens below min_p x the top probability; 0 = off")
+    temperature: float = Field(DEFAULT.temperature, ge=0, le=MAX_TEMPERATURE, strict=True, description="0 = greedy")
+    top_k: int = Field(DEFAULT.top_k, ge=0, le=1000, strict=True, description="keep the k most likely tokens; 0 = off")
+    top_p: float = Field(DEFAULT.top_p, gt=0, le=1, strict=True,
+                         description="nucleus: keep the smallest set reaching p; 1 = off")
+    min_p: float = Field(DEFAULT.min_p, ge=0, lt=1, strict=True,
+                         description="drop tokens below min_p x the top probability; 0 = off")
 
     def params(self) -> SamplingParams:
         return SamplingParams(self.temperature, self.top_k, self.top_p, self.min_p)
@@ -70,11 +79,12 @@ class PreviewRequest(SamplingFields):
     prompt: Prompt
     chat: bool = True
     continuation: list[Annotated[int, Field(ge=0, le=10**6, strict=True)]] = Field(
-        default_factory=list, max_length=LIMITS.max_new_tokens, description="ids generated so far, appended to the prompt"
+        default_factory=list, json_schema_extra=up_to("max_new_tokens"),
+        description="ids generated so far, appended to the prompt",
     )
     k: int = Field(10, ge=1, le=50, strict=True, description="rows of the table")
     seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="if set, also perform one seeded draw")
-    draws_before: int = Field(0, ge=0, le=LIMITS.max_new_tokens, strict=True,
+    draws_before: int = Field(0, ge=0, strict=True, json_schema_extra=up_to("max_new_tokens"),
                               description="random numbers this seed already gave (tokens generated with it so far)")
     model: ModelName = None
 
@@ -83,10 +93,10 @@ class GenerateRequest(SamplingFields):
     prompt: Prompt
     chat: bool = True
     continuation: list[Annotated[int, Field(ge=0, le=10**6, strict=True)]] = Field(
-        default_factory=list, max_length=LIMITS.max_new_tokens,
+        default_factory=list, json_schema_extra=up_to("max_new_tokens"),
         description="ids already generated, appended to the prompt (Step and Play resume from here)",
     )
-    max_new_tokens: int = Field(64, ge=1, le=LIMITS.max_new_tokens, strict=True)
+    max_new_tokens: int = Field(64, ge=1, strict=True, json_schema_extra=up_to("max_new_tokens"))
     seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="same seed + settings = same tokens (at most 2**53: exact in JSON)")
     top_n: int = Field(0, ge=0, le=20, strict=True,
                        description="rows of each step's top-N table (`prediction`); 0 = no table (null), which is faster")
@@ -222,6 +232,7 @@ def model_json(lm) -> dict:
 
 @router.post("/tokenize", summary="Text to tokens (ids, display text, bytes, character offsets)")
 def tokenize(req: TokenizeRequest, request: Request) -> dict:
+    within_limits(req, settings(request))
     lm = language_model(request, req.model)
     tokens = [t.to_dict() for t in lm.tokenizer.encode(req.text)]
     out = {"tokens": tokens, "count": len(tokens), "model": lm.shown_name}
@@ -234,6 +245,7 @@ def tokenize(req: TokenizeRequest, request: Request) -> dict:
 @router.post("/trace", summary="One instrumented forward pass: the embedding, transformer and prediction stages",
              responses=TABLE_DOC)
 def trace(req: TraceRequest, request: Request) -> dict:
+    within_limits(req, settings(request))
     lm = language_model(request, req.model)
     prompt = prompt_ids(request, lm, req.prompt, req.chat, limit=MAX_TRACE_TOKENS)
     ids = prompt + continuation_ids(lm, req.continuation)
@@ -257,6 +269,7 @@ def trace(req: TraceRequest, request: Request) -> dict:
 @router.post("/sample/preview", summary="The next-token distribution after temperature, top-k, top-p and min-p",
              responses=TABLE_DOC)
 def sample_preview(req: PreviewRequest, request: Request) -> dict:
+    within_limits(req, settings(request))
     lm = language_model(request, req.model)
     ids = prompt_ids(request, lm, req.prompt, req.chat) + continuation_ids(lm, req.continuation)
     if len(ids) >= lm.config.max_seq_len:
@@ -278,6 +291,7 @@ def sample_preview(req: PreviewRequest, request: Request) -> dict:
     responses=STEP_DOC,
 )
 def generate_stream(req: GenerateRequest, request: Request):
+    within_limits(req, settings(request))
     lm = language_model(request, req.model)
     ids = prompt_ids(request, lm, req.prompt, req.chat) + continuation_ids(lm, req.continuation)
     if len(ids) + req.max_new_tokens > lm.config.max_seq_len:

@@ -1,0 +1,10 @@
+"""The sampling defaults and limits that the library, the CLI and the web API share, declared once.
+
+No PyTorch here: the CLI builds its parser (and states these in its help) before PyTorch is
+imported. The web server's own limits (prompt sizes, connections, ...) are ServerSettings in
+web/settings.py; docs/settings.md lists both, and tests/test_docs.py keeps it complete.
+"""
+
+TEMPERATURE = 0.7  # the default temperature of `generate`, the API and the page: a little sharper than the model
+MAX_TEMPERATURE = 2.0  # the most the CLI and every API accept: past it nearly every token is as likely as any
+GREEDY_BELOW = 1e-5  # a temperature below this is greedy: in float32 the softmax is a one-hot anyway
