@@ -53,7 +53,8 @@ SEND_TIMEOUT_S = 10.0  # used when the app has no settings (ServerSettings.strea
 
 def sse(event: str, data: dict) -> str:
     """One server-sent event, its JSON written by orjson: a class of 32 streams sends 32 step
-    events a step, and a step's event takes 9 us there against 58 us in json.dumps.
+    events a step, and orjson renders one several times faster than json.dumps (the figures, with
+    their machine and date, are in docs/performance.md).
 
     Routes pass numbers that can be NaN or Infinity through jsonsafe.json_number (null); for any
     that slips past, orjson too writes null, never a number JSON does not have.
