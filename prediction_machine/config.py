@@ -1,7 +1,8 @@
 """Configuration as plain dataclasses with commented defaults, plus small named presets.
 
 The defaults describe SmolLM2-135M, the model the guide runs. The presets describe the
-tiny models the curriculum trains from scratch with the very same decoder.
+tiny models the curriculum trains from scratch with the very same decoder. Every config is a
+`Settings` (saved beside a checkpoint as JSON); every training config is a `TrainSettings`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,27 @@ class Settings:
     def from_dict(cls, d: dict):
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})  # a newer file's extra keys are ignored
+
+
+@dataclass(frozen=True)
+class TrainSettings(Settings):
+    """The settings every training run has, read by the one loop (training/curriculum/loop.py).
+
+    Each trainer's config (pretrain, finetune, dpo, lora, sequences) subclasses it, adds its own
+    fields and sets its own defaults; a named recipe (training/curriculum/recipes.py) is one of them.
+    """
+
+    steps: int = 100  # optimizer steps in the whole run
+    batch_size: int = 16  # examples per step: windows, conversations, pairs, images or tunes
+    lr: float = 1e-3  # peak learning rate, reached after warm-up
+    min_lr_ratio: float = 0.1  # the cosine ends at lr x this (1.0 = a constant rate)
+    warmup: int = 10  # steps of linear warm-up from 0 (0 = none)
+    weight_decay: float = 0.0  # AdamW decay on matrices (never on norms)
+    grad_clip: float | None = 1.0  # the gradient's norm is capped here (None = no cap)
+    eval_every: int = 25  # evaluate every N steps and at the last (0 = never)
+    sample_every: int = 0  # write a sample every N steps and at the last (0 = never)
+    checkpoint_every: int = 0  # checkpoint every N steps (0 = only on pause, on stop and at the end)
+    seed: int = 0  # the weights' seed; step s draws its batch with seed x 1_000_003 + s
 
 
 @dataclass(frozen=True)

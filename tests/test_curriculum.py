@@ -21,7 +21,7 @@ import torch
 
 from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model.models import shipped_checkpoint
-from prediction_machine.training.curriculum import bpe, corpus, finetune, loop, pretrain
+from prediction_machine.training.curriculum import bpe, corpus, finetune, loop, pretrain, recipes
 from prediction_machine.training.curriculum import runs as run_folders  # `runs` is the tmp-folder fixture
 
 MICRO = pretrain.TrainConfig(
@@ -142,8 +142,8 @@ def test_lr_schedule_worked_example():
 
 
 def test_fit_warmup_and_the_live_recipe_the_page_starts():
-    """fit_warmup's docstring example, and the page's run is RECIPES["live"] with the learner's choices."""
-    live = pretrain.RECIPES["live"]
+    """fit_warmup's docstring example, and the page's run is PRESETS["live"] with the learner's choices."""
+    live = pretrain.PRESETS["live"]
     assert [loop.fit_warmup(replace(live, steps=n)).warmup for n in (300, 100, 5)] == [30, 10, 1]
     assert pretrain.live_config() == live  # the page's defaults are the recipe itself
     cfg = pretrain.live_config(steps=100, eval_every=60)
@@ -166,7 +166,7 @@ def test_pretraining_reduces_loss_and_reports_everything(runs):
     first_loss = steps[0]["loss"]
     assert first_loss == pytest.approx(math.log(300), abs=0.3)  # a fresh model guesses uniformly
     final = of(evs, "eval")[-1]
-    assert final["train_loss"] < first_loss - 1.0 and final["val_loss"] < first_loss - 1.0
+    assert final["train_loss"] < first_loss - 1.0 and final["eval_loss"] < first_loss - 1.0
     assert len(of(evs, "sample")) == 2 and all(s["prompt"] == "Romeo:\n" for s in of(evs, "sample"))
     record = json.loads((runs / "a" / "run.json").read_text())
     assert record["status"] == "finished" and record["step"] == MICRO.steps
@@ -217,9 +217,9 @@ def test_stop_ends_within_one_step_and_keeps_the_checkpoint(runs):
 
 
 def test_shipped_recipe_still_trains(runs):
-    """The `shakespeare` recipe, shortened: 25 steps on a slice of the plays. Stated bound: loss < 5.3
+    """The `shakespeare-base` recipe, shortened: 25 steps on a slice of the plays. Stated bound: loss < 5.3
     (a fresh model of its 512-token vocabulary starts at ln 512 = 6.24)."""
-    cfg = replace(pretrain.RECIPES["shakespeare"], steps=25, batch_size=8, corpus_chars=200_000, bpe_chars=100_000,
+    cfg = replace(recipes.get("shakespeare-base").config, steps=25, batch_size=8, corpus_chars=200_000, bpe_chars=100_000,
                   eval_every=25, eval_batches=2, sample_every=1000, checkpoint_every=1000)
     evs = events(pretrain.pretrain(cfg, runs / "recipe"))
     assert of(evs, "step")[0]["loss"] > 6.0
@@ -326,7 +326,7 @@ def test_one_run_folder_scheme_listed_and_summarised(runs, monkeypatch):
     assert [r["id"] for r in listed if r["shipped"]] == ["shakespeare-base", "shakespeare-chat"]
     assert not [r for r in listed if not r["shipped"]]  # empty folders hold no checkpoint yet
     base = next(r for r in listed if r["id"] == "shakespeare-base")
-    assert base["kind"] == "pretrain" and base["last_eval"]["val_loss"] > 0 and base["tokens"] > 0
+    assert base["kind"] == "pretrain" and base["last_eval"]["eval_loss"] > 0 and base["tokens"] > 0
     assert run_folders.find_checkpoint("shakespeare-base") == BASE
     assert run_folders.find_checkpoint("../etc") is None and run_folders.find_checkpoint(first.name) is None
 

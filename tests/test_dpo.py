@@ -19,7 +19,10 @@ DPO = shipped_checkpoint("shakespeare-dpo")
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)  # the count is process-wide: put it back for the modules after this one
 
 
 def test_loss_matches_the_hand_computed_example():
@@ -83,13 +86,17 @@ def test_a_short_run_moves_the_policy_and_leaves_the_reference_frozen(tmp_path, 
     assert not all(torch.equal(policy.state_dict()[k], fresh[k]) for k in fresh), "the policy did not move"
     assert all(not p.requires_grad for p in ref.parameters())
     steps = [d for n, d in events if n == "step"]
-    assert [s["step"] for s in steps] == [1, 2, 3]
+    evals = [d for n, d in events if n == "eval"]
+    assert [s["step"] for s in steps] == [1, 2, 3] and [e["step"] for e in evals] == [0, 1, 2, 3]
     assert abs(steps[0]["loss"] - math.log(2)) < 1e-5  # step 1: the policy is still the reference
     for s in steps:
-        assert {"loss", "reward_chosen", "reward_rejected", "margin", "held_out"} <= set(s)
+        assert {"loss", "reward_chosen", "reward_rejected", "margin"} <= set(s)
         assert abs(s["margin"] - (s["reward_chosen"] - s["reward_rejected"])) < 1e-5
-        assert {"accuracy", "kl"} <= set(s["held_out"]) and s["held_out"]["kl"] >= 0
-    assert steps[-1]["held_out"]["kl"] > 0
+    for e in evals:
+        assert {"accuracy", "kl"} <= set(e) and e["kl"] >= 0
+    assert evals[0]["kl"] == 0 and evals[-1]["kl"] > 0
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["history"]["eval"] == evals and record["tokens"] == steps[-1]["tokens"]
     meta = json.loads((tmp_path / "run" / "prediction-machine.json").read_text())
     assert meta["training"]["kind"] == "dpo" and meta["chat_template"] == finetune.CHAT_TEMPLATE
     assert not list((tmp_path).glob("**/*.tmp")), "a temporary checkpoint folder was left behind"
@@ -150,7 +157,8 @@ def test_cli_align_prints_json_events_and_rejects_bad_input(tmp_path, capsys):
     names = [e["event"] for e in events]
     assert names[0] == "start" and names[-1] == "done" and "step" in names
     step = next(e for e in events if e["event"] == "step")
-    assert {"loss", "reward_chosen", "reward_rejected", "margin", "held_out"} <= set(step)
+    assert {"loss", "reward_chosen", "reward_rejected", "margin"} <= set(step)
+    assert {"accuracy", "kl"} <= set(next(e for e in events if e["event"] == "eval" and e["step"] == 1))
     assert (out / "prediction-machine.json").is_file()
     assert cli.main(["align", "--beta", "0"]) == 2 and "--beta" in capsys.readouterr().err
     assert cli.main(["align", "--sft", str(tmp_path / "nothing")]) == 2

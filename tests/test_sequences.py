@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 
 from prediction_machine.cli import main
 from prediction_machine.inference.sampling import SamplingParams
-from prediction_machine.sequences import baselines, checkpoint, data, digits, melody, midi
+from prediction_machine.sequences import baselines, data, digits, melody, midi, shipped
 from prediction_machine.sequences import note_tokens as nt
 from prediction_machine.sequences import pixel_tokens as pt
+from prediction_machine.training.curriculum.checkpoint import read_record
 from prediction_machine.web.app import create_app
 
 
@@ -101,7 +102,7 @@ def test_top_line_joins_ties_and_skips_rests_chords_and_other_voices():
 def test_chorales_are_parsed_once_into_the_user_cache_not_the_repository():
     c = data.chorales()
     assert len(c.tunes) > 300 and not set(c.train) & set(c.held_out)
-    repo = checkpoint.shipped("digits").parents[2]
+    repo = shipped.shipped("digits").parents[2]
     assert not str(c.cache_file).startswith(str(repo)), "third-party notes must not land in the repository"
     share = sum(n.pitch % 12 in melody.WHITE_KEYS for t in c.tunes for n in t) / sum(len(t) for t in c.tunes)
     assert share > 0.85  # moved to no sharps or flats, the tunes sit mostly on the white keys
@@ -126,17 +127,17 @@ def test_pixel_model_beats_both_baselines_and_matches_its_record():
     report = digits.nll_report()
     assert report["model_nll"] < report["pixel_frequency_nll"] and report["model_nll"] < report["bigram_nll"]
     assert report["model_nll_any"] < min(report["pixel_frequency_nll"], report["bigram_nll"])
-    saved = checkpoint.read_record(checkpoint.shipped("digits"))["measurements"]["nll"]
+    saved = read_record(shipped.shipped("digits"))["measurements"]["nll"]
     for key in ("model_nll", "pixel_frequency_nll", "bigram_nll"):
-        assert saved[key] == pytest.approx(report[key], abs=1e-4), f"recipe.json's {key} is stale"
+        assert saved[key] == pytest.approx(report[key], abs=1e-4), f"run.json's {key} is stale"
 
 
 def test_note_model_beats_both_baselines_and_matches_its_record():
     report = melody.nll_report()
     assert report["model_nll"] < report["unigram_nll"] and report["model_nll"] < report["bigram_nll"]
-    saved = checkpoint.read_record(checkpoint.shipped("melody"))["measurements"]["nll"]
+    saved = read_record(shipped.shipped("melody"))["measurements"]["nll"]
     for key in ("model_nll", "unigram_nll", "bigram_nll"):
-        assert saved[key] == pytest.approx(report[key], abs=1e-4), f"recipe.json's {key} is stale"
+        assert saved[key] == pytest.approx(report[key], abs=1e-4), f"run.json's {key} is stale"
 
 
 @pytest.mark.slow
@@ -145,7 +146,7 @@ def test_the_classifier_recognizes_most_requested_digits():
     table = digits.recognition_table(20, seed=1)
     assert table["classifier_held_out_accuracy"] > 0.9
     assert table["share"] >= 0.8, table["per_digit"]
-    saved = checkpoint.read_record(checkpoint.shipped("digits"))["measurements"]["recognition"]
+    saved = read_record(shipped.shipped("digits"))["measurements"]["recognition"]
     assert [r["samples"] for r in saved["per_digit"]] == [100] * 10
     assert saved["share"] >= 0.8
     assert saved["classifier_held_out_accuracy"] == pytest.approx(table["classifier_held_out_accuracy"])
@@ -158,15 +159,15 @@ def test_generated_tunes_stay_in_a_plausible_range_and_key():
     assert abs(gen["in_key"] - real["in_key"]) < 0.1
     assert nt.parse_name(gen["p5"]) >= nt.parse_name(real["p5"]) - 3
     assert nt.parse_name(gen["p95"]) <= nt.parse_name(real["p95"]) + 3
-    saved = checkpoint.read_record(checkpoint.shipped("melody"))["measurements"]["range"]
+    saved = read_record(shipped.shipped("melody"))["measurements"]["range"]
     assert saved["samples"] == 100 and abs(saved["generated"]["in_key"] - saved["chorales"]["in_key"]) < 0.1
 
 
 def test_the_shipped_folders_are_small_and_record_their_cost():
-    for kind in checkpoint.KINDS:
-        folder = checkpoint.shipped(kind)
+    for kind in shipped.KINDS:
+        folder = shipped.shipped(kind)
         assert sum(p.stat().st_size for p in folder.iterdir()) < 3_000_000
-        r = checkpoint.read_record(folder)
+        r = read_record(folder)
         assert r["seconds"] > 0 and r["flops"] == pytest.approx(6 * r["parameters"] * r["tokens"])
 
 
@@ -193,7 +194,7 @@ def test_request_tokens_keep_almost_no_probability_where_a_pixel_belongs():
 
 def test_greedy_draw_is_the_models_own_argmax():
     """The shared generation loop, run on pixels, against the decoder called by hand."""
-    model = checkpoint.load("digits")
+    model = shipped.load("digits")
     out = digits.draw(5, [], SamplingParams(temperature=0), seed=None)
     ids = [pt.request(5)] + [s["token"] for s in out["steps"]]
     with torch.no_grad():

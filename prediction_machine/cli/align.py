@@ -1,6 +1,6 @@
 """`prediction-machine align` and `prediction-machine safety`: preference tuning and its safety table.
 
-    prediction-machine align --steps 40 --out prediction_machine/data/shakespeare-dpo   # DPO on the shipped chat model
+    prediction-machine align --recipe shakespeare-dpo --out /tmp/dpo    # rebuilds the shipped DPO model
     prediction-machine align --sft RUN --beta 0.2 --json                                # your own fine-tuned run
     prediction-machine safety                                    # base, SFT and DPO: refusals, over-refusals, helpfulness
     prediction-machine safety --models shakespeare-chat RUN --answers --json
@@ -15,12 +15,14 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from prediction_machine.cli.curriculum import _check, overrides, set_threads, threads
+from prediction_machine.cli.curriculum import _check, overrides, recipe_option, set_threads, threads
 
 
 def register(sub) -> None:
     s = sub.add_parser("align", help="preference-tune (DPO) a fine-tuned model on chosen vs rejected answers")
-    s.add_argument("--sft", default="shakespeare-chat", help="the fine-tuned model: a shipped name, run id or folder")
+    recipe_option(s, "dpo", "shakespeare-dpo")
+    s.add_argument("--sft", default=None,
+                   help="the fine-tuned model: a shipped name, run id or folder (default: the recipe's, shakespeare-chat)")
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default 40)")
     s.add_argument("--batch-size", type=int, default=None, help="pairs per step (default 32)")
     s.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-4)")
@@ -60,25 +62,28 @@ def checkpoint_folder(name: str, option: str) -> Path:
 def cmd_align(args) -> None:
     from prediction_machine.cli.curriculum import run_events
     from prediction_machine.cli.output import UsageError
-    from prediction_machine.training.curriculum import preferences
-    from prediction_machine.training.curriculum.dpo import RECIPE, dpo
+    from prediction_machine.training.curriculum import preferences, recipes
+    from prediction_machine.training.curriculum.dpo import dpo
     from prediction_machine.training.curriculum.runs import new_run_folder
 
     set_threads(args)
-    cfg = replace(RECIPE, **overrides(args, ["steps", "batch_size", "lr", "beta", "sft_weight", "eval_every", "seed"]))
+    recipe = recipes.get(args.recipe)
+    cfg = replace(recipe.config, **overrides(args, ["steps", "batch_size", "lr", "beta", "sft_weight", "eval_every",
+                                                    "seed"]))
     _check(1 <= cfg.steps <= 10_000, f"--steps must be in 1..10000, got {cfg.steps}")
     _check(1 <= cfg.batch_size <= 256, f"--batch-size must be in 1..256, got {cfg.batch_size}")
     _check(0 < cfg.lr < 1, f"--lr must be in (0, 1), got {cfg.lr}")
     _check(0 < cfg.beta <= 10, f"--beta must be in (0, 10], got {cfg.beta}")
     _check(0 <= cfg.sft_weight <= 100, f"--sft-weight must be in 0..100, got {cfg.sft_weight}")
     _check(cfg.eval_every >= 1, f"--eval-every must be at least 1, got {cfg.eval_every}")
-    sft = checkpoint_folder(args.sft, "--sft")
+    sft_name = args.sft or recipe.base
+    sft = checkpoint_folder(sft_name, "--sft")
     train = preferences.split("train")
     if args.pairs is not None:
         _check(1 <= args.pairs <= len(train), f"--pairs must be in 1..{len(train)}, got {args.pairs}")
         train = random.Random(cfg.seed).sample(train, args.pairs)
     folder = args.out or new_run_folder("dpo")
-    name = args.sft if "/" not in args.sft else str(sft)
+    name = sft_name if "/" not in sft_name else str(sft)
     try:
         run_events(with_rewards(dpo(cfg, sft, folder, train, sft_name=name), args.json), args, cfg.steps, "preference tuning")
     except ValueError as e:
@@ -89,12 +94,14 @@ def with_rewards(events, quiet: bool):
     """Pass the events on; for people, print the held-out numbers as they are measured."""
     from prediction_machine.cli.output import console
 
+    last = None
     for name, data in events:
-        if not quiet and name == "step" and "held_out" in data:
-            h = data["held_out"]
-            console.print(f"step {data['step']}: loss {data['loss']:.3f}  rewards chosen {data['reward_chosen']:+.3f} "
-                          f"rejected {data['reward_rejected']:+.3f}  margin {data['margin']:+.3f}  held-out accuracy "
-                          f"{h['accuracy']:.1%}  KL {h['kl']:.3f}")
+        if name == "step":
+            last = data
+        if not quiet and name == "eval" and last is not None and last["step"] == data["step"]:
+            console.print(f"step {data['step']}: loss {last['loss']:.3f}  rewards chosen {last['reward_chosen']:+.3f} "
+                          f"rejected {last['reward_rejected']:+.3f}  margin {last['margin']:+.3f}  held-out accuracy "
+                          f"{data['accuracy']:.1%}  KL {data['kl']:.3f}")
         elif not quiet and name == "done":
             f, last = data["first"], data["last"]
             console.print(f"held-out preference accuracy {f['accuracy']:.1%} -> {last['accuracy']:.1%}; "

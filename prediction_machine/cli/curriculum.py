@@ -1,12 +1,14 @@
 """`prediction-machine pretrain` and `prediction-machine finetune`: the curriculum in a terminal.
 
-    prediction-machine pretrain --preset shakespeare --out prediction_machine/data/shakespeare-base
+    prediction-machine pretrain --recipe shakespeare-base --out /tmp/base    # rebuilds the shipped model
     prediction-machine pretrain --text my-notes.txt --steps 200        # your own text
+    prediction-machine pretrain --preset live                           # the page's short run
     prediction-machine pretrain --resume ~/.local/share/prediction-machine/runs/RUN
-    prediction-machine finetune --steps 150 --out prediction_machine/data/shakespeare-chat
+    prediction-machine finetune --recipe shakespeare-chat --out /tmp/chat   # 600 steps, as shipped
+    prediction-machine finetune --steps 150                            # the page's quick run
     prediction-machine generate --model prediction_machine/data/shakespeare-base --raw "Romeo:"
 
-    torchrun --nproc_per_node=2 -m prediction_machine pretrain --preset shakespeare --steps 20
+    torchrun --nproc_per_node=2 -m prediction_machine pretrain --recipe shakespeare-base --steps 20
 
 Both commands show a progress bar, write checkpoints into a run folder (default: a new folder
 under runs_dir(), named as runs.new_run_folder names it for the page too), and print one
@@ -20,14 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 
 
-class RecipeNames:
-    """pretrain's recipe names for --preset, looked up only when argparse checks or lists them:
+class PresetNames:
+    """pretrain's preset names for --preset, looked up only when argparse checks or lists them:
     building the parser must not import PyTorch (`serve` answers before it is imported)."""
 
     def _names(self) -> list[str]:
-        from prediction_machine.training.curriculum.pretrain import RECIPES
+        from prediction_machine.training.curriculum.pretrain import PRESETS
 
-        return list(RECIPES)
+        return [*PRESETS, "shakespeare"]  # "shakespeare": the recipe shakespeare-base's older name
 
     def __iter__(self):
         return iter(self._names())
@@ -36,10 +38,28 @@ class RecipeNames:
         return name in self._names()
 
 
+def recipe_option(s, trainer: str, default: str | None) -> None:
+    """--recipe NAME: one of the named recipes that rebuild the shipped models (training/curriculum/recipes.py)."""
+    import argparse
+
+    from prediction_machine.training.curriculum import recipes
+
+    def check(name: str) -> str:
+        try:
+            return recipes.check(name, trainer)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    s.add_argument("--recipe", type=check, default=default, metavar="NAME",
+                   help=f"the settings a shipped model was made with: {', '.join(recipes.names(trainer))} "
+                        "(--steps N overrides its step count)" + (f" (default {default})" if default else ""))
+
+
 def register(sub) -> None:
     s = sub.add_parser("pretrain", help="pre-train a tiny GPT on Shakespeare (or your text), writing checkpoints")
-    s.add_argument("--preset", choices=RecipeNames(), default="shakespeare", metavar="RECIPE",
-                   help="a training recipe: %(choices)s (default %(default)s)")
+    recipe_option(s, "pretrain", None)
+    s.add_argument("--preset", choices=PresetNames(), default=None, metavar="PRESET",
+                   help="settings no shipped model was made with: %(choices)s (default: --recipe shakespeare-base)")
     s.add_argument("--text", type=Path, default=None, help="train on this UTF-8 text file instead of Shakespeare")
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
     s.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the recipe's)")
@@ -60,8 +80,9 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("finetune", help="fine-tune the base model into a chat assistant, loss on answers only")
+    recipe_option(s, "finetune", None)
     s.add_argument("--base", default=None, help="base checkpoint folder (default: the shipped shakespeare-base)")
-    s.add_argument("--steps", type=int, default=None, help="optimizer steps (default 150)")
+    s.add_argument("--steps", type=int, default=None, help="optimizer steps (default 150, or the recipe's)")
     s.add_argument("--batch-size", type=int, default=None, help="conversations per step (default 16)")
     s.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
     s.add_argument("--seed", type=int, default=None)
@@ -99,13 +120,20 @@ def overrides(args, names) -> dict:
 def cmd_pretrain(args) -> None:
     from prediction_machine.cli.output import UsageError
     from prediction_machine.training.curriculum.corpus import CorpusError, user_text
-    from prediction_machine.training.curriculum.pretrain import RECIPES, pretrain
+    from prediction_machine.training.curriculum import recipes
+    from prediction_machine.training.curriculum.pretrain import PRESETS, pretrain
     from prediction_machine.training.curriculum.runs import new_run_folder, read_run
 
     set_threads(args)
-    cfg = replace(RECIPES[args.preset], **overrides(args, ["steps", "batch_size", "context", "lr", "vocab_size",
-                                                          "tokenizer", "corpus_chars", "seed", "layers", "width",
-                                                          "eval_every", "sample_every"]))
+    if args.recipe is not None and args.preset is not None:
+        raise UsageError("give --recipe or --preset, not both")
+    if args.preset is not None and args.preset != "shakespeare":
+        start = PRESETS[args.preset]
+    else:
+        start = recipes.get(args.recipe or "shakespeare-base").config
+    cfg = replace(start, **overrides(args, ["steps", "batch_size", "context", "lr", "vocab_size", "tokenizer",
+                                            "corpus_chars", "seed", "layers", "width", "eval_every",
+                                            "sample_every"]))
     _check(1 <= cfg.steps <= 1_000_000, f"--steps must be in 1..1000000, got {cfg.steps}")
     _check(1 <= cfg.batch_size <= 4096, f"--batch-size must be in 1..4096, got {cfg.batch_size}")
     _check(8 <= cfg.context <= 4096, f"--context must be in 8..4096, got {cfg.context}")
@@ -139,15 +167,18 @@ def cmd_pretrain(args) -> None:
 def cmd_finetune(args) -> None:
     from prediction_machine.cli.output import UsageError
     from prediction_machine.model.models import shipped_checkpoint
+    from prediction_machine.training.curriculum import recipes
     from prediction_machine.training.curriculum.finetune import FinetuneConfig, finetune
     from prediction_machine.training.curriculum.runs import new_run_folder
 
     set_threads(args)
-    cfg = replace(FinetuneConfig(), **overrides(args, ["steps", "batch_size", "lr", "seed"]))
+    start = recipes.get(args.recipe).config if args.recipe else FinetuneConfig()
+    cfg = replace(start, **overrides(args, ["steps", "batch_size", "lr", "seed"]))
     _check(1 <= cfg.steps <= 100_000, f"--steps must be in 1..100000, got {cfg.steps}")
     _check(1 <= cfg.batch_size <= 1024, f"--batch-size must be in 1..1024, got {cfg.batch_size}")
     _check(0 < cfg.lr < 1, f"--lr must be in (0, 1), got {cfg.lr}")
-    base = Path(args.base) if args.base else shipped_checkpoint("shakespeare-base")
+    base = Path(args.base) if args.base else shipped_checkpoint(
+        recipes.get(args.recipe).base if args.recipe else "shakespeare-base")
     if not (base / "prediction-machine.json").is_file():
         raise UsageError(f"--base: {base} is not a checkpoint written by `prediction-machine pretrain`")
     folder = args.out or new_run_folder("finetune")
@@ -189,7 +220,7 @@ def run_events(events, args, steps: int, label: str) -> None:
                                   + (f"; resumed at step {data['resumed_from']}" if data.get("resumed_from") is not None else ""))
             elif name == "eval":
                 parts = [f"{label} {data[key]:.3f}" for key, label in
-                         (("train_loss", "train"), ("val_loss", "val"), ("eval_loss", "held-out answers")) if key in data]
+                         (("train_loss", "train"), ("eval_loss", "held-out")) if key in data]
                 bar.console.print(f"step {data['step']}: " + "  ".join(parts))
             elif name == "sample":
                 bar.console.print(f"[dim]sample at step {data['step']}:[/dim]")

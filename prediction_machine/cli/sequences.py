@@ -2,7 +2,7 @@
 
     prediction-machine draw --digit 3 --png three.png
     prediction-machine compose --start "C5 B4 A4" --midi tune.mid
-    prediction-machine sequences-train digits --out prediction_machine/data/digits-model
+    prediction-machine sequences-train --recipe digits --out /tmp/digits   # rebuilds the shipped model
     prediction-machine sequences-report digits --samples 100      # the README's numbers
 
 The same decoder, sampling code and generation loop as `generate`; only the tokenizer differs.
@@ -47,8 +47,11 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON: every step's distribution and draw")
     s.set_defaults(func=cmd_compose)
 
+    from prediction_machine.cli.curriculum import recipe_option
+
     s = sub.add_parser("sequences-train", help="train the pixel model or the note model from scratch")
-    s.add_argument("kind", choices=["digits", "melody"])
+    s.add_argument("kind", nargs="?", choices=["digits", "melody"], help="the same as --recipe digits or melody")
+    recipe_option(s, "sequences", None)
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the shipped recipe's)")
     s.add_argument("--out", type=Path, default=None, help="save the model in this folder")
     s.add_argument("--json", action="store_true", help="print one JSON line per event")
@@ -58,7 +61,7 @@ def register(sub) -> None:
     s.add_argument("kind", choices=["digits", "melody"])
     s.add_argument("--samples", type=int, default=20,
                    help="drawings per digit, or tunes, to generate (default 20; the README uses 100)")
-    s.add_argument("--save", action="store_true", help="store the numbers in the shipped recipe.json")
+    s.add_argument("--save", action="store_true", help="store the numbers in the shipped model's run.json")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_report)
 
@@ -130,31 +133,35 @@ def cmd_compose(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from dataclasses import replace
-
     import torch
 
     from prediction_machine.sequences import train
+    from prediction_machine.training.curriculum import recipes
+    from prediction_machine.training.curriculum.loop import fit_warmup
 
     torch.set_num_threads(1)  # a tiny model: more threads mostly wait for each other
-    cfg = train.RECIPES[args.kind]
+    if args.kind is not None and args.recipe is not None and args.kind != args.recipe:
+        raise UsageError(f"give a kind or --recipe, not both ({args.kind} vs {args.recipe})")
+    if args.kind is None and args.recipe is None:
+        raise UsageError(f"give --recipe NAME: {', '.join(recipes.names('sequences'))}")
+    if args.steps is not None and not 1 <= args.steps <= 100_000:
+        raise UsageError(f"--steps must be in 1..100000, got {args.steps}")
+    cfg = recipes.get(args.recipe or args.kind).with_steps(args.steps).config
     if args.steps is not None:
-        if not 1 <= args.steps <= 100_000:
-            raise UsageError(f"--steps must be in 1..100000, got {args.steps}")
-        cfg = train.live_config(args.kind, steps=args.steps)
-    cfg = replace(cfg, eval_every=min(cfg.eval_every, cfg.steps), sample_every=min(cfg.sample_every, cfg.steps))
+        cfg = fit_warmup(cfg)  # a shorter run warms up for a tenth of its steps, as the page's runs do
     for name, data in train.train(cfg, args.out):
         if args.json:
             emit({"event": name, **{k: v for k, v in data.items() if k != "lr_schedule"}})
         elif name == "eval":
-            console.print(f"step {data['step']:>5}  held-out NLL {data['held_out_nll']:.3f} nats")
+            console.print(f"step {data['step']:>5}  held-out loss {data['eval_loss']:.3f} nats")
         elif name == "done":
             console.print(f"done: {data['step']} steps, {data['seconds']:.0f} s, {data['flops']:.2e} FLOPs"
                           + (f", saved in {data['folder']}" if data["folder"] else ""))
 
 
 def cmd_report(args) -> None:
-    from prediction_machine.sequences import checkpoint, digits, melody
+    from prediction_machine.sequences import digits, melody, shipped
+    from prediction_machine.training.curriculum.checkpoint import update_record
 
     if not 1 <= args.samples <= 1000:
         raise UsageError(f"--samples must be in 1..1000, got {args.samples}")
@@ -163,7 +170,7 @@ def cmd_report(args) -> None:
     else:
         report = {"nll": melody.nll_report(), "range": melody.range_report(args.samples)}
     if args.save:
-        checkpoint.update_record(checkpoint.shipped(args.kind), measurements=report)
+        update_record(shipped.shipped(args.kind), measurements=report)
     if args.json:
         emit(report)
         return

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.model.transformer import Transformer
-from prediction_machine.sequences import baselines, checkpoint, classifier, data
+from prediction_machine.sequences import baselines, classifier, data, shipped
 from prediction_machine.sequences import pixel_tokens as pt
 from prediction_machine.sequences.nll import mean_nll
 from prediction_machine.training.backprop.png import png_bytes
@@ -81,7 +81,7 @@ def training_sample(model: Transformer, seed: int) -> dict:
 
 @lru_cache(maxsize=1)
 def judge():
-    return classifier.from_state(load_file(str(checkpoint.shipped("digits") / "classifier.safetensors")))
+    return classifier.from_state(load_file(str(shipped.shipped("digits") / "classifier.safetensors")))
 
 
 def classify(pixels: list[int]) -> dict:
@@ -101,7 +101,7 @@ def draw(digit: int | None, prefix: list[int], params: SamplingParams, seed: int
     """
     if len(prefix) >= pt.PIXELS:
         raise ValueError(f"prefix has {len(prefix)} pixels; leave at least one of the {pt.PIXELS} for the model")
-    model = model or checkpoint.load("digits")
+    model = model or shipped.load("digits")
     prompt = pt.encode(list(prefix), digit)
     steps = []
     for s in generate(model, prompt, params, pt.PIXELS - len(prefix), seed=seed, top_n=pt.VOCAB):
@@ -125,7 +125,7 @@ def draw(digit: int | None, prefix: list[int], params: SamplingParams, seed: int
 @torch.no_grad()
 def nll_report(model: Transformer | None = None) -> dict:
     """Held-out NLL per pixel (nats) of the model, beside the two counting baselines."""
-    model = model or checkpoint.load("digits")
+    model = model or shipped.load("digits")
     d = data.digits()
     train = [d.images[i] for i in d.train]
     test = [d.images[i] for i in d.held_out]
@@ -140,7 +140,7 @@ def nll_report(model: Transformer | None = None) -> dict:
 
 def recognition_table(per_digit: int, seed: int = 0, temperature: float = 1.0, model: Transformer | None = None) -> dict:
     """Ask for each digit `per_digit` times; how often does the classifier see the digit asked for?"""
-    model = model or checkpoint.load("digits")
+    model = model or shipped.load("digits")
     d = data.digits()
     rows, hits_all = [], 0
     for digit in range(10):

@@ -18,7 +18,7 @@ import statistics
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.model.transformer import Transformer
-from prediction_machine.sequences import baselines, checkpoint, data
+from prediction_machine.sequences import baselines, data, shipped
 from prediction_machine.sequences import note_tokens as nt
 from prediction_machine.sequences.nll import token_nll
 
@@ -96,7 +96,7 @@ def compose(prompt: list[tuple[int, float]], params: SamplingParams, seed: int |
     if len(prompt) >= MAX_NOTES:
         raise ValueError(f"the start has {len(prompt)} notes; the model holds {MAX_NOTES} in all")
     max_notes = min(max_notes, MAX_NOTES - len(prompt))
-    model = model or checkpoint.load("melody")
+    model = model or shipped.load("melody")
     ids = nt.encode(prompt, end=False)
     steps = []
     for s in generate(model, ids, params, 2 * max_notes + 1, stop_ids={nt.END}, seed=seed, top_n=nt.VOCAB):
@@ -136,7 +136,7 @@ def nll_report(model: Transformer | None = None) -> dict:
     Unigram: each pitch and each length from its frequency. Bigram: each pitch from the pitch
     before it, each length from the length before it. The end token is left out of all three.
     """
-    model = model or checkpoint.load("melody")
+    model = model or shipped.load("melody")
     model_total, notes = 0.0, 0
     for ids, nll in token_nll(model, held_out_rows()):
         model_total += sum(v for t, v in zip(ids, nll, strict=True) if t != nt.END)
@@ -156,7 +156,7 @@ def nll_report(model: Transformer | None = None) -> dict:
 
 def range_report(samples: int, seed: int = 0, temperature: float = 1.0, model: Transformer | None = None) -> dict:
     """`samples` generated tunes against the held-out chorales: pitch range and share in the key."""
-    model = model or checkpoint.load("melody")
+    model = model or shipped.load("melody")
     params = SamplingParams(temperature=temperature)
     made = [sample_tune(model, [], params, seed * 1000 + i, MAX_NOTES) for i in range(samples)]
     real = [[(n.pitch, n.quarters) for n in t] for t in tunes("held_out")]

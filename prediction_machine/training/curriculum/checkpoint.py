@@ -1,4 +1,4 @@
-"""A run's checkpoint as one unit: weights, optimizer, tokenizer and run.json agree, even after a crash.
+"""The one checkpoint module: weights, optimizer, tokenizer and run.json agree, even after a crash.
 
 Every checkpoint is written into a new folder of its own, and one rename makes it the current one:
 
@@ -15,7 +15,10 @@ Killed at any moment (kill -9), the folder still shows either the previous compl
 the new one, never a mix; what was half-written is a leftover `.tmp` that `clean_leftovers`
 removes at the next start. Older checkpoint folders are deleted once the new one is current.
 
-pretrain.py, finetune.py and lora.py all save and resume through this module.
+Every trainer saves through this module: pretrain, finetune and dpo a whole checkpoint (save_run),
+lora its adapters (save_adapters), the sequence models their decoder (save_model). Each run's
+record is run.json, in the schema of loop.py. The shipped folders under prediction_machine/data/
+hold plain files (a checkpoint copied without its optimizer); every reader here takes both.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
+from prediction_machine.config import ModelConfig
 from prediction_machine.model import weights
+from prediction_machine.model.models import build_transformer
 
 CURRENT = "current"
+RECORD = "run.json"  # every run's record, whatever trained it
 PREFIX = "ckpt-"
 MARKER = "prediction-machine.json"  # linked last: a folder with it holds a complete checkpoint
 
@@ -116,7 +122,7 @@ def save_run(folder: Path, model, tok, opt, record: dict, extra: dict | None = N
     def write(tmp: Path) -> None:
         weights.save_checkpoint(tmp, model, tok.json, {**meta, **(extra or {})})
         torch.save(state, tmp / "optimizer.pt")
-        (tmp / "run.json").write_text(json.dumps(record, indent=1, allow_nan=False))
+        write_record(tmp, record)
 
     return commit(folder, record["step"], write)
 
@@ -126,17 +132,56 @@ def save_adapters(folder: Path, tensors: dict, metadata: dict, record: dict) -> 
 
     def write(tmp: Path) -> None:
         save_file(tensors, str(tmp / "lora.safetensors"), metadata=metadata)
-        (tmp / "run.json").write_text(json.dumps(record, indent=1, allow_nan=False))
+        write_record(tmp, record)
 
     return commit(folder, record.get("step", 0), write)
+
+
+def save_model(folder: Path, model, record: dict, extra: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+    """A model without a tokenizer (the sequence models): model.safetensors, any `extra` tensor files
+    (digits: classifier.safetensors) and run.json, whose `model` field holds the model's config."""
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+
+    def write(tmp: Path) -> None:
+        save_file(state, str(tmp / "model.safetensors"))
+        for name, tensors in (extra or {}).items():
+            save_file(tensors, str(tmp / f"{name}.safetensors"))
+        write_record(tmp, {**record, "model": model.cfg.to_dict()})
+
+    return commit(folder, record["step"], write)
+
+
+def read_model(folder: Path):
+    """A model saved by save_model, frozen and in eval mode."""
+    where = files(folder)
+    cfg = ModelConfig.from_dict(json.loads((where / RECORD).read_text())["model"])
+    ckpt = weights.Checkpoint(cfg, load_file(str(where / "model.safetensors")), "", None, None, None, str(where))
+    return build_transformer(ckpt)
+
+
+# ----------------------------------------------------------------------------- the record
+
+
+def write_record(folder: Path, record: dict) -> None:
+    """run.json, written atomically (a reader sees the old record or the new one, never half)."""
+    text = json.dumps(record, indent=1, allow_nan=False)
+    weights.atomic_write_bytes(Path(folder) / RECORD, lambda t: Path(t).write_text(text))
 
 
 def read_record(folder: Path) -> dict | None:
     """The current checkpoint's run.json, or None when the folder holds no run."""
     try:
-        return json.loads((files(folder) / "run.json").read_text())
+        return json.loads((files(folder) / RECORD).read_text())
     except (OSError, ValueError):
         return None
+
+
+def update_record(folder: Path, **fields) -> dict:
+    """Add measurements to a saved run's record (the weights are untouched)."""
+    where = files(folder)
+    record = {**json.loads((where / RECORD).read_text()), **fields}
+    write_record(where, record)
+    return record
 
 
 def load_resume(folder: Path, model, opt) -> tuple[dict, int, bool]:
@@ -146,7 +191,7 @@ def load_resume(folder: Path, model, opt) -> tuple[dict, int, bool]:
     checkpoint folder, so their steps agree; older runs (plain files) are checked the same way.
     """
     where = files(folder)
-    record = json.loads((where / "run.json").read_text())
+    record = json.loads((where / RECORD).read_text())
     ckpt = weights.read_own_folder(where)
     model.load_state_dict(ckpt.state)
     step = json.loads((where / MARKER).read_text())["training"]["step"]

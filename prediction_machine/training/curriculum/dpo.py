@@ -16,9 +16,10 @@ answer's "implicit reward"; the loss wants the chosen answer's reward above the 
 is satisfied by small moves and keeps the model close to the reference; a small β (0.05) lets it
 drift far for the same loss. It is the strength of the KL leash in the objective DPO solves.
 
-The optimizer step, the schedule, the pause and the bookkeeping are loop.py's, shared with
-pre-training and fine-tuning. Every step reports the loss, both rewards and their margin, the
-held-out accuracy, and how far the policy has moved (mean per-token KL on held-out answers).
+The loop is loop.train_loop, the one every trainer here shares; this file gives it the pairs and
+the loss. Every step reports the loss, both rewards and their margin; every evaluation the held-out
+preference accuracy and how far the policy has moved (mean per-token KL on held-out answers).
+The tokens a run counts are the answers' tokens, chosen and rejected, the positions the loss reads.
 
 One addition, a setting (sft_weight, 0 turns it off): the loss also counts the fine-tuning loss of
 the chosen answers, as Pang et al. 2024 ("Iterative Reasoning Preference Optimization") and the
@@ -32,14 +33,14 @@ Shape letters: B pairs, T answer-and-prompt length, V vocabulary.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from prediction_machine.config import TrainSettings
 from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model.transformer import Transformer
 from prediction_machine.training.curriculum import finetune as ft
@@ -47,37 +48,30 @@ from prediction_machine.training.curriculum import preferences
 from prediction_machine.training.curriculum.checkpoint import save_run
 from prediction_machine.training.curriculum.loop import (
     Event,
-    due,
-    lr_at,
+    Step,
+    done_event,
     lr_schedule,
     make_optimizer,
-    optimizer_step,
+    new_record,
     pad_rows,
-    record_step,
-    wait_while_paused,
+    train_loop,
 )
 from prediction_machine.training.curriculum.preferences import Pair
 
 
 @dataclass(frozen=True)
-class DPOConfig:
+class DPOConfig(TrainSettings):
     steps: int = 40  # optimizer steps: measured enough for the shipped pairs (see README)
     batch_size: int = 32  # pairs per step
     lr: float = 3e-4  # lower than fine-tuning: small moves away from a model that already answers
     beta: float = 0.1  # how tightly the policy is held to the reference (see the module docstring)
     sft_weight: float = 1.0  # plus this x the fine-tuning loss on the chosen answers (0 = pure DPO; see below)
-    min_lr_ratio: float = 0.1
     warmup: int = 5
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
     eval_every: int = 1  # held-out accuracy and KL every N steps (every step by default: it is cheap)
     seed: int = 14
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-
-RECIPE = DPOConfig()  # the shipped shakespeare-dpo was made with this (data/shakespeare-dpo/run.json)
+RECIPE = DPOConfig()  # the defaults are the recipe shakespeare-dpo (recipes.py; tests/test_recipes.py)
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -201,12 +195,10 @@ def dpo(
     opt = make_optimizer(model, cfg)
     heldout = HeldOut(ref, tok, held)
     first = heldout.measure(model, cfg.beta)
-    record = {
-        "kind": "dpo", "config": cfg.to_dict(), "base": sft_name or str(sft_folder), "step": 0, "tokens": 0,
-        "seconds": 0.0, "flops": 0.0, "status": "running",
-        "data": {"train": len(train), "eval": len(held)},
-        "history": {"step": [], "loss": [], "lr": [], "margin": [], "eval": [{"step": 0, **first}]},
-    }
+    record = new_record("dpo", cfg, params, base=sft_name or str(sft_folder),
+                        data={"train": len(train), "eval": len(held)})
+    record["history"]["margin"] = []
+    record["history"]["eval"].append({"step": 0, **first})
     yield "start", {"folder": str(folder), "config": cfg.to_dict(), "parameters": params, "data": record["data"],
                     "lr_schedule": lr_schedule(cfg)}
     yield "eval", {"step": 0, **first}
@@ -214,23 +206,11 @@ def dpo(
         yield "before", {"probes": probe(model, tok, probes)}
     extra = {"chat_template": ft.CHAT_TEMPLATE, "base": record["base"]}
 
-    def checkpoint(status: str) -> Event:
-        record["status"] = status
-        save_run(Path(folder), model, tok, opt, record, extra)  # one checkpoint folder, renamed into place
-        return "checkpoint", {"step": step, "folder": str(folder), "status": status}
-
-    # Each step runs the policy forward and backward (6 x parameters per token) and the reference forward (2 x).
-    step, seconds, reason, flops_per_token = 0, 0.0, "finished", 8 * params
-    while step < cfg.steps:
-        if (yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))):
-            reason = "stopped"
-            break
-        t0 = time.perf_counter()
-        lr = lr_at(step, cfg)
+    def step_fn(seed: int) -> Step:
         if len(train) <= cfg.batch_size:
             batch = train  # a learner's handful of pairs: all of them, every step
         else:
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            g = torch.Generator().manual_seed(seed)
             batch = [train[i] for i in torch.randint(0, len(train), (cfg.batch_size,), generator=g).tolist()]
         x, y, m = pair_batch(tok, batch, ctx)  # (2B, T) each
         n = len(batch)
@@ -239,26 +219,22 @@ def dpo(
         logp = answer_logps(model, x, y, m)  # (2B,)
         loss, rc, rr = dpo_loss(logp[:n], logp[n:], ref_logp[:n], ref_logp[n:], cfg.beta)
         sft_loss = -(logp[:n] / m[:n].sum(-1)).mean()  # mean cross-entropy per token of the chosen answers
-        optimizer_step(model, opt, loss + cfg.sft_weight * sft_loss, lr, cfg.grad_clip)
-        step += 1
-        seconds += time.perf_counter() - t0
-        progress = record_step(record, step, cfg.steps, loss.item(), lr, x.numel(), seconds, flops_per_token)
         margin = (rc - rr).mean().item()
         record["history"]["margin"].append(round(margin, 5))
-        ev = {**progress, "sft_loss": sft_loss.item(), "reward_chosen": rc.mean().item(), "reward_rejected": rr.mean().item(), "margin": margin,
-              "batch_accuracy": (rc > rr).float().mean().item()}
-        if due(step, cfg.eval_every, cfg.steps):
-            held_now = {"step": step, **heldout.measure(model, cfg.beta)}
-            record["history"]["eval"].append(held_now)
-            ev["held_out"] = held_now
-        yield "step", ev
+        return Step(loss + cfg.sft_weight * sft_loss, int(m.sum()), loss=loss.item(), extra={
+            "sft_loss": sft_loss.item(), "reward_chosen": rc.mean().item(), "reward_rejected": rr.mean().item(),
+            "margin": margin, "batch_accuracy": (rc > rr).float().mean().item()})
+
+    def save(status: str) -> Event:
+        record["status"] = status
+        save_run(Path(folder), model, tok, opt, record, extra)  # one checkpoint folder, renamed into place
+        return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
+
+    yield from train_loop(cfg, model, opt, record, step_fn, lambda: heldout.measure(model, cfg.beta), None, save,
+                          should_stop, should_pause)
     if probes:
         yield "after", {"probes": probe(model, tok, probes)}
-    yield checkpoint(reason)
-    last = record["history"]["eval"][-1]
-    yield "done", {"reason": reason, "step": step, "tokens": record["tokens"], "seconds": seconds,
-                   "flops": record["flops"], "parameters": params, "folder": str(folder),
-                   "first": first, "last": last}
+    yield "done", done_event(record, folder, first=first, last=record["history"]["eval"][-1])
 
 
 def shipped_summary() -> dict | None:

@@ -10,7 +10,9 @@ conversation becomes one token sequence in a chat format with control tokens:
 The loss is masked to the assistant's tokens (and the end marker, so the model learns to
 stop): the model is not taught to write questions, only to answer them. `loss_mask` returns
 that mask so the page can show it. The masked loss itself (loop.answer_loss) is the same one
-the LoRA lesson uses, and so are the optimizer step and the schedule (loop.py).
+the LoRA lesson uses, and the loop is the one every trainer here shares (loop.train_loop).
+The shipped chat model is the recipe shakespeare-chat (recipes.py): 600 steps, not the 150 the
+page's quick run defaults to.
 
 Then base vs tuned, side by side: both models' answers to the same prompt, and the
 next-token distribution at the first answer position before and after.
@@ -23,9 +25,8 @@ Karpathy's nanochat (chat special tokens and masks).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -35,21 +36,21 @@ import torch
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.inference.tokenizer import Tokenizer
+from prediction_machine.config import TrainSettings
 from prediction_machine.model import weights
 from prediction_machine.model.models import build_transformer
 from prediction_machine.model.transformer import Transformer
 from prediction_machine.training.curriculum.checkpoint import save_run
 from prediction_machine.training.curriculum.loop import (
     Event,
+    Step,
     answer_loss,
-    due,
-    lr_at,
+    done_event,
     lr_schedule,
     make_optimizer,
-    optimizer_step,
+    new_record,
     pad_rows,
-    record_step,
-    wait_while_paused,
+    train_loop,
 )
 from prediction_machine.training.curriculum.runs import runs_dir
 
@@ -63,22 +64,15 @@ CHAT_TEMPLATE = (
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
-    steps: int = 150  # optimizer steps
+class FinetuneConfig(TrainSettings):
+    steps: int = 150  # optimizer steps: the page's quick run (the shipped model's recipe has 600)
     batch_size: int = 16  # conversations per step
     lr: float = 1e-3  # peak learning rate: lower than pre-training, the model already knows English
-    min_lr_ratio: float = 0.1
-    warmup: int = 10
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
     eval_every: int = 25  # loss on the held-out questions every N steps
     checkpoint_every: int = 50
     sample_every: int = 25
     sample_question: str = "Who is Hamlet's mother?"
     seed: int = 7
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -233,12 +227,9 @@ def finetune(
     example = next(e for e in train if e.kind == "plays")
     train_tokens = sum(sum(encode(tok, e)[1]) for e in train)
     base_eval = eval_loss(model, tok, held)
-    record = {
-        "kind": "finetune", "config": cfg.to_dict(), "base": base_name, "step": 0, "tokens": 0,
-        "answer_tokens": 0, "seconds": 0.0, "flops": 0.0, "status": "running",
-        "data": {"train": len(train), "eval": len(held), "answer_tokens": train_tokens},
-        "history": {"step": [], "loss": [], "lr": [], "eval": [{"step": 0, "eval_loss": base_eval}], "samples": []},
-    }
+    record = new_record("finetune", cfg, params, base=base_name,
+                        data={"train": len(train), "eval": len(held), "answer_tokens": train_tokens})
+    record["history"]["eval"].append({"step": 0, "eval_loss": base_eval})
     yield "start", {
         "folder": str(folder), "config": cfg.to_dict(), "model": model.cfg.to_dict(), "parameters": params,
         "data": record["data"], "mask_example": loss_mask(tok, example), "base_eval_loss": base_eval,
@@ -248,44 +239,20 @@ def finetune(
     yield "eval", {"step": 0, "eval_loss": base_eval}
     extra = {"chat_template": CHAT_TEMPLATE, "base": base_name}
 
-    def checkpoint(status: str) -> Event:
-        record["status"] = status
-        save_run(folder, model, tok, opt, record, extra)
-        return "checkpoint", {"step": step, "folder": str(folder), "status": status}
-
-    step, seconds, reason = 0, 0.0, "finished"
-    flops_per_token = 6 * params
-    h = record["history"]
-    while step < cfg.steps:
-        if (yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))):
-            reason = "stopped"
-            break
-        t0 = time.perf_counter()
-        lr = lr_at(step, cfg)
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    def step_fn(seed: int) -> Step:
+        g = torch.Generator().manual_seed(seed)
         picks = torch.randint(0, len(train), (cfg.batch_size,), generator=g).tolist()
         x, y, m = batch(tok, [train[i] for i in picks], ctx)  # (B, T) each
-        loss = answer_loss(model, x, y, m)
-        optimizer_step(model, opt, loss, lr, cfg.grad_clip)
-        step += 1
-        seconds += time.perf_counter() - t0
-        record["answer_tokens"] += int(m.sum())
-        # Every position is computed (and counted in tokens and FLOPs), even those the loss ignores.
-        progress = record_step(record, step, cfg.steps, loss.item(), lr, x.numel(), seconds, flops_per_token)
-        yield "step", {**progress, "answer_tokens": record["answer_tokens"]}
-        if due(step, cfg.eval_every, cfg.steps):
-            ev = {"step": step, "eval_loss": eval_loss(model, tok, held)}
-            h["eval"].append(ev)
-            yield "eval", ev
-        if due(step, cfg.sample_every, cfg.steps):
-            s = {"step": step, "prompt": cfg.sample_question, "text": answer(model, tok, cfg.sample_question)}
-            h["samples"].append(s)
-            yield "sample", s
-        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            yield checkpoint("running")
-    yield checkpoint(reason)
-    last = record["history"]["eval"][-1]["eval_loss"]
-    yield "done", {"reason": reason, "step": step, "tokens": record["tokens"], "seconds": seconds,
-                   "flops": record["flops"], "parameters": params, "folder": str(folder),
-                   "base_eval_loss": base_eval, "eval_loss": last}
+        return Step(answer_loss(model, x, y, m), int(m.sum()))  # the answers' tokens: what the loss counts
 
+    def sample() -> dict:
+        return {"prompt": cfg.sample_question, "text": answer(model, tok, cfg.sample_question)}
+
+    def save(status: str) -> Event:
+        record["status"] = status
+        save_run(folder, model, tok, opt, record, extra)
+        return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
+
+    yield from train_loop(cfg, model, opt, record, step_fn, lambda: {"eval_loss": eval_loss(model, tok, held)},
+                          sample, save, should_stop, should_pause)
+    yield "done", done_event(record, folder, base_eval_loss=base_eval)

@@ -1,13 +1,28 @@
-"""The pieces every training loop here shares: pre-training, fine-tuning and LoRA.
+"""The one training loop, and the one record every run keeps.
 
-Each loop is an iterator of (event, data) pairs and takes the same optimizer step:
+Pre-training, fine-tuning, DPO, LoRA and the sequence models all train through `train_loop`:
 
-    pause? stop? -> learning rate from the schedule -> loss -> backward -> clip -> AdamW step -> record
+    pause? stop? -> learning rate from the schedule -> the trainer's loss -> backward -> clip -> AdamW step
+                 -> record -> evaluate, sample, checkpoint when due -> ... -> checkpoint -> done
 
-This file holds one implementation of each piece, so the three loops cannot drift apart:
-the schedule (`lr_at`), the optimizer (`make_optimizer`), the step (`optimizer_step`), the
-pause (`wait_while_paused`), the bookkeeping of a step (`record_step`), and the loss of
-supervised fine-tuning, which counts only the answer's tokens (`pad_rows`, `answer_loss`).
+Why one loop and not five parallel ones: the five differed only in their batch, their loss and
+what they measure, and five copies had drifted (the same count meant different things, one eval
+was named three ways). So the loop owns everything that must mean the same in every section:
+pause and stop, the step timer, the batch seed (`cfg.seed * 1_000_003 + step`, here only), the
+record and its events, and the cadence of evaluation, samples and checkpoints. A trainer hands
+over three functions: `step_fn(seed) -> Step` (its batch and loss), `evaluate() -> dict` and
+`sample() -> dict`, and one that saves a checkpoint. It stays one screen: read it top to bottom.
+
+The record (run.json in every run folder) and the events use one schema:
+
+    kind, config, parameters, step, tokens, seconds, flops, status,
+    history: {step, loss, lr, eval: [{step, eval_loss?, ...}], samples: [{step, ...}]}
+
+- tokens: the tokens the model was trained to predict, the positions the loss counts. Padding,
+  fine-tuning's prompts and DPO's reference pass are computed but not counted.
+- flops: 6 x parameters x tokens (Kaplan et al. 2020: 2 per weight forward, 4 backward), an
+  estimate of the training compute those tokens cost.
+- eval_loss: the loss on held-out data, whatever the data (text, answers, pixels, notes).
 
 References: Karpathy's nanoGPT train.py (the loop, the schedule, weight decay on matrices only);
 Loshchilov & Hutter 2019 (AdamW) and 2017 (cosine schedule).
@@ -20,7 +35,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -86,8 +101,7 @@ def record_step(record: dict, step: int, steps: int, loss: float, lr: float, tok
                 flops_per_token: float) -> dict:
     """Count a finished step into the run record (its totals and its curves); return the `step` event.
 
-    `tokens` are the positions this step computed, `seconds` the run's training time so far.
-    FLOPs are estimated as 6 x parameters per token (Kaplan et al. 2020): 2 forward, 4 backward.
+    `tokens` are the tokens this step predicted (the schema above), `seconds` the run's training time so far.
     """
     record["tokens"] += tokens
     record.update(step=step, seconds=seconds, flops=float(record["tokens"] * flops_per_token))
@@ -107,12 +121,12 @@ def stop_requested(should_stop: Callable[[], bool] | None) -> bool:
 
 
 def due(step: int, every: int, total: int) -> bool:
-    """Is `step` one of the steps where something happens every `every` steps (and at the end)?
+    """Is `step` one of the steps where something happens every `every` steps (and at the end)? 0 = never.
 
     >>> [s for s in range(1, 8) if due(s, 3, 7)]
     [3, 6, 7]
     """
-    return step % every == 0 or step == total
+    return every > 0 and (step % every == 0 or step == total)
 
 
 def wait_while_paused(
@@ -166,3 +180,82 @@ def answer_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, m: tor
     logits, _ = model(x)  # (B, T, V)
     per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")  # (B*T,)
     return (per_token * m.flatten()).sum() / m.sum()
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class Step:
+    """What a trainer's step function gives back; the loop does everything else."""
+
+    objective: torch.Tensor  # the scalar that backward() minimises
+    tokens: int  # the tokens this batch predicted: the positions the loss counts
+    loss: float | None = None  # what the loss curve shows (None: the objective's value)
+    extra: dict = field(default_factory=dict)  # more numbers for the step event (DPO's rewards, ...)
+
+
+def new_record(kind: str, cfg, parameters: int, **fields) -> dict:
+    """A run record at step 0 in the one schema (see the module docstring); `fields` add a trainer's own."""
+    return {"kind": kind, "config": cfg.to_dict(), "parameters": parameters, "step": 0, "tokens": 0,
+            "seconds": 0.0, "flops": 0.0, "status": "running", **fields,
+            "history": {"step": [], "loss": [], "lr": [], "eval": [], "samples": []}}
+
+
+def train_loop(
+    cfg,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    record: dict,
+    step_fn: Callable[[int], Step],
+    evaluate: Callable[[], dict] | None = None,
+    sample: Callable[[], dict] | None = None,
+    save: Callable[[str], Event] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    should_pause: Callable[[], bool] | None = None,
+) -> Generator[Event, None, str]:
+    """Train from record["step"] to cfg.steps, yielding events; returns (and records) why it ended.
+
+    `cfg` is a config.TrainSettings. `save(status)` writes a checkpoint and returns its event:
+    called every cfg.checkpoint_every steps, on pause (a paused run is safe on disk) and at the end.
+    """
+    step, seconds, reason = record["step"], record["seconds"], "finished"
+    flops_per_token = 6 * record["parameters"]
+    h = record["history"]
+    on_pause = (lambda: save("paused")) if save is not None else None
+    while step < cfg.steps:
+        if (yield from wait_while_paused(step, should_pause, should_stop, on_pause)):
+            reason = "stopped"
+            break
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg)
+        out = step_fn(cfg.seed * 1_000_003 + step)  # seeded per step: a resumed run draws the same batches
+        optimizer_step(model, opt, out.objective, lr, cfg.grad_clip)
+        step += 1
+        seconds += time.perf_counter() - t0
+        loss = out.objective.item() if out.loss is None else out.loss
+        progress = record_step(record, step, cfg.steps, loss, lr, out.tokens, seconds, flops_per_token)
+        yield "step", {**progress, **out.extra}
+        if evaluate is not None and due(step, cfg.eval_every, cfg.steps):
+            ev = {"step": step, **evaluate()}
+            h["eval"].append(ev)
+            yield "eval", ev
+        if sample is not None and due(step, cfg.sample_every, cfg.steps):
+            s = {"step": step, **sample()}
+            h["samples"].append(s)
+            yield "sample", s
+        if save is not None and due(step, cfg.checkpoint_every, cfg.steps) and step < cfg.steps:
+            yield save("running")
+    record["status"] = reason
+    if save is not None:
+        yield save(reason)
+    return reason
+
+
+def done_event(record: dict, folder, **fields) -> dict:
+    """The `done` event every trainer ends with: the run's totals and its last eval_loss (None if none)."""
+    evals = [e for e in record["history"]["eval"] if "eval_loss" in e]
+    return {"reason": record["status"], "step": record["step"], "tokens": record["tokens"],
+            "seconds": record["seconds"], "flops": record["flops"], "parameters": record["parameters"],
+            "folder": str(folder) if folder is not None else None,
+            "eval_loss": evals[-1]["eval_loss"] if evals else None, **fields}

@@ -11,8 +11,8 @@ the gradient never has to travel below the lowest adapted layer: a minute or two
 
 The adapted model shares the frozen weights with the model the rest of the page uses (no
 copy, never modified); only the adapters are new, and they are saved to the run folder.
-The loss counts the answer's tokens only, as in fine-tuning, and the step and the pause are
-the ones every loop here shares (loop.py).
+The loss counts the answer's tokens only, as in fine-tuning, and the loop is the one every
+trainer here shares (loop.train_loop), at a constant learning rate and without clipping.
 
 References: Hu et al. 2021 "LoRA: Low-Rank Adaptation of Large Language Models"; the PEFT
 library's LoraLayer (the same idea, written out here in a few lines).
@@ -21,15 +21,15 @@ library's LoraLayer (the same idea, written out here in a few lines).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prediction_machine.config import TrainSettings
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.model import weights
@@ -38,11 +38,13 @@ from prediction_machine.model.transformer import Transformer
 from prediction_machine.training.curriculum import checkpoint
 from prediction_machine.training.curriculum.loop import (
     Event,
+    Step,
     answer_loss,
-    optimizer_step,
+    done_event,
+    new_record,
     pad_rows,
     stop_requested,
-    wait_while_paused,
+    train_loop,
 )
 
 # The style set, written for this project: plain questions, answers in a pirate's voice.
@@ -72,7 +74,7 @@ PIRATE_HELD_OUT = ["What is the capital of Italy?", "How do I make friends?", "W
 
 
 @dataclass(frozen=True)
-class LoraConfig:
+class LoraConfig(TrainSettings):
     rank: int = 8  # r: the width of the low-rank correction
     alpha: float = 16.0  # the correction is scaled by alpha / r
     layers: int = 8  # adapt the top N layers (the gradient stops below them)
@@ -80,11 +82,12 @@ class LoraConfig:
     steps: int = 20
     batch_size: int = 4
     lr: float = 4e-3
+    min_lr_ratio: float = 1.0  # a constant learning rate: 20 small steps need no schedule
+    warmup: int = 0
+    grad_clip: float | None = None
+    eval_every: int = 0  # the before/after answers are the evaluation
     seed: int = 0
     max_new_tokens: int = 32  # for the before/after answers
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class LoRALinear(nn.Module):
@@ -169,29 +172,28 @@ def lora_finetune(
     set_enabled(adapters, True)
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
     rows = [encode(lm, q, a) for q, a in PIRATE]
-    step, seconds, reason = 0, 0.0, "finished"
-    while step < cfg.steps:
-        if (yield from wait_while_paused(step, should_pause, should_stop)):  # nothing to checkpoint mid-run
-            reason = "stopped"
-            break
-        t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    record = new_record("lora", cfg, total, trainable=n_train)
+
+    def step_fn(seed: int) -> Step:
+        g = torch.Generator().manual_seed(seed)
         picks = torch.randperm(len(rows), generator=g)[: cfg.batch_size].tolist()
         model.train()
-        loss = batch_loss(model, [rows[i] for i in picks])
-        optimizer_step(model, opt, loss, cfg.lr)  # a constant learning rate, no clipping: 20 small steps
-        model.eval()
-        step += 1
-        seconds += time.perf_counter() - t0
-        yield "step", {"step": step, "steps": cfg.steps, "loss": loss.item(), "seconds": seconds}
-    if folder is not None:
+        chosen = [rows[i] for i in picks]
+        return Step(batch_loss(model, chosen), sum(sum(mask[1:]) for _, mask in chosen))
+
+    def save(status: str) -> Event:
+        record["status"] = status
         tensors = {f"adapter.{i}.{n}": getattr(a, n).detach().contiguous() for i, a in enumerate(adapters) for n in "AB"}
-        record = {"kind": "lora", "config": cfg.to_dict(), "step": step, "seconds": seconds, "status": reason}
         checkpoint.save_adapters(Path(folder), tensors, {"config": str(cfg.to_dict())}, record)
+        return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
+
+    reason = yield from train_loop(cfg, model, opt, record, step_fn, save=save if folder is not None else None,
+                                   should_stop=should_stop, should_pause=should_pause)
+    model.eval()
     if reason == "finished":
         for q in PIRATE_HELD_OUT:
             if stop_requested(should_stop):
-                reason = "stopped"
+                record["status"] = "stopped"
                 break
             yield "after", {"question": q, "answer": reply(model, lm, q, cfg.max_new_tokens)}
-    yield "done", {"reason": reason, "step": step, "seconds": seconds, "folder": str(folder) if folder else None}
+    yield "done", done_event(record, folder)

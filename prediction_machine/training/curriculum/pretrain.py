@@ -18,19 +18,16 @@ Scale-out: under `torchrun --nproc_per_node=N -m prediction_machine pretrain ...
 process draws the same global batch, takes its own slice of it, and DistributedDataParallel
 averages the gradients (distributed.py): the same update as one process would make.
 
-The pieces every loop here shares (the schedule, the optimizer step, pausing) are in loop.py.
+The loop itself (schedule, step, pause, record, cadence) is loop.train_loop, the one every
+trainer here shares; this file gives it the batch, the loss and the evaluation.
 
-The shipped base model (data/shakespeare-base) was made with this recipe, then its weights,
-tokenizer and records copied without the optimizer state (which is twice the model's size):
+The shipped base model (data/shakespeare-base) is the recipe shakespeare-base (recipes.py), its
+weights, tokenizer and record copied without the optimizer state (twice the model's size); its
+run.json records what the run cost:
 
-    prediction-machine pretrain --preset shakespeare --out /tmp/shakespeare-run
+    prediction-machine pretrain --recipe shakespeare-base --out /tmp/shakespeare-run
     cp /tmp/shakespeare-run/{model.safetensors,tokenizer.json,prediction-machine.json,run.json} \
        prediction_machine/data/shakespeare-base/
-
-Measured here (2 busy CPU cores, one thread): 1,200 steps, 2,457,600 tokens, 1,031 s of training
-(17 minutes), 1.26e13 FLOPs; validation loss 2.90 (a uniform guess over 512 tokens: ln 512 = 6.24).
-The shipped chat model (data/shakespeare-chat) is `prediction-machine finetune --out /tmp/chat-run`
-from it, copied the same way: 150 steps, 43 s, held-out answer loss 5.12 -> 0.44.
 
 References: Karpathy's nanoGPT train.py and llm.c (the loop, the schedule, FLOPs ~ 6 N D);
 Kaplan et al. 2020 "Scaling Laws for Neural Language Models" (the 6 N D estimate);
@@ -50,7 +47,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from prediction_machine.config import PRESETS, ModelConfig, Settings
+from prediction_machine.config import PRESETS as MODEL_PRESETS
+from prediction_machine.config import ModelConfig, TrainSettings
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.inference.tokenizer import Tokenizer
@@ -61,20 +59,19 @@ from prediction_machine.training.curriculum.checkpoint import clean_run, load_re
 from prediction_machine.training.curriculum.corpus import Corpus, encode_corpus, shakespeare, user_text
 from prediction_machine.training.curriculum.loop import (
     Event,
-    due,
+    Step,
+    done_event,
     fit_warmup,
-    lr_at,
     lr_schedule,
     make_optimizer,
-    optimizer_step,
-    record_step,
-    wait_while_paused,
+    new_record,
+    train_loop,
 )
 from prediction_machine.training.curriculum.runs import read_run
 
 
 @dataclass(frozen=True)
-class TrainConfig(Settings):
+class TrainConfig(TrainSettings):
     model: str = "tiny"  # a preset from config.PRESETS; its vocab_size is replaced by the tokenizer's
     layers: int | None = None  # override the preset's n_layers (None = keep it)
     width: int | None = None  # override the preset's d_model (and d_ff = 3 x width)
@@ -86,11 +83,9 @@ class TrainConfig(Settings):
     batch_size: int = 16  # windows per step (the global batch under torchrun)
     context: int = 128  # tokens per window; at most the preset's max_seq_len
     lr: float = 3e-3  # peak learning rate, reached after warm-up
-    min_lr_ratio: float = 0.1  # the cosine ends at lr x this
     warmup: int = 30  # steps of linear warm-up from 0
     weight_decay: float = 0.1  # AdamW decay on matrices (not on norms)
-    grad_clip: float = 1.0  # the gradient's norm is capped here: one bad batch cannot wreck the run
-    eval_every: int = 50  # measure train and validation loss every N steps
+    eval_every: int = 50  # measure train and held-out loss every N steps
     eval_batches: int = 8  # ... on this many fixed batches of each
     sample_every: int = 50  # write a sample from the fixed prompt every N steps
     sample_tokens: int = 60
@@ -99,10 +94,8 @@ class TrainConfig(Settings):
     seed: int = 1337
 
 
-RECIPES: dict[str, TrainConfig] = {
-    # The shipped base model: 0.87M parameters, 2.5M tokens seen (see the docstring for the time it took).
-    "shakespeare": TrainConfig(vocab_size=512, steps=1200, batch_size=16, context=128, lr=3e-3, warmup=50,
-                               eval_every=100, sample_every=100, checkpoint_every=100),
+# Settings no shipped model was made with (the shipped one is the recipe shakespeare-base, recipes.py).
+PRESETS: dict[str, TrainConfig] = {
     # What the page starts (live_config): short enough to watch to the end; the learner may change
     # some of it. BPE on 200,000 characters and 4 evaluation batches keep the waits short.
     "live": TrainConfig(vocab_size=512, bpe_chars=200_000, corpus_chars=1_500_000, steps=300, batch_size=12,
@@ -114,13 +107,13 @@ RECIPES: dict[str, TrainConfig] = {
 
 
 def live_config(**choices) -> TrainConfig:
-    """The page's run: RECIPES["live"] with the learner's choices (steps, batch size, ...).
+    """The page's run: PRESETS["live"] with the learner's choices (steps, batch size, ...).
 
     A shorter run warms up for a tenth of its steps (loop.fit_warmup), and checkpoints come
     no more often than evaluations. Example: steps=100, eval_every=60 -> warmup 10, checkpoint_every 60.
     """
-    cfg = replace(RECIPES["live"], **choices)
-    return fit_warmup(replace(cfg, checkpoint_every=max(cfg.eval_every, RECIPES["live"].checkpoint_every)))
+    cfg = replace(PRESETS["live"], **choices)
+    return fit_warmup(replace(cfg, checkpoint_every=max(cfg.eval_every, PRESETS["live"].checkpoint_every)))
 
 
 # ----------------------------------------------------------------------------- pieces of the loop
@@ -256,7 +249,7 @@ def pretrain(
         yield "tokenizer", tokenizer_info
 
     # -- 2. the model
-    mcfg: ModelConfig = replace(PRESETS[cfg.model], vocab_size=tok.vocab_size)
+    mcfg: ModelConfig = replace(MODEL_PRESETS[cfg.model], vocab_size=tok.vocab_size)
     if cfg.layers:
         mcfg = replace(mcfg, n_layers=cfg.layers)
     if cfg.width:
@@ -267,71 +260,50 @@ def pretrain(
     model = Transformer(mcfg)
     init_weights(model, cfg.seed)
     opt = make_optimizer(model, cfg)
-    record = previous or {
-        "kind": "pretrain", "config": cfg.to_dict(), "corpus": corpus.describe(), "tokenizer": tokenizer_info,
-        "merges": merges_shown, "step": 0, "tokens": 0, "seconds": 0.0, "flops": 0.0,
-        "history": {"step": [], "loss": [], "lr": [], "eval": [], "samples": []}, "status": "running",
-    }
-    step, restored = 0, False
-    if previous:  # weights, optimizer and record from one checkpoint: the token count and history go on exactly
-        record, step, restored = load_resume(folder, model, opt)
-    record["config"] = cfg.to_dict()
     params = sum(p.numel() for p in model.parameters())
+    record = new_record("pretrain", cfg, params, corpus=corpus.describe(), tokenizer=tokenizer_info,
+                        merges=merges_shown)
+    restored = False
+    if previous:  # weights, optimizer and record from one checkpoint: the token count and history go on exactly
+        record, _, restored = load_resume(folder, model, opt)
+    record.update(config=cfg.to_dict(), parameters=params, status="running")
     train_model = distributed.wrap(model, d)  # the loss goes through DDP under torchrun
-    record["status"] = "running"
     if d.main:
         yield "start", {
             "folder": str(folder), "config": cfg.to_dict(), "model": mcfg.to_dict(), "parameters": params,
-            "corpus": corpus.describe(), "tokenizer": tokenizer_info, "resumed_from": step if previous else None,
+            "corpus": corpus.describe(), "tokenizer": tokenizer_info,
+            "resumed_from": record["step"] if previous else None,
             "optimizer_restored": restored, "processes": d.world,
             "lr_schedule": lr_schedule(cfg),
             "history": record["history"] if previous else None,
         }
 
-    def checkpoint(status: str) -> Event:
+    # -- 3. the loop: every process draws the same global batch and trains on its own slice of it
+    def step_fn(seed: int) -> Step:
+        x, y = get_batch(train_ids, cfg.batch_size, cfg.context, seed)  # (B, T) each
+        x, y = distributed.my_slice(x, d), distributed.my_slice(y, d)  # (B/world, T) each
+        loss = next_token_loss(train_model, x, y)
+        return Step(loss, cfg.batch_size * cfg.context, loss=distributed.all_mean(loss.item(), d))
+
+    def evaluate() -> dict:
+        return {"train_loss": estimate_loss(model, train_ids, cfg, 7), "eval_loss": estimate_loss(model, val_ids, cfg, 11)}
+
+    def sample() -> dict:
+        return {"prompt": cfg.sample_prompt,
+                "text": sample_text(model, tok, cfg.sample_prompt, cfg.sample_tokens, cfg.seed)}
+
+    def save(status: str) -> Event:
         record["status"] = status
         if d.main:
             save_run(folder, model, tok, opt, record, {"recipe": cfg.to_dict()})
-        return "checkpoint", {"step": step, "folder": str(folder), "status": status}
+        return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
 
-    # -- 3. the loop
-    flops_per_token = 6 * params
-    seconds = record["seconds"]
-    reason = "finished"
-    h = record["history"]
-    while step < cfg.steps:
-        if (yield from wait_while_paused(step, should_pause, should_stop, on_pause=lambda: checkpoint("paused"))):
-            reason = "stopped"
-            break
-        t_step = time.perf_counter()
-        lr = lr_at(step, cfg)
-        x, y = get_batch(train_ids, cfg.batch_size, cfg.context, cfg.seed * 1_000_003 + step)  # (B, T) each
-        x, y = distributed.my_slice(x, d), distributed.my_slice(y, d)  # (B/world, T) each
-        loss = next_token_loss(train_model, x, y)
-        optimizer_step(model, opt, loss, lr, cfg.grad_clip)
-        step += 1
-        seconds += time.perf_counter() - t_step
-        mean_loss = distributed.all_mean(loss.item(), d)
-        progress = record_step(record, step, cfg.steps, mean_loss, lr, cfg.batch_size * cfg.context, seconds,
-                               flops_per_token)
-        if d.main:
-            yield "step", progress
-        if due(step, cfg.eval_every, cfg.steps):
-            ev = {"step": step, "train_loss": estimate_loss(model, train_ids, cfg, 7),
-                  "val_loss": estimate_loss(model, val_ids, cfg, 11)}
-            h["eval"].append(ev)
-            if d.main:
-                yield "eval", ev
-        if d.main and due(step, cfg.sample_every, cfg.steps):
-            s = {"step": step, "prompt": cfg.sample_prompt,
-                 "text": sample_text(model, tok, cfg.sample_prompt, cfg.sample_tokens, cfg.seed)}
-            h["samples"].append(s)
-            yield "sample", s
-        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            yield checkpoint("running")
-    yield checkpoint(reason)
+    events = train_loop(cfg, model, opt, record, step_fn, evaluate, sample if d.main else None, save,
+                        should_stop, should_pause)
     if d.main:
-        yield "done", {"reason": reason, "step": step, "tokens": record["tokens"], "seconds": seconds,
-                       "flops": record["flops"], "parameters": params, "folder": str(folder),
-                       "val_loss": h["eval"][-1]["val_loss"] if h["eval"] else None}
+        yield from events
+        yield "done", done_event(record, folder)
+    else:
+        for _ in events:  # every process trains; only the first one reports
+            pass
     distributed.finish(d)  # rank 0 has written the checkpoint; everyone leaves together

@@ -41,8 +41,8 @@ router = APIRouter(prefix="/api/curriculum", tags=["curriculum"])
 RUN_ID = runs.RUN_ID
 _manager_lock = threading.Lock()
 COMPARED = Memo(size=4)  # checkpoints of runs loaded for /compare: the 4 most recent stay, the rest are freed
-# The defaults the page starts with are the library's: the live recipe, FinetuneConfig, LoraConfig.
-LIVE = pretrain.RECIPES["live"]
+# The defaults the page starts with are the library's: the live preset, FinetuneConfig, LoraConfig.
+LIVE = pretrain.PRESETS["live"]
 FT = ft.FinetuneConfig()
 LORA = lora.LoraConfig()
 

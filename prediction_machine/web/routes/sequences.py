@@ -15,8 +15,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, Field
 
 from prediction_machine.inference.sampling import SamplingParams
-from prediction_machine.sequences import checkpoint, digits, melody, train
+from prediction_machine.sequences import digits, melody, shipped, train
 from prediction_machine.sequences import pixel_tokens as pt
+from prediction_machine.training.curriculum.checkpoint import read_record
 from prediction_machine.web.routes.curriculum import RUN_ID, clean, creator, manager
 from prediction_machine.web.security import owner_of
 from prediction_machine.web.streaming import SSE_RESPONSES, sse
@@ -71,7 +72,7 @@ def compose(req: ComposeRequest) -> dict:
 
 @router.get("/models", summary="The shipped pixel and note models: size, training cost, measured numbers")
 def shipped_models() -> dict:
-    return clean({kind: checkpoint.read_record(checkpoint.shipped(kind)) for kind in checkpoint.KINDS})
+    return clean({kind: read_record(shipped.shipped(kind)) for kind in shipped.KINDS})
 
 
 @router.post("/train", summary="Start a short live training run of the pixel or note model; returns its job id")
