@@ -78,7 +78,7 @@ export function mountTraining(root) {
         if (name === "step") {
           run.loss.push([d.step, d.loss]);
           status.textContent = `Step ${d.step} of ${d.steps}: loss ${d.loss.toFixed(3)}, ${fmtSec(d.seconds)}, ${fmtSI(d.flops)}FLOPs so far.`;
-        } else if (name === "eval") run.evals.push([d.step, d.held_out_nll]);
+        } else if (name === "eval") run.evals.push([d.step, d.eval_loss]);
         else if (name === "sample") samples.prepend(sampleItem(d));
         else if (name === "done") status.textContent = `Done (${d.reason ?? d.status}): ${plural(d.step ?? 0, "step")} in ${fmtSec(d.seconds)}, about ${fmtSI(d.flops)}FLOPs.`;
         else if (name === "error") status.replaceChildren(errorBox(d.error));

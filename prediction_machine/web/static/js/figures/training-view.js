@@ -116,7 +116,7 @@ export function trainingView({ kind, stats }) {
       statNodes.flops.textContent = fmtSI(data.flops);
       statNodes.loss.textContent = fmtNum(data.loss, 3);
     } else if (name === "eval") {
-      for (const [key, label] of [["train_loss", "training loss (fixed batches)"], ["val_loss", "validation loss (held-out text)"], ["eval_loss", "eval loss (held-out questions)"]]) {
+      for (const [key, label] of [["train_loss", "training loss (fixed batches)"], ["eval_loss", kind === "finetune" ? "eval loss (held-out questions)" : "validation loss (held-out text)"]]) {
         if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
       }
     } else if (name === "sample") {

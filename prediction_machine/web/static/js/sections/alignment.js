@@ -83,8 +83,9 @@ function ratePanel(shared) {
       const { job } = await post(`${API}/align`, { sft: model.value || "shakespeare-chat", pairs });
       await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
         if (name === "step") {
-          status.textContent = `step ${d.step}/${d.steps}: loss ${d.loss.toFixed(3)}, reward chosen ${d.reward_chosen.toFixed(3)}, rejected ${d.reward_rejected.toFixed(3)}, margin ${d.margin.toFixed(3)}` +
-            (d.held_out ? ` · project's held-out pairs: accuracy ${pct(d.held_out.accuracy)}, KL ${d.held_out.kl.toFixed(3)} per token` : "");
+          status.textContent = `step ${d.step}/${d.steps}: loss ${d.loss.toFixed(3)}, reward chosen ${d.reward_chosen.toFixed(3)}, rejected ${d.reward_rejected.toFixed(3)}, margin ${d.margin.toFixed(3)}`;
+        } else if (name === "eval" && d.step > 0) { // the held-out numbers of the step just shown
+          status.textContent += ` · project's held-out pairs: accuracy ${pct(d.accuracy)}, KL ${d.kl.toFixed(3)} per token`;
         } else if (name === "before" || name === "after") {
           d.probes.forEach((p, i) => { (probes[i] ||= {})[name] = p; });
           if (name === "after") showResults(results, Object.values(probes));
