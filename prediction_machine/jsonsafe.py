@@ -24,7 +24,12 @@ def json_number(x: float | None, digits: int | None = None) -> float | None:
 
 
 def json_numbers(x, digits: int | None = None):
-    """`json_number` applied to every float of a nested list (as `tensor.tolist()` gives)."""
+    """`json_number` applied to every float of nested lists and dicts; other values kept as they are.
+
+    json_numbers({"loss": [0.51234, float("nan")], "step": 3}, 2) -> {"loss": [0.51, None], "step": 3}
+    """
+    if isinstance(x, dict):
+        return {k: json_numbers(v, digits) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [json_numbers(v, digits) for v in x]
-    return json_number(x, digits)
+    return json_number(x, digits) if isinstance(x, float) else x

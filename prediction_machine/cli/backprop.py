@@ -13,6 +13,8 @@ import math
 import sys
 from pathlib import Path
 
+from prediction_machine.jsonsafe import json_number
+
 
 def register(sub) -> None:
     from prediction_machine.training.backprop.datasets import GENERATORS
@@ -89,15 +91,12 @@ def run(args) -> None:
         points = [(p.x, p.y, p.label) for p in session.points]
         args.png.write_bytes(png_bytes(boundary_pixels(session.grid(60).tolist(), points, scale=8)))
 
-    def num(x):
-        return None if x is None or not math.isfinite(x) else round(x, 6)
-
     result = {
         "dataset": args.dataset, "sizes": config.sizes, "activation": args.activation, "steps": session.step_count,
         "paused_reason": session.paused_reason,
-        "start": {"train_loss": num(start.train_loss), "test_loss": num(start.test_loss)},
-        "train_loss": num(end.train_loss), "test_loss": num(end.test_loss),
-        "train_accuracy": num(end.train_accuracy), "test_accuracy": num(end.test_accuracy),
+        "start": {"train_loss": json_number(start.train_loss, 6), "test_loss": json_number(start.test_loss, 6)},
+        "train_loss": json_number(end.train_loss, 6), "test_loss": json_number(end.test_loss, 6),
+        "train_accuracy": json_number(end.train_accuracy, 6), "test_accuracy": json_number(end.test_accuracy, 6),
         "png": str(args.png) if args.png is not None else None,
     }
     if args.json:

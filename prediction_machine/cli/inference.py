@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+from rich import box
 from rich.table import Table
 
-from prediction_machine.cli.output import UsageError, console, emit, load_model, visible
+from prediction_machine.cli.output import UsageError, check_temperature, console, emit, load_model, visible
 
 
 def cmd_models(args) -> None:
@@ -16,13 +17,18 @@ def cmd_models(args) -> None:
     if args.json:
         emit({"default": models.DEFAULT_MODEL, "models": [e.__dict__ for e in entries.values()]})
         return
-    table = Table(title="Models")
-    for col in ("name", "description", "where the weights come from"):
-        table.add_column(col, overflow="fold")
+    width = min(console.width, 80)
+    table = Table(title="Models (--model NAME; * the default)", box=box.SIMPLE, width=width)
+    table.add_column("name", no_wrap=True)
+    table.add_column("reads", no_wrap=True)
+    table.add_column("what it is; its weights", overflow="fold")
     for e in entries.values():
-        table.add_row(e.name + (" (default)" if e.name == models.DEFAULT_MODEL else ""), e.description, e.where)
+        star = " *" if e.name == models.DEFAULT_MODEL else ""
+        table.add_row(e.name + star, e.kind, f"{e.description}\n{e.where}")
     console.print(table)
-    console.print("Any local Llama-family checkpoint folder (config.json, *.safetensors, tokenizer.json) also works: --model PATH")
+    console.print("Text models work with generate, tokenize, attention and serve; digits with `draw`, melody with "
+                  "`compose`. Any local Llama-family checkpoint folder (config.json, *.safetensors, tokenizer.json) "
+                  "also works: --model PATH", width=width)
 
 
 def cmd_tokenize(args) -> None:
@@ -45,7 +51,7 @@ def cmd_generate(args) -> None:
     from prediction_machine.inference.tokenizer import StreamDecoder
 
     try:
-        params = SamplingParams(args.temperature, args.top_k, args.top_p, args.min_p)
+        params = SamplingParams(check_temperature(args.temperature), args.top_k, args.top_p, args.min_p)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.max_new_tokens < 1:

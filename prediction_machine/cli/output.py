@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import sys
 
 from rich.console import Console
+
+from prediction_machine.limits import MAX_TEMPERATURE
 
 
 class _Console(Console):
@@ -21,6 +25,24 @@ class UsageError(Exception):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def finite(text: str) -> float:
+    """An argparse type: a finite number. finite("0.5") -> 0.5; finite("nan") -> error"""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def check_temperature(value: float) -> float:
+    """A temperature the CLI accepts: 0 (greedy) to MAX_TEMPERATURE, as every API does; else a UsageError."""
+    if not 0 <= value <= MAX_TEMPERATURE:
+        raise UsageError(f"--temperature must be between 0 (greedy) and {MAX_TEMPERATURE:g}, got {value:g}")
+    return value
 
 
 def load_model(name: str | None):

