@@ -3,7 +3,7 @@
     prediction-machine draw --digit 3 --png three.png
     prediction-machine compose --start "C5 B4 A4" --midi tune.mid
     prediction-machine sequences-train --recipe digits --out /tmp/digits   # rebuilds the shipped model
-    prediction-machine sequences-report digits --samples 100      # the README's numbers
+    prediction-machine sequences-report digits --samples 100      # the numbers in docs/sequences.md
 
 The same decoder, sampling code and generation loop as `generate`; only the tokenizer differs.
 """
