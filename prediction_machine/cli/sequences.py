@@ -60,7 +60,7 @@ def register(sub) -> None:
     s = sub.add_parser("sequences-report", help="measure a shipped sequence model against its baselines")
     s.add_argument("kind", choices=["digits", "melody"])
     s.add_argument("--samples", type=int, default=20,
-                   help="drawings per digit, or tunes, to generate (default 20; the README uses 100)")
+                   help="drawings per digit, or tunes, to generate (default 20; docs/sequences.md uses 100)")
     s.add_argument("--save", action="store_true", help="store the numbers in the shipped model's run.json")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_report)
