@@ -142,7 +142,7 @@ def test_note_model_beats_both_baselines_and_matches_its_record():
 
 @pytest.mark.slow
 def test_the_classifier_recognizes_most_requested_digits():
-    # 20 per digit here; the shipped record holds the README's 100 per digit, checked for shape and bar.
+    # 20 per digit here; the shipped record holds docs/sequences.md's 100 per digit, checked for shape and bar.
     table = digits.recognition_table(20, seed=1)
     assert table["classifier_held_out_accuracy"] > 0.9
     assert table["share"] >= 0.8, table["per_digit"]
