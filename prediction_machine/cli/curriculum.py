@@ -94,7 +94,7 @@ def register(sub) -> None:
 
 def threads(s) -> None:
     # Why 1: a tiny model's matrices are too small to split across cores, and on a busy machine the
-    # threads mostly wait for each other (measured here: 25x slower with 2 threads under load).
+    # threads mostly wait for each other (docs/performance.md has the measurement).
     # To use more cores, run more processes: torchrun --nproc_per_node=N.
     s.add_argument("--threads", type=int, default=1, help="CPU threads per process (default 1; see the docstring)")
 
