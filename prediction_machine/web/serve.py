@@ -37,7 +37,7 @@ import time
 from collections import Counter
 
 from prediction_machine.web.early import LOOPBACK, TOKEN_ENV, allowed_hosts_for
-from prediction_machine.web.settings import ServerSettings
+from prediction_machine.web.settings import FROM_FLAGS_ONLY, ServerSettings
 
 MIN_TOKEN_CHARS = 12
 SHUTDOWN_GRACE_S = 5  # after SIGTERM, streams still open after this long are cut
@@ -107,7 +107,7 @@ def settings_from_env(settings: ServerSettings, env=os.environ) -> ServerSetting
     changes = {}
     for f in dataclasses.fields(settings):
         raw = env.get(ENV_PREFIX + f.name.upper())
-        if raw is None or f.name in ("host", "port", "model", "token", "allowed_hosts"):
+        if raw is None or f.name in FROM_FLAGS_ONLY:
             continue
         default = getattr(settings, f.name)
         try:
