@@ -1,5 +1,13 @@
-"""Shared fixtures: the model is loaded once per test session, the server started once.
+"""The one test harness: the model loaded once, the stub model, servers, waiting, event streams.
 
+- `lm` and `client`: the default model (SmolLM2), loaded once per session, and an in-process app on it.
+- `stub`: the tiny hostile model of tests/hostile_model.py (real decoder, milliseconds per token).
+- `start_server` / `Server`: the real `prediction-machine serve` in a subprocess; `server_url` shares one.
+- `wait_until` and `wait_for_page`: poll a condition, failing the test with what it waited for.
+- `read_sse`: a whole event stream, parsed strictly.
+- `one_thread`: torch on one thread for a module, put back afterwards.
+
+Fixtures put back what they change; `leaves_process_as_found` checks it after every module.
 Browser tests drive Debian's Chromium through Playwright; nothing downloads a browser.
 Without CI they skip when Chromium is missing; with CI=true a missing browser fails them.
 """
@@ -7,11 +15,14 @@ Without CI they skip when Chromium is missing; with CI=true a missing browser fa
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,8 +35,12 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
+# ----------------------------------------------------------------------------- models
+
+
 @pytest.fixture(scope="session")
 def lm():
+    """The default model (SmolLM2-135M-Instruct), loaded once: models.load caches it for the whole process."""
     from prediction_machine.model import models
 
     return models.load()
@@ -42,46 +57,205 @@ def client(lm):
         yield c
 
 
+def make_app(**settings):
+    """A fresh app on ServerSettings(**settings), as a new server process would start: a test before
+    may have begun a shutdown, which is process-wide."""
+    from prediction_machine.web import admission
+    from prediction_machine.web.app import create_app
+    from prediction_machine.web.settings import ServerSettings
+
+    admission.reset_shutdown()
+    return create_app(ServerSettings(**settings))
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory) -> str:
+    """The folder of the tiny hostile stub model (tests/hostile_model.py), built in about a second.
+
+    One per module, not per session: tests patch the loaded model's decoder and wrap its forward
+    pass, and models.load caches a model by folder, so a fresh folder keeps modules apart.
+    """
+    from hostile_model import build
+
+    return str(build(tmp_path_factory.mktemp("stub") / "model"))
+
+
+# ----------------------------------------------------------------------------- process-wide state
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module: tiny models train fastest on one thread (on a busy 2-core
+    machine more threads mostly wait). The count is process-wide, so it is put back afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+NOT_TEST_STATE = {
+    "PYTEST_CURRENT_TEST",  # pytest's own, set for each phase of each test
+    "TORCHINDUCTOR_CACHE_DIR",  # torch writes its default cache folder there on its first compile
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leaves_process_as_found():
+    """Every module leaves torch's thread count and the environment as it found them: a change
+    that leaks would silently alter every module that runs after it."""
+    threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+    environ = dict(os.environ)
+    yield
+    if threads is not None:
+        assert sys.modules["torch"].get_num_threads() == threads, "torch's thread count was not put back"
+    names = (environ.keys() | os.environ.keys()) - NOT_TEST_STATE
+    changed = sorted(k for k in names if environ.get(k) != os.environ.get(k))
+    assert not changed, f"environment variables not put back: {changed}"
+
+
+# ----------------------------------------------------------------------------- waiting
+
+
+def wait_until(check, timeout: float = 120, what: str = "the condition", poll: float = 0.05,
+               sleep=time.sleep) -> float:
+    """Poll check() until it holds and return the seconds that took; fail the test after `timeout` s.
+
+    The default timeout is generous: the browser tests wait on the real model, on a busy machine.
+    """
+    t0 = time.perf_counter()
+    while not check():
+        if time.perf_counter() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        sleep(poll)
+    return time.perf_counter() - t0
+
+
+def wait_for_page(page, condition, timeout: float = 120) -> float:
+    """Poll a page until `condition` holds: a JS expression, or a function of the page.
+
+    page.wait_for_function would eval the expression, which the page's CSP forbids, so it is polled
+    from Python; page.wait_for_timeout (not time.sleep) lets Playwright handle the page's events.
+    """
+    if isinstance(condition, str):
+        check, what = (lambda: page.evaluate(f"() => Boolean({condition})")), condition
+    else:
+        check, what = (lambda: condition(page)), "the page"
+    return wait_until(check, timeout, what, poll=0.05, sleep=lambda s: page.wait_for_timeout(s * 1000))
+
+
+# ----------------------------------------------------------------------------- event streams
+
+
+def _no_constant(name: str):
+    raise ValueError(f"non-standard JSON constant {name} in an event")
+
+
+def read_sse(stream) -> list[tuple[str, dict]]:
+    """A whole text/event-stream body (a response, or its bytes) as (event, data) pairs, strictly:
+    UTF-8, standard JSON (no NaN or Infinity). Comment lines (": ...") are skipped.
+
+    >>> read_sse(b": hi\n\nevent: step\ndata: {\"id\": 7}\n\n")
+    [('step', {'id': 7})]
+    """
+    raw = stream if isinstance(stream, bytes) else stream.content
+    events = []
+    for chunk in raw.decode("utf-8").split("\n\n"):
+        name, data = "message", []
+        for line in chunk.split("\n"):
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                data.append(line.removeprefix("data: "))
+        if data:
+            events.append((name, json.loads("\n".join(data), parse_constant=_no_constant)))
+    return events
+
+
+# ----------------------------------------------------------------------------- servers
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(*extra: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prediction_machine", "serve", "--port", str(port), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read().decode(errors='replace')}")
-        try:
-            r = httpx.get(url + "/api/health", timeout=1)
-            if r.status_code == 200 and r.json().get("model") != "loading":  # serve loads the model in the background
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start within 60 s")
+class Server:
+    """`prediction-machine serve` in a subprocess, on a free port; a context manager that stops it.
+
+    Its output goes to a file, read back by output(): a pipe that nobody reads fills up and stalls
+    the server. Starting does not wait: tests that watch the start-up poll it themselves, the
+    others call start_server, which waits until the model is ready.
+    """
+
+    def __init__(self, *args: str, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="pm-serve-", suffix=".log")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "prediction_machine", "serve", "--port", str(self.port), *args],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def wait_ready(self, headers: dict | None = None, timeout: float = 60) -> "Server":
+        """Wait until /api/health says the model is ready (serve loads it in the background)."""
+
+        def ready() -> bool:
+            assert self.proc.poll() is None, f"serve exited with {self.proc.returncode}:\n{self.output()}"
+            try:
+                r = httpx.get(self.url + "/api/health", headers=headers, timeout=1)
+            except httpx.HTTPError:
+                return False
+            state = r.json().get("model") if r.status_code == 200 else None
+            assert state != "error", f"serve could not load its model:\n{self.output()}"
+            return state == "ready"
+
+        wait_until(ready, timeout, f"serve to have its model ready at {self.url}", poll=0.2)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send `sig` (a graceful stop by default), kill it if it has not exited within `timeout` s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        self.log.close()
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
+def start_server(*args: str, env: dict | None = None, headers: dict | None = None) -> Server:
+    """Start `prediction-machine serve *args` and wait until its model is ready."""
+    server = Server(*args, env=env)
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        return server.wait_ready(headers)
+    except BaseException:
+        server.__exit__()
+        raise
 
 
 @pytest.fixture(scope="session")
 def server_url():
-    proc, url = start_server()
-    yield url
-    stop_server(proc)
+    """The real server with the default model, shared by the browser tests."""
+    with start_server() as server:
+        yield server.url
+
+
+# ----------------------------------------------------------------------------- browsers
 
 
 @pytest.fixture(scope="session")
@@ -125,20 +299,3 @@ def run_in_thread(make_coro):
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
-
-
-def read_sse(response) -> list[tuple[str, dict]]:
-    """Parse a whole text/event-stream body into (event, data) pairs."""
-    import json
-
-    events = []
-    for chunk in response.text.split("\n\n"):
-        name, data = "message", []
-        for line in chunk.split("\n"):
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-        if data:
-            events.append((name, json.loads("\n".join(data))))
-    return events

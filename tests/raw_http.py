@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import socket
 import time
 
@@ -33,12 +32,3 @@ def read_until(s: socket.socket, marker: bytes, count: int = 1, limit: float = 1
         buf += chunk
     return buf
 
-
-def wait_for(cond, limit: float) -> float:
-    """Seconds until cond() held, polled every 10 ms; math.inf if it did not within `limit`."""
-    t0 = time.perf_counter()
-    while not cond():
-        if time.perf_counter() - t0 > limit:
-            return math.inf
-        time.sleep(0.01)
-    return time.perf_counter() - t0

@@ -9,18 +9,14 @@ is theirs alone, while a prober on 127.0.0.1 checks /api/health the whole time.
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
-from hostile_model import build
 
 TOKEN = "abuse-connections-token-7d1e"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -29,30 +25,13 @@ LIMITS = {"MAX_CONNECTIONS": "40", "CONNECTIONS_PER_IP": "10", "HEADER_TIMEOUT_S
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from conftest import free_port
+def server(stub, tmp_path_factory):
+    from conftest import start_server
 
-    stub = build(tmp_path_factory.mktemp("stub") / "model")
-    port = free_port()
-    env = {**os.environ, "PREDICTION_MACHINE_TOKEN": TOKEN, "PREDICTION_MACHINE_RUNS": str(tmp_path_factory.mktemp("runs")),
+    env = {"PREDICTION_MACHINE_TOKEN": TOKEN, "PREDICTION_MACHINE_RUNS": str(tmp_path_factory.mktemp("runs")),
            **{"PREDICTION_MACHINE_" + k: v for k, v in LIMITS.items()}}
-    proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port), "--model", str(stub)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        assert proc.poll() is None, proc.stdout.read().decode()
-        try:
-            if httpx.get(url + "/api/health", headers=AUTH, timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.time() < deadline, "server did not start"
-        time.sleep(0.2)
-    yield proc, port
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
+    with start_server("--model", stub, env=env, headers=AUTH) as server:
+        yield server
 
 
 def connect(port: int, source: str) -> socket.socket:
@@ -94,7 +73,7 @@ class Prober(threading.Thread):
 
 
 def test_idle_and_slow_connections_are_bounded_and_health_answers_throughout(server):
-    proc, port = server
+    port = server.port
     prober = Prober(port)
     prober.start()
     idle = [connect(port, "127.0.0.2") for _ in range(30)]  # connect and say nothing
@@ -135,7 +114,7 @@ def test_idle_and_slow_connections_are_bounded_and_health_answers_throughout(ser
 
 
 def test_the_total_cap_holds_across_addresses_then_frees(server):
-    proc, port = server
+    port = server.port
     socks = [connect(port, f"127.0.0.{4 + i // 10}") for i in range(70)]  # 7 addresses x 10: within each share
     time.sleep(0.8)
     still = sum(not is_closed(s) for s in socks)
@@ -148,7 +127,7 @@ def test_the_total_cap_holds_across_addresses_then_frees(server):
 
 
 def test_idle_keep_alive_and_slow_bodies_are_closed(server):
-    proc, port = server
+    port = server.port
     s = connect(port, "127.0.0.1")
     s.sendall(f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
     s.settimeout(5)
@@ -178,12 +157,13 @@ def test_idle_keep_alive_and_slow_bodies_are_closed(server):
 
 
 def test_shutdown_answers_503_with_retry_after_then_exits_and_the_log_stayed_small(server):
-    proc, port = server
+    proc, port = server.proc, server.port
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     r = httpx.get(f"http://127.0.0.1:{port}/api/health", headers=AUTH, timeout=2)
     assert r.status_code == 503 and r.headers["retry-after"], r.text
-    out = proc.communicate(timeout=20)[0].decode()
+    proc.wait(20)
+    out = server.output()
     assert proc.returncode == 0, out
     # 130 refused connections above, but the log is rate-limited (60 lines a minute).
     assert len(out.splitlines()) < 80, len(out.splitlines())

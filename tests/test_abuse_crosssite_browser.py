@@ -13,11 +13,8 @@ import http.server
 import threading
 
 import pytest
-from hostile_model import LiveServer, build
-
-from prediction_machine.web import admission
-from prediction_machine.web.app import create_app
-from prediction_machine.web.settings import ServerSettings
+from conftest import make_app
+from hostile_model import LiveServer
 
 ATTACK = """<!doctype html><meta charset="utf-8"><title>Another site</title>
 <style>body{font:16px sans-serif;margin:2em} li{margin:.3em 0}</style>
@@ -63,9 +60,8 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def ours(tmp_path_factory):
-    admission.reset_shutdown()
-    app = Recorder(create_app(ServerSettings(model=str(build(tmp_path_factory.mktemp("stub") / "model")))))
+def ours(stub):
+    app = Recorder(make_app(model=stub))
     with LiveServer(app) as live:
         live.recorder = app
         yield live

@@ -9,27 +9,20 @@ playground sessions are limited per student and expire when idle.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 
 import httpx
 import pytest
-from hostile_model import LiveServer, build
+from conftest import make_app, wait_until
+from hostile_model import LiveServer
 
 from prediction_machine.training.curriculum.loop import wait_while_paused
-from prediction_machine.web import admission
-from prediction_machine.web.app import create_app
 from prediction_machine.web.jobs import JobManager
 from prediction_machine.web.security import CLIENT_COOKIE, TOKEN_COOKIE
 from prediction_machine.web.settings import ServerSettings
 
 TOKEN = "abuse-fairness-token-91c2"
 LONG = {"prompt": "go", "max_new_tokens": 200, "temperature": 1.0, "seed": 3, "chat": False}
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    return str(build(tmp_path_factory.mktemp("stub") / "model"))
 
 
 def session_cookie(url: str, source: str = "127.0.0.1") -> str:
@@ -40,9 +33,7 @@ def session_cookie(url: str, source: str = "127.0.0.1") -> str:
 
 
 def test_forged_and_rotating_cookies_get_one_clients_share(stub):
-    admission.reset_shutdown()
-    app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=30,
-                                    places_per_ip=3))
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=30, places_per_ip=3)
     # The one running slot is taken by a long generation elsewhere (simulated), so every admitted
     # request waits in the queue and holds its place for as long as the test needs.
     app.state.slots.running = app.state.slots.running_limit
@@ -128,13 +119,11 @@ def test_two_paused_jobs_time_out_and_free_their_places():
     c = manager.start("pretrain", work)  # the places are free again
     manager.control(c.id, "resume")  # a resume before the timeout keeps it running
     manager.control(c.id, "stop")
-    while c.ended is None:
-        time.sleep(0.02)
+    wait_until(lambda: c.ended is not None, 10, "the stopped job to end")
 
 
 def test_playground_sessions_are_limited_per_student_and_private(stub):
-    admission.reset_shutdown()
-    app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), playground_sessions_per_client=2))
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), playground_sessions_per_client=2)
     body = {"dataset": "xor", "n_points": 20, "hidden": [2]}
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=20) as c:
         a, b = {"cookie": session_cookie(live.url)}, {"cookie": session_cookie(live.url)}
@@ -155,4 +144,3 @@ def test_playground_sessions_are_limited_per_student_and_private(stub):
 
 def test_pause_timeout_is_a_setting():
     assert ServerSettings().pause_timeout_s > 0 and ServerSettings().places_per_ip >= 1
-    assert threading  # (imported for the jobs' threads)

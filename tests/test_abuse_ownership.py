@@ -11,26 +11,18 @@ import re
 import time
 
 import httpx
-import pytest
-from hostile_model import LiveServer, build
+from conftest import make_app, wait_until
+from hostile_model import LiveServer
 
 from prediction_machine.model.models import shipped_checkpoint
 from prediction_machine.training.curriculum import runs
-from prediction_machine.web import admission
-from prediction_machine.web.app import create_app
 from prediction_machine.web.security import CLIENT_COOKIE
-from prediction_machine.web.settings import ServerSettings
 
 TOKEN = "abuse-ownership-token-5b8e"
 TEACHER = {"authorization": f"Bearer {TOKEN}"}
 CORPUS = "To be, or not to be, that is the question. Whether 'tis nobler in the mind to suffer.\n" * 40
 LONG_RUN = {"text": CORPUS, "tokenizer": "char", "steps": 20000, "batch_size": 2, "context": 16,
             "eval_every": 1000, "sample_every": 1000}
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    return str(build(tmp_path_factory.mktemp("stub") / "model"))
 
 
 def student(url: str) -> dict:
@@ -44,17 +36,9 @@ def client_key(headers: dict) -> str:
     return "c:" + re.search(CLIENT_COOKIE + r"=([^;]+)", headers["cookie"]).group(1)
 
 
-def wait_for(cond, limit: float = 60) -> None:
-    deadline = time.time() + limit
-    while not cond():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub, tmp_path, monkeypatch):
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
-    admission.reset_shutdown()
-    app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",)))
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",))
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
         a, b = student(live.url), student(live.url)
         r = c.post("/api/curriculum/pretrain", json=LONG_RUN, headers=a)
@@ -62,7 +46,8 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
         job = r.json()["job"]
         assert re.fullmatch(r"pretrain-[A-Za-z0-9_-]{16}", job["id"]), job["id"]  # random, not a counter and a time
         jid, run_id = job["id"], job["folder"]
-        wait_for(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["last_step"])
+        wait_until(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["last_step"], 60,
+                   "the job's first step")
 
         # B sees nothing of A's, and every use of A's job or run is refused.
         assert jid not in [j["id"] for j in c.get("/api/curriculum/jobs", headers=b).json()["jobs"]]
@@ -76,7 +61,8 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
         assert c.post(f"/api/curriculum/jobs/{jid}/pause", headers=a).status_code == 200
         assert jid in [j["id"] for j in c.get("/api/curriculum/jobs", headers=TEACHER).json()["jobs"]]
         assert c.post(f"/api/curriculum/jobs/{jid}/stop", headers=TEACHER).status_code == 200
-        wait_for(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["status"] == "stopped")
+        wait_until(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["status"] == "stopped",
+                   60, "the job to stop")
 
         # Runs: shipped ones for everyone, A's run for A and the teacher only.
         def listed(who):
@@ -95,7 +81,7 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
         again = r.json()["job"]["id"]
         assert again != jid
         assert c.post(f"/api/curriculum/jobs/{again}/stop", headers=a).status_code == 200
-        wait_for(lambda: not app.state.training_jobs.running())
+        wait_until(lambda: not app.state.training_jobs.running(), 60, "no job running")
 
 
 def fake_run(owner: str | None, name: str, size: int, age_days: float) -> str:
@@ -112,9 +98,7 @@ def fake_run(owner: str | None, name: str, size: int, age_days: float) -> str:
 
 def test_the_oldest_run_goes_first_past_the_quota_and_shipped_runs_stay(stub, tmp_path, monkeypatch):
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
-    admission.reset_shutdown()
-    app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), run_quota_mb=1.0,
-                                    run_max_age_days=14))
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), run_quota_mb=1.0, run_max_age_days=14)
     shipped = sorted(p.name for p in shipped_checkpoint("shakespeare-base").iterdir())
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
         a, b = student(live.url), student(live.url)
@@ -129,7 +113,7 @@ def test_the_oldest_run_goes_first_past_the_quota_and_shipped_runs_stay(stub, tm
         assert ancient not in left and mine[0] not in left  # the oldest of A's went first
         assert set(mine[1:]) <= left and others in left and cli_run in left
         assert sum(runs.folder_bytes(tmp_path / n) for n in mine[1:]) <= 1e6
-        wait_for(lambda: not app.state.training_jobs.running())
+        wait_until(lambda: not app.state.training_jobs.running(), 60, "no job running")
         assert set(runs.SHIPPED) <= {r["id"] for r in c.get("/api/curriculum/runs", headers=a).json()["runs"]}
     assert sorted(p.name for p in shipped_checkpoint("shakespeare-base").iterdir()) == shipped
     assert kb != ka
@@ -139,9 +123,8 @@ def test_with_a_teacher_token_only_the_teacher_sees_everything(stub, tmp_path, m
     from prediction_machine.web.jobs import JobManager
 
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
-    admission.reset_shutdown()
     teacher_token = "teacher-only-token-0c3f"
-    app = create_app(ServerSettings(model=stub, token=TOKEN, teacher_token=teacher_token, allowed_hosts=("*",)))
+    app = make_app(model=stub, token=TOKEN, teacher_token=teacher_token, allowed_hosts=("*",))
     app.state.training_jobs = JobManager(2)
 
     def work(should_stop, should_pause):
@@ -162,4 +145,4 @@ def test_with_a_teacher_token_only_the_teacher_sees_everything(stub, tmp_path, m
         for teacher in ({"authorization": f"Bearer {teacher_token}"}, teacher_browser):
             assert job.id in [j["id"] for j in c.get("/api/curriculum/jobs", headers=teacher).json()["jobs"]]
         assert c.post(f"/api/curriculum/jobs/{job.id}/stop", headers=teacher_browser).status_code == 200
-        wait_for(lambda: job.ended is not None, 10)
+        wait_until(lambda: job.ended is not None, 10, "the job to end")

@@ -10,21 +10,18 @@ import shutil
 import weakref
 
 import pytest
-from hostile_model import build
+from conftest import make_app
 from test_security import JSON, call
 
 from prediction_machine.model.models import shipped_checkpoint
 from prediction_machine.training.curriculum import runs
 from prediction_machine.web import admission
-from prediction_machine.web.app import create_app
-from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.validation import json_problem
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    admission.reset_shutdown()
-    return create_app(ServerSettings(model=str(build(tmp_path_factory.mktemp("stub") / "model"))))
+def app(stub):
+    return make_app(model=stub)
 
 
 def post(app, body: bytes):
@@ -73,8 +70,7 @@ def test_compare_keeps_at_most_four_runs_loaded(tmp_path, monkeypatch):
         shutil.copytree(chat, folder)
         (folder / runs.OWNER_FILE).write_text("local")
         ids.append(folder.name)
-    admission.reset_shutdown()
-    app = create_app(ServerSettings(model=str(chat)))
+    app = make_app(model=str(chat))
     curriculum.COMPARED._items.clear()
     first = None
     with TestClient(app, base_url="http://127.0.0.1") as c:

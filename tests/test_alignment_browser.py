@@ -20,12 +20,11 @@ def base_url():
 
 @pytest.fixture(scope="module")
 def lab_url(tmp_path_factory):
-    from conftest import start_server, stop_server
+    from conftest import start_server
 
     runs = tmp_path_factory.mktemp("runs")
-    proc, url = start_server(env={"PREDICTION_MACHINE_RUNS": str(runs), "OMP_NUM_THREADS": "1"})
-    yield url
-    stop_server(proc)
+    with start_server(env={"PREDICTION_MACHINE_RUNS": str(runs), "OMP_NUM_THREADS": "1"}) as server:
+        yield server.url
 
 
 def rate(page, prompt: str, pick: str | None = None, own: str | None = None, fallback: str = "") -> None:

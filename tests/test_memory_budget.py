@@ -6,14 +6,12 @@ wait their turn instead of taking the server down.
 """
 
 import re
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
-from conftest import free_port, read_sse, stop_server
+from conftest import read_sse, start_server, wait_until
 from test_batching import GREEDY
 from test_transformer import tiny_model
 
@@ -60,25 +58,17 @@ def test_requests_beyond_the_budget_wait_their_turn_and_all_finish():
 @pytest.mark.slow
 def test_longest_request_stays_within_the_printed_worst_case():
     psutil = pytest.importorskip("psutil")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port),
-                             "--max-running", "4", "--precision", "fp32-fused"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
-    try:
-        deadline = time.time() + 120
-        while not any("memory worst case" in line for line in lines) and time.time() < deadline:
-            assert proc.poll() is None, "".join(lines)
-            time.sleep(0.2)
-        line = next(line for line in lines if "memory worst case" in line)
+    with start_server("--max-running", "4", "--precision", "fp32-fused") as server:
+        # printed once the model is ready, just after health says so
+        wait_until(lambda: "memory worst case" in server.output(), 60, "the printed memory plan", poll=0.2)
+        line = next(line for line in server.output().splitlines() if "memory worst case" in line)
         total, budget = (float(m.replace(",", "")) for m in
                          re.search(r"worst case ([\d,]+) MB.* budget of ([\d,]+) MB", line).groups())
         assert total <= budget, line
         peak, stop = [0], threading.Event()
 
         def watch():
-            p = psutil.Process(proc.pid)
+            p = psutil.Process(server.proc.pid)
             while not stop.is_set():
                 peak[0] = max(peak[0], p.memory_info().rss)
                 time.sleep(0.02)
@@ -86,14 +76,12 @@ def test_longest_request_stays_within_the_printed_worst_case():
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         limits = ServerSettings()
-        body = {"prompt": " the" * 1000, "chat": False, "temperature": 0, "continuation": [279] * limits.max_new_tokens,
-                "max_new_tokens": limits.max_new_tokens}
-        r = httpx.post(f"http://127.0.0.1:{port}/api/generate", json=body, timeout=600)
+        body = {"prompt": " the" * 1000, "chat": False, "temperature": 0,
+                "continuation": [279] * limits.max_new_tokens, "max_new_tokens": limits.max_new_tokens}
+        r = httpx.post(f"{server.url}/api/generate", json=body, timeout=600)
         stop.set()
         watcher.join()
         done = [d for e, d in read_sse(r) if e == "done"]
         assert done and done[0]["tokens"] == limits.max_new_tokens, r.text[-500:]
         print(f"peak RSS {peak[0] / memory.MB:.0f} MB; printed worst case {total:.0f} MB; budget {budget:.0f} MB")
         assert peak[0] / memory.MB <= total
-    finally:
-        stop_server(proc)

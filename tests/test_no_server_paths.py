@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import read_sse
+from conftest import make_app, read_sse
 from fastapi.testclient import TestClient
 
 import prediction_machine
@@ -94,23 +94,17 @@ def no_training(stop, pause):
 
 
 @pytest.fixture(scope="module")
-def stub_client(tmp_path_factory):
+def stub_client(stub, tmp_path_factory):
     """A server started with a checkpoint folder in the temp dir, and its runs there too."""
-    from hostile_model import build
+    from prediction_machine.web import jobs
 
-    from prediction_machine.web import admission, jobs
-    from prediction_machine.web.app import create_app
-    from prediction_machine.web.settings import ServerSettings
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
-    real_start = jobs.JobManager.start
-    mp.setattr(jobs.JobManager, "start", lambda self, kind, work, folder=None, **kw: real_start(self, kind, no_training, folder, **kw))
-    admission.reset_shutdown()
-    folder = build(tmp_path_factory.mktemp("stub") / "model")
-    with TestClient(create_app(ServerSettings(model=str(folder))), base_url="http://127.0.0.1") as c:
-        yield c
-    mp.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
+        real_start = jobs.JobManager.start
+        mp.setattr(jobs.JobManager, "start",
+                   lambda self, kind, work, folder=None, **kw: real_start(self, kind, no_training, folder, **kw))
+        with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
+            yield c
 
 
 def everything(c: TestClient, model: str | None) -> list[tuple[str, object]]:

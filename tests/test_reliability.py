@@ -21,13 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psutil
 import pytest
+from conftest import make_app, read_sse, start_server, wait_until
 from hostile_model import LiveServer, build
-from raw_http import raw_stream, read_until, wait_for
+from raw_http import raw_stream, read_until
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from prediction_machine.model import models
-from prediction_machine.web import admission
-from prediction_machine.web.app import create_app
 from prediction_machine.web.settings import ServerSettings
 
 
@@ -38,37 +37,16 @@ def strict_loads(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def sse_events(raw: bytes) -> list[tuple[str, dict]]:
-    """Parse a whole event stream strictly: UTF-8, JSON without NaN/Infinity."""
-    text = raw.decode("utf-8")
-    out = []
-    for chunk in text.split("\n\n"):
-        lines = [ln for ln in chunk.split("\n") if ln and not ln.startswith(":")]
-        if lines:
-            out.append((lines[0].removeprefix("event: "), strict_loads("\n".join(ln[6:] for ln in lines[1:]))))
-    return out
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    return str(build(tmp_path_factory.mktemp("stub") / "model"))
-
-
 @pytest.fixture(scope="module")
 def stub_lm(stub):
     return models.load(stub)
-
-
-def make_app(stub, **kw):
-    admission.reset_shutdown()
-    return create_app(ServerSettings(model=stub, **kw))
 
 
 @pytest.fixture(scope="module")
 def sclient(stub):
     from fastapi.testclient import TestClient
 
-    with TestClient(make_app(stub), base_url="http://127.0.0.1") as c:
+    with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -133,7 +111,7 @@ def test_parameter_edges_give_200_or_422_naming_the_field(sclient, field, route)
             error = strict_loads(r.text)["error"]
             assert error.startswith(f"{field}:") or (field == "max_new_tokens" and "context" in error), (field, raw, error)
         elif "event-stream" in r.headers["content-type"]:
-            events = sse_events(r.content)
+            events = read_sse(r.content)
             assert events[-1][0] == "done", (field, raw, events[-1])
         else:
             strict_loads(r.text)
@@ -151,9 +129,9 @@ def test_tiny_temperatures_are_greedy_or_finite(sclient, temperature):
         assert body["greedy"] and probs[0] == 1.0
     gen = sclient.post("/api/generate", json={"prompt": "hi", "temperature": temperature, "max_new_tokens": 8, "seed": 1})
     greedy = sclient.post("/api/generate", json={"prompt": "hi", "temperature": 0, "max_new_tokens": 8, "seed": 9})
-    ids = sse_events(gen.content)[-1][1]["ids"]
+    ids = read_sse(gen.content)[-1][1]["ids"]
     if temperature < 1e-5:
-        assert ids == sse_events(greedy.content)[-1][1]["ids"]
+        assert ids == read_sse(greedy.content)[-1][1]["ids"]
 
 
 # ----------------------------------------------------------------------------- 3. hostile text
@@ -174,7 +152,7 @@ def test_hostile_prompts_get_200_or_4xx(sclient, text):
         r = sclient.post(route, json=body)
         assert r.status_code == 200 or 400 <= r.status_code < 500, (route, r.status_code, r.text[:300])
         if r.status_code == 200 and "event-stream" in r.headers["content-type"]:
-            assert sse_events(r.content)[-1][0] == "done"
+            assert read_sse(r.content)[-1][0] == "done"
     assert sclient.get("/api/health").status_code == 200
 
 
@@ -268,7 +246,7 @@ def test_streamed_generation_text_equals_one_shot_decode(client, lm):
     """The real model, asked for emoji and CJK: the streamed pieces add up to the decoded ids."""
     r = client.post("/api/generate", json={"prompt": "Reply with three emoji and the word 日本 only: 🎉😀🍣",
                                            "temperature": 0, "max_new_tokens": 24})
-    events = sse_events(r.content)
+    events = read_sse(r.content)
     steps = [d for n, d in events if n == "step"]
     done = events[-1][1]
     assert events[-1][0] == "done"
@@ -287,7 +265,7 @@ class Noop(BaseHTTPMiddleware):
 
 @pytest.mark.parametrize("middleware", [None, "base_http", "decorator"])
 def test_disconnect_stops_generation_within_a_second(stub, stub_lm, middleware):
-    app = make_app(stub, max_running=2, max_queued=2)
+    app = make_app(model=stub, max_running=2, max_queued=2)
     if middleware == "base_http":
         app.add_middleware(Noop)
     elif middleware == "decorator":
@@ -301,8 +279,7 @@ def test_disconnect_stops_generation_within_a_second(stub, stub_lm, middleware):
             read_until(s, b"event: step", 3)
             s.close()
             at_close = len(seen)
-            stopped = wait_for(lambda: app.state.slots.running == 0, 1.0)
-            assert stopped <= 1.0, "the slot was not freed within 1 s of the disconnect"
+            wait_until(lambda: app.state.slots.running == 0, 1.0, "the slot to be freed after the disconnect")
             after = len(seen)
             time.sleep(0.5)
             assert len(seen) == after, "forward passes went on after the generation stopped"
@@ -315,7 +292,7 @@ def test_disconnect_stops_generation_within_a_second(stub, stub_lm, middleware):
 
 
 def test_queued_then_abandoned_request_never_runs(stub, stub_lm):
-    app = make_app(stub, max_running=1, max_queued=4)
+    app = make_app(model=stub, max_running=1, max_queued=4)
     seen = Forwards(stub_lm.model, delay=0.02)
     try:
         with LiveServer(app) as live:
@@ -325,9 +302,9 @@ def test_queued_then_abandoned_request_never_runs(stub, stub_lm):
             queued = raw_stream(live.url, {"prompt": marker, "max_new_tokens": 5, "chat": False})
             read_until(queued, b"event: queued")
             queued.close()
-            assert wait_for(lambda: not app.state.slots.waiters, 1.0) <= 1.0
+            wait_until(lambda: not app.state.slots.waiters, 1.0, "the abandoned waiter to leave the queue")
             first.close()
-            assert wait_for(lambda: app.state.slots.running == 0, 1.0) <= 1.0
+            wait_until(lambda: app.state.slots.running == 0, 1.0, "the running slot to be freed")
             time.sleep(0.3)
             assert all(shape[-1] != 37 for shape in seen.calls), "the abandoned request was computed"
             assert app.state.slots.admitted == 0
@@ -339,7 +316,7 @@ def test_queued_then_abandoned_request_never_runs(stub, stub_lm):
 
 
 def test_overload_small_every_request_ends_or_gets_429_quickly(stub, stub_lm):
-    app = make_app(stub, max_running=2, max_queued=4)
+    app = make_app(model=stub, max_running=2, max_queued=4)
     n = 30
     seen = Forwards(stub_lm.model, delay=0.002)
     proc = psutil.Process()
@@ -357,7 +334,7 @@ def test_overload_small_every_request_ends_or_gets_429_quickly(stub, stub_lm):
                 if r.status_code != 200:
                     r.read()
                     return r.status_code, first, r.headers.get("retry-after"), None
-                events = sse_events(r.read())
+                events = read_sse(r.read())
                 return 200, first, None, events[-1][0]
 
     def poll_health():
@@ -377,7 +354,7 @@ def test_overload_small_every_request_ends_or_gets_429_quickly(stub, stub_lm):
                 results = list(pool.map(one, range(n), timeout=60))
             stop.set()
             poller.join(5)
-            assert wait_for(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 2) < 2
+            wait_until(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 2, "every place")
     finally:
         seen.close()
     ok = [r for r in results if r[0] == 200]
@@ -394,23 +371,23 @@ def test_overload_small_every_request_ends_or_gets_429_quickly(stub, stub_lm):
 
 
 def test_same_seed_same_tokens_even_with_concurrent_generations(stub):
-    app = make_app(stub, max_running=4, max_queued=8)
+    app = make_app(model=stub, max_running=4, max_queued=8)
     body = {"prompt": "once", "temperature": 1.0, "top_p": 0.95, "seed": 1234, "max_new_tokens": 30, "chat": False}
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
-        alone = sse_events(c.post("/api/generate", json=body).content)[-1][1]["ids"]
-        again = sse_events(c.post("/api/generate", json=body).content)[-1][1]["ids"]
+        alone = read_sse(c.post("/api/generate", json=body).content)[-1][1]["ids"]
+        again = read_sse(c.post("/api/generate", json=body).content)[-1][1]["ids"]
         assert alone == again
 
         def other(i):
             with httpx.Client(base_url=live.url, timeout=30) as c2:
-                return sse_events(c2.post("/api/generate", json={**body, "seed": i, "prompt": "x" * (i + 1)}).content)
+                return read_sse(c2.post("/api/generate", json={**body, "seed": i, "prompt": "x" * (i + 1)}).content)
 
         with ThreadPoolExecutor(4) as pool:
             noise = [pool.submit(other, i) for i in range(3)]
-            crowded = sse_events(c.post("/api/generate", json=body).content)[-1][1]["ids"]
+            crowded = read_sse(c.post("/api/generate", json=body).content)[-1][1]["ids"]
             [f.result() for f in noise]
         assert crowded == alone
-        different = sse_events(c.post("/api/generate", json={**body, "seed": 4321}).content)[-1][1]["ids"]
+        different = read_sse(c.post("/api/generate", json={**body, "seed": 4321}).content)[-1][1]["ids"]
         assert different != alone  # the seed really matters
 
 
@@ -420,7 +397,7 @@ def test_same_seed_same_tokens_even_with_concurrent_generations(stub):
 def test_soak_small_generate_cancel_cycles_return_to_baseline(stub):
     import asyncio
 
-    app = make_app(stub, max_running=2, max_queued=4)
+    app = make_app(model=stub, max_running=2, max_queued=4)
     proc = psutil.Process()
     with LiveServer(app) as live:
         loop = live.server.servers[0].get_loop()
@@ -433,16 +410,16 @@ def test_soak_small_generate_cancel_cycles_return_to_baseline(stub):
             read_until(s, b"event: step", 2)
             s.close()
             with httpx.Client(base_url=live.url, timeout=10) as c:
-                assert sse_events(c.post("/api/generate", json={"prompt": "x", "max_new_tokens": 3}).content)[-1][0] == "done"
+                assert read_sse(c.post("/api/generate", json={"prompt": "x", "max_new_tokens": 3}).content)[-1][0] == "done"
 
         for i in range(3):  # warm up: thread pools, the batcher thread, caches
             cycle(i)
-        wait_for(lambda: app.state.slots.running == 0, 2)
+        wait_until(lambda: app.state.slots.running == 0, 2, "the warm-up to finish")
         gc.collect()
         base = (proc.memory_info().rss, threading.active_count(), tasks())
         for i in range(25):
             cycle(i)
-        assert wait_for(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 2) < 2
+        wait_until(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 2, "every place")
         time.sleep(0.3)
         gc.collect()
         now = (proc.memory_info().rss, threading.active_count(), tasks())
@@ -461,20 +438,14 @@ async def _count_tasks() -> int:
 
 
 def test_sigterm_ends_live_streams_with_a_terminal_event_and_exits(stub, tmp_path):
-    from conftest import free_port
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port), "--model", stub],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PREDICTION_MACHINE_RUNS": str(tmp_path)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_for(lambda: _up(url, proc), 60) < 60
+    with start_server("--model", stub, env={"PREDICTION_MACHINE_RUNS": str(tmp_path)}) as server:
+        proc, url = server.proc, server.url
         # A training job that would run for minutes: SIGTERM must stop it with a checkpoint.
         job = httpx.post(url + "/api/curriculum/pretrain", timeout=30, json={
             "text": CORPUS, "tokenizer": "char", "steps": 20000, "batch_size": 4, "context": 32,
             "eval_every": 1000, "sample_every": 1000}).json()["job"]
-        assert wait_for(lambda: httpx.get(f"{url}/api/curriculum/jobs/{job['id']}").json()["job"]["last_step"], 60) < 60
+        wait_until(lambda: httpx.get(f"{url}/api/curriculum/jobs/{job['id']}").json()["job"]["last_step"], 60,
+                   "the job's first step")
         s = raw_stream(url, {"prompt": "go", "max_new_tokens": 250, "chat": False})
         buf = read_until(s, b"event: step", 1)
         t0 = time.perf_counter()
@@ -493,18 +464,6 @@ def test_sigterm_ends_live_streams_with_a_terminal_event_and_exits(stub, tmp_pat
         assert proc.returncode == 0
         meta = json.loads((tmp_path / job["folder"] / "prediction-machine.json").read_text())
         assert meta["training"]["step"] >= 1, meta["training"]  # written when it stopped, after training began
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def _up(url, proc) -> bool:
-    assert proc.poll() is None, proc.stdout.read().decode()
-    try:
-        r = httpx.get(url + "/api/health", timeout=1)
-        return r.status_code == 200 and not r.json().get("starting")  # the app itself, not web/early.py
-    except httpx.HTTPError:
-        return False
 
 
 # ----------------------------------------------------------------------------- 9. checkpoints
@@ -551,7 +510,7 @@ def test_training_jobs_limit_cancel_within_a_step_and_memory(stub, tmp_path, mon
     from fastapi.testclient import TestClient
 
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
-    app = make_app(stub, max_training_jobs=1)
+    app = make_app(model=stub, max_training_jobs=1)
     body = {"text": CORPUS, "tokenizer": "char", "steps": 20000, "batch_size": 4, "context": 32,
             "eval_every": 1000, "sample_every": 1000}
     proc = psutil.Process()
@@ -561,12 +520,12 @@ def test_training_jobs_limit_cancel_within_a_step_and_memory(stub, tmp_path, mon
         r = c.post("/api/curriculum/pretrain", json=body)
         assert r.status_code == 200, r.text
         job = app.state.training_jobs.get(r.json()["job"]["id"])
-        assert wait_for(lambda: sum(n == "step" for n, _ in job.events) >= 3, 60) < 60
+        wait_until(lambda: sum(n == "step" for n, _ in job.events) >= 3, 60, "three training steps")
         second = c.post("/api/curriculum/pretrain", json=body)
         assert second.status_code == 429 and second.headers.get("retry-after"), second.text
         assert c.post(f"/api/curriculum/jobs/{job.id}/stop").status_code == 200
         last_seen = max(d["step"] for n, d in list(job.events) if n == "step")
-        assert wait_for(lambda: job.ended is not None, 10) < 10
+        wait_until(lambda: job.ended is not None, 10, "the job to end")
         done = [d for n, d in job.events if n == "done"]
         assert done and done[-1]["step"] <= last_seen + 1, (last_seen, done)
         assert job.status == "stopped"
@@ -577,7 +536,7 @@ def test_training_jobs_limit_cancel_within_a_step_and_memory(stub, tmp_path, mon
         # Now the slot is free again.
         again = c.post("/api/curriculum/pretrain", json={**body, "steps": 1})
         assert again.status_code == 200
-        assert wait_for(lambda: not app.state.training_jobs.running(), 30) < 30
+        wait_until(lambda: not app.state.training_jobs.running(), 30, "no job running")
 
 
 @pytest.mark.parametrize("text", ["\x00" * 600, "e" + "\u0301" * 10000, "<|im_end|><|im_start|>" * 40, "\u202e" * 600,
@@ -586,14 +545,14 @@ def test_hostile_training_corpora_get_200_or_4xx(stub, tmp_path, monkeypatch, te
     from fastapi.testclient import TestClient
 
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
-    app = make_app(stub, max_training_jobs=1)
+    app = make_app(model=stub, max_training_jobs=1)
     with TestClient(app, base_url="http://127.0.0.1") as c:
         raw = json.dumps({"text": text, "tokenizer": "char", "steps": 1, "batch_size": 2, "context": 16})
         r = c.post("/api/curriculum/pretrain", content=raw.encode(), headers={"content-type": "application/json"})
         assert r.status_code == 200 or 400 <= r.status_code < 500, r.text[:300]
         if r.status_code == 200:
             job = app.state.training_jobs.get(r.json()["job"]["id"])
-            assert wait_for(lambda: job.ended is not None, 60) < 60
+            wait_until(lambda: job.ended is not None, 60, "the job to end")
             assert job.status in ("finished", "stopped"), (job.status, job.error)
         assert c.get("/api/health").status_code == 200
 
@@ -601,7 +560,7 @@ def test_hostile_training_corpora_get_200_or_4xx(stub, tmp_path, monkeypatch, te
 def test_same_seed_same_tokens_with_the_real_model_in_a_crowd(client):
     """The real model, batched with other requests (different prompts, lengths and seeds)."""
     body = {"prompt": "Name a colour.", "temperature": 1.0, "seed": 77, "max_new_tokens": 12}
-    alone = sse_events(client.post("/api/generate", json=body).content)[-1][1]["ids"]
+    alone = read_sse(client.post("/api/generate", json=body).content)[-1][1]["ids"]
 
     def other(i):
         return client.post("/api/generate", json={"prompt": "Tell me a story " * (i + 1), "seed": i, "max_new_tokens": 16})
@@ -609,6 +568,6 @@ def test_same_seed_same_tokens_with_the_real_model_in_a_crowd(client):
     with ThreadPoolExecutor(3) as pool:
         noise = [pool.submit(other, i) for i in range(2)]
         time.sleep(0.2)  # the others are decoding when ours joins the batch
-        crowded = sse_events(client.post("/api/generate", json=body).content)[-1][1]["ids"]
+        crowded = read_sse(client.post("/api/generate", json=body).content)[-1][1]["ids"]
         assert all(f.result().status_code == 200 for f in noise)
     assert crowded == alone

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,10 +16,9 @@ import time
 
 import httpx
 import pytest
-from conftest import run_in_thread
-from hostile_model import LiveServer, build
+from conftest import make_app, run_in_thread, start_server
+from hostile_model import LiveServer
 
-from prediction_machine.web import admission
 from prediction_machine.web.app import create_app
 from prediction_machine.web.security import CLIENT_COOKIE, TOKEN_COOKIE, session_mac
 from prediction_machine.web.settings import ServerSettings
@@ -29,14 +27,8 @@ TOKEN = "classroom-secret-4f9a2c1e"
 
 
 @pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    return str(build(tmp_path_factory.mktemp("stub") / "model"))
-
-
-@pytest.fixture(scope="module")
 def app(stub):
-    admission.reset_shutdown()
-    return create_app(ServerSettings(model=stub))
+    return make_app(model=stub)
 
 
 def call(app, method: str, path: str, headers: dict | None = None, body: bytes = b"", chunks: list[bytes] | None = None,
@@ -235,8 +227,7 @@ def test_body_over_the_limit_gets_413_before_the_app(app):
 
 @pytest.fixture(scope="module")
 def classroom(stub):
-    admission.reset_shutdown()
-    return create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=4))
+    return make_app(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=4)
 
 
 def test_classroom_needs_the_token_on_every_api_route(classroom):
@@ -300,8 +291,7 @@ def _all_headers(app, query):
 
 def test_classroom_one_generation_per_client_with_queue_position(stub):
     """Fairness: a second generation from the same person is refused; others queue and see their place."""
-    admission.reset_shutdown()
-    app = create_app(ServerSettings(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=4))
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=4)
     body = {"prompt": "go", "max_new_tokens": 200, "temperature": 1.0, "seed": 3, "chat": False}
 
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=20) as c:
@@ -342,19 +332,14 @@ def signed_session(c: httpx.Client, token: str = TOKEN) -> str:
 # ----------------------------------------------------------------------------- classroom mode, the real command
 
 
-def _serve(*args, env=None):
+def test_serve_on_all_interfaces_refuses_without_a_token(stub):
     from conftest import free_port
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    return proc, port
-
-
-def test_serve_on_all_interfaces_refuses_without_a_token(stub):
-    proc, _ = _serve("--host", "0.0.0.0", "--model", stub)
-    out = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode == 2, out
+    done = subprocess.run([sys.executable, "-m", "prediction_machine", "serve", "--host", "0.0.0.0",
+                           "--port", str(free_port()), "--model", stub],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    out = done.stdout
+    assert done.returncode == 2, out
     assert "--token" in out and "Traceback" not in out
     suggested = out.split("--token ")[1].split()[0]
     assert len(suggested) >= 16  # a fresh, usable token is printed
@@ -367,20 +352,9 @@ def test_serve_on_all_interfaces_refuses_without_a_token(stub):
 
 
 def test_classroom_server_end_to_end_token_never_logged(stub):
-    proc, port = _serve("--host", "0.0.0.0", "--model", stub, env={"PREDICTION_MACHINE_TOKEN": TOKEN})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                if httpx.get(url + "/api/health", timeout=1).status_code == 401:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.time() < deadline
-            time.sleep(0.2)
-        with httpx.Client(base_url=url, timeout=20, follow_redirects=True) as c:
+    with start_server("--host", "0.0.0.0", "--model", stub, env={"PREDICTION_MACHINE_TOKEN": TOKEN},
+                      headers={"authorization": f"Bearer {TOKEN}"}) as server:
+        with httpx.Client(base_url=server.url, timeout=20, follow_redirects=True) as c:
             assert c.get("/api/health").status_code == 401
             assert c.get("/api/health", headers={"authorization": "Bearer wrong-token-0000"}).status_code == 401
             r = c.get("/", params={"token": TOKEN})  # follows the redirect with the cookie set
@@ -390,8 +364,6 @@ def test_classroom_server_end_to_end_token_never_logged(stub):
             assert r.status_code == 200 and "event: done" in r.text
             c.get("/", params={"token": "not-" + TOKEN})
             c.post("/api/generate", content=b"{bad json", headers=JSON)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=20)[0].decode()
-    assert proc.returncode == 0, out
+        returncode, out = server.stop(signal.SIGTERM), server.output()
+    assert returncode == 0, out
     assert TOKEN not in out and "Classroom mode" in out

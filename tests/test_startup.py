@@ -7,15 +7,12 @@ checks the order of events from outside. No test asserts a wall-clock time.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import Server
 from fastapi.testclient import TestClient
 
 from prediction_machine.model import models
@@ -77,16 +74,12 @@ def test_a_model_that_fails_to_load_is_reported_not_hidden(held_load):
 
 def test_serve_answers_health_and_the_page_before_a_cold_model_is_ready(tmp_path):
     """An empty weights cache makes `serve` dequantize the GGUF: the slow, cold start."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PREDICTION_MACHINE_CACHE": str(tmp_path / "cache")}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    try:
+    with Server(env={"PREDICTION_MACHINE_CACHE": str(tmp_path / "cache")}) as server:
+        url = server.url
         first = None
         while first is None:
-            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+            assert server.proc.poll() is None, server.output()
             assert time.perf_counter() - t0 < 120, "serve never answered"
             try:
                 first = httpx.get(url + "/api/health", timeout=1)
@@ -105,9 +98,3 @@ def test_serve_answers_health_and_the_page_before_a_cold_model_is_ready(tmp_path
         assert state["model"] == "ready", state
         assert httpx.post(url + "/api/tokenize", json={"text": "hi"}, timeout=5).status_code == 200
         print(f"cold serve: health answered after {answered:.1f} s, model ready after {ready:.1f} s")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()

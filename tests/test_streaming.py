@@ -8,32 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import threading
 import time
 
 import pytest
-from conftest import run_in_thread
-from hostile_model import LiveServer, build
-from raw_http import raw_stream, read_until, wait_for
+from conftest import make_app, read_sse, run_in_thread, wait_until
+from hostile_model import LiveServer
+from raw_http import raw_stream, read_until
 
 from prediction_machine.engine import batching
 from prediction_machine.model import models
-from prediction_machine.web import admission, streaming
-from prediction_machine.web.app import create_app
-from prediction_machine.web.settings import ServerSettings
+from prediction_machine.web import streaming
 
 BODY = {"prompt": "go", "max_new_tokens": 240, "chat": False, "temperature": 1, "seed": 2}
 
 
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    return str(build(tmp_path_factory.mktemp("stub") / "model"))
-
-
 @pytest.fixture
 def slow_lm(stub, monkeypatch):
-    """The stub model with every forward pass slowed to 10 ms, so a generation is still running when we act."""
+    """The stub model, every forward pass slowed to 10 ms: a generation is still running when we act."""
     lm = models.load(stub)
     monkeypatch.setattr(lm, "decoder", Slow(lm.decoder, 0.01))
     return lm
@@ -53,13 +45,8 @@ class Slow:
         return getattr(self.inner, name)
 
 
-def make_app(stub, **kw):
-    admission.reset_shutdown()
-    return create_app(ServerSettings(model=stub, **kw))
-
-
 def test_a_disconnect_frees_its_batch_row_within_one_step(stub, slow_lm, monkeypatch):
-    app = make_app(stub, max_running=2, max_queued=2)
+    app = make_app(model=stub, max_running=2, max_queued=2)
     batcher = batching.batcher_for(slow_lm.decoder, 2)
     at_gone: list[int] = []
     real_set_gone = streaming.Link.set_gone
@@ -75,19 +62,20 @@ def test_a_disconnect_frees_its_batch_row_within_one_step(stub, slow_lm, monkeyp
         read_until(s, b"event: step", 3)
         t_close = time.perf_counter()
         s.close()
-        assert wait_for(lambda: at_gone, 2.0) < math.inf, "the server never noticed the disconnect"
-        assert wait_for(lambda: not batcher.rows, 2.0) < math.inf, "the row was never freed"
+        wait_until(lambda: at_gone, 2.0, "the server to notice the disconnect", poll=0.01)
+        wait_until(lambda: not batcher.rows, 2.0, "the row to be freed", poll=0.01)
         freed_after = time.perf_counter() - t_close
         time.sleep(0.1)  # nothing left to decode: steps_run stands still now
         assert batcher.steps_run - at_gone[0] <= 1, (
-            f"{batcher.steps_run - at_gone[0]} decode steps ran after the disconnect; the row must go before the next one")
+            f"{batcher.steps_run - at_gone[0]} decode steps ran after the disconnect; "
+            "the row must go before the next one")
         assert batcher.steps_run < 200, "the generation ran on to its end"
-        assert wait_for(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 1.0) < math.inf
+        wait_until(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 1.0, "the place")
         assert freed_after < 1.0, f"the row was freed {freed_after:.2f} s after the client left"
 
 
 def test_steps_are_pushed_to_the_event_loop_without_a_thread_per_stream(stub, slow_lm):
-    app = make_app(stub, max_running=4, max_queued=4)
+    app = make_app(model=stub, max_running=4, max_queued=4)
     with LiveServer(app) as live:
         streams = [raw_stream(live.url, {**BODY, "seed": i}) for i in range(3)]
         for s in streams:
@@ -96,7 +84,7 @@ def test_steps_are_pushed_to_the_event_loop_without_a_thread_per_stream(stub, sl
         assert per_stream == [], "a generation stream should not need a consumer thread of its own"
         for s in streams:
             s.close()
-        assert wait_for(lambda: app.state.slots.admitted == 0, 2.0) < math.inf
+        wait_until(lambda: app.state.slots.admitted == 0, 2.0, "the places to be freed")
 
 
 def test_a_client_that_stops_reading_loses_its_place_and_others_get_in(stub, slow_lm):
@@ -106,7 +94,7 @@ def test_a_client_that_stops_reading_loses_its_place_and_others_get_in(stub, slo
     swallow a whole stub generation: here the third write simply never completes, as it does
     when a real client's buffers are full.
     """
-    app = make_app(stub, max_running=1, max_queued=0, stream_send_timeout_s=0.3)
+    app = make_app(model=stub, max_running=1, max_queued=0, stream_send_timeout_s=0.3)
     body = json.dumps({**BODY, "top_n": 5}).encode()
 
     async def call(send) -> None:
@@ -160,10 +148,9 @@ def asgi_scope(length: int) -> dict:
 
 
 def test_top_n_asks_for_the_table(stub):
-    from conftest import read_sse
     from fastapi.testclient import TestClient
 
-    with TestClient(make_app(stub), base_url="http://127.0.0.1") as c:
+    with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
         body = {"prompt": "go", "max_new_tokens": 2, "chat": False, "temperature": 0}
         plain = [d for e, d in read_sse(c.post("/api/generate", json=body)) if e == "step"]
         assert plain and all(d["prediction"] is None for d in plain)  # the default: no table computed or sent
@@ -176,7 +163,6 @@ def test_top_n_asks_for_the_table(stub):
 
 
 def test_a_failing_decode_ends_the_stream_with_its_error_and_frees_the_place(stub, monkeypatch):
-    from conftest import read_sse
     from fastapi.testclient import TestClient
 
     lm = models.load(stub)
@@ -191,10 +177,10 @@ def test_a_failing_decode_ends_the_stream_with_its_error_and_frees_the_place(stu
             return self.inner(*args, **kwargs)
 
     monkeypatch.setattr(lm, "decoder", Breaking(lm.decoder, 0.0))
-    app = make_app(stub, max_running=1, max_queued=0)
+    app = make_app(model=stub, max_running=1, max_queued=0)
     with TestClient(app, base_url="http://127.0.0.1") as c:
         events = read_sse(c.post("/api/generate", json={**BODY, "max_new_tokens": 10}))
         names = [e for e, _ in events]
         assert names[-1] == "error" and "done" not in names, names
         assert "the decoder broke" in events[-1][1]["error"]
-        assert wait_for(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 2.0) < math.inf
+        wait_until(lambda: app.state.slots.running == 0 and app.state.slots.admitted == 0, 2.0, "the place")

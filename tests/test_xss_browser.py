@@ -12,21 +12,18 @@ characters must show as visible placeholders inside bidi-isolated token elements
 from __future__ import annotations
 
 import pytest
-from hostile_model import build
 
 ATTACKS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>']
 EVIL = "img[src='x'], svg[onload], [onerror], [onload], script:not([src]), iframe, object, embed"
 
 
 @pytest.fixture(scope="module")
-def stub_url(tmp_path_factory):
-    from conftest import start_server, stop_server
+def stub_url(stub, tmp_path_factory):
+    from conftest import start_server
 
-    folder = build(tmp_path_factory.mktemp("stub") / "model")
     runs = tmp_path_factory.mktemp("runs")
-    proc, url = start_server("--model", str(folder), env={"PREDICTION_MACHINE_RUNS": str(runs)})
-    yield url
-    stop_server(proc)
+    with start_server("--model", stub, env={"PREDICTION_MACHINE_RUNS": str(runs)}) as server:
+        yield server.url
 
 
 def no_attack_ran(page, dialogs):
