@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
+from conftest import wait_for_page
 
 pytestmark = pytest.mark.browser
 
@@ -19,15 +18,6 @@ def api_row(server_url: str, text: str, layer: int, head: int, view: str, query:
     r.raise_for_status()
     key = "attention" if view == "token" else "word_attention"
     return r.json()[key]["maps"][0][0][query]
-
-
-def wait(page, condition: str, timeout: float = 60) -> None:
-    """Poll a JS expression (page.wait_for_function would eval a string, which our CSP forbids)."""
-    deadline = time.time() + timeout
-    while not page.evaluate(f"() => Boolean({condition})"):
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        page.wait_for_timeout(50)
 
 
 def page_weights(page) -> list[float]:
@@ -67,7 +57,7 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
     # --- switch the head: the weights change, and still match the API
     other = (head + 1) % 9
     page.select_option("#att-head", str(other))
-    wait(page, f"document.querySelector('#attention [data-mount]').dataset.head === '{other}'")
+    wait_for_page(page, f"document.querySelector('#attention [data-mount]').dataset.head === '{other}'")
     it.hover()
     changed = page_weights(page)
     assert changed != shown
@@ -90,8 +80,8 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
     own = "My cat <img src=x onerror=alert(1)> sat because it was cold."
     page.fill("#att-text", own)
     page.press("#att-text", "Enter")
-    wait(page, "document.querySelector('#attention .att-item .att-text').textContent === 'My' && "
-         "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
+    wait_for_page(page, "document.querySelector('#attention .att-item .att-text').textContent === 'My' && "
+                  "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
     words = page.eval_on_selector_all("#attention .att-item .att-text", "els => els.map(e => e.textContent)")
     assert "<imgsrc=xonerror=alert(1)>" in "".join(words)  # shown verbatim, as text (word view drops the spaces)
     assert page.locator("#attention img").count() == 0
@@ -104,7 +94,7 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
 
     # --- token view: every token gets its own chip, with the exact traced weights
     page.check("#att-view-token")
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.view === 'token'")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.view === 'token'")
     s = state(page)
     assert page_weights(page) == api_row(server_url, own, int(s["layer"]), int(s["head"]), "token", int(s["query"]))
     tokens = page.eval_on_selector_all("#attention .att-item .att-text", "els => els.map(e => e.textContent)")
@@ -120,14 +110,14 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     page.wait_for_selector(READY, timeout=120_000)
     assert page.locator("#attention .att-cell").count() == 270
     page.click('#attention .att-cell[data-layer="16"][data-head="0"]')
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.layer === '16'")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.layer === '16'")
     assert state(page)["head"] == "0"
     assert page.input_value("#att-layer") == "16"
     assert page.locator('#attention .att-cell.selected').count() == 1
     # the grid is one tab stop; arrow keys move the selection
     page.focus('#attention .att-cell[data-layer="16"][data-head="0"]')
     page.keyboard.press("ArrowRight")
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.head === '1'")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.head === '1'")
     assert page.evaluate("document.activeElement.dataset.head") == "1"
     assert page.locator('#attention .att-cell[tabindex="0"]').count() == 1
     page.click("#attention .att-deep summary")
@@ -148,8 +138,8 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     assert ref["kind"] == "referent"
     page.wait_for_selector("#attention .att-show >> nth=3")
     page.locator("#attention .att-show").nth(3).click()
-    wait(page, f"document.querySelector('#attention [data-mount]').dataset.layer === '{ref['layer']}' && "
-         f"document.querySelector('#attention [data-mount]').dataset.head === '{ref['head']}'")
+    wait_for_page(page, f"document.querySelector('#attention [data-mount]').dataset.layer === '{ref['layer']}' && "
+                  f"document.querySelector('#attention [data-mount]').dataset.head === '{ref['head']}'")
     s = state(page)
     # The view stays the learner's (words); the word holding the measured token is selected, and the status says so.
     tokens = httpx.post(f"{server_url}/api/attention", json={"text": EXAMPLE, "layers": [0], "heads": [0], "view": "word"}, timeout=120).json()
@@ -168,10 +158,10 @@ def test_long_sentence_loads_one_layer_at_a_time(page, server_url):
     page.wait_for_selector(READY, timeout=120_000)
     page.fill("#att-text", long)
     page.press("#att-text", "Enter")
-    wait(page, "document.querySelector('#attention .att-status').textContent.includes('each layer loads')")
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
+    wait_for_page(page, "document.querySelector('#attention .att-status').textContent.includes('each layer loads')")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
     page.select_option("#att-layer", "2")
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.layer === '2' && "
-         "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.layer === '2' && "
+                  "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
     s = state(page)
     assert page_weights(page) == api_row(server_url, long, 2, int(s["head"]), "word", int(s["query"]))
