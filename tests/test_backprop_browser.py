@@ -6,10 +6,9 @@ Screenshots go to test-artifacts/backprop-*.png (look at them).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
+from conftest import wait_for_page
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -84,14 +83,6 @@ def test_one_neuron_forward_backward_update(page, artifacts):
         assert len(typed.split(".")[-1]) <= 3 if "." in typed else True, typed
 
 
-def wait_for(page, check, timeout: float = 20.0) -> None:
-    """Poll check(page) from Python (the page's CSP forbids the eval behind wait_for_function)."""
-    deadline = time.monotonic() + timeout
-    while not check(page):
-        assert time.monotonic() < deadline, "timed out waiting for the page"
-        page.wait_for_timeout(50)
-
-
 def plane(page, attr: str) -> str | None:
     return page.locator("#bp-boundary").get_attribute(f"data-{attr}")
 
@@ -103,7 +94,7 @@ def canvas_pixels(page) -> str:
 def test_playground_learns_moons_add_point_and_reset(page, artifacts):
     page.set_viewport_size({"width": 1100, "height": 1000})
     page.goto("/#bp-playground")
-    wait_for(page, lambda p: plane(p, "step") == "0")
+    wait_for_page(page, lambda p: plane(p, "step") == "0")
     assert page.input_value("#bp-dataset") == "moons"
     start_loss = float(page.locator('[data-stat="train-loss"]').get_attribute("data-value"))
     before = canvas_pixels(page)
@@ -111,7 +102,7 @@ def test_playground_learns_moons_add_point_and_reset(page, artifacts):
 
     play = page.locator("#bp-playground").get_by_role("button", name="Play")
     play.click()
-    wait_for(page, lambda p: int(plane(p, "step")) >= 240, timeout=40)
+    wait_for_page(page, lambda p: int(plane(p, "step")) >= 240, timeout=40)
     page.locator("#bp-playground").get_by_role("button", name="Pause").click()
     # Let the request in flight land: the step counter stops moving (slow on a busy machine).
     last = None
@@ -131,15 +122,15 @@ def test_playground_learns_moons_add_point_and_reset(page, artifacts):
     # Add a point of class 1 by clicking the plane (top-left corner: deep in class-0 land).
     page.select_option("#bp-mode", index=1)
     page.locator("#bp-boundary").click(position={"x": 40, "y": 40})
-    wait_for(page, lambda p: plane(p, "points") == str(points + 1))
+    wait_for_page(page, lambda p: plane(p, "points") == str(points + 1))
     # And one with the keyboard: focus the plane, move the cursor, press Enter.
     page.locator("#bp-boundary").focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
-    wait_for(page, lambda p: plane(p, "points") == str(points + 2))
+    wait_for_page(page, lambda p: plane(p, "points") == str(points + 2))
 
     page.locator("#bp-playground").get_by_role("button", name="Reset").click()
-    wait_for(page, lambda p: plane(p, "step") == "0")
+    wait_for_page(page, lambda p: plane(p, "step") == "0")
     reset_loss = float(page.locator('[data-stat="train-loss"]').get_attribute("data-value"))
     assert reset_loss != pytest.approx(trained_loss, abs=1e-3)
     assert page.locator("#bp-boundary").get_attribute("data-points") == str(points + 2)  # the points stay
@@ -148,7 +139,7 @@ def test_playground_learns_moons_add_point_and_reset(page, artifacts):
 
 def test_huge_learning_rate_pauses_with_a_reason(page, artifacts):
     page.goto("/#bp-playground")
-    wait_for(page, lambda p: plane(p, "step") == "0")
+    wait_for_page(page, lambda p: plane(p, "step") == "0")
     page.select_option("#bp-l2", "0.1")
     page.select_option("#bp-lr", "10")
     page.wait_for_timeout(300)
