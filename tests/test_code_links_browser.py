@@ -9,10 +9,10 @@ Screenshots: test-artifacts/code-links-desktop.png (1280 wide) and code-links-ph
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for_page
 
 import prediction_machine
 from prediction_machine.web.code_links import SOURCE_NAMES
@@ -21,15 +21,6 @@ pytestmark = pytest.mark.browser
 
 PACKAGE = Path(prediction_machine.__file__).resolve().parent
 STAGES = ["tokenizer", "embedding", "transformer", "prediction", "sampling", "generation"]
-
-
-def wait(page, condition: str, timeout: float = 120) -> None:
-    """Poll a JS expression (page.wait_for_function would eval a string, which our CSP forbids)."""
-    deadline = time.time() + timeout
-    while not page.evaluate(f"() => Boolean({condition})"):
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        page.wait_for_timeout(50)
 
 
 def module_file(name: str) -> str:
@@ -105,7 +96,7 @@ def test_each_view_code_link_shows_its_own_module(page, artifacts):
     # -- attention: the breakdown's links appear once one layer and one head are chosen
     page.wait_for_selector('#attention [data-mount][data-ready="1"]', timeout=120_000)
     page.click('#attention .att-cell[data-layer="2"][data-head="3"]')
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.head === '3'")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.head === '3'")
     page.click("#attention .att-deep summary")
     page.wait_for_selector("#attention .att-deep details.code-link", timeout=60_000)
     for name, file, source in open_links(page, "#attention"):
