@@ -1,24 +1,14 @@
 """Plain words: every term of the trade is explained at its first use, by mouse, touch and keyboard,
 and the glossary at the end of the page lists the same definitions."""
 
-import time
-
 import pytest
+from conftest import wait_until
 
 from tests.phone_checks import PHONE, sideways_scrollers, small_controls
 
 pytestmark = pytest.mark.browser
 TERMS = ["logit", "logit lens", "entropy", "bits", "probability mass", "attention sink", "KV cache",
          "temperature", "top-k", "top-p", "min-p", "token", "embedding", "softmax"]
-
-
-def wait_until(check, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def generate(page, prompt="What is the capital of France?", max_new=6):
