@@ -3,24 +3,14 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
+from conftest import wait_until
 
 from tests.phone_checks import PHONE, sideways_scrollers, small_controls
 
 pytestmark = pytest.mark.browser
 PROMPT = "What is the capital of France?"
-
-
-def wait_until(check, timeout=60.0):
-    """Poll from Python: the page's CSP forbids the eval that string predicates would need."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def cli_greedy(prompt: str, max_new: int) -> dict:
