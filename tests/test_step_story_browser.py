@@ -8,9 +8,9 @@ with the same seed and settings (and as the library function that command calls)
 import json
 import subprocess
 import sys
-import time
 
 import pytest
+from conftest import wait_until
 
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
@@ -20,15 +20,6 @@ pytestmark = pytest.mark.browser
 PROMPT = "Write one word that describes the sea."
 SEED, TEMPERATURE, N = 42, 0.8, 8
 STAGES = ["tokenizer", "embedding", "transformer", "prediction", "sampling", "generation"]
-
-
-def wait_until(check, timeout=90.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def cli_generate() -> dict:
