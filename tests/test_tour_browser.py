@@ -8,20 +8,9 @@ Generate within a handful of Tabs of the top of the page.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytestmark = pytest.mark.browser
-
-
-def wait(page, condition: str, timeout: float = 120) -> None:
-    """Poll a JS expression (wait_for_function would eval a string, which the page's CSP forbids)."""
-    deadline = time.time() + timeout
-    while not page.evaluate(f"() => Boolean({condition})"):
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        page.wait_for_timeout(100)
 
 
 def focused(page) -> dict:
