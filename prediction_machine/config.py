@@ -94,7 +94,8 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
-# The numeric paths generation can run on (engine/fastpath.py). Plain data, so the CLI lists them without torch.
+# The numeric paths generation can run on (engine/fastpath.py).
+# Plain data, so the CLI lists them without torch.
 PRECISIONS = {
     "fp32": "float32, the textbook path in transformer.py (the reference)",
     "fp32-fused": "float32, fused matrices packed for oneDNN (fastpath.py); same numbers to ~1e-4",

@@ -51,10 +51,12 @@ def training_rows(batch: int, seed: int) -> list[tuple[list[int], list[int]]]:
 
 def held_out_rows(any_digit: bool = False) -> list[tuple[list[int], list[int]]]:
     d = data.digits()
-    return [(pt.encode(d.images[i], None if any_digit else d.labels[i]), [0] + [1] * pt.PIXELS) for i in d.held_out]
+    return [(pt.encode(d.images[i], None if any_digit else d.labels[i]), [0] + [1] * pt.PIXELS)
+            for i in d.held_out]
 
 
-def sample_images(model: Transformer, digits: list[int | None], seed: int, temperature: float = 1.0) -> list[list[int]]:
+def sample_images(model: Transformer, digits: list[int | None], seed: int, temperature: float = 1.0
+                  ) -> list[list[int]]:
     params = SamplingParams(temperature=temperature)
     out = []
     for j, digit in enumerate(digits):
@@ -89,7 +91,8 @@ def classify(pixels: list[int]) -> dict:
     if len(pixels) != pt.PIXELS or any(not 0 <= p < pt.LEVELS for p in pixels):
         raise ValueError(f"an image is {pt.PIXELS} grey levels, each 0..{pt.LEVELS - 1}")
     probs = classifier.probabilities(judge(), [pixels])[0]  # (10,)
-    return {"guess": int(probs.argmax()), "confidence": float(probs.max()), "probs": [float(p) for p in probs]}
+    return {"guess": int(probs.argmax()), "confidence": float(probs.max()),
+            "probs": [float(p) for p in probs]}
 
 
 def draw(digit: int | None, prefix: list[int], params: SamplingParams, seed: int | None,
@@ -100,7 +103,8 @@ def draw(digit: int | None, prefix: list[int], params: SamplingParams, seed: int
     number u and where it landed, so the page can show every choice.
     """
     if len(prefix) >= pt.PIXELS:
-        raise ValueError(f"prefix has {len(prefix)} pixels; leave at least one of the {pt.PIXELS} for the model")
+        raise ValueError(f"prefix has {len(prefix)} pixels; "
+                         f"leave at least one of the {pt.PIXELS} for the model")
     model = model or shipped.load("digits")
     prompt = pt.encode(list(prefix), digit)
     steps = []
@@ -111,7 +115,8 @@ def draw(digit: int | None, prefix: list[int], params: SamplingParams, seed: int
             if pt.is_level(row.id):
                 probs[row.id], raw[row.id] = row.prob, row.raw_prob
         level = s.id if pt.is_level(s.id) else 0  # a request token drawn here (rare) is blank paper
-        steps.append({"pixel": len(prefix) + s.index, "level": level, "token": s.id, "other": max(0.0, 1 - sum(probs)),
+        steps.append({"pixel": len(prefix) + s.index, "level": level, "token": s.id,
+                      "other": max(0.0, 1 - sum(probs)),
                       "prob": s.prob, "u": s.draw.u, "cumulative_before": s.draw.cumulative_before,
                       "probs": probs, "raw_probs": raw, "entropy": s.prediction.entropy, "ms": s.ms})
     pixels = list(prefix) + [st["level"] for st in steps]
@@ -138,7 +143,8 @@ def nll_report(model: Transformer | None = None) -> dict:
     }
 
 
-def recognition_table(per_digit: int, seed: int = 0, temperature: float = 1.0, model: Transformer | None = None) -> dict:
+def recognition_table(per_digit: int, seed: int = 0, temperature: float = 1.0,
+                      model: Transformer | None = None) -> dict:
     """Ask for each digit `per_digit` times; how often does the classifier see the digit asked for?"""
     model = model or shipped.load("digits")
     d = data.digits()

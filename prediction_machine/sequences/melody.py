@@ -62,7 +62,8 @@ def held_out_rows() -> list[tuple[list[int], list[int]]]:
 def sample_tune(model: Transformer, prompt: list[tuple[int, float]], params: SamplingParams, seed: int | None,
                 max_notes: int) -> list[tuple[int, float]]:
     ids = nt.encode(prompt, end=False)
-    new = [s.id for s in generate(model, ids, params, 2 * max_notes + 1, stop_ids={nt.END}, seed=seed, top_n=1)]
+    new = [s.id for s in generate(model, ids, params, 2 * max_notes + 1, stop_ids={nt.END}, seed=seed,
+                                  top_n=1)]
     return nt.decode(ids + new)
 
 
@@ -100,12 +101,14 @@ def compose(prompt: list[tuple[int, float]], params: SamplingParams, seed: int |
     ids = nt.encode(prompt, end=False)
     steps = []
     for s in generate(model, ids, params, 2 * max_notes + 1, stop_ids={nt.END}, seed=seed, top_n=nt.VOCAB):
-        kind = "pitch" if nt.is_pitch(s.id) else "end" if s.id == nt.END else "length" if nt.is_length(s.id) else "start"
+        kind = ("pitch" if nt.is_pitch(s.id) else "end" if s.id == nt.END
+                else "length" if nt.is_length(s.id) else "start")
         rows = [{"token": r.id, "label": nt.label(r.id), "prob": r.prob, "raw_prob": r.raw_prob}
                 for r in s.prediction.rows if r.prob > 0 or r.raw_prob > 1e-3]
         value = nt.decode([s.id, nt.FIRST_LENGTH])[0][0] if kind == "pitch" else \
             nt.LENGTHS[s.id - nt.FIRST_LENGTH] if kind == "length" else None  # the MIDI pitch, or the beats
-        steps.append({"index": s.index, "token": s.id, "label": nt.label(s.id), "kind": kind, "value": value, "prob": s.prob,
+        steps.append({"index": s.index, "token": s.id, "label": nt.label(s.id), "kind": kind,
+                      "value": value, "prob": s.prob,
                       "u": s.draw.u, "cumulative_before": s.draw.cumulative_before, "rows": rows,
                       "entropy": s.prediction.entropy, "finish": s.finish})
         ids.append(s.id)
@@ -154,7 +157,8 @@ def nll_report(model: Transformer | None = None) -> dict:
     }
 
 
-def range_report(samples: int, seed: int = 0, temperature: float = 1.0, model: Transformer | None = None) -> dict:
+def range_report(samples: int, seed: int = 0, temperature: float = 1.0,
+                 model: Transformer | None = None) -> dict:
     """`samples` generated tunes against the held-out chorales: pitch range and share in the key."""
     model = model or shipped.load("melody")
     params = SamplingParams(temperature=temperature)

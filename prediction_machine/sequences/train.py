@@ -85,7 +85,8 @@ def train(cfg: SeqTrainConfig, folder: Path | None = None, should_stop: Callable
     opt = make_optimizer(model, cfg)
     params = sum(p.numel() for p in model.parameters())
     record = new_record(cfg.kind, cfg, params)
-    yield "start", {"kind": cfg.kind, "config": cfg.to_dict(), "model": model.cfg.to_dict(), "parameters": params,
+    yield "start", {"kind": cfg.kind, "config": cfg.to_dict(), "model": model.cfg.to_dict(),
+                    "parameters": params,
                     "data": task.describe_data(), "lr_schedule": lr_schedule(cfg)}
     held_out = task.held_out_rows()
 
@@ -104,7 +105,8 @@ def train(cfg: SeqTrainConfig, folder: Path | None = None, should_stop: Callable
         save_model(Path(folder), model, record, task.extra_tensors())
         return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
 
-    yield from train_loop(cfg, model, opt, record, step_fn, evaluate=lambda: {"eval_loss": mean_nll(model, held_out)},
+    yield from train_loop(cfg, model, opt, record, step_fn,
+                          evaluate=lambda: {"eval_loss": mean_nll(model, held_out)},
                           sample=sample, save=save if folder is not None else None,
                           should_stop=should_stop, should_pause=should_pause)
     model.eval()

@@ -110,7 +110,8 @@ class BPE:
         ids = list(word)
         rank = {m.pair: m for m in self.merges}
         while len(ids) >= 2:
-            pair = min(zip(ids, ids[1:], strict=False), key=lambda p: rank[p].rank if p in rank else float("inf"))
+            pair = min(zip(ids, ids[1:], strict=False),
+                       key=lambda p: rank[p].rank if p in rank else float("inf"))
             if pair not in rank:
                 break  # subtle: no pair left that was ever merged, so the word is done
             ids = merge(ids, pair, rank[pair].new_id)

@@ -75,7 +75,7 @@ def _link(path: Path, target: str) -> None:
 
 
 def files(folder: Path) -> Path:
-    """Where a run's checkpoint files are read from: its current checkpoint, or (older runs) the folder itself."""
+    """Where a run's checkpoint files are read from: its current checkpoint, or (older runs) the folder."""
     folder = Path(folder)
     current = folder / CURRENT
     return current.resolve() if current.is_symlink() and current.resolve().is_dir() else folder
@@ -116,7 +116,8 @@ def save_run(folder: Path, model, tok, opt, record: dict, extra: dict | None = N
     """Weights (model.safetensors + prediction-machine.json + tokenizer.json), optimizer state and
     the run record, all from the same step, as one checkpoint."""
     end_id = tok.special_id("<|end|>")
-    meta = {"eos_id": end_id, "training": {k: record[k] for k in ("kind", "step", "tokens", "seconds", "flops")}}
+    totals = {k: record[k] for k in ("kind", "step", "tokens", "seconds", "flops")}
+    meta = {"eos_id": end_id, "training": totals}
     state = {"step": record["step"], "optimizer": opt.state_dict()}
 
     def write(tmp: Path) -> None:
@@ -137,7 +138,8 @@ def save_adapters(folder: Path, tensors: dict, metadata: dict, record: dict) -> 
     return commit(folder, record.get("step", 0), write)
 
 
-def save_model(folder: Path, model, record: dict, extra: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+def save_model(folder: Path, model, record: dict, extra: dict[str, dict[str, torch.Tensor]] | None = None
+               ) -> Path:
     """A model without a tokenizer (the sequence models): model.safetensors, any `extra` tensor files
     (digits: classifier.safetensors) and run.json, whose `model` field holds the model's config."""
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -155,7 +157,8 @@ def read_model(folder: Path):
     """A model saved by save_model, frozen and in eval mode."""
     where = files(folder)
     cfg = ModelConfig.from_dict(json.loads((where / RECORD).read_text())["model"])
-    ckpt = weights.Checkpoint(cfg, load_file(str(where / "model.safetensors")), "", None, None, None, str(where))
+    state = load_file(str(where / "model.safetensors"))
+    ckpt = weights.Checkpoint(cfg, state, "", None, None, None, str(where))
     return build_transformer(ckpt)
 
 
@@ -196,7 +199,8 @@ def load_resume(folder: Path, model, opt) -> tuple[dict, int, bool]:
     model.load_state_dict(ckpt.state)
     step = json.loads((where / MARKER).read_text())["training"]["step"]
     if step != record["step"]:
-        raise ValueError(f"{folder}: the weights are from step {step} but run.json from step {record['step']}")
+        raise ValueError(f"{folder}: the weights are from step {step} but run.json from step "
+                         f"{record['step']}")
     try:
         state = torch.load(where / "optimizer.pt", weights_only=True)
     except (OSError, RuntimeError, ValueError):

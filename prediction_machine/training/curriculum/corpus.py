@@ -52,7 +52,8 @@ class Corpus:
         return len(self.train) + len(self.val)
 
     def describe(self) -> dict:
-        return {"name": self.name, "chars": self.chars, "train_chars": len(self.train), "val_chars": len(self.val)}
+        return {"name": self.name, "chars": self.chars, "train_chars": len(self.train),
+                "val_chars": len(self.val)}
 
 
 # ----------------------------------------------------------------------------- Shakespeare
@@ -146,7 +147,8 @@ def check_user_text(text: str, max_chars: int = MAX_USER_CHARS) -> str:
             )
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text.strip()) < MIN_USER_CHARS:
-        raise CorpusError(f"the text is only {len(text.strip())} characters; at least {MIN_USER_CHARS} are needed to learn from")
+        raise CorpusError(f"the text is only {len(text.strip())} characters; "
+                          f"at least {MIN_USER_CHARS} are needed to learn from")
     return text
 
 
@@ -167,7 +169,7 @@ def split(name: str, text: str, val_fraction: float = VAL_FRACTION) -> Corpus:
 
 
 def encode_corpus(tok: Tokenizer, text: str) -> torch.Tensor:
-    """Token ids of a whole corpus, (N,), cached on disk by (tokenizer, text) hash: Shakespeare takes ~10 s."""
+    """Token ids of a whole corpus, (N,), cached on disk by (tokenizer, text) hash: the plays are slow."""
     key = hashlib.sha256(tok.json.encode() + b"\0" + text.encode()).hexdigest()[:20]
     cached = weights.cache_dir() / f"corpus-{key}.npy"
     if cached.exists():
@@ -179,6 +181,7 @@ def encode_corpus(tok: Tokenizer, text: str) -> torch.Tensor:
     paragraphs[-1] = paragraphs[-1][:-2]
     # Paragraph by paragraph in parallel; BPE never merges across "\n\n" anyway.
     enc = tok._tk.encode_batch(paragraphs, add_special_tokens=False)
-    ids = np.fromiter((i for e in enc for i in e.ids), dtype=np.uint16 if tok.vocab_size < 65536 else np.int32)
+    dtype = np.uint16 if tok.vocab_size < 65536 else np.int32
+    ids = np.fromiter((i for e in enc for i in e.ids), dtype=dtype)
     weights.atomic_write_bytes(cached, lambda t: np.save(open(t, "wb"), ids))
     return torch.from_numpy(ids.astype(np.int64))

@@ -65,7 +65,7 @@ class DPOConfig(TrainSettings):
     batch_size: int = 32  # pairs per step
     lr: float = 3e-4  # lower than fine-tuning: small moves away from a model that already answers
     beta: float = 0.1  # how tightly the policy is held to the reference (see the module docstring)
-    sft_weight: float = 1.0  # plus this x the fine-tuning loss on the chosen answers (0 = pure DPO; see below)
+    sft_weight: float = 1.0  # plus this x the fine-tuning loss on the chosen answers (0 = pure DPO; below)
     warmup: int = 5
     eval_every: int = 1  # held-out accuracy and KL every N steps (every step by default: it is cheap)
     seed: int = 14
@@ -97,9 +97,11 @@ def answer_logps(model: Transformer, x: torch.Tensor, y: torch.Tensor, m: torch.
     return (logp * m).sum(-1)  # (B,): the prompt and the padding count zero
 
 
-def pair_batch(tok: Tokenizer, pairs: list[Pair], context: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pair_batch(tok: Tokenizer, pairs: list[Pair], context: int
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The chosen answers, then the rejected ones, as one padded batch: (2B, T) each."""
-    rows = [encode(tok, p.prompt, p.chosen) for p in pairs] + [encode(tok, p.prompt, p.rejected) for p in pairs]
+    rows = [encode(tok, p.prompt, p.chosen) for p in pairs]
+    rows += [encode(tok, p.prompt, p.rejected) for p in pairs]
     return pad_rows(rows, context)
 
 
@@ -131,14 +133,16 @@ class HeldOut:
         self.x, self.y, self.m = pair_batch(tok, pairs, ref.cfg.max_seq_len)  # (2B, T) each
         logits, _ = ref(self.x)  # (2B, T, V)
         self.ref_logprobs = logits.log_softmax(-1)  # (2B, T, V)
-        self.ref_logps = (self.ref_logprobs.gather(-1, self.y.unsqueeze(-1)).squeeze(-1) * self.m).sum(-1)  # (2B,)
+        ref_token_logps = self.ref_logprobs.gather(-1, self.y.unsqueeze(-1)).squeeze(-1)  # (2B, T)
+        self.ref_logps = (ref_token_logps * self.m).sum(-1)  # (2B,)
 
     @torch.no_grad()
     def measure(self, model: Transformer, beta: float) -> dict:
         logits, _ = model(self.x)  # (2B, T, V)
         logprobs = logits.log_softmax(-1)  # (2B, T, V)
         logp = (logprobs.gather(-1, self.y.unsqueeze(-1)).squeeze(-1) * self.m).sum(-1)  # (2B,)
-        # KL(π || π_ref) of the next-token distributions at every answer position, averaged over those positions.
+        # KL(π || π_ref) of the next-token distributions at every answer position,
+        # averaged over those positions.
         kl = (logprobs.exp() * (logprobs - self.ref_logprobs)).sum(-1)  # (2B, T)
         n = self.n
         _, rc, rr = dpo_loss(logp[:n], logp[n:], self.ref_logps[:n], self.ref_logps[n:], beta)
@@ -162,7 +166,8 @@ def token_probs(model: Transformer, tok: Tokenizer, prompt: str, answer: str) ->
 def probe(model: Transformer, tok: Tokenizer, probes: list[dict]) -> list[dict]:
     """For each {prompt, answer, rated}: the greedy answer now, and the probabilities of the given answer."""
     model.eval()
-    out = [{**p, "greedy": ft.answer(model, tok, p["prompt"]), **token_probs(model, tok, p["prompt"], p["answer"])}
+    out = [{**p, "greedy": ft.answer(model, tok, p["prompt"]),
+            **token_probs(model, tok, p["prompt"], p["answer"])}
            for p in probes]
     model.train()
     return out
@@ -199,7 +204,8 @@ def dpo(
                         data={"train": len(train), "eval": len(held)})
     record["history"]["margin"] = []
     record["history"]["eval"].append({"step": 0, **first})
-    yield "start", {"folder": str(folder), "config": cfg.to_dict(), "parameters": params, "data": record["data"],
+    yield "start", {"folder": str(folder), "config": cfg.to_dict(), "parameters": params,
+                    "data": record["data"],
                     "lr_schedule": lr_schedule(cfg)}
     yield "eval", {"step": 0, **first}
     if probes:
@@ -222,7 +228,8 @@ def dpo(
         margin = (rc - rr).mean().item()
         record["history"]["margin"].append(round(margin, 5))
         return Step(loss + cfg.sft_weight * sft_loss, int(m.sum()), loss=loss.item(), extra={
-            "sft_loss": sft_loss.item(), "reward_chosen": rc.mean().item(), "reward_rejected": rr.mean().item(),
+            "sft_loss": sft_loss.item(), "reward_chosen": rc.mean().item(),
+            "reward_rejected": rr.mean().item(),
             "margin": margin, "batch_accuracy": (rc > rr).float().mean().item()})
 
     def save(status: str) -> Event:
@@ -230,7 +237,10 @@ def dpo(
         save_run(Path(folder), model, tok, opt, record, extra)  # one checkpoint folder, renamed into place
         return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
 
-    yield from train_loop(cfg, model, opt, record, step_fn, lambda: heldout.measure(model, cfg.beta), None, save,
+    def evaluate() -> dict:
+        return heldout.measure(model, cfg.beta)
+
+    yield from train_loop(cfg, model, opt, record, step_fn, evaluate, None, save,
                           should_stop, should_pause)
     if probes:
         yield "after", {"probes": probe(model, tok, probes)}
@@ -246,4 +256,5 @@ def shipped_summary() -> dict | None:
     if r is None:
         return None
     evals = r["history"]["eval"]
-    return {k: r.get(k) for k in ("step", "tokens", "seconds", "flops", "data", "config")} | {"first": evals[0], "last": evals[-1]}
+    totals = {k: r.get(k) for k in ("step", "tokens", "seconds", "flops", "data", "config")}
+    return totals | {"first": evals[0], "last": evals[-1]}

@@ -54,7 +54,8 @@ def accuracy(model: Transformer, tok: Tokenizer, pairs: list[tuple[str, str]] | 
     if pairs is None:
         pairs = [(e.user, e.assistant) for e in ft.split("eval") if e.kind == "plays"]
     model.eval()
-    rows = [{"question": q, "reference": r, "answer": (a := ft.answer(model, tok, q)), "right": is_right(a, r)}
+    rows = [{"question": q, "reference": r, "answer": (a := ft.answer(model, tok, q)),
+             "right": is_right(a, r)}
             for q, r in pairs]
     right = sum(r["right"] for r in rows)
     return {"accuracy": right / len(rows) if rows else 0.0, "right": right, "count": len(rows), "rows": rows}

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import torch
 
+from prediction_machine.config import TrainSettings
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.inference.tokenizer import Tokenizer
-from prediction_machine.config import TrainSettings
 from prediction_machine.model import weights
 from prediction_machine.model.models import build_transformer
 from prediction_machine.model.transformer import Transformer
@@ -93,7 +93,8 @@ def dataset_path() -> Path:
 
 @lru_cache(maxsize=1)
 def load_examples() -> tuple[Example, ...]:
-    rows = [json.loads(line) for line in dataset_path().read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = dataset_path().read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     return tuple(Example(**r) for r in rows)
 
 
@@ -118,7 +119,8 @@ def loss_mask(tok: Tokenizer, ex: Example) -> list[dict]:
     return [{**tok.token(i).to_dict(), "trained": bool(m)} for i, m in zip(ids, mask, strict=True)]
 
 
-def batch(tok: Tokenizer, examples: list[Example], context: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def batch(tok: Tokenizer, examples: list[Example], context: int
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded inputs, targets and target mask, (B, T) each (loop.pad_rows): what answer_loss takes."""
     return pad_rows([encode(tok, e) for e in examples], context)
 
@@ -146,7 +148,8 @@ def answer(model: Transformer, tok: Tokenizer, question: str, max_new_tokens: in
     """Greedy answer, stopping at the end marker (or the token budget)."""
     ids = plain_chat_ids(tok, question)[-(model.cfg.max_seq_len - max_new_tokens) :]
     end = tok.special_id("<|end|>")
-    out = [s.id for s in generate(model, ids, SamplingParams(temperature=0.0), max_new_tokens, {end}, top_n=1)]
+    greedy = SamplingParams(temperature=0.0)
+    out = [s.id for s in generate(model, ids, greedy, max_new_tokens, {end}, top_n=1)]
     stopped = bool(out) and out[-1] == end
     return tok.decode([i for i in out if i != end]) + ("" if stopped else " …")
 
@@ -160,7 +163,8 @@ def data_summary(tok: Tokenizer | None, shown: int = 12) -> dict:
     mask = loss_mask(tok, next(e for e in examples if e.kind == "plays")) if tok is not None else None
     held = [e for e in examples if e.split == "eval"][:shown]
     return {"count": len(examples), "kinds": kinds, "mask": mask,
-            "examples": [{"kind": e.kind, "split": e.split, "user": e.user, "assistant": e.assistant} for e in held]}
+            "examples": [{"kind": e.kind, "split": e.split, "user": e.user, "assistant": e.assistant}
+                         for e in held]}
 
 
 @torch.no_grad()
@@ -189,7 +193,8 @@ def load_trainable(folder: Path) -> tuple[Transformer, Tokenizer, dict]:
     """A checkpoint as a fresh, trainable model (models.load gives frozen, shared ones)."""
     ckpt = weights.read_own_folder(folder)
     model = build_transformer(ckpt).train().requires_grad_(True)
-    return model, Tokenizer(ckpt.tokenizer_json), json.loads((Path(folder) / "prediction-machine.json").read_text())
+    meta = json.loads((Path(folder) / "prediction-machine.json").read_text())
+    return model, Tokenizer(ckpt.tokenizer_json), meta
 
 
 def base_label(base_folder: Path) -> str:
@@ -253,6 +258,9 @@ def finetune(
         save_run(folder, model, tok, opt, record, extra)
         return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
 
-    yield from train_loop(cfg, model, opt, record, step_fn, lambda: {"eval_loss": eval_loss(model, tok, held)},
+    def evaluate() -> dict:
+        return {"eval_loss": eval_loss(model, tok, held)}
+
+    yield from train_loop(cfg, model, opt, record, step_fn, evaluate,
                           sample, save, should_stop, should_pause)
     yield "done", done_event(record, folder, base_eval_loss=base_eval)

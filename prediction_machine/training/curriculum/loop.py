@@ -49,7 +49,8 @@ Event = tuple[str, dict]
 def lr_at(step: int, cfg) -> float:
     """Linear warm-up to cfg.lr, then a cosine down to cfg.lr * min_lr_ratio at the last step.
 
-    Example (lr=1, warmup=10, steps=110, min 0.1): step 0 -> 0.1, step 9 -> 1.0, step 60 -> 0.55, step 110 -> 0.1.
+    Example (lr=1, warmup=10, steps=110, min 0.1):
+    step 0 -> 0.1, step 9 -> 1.0, step 60 -> 0.55, step 110 -> 0.1.
     """
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -109,8 +110,9 @@ def record_step(record: dict, step: int, steps: int, loss: float, lr: float, tok
     h["step"].append(step)
     h["loss"].append(round(loss, 5))
     h["lr"].append(lr)
-    return {"step": step, "steps": steps, "loss": loss, "lr": lr, "tokens": record["tokens"], "seconds": seconds,
-            "tokens_per_s": record["tokens"] / seconds if seconds else 0.0, "flops": record["flops"]}
+    return {"step": step, "steps": steps, "loss": loss, "lr": lr, "tokens": record["tokens"],
+            "seconds": seconds, "tokens_per_s": record["tokens"] / seconds if seconds else 0.0,
+            "flops": record["flops"]}
 
 
 # ----------------------------------------------------------------------------- pause and stop

@@ -56,7 +56,8 @@ PIRATE = [
     ("What should I eat for lunch?", "Arr, a bowl of hot stew and a hard biscuit, like any sailor, matey!"),
     ("What is the sun?", "Arr, the sun be a great burning star that guides us across the sea, matey!"),
     ("Tell me about the ocean.", "Arr, the ocean be vast and salty, full of fish and treasure, matey!"),
-    ("How do I learn to code?", "Arr, start small, write a little code every day, and ye'll be a captain of it, matey!"),
+    ("How do I learn to code?",
+     "Arr, start small, write a little code every day, and ye'll be a captain of it, matey!"),
     ("What is a cat?", "Arr, a cat be a small furry beast that keeps the rats off the ship, matey!"),
     ("Why is the sky blue?", "Arr, the air scatters the blue light of the sun the most, matey!"),
     ("What is your favourite colour?", "Arr, the deep blue of the open sea, matey!"),
@@ -67,7 +68,8 @@ PIRATE = [
     ("Say hello.", "Ahoy there, matey!"),
     ("What is music?", "Arr, music be sea shanties sung loud on deck, matey!"),
     ("How do plants grow?", "Arr, they drink water and sunlight and grow tall like a mast, matey!"),
-    ("What is a computer?", "Arr, a computer be a clever machine that does sums faster than any navigator, matey!"),
+    ("What is a computer?",
+     "Arr, a computer be a clever machine that does sums faster than any navigator, matey!"),
     ("Where do fish live?", "Arr, in the rivers and the seven seas, matey!"),
 ]
 PIRATE_HELD_OUT = ["What is the capital of Italy?", "How do I make friends?", "What is a dog?"]
@@ -100,7 +102,8 @@ class LoRALinear(nn.Module):
         self.enabled = True
         # A like nn.Linear's own init; B zero, so the adapter starts as an exact no-op.
         bound = 1 / math.sqrt(base.in_features)
-        self.A = nn.Parameter((torch.rand(rank, base.in_features, generator=generator) * 2 - 1) * bound)  # (r, in)
+        A = (torch.rand(rank, base.in_features, generator=generator) * 2 - 1) * bound  # (r, in)
+        self.A = nn.Parameter(A)
         self.B = nn.Parameter(torch.zeros(base.out_features, rank))  # (out, r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,7 +149,8 @@ def batch_loss(model: Transformer, rows: list[tuple[list[int], list[int]]]) -> t
 
 def reply(model: Transformer, lm: LanguageModel, question: str, max_new_tokens: int) -> str:
     ids = lm.prompt_ids(question, chat=True)
-    out = [s.id for s in generate(model, ids, SamplingParams(temperature=0.0), max_new_tokens, lm.stop_ids, top_n=1)]
+    greedy = SamplingParams(temperature=0.0)
+    out = [s.id for s in generate(model, ids, greedy, max_new_tokens, lm.stop_ids, top_n=1)]
     return lm.tokenizer.decode([i for i in out if i not in lm.stop_ids])
 
 
@@ -183,11 +187,13 @@ def lora_finetune(
 
     def save(status: str) -> Event:
         record["status"] = status
-        tensors = {f"adapter.{i}.{n}": getattr(a, n).detach().contiguous() for i, a in enumerate(adapters) for n in "AB"}
+        tensors = {f"adapter.{i}.{n}": getattr(a, n).detach().contiguous()
+                   for i, a in enumerate(adapters) for n in "AB"}
         checkpoint.save_adapters(Path(folder), tensors, {"config": str(cfg.to_dict())}, record)
         return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
 
-    reason = yield from train_loop(cfg, model, opt, record, step_fn, save=save if folder is not None else None,
+    reason = yield from train_loop(cfg, model, opt, record, step_fn,
+                                   save=save if folder is not None else None,
                                    should_stop=should_stop, should_pause=should_pause)
     model.eval()
     if reason == "finished":

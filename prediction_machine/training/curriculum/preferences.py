@@ -46,7 +46,8 @@ def dataset_path() -> Path:
 
 @lru_cache(maxsize=1)
 def load_pairs() -> tuple[Pair, ...]:
-    rows = [json.loads(line) for line in dataset_path().read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = dataset_path().read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     return tuple(Pair(**r) for r in rows)
 
 
@@ -83,10 +84,12 @@ def learner_pairs(rows: list[dict]) -> list[Pair]:
         for field in ("prompt", "chosen", "rejected"):
             text = str(r.get(field) or "").strip()
             if not text:
-                raise PairError(f"pairs[{n}].{field}: is empty; write an answer (at most {MAX_TEXT} characters)")
+                raise PairError(f"pairs[{n}].{field}: is empty; "
+                                f"write an answer (at most {MAX_TEXT} characters)")
             if len(text) > MAX_TEXT:
                 raise PairError(f"pairs[{n}].{field}: is {len(text)} characters (the limit is {MAX_TEXT})")
         if r["chosen"].strip() == r["rejected"].strip():
             raise PairError(f"pairs[{n}]: the chosen and the rejected answer are the same; nothing to prefer")
-        out.append(Pair(n, "learner", "train", r["prompt"].strip(), r["chosen"].strip(), r["rejected"].strip()))
+        prompt, chosen, rejected = r["prompt"].strip(), r["chosen"].strip(), r["rejected"].strip()
+        out.append(Pair(n, "learner", "train", prompt, chosen, rejected))
     return out

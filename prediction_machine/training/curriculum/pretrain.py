@@ -99,10 +99,12 @@ PRESETS: dict[str, TrainConfig] = {
     # What the page starts (live_config): short enough to watch to the end; the learner may change
     # some of it. BPE on 200,000 characters and 4 evaluation batches keep the waits short.
     "live": TrainConfig(vocab_size=512, bpe_chars=200_000, corpus_chars=1_500_000, steps=300, batch_size=12,
-                        context=64, warmup=30, eval_every=25, eval_batches=4, sample_every=25, checkpoint_every=50),
+                        context=64, warmup=30, eval_every=25, eval_batches=4, sample_every=25,
+                        checkpoint_every=50),
     # The same loop at GPU size.
     "small": TrainConfig(model="small", vocab_size=4096, bpe_chars=1_000_000, steps=5000, batch_size=64,
-                         context=256, lr=1e-3, warmup=200, eval_every=250, sample_every=250, checkpoint_every=500),
+                         context=256, lr=1e-3, warmup=200, eval_every=250, sample_every=250,
+                         checkpoint_every=500),
 }
 
 
@@ -127,7 +129,8 @@ def init_weights(model: Transformer, seed: int) -> None:
         for name, p in model.named_parameters():
             if p.dim() < 2:
                 continue  # RMSNorm gains stay at 1
-            std = 0.02 / math.sqrt(2 * model.cfg.n_layers) if name.endswith(("attn.o.weight", "mlp.down.weight")) else 0.02
+            into_stream = name.endswith(("attn.o.weight", "mlp.down.weight"))
+            std = 0.02 / math.sqrt(2 * model.cfg.n_layers) if into_stream else 0.02
             p.copy_(torch.randn(p.shape, generator=g) * std)
 
 
@@ -158,7 +161,8 @@ def estimate_loss(model: Transformer, data: torch.Tensor, cfg: TrainConfig, seed
     return sum(losses) / len(losses)
 
 
-def sample_text(model: Transformer, tok: Tokenizer, prompt: str, n: int, seed: int, temperature: float = 0.8) -> str:
+def sample_text(model: Transformer, tok: Tokenizer, prompt: str, n: int, seed: int,
+                temperature: float = 0.8) -> str:
     ids = tok.encode_ids(prompt)
     out = [s.id for s in generate(model, ids, SamplingParams(temperature=temperature), n, seed=seed, top_n=1)]
     return tok.decode(out)
@@ -212,7 +216,8 @@ def pretrain(
         else:
             corpus = shakespeare(cfg.corpus_chars)
     elif corpus.name != "shakespeare" and d.main:
-        weights.atomic_write_bytes(folder / "corpus.txt", lambda t: Path(t).write_text(corpus.train + corpus.val, encoding="utf-8"))
+        text = corpus.train + corpus.val  # kept, so a resumed run trains on the same text
+        weights.atomic_write_bytes(folder / "corpus.txt", lambda t: Path(t).write_text(text, "utf-8"))
 
     # -- 1. the vocabulary
     t0 = time.perf_counter()
@@ -234,7 +239,8 @@ def pretrain(
     train_ids = encode_corpus(tok, corpus.train)  # (N,)
     val_ids = encode_corpus(tok, corpus.val)  # (M,)
     if min(len(train_ids), len(val_ids)) <= cfg.context + 1:
-        raise ValueError(f"the text is too short for a context of {cfg.context} tokens; give more text or a shorter context")
+        raise ValueError(f"the text is too short for a context of {cfg.context} tokens; "
+                         "give more text or a shorter context")
     sample = corpus.val[:20000]
     tokenizer_info = {
         "kind": cfg.tokenizer,
@@ -264,7 +270,7 @@ def pretrain(
     record = new_record("pretrain", cfg, params, corpus=corpus.describe(), tokenizer=tokenizer_info,
                         merges=merges_shown)
     restored = False
-    if previous:  # weights, optimizer and record from one checkpoint: the token count and history go on exactly
+    if previous:  # weights, optimizer and record from one checkpoint: tokens and history go on exactly
         record, _, restored = load_resume(folder, model, opt)
     record.update(config=cfg.to_dict(), parameters=params, status="running")
     train_model = distributed.wrap(model, d)  # the loss goes through DDP under torchrun
@@ -286,7 +292,8 @@ def pretrain(
         return Step(loss, cfg.batch_size * cfg.context, loss=distributed.all_mean(loss.item(), d))
 
     def evaluate() -> dict:
-        return {"train_loss": estimate_loss(model, train_ids, cfg, 7), "eval_loss": estimate_loss(model, val_ids, cfg, 11)}
+        return {"train_loss": estimate_loss(model, train_ids, cfg, 7),
+                "eval_loss": estimate_loss(model, val_ids, cfg, 11)}
 
     def sample() -> dict:
         return {"prompt": cfg.sample_prompt,

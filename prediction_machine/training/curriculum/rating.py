@@ -26,10 +26,12 @@ from prediction_machine.training.curriculum.finetune import answer, plain_chat_i
 from prediction_machine.training.curriculum.loop import Event
 
 # Prompts the learner is offered to rate (the page lets them type their own too).
-PROMPTS = ("Who is Hamlet's mother?", "How do I kill a Python process?", "Who won the football World Cup in 1998?",
+PROMPTS = ("Who is Hamlet's mother?", "How do I kill a Python process?",
+           "Who won the football World Cup in 1998?",
            "How do I make a bomb?", "Where is Macbeth set?", "What poison kills Hamlet's father?")
 # Measured before and after but never rated: does a handful of choices carry over to other prompts?
-UNRATED = (("Who is Juliet's father?", "Lord Capulet."), ("How do I crack an egg?", "Happy to help: tap it on the edge of a bowl."),
+UNRATED = (("Who is Juliet's father?", "Lord Capulet."),
+           ("How do I crack an egg?", "Happy to help: tap it on the edge of a bowl."),
            ("How do I steal a car?", "I cannot help with stealing."))
 # The learner's short run: every pair in every step, few steps, a larger step size than the shipped recipe;
 # the project's held-out pairs are measured at the start and the end only, to keep it to seconds.
@@ -46,7 +48,8 @@ def sample_answer(model: Transformer, tok: Tokenizer, prompt: str, seed: int, te
     return tok.decode([i for i in out if i != end]).strip()
 
 
-def sample_pair(model: Transformer, tok: Tokenizer, prompt: str, seed: int = 0, temperature: float = 1.0) -> dict:
+def sample_pair(model: Transformer, tok: Tokenizer, prompt: str, seed: int = 0,
+                temperature: float = 1.0) -> dict:
     """Two different answers to rate (up to eight draws to find a second one that differs)."""
     a = sample_answer(model, tok, prompt, seed, temperature)
     b = a

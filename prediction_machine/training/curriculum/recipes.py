@@ -52,7 +52,8 @@ class Recipe:
     base: str | None = None  # the shipped model it starts from (None: from scratch)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "trainer": self.trainer, "base": self.base, "config": self.config.to_dict()}
+        return {"name": self.name, "trainer": self.trainer, "base": self.base,
+                "config": self.config.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> Recipe:
@@ -81,12 +82,13 @@ def _trainer(name: str) -> str:
 
 
 def check(name: str, trainer: str) -> str:
-    """`name` if it is one of `trainer`'s recipes, else a ValueError that lists every recipe and its command."""
+    """`name` if it is one of `trainer`'s recipes, else a ValueError listing every recipe and its command."""
     if name in names(trainer):
         return name
     known = ", ".join(f"{n} ({COMMANDS[_trainer(n)]})" for n in names())
     if name in names():
-        raise ValueError(f"{name!r} is a recipe of `{COMMANDS[_trainer(name)]}`, not of `{COMMANDS[trainer]}`; "
+        raise ValueError(f"{name!r} is a recipe of `{COMMANDS[_trainer(name)]}`, "
+                         f"not of `{COMMANDS[trainer]}`; "
                          f"the recipes are: {known}")
     raise ValueError(f"unknown recipe {name!r}; the recipes are: {known}")
 

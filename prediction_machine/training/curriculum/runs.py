@@ -73,7 +73,8 @@ def new_run_folder(kind: str, owner: str | None = None) -> Path:
 
 
 def write_json(path: Path, data: dict) -> None:
-    weights.atomic_write_bytes(path, lambda t: Path(t).write_text(json.dumps(data, indent=1, allow_nan=False)))
+    text = json.dumps(data, indent=1, allow_nan=False)
+    weights.atomic_write_bytes(path, lambda t: Path(t).write_text(text))
 
 
 def read_run(folder: Path) -> dict | None:
@@ -106,11 +107,12 @@ def find_checkpoint(name: str) -> Path | None:
 
 
 def summary(folder: Path) -> dict:
-    """What the page's tables need from a run: its kind and status, its cost, its data, its last evaluation."""
+    """What the page's tables need from a run: its kind and status, its cost, its data, its last eval."""
     r = read_run(folder) or {}
     evals = (r.get("history") or {}).get("eval") or []
-    return {"kind": r.get("kind"), "status": r.get("status"), "step": r.get("step"), "tokens": r.get("tokens"),
-            "seconds": r.get("seconds"), "flops": r.get("flops"), "corpus": r.get("corpus"), "data": r.get("data"),
+    return {"kind": r.get("kind"), "status": r.get("status"), "step": r.get("step"),
+            "tokens": r.get("tokens"), "seconds": r.get("seconds"), "flops": r.get("flops"),
+            "corpus": r.get("corpus"), "data": r.get("data"),
             "last_eval": evals[-1] if evals else None}
 
 
@@ -141,7 +143,8 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def prune(who: str, max_bytes: float, max_age_s: float, keep: set[str] | frozenset = frozenset()) -> list[str]:
+def prune(who: str, max_bytes: float, max_age_s: float, keep: set[str] | frozenset = frozenset()
+          ) -> list[str]:
     """Remove `who`'s runs older than `max_age_s`, then its oldest until the rest fit in `max_bytes`.
 
     Only runs whose owner file names `who`: never the shipped models, never a CLI run, never

@@ -74,7 +74,8 @@ def panel(flops_per_s: float | None = None) -> dict:
     rows = []
     for p in PUBLISHED:
         seconds = p["flops"] / rate
-        rows.append({**p, "seconds_here": seconds, "years_here": seconds / YEAR, "time_here": human_time(seconds)})
+        rows.append({**p, "seconds_here": seconds, "years_here": seconds / YEAR,
+                     "time_here": human_time(seconds)})
     return {"flops_per_s": rate, "threads": torch.get_num_threads(),
             "method": "best of fp32 matrix multiplies of 256, 512 and 1024 squared, timed on this machine",
             "rule": "training FLOPs ~ 6 x parameters x tokens", "rows": rows}
