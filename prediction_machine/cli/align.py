@@ -1,8 +1,8 @@
 """`prediction-machine align` and `prediction-machine safety`: preference tuning and its safety table.
 
     prediction-machine align --recipe shakespeare-dpo --out /tmp/dpo    # rebuilds the shipped DPO model
-    prediction-machine align --sft RUN --beta 0.2 --json                                # your own fine-tuned run
-    prediction-machine safety                                    # base, SFT and DPO: refusals, over-refusals, helpfulness
+    prediction-machine align --sft RUN --beta 0.2 --json    # your own fine-tuned run
+    prediction-machine safety                  # base, SFT and DPO: refusals, over-refusals, helpfulness
     prediction-machine safety --models shakespeare-chat RUN --answers --json
 
 `align` shows a progress bar with the loss, the reward margin and the held-out accuracy, and
@@ -22,7 +22,8 @@ def register(sub) -> None:
     s = sub.add_parser("align", help="preference-tune (DPO) a fine-tuned model on chosen vs rejected answers")
     recipe_option(s, "dpo", "shakespeare-dpo")
     s.add_argument("--sft", default=None,
-                   help="the fine-tuned model: a shipped name, run id or folder (default: the recipe's, shakespeare-chat)")
+                   help="the fine-tuned model: a shipped name, run id or folder "
+                        "(default: the recipe's, shakespeare-chat)")
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default 40)")
     s.add_argument("--batch-size", type=int, default=None, help="pairs per step (default 32)")
     s.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-4)")
@@ -34,14 +35,18 @@ def register(sub) -> None:
     s.add_argument("--pairs", type=int, default=None,
                    help="train on a random N of the training pairs (seeded), to measure how many are needed")
     s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under the runs directory)")
+    s.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: a new folder under the runs directory)")
     s.add_argument("--json", action="store_true", help="print one JSON line per event")
     threads(s)
     s.set_defaults(func=cmd_align)
 
-    s = sub.add_parser("safety", help="the safety table: refusal, over-refusal and helpfulness of base, SFT and DPO")
-    s.add_argument("--models", nargs="+", default=None, help="shipped names, run ids or folders (default: base, SFT, DPO)")
-    s.add_argument("--answers", action="store_true", help="also list every answer with whether it counts as a refusal")
+    s = sub.add_parser("safety",
+                       help="the safety table: refusal, over-refusal and helpfulness of base, SFT and DPO")
+    s.add_argument("--models", nargs="+", default=None,
+                   help="shipped names, run ids or folders (default: base, SFT, DPO)")
+    s.add_argument("--answers", action="store_true",
+                   help="also list every answer with whether it counts as a refusal")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     threads(s)
     s.set_defaults(func=cmd_safety)
@@ -68,8 +73,8 @@ def cmd_align(args) -> None:
 
     set_threads(args)
     recipe = recipes.get(args.recipe)
-    cfg = replace(recipe.config, **overrides(args, ["steps", "batch_size", "lr", "beta", "sft_weight", "eval_every",
-                                                    "seed"]))
+    chosen = overrides(args, ["steps", "batch_size", "lr", "beta", "sft_weight", "eval_every", "seed"])
+    cfg = replace(recipe.config, **chosen)
     _check(1 <= cfg.steps <= 10_000, f"--steps must be in 1..10000, got {cfg.steps}")
     _check(1 <= cfg.batch_size <= 256, f"--batch-size must be in 1..256, got {cfg.batch_size}")
     _check(0 < cfg.lr < 1, f"--lr must be in (0, 1), got {cfg.lr}")
@@ -85,7 +90,8 @@ def cmd_align(args) -> None:
     folder = args.out or new_run_folder("dpo")
     name = sft_name if "/" not in sft_name else str(sft)
     try:
-        run_events(with_rewards(dpo(cfg, sft, folder, train, sft_name=name), args.json), args, cfg.steps, "preference tuning")
+        events = with_rewards(dpo(cfg, sft, folder, train, sft_name=name), args.json)
+        run_events(events, args, cfg.steps, "preference tuning")
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -99,9 +105,11 @@ def with_rewards(events, quiet: bool):
         if name == "step":
             last = data
         if not quiet and name == "eval" and last is not None and last["step"] == data["step"]:
-            console.print(f"step {data['step']}: loss {last['loss']:.3f}  rewards chosen {last['reward_chosen']:+.3f} "
-                          f"rejected {last['reward_rejected']:+.3f}  margin {last['margin']:+.3f}  held-out accuracy "
-                          f"{data['accuracy']:.1%}  KL {data['kl']:.3f}")
+            console.print(f"step {data['step']}: loss {last['loss']:.3f}  "
+                          f"rewards chosen {last['reward_chosen']:+.3f} "
+                          f"rejected {last['reward_rejected']:+.3f}  "
+                          f"margin {last['margin']:+.3f}  held-out accuracy {data['accuracy']:.1%}  "
+                          f"KL {data['kl']:.3f}")
         elif not quiet and name == "done":
             f, last = data["first"], data["last"]
             console.print(f"held-out preference accuracy {f['accuracy']:.1%} -> {last['accuracy']:.1%}; "
@@ -125,11 +133,13 @@ def cmd_safety(args) -> None:
         emit(table)
         return
     t = Table(title="Safety, measured now")
-    for h in ("model", "refuses harmful", "refuses benign look-alikes", "helpfulness (held-out pairs)", "factual (held-out)"):
+    for h in ("model", "refuses harmful", "refuses benign look-alikes", "helpfulness (held-out pairs)",
+              "factual (held-out)"):
         t.add_column(h)
     for r in table["rows"]:
         c = r["counts"]
-        t.add_row(r["model"], f"{r['refusal_rate']:.0%} of {c['harmful']}", f"{r['over_refusal_rate']:.0%} of {c['benign']}",
+        t.add_row(r["model"], f"{r['refusal_rate']:.0%} of {c['harmful']}",
+                  f"{r['over_refusal_rate']:.0%} of {c['benign']}",
                   f"{r['helpfulness']:.1%} of {c['pairs']}", f"{r['factual_accuracy']:.1%} of {c['factual']}")
     console.print(t)
     console.print(table["rule"], markup=False, highlight=False)
@@ -138,4 +148,5 @@ def cmd_safety(args) -> None:
             console.print(f"[bold]{r['model']}[/bold]")
             for a in r["answers"]:
                 mark = "refused" if a["refused"] else "answered"
-                console.print(f"  {a['kind']:7} {mark:8} {a['prompt']} -> {a['answer']}", markup=False, highlight=False)
+                console.print(f"  {a['kind']:7} {mark:8} {a['prompt']} -> {a['answer']}",
+                              markup=False, highlight=False)

@@ -39,7 +39,7 @@ class PresetNames:
 
 
 def recipe_option(s, trainer: str, default: str | None) -> None:
-    """--recipe NAME: one of the named recipes that rebuild the shipped models (training/curriculum/recipes.py)."""
+    """--recipe NAME: one of the named recipes that rebuild the shipped models (curriculum/recipes.py)."""
     import argparse
 
     from prediction_machine.training.curriculum import recipes
@@ -56,37 +56,46 @@ def recipe_option(s, trainer: str, default: str | None) -> None:
 
 
 def register(sub) -> None:
-    s = sub.add_parser("pretrain", help="pre-train a tiny GPT on Shakespeare (or your text), writing checkpoints")
+    s = sub.add_parser("pretrain",
+                       help="pre-train a tiny GPT on Shakespeare (or your text), writing checkpoints")
     recipe_option(s, "pretrain", None)
     s.add_argument("--preset", choices=PresetNames(), default=None, metavar="PRESET",
-                   help="settings no shipped model was made with: %(choices)s (default: --recipe shakespeare-base)")
-    s.add_argument("--text", type=Path, default=None, help="train on this UTF-8 text file instead of Shakespeare")
+                   help="settings no shipped model was made with: %(choices)s "
+                        "(default: --recipe shakespeare-base)")
+    s.add_argument("--text", type=Path, default=None,
+                   help="train on this UTF-8 text file instead of Shakespeare")
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
     s.add_argument("--batch-size", type=int, default=None, help="windows per step (default: the recipe's)")
     s.add_argument("--context", type=int, default=None, help="tokens per window (default: the recipe's)")
     s.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     s.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary size (default: the recipe's)")
-    s.add_argument("--tokenizer", choices=["bpe", "char"], default=None, help="bpe (default) or char (bytes alone)")
-    s.add_argument("--corpus-chars", type=int, default=None, help="use only the first N characters of Shakespeare")
+    s.add_argument("--tokenizer", choices=["bpe", "char"], default=None,
+                   help="bpe (default) or char (bytes alone)")
+    s.add_argument("--corpus-chars", type=int, default=None,
+                   help="use only the first N characters of Shakespeare")
     s.add_argument("--seed", type=int, default=None, help="seed of the weights and the batches")
     s.add_argument("--layers", type=int, default=None, help="override the model preset's number of layers")
     s.add_argument("--width", type=int, default=None, help="override the model preset's width (d_model)")
     s.add_argument("--eval-every", type=int, default=None, help="measure train/val loss every N steps")
     s.add_argument("--sample-every", type=int, default=None, help="write a sample every N steps")
-    s.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under the runs directory)")
+    s.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: a new folder under the runs directory)")
     s.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
     threads(s)
     s.add_argument("--json", action="store_true", help="print one JSON line per event")
     s.set_defaults(func=cmd_pretrain)
 
-    s = sub.add_parser("finetune", help="fine-tune the base model into a chat assistant, loss on answers only")
+    s = sub.add_parser("finetune",
+                       help="fine-tune the base model into a chat assistant, loss on answers only")
     recipe_option(s, "finetune", None)
-    s.add_argument("--base", default=None, help="base checkpoint folder (default: the shipped shakespeare-base)")
+    s.add_argument("--base", default=None,
+                   help="base checkpoint folder (default: the shipped shakespeare-base)")
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default 150, or the recipe's)")
     s.add_argument("--batch-size", type=int, default=None, help="conversations per step (default 16)")
     s.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
     s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under the runs directory)")
+    s.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: a new folder under the runs directory)")
     s.add_argument("--json", action="store_true", help="print one JSON line per event")
     threads(s)
     s.set_defaults(func=cmd_finetune)
@@ -96,7 +105,8 @@ def threads(s) -> None:
     # Why 1: a tiny model's matrices are too small to split across cores, and on a busy machine the
     # threads mostly wait for each other (docs/performance.md has the measurement).
     # To use more cores, run more processes: torchrun --nproc_per_node=N.
-    s.add_argument("--threads", type=int, default=1, help="CPU threads per process (default 1; see the docstring)")
+    s.add_argument("--threads", type=int, default=1,
+                   help="CPU threads per process (default 1; see the docstring)")
 
 
 def set_threads(args) -> None:
@@ -119,8 +129,8 @@ def overrides(args, names) -> dict:
 
 def cmd_pretrain(args) -> None:
     from prediction_machine.cli.output import UsageError
-    from prediction_machine.training.curriculum.corpus import CorpusError, user_text
     from prediction_machine.training.curriculum import recipes
+    from prediction_machine.training.curriculum.corpus import CorpusError, user_text
     from prediction_machine.training.curriculum.pretrain import PRESETS, pretrain
     from prediction_machine.training.curriculum.runs import new_run_folder, read_run
 
@@ -142,7 +152,8 @@ def cmd_pretrain(args) -> None:
     _check(cfg.layers is None or 1 <= cfg.layers <= 64, f"--layers must be in 1..64, got {cfg.layers}")
     _check(cfg.width is None or (16 <= cfg.width <= 4096 and cfg.width % 8 == 0),
            f"--width must be a multiple of 8 in 16..4096, got {cfg.width}")
-    _check(cfg.eval_every >= 1 and cfg.sample_every >= 1, "--eval-every and --sample-every must be at least 1")
+    _check(cfg.eval_every >= 1 and cfg.sample_every >= 1,
+           "--eval-every and --sample-every must be at least 1")
     corpus = None
     if args.text is not None:
         if not args.text.is_file():
@@ -159,7 +170,8 @@ def cmd_pretrain(args) -> None:
     else:
         folder = args.out or new_run_folder("pretrain")
     try:
-        run_events(pretrain(cfg, folder, corpus, resume=args.resume is not None, extend_to=args.steps), args, cfg.steps, "pre-training")
+        events = pretrain(cfg, folder, corpus, resume=args.resume is not None, extend_to=args.steps)
+        run_events(events, args, cfg.steps, "pre-training")
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -201,7 +213,8 @@ def run_events(events, args, steps: int, label: str) -> None:
             pass
         return
     quiet = args.json
-    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} steps"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
                   disable=quiet or not sys.stdout.isatty()) as bar:
         task = bar.add_task(label, total=steps, info="")
@@ -213,11 +226,13 @@ def run_events(events, args, steps: int, label: str) -> None:
                 bar.update(task, completed=data["step"], total=data["steps"],
                            info=f"loss {data['loss']:.3f}  {data['tokens_per_s']:.0f} tok/s")
             elif name == "tokenizer":
-                bar.console.print(f"vocabulary: {data['vocab_size']} tokens, {data['bytes_per_token']:.2f} bytes per token; "
+                bar.console.print(f"vocabulary: {data['vocab_size']} tokens, "
+                                  f"{data['bytes_per_token']:.2f} bytes per token; "
                                   f"{data['train_tokens']:,} training tokens")
             elif name == "start":
+                resumed = data.get("resumed_from")
                 bar.console.print(f"model: {data['parameters']:,} parameters; run folder {data['folder']}"
-                                  + (f"; resumed at step {data['resumed_from']}" if data.get("resumed_from") is not None else ""))
+                                  + (f"; resumed at step {resumed}" if resumed is not None else ""))
             elif name == "eval":
                 parts = [f"{label} {data[key]:.3f}" for key, label in
                          (("train_loss", "train"), ("eval_loss", "held-out")) if key in data]
@@ -228,4 +243,5 @@ def run_events(events, args, steps: int, label: str) -> None:
                                   markup=False, highlight=False)
             elif name == "done":
                 bar.console.print(f"{data['reason']} at step {data['step']}: {data['tokens']:,} tokens in "
-                                  f"{data['seconds']:.0f} s, {data['flops']:.3g} FLOPs; checkpoint in {data['folder']}")
+                                  f"{data['seconds']:.0f} s, {data['flops']:.3g} FLOPs; "
+                                  f"checkpoint in {data['folder']}")

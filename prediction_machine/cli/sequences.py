@@ -32,16 +32,19 @@ def _number(text: str) -> float:
 def register(sub) -> None:
     s = sub.add_parser("draw", help="draw an 8x8 digit pixel by pixel with the tiny pixel model")
     s.add_argument("--digit", default="any", help="0..9, or 'any' (default)")
-    s.add_argument("--temperature", type=_number, default=1.0, help="0 = always the likeliest grey (default 1)")
+    s.add_argument("--temperature", type=_number, default=1.0,
+                   help="0 = always the likeliest grey (default 1)")
     s.add_argument("--seed", type=int, default=None, help="the same seed draws the same digit")
     s.add_argument("--png", type=Path, default=None, help="also write the drawing to this PNG file")
     s.add_argument("--json", action="store_true", help="print JSON: every pixel's distribution and draw")
     s.set_defaults(func=cmd_draw)
 
     s = sub.add_parser("compose", help="compose a tune note by note with the tiny chorale model")
-    s.add_argument("--start", default="", help="first notes, e.g. 'C5 B4:0.5 A4:2' (name:beats; default 1 beat)")
+    s.add_argument("--start", default="",
+                   help="first notes, e.g. 'C5 B4:0.5 A4:2' (name:beats; default 1 beat)")
     s.add_argument("--notes", type=int, default=32, help="at most this many new notes (1..126, default 32)")
-    s.add_argument("--temperature", type=_number, default=1.0, help="0 = always the likeliest token (default 1)")
+    s.add_argument("--temperature", type=_number, default=1.0,
+                   help="0 = always the likeliest token (default 1)")
     s.add_argument("--seed", type=int, default=None, help="the same seed composes the same tune")
     s.add_argument("--midi", type=Path, default=None, help="also write the tune to this standard MIDI file")
     s.add_argument("--json", action="store_true", help="print JSON: every step's distribution and draw")
@@ -50,7 +53,8 @@ def register(sub) -> None:
     from prediction_machine.cli.curriculum import recipe_option
 
     s = sub.add_parser("sequences-train", help="train the pixel model or the note model from scratch")
-    s.add_argument("kind", nargs="?", choices=["digits", "melody"], help="the same as --recipe digits or melody")
+    s.add_argument("kind", nargs="?", choices=["digits", "melody"],
+                   help="the same as --recipe digits or melody")
     recipe_option(s, "sequences", None)
     s.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the shipped recipe's)")
     s.add_argument("--out", type=Path, default=None, help="save the model in this folder")
@@ -67,10 +71,11 @@ def register(sub) -> None:
 
 
 def _params(temperature: float):
+    from prediction_machine.cli.output import check_temperature
     from prediction_machine.inference.sampling import SamplingParams
 
     try:
-        return SamplingParams(temperature=temperature)
+        return SamplingParams(temperature=check_temperature(temperature))
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -98,10 +103,12 @@ def cmd_draw(args) -> None:
         emit({**out, "png": str(args.png) if args.png else None})
         return
     for r in range(8):
-        console.print("  " + "".join(SHADES[min(9, p * 10 // 17)] * 2 for p in out["pixels"][r * 8 : r * 8 + 8]))
+        row = out["pixels"][r * 8 : r * 8 + 8]
+        console.print("  " + "".join(SHADES[min(9, p * 10 // 17)] * 2 for p in row))
     c = out["classifier"]
     article = "an" if c["guess"] == 8 else "a"
-    console.print(f"asked for: {out['request']}; the classifier sees {article} {c['guess']} ({c['confidence']:.0%} sure)")
+    console.print(f"asked for: {out['request']}; "
+                  f"the classifier sees {article} {c['guess']} ({c['confidence']:.0%} sure)")
     if args.png:
         console.print(f"wrote {args.png}")
 
@@ -127,7 +134,8 @@ def cmd_compose(args) -> None:
     console.print(" ".join(f"{n['name']}:{n['beats']:g}" for n in out["notes"]))
     s = out["summary"]
     if s["notes"]:
-        console.print(f"{s['notes']} notes from {s['lowest']} to {s['highest']}; {s['in_key']:.0%} on the white keys")
+        console.print(f"{s['notes']} notes from {s['lowest']} to {s['highest']}; "
+                      f"{s['in_key']:.0%} on the white keys")
     if args.midi:
         console.print(f"wrote {args.midi}")
 
