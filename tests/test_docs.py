@@ -181,6 +181,21 @@ def test_every_limit_a_schema_states_follows_the_environment(setting):
     assert "x-limit" not in str(schemas)  # every mark was replaced by its value
 
 
+def test_every_api_takes_temperatures_up_to_the_one_maximum_the_cli_takes():
+    from prediction_machine.cli import main
+
+    schemas = create_app().openapi()["components"]["schemas"]
+    found = {name: s["properties"]["temperature"] for name, s in schemas.items()
+             if "temperature" in s.get("properties", {})}
+    assert {"GenerateRequest", "PreviewRequest", "DrawRequest", "ComposeRequest"} <= set(found)
+    assert {name: p["maximum"] for name, p in found.items()} == dict.fromkeys(found, limits.MAX_TEMPERATURE)
+    text_apis = ("GenerateRequest", "PreviewRequest")
+    defaults = {name: p.get("default") for name, p in found.items() if name in text_apis}
+    assert defaults == dict.fromkeys(defaults, limits.TEMPERATURE)
+    for command in (["generate", "hi"], ["draw"], ["compose"]):
+        assert main([*command, "--temperature", str(limits.MAX_TEMPERATURE + 0.5)]) == 2
+
+
 def test_the_settings_route_answers_every_setting_but_the_tokens():
     app = create_app(ServerSettings(token="a-long-classroom-token"))
     with TestClient(app, base_url="http://127.0.0.1") as c:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from prediction_machine.limits import MAX_TEMPERATURE
 from prediction_machine.web.deps import model_names
 
 
@@ -189,6 +190,9 @@ ModelName = Annotated[
     Field(default=None, max_length=100, description="a name from GET /api/models (default: the server's model)",
           json_schema_extra={MODEL_NAME_MARK: True}),
 ]
+
+# Every API's temperature: 0 (greedy) up to the one maximum the CLI accepts too.
+Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, strict=True, description="0 = the likeliest, always")]
 
 LIMIT_MARK = "x-limit"  # names the ServerSettings field that bounds a value; the served schema states its value
 

@@ -20,12 +20,12 @@ from prediction_machine.inference.tokenizer import StreamDecoder
 from prediction_machine.inference.transformer_view import TransformerView
 from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.jsonsafe import json_numbers
-from prediction_machine.limits import MAX_TEMPERATURE
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.streaming import SSE_RESPONSES, stream_pushed
 from prediction_machine.web.validation import (
     ModelName,
     Strict,
+    Temperature,
     no_surrogates,
     unprocessable,
     up_to,
@@ -50,7 +50,7 @@ class TokenizeRequest(Strict):
 
 
 class SamplingFields(Strict):
-    temperature: float = Field(DEFAULT.temperature, ge=0, le=MAX_TEMPERATURE, strict=True, description="0 = greedy")
+    temperature: Temperature = DEFAULT.temperature
     top_k: int = Field(DEFAULT.top_k, ge=0, le=1000, strict=True, description="keep the k most likely tokens; 0 = off")
     top_p: float = Field(DEFAULT.top_p, gt=0, le=1, strict=True,
                          description="nucleus: keep the smallest set reaching p; 1 = off")

@@ -21,13 +21,12 @@ from prediction_machine.training.curriculum.checkpoint import read_record
 from prediction_machine.web.routes.curriculum import RUN_ID, clean, creator, manager
 from prediction_machine.web.security import owner_of
 from prediction_machine.web.streaming import SSE_RESPONSES, sse
-from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
+from prediction_machine.web.validation import Strict, Temperature, no_surrogates, unprocessable
 
 router = APIRouter(prefix="/api/sequences", tags=["sequences"])
 
 MAX_TRAIN_STEPS = 2000  # a live run on the page: minutes at most on a small CPU
 Level = Annotated[int, Field(ge=0, le=pt.LEVELS - 1, strict=True)]
-Temperature = Annotated[float, Field(ge=0, le=5, strict=True, description="0 = always the likeliest choice")]
 Seed = Annotated[int | None, Field(ge=0, le=2**31 - 1, strict=True, description="the same seed gives the same result")]
 
 
