@@ -1,4 +1,4 @@
-"""XSS in a real browser: model text full of markup must show as text, everywhere (issue 7, point 5).
+"""XSS in a real browser: model text full of markup must show as text, everywhere.
 
 The server runs the tiny stub model of tests/hostile_model.py, whose favourite tokens are
 `<script>alert(1)</script>`, `<img src=x onerror=alert(1)>`, `"><svg onload=alert(1)>` and
