@@ -1,4 +1,4 @@
-"""No cross-site read or trigger of any /api GET, in real Chromium (issue 17, point 7).
+"""No cross-site read or trigger of any /api GET, in real Chromium.
 
 A second tiny web server on another local origin (http://localhost:<other port>) serves a
 page that fires `<img src>` and `fetch` (with and without CORS) at http://127.0.0.1:<ours>/api/...
