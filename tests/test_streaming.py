@@ -1,4 +1,4 @@
-"""Streams are pushed, not polled; a client that leaves or stops reading frees its place (issues 13 and 17).
+"""Streams are pushed, not polled; a client that leaves or stops reading frees its place.
 
 Real uvicorn in a thread (tests/hostile_model.LiveServer) over the tiny stub model, raw sockets
 so each test decides exactly when a client hangs up or stops reading.
