@@ -88,7 +88,7 @@ def test_steps_are_pushed_to_the_event_loop_without_a_thread_per_stream(stub, sl
 
 
 def test_a_client_that_stops_reading_loses_its_place_and_others_get_in(stub, slow_lm):
-    """Issue 17: a connection kept open but never read again must not hold the only place for ever.
+    """A connection kept open but never read again must not hold the only place for ever.
 
     Driven at the ASGI level, because on loopback the kernel's socket buffers (up to 4 MB) would
     swallow a whole stub generation: here the third write simply never completes, as it does
