@@ -57,9 +57,9 @@ def test_the_allowlist_is_exactly_the_names_the_page_links_to():
 
 
 def test_every_inference_stage_links_into_its_own_module():
-    # static/js/sections/inference.js:
+    # static/js/sections/inference-render.js:
     #   ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer...."], ...
-    text = (JS / "sections" / "inference.js").read_text(encoding="utf-8")
+    text = (JS / "sections" / "inference-render.js").read_text(encoding="utf-8")
     stages = re.findall(r'^\s*\["(\w+)", "[^"]+", \[([^\]]*)\]', text, flags=re.M)
     ids = [s for s, _ in stages]
     assert ids == ["tokenizer", "embedding", "transformer", "prediction", "sampling", "generation"]

@@ -6,6 +6,9 @@ import { errorBox } from "./lib/dom.js";
 import { watchFigures } from "./lib/export.js";
 import { scrollToSharedSection } from "./lib/share.js";
 import { addGuide } from "./lib/tour.js";
+import { words } from "./lib/words.js";
+
+const say = words("page");
 
 const sections = [...document.querySelectorAll("[data-module]")];
 const mounts = sections.map((section) => section.querySelector("[data-mount]"));
@@ -15,7 +18,7 @@ for (const section of document.querySelectorAll("main > section[id]")) addGuide(
 const mounted = sections.map((section, i) =>
   import(`./sections/${section.dataset.module}.js`)
     .then((module) => module.mount(mounts[i]))
-    .catch((error) => mounts[i].append(errorBox(`This figure failed to load: ${error.message}`))));
+    .catch((error) => mounts[i].append(errorBox(say("figure_failed_load_message", { message: error.message })))));
 
 watchFigures(mounts.filter(Boolean));
 

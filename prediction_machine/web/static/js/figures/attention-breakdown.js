@@ -2,6 +2,9 @@
 // Every number comes from POST /api/attention with a `breakdown` request (training/attention.py).
 import { post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, visibleText } from "../lib/dom.js";
+import { words } from "../lib/words.js";
+
+const say = words("attention");
 
 export const AVG = "avg"; // the layer or head selector's "average" choice
 
@@ -12,7 +15,7 @@ export async function breakdown(s, queryItem) {
   const box = s.ui.deep;
   clear(box);
   if (s.layer === AVG || s.head === AVG) {
-    box.append(el("p", { class: "note", text: "Pick one layer and one head (not an average) to see how its weights are computed." }));
+    box.append(el("p", { class: "note", text: say("pick_layer_head_not") }));
     return;
   }
   const item = queryItem();  // the selected word or token
@@ -35,14 +38,14 @@ export async function breakdown(s, queryItem) {
   clear(box);
   box.append(el("p", {},
     `Query: token ${q} “`, el("bdi", { text: visibleText(tokens[q].text) }),
-    `” in layer ${b.layer}, head ${b.head} (its keys come from key/value head ${b.kv_head}, which several query heads share: grouped-query attention). ` +
-    `Each score is the dot product of this token's query vector with a key vector (${b.head_dim} numbers each), ` +
-    `divided by √${b.head_dim} = ${b.scale} so the scores do not grow with the vector length. Keys after the query are ` +
-    "masked (set to −∞), and softmax turns the rest into weights that add up to 1."));
+    say("layer_layer_head_head", { layer: b.layer, head: b.head, kv_head: b.kv_head }) +
+    say("score_dot_product_tokens", { head_dim: b.head_dim }) +
+    say("divided_head_dim_scale", { head_dim: b.head_dim, scale: b.scale }) +
+    say("masked_set_softmax_turns")));
   const table = el("table", { class: "att-breakdown" },
     el("thead", {}, el("tr", {},
       el("th", { text: "key token" }), el("th", { class: "num", text: "q · k" }),
-      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask", title: "keys after the query become −∞" }),
+      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask", title: say("keys_after_query_become") }),
       el("th", { class: "num", text: "softmax" }))));
   const body = el("tbody");
   for (const k of b.keys) {
@@ -55,7 +58,7 @@ export async function breakdown(s, queryItem) {
   }
   table.append(body);
   box.append(el("div", { class: "att-scroll" }, table),
-    el("p", { class: "note", text: `Rebuilt from the layer's input with the model's own weights; the largest difference from the weights the real forward pass recorded is ${b.max_abs_diff.toExponential(1)}.` }),
+    el("p", { class: "note", text: say("rebuilt_layers_input_models", { max_abs_diff: b.max_abs_diff.toExponential(1) }) }),
     codeLink("prediction_machine.training.attention.score_breakdown"),
     codeLink("prediction_machine.training.attention.queries_and_keys"));
 }

@@ -28,5 +28,3 @@ export function chipColours(w) {
   return { background: css(bg), text: css(text), ratio: contrast(bg, text) };
 }
 
-// "1 token", "2 tokens": the count and the noun, singular or plural.
-export const plural = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;

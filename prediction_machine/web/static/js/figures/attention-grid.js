@@ -3,6 +3,9 @@
 import { clear, el } from "../lib/dom.js";
 import { AVG } from "./attention-breakdown.js";
 import { clampIndex, MASKED, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "../lib/draw.js";
+import { words } from "../lib/words.js";
+
+const say = words("attention");
 
 // ---------------------------------------------------------------- the all-heads grid
 
@@ -29,7 +32,7 @@ export function renderGrid(s, select) {
     }
     grid.append(row);
   }
-  s.ui.gridNote.textContent = `Each small square is one head's map for this sentence (rows read columns, in tokens${d.grid.downsampled ? `, averaged down to ${size} × ${size}` : ""}). Click one to select it; arrow keys move between them.`;
+  s.ui.gridNote.textContent = say("small_square_heads_map", { value: d.grid.downsampled ? say("averaged_down_size_size", { size }) : "" });
 }
 
 // One head's map in the grid, a pixel per cell (CSS stretches it to the button).

@@ -2,6 +2,9 @@
 // legend whose colour keys match the lines (solid blue = train, dashed vermillion = test).
 import { el } from "../lib/dom.js";
 import { css, LINE, MUTED, OKABE_ITO, WHITE } from "../lib/draw.js";
+import { words } from "../lib/words.js";
+
+const say = words("backprop");
 
 const SERIES = [
   { key: "train_loss", label: "train loss", colour: OKABE_ITO.blue, dash: [] },
@@ -32,7 +35,7 @@ export function drawLossChart(chart, history) {
   if (rows.length === 1) {
     ctx.fillStyle = css(MUTED);
     ctx.font = "12px system-ui, sans-serif";
-    ctx.fillText(`step 0: train loss ${rows[0].train_loss.toFixed(3)}. Press Play or Step.`, 10, H / 2);
+    ctx.fillText(say("step_train_loss_value", { value: rows[0].train_loss.toFixed(3) }), 10, H / 2);
     return;
   }
   const top = Math.max(0.8, ...rows.map((r) => Math.max(r.train_loss, r.test_loss ?? 0)).filter(Number.isFinite));

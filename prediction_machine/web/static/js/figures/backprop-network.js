@@ -3,7 +3,10 @@
 // Every number comes from the session's step answers (Session.network, Session.neuron_grids).
 import { clear, svg } from "../lib/dom.js";
 import { clampIndex, diverging, mix, OKABE_ITO, onArrowKeys, paintHeatmap, WHITE } from "../lib/draw.js";
-import { fmt } from "./backprop-units.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("backprop");
 
 const W = 360; // viewBox width; the height grows with the widest layer
 const UNIT = 28; // side of a hidden neuron's picture, in viewBox units (≥ 24 px on a phone: a touch target)
@@ -11,7 +14,7 @@ const GAP = 8;
 
 // The name a reader sees for neuron i of layer l (layer 0 is the input, the last one the output).
 export function unitName(sizes, l, i) {
-  return l === 0 ? `input ${i ? "y" : "x"}` : l === sizes.length - 1 ? "output" : `neuron ${i + 1} of layer ${l}`;
+  return l === 0 ? `input ${i ? "y" : "x"}` : l === sizes.length - 1 ? "output" : say("neuron_value_layer_l", { value: i + 1, l });
 }
 
 // One hidden neuron's output grid as a PNG data URL: orange where it outputs high, blue where low.
@@ -47,7 +50,7 @@ export function drawNetwork(node, state, { selected, onSelect }) {
   state.network.forEach((layer, l) => {
     layer.weights.forEach((row, j) => row.forEach((w, i) => {
       const grad = layer.weight_grads ? layer.weight_grads[j][i] : null;
-      const text = `weight from ${unitName(sizes, l, i)} to ${unitName(sizes, l + 1, j)}: ${fmt(w)}; gradient ${grad === null ? "(no step yet)" : fmt(grad)}`;
+      const text = say("weight_sizes_sizes_w", { sizes: unitName(sizes, l, i), sizes2: unitName(sizes, l + 1, j), w: format.value(w), value: grad === null ? say("no_step_yet") : format.value(grad) });
       const ends = { x1: pos[l][i][0], y1: pos[l][i][1], x2: pos[l + 1][j][0], y2: pos[l + 1][j][1] };
       // A thin edge is hard to point at: a wide transparent twin underneath catches the mouse.
       const edge = svg("g", { class: "bp-edge", "data-from": `${l}:${i}`, "data-to": `${l + 1}:${j}` },
@@ -67,9 +70,9 @@ export function drawNetwork(node, state, { selected, onSelect }) {
   sizes.forEach((n, l) => pos[l].forEach(([cx, cy], i) => {
     const incoming = l === 0 ? null : state.network[l - 1];
     const hidden = l > 0 && l < sizes.length - 1;
-    const text = l === 0 ? `${unitName(sizes, l, i)}: the point's ${i ? "y" : "x"} coordinate`
-      : `${unitName(sizes, l, i)}: bias ${fmt(incoming.bias[i])}; incoming weights ${incoming.weights[i].map(fmt).join(", ")}; ` +
-        `their gradients ${incoming.weight_grads ? incoming.weight_grads[i].map(fmt).join(", ") : "(no step yet)"}`;
+    const text = l === 0 ? say("sizes_points_value_coordinate", { sizes: unitName(sizes, l, i), value: i ? "y" : "x" })
+      : say("sizes_bias_value_incoming", { sizes: unitName(sizes, l, i), value: format.value(incoming.bias[i]), value2: incoming.weights[i].map(format.value).join(", ") }) +
+        `their gradients ${incoming.weight_grads ? incoming.weight_grads[i].map(format.value).join(", ") : say("no_step_yet")}`;
     const key = `n${l}:${i}`;
     // One Tab stop for the whole diagram (the unit last visited); arrow keys move between units.
     const current = node.dataset.focus;

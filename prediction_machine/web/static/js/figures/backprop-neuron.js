@@ -3,7 +3,10 @@
 // this module only decides how much of that answer to reveal at each click.
 import { post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, svg } from "../lib/dom.js";
-import { fmt, rounded, short } from "./backprop-units.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("backprop");
 
 // Where each node of the graph sits (viewBox units), left to right on a wide screen and top to bottom
 // on a phone, where the wide graph would be cut off or shrunk past reading. Keys are the Python labels.
@@ -29,8 +32,8 @@ const NODE_H = 58;
 const OP_NAMES = { "+": "add", "-": "subtract", "*": "multiply", "**2": "square", tanh: "tanh", relu: "ReLU", sigmoid: "sigmoid" };
 // What each computed node is, in the notation of the formula above the graph (not the raw op code).
 const FORMULA = {
-  "x1·w1": () => "x1 × w1", "x2·w2": () => "x2 × w2", s: () => "s = sum", z: () => "z = s + b",
-  y: (act) => `y = ${act}(z)`, e: () => "e = y − target", L: () => "L = e²",
+  "x1·w1": () => "x1 × w1", "x2·w2": () => "x2 × w2", s: () => "s = sum", z: () => say("z_s_b"),
+  y: (act) => `y = ${act}(z)`, e: () => say("e_y_target"), L: () => "L = e²",
 };
 const FIELDS = [
   ["x1", "input x1", 1.0], ["x2", "input x2", -0.5], ["w1", "weight w1", 0.6], ["w2", "weight w2", -0.4],
@@ -48,26 +51,26 @@ export function mountNeuron(root) {
   form.append(el("label", { for: "bp-n-activation" }, "activation", activation));
 
   const buttons = {
-    forward: el("button", { type: "button", class: "primary", text: "Forward" }),
-    edge: el("button", { type: "button", text: "Backward: next edge" }),
-    all: el("button", { type: "button", text: "Backward: all edges" }),
+    forward: el("button", { type: "button", class: "primary", "data-tour-stop": "neuron-forward", text: "Forward" }),
+    edge: el("button", { type: "button", text: say("backward_next_edge") }),
+    all: el("button", { type: "button", text: say("backward_all_edges") }),
     update: el("button", { type: "button", text: "Update" }),
-    again: el("button", { type: "button", text: "Use the new weights" }),
+    again: el("button", { type: "button", text: say("use_new_weights") }),
   };
-  const status = el("p", { class: "bp-status", role: "status", "aria-live": "polite" });
-  const graph = svg("svg", { class: "bp-graph", viewBox: "0 0 960 300", role: "group", "aria-label": "Computation graph of one neuron" });
+  const status = el("p", { class: "bp-status", "data-tour-stop": "neuron-status", role: "status", "aria-live": "polite" });
+  const graph = svg("svg", { class: "bp-graph", "data-tour-stop": "neuron-graph", viewBox: "0 0 960 300", role: "group", "aria-label": say("computation_graph_neuron") });
   narrow.addEventListener("change", () => draw());
   const updates = el("div", { class: "bp-updates", "aria-live": "polite" });
   const errors = el("div");
 
   root.append(
-    el("h4", { text: "One neuron, one step at a time" }),
-    el("p", { class: "note", text: "y = act(x1·w1 + x2·w2 + b), loss L = (y − target)². Edit any number, then step through." }),
+    el("h4", { text: say("neuron_step_time") }),
+    el("p", { class: "note", text: say("y_act_x_w") }),
     form,
     el("div", { class: "row bp-buttons" }, ...Object.values(buttons)),
     status, errors, graph, updates,
     codeLink("prediction_machine.training.backprop.neuron.neuron_step"),
-    codeLink("prediction_machine.training.backprop.engine.Value.backward", "the chain rule, edge by edge"),
+    codeLink("prediction_machine.training.backprop.engine.Value.backward", say("chain_rule_edge_edge")),
   );
 
   let data = null; // the server's answer for the current numbers
@@ -80,7 +83,7 @@ export function mountNeuron(root) {
     for (const [name] of FIELDS) {
       const v = Number(inputs[name].value);
       if (inputs[name].value.trim() === "" || !Number.isFinite(v)) {
-        clear(errors).append(errorBox(`${name}: please enter a number`));
+        clear(errors).append(errorBox(say("name_please_enter_number", { name })));
         return;
       }
       body[name] = v;
@@ -134,7 +137,7 @@ export function mountNeuron(root) {
       if (done) {
         const mx = (a[0] + b[0]) / 2;
         const my = (a[1] + b[1]) / 2 + 4;
-        locals.push(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle", text: `×${short(edge.local)}` }));
+        locals.push(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle", text: `×${format.short(edge.local)}` }));
       }
     });
     // Reading order for Tab: left to right in the wide layout, top to bottom in the narrow one.
@@ -148,13 +151,13 @@ export function mountNeuron(root) {
       const isParam = ["w1", "w2", "b"].includes(node.label);
       const name = node.op ? `${FORMULA[node.label](data.activation)} (${OP_NAMES[node.op] || node.op})` : node.label;
       const shownValues = computed || !node.op;
-      const label = `${name}: value ${shownValues ? fmt(node.data) : "not computed yet"}` + (grad !== undefined ? `, gradient ${fmt(grad)}` : "");
+      const label = `${name}: value ${shownValues ? format.value(node.data) : say("not_computed_yet")}` + (grad !== undefined ? `, gradient ${format.value(grad)}` : "");
       graph.append(svg("g", { class: `bp-node ${isParam ? "param" : ""} ${node.label === "L" ? "loss" : ""}`, "data-node": node.label, tabindex: "0", role: "img", "aria-label": label },
         svg("title", { text: label }),
         svg("rect", { x: x - NODE_W / 2, y: y - NODE_H / 2, width: NODE_W, height: NODE_H, rx: 8 }),
         svg("text", { x, y: y - 13, class: "bp-name", "text-anchor": "middle", text: node.op ? FORMULA[node.label](data.activation) : node.label }),
-        svg("text", { x, y: y + 4, class: "bp-value", "text-anchor": "middle", text: shownValues ? fmt(node.data) : "?" }),
-        svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle", "data-value": grad === undefined ? "" : String(grad), text: grad === undefined ? "" : `grad ${fmt(grad)}` }),
+        svg("text", { x, y: y + 4, class: "bp-value", "text-anchor": "middle", text: shownValues ? format.value(node.data) : "?" }),
+        svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle", "data-value": grad === undefined ? "" : String(grad), text: grad === undefined ? "" : `grad ${format.value(grad)}` }),
       ));
     }
     graph.append(...locals);
@@ -170,27 +173,27 @@ export function mountNeuron(root) {
   function explain(current, shown) {
     const L = nodeByLabel("L");
     const y = nodeByLabel("y");
-    if (stage === "idle") status.textContent = "Press Forward to push the inputs through the neuron.";
-    else if (stage === "forward") status.textContent = `Forward pass done: prediction y = ${fmt(y.data)}, target ${fmt(nodeByLabel("target").data)}, loss L = ${fmt(L.data)}. Now send the gradient backwards, starting from dL/dL = 1.`;
+    if (stage === "idle") status.textContent = say("press_forward_push_inputs");
+    else if (stage === "forward") status.textContent = say("forward_pass_done_prediction", { data: format.value(y.data), value: format.value(nodeByLabel("target").data), data2: format.value(L.data) });
     else if (current) {
       const from = data.nodes[current.target];
       const to = data.nodes[current.source];
-      status.textContent = `Edge ${from.label} → ${to.label} (${shown} of ${data.edges.length}): local derivative ∂${from.label}/∂${to.label} = ${fmt(current.local)}; ` +
-        `${to.label}.grad += ${fmt(current.local)} × ${fmt(from.grad)} = ${fmt(current.contribution)}, so ${to.label}.grad is now ${fmt(current.grad_after)}.`;
-    } else if (stage === "backward") status.textContent = "dL/dL = 1: the loss changes one-for-one with itself. Press Backward: next edge.";
-    else if (stage === "done") status.textContent = `Backward pass done: every edge has passed its gradient back. dL/dw1 = ${fmt(nodeByLabel("w1").grad)}, dL/dw2 = ${fmt(nodeByLabel("w2").grad)}, dL/db = ${fmt(nodeByLabel("b").grad)}. Press Update to step downhill.`;
-    else status.textContent = `Updated with learning rate ${data.lr}: the prediction moved from ${fmt(data.prediction)} to ${fmt(data.new_prediction)} and the loss from ${fmt(data.loss)} to ${fmt(data.new_loss)}.`;
+      status.textContent = say("edge_label_label_shown", { label: from.label, label2: to.label, shown, length: data.edges.length, local: format.value(current.local) }) +
+        say("label_grad_local_grad", { label: to.label, local: format.value(current.local), grad: format.value(from.grad), contribution: format.value(current.contribution), grad_after: format.value(current.grad_after) });
+    } else if (stage === "backward") status.textContent = say("dl_dl_loss_changes");
+    else if (stage === "done") status.textContent = say("backward_pass_done_every", { value: format.value(nodeByLabel("w1").grad), value2: format.value(nodeByLabel("w2").grad), value3: format.value(nodeByLabel("b").grad) });
+    else status.textContent = say("updated_learning_rate_lr", { lr: data.lr, prediction: format.value(data.prediction), new_prediction: format.value(data.new_prediction), loss: format.value(data.loss), new_loss: format.value(data.new_loss) });
   }
 
   function showUpdates() {
     const table = el("table", { class: "bp-update-table" },
-      el("caption", { text: "The update w ← w − lr · grad" }),
+      el("caption", { text: say("update_w_w_lr") }),
       el("tr", {}, el("th", { text: "parameter" }), el("th", { class: "num", text: "before" }), el("th", { class: "num", text: "grad" }), el("th", { class: "num", text: "after" })),
       ...data.updates.map((u) => el("tr", { "data-param": u.name },
-        el("td", { text: u.name }), el("td", { class: "num", text: fmt(u.before) }),
-        el("td", { class: "num", "data-value": String(u.grad), text: fmt(u.grad) }), el("td", { class: "num", "data-value": String(u.after), text: fmt(u.after) }))),
-      el("tr", {}, el("td", { text: "prediction y" }), el("td", { class: "num", text: fmt(data.prediction) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_prediction), text: fmt(data.new_prediction) })),
-      el("tr", { "data-param": "loss" }, el("td", { text: "loss L" }), el("td", { class: "num", text: fmt(data.loss) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_loss), text: fmt(data.new_loss) })),
+        el("td", { text: u.name }), el("td", { class: "num", text: format.value(u.before) }),
+        el("td", { class: "num", "data-value": String(u.grad), text: format.value(u.grad) }), el("td", { class: "num", "data-value": String(u.after), text: format.value(u.after) }))),
+      el("tr", {}, el("td", { text: "prediction y" }), el("td", { class: "num", text: format.value(data.prediction) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_prediction), text: format.value(data.new_prediction) })),
+      el("tr", { "data-param": "loss" }, el("td", { text: "loss L" }), el("td", { class: "num", text: format.value(data.loss) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_loss), text: format.value(data.new_loss) })),
     );
     updates.append(table);
   }
@@ -207,7 +210,7 @@ export function mountNeuron(root) {
   buttons.all.addEventListener("click", () => setStage("done"));
   buttons.update.addEventListener("click", () => setStage("updated"));
   buttons.again.addEventListener("click", () => {
-    for (const u of data.updates) inputs[u.name].value = rounded(u.after);
+    for (const u of data.updates) inputs[u.name].value = format.rounded(u.after);
     load();
   });
   for (const input of [...Object.values(inputs), activation]) input.addEventListener("change", load);

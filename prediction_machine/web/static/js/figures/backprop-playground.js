@@ -6,6 +6,10 @@ import { css, INK, mix, OKABE_ITO, onArrowKeys, paintHeatmap, PAPER, WHITE } fro
 import { sharedState, shareState } from "../lib/share.js";
 import { drawLossChart, lossLegend } from "./backprop-chart.js";
 import { drawNetwork } from "./backprop-network.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("backprop");
 
 const API = "/api/backprop/sessions";
 const BLUE = OKABE_ITO.blue; // class 0
@@ -16,7 +20,7 @@ const NEURON_GRID = 16; // each hidden neuron's picture: 16 × 16 cells
 const DATASETS = ["moons", "circles", "xor", "spiral"];
 
 const choice = (id, label, options, value) => {
-  const select = el("select", { id }, ...options.map((o) => el("option", { value: String(o), text: String(o) })));
+  const select = el("select", { id, "data-tour-stop": id }, ...options.map((o) => el("option", { value: String(o), text: String(o) })));
   select.value = String(value);
   return [select, el("label", { for: id }, label, select)];
 };
@@ -36,30 +40,30 @@ export function mountPlayground(root) {
   const pick = (key, fallback) => fromLink(shared, key, OPTIONS[key], fallback);
   const [dataset, datasetLabel] = choice("bp-dataset", "dataset", OPTIONS.dataset, pick("dataset", "moons"));
   const [layers, layersLabel] = choice("bp-layers", "hidden layers", OPTIONS.layers, pick("layers", 2));
-  const [width, widthLabel] = choice("bp-width", "neurons per layer", OPTIONS.width, pick("width", 8));
+  const [width, widthLabel] = choice("bp-width", say("neurons_per_layer"), OPTIONS.width, pick("width", 8));
   const [activation, activationLabel] = choice("bp-act", "activation", OPTIONS.activation, pick("activation", "tanh"));
   const [lr, lrLabel] = choice("bp-lr", "learning rate", OPTIONS.lr, pick("lr", 0.3));
   const [batch, batchLabel] = choice("bp-batch", "batch size", OPTIONS.batch, pick("batch", 32));
-  const [l2, l2Label] = choice("bp-l2", "L2 (weight decay)", OPTIONS.l2, pick("l2", 0));
-  const [mode, modeLabel] = choice("bp-mode", "a click on the plane", ["adds class 0 (blue circle)", "adds class 1 (orange square)", "removes the nearest point"], "adds class 0 (blue circle)");
+  const [l2, l2Label] = choice("bp-l2", say("l_weight_decay"), OPTIONS.l2, pick("l2", 0));
+  const [mode, modeLabel] = choice("bp-mode", say("click_plane"), [say("adds_class_blue_circle"), say("adds_class_orange_square"), say("removes_nearest_point")], say("adds_class_blue_circle"));
 
   const buttons = {
-    play: el("button", { type: "button", class: "primary", "aria-pressed": "false", text: "Play" }),
+    play: el("button", { type: "button", class: "primary", "data-tour-stop": "bp-play", "aria-pressed": "false", text: "Play" }),
     step: el("button", { type: "button", text: "Step" }),
     reset: el("button", { type: "button", text: "Reset" }),
     fresh: el("button", { type: "button", text: "New weights" }),
   };
-  const canvas = el("canvas", { id: "bp-boundary", width: "360", height: "360", tabindex: "0", role: "img",
-    "aria-label": "Decision boundary and data points. Click to add a point; with the keyboard, arrow keys move the cursor and Enter applies the click action." });
-  const chart = el("canvas", { id: "bp-loss", width: "360", height: "170", role: "img", "aria-label": "Train and test loss over the steps" });
+  const canvas = el("canvas", { id: "bp-boundary", "data-tour-stop": "bp-boundary", width: "360", height: "360", tabindex: "0", role: "img",
+    "aria-label": say("decision_boundary_data_points") });
+  const chart = el("canvas", { id: "bp-loss", "data-tour-stop": "bp-loss", width: "360", height: "170", role: "img", "aria-label": say("train_test_loss_over") });
   const stats = el("dl", { class: "bp-stats" });
   const statValues = {};
   for (const [key, label] of [["step", "step"], ["train-loss", "train loss"], ["test-loss", "test loss"], ["train-acc", "train accuracy"], ["test-acc", "test accuracy"], ["points", "points"]]) {
-    statValues[key] = el("dd", { "data-stat": key, text: "—" });
+    statValues[key] = el("dd", { "data-stat": key, "data-tour-stop": key, text: format.DASH });
     stats.append(el("div", {}, el("dt", { text: label }), statValues[key]));
   }
-  const network = svg("svg", { class: "bp-network", viewBox: "0 0 360 220", role: "group", "aria-label": "The network: edge colour and width show each weight; each hidden neuron shows its output over the plane" });
-  const info = el("p", { class: "bp-info", "aria-live": "polite", text: "Hover or focus a neuron to see its weights and their gradients." });
+  const network = svg("svg", { class: "bp-network", viewBox: "0 0 360 220", role: "group", "aria-label": say("network_edge_colour_width") });
+  const info = el("p", { class: "bp-info", "aria-live": "polite", text: say("hover_focus_neuron_see") });
   const warning = el("p", { class: "bp-warning", role: "alert", hidden: true });
   const alertBox = el("div", { class: "bp-alert" });
 
@@ -69,13 +73,13 @@ export function mountPlayground(root) {
     el("div", { class: "row bp-buttons" }, ...Object.values(buttons)),
     alertBox,
     el("div", { class: "bp-panels" },
-      el("figure", {}, canvas, el("figcaption", { class: "note", text: "Blue = class 0 (circles), orange = class 1 (squares); hollow marks are test points. Shift-click adds the other class." })),
+      el("figure", {}, canvas, el("figcaption", { class: "note", text: say("blue_class_circles_orange") })),
       el("div", {}, stats, chart, lossLegend(), warning),
       el("figure", {}, network,
-        el("figcaption", { class: "note", text: "Each small square is one hidden neuron's output over the same plane: orange where it outputs a high value, blue where low (ReLU: white is 0, orange its largest). The output neuron combines them into the big picture. Blue edges are positive weights, orange negative; thicker is larger." }),
+        el("figcaption", { class: "note", text: say("small_square_hidden_neurons") }),
         info)),
     codeLink("prediction_machine.training.backprop.playground.Session.step"),
-    codeLink("prediction_machine.training.backprop.vectorized.TensorMLP.gradients", "the same network as tensors"),
+    codeLink("prediction_machine.training.backprop.vectorized.TensorMLP.gradients", say("same_network_tensors")),
     codeLink("prediction_machine.training.backprop.datasets.make", "the datasets"),
   );
 
@@ -105,7 +109,7 @@ export function mountPlayground(root) {
       share();
       history = state.history;
       selected = null;
-      info.textContent = "Hover or focus a neuron to see its weights and their gradients.";
+      info.textContent = say("hover_focus_neuron_see");
       clear(alertBox);
       render();
     } catch (error) {
@@ -123,7 +127,7 @@ export function mountPlayground(root) {
       return await post(`${API}/${state.id}${path}`, body);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
-        alertBox.append(errorBox("This session expired after being idle; a new one has started."));
+        alertBox.append(errorBox(say("session_expired_after_being")));
         await create();
         return null;
       }
@@ -237,7 +241,7 @@ export function mountPlayground(root) {
     const last = state.latest;
     statValues.step.textContent = String(state.step);
     for (const [key, value, pct] of [["train-loss", last.train_loss], ["test-loss", last.test_loss], ["train-acc", last.train_accuracy, true], ["test-acc", last.test_accuracy, true]]) {
-      statValues[key].textContent = value === null ? "—" : pct ? `${(value * 100).toFixed(1)}%` : value.toFixed(4);
+      statValues[key].textContent = value === null ? format.DASH : pct ? format.percent(value, 1) : value.toFixed(4);
       statValues[key].dataset.value = value === null ? "" : String(value);
     }
     statValues.points.textContent = `${state.n_train} train, ${state.n_test} test`;
@@ -371,6 +375,6 @@ export function mountPlayground(root) {
   for (const input of [lr, batch, l2]) input.addEventListener("change", settings);
   for (const input of [lr, batch, l2]) input.addEventListener("change", share);
   window.addEventListener("pagehide", () => state && remove(state.id));
-  if (reducedMotion()) info.textContent += " (Reduced motion: press Step, or Play for continuous training.)";
+  if (reducedMotion()) info.textContent += say("reduced_motion_press_step");
   create();
 }

@@ -2,9 +2,13 @@
 // 17-way distribution over grey levels and where the random draw landed. The learner may paint
 // the first rows and let the model complete the rest; a classifier says what the result looks like.
 import { post } from "../lib/api.js";
-import { clear, codeLink, el, errorBox, formatProb, reducedMotion } from "../lib/dom.js";
+import { clear, codeLink, el, errorBox, reducedMotion } from "../lib/dom.js";
 import { clampIndex, onArrowKeys } from "../lib/draw.js";
-import { distributionChart, drawStrip, plural, shade } from "./sequences-view.js";
+import { distributionChart, drawStrip, shade } from "./sequences-view.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("sequences");
 
 const LEVELS = 17, SIDE = 8, PIXELS = 64;
 const BRUSHES = [0, 4, 8, 12, 16];
@@ -13,22 +17,22 @@ const aDigit = (d) => `${d === 8 ? "an" : "a"} ${d}`; // "a 3", "an 8"
 export function mountDigits(root) {
   const s = { steps: [], shown: 0, prefix: [], painted: new Array(PIXELS).fill(null), result: null, timer: null, seed: 1, cursor: 0, brush: 16, pending: null };
 
-  const digitPick = el("select", { id: "digit-pick", "aria-label": "the digit to draw" },
+  const digitPick = el("select", { id: "digit-pick", "data-tour-stop": "digit-pick", "aria-label": say("digit_draw") },
     el("option", { value: "any", text: "any digit" }), [...Array(10).keys()].map((d) => el("option", { value: String(d), text: aDigit(d) })));
   digitPick.value = "3";
   const temp = el("input", { type: "range", id: "digit-temperature", min: "0", max: "2", step: "0.1", value: "1", "aria-label": "temperature" });
   const tempOut = el("output", { for: "digit-temperature", text: "1.0" });
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
   const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new", text: "Draw" });
-  const stepBtn = el("button", { type: "button", id: "digit-step", text: "Step" });
+  const stepBtn = el("button", { type: "button", id: "digit-step", "data-tour-stop": "digit-step", text: "Step" });
   const playBtn = el("button", { type: "button", id: "digit-play", text: "Play" });
-  const completeBtn = el("button", { type: "button", id: "digit-complete", text: "Complete my rows" });
-  const clearBtn = el("button", { type: "button", id: "digit-clear", text: "Clear my paint" });
-  const brushes = el("div", { class: "row brushes", role: "radiogroup", "aria-label": "paint brush grey level" },
+  const completeBtn = el("button", { type: "button", id: "digit-complete", text: say("complete_my_rows") });
+  const clearBtn = el("button", { type: "button", id: "digit-clear", text: say("clear_my_paint") });
+  const brushes = el("div", { class: "row brushes", role: "radiogroup", "aria-label": say("paint_brush_grey_level") },
     BRUSHES.map((b) => el("button", { type: "button", class: `brush ${b === s.brush ? "on" : ""}`, "data-level": b, role: "radio",
       "aria-checked": String(b === s.brush), "aria-label": `grey level ${b}`, style: { background: shade(b) },
       onclick: () => setBrush(b) })));
-  const grid = el("div", { class: "pixel-grid", id: "pixel-grid", role: "grid", "aria-label": "the 8 by 8 drawing; click or press Enter to paint a cell" });
+  const grid = el("div", { class: "pixel-grid", id: "pixel-grid", "data-tour-stop": "pixel-grid", role: "grid", "aria-label": say("drawing_click_press_enter") });
   const cells = [];
   for (let r = 0; r < SIDE; r++) {
     const row = el("div", { role: "row", class: "pixel-row" });
@@ -48,8 +52,8 @@ export function mountDigits(root) {
   grid.addEventListener("keydown", (e) => {
     if (/^[0-4]$/.test(e.key)) { setBrush(BRUSHES[Number(e.key)]); e.preventDefault(); }
   });
-  const status = el("p", { class: "status", id: "digit-status", role: "status", text: "Pick a digit and press Draw, or paint the first rows yourself." });
-  const distBox = el("div", { class: "dist-box", id: "digit-dist" });
+  const status = el("p", { class: "status", id: "digit-status", role: "status", text: say("pick_digit_press_draw") });
+  const distBox = el("div", { class: "dist-box", id: "digit-dist", "data-tour-stop": "digit-dist" });
   const judge = el("div", { class: "judge", id: "digit-judge", "aria-live": "polite" });
 
   function setBrush(b) {
@@ -109,19 +113,19 @@ export function mountDigits(root) {
   function renderDistribution() {
     clear(distBox);
     if (!s.shown) {
-      distBox.append(el("p", { class: "note", text: "Each step, the model gives all 17 grey levels a probability. The bars will show them here." }));
+      distBox.append(el("p", { class: "note", text: say("step_model_gives_all") }));
       return;
     }
     const st = s.steps[s.shown - 1];
     const r = Math.floor(st.pixel / SIDE) + 1, c = (st.pixel % SIDE) + 1;
     const bars = st.probs.map((p, level) => ({ label: `grey ${level}`, short: String(level), prob: p, swatch: shade(level) }));
-    const caption = `Pixel ${st.pixel + 1} of ${PIXELS} (row ${r}, column ${c}): the model's ${LEVELS} choices after temperature ${Number(s.temperature).toFixed(1)}`;
+    const caption = say("pixel_value_pixels_row", { value: st.pixel + 1, PIXELS, r, c, LEVELS, temperature: Number(s.temperature).toFixed(1) });
     distBox.dataset.pixel = String(st.pixel);
-    distBox.append(el("p", { class: "caption", id: "digit-dist-caption", text: caption }),
+    distBox.append(el("p", { class: "caption", id: "digit-dist-caption", "data-tour-stop": "digit-dist-caption", text: caption }),
       distributionChart(bars, st.level, { caption }),
       drawStrip(bars.map((b) => ({ label: b.label, prob: b.prob })), `grey ${st.level}`, st.u, st.cumulative_before, st.prob),
-      el("p", { class: "note", text: `Uncertainty (entropy): ${st.entropy.toFixed(2)} bits; 4.09 bits would mean all ${LEVELS} levels equally likely.` +
-        (st.other >= 0.0005 ? ` The request tokens keep ${formatProb(st.other)} here; if one is drawn, the pixel stays blank.` : "") }));
+      el("p", { class: "note", text: say("uncertainty_entropy_entropy_bits", { entropy: st.entropy.toFixed(2), LEVELS }) +
+        (st.other >= 0.0005 ? say("request_tokens_keep_other", { other: format.probability(st.other) }) : "") }));
   }
 
   function renderJudge() {
@@ -131,22 +135,22 @@ export function mountDigits(root) {
     const asked = s.result.digit === null ? "any digit" : aDigit(s.result.digit);
     const bars = c.probs.map((p, d) => ({ label: aDigit(d), short: String(d), prob: p }));
     judge.append(el("p", { id: "digit-verdict", "data-guess": c.guess, "data-confidence": c.confidence },
-      el("strong", { text: `The classifier sees ${aDigit(c.guess)}, ${formatProb(c.confidence)} sure.` }),
-      ` You asked for ${asked}. The classifier was trained on real handwritten digits only, never on the model's drawings.`),
-    distributionChart(bars, c.guess, { caption: "the classifier's probability for each digit", height: 110 }));
+      el("strong", { text: say("classifier_sees_guess_confidence", { guess: aDigit(c.guess), confidence: format.probability(c.confidence) }) }),
+      say("asked_asked_classifier_was", { asked })),
+    distributionChart(bars, c.guess, { caption: say("classifiers_probability_digit"), height: 110 }));
   }
 
   async function fetchDrawing(prefix) {
     stopPlay();
     const digit = digitPick.value === "any" ? null : Number(digitPick.value);
     s.temperature = Number(temp.value);
-    status.textContent = "Asking the model…";
+    status.textContent = say("asking_model");
     try {
       const data = await post("/api/sequences/digits/draw", { digit, prefix, temperature: s.temperature, seed: s.seed++ });
       s.steps = data.steps; s.prefix = prefix; s.shown = 0; s.result = data;
       status.textContent = prefix.length
-        ? `Your ${plural(prefix.length / SIDE, "row")} stay; the model fills the other ${plural(s.steps.length, "pixel")}.`
-        : `The model will fill all ${PIXELS} pixels, one at a time.`;
+        ? say("value_stay_model_fills", { value: format.count(prefix.length / SIDE, "row"), length: format.count(s.steps.length, "pixel") })
+        : say("model_will_fill_all", { PIXELS });
       return true;
     } catch (error) {
       status.replaceChildren(errorBox(error.message));
@@ -162,8 +166,8 @@ export function mountDigits(root) {
     if (s.shown < s.steps.length) s.shown++;
     if (s.shown >= s.steps.length) {
       stopPlay();
-      const yours = s.prefix.length ? `your ${plural(s.prefix.length / SIDE, "row")}, then ` : "";
-      status.textContent = `Done: ${yours}${plural(s.steps.length, "pixel")} drawn by the model.`;
+      const yours = s.prefix.length ? `your ${format.count(s.prefix.length / SIDE, "row")}, then ` : "";
+      status.textContent = say("done_yours_n_pixels", { yours, n: s.steps.length });
     }
     render();
   }
@@ -187,24 +191,24 @@ export function mountDigits(root) {
   playBtn.addEventListener("click", () => (s.timer ? stopPlay() : play(s.steps.length ? s.prefix : paintedPrefix())));
   completeBtn.addEventListener("click", async () => {
     const prefix = paintedPrefix();
-    if (!prefix.length) { status.textContent = "Paint at least one cell first: click a cell in the top rows."; return; }
-    if (prefix.length >= PIXELS) { status.textContent = "Leave the last row empty for the model to complete."; return; }
+    if (!prefix.length) { status.textContent = say("paint_least_cell_first"); return; }
+    if (prefix.length >= PIXELS) { status.textContent = say("leave_last_row_empty"); return; }
     s.steps = [];
     await play(prefix);
   });
   clearBtn.addEventListener("click", () => { stopPlay(); s.painted.fill(null); s.steps = []; s.prefix = []; s.shown = 0; s.result = null; render(); });
 
   root.append(
-    el("h4", { text: "Draw a digit, pixel by pixel" }),
+    el("h4", { text: say("draw_digit_pixel_pixel") }),
     el("div", { class: "row" }, el("label", { for: "digit-pick", text: "Draw " }), digitPick,
       el("label", { for: "digit-temperature", text: "temperature" }), temp, tempOut),
     el("div", { class: "row" }, drawBtn, stepBtn, playBtn),
     el("div", { class: "digits-layout" },
       el("div", { class: "grid-side" }, grid,
-        el("p", { class: "note", text: "To paint: choose a grey, click cells in the top rows (or use the arrow keys and Enter; keys 0–4 pick a grey), then Complete." }),
+        el("p", { class: "note", text: say("paint_choose_grey_click") }),
         brushes, el("div", { class: "row" }, completeBtn, clearBtn)),
       el("div", { class: "dist-side" }, status, distBox, judge)),
-    codeLink("prediction_machine.sequences.pixel_tokens.encode", "the pixel tokenizer (the only new part)"),
+    codeLink("prediction_machine.sequences.pixel_tokens.encode", say("pixel_tokenizer_only_new")),
     codeLink("prediction_machine.sequences.digits.draw", "view code"),
   );
   render();

@@ -3,7 +3,11 @@
 // through the Web Audio API: synthesized tones, no audio files, nothing from the network.
 import { post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, reducedMotion, svg } from "../lib/dom.js";
-import { distributionChart, drawStrip, plural } from "./sequences-view.js";
+import { distributionChart, drawStrip } from "./sequences-view.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("sequences");
 
 const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"];
 const noteName = (p) => `${NAMES[p % 12]}${Math.floor(p / 12) - 1}`;
@@ -38,22 +42,22 @@ function tone(pitch, beats, delay = 0) {
 
 export function mountMelody(root) {
   const s = { data: null, shown: 0, timer: null, seed: 1, scheduled: 0, pending: null };
-  const start = el("input", { type: "text", id: "melody-start", value: "G4 G4 D5 C5", "aria-label": "first notes, like C5 B4:0.5 A4:2",
-    placeholder: "first notes, e.g. C5 B4:0.5 A4:2", autocomplete: "off", spellcheck: "false" });
+  const start = el("input", { type: "text", id: "melody-start", "data-tour-stop": "melody-start", value: "G4 G4 D5 C5", "aria-label": say("first_notes_like_c"),
+    placeholder: say("first_notes_e_g"), autocomplete: "off", spellcheck: "false" });
   const temp = el("input", { type: "range", id: "melody-temperature", min: "0", max: "2", step: "0.1", value: "1", "aria-label": "temperature" });
   const tempOut = el("output", { for: "melody-temperature", text: "1.0" });
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
-  const composeBtn = el("button", { type: "button", class: "primary", id: "melody-compose", text: "Compose" });
+  const composeBtn = el("button", { type: "button", class: "primary", id: "melody-compose", "data-tour-stop": "melody-compose", text: "Compose" });
   const stepBtn = el("button", { type: "button", id: "melody-step", text: "Step" });
-  const listenBtn = el("button", { type: "button", id: "melody-listen", text: "Play the tune" });
+  const listenBtn = el("button", { type: "button", id: "melody-listen", text: say("play_tune") });
   const clearBtn = el("button", { type: "button", id: "melody-clear", text: "Clear notes" });
-  const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group", "aria-label": "on-screen keyboard: add a note" },
+  const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group", "aria-label": say("onscreen_keyboard_add_note") },
     KEYS.map((p) => el("button", { type: "button", class: `key ${NAMES[p % 12].length > 1 ? "black" : "white"}`, "data-pitch": p,
       "aria-label": `add ${noteName(p)}`, text: NAMES[p % 12].length > 1 ? "" : noteName(p),
       onclick: () => { start.value = `${start.value.trim()} ${noteName(p)}`.trim(); scheduleNote(p, 1); } })));
-  const roll = el("div", { class: "piano-roll", id: "piano-roll" });
+  const roll = el("div", { class: "piano-roll", id: "piano-roll", "data-tour-stop": "piano-roll" });
   const distBox = el("div", { class: "dist-box", id: "melody-dist" });
-  const status = el("p", { class: "status", id: "melody-status", role: "status", text: "Type or play a few notes, then press Compose or Step." });
+  const status = el("p", { class: "status", id: "melody-status", role: "status", text: say("type_play_few_notes") });
   const summary = el("p", { class: "note", id: "melody-summary" });
   const figure = el("div", { class: "melody-figure", "data-scheduled": "0" });
 
@@ -78,14 +82,14 @@ export function mountMelody(root) {
 
   function renderRoll() {
     clear(roll);
-    if (!s.data) return roll.append(el("p", { class: "note", text: "The piano roll: time runs left to right, higher notes sit higher." }));
+    if (!s.data) return roll.append(el("p", { class: "note", text: say("piano_roll_time_runs") }));
     const { notes, pending } = notesShown();
     const all = notes.map((n) => n.pitch).concat(pending ? [pending.value] : []);
     const lo = Math.min(...all, 64) - 2, hi = Math.max(...all, 72) + 2;
     const beats = notes.reduce((t, n) => t + n.beats, 0) + (pending ? 1 : 0);
     const PX = 30, ROW = 12, L = 34;
     const W = Math.max(560, L + beats * PX + 10), H = (hi - lo + 1) * ROW + 14;
-    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, class: "roll", role: "img", "aria-label": `piano roll of ${plural(notes.length, "note")}` });
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, class: "roll", role: "img", "aria-label": say("piano_roll_n_notes", { n: notes.length }) });
     for (let p = lo; p <= hi; p++) {
       const y = (hi - p) * ROW;
       if (NAMES[p % 12].length > 1) chart.append(svg("rect", { x: L, y, width: W - L, height: ROW, class: "roll-black" }));
@@ -106,15 +110,15 @@ export function mountMelody(root) {
   function renderDistribution() {
     clear(distBox);
     if (!s.data || !s.shown) {
-      return distBox.append(el("p", { class: "note", text: "At each step the model gives every next pitch (or, after a pitch, every length) a probability. The bars will show them here." }));
+      return distBox.append(el("p", { class: "note", text: say("step_model_gives_every") }));
     }
     const st = s.data.steps[s.shown - 1];
     const same = (r) => (st.kind === "length" ? r.label.includes("beat") : !r.label.includes("beat"));
     let rows = st.rows.filter((r) => same(r) && (r.prob >= 0.003 || r.token === st.token));
     rows = rows.sort((a, b) => a.token - b.token);
     const chosen = rows.findIndex((r) => r.token === st.token);
-    const what = st.kind === "length" ? "how long the note lasts" : st.kind === "end" ? "the next pitch, or the end" : "the next pitch";
-    const caption = `Step ${st.index + 1} of ${s.data.steps.length}: ${what}. The model chose ${st.label}.`;
+    const what = st.kind === "length" ? say("how_long_note_lasts") : st.kind === "end" ? say("next_pitch_end") : say("next_pitch");
+    const caption = say("step_value_length_what", { value: st.index + 1, length: s.data.steps.length, what, label: st.label });
     distBox.dataset.step = String(st.index);
     distBox.append(el("p", { class: "caption", id: "melody-dist-caption", text: caption }),
       distributionChart(rows.map((r) => ({ label: r.label, short: r.label.replace(" beats", "").replace(" beat", ""), prob: r.prob })), chosen, { caption }),
@@ -127,17 +131,17 @@ export function mountMelody(root) {
     const done = s.data && s.shown >= s.data.steps.length;
     if (done) {
       const m = s.data.summary;
-      summary.textContent = m.notes ? `${plural(m.notes, "note")} from ${m.lowest} to ${m.highest}; ${Math.round(m.in_key * 100)}% on the white keys (the key these chorales were moved to).` : "";
+      summary.textContent = m.notes ? say("n_notes_lowest_highest", { n: m.notes, lowest: m.lowest, highest: m.highest, in_key: format.percent(m.in_key) }) : "";
     } else summary.textContent = "";
   }
 
   async function fetchTune() {
     stopPlay();
-    status.textContent = "Asking the model…";
+    status.textContent = say("asking_model");
     try {
       s.data = await post("/api/sequences/melody/compose", { start: start.value, notes: 24, temperature: Number(temp.value), seed: s.seed++ });
       s.shown = 0;
-      status.textContent = `Your ${plural(s.data.prompt, "note")}, then the model's, one token at a time.`;
+      status.textContent = say("n_notes_then_models", { n: s.data.prompt });
       return true;
     } catch (error) {
       status.replaceChildren(errorBox(error.message));
@@ -156,7 +160,7 @@ export function mountMelody(root) {
       scheduleNote(n.pitch, n.beats);
       beats = n.beats;
     }
-    if (s.shown >= s.data.steps.length) status.textContent = `Done: ${plural(notesShown().notes.length, "note")} in all.`;
+    if (s.shown >= s.data.steps.length) status.textContent = say("done_n_notes_all", { n: notesShown().notes.length });
     render();
     return beats;
   }
@@ -182,19 +186,19 @@ export function mountMelody(root) {
     stepOnce();
   });
   listenBtn.addEventListener("click", () => {
-    if (!s.data) { status.textContent = "Compose a tune first."; return; }
+    if (!s.data) { status.textContent = say("compose_tune_first"); return; }
     let t = 0;
     for (const n of notesShown().notes) { scheduleNote(n.pitch, n.beats, t); t += n.beats * SECONDS_PER_BEAT; }
   });
   clearBtn.addEventListener("click", () => { start.value = ""; start.focus(); });
 
   figure.append(
-    el("h4", { text: "Compose a melody, note by note" }),
+    el("h4", { text: say("compose_melody_note_note") }),
     el("div", { class: "row" }, el("label", { for: "melody-start", text: "First notes" }), start, clearBtn),
     keyboard,
     el("div", { class: "row" }, el("label", { for: "melody-temperature", text: "temperature" }), temp, tempOut, composeBtn, stepBtn, listenBtn),
     status, roll, summary, distBox,
-    codeLink("prediction_machine.sequences.note_tokens.encode", "the note tokenizer (the only new part)"),
+    codeLink("prediction_machine.sequences.note_tokens.encode", say("note_tokenizer_only_new")),
     codeLink("prediction_machine.sequences.melody.compose", "view code"),
   );
   root.append(figure);

@@ -3,11 +3,15 @@
 import { get, post, stream } from "../lib/api.js";
 import { clear, codeLink, el, errorBox } from "../lib/dom.js";
 import { playTune } from "./sequences-melody.js";
-import { digitCanvas, plural } from "./sequences-view.js";
-import { fmtInt, fmtSec, fmtSI, lineChart } from "./training-view.js";
+import { digitCanvas } from "./sequences-view.js";
+import { lineChart } from "./training-view.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
 
-const nats = (x) => (x == null ? "–" : x.toFixed(3));
-const pct = (x) => `${(x * 100).toFixed(1)}%`;
+const say = words("sequences");
+
+const nats = (x) => format.fixed(x, 3);
+const pct = (x) => format.percent(x, 1);
 
 function table(head, rows, id) {
   return el("div", { class: "table-wrap" }, el("table", { id },
@@ -16,41 +20,41 @@ function table(head, rows, id) {
 }
 
 function costLine(r) {
-  return `${fmtInt(r.parameters)} parameters, ${plural(r.step, "step")}, ${fmtInt(r.tokens)} tokens predicted, ` +
-    `${fmtSec(r.seconds)} of training on this project's CPU, about ${fmtSI(r.flops)}FLOPs (6 × parameters × tokens).`;
+  return say("parameters_parameters_n_steps", { parameters: format.int(r.parameters), n: r.step, tokens: format.int(r.tokens) }) +
+    say("seconds_training_projects_cpu", { seconds: format.seconds(r.seconds), flops: format.si(r.flops) });
 }
 
 function shippedPanel(kind, r) {
   const m = r.measurements;
   const box = el("div", { class: "panel", id: `shipped-${kind}` },
-    el("h5", { text: kind === "digits" ? "The shipped pixel model" : "The shipped note model" }), el("p", { text: costLine(r) }));
+    el("h5", { text: kind === "digits" ? say("shipped_pixel_model") : say("shipped_note_model") }), el("p", { text: costLine(r) }));
   if (!m) return box;
   const n = m.nll;
   if (kind === "digits") {
-    box.append(table(["held-out NLL per pixel (nats, lower is better)", "value"], [
-      ["this model, told the digit", nats(n.model_nll)], ["this model, asked for any digit", nats(n.model_nll_any)],
-      ["each pixel's own grey-level counts", nats(n.pixel_frequency_nll)], ["grey level from the pixel before", nats(n.bigram_nll)]], "digits-nll"));
+    box.append(table([say("heldout_nll_per_pixel"), "value"], [
+      [say("model_told_digit"), nats(n.model_nll)], [say("model_asked_any_digit"), nats(n.model_nll_any)],
+      [say("pixels_own_greylevel_counts"), nats(n.pixel_frequency_nll)], [say("grey_level_pixel_before"), nats(n.bigram_nll)]], "digits-nll"));
     const t = m.recognition;
-    box.append(el("p", { class: "note", text: `Asked for each digit ${plural(t.per_digit[0].samples, "time")} at temperature ${t.temperature}: the classifier recognized the digit asked for in ${pct(t.share)} of the drawings. On real held-out digits the classifier itself is right ${pct(t.classifier_held_out_accuracy)} of the time.` }),
-      table(["digit asked for", "recognized", "share"], t.per_digit.map((d) => [String(d.digit), `${d.recognized} / ${d.samples}`, pct(d.share)]), "digits-recognition"));
+    box.append(el("p", { class: "note", text: say("asked_digit_n_times", { n: t.per_digit[0].samples, temperature: t.temperature, share: pct(t.share), classifier_held_out_accuracy: pct(t.classifier_held_out_accuracy) }) }),
+      table([say("digit_asked"), "recognized", "share"], t.per_digit.map((d) => [String(d.digit), `${d.recognized} / ${d.samples}`, pct(d.share)]), "digits-recognition"));
   } else {
-    box.append(table(["held-out NLL per note (nats, lower is better)", "value"], [
-      ["this model", nats(n.model_nll)], ["pitch and length from their overall counts", nats(n.unigram_nll)],
-      ["pitch from the pitch before, length from the length before", nats(n.bigram_nll)]], "melody-nll"));
+    box.append(table([say("heldout_nll_per_note"), "value"], [
+      ["this model", nats(n.model_nll)], [say("pitch_length_their_overall"), nats(n.unigram_nll)],
+      [say("pitch_pitch_before_length"), nats(n.bigram_nll)]], "melody-nll"));
     const g = m.range.generated, c = m.range.chorales;
-    box.append(table(["", "lowest", "highest", "middle 90%", "on the white keys"], [
-      [`${plural(m.range.samples, "generated tune")}`, g.lowest, g.highest, `${g.p5}–${g.p95}`, pct(g.in_key)],
-      [`${plural(n.held_out_tunes, "held-out chorale")}`, c.lowest, c.highest, `${c.p5}–${c.p95}`, pct(c.in_key)]], "melody-range"));
+    box.append(table(["", "lowest", "highest", "middle 90%", say("white_keys")], [
+      [`${format.count(m.range.samples, "generated tune")}`, g.lowest, g.highest, `${g.p5}–${g.p95}`, pct(g.in_key)],
+      [`${format.count(n.held_out_tunes, "held-out chorale")}`, c.lowest, c.highest, `${c.p5}–${c.p95}`, pct(c.in_key)]], "melody-range"));
   }
   return box;
 }
 
 export function mountTraining(root) {
-  const shipped = el("div", { class: "shipped", id: "sequences-shipped" }, el("p", { class: "note", text: "Loading the shipped models' records…" }));
-  const kind = el("select", { id: "seq-train-kind", "aria-label": "which model to train" },
-    el("option", { value: "digits", text: "the pixel model (digits)" }), el("option", { value: "melody", text: "the note model (chorales)" }));
+  const shipped = el("div", { class: "shipped", id: "sequences-shipped" }, el("p", { class: "note", text: say("loading_shipped_models_records") }));
+  const kind = el("select", { id: "seq-train-kind", "aria-label": say("which_model_train") },
+    el("option", { value: "digits", text: say("pixel_model_digits") }), el("option", { value: "melody", text: say("note_model_chorales") }));
   const steps = el("input", { type: "number", id: "seq-train-steps", min: "10", max: "2000", value: "200", "aria-label": "training steps" });
-  const startBtn = el("button", { type: "button", class: "primary", id: "seq-train-start", text: "Train from scratch" });
+  const startBtn = el("button", { type: "button", class: "primary", id: "seq-train-start", "data-tour-stop": "seq-train-start", text: say("train_scratch") });
   const stopBtn = el("button", { type: "button", id: "seq-train-stop", text: "Stop", disabled: true });
   const status = el("p", { class: "status", id: "seq-train-status", role: "status" });
   const chart = el("div", { class: "chart-box", "data-chart": "sequences-loss" });
@@ -64,7 +68,7 @@ export function mountTraining(root) {
   startBtn.addEventListener("click", async () => {
     const run = { loss: [], evals: [], total: Number(steps.value) };
     clear(samples);
-    const redraw = () => lineChart(chart, [{ name: "training loss (nats per token)", cls: "train", points: run.loss },
+    const redraw = () => lineChart(chart, [{ name: say("training_loss_nats_per"), cls: "train", points: run.loss },
       { name: "held-out loss", cls: "validation", points: run.evals, dots: true }], { xMax: run.total });
     redraw();
     try {
@@ -77,10 +81,10 @@ export function mountTraining(root) {
       await stream(`/api/sequences/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
         if (name === "step") {
           run.loss.push([d.step, d.loss]);
-          status.textContent = `Step ${d.step} of ${d.steps}: loss ${d.loss.toFixed(3)}, ${fmtSec(d.seconds)}, ${fmtSI(d.flops)}FLOPs so far.`;
+          status.textContent = say("step_step_steps_loss", { step: d.step, steps: d.steps, loss: d.loss.toFixed(3), seconds: format.seconds(d.seconds), flops: format.si(d.flops) });
         } else if (name === "eval") run.evals.push([d.step, d.eval_loss]);
         else if (name === "sample") samples.prepend(sampleItem(d));
-        else if (name === "done") status.textContent = `Done (${d.reason ?? d.status}): ${plural(d.step ?? 0, "step")} in ${fmtSec(d.seconds)}, about ${fmtSI(d.flops)}FLOPs.`;
+        else if (name === "done") status.textContent = say("done_value_n_steps", { value: d.reason ?? d.status, n: d.step ?? 0, seconds: format.seconds(d.seconds), flops: format.si(d.flops) });
         else if (name === "error") status.replaceChildren(errorBox(d.error));
         if (name !== "step" || d.step % 5 === 0) redraw();
       }, { signal: abort.signal });
@@ -94,11 +98,11 @@ export function mountTraining(root) {
     try { await post(`/api/sequences/jobs/${job.id}/stop`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
   });
 
-  root.append(el("h4", { text: "Train them yourself" }),
-    el("p", { text: "Both models are the same tiny decoder, trained with the same loop as the curriculum's Shakespeare model. Only the data and the tokenizer differ. The shipped models were trained on this project's CPU; their cost and their scores against simple counting baselines are below, measured on data they never saw." }),
+  root.append(el("h4", { text: say("train_them_yourself") }),
+    el("p", { text: say("both_models_same_tiny") }),
     shipped,
     el("div", { class: "row" }, kind, el("label", { for: "seq-train-steps", text: "steps" }), steps, startBtn, stopBtn),
-    status, chart, el("h5", { text: "Samples as it learns (newest first)" }), samples,
+    status, chart, el("h5", { text: say("samples_learns_newest_first") }), samples,
     codeLink("prediction_machine.sequences.train.train", "view code"));
 }
 

@@ -4,7 +4,10 @@
 // tokens wait behind a toggle, so the default picture is not a pile of labels.
 import { clear, el, svg, visibleText } from "../lib/dom.js";
 import { clampIndex, diverging, onArrowKeys, paintHeatmap } from "../lib/draw.js";
-import { count } from "../lib/glossary.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("inference");
 
 const label = (token) => (token.partial ? token.text : visibleText(token.text));
 const ROW_PX = 16; // each heatmap row is tall enough for its label
@@ -19,9 +22,9 @@ export function embedding(panel, trace, view = { showTemplate: false, onToggle: 
   const toggle = templateCount ? el("label", { class: "toggle" },
     el("input", { type: "checkbox", id: "embedding-template-toggle", checked: view.showTemplate,
       onchange: (e) => view.onToggle(e.target.checked) }),
-    ` Show the ${count(templateCount, "token")} the chat template adds`) : null;
+    say("show_n_tokens_chat", { n: templateCount })) : null;
   panel.append(
-    el("p", { class: "note", text: `Each row is one token's vector: ${trace.embedding.dims} numbers, orange for positive, blue for negative. ${view.showTemplate || !templateCount ? "" : "Only your own tokens and the generated ones are shown."}` }),
+    el("p", { class: "note", text: say("row_tokens_vector_dims", { dims: trace.embedding.dims, value: view.showTemplate || !templateCount ? "" : say("only_own_tokens_generated") }) }),
     toggle, heatmap(trace, shown, sources), projection(trace, shown, sources));
 }
 
@@ -31,16 +34,16 @@ function heatmap(trace, shown, sources) {
   const flat = shown.flatMap((i) => vectors[i]).map(Math.abs).sort((a, b) => a - b);
   const scale = flat[Math.floor(flat.length * 0.98)] || 1;
   const canvas = el("canvas", { class: "heatmap", id: "embedding-heatmap", tabindex: 0, role: "img",
-    "aria-label": `Heatmap of ${count(R, "token vector")} with ${D} numbers each; use the arrow keys to read values` });
+    "aria-label": say("heatmap_n_token_vectors", { n: R, D }) });
   paintHeatmap(canvas, R, D, (r, d) => diverging(vectors[shown[r]][d], scale));
   canvas.style.height = `${R * ROW_PX}px`;
   const labels = el("div", { class: "heatmap-labels", "aria-hidden": "true" }, shown.map((i) =>
     el("span", { class: `row-label ${sources[i]}`, style: { height: `${ROW_PX}px` }, title: `token ${i} (id ${trace.tokens[i].id}), ${sources[i]}`, text: label(trace.tokens[i]) })));
-  const readout = el("p", { class: "readout", id: "embedding-readout", "aria-live": "polite", text: "Hover the heatmap, or focus it and use the arrow keys, to read a number." });
+  const readout = el("p", { class: "readout", id: "embedding-readout", "aria-live": "polite", text: say("hover_heatmap_focus_use") });
   let cursor = { r: 0, d: 0 };
   const show = () => {
     const i = shown[cursor.r], token = trace.tokens[i];
-    readout.textContent = `token ${i} “${label(token)}” (id ${token.id}), dimension ${cursor.d}: ${vectors[i][cursor.d].toFixed(4)}`;
+    readout.textContent = say("token_i_token_id", { i, token: label(token), id: token.id, d: cursor.d, value: vectors[i][cursor.d].toFixed(4) });
   };
   canvas.addEventListener("mousemove", (e) => {
     const box = canvas.getBoundingClientRect();
@@ -87,7 +90,7 @@ function projection(trace, shown, sources) {
   const sx = (x) => pad + ((x - x0) / (x1 - x0 || 1)) * (W - 2 * pad);
   const sy = (y) => H - pad - ((y - y0) / (y1 - y0 || 1)) * (H - 2 * pad);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "projection", id: "embedding-projection", role: "img",
-    "aria-label": `${count(mine.length, "token")} read at this step, each with its nearest vocabulary neighbours, projected to two dimensions` });
+    "aria-label": say("n_tokens_read_step", { n: mine.length }) });
   const links = svg("g", {}), dots = svg("g", {}), texts = svg("g", {});
   for (const i of mine) for (const n of points[i].neighbours) {
     links.append(svg("line", { x1: sx(points[i].x), y1: sy(points[i].y), x2: sx(n.x), y2: sy(n.y), class: "link" }));
@@ -102,13 +105,13 @@ function projection(trace, shown, sources) {
   }
   for (const n of near.values()) {
     dots.append(svg("circle", { cx: sx(n.x), cy: sy(n.y), r: 3, class: "neighbour" },
-      svg("title", { text: `${visibleText(n.token.text)} (id ${n.id}), cosine similarity ${n.similarity.toFixed(2)}` })));
+      svg("title", { text: say("text_id_id_cosine", { text: visibleText(n.token.text), id: n.id, similarity: n.similarity.toFixed(2) }) })));
     const b = place(sx(n.x), sy(n.y), label(n.token), 11);
     if (b) texts.append(svg("text", { x: b.x, y: b.y + b.h - 3, class: "neighbour-label", text: label(n.token) }));
   }
   chart.append(links, dots, texts);
   const [e1, e2] = trace.embedding.projection.explained;
   return el("figure", { class: "projection-figure" }, chart,
-    el("figcaption", { class: "note" }, "Your tokens (blue; generated ones green) among their nearest vocabulary neighbours (grey, by cosine similarity in all ",
-      `${trace.model.d_model} dimensions), drawn on the two directions along which the whole vocabulary's embeddings vary most (PCA: ${(e1 * 100).toFixed(1)}% and ${(e2 * 100).toFixed(1)}% of the variance). A neighbour's label is left out where it would cover another; hover a dot for its name. Distances in a 2-D picture are only a rough guide.`));
+    el("figcaption", { class: "note" }, say("tokens_blue_generated_ones"),
+      say("d_model_dimensions_drawn", { d_model: trace.model.d_model, e1: format.percent(e1, 1), e2: format.percent(e2, 1) })));
 }

@@ -1,8 +1,12 @@
 // Stage 3, the transformer, through the logit lens: first a line, the probability (and rank) of the
 // token this step finally chose after every layer; below it, each layer's own top guesses.
-import { clear, el, formatProb, svg, tokenChip, visibleText } from "../lib/dom.js";
+import { clear, el, svg, tokenChip, visibleText } from "../lib/dom.js";
 import { clampIndex, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "../lib/draw.js";
-import { count, term } from "../lib/glossary.js";
+import { term } from "../lib/glossary.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("inference");
 
 const label = (token) => (token.partial ? token.text : visibleText(token.text));
 const shortRank = (r) => (r <= 99 ? String(r) : "·"); // the table below the line has every rank
@@ -18,7 +22,7 @@ export function transformer(panel, trace, chosenIsStep = false) {
   clear(panel);
   const t = trace.transformer;
   panel.append(
-    el("p", { class: "note", text: `One traced pass over the ${count(trace.tokens.length, "token")} read took ${trace.ms.toFixed(0)} ms. Layers are numbered from 0, as in the code and the attention explorer.` }),
+    el("p", { class: "note", text: say("traced_pass_over_n", { n: trace.tokens.length, ms: trace.ms.toFixed(0) }) }),
     lensLine(t.chosen, trace.model.vocab_size, chosenIsStep),
     earlyGuesses(t.lens),
     lensTable(t),
@@ -26,12 +30,12 @@ export function transformer(panel, trace, chosenIsStep = false) {
   const thumbs = t.attention_thumbnails;
   if (thumbs) {
     const grid = el("div", { class: "thumbs", id: "attention-thumbs" });
-    thumbs.forEach((m, layer) => grid.append(el("a", { href: "#attention", class: "thumb", title: `Layer ${layer}: attention averaged over heads (row = token attending, column = token attended to)` },
+    thumbs.forEach((m, layer) => grid.append(el("a", { href: "#attention", class: "thumb", title: say("layer_layer_attention_averaged", { layer }) },
       heat(m), el("span", { text: `L${layer}` }))));
-    panel.append(el("p", { class: "note", text: `Attention in each layer, averaged over its ${trace.model.n_heads} heads (darker = more attention; the empty upper triangle is the causal mask). Open the attention explorer for one head at a time.` }),
+    panel.append(el("p", { class: "note", text: say("attention_layer_averaged_over", { n_heads: trace.model.n_heads }) }),
       sinkNote(thumbs), grid);
   } else if (t.attention_thumbnails_note) {
-    panel.append(el("p", { class: "note", text: `Attention thumbnails are ${t.attention_thumbnails_note}.` }));
+    panel.append(el("p", { class: "note", text: say("attention_thumbnails_attention_thumbnails", { attention_thumbnails_note: t.attention_thumbnails_note }) }));
   }
 }
 
@@ -43,7 +47,7 @@ function lensLine(chosen, vocab, chosenIsStep) {
   const x = (l) => left + (L > 1 ? (l / (L - 1)) * (W - left - right) : 0);
   const y = (p) => top + (1 - p) * (H - top - bottom);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "lens-line", id: "lens-line", tabindex: 0, role: "img", "data-id": chosen.id,
-    "aria-label": `Probability of ${visibleText(chosen.token.text)} after each of the ${L} layers, from ${formatProb(chosen.probs[0])} after layer 0 to ${formatProb(chosen.probs[L - 1])} after the last; use the arrow keys to read each layer` });
+    "aria-label": say("probability_text_after_l", { text: visibleText(chosen.token.text), L, value: format.probability(chosen.probs[0]), value2: format.probability(chosen.probs[L - 1]) }) });
   for (const p of [0, 0.25, 0.5, 0.75, 1]) {
     chart.append(svg("line", { x1: left, x2: W - right, y1: y(p), y2: y(p), class: "grid" }),
       svg("text", { x: left - 6, y: y(p) + 4, class: "axis", "text-anchor": "end", text: `${p * 100}%` }));
@@ -52,7 +56,7 @@ function lensLine(chosen, vocab, chosenIsStep) {
   const marker = svg("circle", { r: 7, class: "cursor", cx: x(L - 1), cy: y(chosen.probs[L - 1]) });
   chosen.probs.forEach((p, l) => {
     chart.append(svg("circle", { cx: x(l), cy: y(p), r: 3.5, class: `point ${chosen.ranks[l] === 1 ? "top" : ""}` },
-      svg("title", { text: `after layer ${l}: ${formatProb(p)}, rank ${chosen.ranks[l].toLocaleString("en")}` })));
+      svg("title", { text: say("after_layer_l_p", { l, p: format.probability(p), value: chosen.ranks[l].toLocaleString("en") }) })));
     if (l % every === 0 || l === L - 1) chart.append(svg("text", { x: x(l), y: H - bottom + 16, class: "rank", "text-anchor": "middle", text: shortRank(chosen.ranks[l]) }));
   });
   chart.append(svg("text", { x: left - 14, y: H - bottom + 16, class: "axis", "text-anchor": "end", text: "rank" }),
@@ -61,7 +65,7 @@ function lensLine(chosen, vocab, chosenIsStep) {
   const readout = el("p", { class: "readout", id: "lens-readout", "aria-live": "polite" });
   const read = (l) => {
     marker.setAttribute("cx", x(l)); marker.setAttribute("cy", y(chosen.probs[l]));
-    readout.textContent = `After layer ${l}: ${visibleText(chosen.token.text)} has probability ${formatProb(chosen.probs[l])}, rank ${chosen.ranks[l].toLocaleString("en")} of ${vocab.toLocaleString("en")}.`;
+    readout.textContent = say("after_layer_l_text", { l, text: visibleText(chosen.token.text), value: format.probability(chosen.probs[l]), value2: chosen.ranks[l].toLocaleString("en"), vocab: vocab.toLocaleString("en") });
   };
   let cursor = L - 1;
   read(cursor);
@@ -73,12 +77,12 @@ function lensLine(chosen, vocab, chosenIsStep) {
   });
   const first = chosen.ranks.findIndex((r, l) => r === 1 && chosen.ranks.slice(l).every((q) => q === 1));
   return el("figure", { class: "lens-figure" },
-    el("figcaption", { class: "caption" }, `The `, term("logit lens"), `: how sure the model is of `, tokenChip(chosen.token),
-      chosenIsStep ? ", the token this step chose, after each layer" : ", its final top guess, after each layer"),
+    el("figcaption", { class: "caption" }, `The `, term("logit lens"), say("how_sure_model"), tokenChip(chosen.token),
+      chosenIsStep ? say("token_step_chose_after") : say("final_top_guess_after")),
     chart, readout,
     el("p", { class: "note", id: "lens-summary", text: first >= 0
-      ? `It becomes the top guess after layer ${first} and stays there (rank 1 from then on). Under the line: its rank after each layer (· = below the top 99).`
-      : `It is not the top guess after the last layer: the draw picked a less likely token (rank ${chosen.ranks[L - 1]}). Under the line: its rank after each layer (· = below the top 99).` }));
+      ? say("becomes_top_guess_after", { first })
+      : say("not_top_guess_after", { value: chosen.ranks[L - 1] }) }));
 }
 
 // Why early layers guess "(" and ".": said in one sentence, naming the guesses this trace really made.
@@ -88,20 +92,20 @@ function earlyGuesses(lens) {
   for (const g of early) tally.set(g.top[0].id, { token: g.top[0].token, n: (tally.get(g.top[0].id)?.n || 0) + 1 });
   const common = [...tally.values()].sort((a, b) => b.n - a.n).slice(0, 2);
   const names = common.map((c) => `“${label(c.token)}”`).join(" and ");
-  return el("p", { class: "note", id: "lens-early", text: `In the first ${count(early.length, "layer")} the top guess is mostly ${names}. That early, the stream still holds little more than the current token itself, and read through the final layer's output it points at tokens that can follow almost anything, such as punctuation; the real answer only rises in the later layers.` });
+  return el("p", { class: "note", id: "lens-early", text: say("first_n_layers_top", { n: early.length, names }) });
 }
 
 function lensTable(t) {
   const rows = t.lens.map((g) => el("tr", {},
     el("td", { class: "num", text: String(g.layer) }),
     el("td", {}, tokenChip(g.top[0].token, { showId: false })),
-    el("td", { class: "bar-cell" }, bar(g.top[0].prob), el("span", { class: "num", text: formatProb(g.top[0].prob) })),
-    el("td", { class: "num chosen-col", text: `${formatProb(t.chosen.probs[g.layer])} (#${t.chosen.ranks[g.layer].toLocaleString("en")})` }),
-    el("td", { class: "runners" }, g.top.slice(1, 4).map((r) => el("span", { class: "runner", text: `${label(r.token)} ${formatProb(r.prob)}` }))),
+    el("td", { class: "bar-cell" }, bar(g.top[0].prob), el("span", { class: "num", text: format.probability(g.top[0].prob) })),
+    el("td", { class: "num chosen-col", text: `${format.probability(t.chosen.probs[g.layer])} (#${t.chosen.ranks[g.layer].toLocaleString("en")})` }),
+    el("td", { class: "runners" }, g.top.slice(1, 4).map((r) => el("span", { class: "runner", text: `${label(r.token)} ${format.probability(r.prob)}` }))),
   ));
   return el("details", { class: "lens-details", open: true },
-    el("summary", { text: "Each layer's own top guesses" }),
-    el("div", { class: "lens-wrap", tabindex: 0, role: "region", "aria-label": "Each layer's top guesses (scrolls)" }, el("table", { class: "lens", id: "logit-lens" },
+    el("summary", { text: say("layers_own_top_guesses") }),
+    el("div", { class: "lens-wrap", tabindex: 0, role: "region", "aria-label": say("layers_top_guesses_scrolls") }, el("table", { class: "lens", id: "logit-lens" },
       el("thead", {}, el("tr", {}, el("th", { class: "num", text: "layer" }), el("th", { text: "best guess" }), el("th", { text: "its probability" }),
         el("th", { class: "num", text: `${label(t.chosen.token)} (rank)` }), el("th", { class: "runners", text: "runners-up" }))),
       el("tbody", {}, rows))));
@@ -113,8 +117,8 @@ function sinkNote(thumbs) {
   for (const m of thumbs) for (let q = 1; q < m.length; q++) { sum += m[q][0]; n += 1; }
   if (!n) return null;
   const share = sum / n;
-  return el("p", { class: "note", id: "attention-sink-note" }, `On average ${formatProb(share)} of each later token's attention goes to the very first token`,
-    ...(share > 0.3 ? [", so its column is dark in most layers: that token works as an ", term("attention sink"), "."] : ["."]));
+  return el("p", { class: "note", id: "attention-sink-note" }, say("average_share_later_tokens", { share: format.probability(share) }),
+    ...(share > 0.3 ? [say("column_dark_most_layers"), term("attention sink"), "."] : ["."]));
 }
 
 // One layer's attention as a tiny picture; the square root makes weak attention visible.

@@ -1,23 +1,13 @@
-// The curriculum lab's shared pieces: number formats, the SVG line chart, and one live training view
+// The curriculum lab's shared pieces: the SVG line chart, and one live training view
 // (stats, loss curve, learning-rate schedule, samples, controls) used by pre-training and fine-tuning.
 import { post, stream } from "../lib/api.js";
 import { clear, el, errorBox, svg, visibleProse } from "../lib/dom.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("curriculum");
 
 const API = "/api/curriculum";
-
-// ----------------------------------------------------------------------------- formatting
-
-// A number for a stat, or a dash when it is missing (a diverged run sends null, not NaN).
-export const fmtNum = (x, digits) => (x == null ? "–" : x.toFixed(digits));
-export const fmtInt = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en"));
-export function fmtSI(n) {
-  if (n == null) return "–";
-  const units = [[1e24, "Y"], [1e21, "Z"], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-  for (const [size, unit] of units) if (Math.abs(n) >= size) return `${(n / size).toFixed(2)} ${unit}`;
-  return n.toFixed(0);
-}
-export const fmtSec = (s) => (s == null ? "–" : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
-export const sci = (x) => (x == null ? "–" : x.toExponential(2).replace("e+", " × 10^"));
 
 // ----------------------------------------------------------------------------- a small line chart
 
@@ -33,7 +23,7 @@ export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${yLabel} by ${xLabel}` });
   node.append(root);
   if (!all.length) {
-    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty", text: "waiting for the first step…" }));
+    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty", text: say("waiting_first_step") }));
     return;
   }
   const x1 = Math.max(xMax || 0, ...all.map((p) => p[0]), 1);
@@ -48,7 +38,7 @@ export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax
     root.append(svg("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }));
     root.append(svg("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end", class: "tick", text: y < 0.01 ? y.toExponential(1) : y.toFixed(2) }));
   }
-  root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "tick", text: `${xLabel} (0–${fmtInt(x1)})` }));
+  root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "tick", text: `${xLabel} (0–${format.int(x1)})` }));
   root.append(svg("text", { x: 4, y: 12, class: "tick", text: yLabel }));
   for (const s of series) {
     if (!s.points.length) continue;
@@ -68,7 +58,7 @@ export function trainingView({ kind, stats }) {
   const state = { job: null, abort: null, steps: [], evals: {}, schedule: [], step: 0, total: 0, drawQueued: false };
   const statNodes = {};
   const statRow = el("dl", { class: "stats" }, stats.map(([key, label]) => {
-    statNodes[key] = el("dd", { text: "–" });
+    statNodes[key] = el("dd", { text: format.DASH });
     return el("div", {}, el("dt", { text: label }), statNodes[key]);
   }));
   const loss = el("div", { class: "chart-box", "data-chart": `${kind}-loss` });
@@ -81,7 +71,7 @@ export function trainingView({ kind, stats }) {
 
   function draw() {
     state.drawQueued = false;
-    const series = [{ name: "training loss (each step)", cls: "train", points: state.steps }];
+    const series = [{ name: say("training_loss_step"), cls: "train", points: state.steps }];
     for (const [name, pts] of Object.entries(state.evals)) {
       series.push({ name, cls: name.replace(/\W+/g, "-"), points: pts, dots: true });
     }
@@ -92,7 +82,7 @@ export function trainingView({ kind, stats }) {
 
   function reset() {
     state.steps = []; state.evals = {}; state.schedule = []; state.step = 0;
-    clear(samples); for (const n of Object.values(statNodes)) n.textContent = "–";
+    clear(samples); for (const n of Object.values(statNodes)) n.textContent = format.DASH;
     draw();
   }
 
@@ -100,7 +90,7 @@ export function trainingView({ kind, stats }) {
     if (name === "start") {
       state.total = data.config.steps;
       state.schedule = data.lr_schedule || [];
-      if (statNodes.params) statNodes.params.textContent = fmtInt(data.parameters);
+      if (statNodes.params) statNodes.params.textContent = format.int(data.parameters);
       if (data.history) { // a resumed run: draw what came before
         state.steps = data.history.step.map((s, i) => [s, data.history.loss[i]]);
         state.step = data.resumed_from || 0;
@@ -110,13 +100,13 @@ export function trainingView({ kind, stats }) {
       state.total = data.steps;
       state.steps.push([data.step, data.loss]);
       statNodes.step.textContent = `${data.step} / ${data.steps}`;
-      statNodes.tokens.textContent = fmtInt(data.tokens);
-      statNodes.seconds.textContent = fmtSec(data.seconds);
-      statNodes.speed.textContent = fmtInt(data.tokens_per_s);
-      statNodes.flops.textContent = fmtSI(data.flops);
-      statNodes.loss.textContent = fmtNum(data.loss, 3);
+      statNodes.tokens.textContent = format.int(data.tokens);
+      statNodes.seconds.textContent = format.seconds(data.seconds);
+      statNodes.speed.textContent = format.int(data.tokens_per_s);
+      statNodes.flops.textContent = format.si(data.flops);
+      statNodes.loss.textContent = format.fixed(data.loss, 3);
     } else if (name === "eval") {
-      for (const [key, label] of [["train_loss", "training loss (fixed batches)"], ["eval_loss", kind === "finetune" ? "eval loss (held-out questions)" : "validation loss (held-out text)"]]) {
+      for (const [key, label] of [["train_loss", say("training_loss_fixed_batches")], ["eval_loss", say(kind === "finetune" ? "eval_loss_heldout_questions" : "validation_loss_heldout_text")]]) {
         if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
       }
     } else if (name === "sample") {
@@ -125,12 +115,12 @@ export function trainingView({ kind, stats }) {
       while (samples.children.length > 12) samples.lastChild.remove();
     } else if (name === "paused") {
       pause.textContent = "Resume";
-      status.textContent = `Paused at step ${data.step}; a checkpoint was saved.`;
+      status.textContent = say("paused_step_step_checkpoint", { step: data.step });
     } else if (name === "resumed") {
       pause.textContent = "Pause";
       status.textContent = "Training…";
     } else if (name === "checkpoint") {
-      status.textContent = `Checkpoint saved at step ${data.step} (${data.status}).`;
+      status.textContent = say("checkpoint_saved_step_step", { step: data.step, status: data.status });
     } else if (name === "error") {
       status.replaceChildren(errorBox(data.error));
     }
@@ -164,12 +154,12 @@ export function trainingView({ kind, stats }) {
   stop.addEventListener("click", async () => {
     if (!state.job) return;
     stop.disabled = true;
-    status.textContent = "Stopping after the current step…";
+    status.textContent = say("stopping_after_current_step");
     try { await post(`${API}/jobs/${state.job.id}/stop`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
   });
 
   const node = el("div", { class: "training-view" }, controls, status, statRow,
-    el("div", { class: "charts" }, loss, lr), el("h5", { text: "Samples from a fixed prompt (newest first)" }), samples);
+    el("div", { class: "charts" }, loss, lr), el("h5", { text: say("samples_fixed_prompt_newest") }), samples);
   draw();
   return { node, follow, reset, state, status };
 }

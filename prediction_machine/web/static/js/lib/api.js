@@ -1,3 +1,6 @@
+import { words } from "./words.js";
+
+const say = words("page");
 // The one module that talks to the server. Every figure gets its numbers through here.
 
 export class ApiError extends Error {
@@ -15,7 +18,7 @@ async function parse(response) {
     body = null;
   }
   if (!response.ok) {
-    const message = (body && body.error) || `request failed with status ${response.status}`;
+    const message = (body && body.error) || say("request_failed_status_status", { status: response.status });
     throw new ApiError(response.status, message);
   }
   return body;
@@ -31,7 +34,7 @@ function showLoading(on) {
     loadingNote = document.createElement("div");
     loadingNote.setAttribute("role", "status");
     loadingNote.className = "model-loading-note";
-    loadingNote.textContent = "The model is loading… this page continues by itself in a few seconds.";
+    loadingNote.textContent = say("model_loading_page_continues");
     Object.assign(loadingNote.style, {
       position: "fixed", left: "0", right: "0", bottom: "1rem", margin: "0 auto", zIndex: "1000",
       width: "max-content", maxWidth: "calc(100vw - 2rem)", boxSizing: "border-box",

@@ -1,5 +1,8 @@
 // Small DOM helpers. Model text is only ever set as text (textContent), never parsed as HTML.
 import { get } from "./api.js";
+import { words } from "./words.js";
+
+const say = words("page");
 
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -60,19 +63,13 @@ function hex(code) {
 export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
   const label = token.partial ? token.text : visibleText(token.text);
   const title = `id ${token.id}` + (token.bytes ? ` · bytes ${token.bytes.match(/../g).join(" ")}` : "") +
-    (token.partial ? " · part of a multi-byte character" : "") + (token.special ? " · control token" : "");
+    (token.partial ? say("part_multibyte_character") : "") + (token.special ? " · control token" : "");
   return el(
     "span",
     { class: `token ${token.special ? "special" : ""} ${token.partial ? "partial" : ""} ${extraClass}`, title },
     el("bdi", { class: "token-text", text: label }),
     showId ? el("small", { class: "token-id", text: String(token.id) }) : null,
   );
-}
-
-export function formatProb(p) {
-  if (p >= 0.001) return (p * 100).toFixed(1) + "%";
-  if (p === 0) return "0%";
-  return p.toExponential(1);
 }
 
 // "View code": the real source of the Python function that computed a figure. The server serves only
@@ -89,7 +86,7 @@ export function codeLink(qualname, label = "view code") {
       pre.textContent = `# ${data.file}, line ${data.line}\n${data.source}`;
       pre.dataset.loaded = "1";
     } catch (error) {
-      pre.textContent = `could not load the source: ${error.message}`;
+      pre.textContent = say("could_not_load_source", { message: error.message });
     }
   });
   return details;

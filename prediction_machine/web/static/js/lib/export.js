@@ -4,6 +4,9 @@
 // An SVG is saved with its computed styles written into it (the page's CSS does not travel with
 // the file); its PNG is that SVG drawn onto a canvas at twice its size.
 import { el } from "./dom.js";
+import { words } from "./words.js";
+
+const say = words("page");
 
 const MIN_W = 140, MIN_H = 70; // smaller drawings are icons or thumbnails, not figures
 const STYLE_PROPS = ["fill", "fill-opacity", "stroke", "stroke-width", "stroke-opacity", "stroke-dasharray",
@@ -82,7 +85,7 @@ function svgPng(svgNode) {
       out.getContext("2d").drawImage(img, 0, 0, out.width, out.height);
       resolve(out.toDataURL("image/png"));
     };
-    img.onerror = () => reject(new Error("the drawing could not be turned into an image"));
+    img.onerror = () => reject(new Error(say("drawing_could_not_turned")));
     img.src = svgUrl(svgMarkup(svgNode));
   });
 }
@@ -93,17 +96,17 @@ function barFor(node) {
   let name = base;
   for (let i = 2; taken.has(name); i++) name = `${base}-${i}`; // two "loss by step" charts get two file names
   const status = el("span", { class: "note", role: "status" });
-  const png = el("button", { type: "button", class: "save-png", text: "Save as PNG", onclick: async () => {
+  const png = el("button", { type: "button", class: "save-png", text: say("save_png"), onclick: async () => {
     try {
       download(node.tagName.toLowerCase() === "canvas" ? canvasPng(node) : await svgPng(node), `${name}.png`);
       status.textContent = "";
     } catch (error) {
-      status.textContent = `Could not save: ${error.message}`;
+      status.textContent = say("could_not_save_message", { message: error.message });
     }
   } });
   const buttons = [png];
   if (node.tagName.toLowerCase() === "svg") {
-    buttons.push(el("button", { type: "button", class: "save-svg", text: "Save as SVG",
+    buttons.push(el("button", { type: "button", class: "save-svg", text: say("save_svg"),
       onclick: () => download(svgUrl(svgMarkup(node)), `${name}.svg`) }));
   }
   return el("div", { class: "figure-export", "data-figure": name }, buttons, status);

@@ -2,8 +2,17 @@
 // that walks its live controls one stop at a time (like Transformer Explainer's textbook mode).
 // The tour is keyboard-operable: focus moves to each stop's heading; Tab reaches Next, "Use this
 // control", Back and End; Enter activates; Escape ends it. Progress is remembered per browser.
+//
+// The stops are declared in two halves. The figure that creates a control marks it with a name,
+// data-tour-stop="generate", next to the code that builds it. The section's content file
+// (content/<language>/<section>.json) lists the tour in order: {stop, label, title, text}, and
+// optionally `watch` (the named result to look at) and `look_at` with `look`, a sentence filled with
+// that named element's text at the moment the stop opens ("Top row now: {text}."). `tour_skip` adds
+// more names to the "Skip to" list. A stop whose control has not appeared yet still opens and says so.
 import { el } from "./dom.js";
-import { SKIP_EXTRA, TOURS } from "./tour-stops.js";
+import { catalog, fill, words } from "./words.js";
+
+const say = words("page");
 
 const KEY = (section) => `prediction-machine:tour:${section}`;
 const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
@@ -13,6 +22,16 @@ function load(section) {
 }
 function save(section, value) {
   try { localStorage.setItem(KEY(section), JSON.stringify(value)); } catch { /* private mode: not remembered */ }
+}
+
+// The element a section's figure marked with this stop name, if it has appeared yet.
+const named = (section, name) => (name ? section.querySelector(`[data-tour-stop="${name}"]`) : null);
+
+// The stop's `look` sentence, filled from the named element's text (a table gives its top body row).
+function lookAt(section, stop) {
+  const node = named(section, stop.look_at);
+  const text = (node?.querySelector("tbody tr") || node)?.textContent.replace(/\s+/g, " ").trim();
+  return text ? fill(stop.look, { text, n: Number(text) }) : "";
 }
 
 const visible = (node) => Boolean(node && node.isConnected && node.getClientRects().length);
@@ -31,23 +50,23 @@ export function focusTarget(node) {
 // Adds the guide bar after the section's heading. Returns nothing; safe to call before the figure mounts.
 export function addGuide(section) {
   const id = section.id;
-  const stops = TOURS[id];
+  const stops = catalog(id).tour;
   if (!stops) return;
   const heading = section.querySelector(`#${id}-title`) || section.querySelector("h2, h3");
-  const links = [...stops, ...(SKIP_EXTRA[id] || [])].map((stop) =>
-    el("li", {}, el("a", { href: `#${id}`, "data-target": stop.target, text: stop.label, onclick: (event) => {
+  const links = [...stops, ...(catalog(id).tour_skip || [])].map((stop) =>
+    el("li", {}, el("a", { href: `#${id}`, "data-target": stop.stop, text: stop.label, onclick: (event) => {
       event.preventDefault(); // the fragment holds shared state (share.js); leave it alone
-      const node = section.querySelector(stop.target);
+      const node = named(section, stop.stop);
       focusTarget(visible(node) ? node : section);
     } })));
   const button = el("button", { type: "button", class: "tour-start", "data-tour": id });
-  const bar = el("nav", { class: "section-guide", "aria-label": `Skip to, in ${heading ? heading.textContent.replace(/^\d+\.\s*/, "") : id}`, tabindex: "-1" },
+  const bar = el("nav", { class: "section-guide", "aria-label": say("skip_value", { value: heading ? heading.textContent.replace(/^\d+\.\s*/, "") : id }), tabindex: "-1" },
     el("span", { class: "guide-label", text: "Skip to:" }), el("ul", { class: "skip-list" }, links), button);
   const label = () => {
     const seen = load(id);
-    button.textContent = seen.done ? "Take the tour again"
-      : seen.stop ? `Continue the tour (stop ${seen.stop + 1} of ${stops.length})`
-        : `Take the guided tour (${stops.length} stops)`;
+    button.textContent = seen.done ? say("take_tour_again")
+      : seen.stop ? say("continue_tour_stop_value", { value: seen.stop + 1, length: stops.length })
+        : say("take_guided_tour_length", { length: stops.length });
   };
   label();
   button.addEventListener("click", () => {
@@ -68,11 +87,11 @@ function start(section, stops, first, onEnd) {
   const body = el("p", { class: "tour-text" });
   const look = el("p", { class: "tour-look", "aria-live": "polite" });
   const next = el("button", { type: "button", class: "primary", "data-tour-action": "next" });
-  const use = el("button", { type: "button", "data-tour-action": "use", text: "Use this control" });
+  const use = el("button", { type: "button", "data-tour-action": "use", text: say("use_control") });
   const back = el("button", { type: "button", "data-tour-action": "back", text: "Back" });
-  const end = el("button", { type: "button", "data-tour-action": "end", text: "End the tour" });
+  const end = el("button", { type: "button", "data-tour-action": "end", text: say("end_tour") });
   panel.append(count, title, body, look, el("div", { class: "row tour-buttons" }, next, use, back, end),
-    el("p", { class: "note tour-keys", text: "Keys: Tab moves between the buttons, Enter presses one, Escape ends the tour." }));
+    el("p", { class: "note tour-keys", text: say("keys_tab_moves_between") }));
   document.body.append(panel);
   let index = first;
   let marked = [];
@@ -80,7 +99,7 @@ function start(section, stops, first, onEnd) {
 
   const unmark = () => { marked.forEach(([node, cls]) => node.classList.remove(cls)); marked = []; };
   const mark = (node, cls) => { if (node) { node.classList.add(cls); marked.push([node, cls]); } };
-  const target = () => section.querySelector(stops[index].target);
+  const target = () => named(section, stops[index].stop);
 
   function show() {
     unmark();
@@ -89,11 +108,11 @@ function start(section, stops, first, onEnd) {
     const node = target();
     const ready = visible(node);
     mark(ready ? node : null, "tour-target");
-    mark(stop.watch ? section.querySelector(stop.watch) : null, "tour-watch");
-    count.textContent = `Tour of this section · stop ${index + 1} of ${stops.length}`;
+    mark(named(section, stop.watch), "tour-watch");
+    count.textContent = say("tour_section_stop_value", { value: index + 1, length: stops.length });
     title.textContent = stop.title;
-    body.textContent = stop.text + (ready ? "" : " (This control appears once the figure has loaded.)");
-    const said = stop.look ? stop.look(section) : "";
+    body.textContent = stop.text + (ready ? "" : say("control_appears_once_figure"));
+    const said = stop.look ? lookAt(section, stop) : "";
     look.textContent = said;
     look.hidden = !said;
     next.textContent = index === stops.length - 1 ? "Finish" : "Next";

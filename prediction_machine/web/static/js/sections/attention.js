@@ -7,8 +7,12 @@ import { clear, codeLink, el, errorBox, visibleText } from "../lib/dom.js";
 import { AVG, breakdown } from "../figures/attention-breakdown.js";
 import { clampIndex, css, LINE, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "../lib/draw.js";
 import { scrollToSharedSection, sharedState, shareState } from "../lib/share.js";
-import { chipColours, plural } from "../figures/attention-colour.js";
+import { chipColours } from "../figures/attention-colour.js";
 import { renderGrid, renderGridSelection } from "../figures/attention-grid.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("attention");
 
 const DEFAULT = "The animal didn't cross the street because it was too tired.";
 const narrow = window.matchMedia("(max-width: 600px)");
@@ -26,16 +30,16 @@ export function mount(root) {
   // On a phone the six examples would fill a screen before the sentence: they fold away behind a summary.
   const exampleBox = el("details", { class: "att-examples-box", open: !narrow.matches },
     el("summary", { text: "Example sentences" }), exampleRow);
-  const input = el("input", { type: "text", id: "att-text", maxlength: "600", placeholder: "Type your own sentence", autocomplete: "off" });
+  const input = el("input", { type: "text", id: "att-text", "data-tour-stop": "att-text", maxlength: "600", placeholder: say("type_own_sentence"), autocomplete: "off" });
   const form = el("form", { class: "row att-form" },
-    el("label", { for: "att-text", class: "sr-only", text: "Your own sentence" }), input,
+    el("label", { for: "att-text", class: "sr-only", text: say("own_sentence") }), input,
     el("button", { type: "submit", class: "primary", text: "Show attention" }));
   form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) load(s, input.value).then(() => share(s)); });
 
   const viewToken = el("input", { type: "radio", name: "att-view", value: "token", id: "att-view-token" });
   const viewWord = el("input", { type: "radio", name: "att-view", value: "word", id: "att-view-word", checked: true });
-  const layerSel = el("select", { id: "att-layer" });
-  const headSel = el("select", { id: "att-head" });
+  const layerSel = el("select", { id: "att-layer", "data-tour-stop": "att-layer" });
+  const headSel = el("select", { id: "att-head", "data-tour-stop": "att-head" });
   const controls = el("div", { class: "row att-controls" },
     el("fieldset", { class: "att-view" }, el("legend", { text: "Show" }),
       viewWord, el("label", { for: "att-view-word", text: "words" }),
@@ -53,12 +57,12 @@ export function mount(root) {
     viewNote: el("p", { class: "note att-view-note" }),
     status: el("p", { class: "note att-status", role: "status" }),
     error: el("div", { class: "att-error" }),
-    sentence: el("div", { class: "att-sentence", role: "group", "aria-label": "The sentence: hover, focus or tap a word; arrow keys move between words" }),
-    readout: el("p", { class: "att-readout", "aria-live": "polite" }),
-    map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img", "aria-label": "Attention map: loading" }),
+    sentence: el("div", { class: "att-sentence", "data-tour-stop": "att-sentence", role: "group", "aria-label": say("sentence_hover_focus_tap") }),
+    readout: el("p", { class: "att-readout", "data-tour-stop": "att-readout", "aria-live": "polite" }),
+    map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img", "aria-label": say("attention_map_loading") }),
     mapNote: el("p", { class: "note" }),
     prominent: el("ul", { class: "att-prominent" }),
-    grid: el("div", { class: "att-grid", role: "grid", "aria-label": "Every layer and head" }),
+    grid: el("div", { class: "att-grid", "data-tour-stop": "att-grid", role: "grid", "aria-label": say("every_layer_head") }),
     gridNote: el("p", { class: "note" }),
     deep: el("div", { class: "att-deep-body" }),
   };
@@ -69,7 +73,7 @@ export function mount(root) {
     if (row >= 0 && row < n) setQuery(s, row);
   });
   const deep = el("details", { class: "att-deep" },
-    el("summary", { text: "Where do these weights come from? q · k, ÷ √d, the mask and softmax, for one row" }),
+    el("summary", { "data-tour-stop": "att-deep", text: say("where_do_these_weights") }),
     s.ui.deep);
   deep.addEventListener("toggle", () => { if (deep.open) breakdown(s, () => items(s)[s.query]); });
   s.ui.deepDetails = deep;
@@ -79,15 +83,15 @@ export function mount(root) {
     s.ui.sentence, s.ui.readout,
     el("div", { class: "att-two" },
       el("div", { class: "att-mapbox" },
-        el("h4", { text: "The whole map, and the causal mask" }), s.ui.map, s.ui.mapNote),
+        el("h4", { text: say("whole_map_causal_mask") }), s.ui.map, s.ui.mapNote),
       el("div", { class: "att-probox" },
-        el("h4", { text: "Heads worth a look (measured)" }), s.ui.prominent)),
-    el("h4", { text: "All heads at once" }), s.ui.gridNote, s.ui.grid,
+        el("h4", { text: say("heads_worth_look_measured") }), s.ui.prominent)),
+    el("h4", { text: say("all_heads_once") }), s.ui.gridNote, s.ui.grid,
     deep,
   );
 
-  exampleRow.append(el("span", { class: "note", text: "Loading the example sentences…" }));
-  s.ui.prominent.append(el("li", { class: "note", text: "Measuring every head on the example sentences (a few seconds, once)…" }));
+  exampleRow.append(el("span", { class: "note", text: say("loading_example_sentences") }));
+  s.ui.prominent.append(el("li", { class: "note", text: say("measuring_every_head_example") }));
   const measured = get("/api/attention/examples").then((d) => {
     s.examples = d.examples;
     s.prominent = d.prominent;
@@ -96,7 +100,7 @@ export function mount(root) {
     if (ref) [s.layer, s.head] = [ref.layer, ref.head];
     renderExamples(s);
     renderProminent(s);
-  }).catch((e) => clear(s.ui.prominent).append(errorBox(`Could not measure the heads: ${e.message}`)));
+  }).catch((e) => clear(s.ui.prominent).append(errorBox(say("could_not_measure_heads", { message: e.message }))));
   // A shared link names the sentence, layer, head, view and word; it wins over the measured default head.
   const link = sharedState("attention");
   const linked = link ? readLink(link) : null;
@@ -130,7 +134,7 @@ function parse(v) {
 
 async function load(s, text, { query = null, before = null } = {}) {
   const ticket = ++s.loading;
-  s.ui.status.textContent = "Running the model on this sentence…";
+  s.ui.status.textContent = say("running_model_sentence");
   clear(s.ui.error);
   s.root.dataset.ready = "";
   try {
@@ -154,8 +158,8 @@ async function load(s, text, { query = null, before = null } = {}) {
     if (s.head !== AVG && !(s.head < data.n_heads)) s.head = AVG;
     fillSelectors(s);
     s.ui.status.textContent = paged
-      ? `${plural(data.tokens.length, "token")}: too many to send every layer at once, so each layer loads when you pick it.`
-      : `${plural(data.tokens.length, "token")}, ${plural(data.words.length, "word")}. All ${data.n_layers} × ${data.n_heads} heads are loaded: hovering needs no more requests.`;
+      ? say("n_tokens_too_many", { n: data.tokens.length })
+      : say("length_length_all_n", { length: format.count(data.tokens.length, "token"), length2: format.count(data.words.length, "word"), n_layers: data.n_layers, n_heads: data.n_heads });
     for (const b of s.ui.exampleRow.querySelectorAll(".att-example")) b.setAttribute("aria-pressed", b.textContent === text ? "true" : "false");
     renderGrid(s, (s2, l, h) => select(s2, l, h).then(() => share(s2)));
     render(s);
@@ -226,7 +230,7 @@ function fillSelectors(s) {
   const d = s.data;
   const fill = (sel, n, word, current) => {
     clear(sel);
-    sel.append(el("option", { value: AVG, text: `average over ${word}s` }));
+    sel.append(el("option", { value: AVG, text: say("average_over_word_s", { word }) }));
     for (let i = 0; i < n; i++) sel.append(el("option", { value: String(i), text: `${word} ${i}` }));
     sel.value = String(current);
   };
@@ -244,8 +248,8 @@ function render(s) {
   s.ui.viewWord.checked = s.view === "word";
   const split = s.data.words.filter((w) => w.tokens.length > 1).length;
   s.ui.viewNote.textContent = s.view === "word"
-    ? `Word view: ${split} word${split === 1 ? " is" : "s are"} split into several tokens. A word's weight as a key is the SUM of the weights on its tokens; its row as a query is the MEAN of its tokens' rows. Rows still add up to 1.`
-    : "Token view: exactly the pieces the model reads, and exactly the weights it computed.";
+    ? say("word_view_split_word", { split, value: split === 1 ? " is" : "s are" })
+    : say("token_view_exactly_pieces");
 
   clear(s.ui.sentence);
   list.forEach((item, i) => {
@@ -296,22 +300,22 @@ function setQuery(s, q) {
     chip.style.background = future ? "" : background;
     chip.style.color = future ? "" : text;
     chip.querySelector(".att-w").textContent = future ? "masked" : pct(w);
-    chip.setAttribute("aria-label", `${list[k].label}: ${future ? "in the future, masked" : pct(w)}`);
+    chip.setAttribute("aria-label", `${list[k].label}: ${future ? say("future_masked") : pct(w)}`);
     sum += w;
   });
-  const where = `${s.layer === AVG ? "averaged over layers" : `layer ${s.layer}`}, ${s.head === AVG ? "averaged over heads" : `head ${s.head}`}`;
+  const where = `${s.layer === AVG ? say("averaged_over_layers") : `layer ${s.layer}`}, ${s.head === AVG ? say("averaged_over_heads") : `head ${s.head}`}`;
   const top = row.map((w, k) => [w, k]).filter(([, k]) => k <= q).sort((a, b) => b[0] - a[0]).slice(0, 3);
   const later = list.length - q - 1;
   s.ui.readout.textContent = `“${list[q].label}” (${where}) reads mostly ` +
     top.map(([w, k]) => `“${list[k].label}” ${pct(w)}`).join(", ") +
-    `. Its ${q + 1 === 1 ? "1 weight adds" : `${q + 1} weights add`} up to ${sum.toFixed(3)}` +
-    (later ? `; the ${later === 1 ? `1 later ${s.view} gets` : `${later} later ${s.view}s get`} 0.` : ".");
+    say("value_up_sum", { value: q + 1 === 1 ? "1 weight adds" : `${q + 1} weights add`, sum: sum.toFixed(3) }) +
+    (later ? `; the ${later === 1 ? `1 later ${s.view} gets` : say("later_later_view_s", { later, view: s.view })} 0.` : ".");
   Object.assign(s.root.dataset, { ready: "1", layer: String(s.layer), head: String(s.head), view: s.view, query: String(q) });
   drawMap(s, m, q);
 }
 
 function pct(w) {
-  return `${(w * 100).toFixed(w < 0.1 ? 1 : 0)}%`;
+  return format.percent(w, w < 0.1 ? 1 : 0);
 }
 
 // The selected map as a heatmap: darker = more weight; the grey triangle is the masked future.
@@ -323,10 +327,10 @@ function drawMap(s, m, q) {
   g.strokeStyle = css(OKABE_ITO.orange);
   g.lineWidth = 2;
   g.strokeRect(1, q * cell + 1, n * cell - 2, cell - 2);
-  canvas.setAttribute("aria-label", `Attention map, ${n} by ${n}; row ${q + 1} is selected`);
-  s.ui.mapNote.textContent = `Row = the ${s.view} reading, column = the ${s.view} being read (click a row to select it). ` +
-    "The grey triangle is the future, masked out: the model is trained to predict the next word, so a word may read " +
-    "only itself and the words before it. If it could see ahead, it would just copy the answer.";
+  canvas.setAttribute("aria-label", say("attention_map_n_n", { n, value: q + 1 }));
+  s.ui.mapNote.textContent = say("row_view_reading_column", { view: s.view }) +
+    say("grey_triangle_future_masked") +
+    say("only_itself_words_before");
 }
 
 function renderExamples(s) {
@@ -342,7 +346,7 @@ function renderExamples(s) {
 function renderProminent(s) {
   clear(s.ui.prominent);
   for (const p of s.prominent) {
-    const b = el("button", { type: "button", class: "att-show", text: `Show layer ${p.layer}, head ${p.head}` });
+    const b = el("button", { type: "button", class: "att-show", text: say("show_layer_layer_head", { layer: p.layer, head: p.head }) });
     // The head was measured at one token; the view stays as the learner chose it (words or tokens),
     // and that token's word is selected in the word view. The status line says what changed.
     b.addEventListener("click", async () => {
@@ -358,8 +362,8 @@ function renderProminent(s) {
         const q = s.view === "token" ? p.query : s.data.words.findIndex((w) => w.tokens.includes(p.query));
         if (q >= 0) setQuery(s, q);
       }
-      s.ui.status.textContent = `Now showing layer ${p.layer}, head ${p.head}` + (ex ? ` on “${ex}”` : "") +
-        `, in the ${s.view} view, with “${items(s)[s.query].label}” selected.`;
+      s.ui.status.textContent = say("now_showing_layer_layer", { layer: p.layer, head: p.head }) + (ex ? ` on “${ex}”` : "") +
+        say("view_view_value_selected", { view: s.view, value: items(s)[s.query].label });
       share(s);
     });
     s.ui.prominent.append(el("li", {}, el("span", { text: p.caption + " " }), b));

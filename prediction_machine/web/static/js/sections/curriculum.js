@@ -2,28 +2,32 @@
 // Every number comes from the server's training jobs (POST /api/curriculum/pretrain, /finetune, /lora),
 // followed as server-sent events (POST /api/curriculum/jobs/{id}/events).
 import { get, post, stream } from "../lib/api.js";
-import { fmtInt, fmtNum, fmtSI, fmtSec, sci, trainingView } from "../figures/training-view.js";
-import { clear, codeLink, el, errorBox, formatProb, svg, tokenChip, visibleProse, visibleText } from "../lib/dom.js";
+import { trainingView } from "../figures/training-view.js";
+import * as format from "../lib/format.js";
+import { clear, codeLink, el, errorBox, svg, tokenChip, visibleProse, visibleText } from "../lib/dom.js";
 import { linkValue, shareCurriculum } from "./curriculum-share.js";
+import { words } from "../lib/words.js";
+
+const say = words("curriculum");
 
 const API = "/api/curriculum";
 
 const STATS = [["step", "step"], ["loss", "loss"], ["params", "parameters"], ["tokens", "tokens seen"],
-  ["seconds", "elapsed"], ["speed", "tokens / s"], ["flops", "FLOPs (≈ 6·N·tokens)"]];
+  ["seconds", "elapsed"], ["speed", "tokens / s"], ["flops", say("flops_n_tokens")]];
 
 // ----------------------------------------------------------------------------- pre-training
 
 function pretrainPanel(shared) {
-  const corpus = el("select", { id: "cur-corpus" }, el("option", { value: "shakespeare", text: "Shakespeare (38 plays)" }),
-    el("option", { value: "text", text: "my own text" }));
-  const text = el("textarea", { id: "cur-text", rows: 4, hidden: true, maxlength: 2000000, placeholder: "Paste at least 500 characters of plain text (at most 2,000,000)." });
-  const tokenizer = el("select", { id: "cur-tokenizer" }, el("option", { value: "bpe", text: "BPE (our own merges)" }),
-    el("option", { value: "char", text: "bytes only (character level)" }));
+  const corpus = el("select", { id: "cur-corpus", "data-tour-stop": "cur-corpus" }, el("option", { value: "shakespeare", text: "Shakespeare (38 plays)" }),
+    el("option", { value: "text", text: say("my_own_text") }));
+  const text = el("textarea", { id: "cur-text", rows: 4, hidden: true, maxlength: 2000000, placeholder: say("paste_least_characters_plain") });
+  const tokenizer = el("select", { id: "cur-tokenizer" }, el("option", { value: "bpe", text: say("bpe_our_own_merges") }),
+    el("option", { value: "char", text: say("bytes_only_character_level") }));
   const vocab = el("input", { id: "cur-vocab", type: "number", min: 259, max: 4096, value: linkValue("vocab", 512) });
-  const steps = el("input", { id: "cur-steps", type: "number", min: 1, max: 20000, value: linkValue("steps", 300) });
+  const steps = el("input", { id: "cur-steps", "data-tour-stop": "cur-steps", type: "number", min: 1, max: 20000, value: linkValue("steps", 300) });
   tokenizer.value = linkValue("tokenizer", "bpe", ["bpe", "char"]);
   for (const input of [tokenizer, vocab, steps]) input.addEventListener("change", shareCurriculum);
-  const start = el("button", { type: "button", class: "primary", "data-action": "start-pretrain", text: "Start pre-training" });
+  const start = el("button", { type: "button", class: "primary", "data-action": "start-pretrain", "data-tour-stop": "start-pretrain", text: "Start pre-training" });
   const error = el("div");
   const merges = el("ol", { class: "merges", "aria-label": "first merges" });
   const ratio = el("p", { class: "ratio" });
@@ -45,7 +49,7 @@ function pretrainPanel(shared) {
   resume.addEventListener("click", async () => {
     clear(error);
     if (!saved.value) { // the row is hidden then, but a stale page (or a script) may still click
-      error.append(errorBox("There is no saved run to resume yet. Start pre-training, then Pause or Stop it: the run is saved and listed here."));
+      error.append(errorBox(say("there_no_saved_run")));
       return;
     }
     view.reset();
@@ -64,12 +68,12 @@ function pretrainPanel(shared) {
       merge: (m) => {
         if (merges.children.length < 24) {
           merges.append(el("li", {}, el("code", { text: visibleText(m.left) }), " + ", el("code", { text: visibleText(m.right) }),
-            " → ", el("code", { class: "merged", text: visibleText(m.token) }), el("small", { text: ` ×${fmtInt(m.count)}` })));
+            " → ", el("code", { class: "merged", text: visibleText(m.token) }), el("small", { text: ` ×${format.int(m.count)}` })));
         }
       },
       tokenizer: (t) => {
-        ratio.textContent = `${t.vocab_size} tokens in the vocabulary (${t.merges} merges). Compression: ${t.bytes_per_token.toFixed(2)} bytes ` +
-          `per token, against 1.00 at character level. Training text: ${fmtInt(t.train_tokens)} tokens.`;
+        ratio.textContent = say("vocab_size_tokens_vocabulary", { vocab_size: t.vocab_size, merges: t.merges, bytes_per_token: t.bytes_per_token.toFixed(2) }) +
+          say("per_token_against_character", { train_tokens: format.int(t.train_tokens) });
       },
       done: (d) => { shared.pretrainDone = d; shared.refreshCost(); },
       end: () => { start.disabled = false; shared.refreshRuns(); },
@@ -91,13 +95,13 @@ function pretrainPanel(shared) {
     }
   });
 
-  const node = el("div", { class: "panel", id: "cur-pretrain" },
+  const node = el("div", { class: "panel", id: "cur-pretrain", "data-tour-stop": "cur-pretrain" },
     el("h4", { text: "1. Pre-training, live" }),
-    el("p", { text: "The model starts from random numbers. First it learns a vocabulary (byte pair encoding glues the most frequent neighbouring pieces together), then it reads windows of text and learns to predict each next token. Watch the loss fall and the samples turn from noise into words, names and verse." }),
+    el("p", { text: say("model_starts_random_numbers") }),
     el("div", { class: "row" }, el("label", { for: "cur-corpus", text: "Text" }), corpus, el("label", { for: "cur-tokenizer", text: "Tokens" }), tokenizer,
       el("label", { for: "cur-vocab", text: "Vocabulary" }), vocab, el("label", { for: "cur-steps", text: "Steps" }), steps, start),
     text, savedRow, error,
-    el("div", { class: "bpe" }, el("h5", { text: "The first merges, in the order they were learned" }), merges, ratio),
+    el("div", { class: "bpe" }, el("h5", { text: say("first_merges_order_they") }), merges, ratio),
     view.node, codeLink("prediction_machine.training.curriculum.pretrain.pretrain"), codeLink("prediction_machine.training.curriculum.bpe.train"));
   return { node, run };
 }
@@ -107,17 +111,17 @@ function pretrainPanel(shared) {
 function finetunePanel(shared) {
   const steps = el("input", { id: "cur-ft-steps", type: "number", min: 1, max: 5000, value: linkValue("ft_steps", 60) });
   // Which model to start from: the shipped base, or one the learner pre-trained above.
-  const from = el("select", { id: "cur-ft-base" }, el("option", { value: "shakespeare-base", text: "shipped base model" }));
-  const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune", text: "Fine-tune" });
+  const from = el("select", { id: "cur-ft-base" }, el("option", { value: "shakespeare-base", text: say("shipped_base_model") }));
+  const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune", "data-tour-stop": "start-finetune", text: "Fine-tune" });
   const wanted = linkValue("ft_base", "shakespeare-base");
   shared.setBaseOptions = (runs) => {
     const current = from.value !== "shakespeare-base" ? from.value : wanted;
-    clear(from).append(el("option", { value: "shakespeare-base", text: "shipped base model" }));
+    clear(from).append(el("option", { value: "shakespeare-base", text: say("shipped_base_model") }));
     for (const r of runs.filter((r) => r.kind === "pretrain" && !r.shipped && r.status !== "running")) {
-      from.append(el("option", { value: r.id, text: `my run ${r.id} (step ${r.step}, ${r.status})` }));
+      from.append(el("option", { value: r.id, text: say("my_run_id_step", { id: r.id, step: r.step, status: r.status }) }));
     }
     if ([...from.options].some((o) => o.value === current)) from.value = current;
-    note.textContent = from.options.length > 1 ? "" : "Pre-train a run above (even a short one) and it appears here, so you can fine-tune your own model.";
+    note.textContent = from.options.length > 1 ? "" : say("pretrain_run_above_even");
   };
   const note = el("p", { class: "note" });
   for (const input of [steps, from]) input.addEventListener("change", shareCurriculum);
@@ -127,8 +131,8 @@ function finetunePanel(shared) {
   const view = trainingView({ kind: "finetune", stats: STATS });
 
   get(`${API}/finetune/data`).then((d) => {
-    const kinds = Object.entries(d.kinds).map(([k, v]) => `${k}: ${v.train} to train on, ${v.eval} held out`).join("; ");
-    data.textContent = `${d.count} conversations written by this project (${kinds}).`;
+    const kinds = Object.entries(d.kinds).map(([k, v]) => say("k_train_train_eval", { k, train: v.train, eval: v.eval })).join("; ");
+    data.textContent = say("count_conversations_written_project", { count: d.count, kinds });
     if (d.mask) showMask(d.mask);
   }).catch((e) => mask.append(errorBox(e.message)));
 
@@ -156,9 +160,9 @@ function finetunePanel(shared) {
     }
   });
 
-  const node = el("div", { class: "panel", id: "cur-finetune" },
+  const node = el("div", { class: "panel", id: "cur-finetune", "data-tour-stop": "cur-finetune" },
     el("h4", { text: "2. Fine-tuning, live" }),
-    el("p", { text: "Now a pre-trained model reads a few hundred short conversations: the shipped base model (pre-trained on the plays by this project), or the one you pre-trained above. The loss counts only the assistant's tokens, shown in colour below: the model learns to answer, and to stop, not to write questions." }),
+    el("p", { text: say("now_pretrained_model_reads") }),
     data, mask,
     el("div", { class: "row" }, el("label", { for: "cur-ft-base", text: "Start from" }), from,
       el("label", { for: "cur-ft-steps", text: "Steps" }), steps, start), note, error,
@@ -173,7 +177,7 @@ function finetunePanel(shared) {
 const answerText = (answer) => (answer ? visibleProse(answer).replace(/\n/g, "↵ ") : "(nothing)");
 
 function comparePanel(shared) {
-  const question = el("input", { id: "cur-question", type: "text", value: linkValue("question", "Who is Hamlet's mother?"), maxlength: 200 });
+  const question = el("input", { id: "cur-question", "data-tour-stop": "cur-question", type: "text", value: linkValue("question", "Who is Hamlet's mother?"), maxlength: 200 });
   question.addEventListener("change", shareCurriculum);
   const tuned = el("select", { id: "cur-tuned" });
   const go = el("button", { type: "button", "data-action": "compare", text: "Compare" });
@@ -183,11 +187,11 @@ function comparePanel(shared) {
     const current = tuned.value;
     clear(tuned);
     for (const r of runs.filter((r) => r.kind === "finetune" && r.status !== "running")) {
-      tuned.append(el("option", { value: r.id, text: `${r.id}${r.shipped ? " (shipped)" : ""} — eval loss ${r.last_eval ? fmtNum(r.last_eval.eval_loss, 2) : "?"}` }));
+      tuned.append(el("option", { value: r.id, text: `${r.id}${r.shipped ? " (shipped)" : ""} — eval loss ${r.last_eval ? format.fixed(r.last_eval.eval_loss, 2) : "?"}` }));
     }
     if (current) tuned.value = current;
     go.disabled = !tuned.options.length;
-    if (!tuned.options.length) out.replaceChildren(el("p", { class: "note", text: "Fine-tune the model above (or ship shakespeare-chat) to compare." }));
+    if (!tuned.options.length) out.replaceChildren(el("p", { class: "note", text: say("finetune_model_above_ship") }));
   };
   shared.compareNow = () => compare();
   shared.compareReady = async (id) => {
@@ -199,10 +203,10 @@ function comparePanel(shared) {
   function column(title, side) {
     const bars = el("table", { class: "dist" }, el("thead", {}, el("tr", {}, el("th", { text: "next token" }), el("th", { class: "num", text: "p" }), el("th", { text: "" }))),
       el("tbody", {}, side.top.map((r) => el("tr", {},
-        el("td", {}, tokenChip(r.token, { showId: false })), el("td", { class: "num", text: formatProb(r.prob) }),
-        el("td", { class: "barcell" }, el("span", { class: "bar", style: { width: `${(r.prob * 100).toFixed(1)}%` } }))))));
+        el("td", {}, tokenChip(r.token, { showId: false })), el("td", { class: "num", text: format.probability(r.prob) }),
+        el("td", { class: "barcell" }, el("span", { class: "bar", style: { width: format.percent(r.prob, 1) } }))))));
     return el("div", { class: "side" }, el("h5", { text: title }), el("p", { class: "answer", text: answerText(side.answer) }),
-      el("p", { class: "note", text: "Next-token probabilities at the first answer position:" }), bars);
+      el("p", { class: "note", text: say("nexttoken_probabilities_first_answer") }), bars);
   }
 
   async function compare() {
@@ -213,16 +217,16 @@ function comparePanel(shared) {
       const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value, base });
       out.dataset.tuned = tuned.value;
       out.dataset.base = base;
-      const baseTitle = base === "shakespeare-base" ? "Base (pre-trained only)" : `Base: my run ${base} (pre-trained only)`;
-      out.replaceChildren(el("div", { class: "sides" }, column(baseTitle, d.base), column("Tuned (after fine-tuning)", d.tuned)),
-        el("p", { class: "moved", text: `Fine-tuning moved ${(d.moved * 100).toFixed(0)}% of the probability mass at the first answer position.` }));
+      const baseTitle = base === "shakespeare-base" ? say("base_pretrained_only") : say("base_my_run_base", { base });
+      out.replaceChildren(el("div", { class: "sides" }, column(baseTitle, d.base), column(say("tuned_after_finetuning"), d.tuned)),
+        el("p", { class: "moved", text: say("finetuning_moved_moved_probability", { moved: format.percent(d.moved) }) }));
     } catch (e) {
       out.replaceChildren(errorBox(e.message));
     }
   }
   go.addEventListener("click", compare);
 
-  const node = el("div", { class: "panel", id: "cur-compare" }, el("h4", { text: "3. Base vs tuned, side by side" }),
+  const node = el("div", { class: "panel", id: "cur-compare", "data-tour-stop": "cur-compare" }, el("h4", { text: say("base_vs_tuned_side") }),
     el("div", { class: "row" }, el("label", { for: "cur-question", text: "Question" }), question, el("label", { for: "cur-tuned", text: "Tuned model" }), tuned, go),
     out, codeLink("prediction_machine.training.curriculum.finetune.compare"));
   return { node };
@@ -241,56 +245,56 @@ function costPanel(shared) {
     const p = shared.pretrainDone || shared.baseRun;
     const f = shared.finetuneDone || shared.chatRun;
     const a = shared.dpoRun;
-    const cost = (r) => (r ? `here: ${fmtSec(r.seconds)}, ${sci(r.flops)} FLOPs` : "–");
+    const cost = (r) => (r ? `here: ${format.seconds(r.seconds)}, ${format.scientific(r.flops)} FLOPs` : format.DASH);
     clear(body);
     body.append(
       el("tr", {}, el("th", { scope: "row", text: "Data size" }),
-        cell("Massive (Internet-scale)", p ? `here: ${fmtInt(p.tokens)} tokens of Shakespeare` : "run it above"),
-        cell("Specific & Curated", f ? `here: ${fmtInt(f.tokens)} tokens of ${shared.ftCount || "a few hundred"} conversations` : "run it above"),
-        cell("Specific & Curated", a ? `here: ${fmtInt(a.tokens)} tokens of ${a.count} chosen-vs-rejected pairs` : "–")),
+        cell("Massive (Internet-scale)", p ? say("tokens_tokens_shakespeare", { tokens: format.int(p.tokens) }) : say("run_above")),
+        cell("Specific & Curated", f ? say("tokens_tokens_value_conversations", { tokens: format.int(f.tokens), value: shared.ftCount || say("few_hundred") }) : say("run_above")),
+        cell("Specific & Curated", a ? say("tokens_tokens_count_chosenvsrejected", { tokens: format.int(a.tokens), count: a.count }) : format.DASH)),
       el("tr", {}, el("th", { scope: "row", text: "Cost" }), cell("Very High", cost(p)), cell("Lower", cost(f)), cell("Lower", cost(a))),
       el("tr", {}, el("th", { scope: "row", text: "Goal" }),
-        cell("General Knowledge", "predict the next token: spelling, words, the shape of verse"),
-        cell("Alignment & Safety", "answer questions briefly, stop at the end marker, refuse harmful requests"),
-        cell("Alignment & Safety", a ? `prefer the chosen answer: held-out preference accuracy ${(a.first.accuracy * 100).toFixed(0)}% → ${(a.last.accuracy * 100).toFixed(0)}%` : "–")),
+        cell("General Knowledge", say("predict_next_token_spelling")),
+        cell("Alignment & Safety", say("answer_questions_briefly_stop")),
+        cell("Alignment & Safety", a ? say("prefer_chosen_answer_heldout", { accuracy: format.percent(a.first.accuracy), accuracy2: format.percent(a.last.accuracy) }) : format.DASH)),
     );
   };
-  return el("div", { class: "panel", id: "cur-cost" }, el("h4", { text: "4. Data size, cost and goal, measured" }),
-    el("p", { text: "The guide's comparison table, in its own words, with this machine's numbers from the runs above (the shipped models' numbers until you train your own)." }), table);
+  return el("div", { class: "panel", id: "cur-cost" }, el("h4", { text: say("data_size_cost_goal") }),
+    el("p", { text: say("guides_comparison_table_own") }), table);
 }
 
 function scalePanel() {
-  const out = el("div", { "aria-live": "polite" }, el("p", { class: "note", text: "measuring this machine…" }));
+  const out = el("div", { "aria-live": "polite" }, el("p", { class: "note", text: say("measuring_machine") }));
   get(`${API}/scale`).then((d) => {
     out.replaceChildren(
-      el("p", { class: "rate", text: `This machine: ${fmtSI(d.flops_per_s)}FLOP/s (${d.method}, ${d.threads} threads).` }),
-      el("table", { class: "scale" }, el("thead", {}, el("tr", {}, ["Model", "Training budget", "Time on this machine", "Source"].map((h) => el("th", { text: h })))),
+      el("p", { class: "rate", text: say("machine_flops_per_s", { flops_per_s: format.si(d.flops_per_s), method: d.method, threads: d.threads }) }),
+      el("table", { class: "scale" }, el("thead", {}, el("tr", {}, ["Model", "Training budget", say("time_machine"), "Source"].map((h) => el("th", { text: h })))),
         el("tbody", {}, d.rows.map((r) => el("tr", {}, el("td", { text: r.name }),
-          el("td", { text: (r.tokens ? `${fmtSI(r.tokens)} tokens, ` : "") + `${sci(r.flops)} FLOPs` }),
+          el("td", { text: (r.tokens ? `${format.si(r.tokens)} tokens, ` : "") + `${format.scientific(r.flops)} FLOPs` }),
           el("td", { class: "num", text: r.time_here }), el("td", { class: "source", text: r.source }))))),
-      el("p", { class: "note", text: `${d.rule}. The times assume the matmul peak for every second, which no real training run reaches.` }));
+      el("p", { class: "note", text: say("rule_times_assume_matmul", { rule: d.rule }) }));
   }).catch((e) => out.replaceChildren(errorBox(e.message)));
-  return el("div", { class: "panel", id: "cur-scale" }, el("h4", { text: "5. Scale: what \"very high cost\" means" }), out,
+  return el("div", { class: "panel", id: "cur-scale", "data-tour-stop": "cur-scale" }, el("h4", { text: say("scale_what_very_high") }), out,
     codeLink("prediction_machine.training.curriculum.scale.panel"));
 }
 
 // ----------------------------------------------------------------------------- LoRA (advanced)
 
 function loraPanel() {
-  const start = el("button", { type: "button", "data-action": "start-lora", text: "Teach SmolLM2 to talk like a pirate" });
+  const start = el("button", { type: "button", "data-action": "start-lora", text: say("teach_smollm_talk_like") });
   const stop = el("button", { type: "button", disabled: true, text: "Stop" });
   const status = el("p", { class: "status", role: "status" });
   const rows = el("tbody");
   const answers = {};
   start.addEventListener("click", async () => {
-    clear(rows); status.textContent = "loading the model…";
+    clear(rows); status.textContent = say("loading_model");
     try {
       const { job } = await post(`${API}/lora`, {});
       start.disabled = true; stop.disabled = false;
       stop.onclick = () => post(`${API}/jobs/${job.id}/stop`, {});
       await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
-        if (name === "start") status.textContent = `${fmtInt(d.trainable)} of ${fmtInt(d.parameters)} parameters trained (${(d.fraction * 100).toFixed(2)}%).`;
-        else if (name === "step") status.textContent = `step ${d.step}/${d.steps}: loss ${fmtNum(d.loss, 3)} (${fmtSec(d.seconds)})`;
+        if (name === "start") status.textContent = say("trainable_parameters_parameters_trained", { trainable: format.int(d.trainable), parameters: format.int(d.parameters), fraction: format.percent(d.fraction, 2) });
+        else if (name === "step") status.textContent = `step ${d.step}/${d.steps}: loss ${format.fixed(d.loss, 3)} (${format.seconds(d.seconds)})`;
         else if (name === "before" || name === "after") {
           if (!answers[d.question]) {
             answers[d.question] = { before: el("td"), after: el("td", { text: "…" }) };
@@ -306,8 +310,8 @@ function loraPanel() {
       start.disabled = false; stop.disabled = true;
     }
   });
-  return el("details", { class: "panel advanced", id: "cur-lora" }, el("summary", {}, el("span", { class: "badge", text: "advanced" }), " Fine-tune the real model with LoRA"),
-    el("p", { text: "LoRA freezes all 135 million weights of SmolLM2 and learns a small low-rank correction beside a few attention matrices. Twenty pirate-voiced answers and twenty small steps later (a few minutes on a laptop CPU; the time is shown), compare its answers to questions it never saw." }),
+  return el("details", { class: "panel advanced", id: "cur-lora" }, el("summary", {}, el("span", { class: "badge", text: "advanced" }), say("finetune_real_model_lora")),
+    el("p", { text: say("lora_freezes_all_million") }),
     el("div", { class: "row" }, start, stop), status,
     el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before", "After"].map((h) => el("th", { text: h })))), rows),
     codeLink("prediction_machine.training.curriculum.lora.LoRALinear"));

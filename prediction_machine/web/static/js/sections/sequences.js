@@ -4,21 +4,24 @@ import { codeLink, el } from "../lib/dom.js";
 import { mountDigits } from "../figures/sequences-digits.js";
 import { mountMelody } from "../figures/sequences-melody.js";
 import { mountTraining } from "../figures/sequences-train.js";
+import { words } from "../lib/words.js";
+
+const say = words("sequences");
 
 export function mount(root) {
   root.replaceChildren();
   const digits = el("div", { class: "panel seq-panel", id: "seq-digits" });
   const melody = el("div", { class: "panel seq-panel", id: "seq-melody" });
-  const training = el("div", { class: "panel seq-panel", id: "seq-training" });
+  const training = el("div", { class: "panel seq-panel", id: "seq-training", "data-tour-stop": "seq-training" });
   root.append(
     digits, melody,
     el("div", { class: "panel seq-panel same-code" },
-      el("h4", { text: "The same code, visibly" }),
-      el("p", { text: "These links open the very functions the text model uses. Nothing in them knows about text, pixels or notes: they see token ids and scores." }),
-      codeLink("prediction_machine.model.transformer.Block.forward", "the decoder's layer"),
-      codeLink("prediction_machine.inference.sampling.distribution", "temperature and the sampling filters"),
-      codeLink("prediction_machine.inference.sampling.draw", "the random draw"),
-      codeLink("prediction_machine.inference.generation.generate", "the generation loop")),
+      el("h4", { text: say("same_code_visibly") }),
+      el("p", { text: say("these_links_open_very") }),
+      codeLink("prediction_machine.model.transformer.Block.forward", say("decoders_layer")),
+      codeLink("prediction_machine.inference.sampling.distribution", say("temperature_sampling_filters")),
+      codeLink("prediction_machine.inference.sampling.draw", say("random_draw")),
+      codeLink("prediction_machine.inference.generation.generate", say("generation_loop"))),
     training,
   );
   mountDigits(digits);

@@ -1,0 +1,112 @@
+// The inference walkthrough's six stage panels, and what each shows for the selected step. Each stage
+// draws itself (figures/stages.js); this module lays them out and hands each its part of the record.
+import { clear, codeLink, el } from "../lib/dom.js";
+import { term } from "../lib/glossary.js";
+import * as stages from "../figures/stages.js";
+import { words } from "../lib/words.js";
+import { promptCount } from "./inference-state.js";
+
+const say = words("inference");
+
+// The six stages as data: [id, title, view-code links, text]. Each id is the name of the Python module
+// that computes the stage, and each link opens a function in that module (web/code_links.py serves them).
+// A stage's text is a list of strings and glossary terms: each term is explained at its first use.
+// m is the model's sizes once a trace has arrived (null before).
+const STAGES = [
+  ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer.merge_word"],
+    (m) => [say("text_cut_into"), term("token"),
+      say("s_whole_words_pieces", { value: m ? ` of ${m.vocab_size.toLocaleString("en")} tokens` : "" })]],
+  ["embedding", "2. Embedding", ["prediction_machine.inference.embedding.describe"],
+    (m) => [say("id_looks_up_learned"), `${m ? m.d_model : say("few_hundred")} numbers, its `, term("embedding"),
+      say("tokens_used_similar_ways")]],
+  ["transformer", "3. The transformer", ["prediction_machine.model.transformer.Block.forward"],
+    (m) => [say("value_attention_small_neural", { value: m ? `${m.n_layers} layers` : say("layer_after_layer") })]],
+  ["prediction", "4. Prediction", ["prediction_machine.inference.prediction.predict"],
+    (m) => [say("last_vector_compared_every"), term("logit"), ", per token. ", term("Softmax"),
+      say("turns_value_scores_into", { value: m ? m.vocab_size.toLocaleString("en") : "vocabulary's" })]],
+  ["sampling", "5. Sampling", ["prediction_machine.inference.sampling.distribution",
+    "prediction_machine.inference.sampling.draw"],
+    () => [say("now_token_chosen"), term("Temperature"), say("sharpens_flattens_distribution"), term("top-k"), ", ",
+      term("top-p"), " and ", term("min-p"), say("cut_off_unlikely_tail")]],
+  ["generation", "6. Repetition", ["prediction_machine.inference.generation.generate"],
+    () => [say("chosen_token_appended_whole"), term("KV cache"), say("model_only_computes_new")]],
+];
+
+// Appends the six stage articles to root; samplingExtra (the sliders) goes inside the sampling stage.
+export function buildStages(root, samplingExtra) {
+  const view = { panels: {}, texts: {}, tags: {} };
+  for (const [id, title, code, text] of STAGES) {
+    view.panels[id] = el("div", { class: "stage-body", id: `stage-${id}-body` });
+    view.tags[id] = el("span", { class: "step-tag", id: `stage-${id}-step` });
+    view.texts[id] = el("p", { class: "stage-text" }, text(null));
+    root.append(el("article", { class: "stage", id: `stage-${id}`, "data-tour-stop": `stage-${id}`,
+      "aria-labelledby": `stage-${id}-title` },
+    el("h3", { id: `stage-${id}-title` }, title, " ", view.tags[id]), view.texts[id],
+    id === "sampling" ? samplingExtra : null, view.panels[id], code.map((name) => codeLink(name))));
+  }
+  view.record = el("div", { id: "sampling-record" });
+  view.nextDraw = el("div", { id: "sampling-next", class: "next-draw" });
+  view.panels.sampling.append(view.record, view.nextDraw);
+  return view;
+}
+
+// The stage texts again, with this model's sizes.
+export function showSizes(view, model) {
+  for (const [id, , , text] of STAGES) clear(view.texts[id]).append(...text(model));
+}
+
+export const tagText = (state, step) => (step ? `· Step ${step.index + 1} of ${state.steps.length}`
+  : say("before_first_step"));
+
+// Stage 1: the prompt's tokens, and for a selected step the tokens generated before it.
+export function drawTokenizer(view, state) {
+  const step = state.steps[state.selected];
+  const read = step && state.trace ? { step: step.index + 1, promptCount: promptCount(state),
+    generated: state.steps.slice(0, step.index).map((s) => s.token) } : null;
+  stages.tokenizer(view.panels.tokenizer, state.tokens, read);
+}
+
+// Stages 2-3 from the traced pass of step i.
+export function drawTraced(view, state, i, trace, onToggle) {
+  const step = state.steps[i];
+  stages.embedding(view.panels.embedding, trace, { showTemplate: state.showTemplate, onToggle });
+  stages.transformer(view.panels.transformer, trace, Boolean(step));
+  for (const id of ["embedding", "transformer"]) view.tags[id].textContent = tagText(state, step);
+}
+
+// Stages 1, 4, 5 and 6 for the selected step (2 and 3 wait for its trace).
+export function drawStep(view, state, onSelect) {
+  const step = state.steps[state.selected];
+  stages.generation(view.panels.generation, state.steps, state.selected, onSelect);
+  if (!step) return false;
+  const tag = tagText(state, step), s = step.settings, of = { value: step.index + 1, length: state.steps.length };
+  for (const id of ["tokenizer", "prediction", "sampling", "generation"]) view.tags[id].textContent = tag;
+  drawTokenizer(view, state);
+  stages.prediction(view.panels.prediction, step.prediction, say("step_value_length_what", of),
+    state.trace?.model.vocab_size, step.id);
+  const used = say("temperature_temperature_topk_value", { temperature: s.temperature, value: s.top_k || "off",
+    value2: s.top_p >= 1 ? "off" : s.top_p, value3: s.min_p || "off" });
+  const dice = step.dice ? say("random_number_number_seed", { number: step.dice.number, seed: step.dice.seed }) : "";
+  const drawn = { ...step.draw, id: step.id, token: step.token, prob: step.prob, model_prob: step.model_prob };
+  stages.sampling(view.record, step.prediction, drawn, say("step_value_length_draw", { ...of, used, dice }),
+    step.draw.u === null);
+  return true;
+}
+
+// The next draw under the sliders' settings, before it is taken (stage 5's second half).
+export function drawPreview(view, state, data) {
+  const n = state.steps.length;
+  stages.sampling(view.nextDraw, data.prediction, data.draw || null,
+    say("what_next_draw_would", { value: n + 1, value2: n ? say("not_record_any_step") : "" }), data.greedy,
+    "preview");
+}
+
+// Every stage back to "press Generate".
+export function clearStages(view) {
+  for (const id of ["embedding", "transformer", "prediction", "generation"]) {
+    clear(view.panels[id]).append(el("p", { class: "note", text: say("press_generate_step_compute") }));
+  }
+  clear(view.record).append(el("p", { class: "note", text: say("press_generate_step_compute") }));
+  clear(view.nextDraw);
+  for (const tag of Object.values(view.tags)) tag.textContent = "";
+}
