@@ -68,6 +68,14 @@ def test_models_lists_every_shipped_model_by_package_path_in_80_columns(capsys):
     assert str(Path.cwd()) not in table and max(len(line) for line in table.splitlines()) <= 80
 
 
+def test_a_shipped_name_is_a_checkpoint_folder_wherever_a_folder_is_taken():
+    from prediction_machine.model.models import checkpoint_folder
+
+    for name in SHIPPED[1:]:
+        assert (checkpoint_folder(name) / "model.safetensors").is_file(), name
+    assert str(checkpoint_folder("runs/mine")) == "runs/mine"
+
+
 @pytest.mark.parametrize("name", ["shakespeare-base", "shakespeare-chat", "shakespeare-dpo"])
 def test_every_shipped_text_model_generates_by_name(capsys, name):
     out = run_json(capsys, "generate", "ROMEO:", "--model", name, "--raw", "--max-new-tokens", "3", "--seed", "1")

@@ -178,7 +178,7 @@ def cmd_pretrain(args) -> None:
 
 def cmd_finetune(args) -> None:
     from prediction_machine.cli.output import UsageError
-    from prediction_machine.model.models import shipped_checkpoint
+    from prediction_machine.model.models import checkpoint_folder, shipped_checkpoint
     from prediction_machine.training.curriculum import recipes
     from prediction_machine.training.curriculum.finetune import FinetuneConfig, finetune
     from prediction_machine.training.curriculum.runs import new_run_folder
@@ -189,7 +189,7 @@ def cmd_finetune(args) -> None:
     _check(1 <= cfg.steps <= 100_000, f"--steps must be in 1..100000, got {cfg.steps}")
     _check(1 <= cfg.batch_size <= 1024, f"--batch-size must be in 1..1024, got {cfg.batch_size}")
     _check(0 < cfg.lr < 1, f"--lr must be in (0, 1), got {cfg.lr}")
-    base = Path(args.base) if args.base else shipped_checkpoint(
+    base = checkpoint_folder(args.base) if args.base else shipped_checkpoint(
         recipes.get(args.recipe).base if args.recipe else "shakespeare-base")
     if not (base / "prediction-machine.json").is_file():
         raise UsageError(f"--base: {base} is not a checkpoint written by `prediction-machine pretrain`")

@@ -40,7 +40,7 @@ class ModelEntry:
 
 # The package's own models, in the order the guide trains them: (folder, kind, description, use).
 SHIPPED = {
-    "shakespeare-base": ("shakespeare-base", "text", "the guide's tiny GPT, pre-trained on Shakespeare", None),
+    "shakespeare-base": ("shakespeare-base", "text", "the guide's tiny GPT, trained on Shakespeare", None),
     "shakespeare-chat": ("shakespeare-chat", "text", "shakespeare-base, fine-tuned to answer", None),
     "shakespeare-dpo": ("shakespeare-dpo", "text", "shakespeare-chat, preference-tuned (DPO)", None),
     "digits": ("digits-model", "pixels", "a tiny decoder: 8x8 digits, pixel by pixel", "draw"),
@@ -56,8 +56,10 @@ def shown_path(path: str | Path) -> str:
     'prediction_machine/data/shakespeare-base'
     """
     path = Path(path).expanduser().resolve()
-    roots = [Path(str(files("prediction_machine"))).parent] + [Path(p) for p in sys.path if p.endswith("-packages")]
-    for root in sorted((r.resolve() for r in roots), key=lambda r: len(r.parts), reverse=True):  # innermost first
+    package_root = Path(str(files("prediction_machine"))).parent
+    roots = [package_root] + [Path(p) for p in sys.path if p.endswith("-packages")]
+    innermost_first = sorted((r.resolve() for r in roots), key=lambda r: len(r.parts), reverse=True)
+    for root in innermost_first:
         if path.is_relative_to(root):
             return str(path.relative_to(root))
     return path.name  # the learner's own checkpoint: its folder name is enough
@@ -70,6 +72,14 @@ def shown_name(name: str) -> str:
 
 def shipped_checkpoint(name: str) -> Path:
     return Path(str(files("prediction_machine") / "data" / name))
+
+
+def checkpoint_folder(name: str) -> Path:
+    """A shipped model's folder by its name, or any other name as a path.
+
+    checkpoint_folder("shakespeare-dpo") -> .../prediction_machine/data/shakespeare-dpo
+    """
+    return shipped_checkpoint(SHIPPED[name][0]) if name in SHIPPED else Path(name).expanduser()
 
 
 def registry() -> dict[str, ModelEntry]:
@@ -121,10 +131,10 @@ class LanguageModel:
         self.bos_id, self.eos_id = ckpt.bos_id, ckpt.eos_id
         self.model = build_transformer(ckpt)
         self.precision = "fp32"
-        self.decoder = self.model  # what generation calls; see set_precision (load() applies DEFAULT_PRECISION)
+        self.decoder = self.model  # what generation calls; see set_precision (load applies DEFAULT_PRECISION)
 
     def set_precision(self, precision: str) -> None:
-        """Choose the numeric path generation runs on (fastpath.PRECISIONS); tracing stays on the textbook path."""
+        """Choose the numeric path generation runs on (fastpath.PRECISIONS); tracing stays on the textbook."""
         if precision != self.precision:
             self.decoder = fastpath.decoder_for(self.model, precision)
             self.precision = precision
@@ -149,7 +159,7 @@ class LanguageModel:
 
     @functools.cached_property
     def parameter_count(self) -> int:
-        """Counted once: every stream's start event describes the model, and walking its modules is not free."""
+        """Counted once: every stream's start event describes the model, and walking its modules costs."""
         return sum(p.numel() for p in self.model.parameters())
 
     def describe(self) -> dict:
@@ -177,7 +187,8 @@ def build_transformer(ckpt: weights.Checkpoint) -> Transformer:
     extra = set(ckpt.state) - set(model.state_dict())
     if missing or extra:
         raise weights.WeightsError(
-            f"weights do not fit the architecture: missing {sorted(missing)[:3]}, unexpected {sorted(extra)[:3]}"
+            f"weights do not fit the architecture: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(extra)[:3]}"
         )
     model.load_state_dict(ckpt.state, assign=True, strict=True)
     return model.eval().requires_grad_(False)
@@ -215,6 +226,6 @@ def load(name: str | None = None, precision: str | None = None) -> LanguageModel
                 "or give a path to a checkpoint folder"
             )
         lm = LanguageModel(name, ckpt)
-        lm.set_precision(precision or DEFAULT_PRECISION)  # the fused path unless asked otherwise (test_fastpath.py)
+        lm.set_precision(precision or DEFAULT_PRECISION)  # the fused path unless asked (test_fastpath.py)
         _loaded[name] = lm
         return lm
