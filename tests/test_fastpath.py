@@ -1,14 +1,16 @@
 """The honesty test of the fast numeric path: it must compute what the textbook path computes.
 
-fastpath.FusedDecoder fuses the weights and packs them for oneDNN; the arithmetic stays float32, so
-logits may differ only by summation order (measured 7e-5) and greedy tokens must not change.
+fastpath.FusedDecoder fuses the weights and lays them out for speed (plain, oneDNN-packed or split per
+core; layout_probe.py picks); the arithmetic stays float32, so logits may differ only by summation
+order (measured 7e-5) and greedy tokens must not change.
 """
 
 import pytest
 import torch
 from test_transformer import tiny_model
 
-from prediction_machine.engine import fastpath
+from prediction_machine.engine import fastpath, layout_probe
+from prediction_machine.engine.layout_probe import Choice
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.model.transformer import KVCache
@@ -19,7 +21,7 @@ LOGIT_BOUND = 1e-3  # measured ~5e-5 on SmolLM2; logits themselves are O(10)
 
 @pytest.fixture(scope="module")
 def reference_and_fused(lm):
-    """The session model's textbook path, and a fused engine built on it (which packs its own copy)."""
+    """The session model's textbook path, and a fused engine built on it (its layouts set by each test)."""
     ref = lm.model
     fused = fastpath.FusedDecoder(lm.model)
     return ref, fused
@@ -96,11 +98,12 @@ def test_precision_is_selectable_and_described():
         fastpath.decoder_for(tiny_model(5), "int3")
 
 
-def test_without_onednn_the_fused_engine_multiplies_the_plain_matrices(monkeypatch):
+def test_without_onednn_the_packed_layout_is_the_transposed_stack(monkeypatch):
     monkeypatch.setattr(fastpath, "ONEDNN", False)  # a PyTorch built without oneDNN
     ref = tiny_model(6)
-    fused = fastpath.FusedDecoder(ref)
-    assert not fused.unembed.onednn
+    fused = fastpath.FusedDecoder(ref, every("packed"))
+    assert not fused.unembed.onednn and "packed" not in fused.available_layouts()
+    assert fused.unembed.stored["packed"].shape == (ref.cfg.d_model, ref.cfg.vocab_size)  # W.T
     idx = torch.randint(0, 1024, (2, 9))
     with torch.no_grad():
         a, _ = ref(idx)
@@ -108,11 +111,28 @@ def test_without_onednn_the_fused_engine_multiplies_the_plain_matrices(monkeypat
     assert (a - b).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("rows", [1, fastpath.PLAIN_MAX_ROWS, fastpath.PLAIN_MAX_ROWS + 1, 8])
-def test_both_weight_layouts_decode_within_bound_of_the_textbook(lm, reference_and_fused, rows):
-    """Up to PLAIN_MAX_ROWS rows a step multiplies the model's own matrices, beyond that oneDNN's
-    packed copies: either way the logits of one decode step stay within the honesty bound."""
+def every(layout: str) -> Choice:
+    return Choice({r: layout for r in layout_probe.PROBE_ROWS})
+
+
+@pytest.mark.parametrize("layout", fastpath.FusedDecoder(tiny_model(8)).available_layouts())
+def test_every_layout_matches_the_textbook_on_a_tiny_model(layout):
+    ref = tiny_model(8)
+    fused = fastpath.FusedDecoder(ref, every(layout))
+    idx = torch.randint(0, 1024, (3, 9))
+    with torch.no_grad():
+        a, _ = ref(idx)
+        b, _ = fused(idx)
+    assert (a - b).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("rows", [1, 3, 4, 8, 32])
+@pytest.mark.parametrize("layout", fastpath.FusedDecoder(tiny_model(8)).available_layouts())
+def test_every_layout_decodes_within_bound_of_the_textbook(lm, reference_and_fused, layout, rows):
+    """Whichever layout the probe picks on this machine, at whichever row count: one decode step's
+    logits stay within the honesty bound, and the greedy tokens are the textbook's."""
     ref, fused = reference_and_fused
+    fused.use(every(layout))
     idx = torch.tensor([lm.prompt_ids(PROMPTS[i % len(PROMPTS)])[:12] for i in range(rows)])  # (rows, 12)
     with torch.no_grad():
         caches = [KVCache(ref.cfg, rows, 16), KVCache(ref.cfg, rows, 16)]

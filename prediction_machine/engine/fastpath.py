@@ -4,13 +4,13 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
 (tests/test_fastpath.py bounds the difference) with three changes that the benchmark
 (bench/bench_engine.py) shows pay on a 2-core CPU:
 
-1. Packed weights. Every matrix is handed once to oneDNN (the CPU math library inside PyTorch)
-   and stored in its blocked layout, tuned for a batch of PACK_ROWS rows; each product is then
-   one call on that layout. Over many rows (a class, a long prompt) that is more than twice as
-   fast as `x @ Wt` with pre-transposed weights, because oneDNN keeps both cores' vector units
-   busy where the plain path leaves them idle (docs/performance.md has the figures, with the
-   machine and date of each). For one to three rows, where reading the weights is all
-   the cost, the model's own matrices are read faster (see PLAIN_MAX_ROWS).
+1. Weight layouts chosen by measurement. Each matrix can be read in three layouts (Matrices):
+   the model's own matrices, oneDNN's packed copy (the CPU math library inside PyTorch; tuned
+   for PACK_ROWS rows, it keeps both cores' vector units busy), or cut in one piece per core
+   and multiplied by one batched product. Which is fastest depends on the processor and on the
+   number of rows, so layout_probe.py times them on this machine at the first load and the
+   decoder uses its pick for each row count (docs/performance.md has the figures, with the
+   machine and date of each).
 2. Fused matrices: Q, K and V become one ((H+2K)*hd, D) matrix, gate and up one (2F, D)
    matrix, so each layer makes 4 matrix products instead of 7 (fewer trips through PyTorch).
 3. Fewer small operations: one RMSNorm kernel, RoPE applied to queries and keys together,
@@ -23,10 +23,11 @@ slower here). The package's own Q4_1 blocks would be lossless (the fp32 weights 
 expansion), but a product from them written in PyTorch and compiled was slower than fp32
 (docs/performance.md, in its dated log).
 
-Memory: the packed matrices are a second copy of the layers (538 MB with the unembedding),
-beside the textbook module's own weights, which tracing (record=True) still uses: attention
-weights always come from the textbook path. Without oneDNN (a PyTorch built without it) the
-same code multiplies the plain fused matrices instead.
+Memory: the packed matrices are a second copy of the layers (538 MB with the unembedding), and
+"split" copies the fused Q/K/V and gate/up stacks (278 MB), beside the textbook module's own
+weights, which tracing (record=True) still uses: attention weights always come from the textbook
+path. Only the layouts the probe picked are kept. Without oneDNN (a PyTorch built without it)
+"packed" is the transposed stack.
 
 Shape letters as in transformer.py: B batch, T new positions, S key positions, D d_model,
 H query heads, K kv heads, hd head_dim, F d_ff, V vocabulary.
@@ -34,37 +35,85 @@ H query heads, K kv heads, hd head_dim, F d_ff, V vocabulary.
 
 from __future__ import annotations
 
+import threading
+
 import torch
 import torch.nn.functional as F
 
 from prediction_machine.config import PRECISIONS
+from prediction_machine.engine import layout_probe
+from prediction_machine.engine.layout_probe import Choice
 from prediction_machine.model.transformer import KVCache, Transformer
 
 PACK_ROWS = 32  # the batch oneDNN tunes its layout for; bench: from 4 to 512 rows none is slower than plain
-# Up to this many rows a product uses the model's own (out, in) matrices: on an Intel Xeon with AMX,
-# all the products of one token took 20.6 ms against 25.7 ms packed (3 rows 23.1 vs 29.0, 4 rows 34.8 vs 27.0).
-PLAIN_MAX_ROWS = 3
 ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+LAYOUTS = ("plain", "packed", "split")  # the candidates; layout_probe.py times them on this machine
 
 
-class Packed:
-    """Weight matrices W (out, in), stacked along `out`, ready for `x @ W.T`: oneDNN's blocked copy
-    (or W.T itself without oneDNN) for batches, the model's own matrices for up to PLAIN_MAX_ROWS rows."""
+def split_count(out: int) -> int:
+    """How many pieces "split" cuts a matrix's `out` rows into: one per intra-op thread, if they divide it.
+
+    >>> split_count(960) if torch.get_num_threads() == 2 else 2
+    2
+    """
+    n = max(1, torch.get_num_threads())
+    while out % n:
+        n -= 1
+    return n
+
+
+class Matrices:
+    """Weight matrices W (out, in), stacked along `out`: `m.times(x, layout)` is x @ W.T in that layout.
+
+    - "plain": the model's own matrices, one F.linear each (no copy). MKL reads them on one core
+      at a few rows.
+    - "packed": one oneDNN blocked copy of the stack (W.T without oneDNN); both cores at any rows.
+    - "split": the stack cut into split_count() pieces of rows, multiplied by one batched product
+      (torch.bmm), which gives each intra-op thread its own piece: both cores read at one row.
+    """
 
     def __init__(self, *parts: torch.Tensor):
         self.parts = [p.detach() for p in parts]  # the textbook module's weights: shared, no copy
-        w = torch.cat(self.parts).float().contiguous()  # (out, in)
+        self.out, self.inp = sum(p.shape[0] for p in self.parts), self.parts[0].shape[1]
         self.onednn = ONEDNN
-        self.w = torch.ops.mkldnn._reorder_linear_weight(w, PACK_ROWS) if ONEDNN else w.t().contiguous()
+        self.stored: dict[str, torch.Tensor] = {}  # layout -> its copy (plain needs none)
 
-    def __rmatmul__(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., in) @ packed -> (..., out)"""
-        if x.numel() <= PLAIN_MAX_ROWS * x.shape[-1]:  # reading the weights is the whole cost: the plain layout reads faster
+    def stacked(self) -> torch.Tensor:
+        return self.parts[0] if len(self.parts) == 1 else torch.cat(self.parts)  # (out, in)
+
+    def prepare(self, layout: str) -> None:
+        """Make `layout`'s copy if it has none yet (packing the whole model takes about a second)."""
+        if layout == "plain" or layout in self.stored:
+            return
+        w = self.stacked().float().contiguous()  # (out, in)
+        if layout == "packed":
+            if self.onednn:
+                self.stored[layout] = torch.ops.mkldnn._reorder_linear_weight(w, PACK_ROWS)  # blocked
+            else:
+                self.stored[layout] = w.t().contiguous()  # (in, out)
+        elif layout == "split":
+            n = split_count(self.out)
+            self.stored[layout] = w.view(n, self.out // n, self.inp)  # (n, out/n, in): a view of w
+        else:
+            raise ValueError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+
+    def drop(self, layout: str) -> None:
+        self.stored.pop(layout, None)
+
+    def times(self, x: torch.Tensor, layout: str) -> torch.Tensor:
+        """x (..., in) -> (..., out), in `layout` if it is prepared, else plain."""
+        w = self.stored.get(layout)
+        if w is None:
             ys = [F.linear(x, p) for p in self.parts]  # each (..., out_part)
             return ys[0] if len(ys) == 1 else torch.cat(ys, dim=-1)  # (..., out)
+        if layout == "split":
+            n, lead = w.shape[0], x.shape[:-1]
+            xt = x.reshape(-1, self.inp).t()  # (in, R), R = rows
+            y = torch.bmm(w, xt.expand(n, *xt.shape))  # (n, out/n, in) x (n, in, R) -> (n, out/n, R)
+            return y.permute(2, 0, 1).reshape(*lead, self.out)  # (..., out)
         if self.onednn:
-            return torch.ops.mkldnn._linear_pointwise(x, self.w, None, "none", [], "")
-        return x @ self.w
+            return torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
+        return x @ w
 
 
 class FusedLayer:
@@ -73,20 +122,66 @@ class FusedLayer:
     def __init__(self, block):
         a, m = block.attn, block.mlp
         self.attn_norm, self.mlp_norm = block.attn_norm, block.mlp_norm  # RMSNorm modules: gain .weight (D,)
-        self.qkv = Packed(a.q.weight, a.k.weight, a.v.weight)  # ((H+2K)*hd, D)
-        self.o = Packed(a.o.weight)  # (D, H*hd)
-        self.gate_up = Packed(m.gate.weight, m.up.weight)  # (2F, D)
-        self.down = Packed(m.down.weight)  # (D, F)
+        self.qkv = Matrices(a.q.weight, a.k.weight, a.v.weight)  # ((H+2K)*hd, D)
+        self.o = Matrices(a.o.weight)  # (D, H*hd)
+        self.gate_up = Matrices(m.gate.weight, m.up.weight)  # (2F, D)
+        self.down = Matrices(m.down.weight)  # (D, F)
 
 
 class FusedDecoder:
-    """Called like a Transformer: `logits, record = decoder(idx, cache=None, record=False, last_only=False)`."""
+    """Called like a Transformer: `logits, record = decoder(idx, cache=None, record=False, last_only=False)`.
 
-    def __init__(self, model: Transformer):
+    Its layouts start plain (`choice`, if given, is used at once); layout_probe.tune switches them."""
+
+    def __init__(self, model: Transformer, choice: Choice | None = None):
         self.model, self.cfg = model, model.cfg
         with torch.no_grad():
             self.layers = [FusedLayer(b) for b in model.blocks]
-            self.unembed = Packed(model.embed.weight if model.lm_head is None else model.lm_head.weight)  # (V, D)
+            head = model.embed.weight if model.lm_head is None else model.lm_head.weight
+            self.unembed = Matrices(head)  # (V, D)
+        self.choice = Choice.default()  # the plain layout until a probe (layout_probe.tune) says otherwise
+        self.tuning: threading.Thread | None = None  # the background probe, while it runs
+        self.tuning_error: str | None = None
+        if choice is not None:
+            self.use(choice)
+
+    # ------------------------------------------------------------------------- layouts (layout_probe.py)
+
+    def matrices(self) -> list[Matrices]:
+        return [m for L in self.layers for m in (L.qkv, L.o, L.gate_up, L.down)] + [self.unembed]
+
+    def describe_model(self) -> str:
+        c = self.cfg
+        return f"{c.n_layers} layers, d_model {c.d_model}, d_ff {c.d_ff}, vocabulary {c.vocab_size}"
+
+    def shapes(self) -> list[tuple[int, int]]:
+        return [(m.out, m.inp) for m in self.matrices()]
+
+    def available_layouts(self) -> list[str]:
+        """The candidates on this PyTorch: "packed" needs oneDNN, "split" more than one thread."""
+        threads = torch.get_num_threads()
+        return [lay for lay in LAYOUTS if (lay != "packed" or ONEDNN) and (lay != "split" or threads > 1)]
+
+    def prepare(self, layout: str) -> None:
+        with torch.no_grad():
+            for m in self.matrices():
+                m.prepare(layout)
+
+    def use(self, choice: Choice) -> None:
+        """Switch to `choice` (its layouts prepared first) and drop the copies it does not use."""
+        for layout in set(choice.layouts.values()):
+            self.prepare(layout)
+        self.choice = choice  # one assignment: a forward pass running now keeps the choice it started with
+        for layout in set(LAYOUTS) - set(choice.layouts.values()):
+            for m in self.matrices():
+                m.drop(layout)
+
+    def one_token_products(self, layout: str, rows: int) -> None:
+        """Every matrix product of one decode step at `rows` rows, in `layout`: what the probe times."""
+        with torch.inference_mode():
+            x = {n: torch.ones(rows, n) for n in {m.inp for m in self.matrices()}}  # (rows, in) per width
+            for m in self.matrices():
+                m.times(x[m.inp], layout)
 
     def __call__(self, idx, cache: KVCache | None = None, record: bool = False, last_only: bool = False):
         if record:
@@ -95,8 +190,9 @@ class FusedDecoder:
             return self.forward(idx, cache, last_only), None
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None, last_only: bool) -> torch.Tensor:
-        cfg, m = self.cfg, self.model
+        cfg, m, choice = self.cfg, self.model, self.choice
         B, T = idx.shape
+        lay = choice.pick(B * T)  # every layer's products have B*T rows
         H, K, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         pos = cache.positions(T) if cache is not None else torch.arange(T).expand(B, T)  # (B, T)
         S = int(pos.max()) + 1  # keys needed by the furthest row
@@ -112,7 +208,7 @@ class FusedDecoder:
         x = m.embed(idx)  # (B, T, D)
         for i, L in enumerate(self.layers):
             h = F.rms_norm(x, (cfg.d_model,), L.attn_norm.weight, cfg.norm_eps)  # (B, T, D)
-            qkv = (h @ L.qkv).view(B, T, H + 2 * K, hd)  # (B, T, H+2K, hd)
+            qkv = L.qkv.times(h, lay).view(B, T, H + 2 * K, hd)  # (B, T, H+2K, hd)
             qk = qkv[:, :, : H + K]  # (B, T, H+K, hd): queries and keys rotate together
             x1, x2 = qk.chunk(2, dim=-1)  # 2 x (B, T, H+K, hd/2)
             qk = qk * cos + torch.cat([-x2, x1], dim=-1) * sin  # (B, T, H+K, hd), "rotate half" RoPE
@@ -124,22 +220,28 @@ class FusedDecoder:
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),  # (B, H|K, T|S, hd)
                 attn_mask=mask, is_causal=single_row and T > 1, enable_gqa=True,
             )  # (B, H, T, hd)
-            x = x + y.transpose(1, 2).reshape(B, T, H * hd) @ L.o  # (B, T, D)
+            x = x + L.o.times(y.transpose(1, 2).reshape(B, T, H * hd), lay)  # (B, T, D)
             h = F.rms_norm(x, (cfg.d_model,), L.mlp_norm.weight, cfg.norm_eps)  # (B, T, D)
-            gate, up = (h @ L.gate_up).chunk(2, dim=-1)  # 2 x (B, T, F)
-            x = x + (F.silu(gate) * up) @ L.down  # (B, T, D)
+            gate, up = L.gate_up.times(h, lay).chunk(2, dim=-1)  # 2 x (B, T, F)
+            x = x + L.down.times(F.silu(gate) * up, lay)  # (B, T, D)
         if cache is not None:
             cache.advance(T)
         if last_only:
             x = x[:, -1:]  # (B, 1, D)
         h = F.rms_norm(x, (cfg.d_model,), m.norm.weight, cfg.norm_eps)  # (..., D)
-        return h @ self.unembed  # (B, T, V)
+        return self.unembed.times(h, choice.pick(h.numel() // cfg.d_model))  # (B, T, V)
 
 
 def decoder_for(model: Transformer, precision: str):
-    """The callable that generation should use for `precision` (see PRECISIONS)."""
+    """The callable that generation should use for `precision` (see PRECISIONS).
+
+    The fused decoder answers at once on the plain layout; its layouts for this machine are read
+    back or probed on a background thread (layout_probe.tune_in_background), then switched to.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return model
-    return FusedDecoder(model)
+    decoder = FusedDecoder(model)
+    layout_probe.tune_in_background(decoder)
+    return decoder

@@ -1,0 +1,122 @@
+"""The layout probe picks what it measured fastest, remembers it per machine, and never waits on the clock.
+
+Every timing here comes from a fake clock that the fake products advance by a set amount, so the
+tests hold on any processor and any load.
+"""
+
+import json
+
+import pytest
+from test_transformer import tiny_model
+
+from prediction_machine.engine import fastpath, layout_probe
+from prediction_machine.engine.layout_probe import Choice
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fake_products(clock: FakeClock, cost_ms):
+    """A `run(layout, rows)` whose products take cost_ms(layout, rows) on the fake clock."""
+    calls = []
+
+    def run(layout: str, rows: int) -> None:
+        calls.append((layout, rows))
+        clock.now += cost_ms(layout, rows) / 1000
+
+    return run, calls
+
+
+def test_the_probe_picks_the_faster_of_two_candidates_at_each_row_count():
+    clock = FakeClock()
+    # "b" reads faster at one and two rows, "a" from four rows on: the pick must follow the timings.
+    run, calls = fake_products(clock, lambda lay, rows: {"a": 10.0 + rows, "b": 4.0 * rows}[lay])
+    choice = layout_probe.probe(run, ["a", "b"], rows=(1, 2, 4, 8, 32), clock=clock, repeats=2)
+    assert choice.layouts == {1: "b", 2: "b", 4: "a", 8: "a", 32: "a"}
+    assert choice.timings_ms[1] == pytest.approx({"a": 11.0, "b": 4.0})
+    assert choice.timings_ms[32] == pytest.approx({"a": 42.0, "b": 128.0})
+    assert len(calls) == 5 * 2 * (1 + 2)  # a warm-up and two timed runs per candidate and row count
+    assert choice.source == "probe" and choice.probe_s == pytest.approx(clock.now)
+
+
+def test_the_probe_keeps_each_candidates_best_time_not_a_slow_outlier():
+    clock, slow = FakeClock(), iter([50.0, 3.0, 3.0, 3.0])  # "a": a burst of other work lands on its first run
+
+    def cost(lay, rows):
+        return next(slow) if lay == "a" else 5.0
+
+    run, _ = fake_products(clock, cost)
+    choice = layout_probe.probe(run, ["a", "b"], rows=(1,), clock=clock, repeats=3)
+    assert choice.layouts == {1: "a"} and choice.timings_ms[1]["a"] == pytest.approx(3.0)
+
+
+def test_a_product_uses_the_choice_of_the_largest_probed_row_count_below_it():
+    choice = Choice({1: "split", 2: "packed", 8: "plain", 32: "packed"})
+    assert [choice.pick(n) for n in (1, 2, 3, 7, 8, 31, 32, 512)] == [
+        "split", "packed", "packed", "packed", "plain", "plain", "packed", "packed"]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREDICTION_MACHINE_CACHE", str(tmp_path))
+    monkeypatch.setattr(layout_probe, "busy", lambda: False)
+    return tmp_path
+
+
+def test_tune_probes_once_then_later_starts_read_the_stored_choice(cache, monkeypatch):
+    decoder = fastpath.FusedDecoder(tiny_model(11))
+    measured = Choice({r: "packed" if fastpath.ONEDNN else "split" for r in layout_probe.PROBE_ROWS},
+                      {1: {"plain": 2.0, "packed": 1.0}}, "probe", 0.5)
+    probes = []
+    monkeypatch.setattr(layout_probe, "probe", lambda run, candidates: probes.append(candidates) or measured)
+    first = layout_probe.tune(decoder)
+    assert first is measured and decoder.choice is measured and len(probes) == 1
+    stored = json.loads((cache / layout_probe.CACHE_FILE).read_text())
+    (entry,) = stored.values()
+    assert entry["processor"] == layout_probe.processor() and entry["torch"] and entry["threads"] >= 1
+    assert entry["model"] == decoder.describe_model()
+
+    again = fastpath.FusedDecoder(tiny_model(11))
+    second = layout_probe.tune(again)
+    assert len(probes) == 1 and second.source == "cache" and second.layouts == measured.layouts
+    assert second.timings_ms == measured.timings_ms  # why it was chosen travels with the choice
+    assert layout_probe.stored_here()[0]["rows"]["1"]["layout"] == measured.layouts[1]
+
+    assert layout_probe.forget() == 1  # serve --reprobe
+    layout_probe.tune(fastpath.FusedDecoder(tiny_model(11)))
+    assert len(probes) == 2
+
+
+def test_another_processor_or_model_shape_gets_its_own_key(monkeypatch):
+    shapes = fastpath.FusedDecoder(tiny_model(12)).shapes()
+    key = layout_probe.machine_key(shapes)
+    assert layout_probe.machine_key(fastpath.FusedDecoder(tiny_model(13)).shapes()) == key  # same shapes
+    assert layout_probe.machine_key(shapes[:-1]) != key  # another model
+    monkeypatch.setattr(layout_probe, "processor", lambda: "Some Other CPU")
+    assert layout_probe.machine_key(shapes) != key
+
+
+def test_a_probe_on_a_busy_machine_is_used_but_not_stored(cache, monkeypatch):
+    monkeypatch.setattr(layout_probe, "busy", lambda: True)
+    decoder = fastpath.FusedDecoder(tiny_model(14))
+    monkeypatch.setattr(layout_probe, "probe", lambda run, c: Choice({1: "plain"}, {}, "probe", 0.1))
+    choice = layout_probe.tune(decoder)
+    assert choice.busy and decoder.choice is choice
+    assert not (cache / layout_probe.CACHE_FILE).exists()
+
+
+def test_the_real_probe_runs_every_candidate_on_the_decoders_own_matrices(cache):
+    decoder = fastpath.FusedDecoder(tiny_model(15))
+    assert decoder.choice.source == "default" and set(decoder.choice.layouts.values()) == {"plain"}
+    choice = layout_probe.tune(decoder)  # the real clock: which wins is the machine's business
+    assert set(choice.layouts) == set(layout_probe.PROBE_ROWS)
+    assert all(set(choice.timings_ms[r]) == set(decoder.available_layouts()) for r in choice.layouts)
+    kept = {lay for m in decoder.matrices() for lay in m.stored}
+    assert kept == set(choice.layouts.values()) - {"plain"}  # the losers' copies are dropped
+    status = layout_probe.status(decoder)
+    assert status["state"] == "chosen" and status["source"] == "probe"
