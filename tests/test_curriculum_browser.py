@@ -23,12 +23,10 @@ def lab_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab_url(lab_runs):
-    from conftest import start_server, stop_server
+    from conftest import start_server
 
-    runs = lab_runs
-    proc, url = start_server(env={"PREDICTION_MACHINE_RUNS": str(runs), "OMP_NUM_THREADS": "1"})
-    yield url
-    stop_server(proc)
+    with start_server(env={"PREDICTION_MACHINE_RUNS": str(lab_runs), "OMP_NUM_THREADS": "1"}) as server:
+        yield server.url
 
 
 def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifacts):
