@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from prediction_machine.cli import main
 from prediction_machine.model.models import shipped_checkpoint
@@ -23,12 +22,7 @@ SHIPPED = {"shakespeare-base": shipped_checkpoint("shakespeare-base"),
            "digits": shipped.shipped("digits"), "melody": shipped.shipped("melody")}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)  # the count is process-wide: put it back for the modules after this one
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread for this module (conftest.py)
 
 
 def test_every_shipped_model_has_a_recipe_with_its_recorded_settings():
@@ -58,7 +52,8 @@ def test_shipped_records_share_one_schema():
     """Same field names everywhere; tokens are the predicted ones; FLOPs are 6 x parameters x tokens."""
     for name, folder in SHIPPED.items():
         r = read_record(folder)
-        assert {"kind", "config", "parameters", "step", "tokens", "seconds", "flops", "status", "history"} <= set(r)
+        schema = {"kind", "config", "parameters", "step", "tokens", "seconds", "flops", "status", "history"}
+        assert schema <= set(r), name
         assert {"step", "loss", "lr", "eval", "samples"} <= set(r["history"]), name
         assert r["flops"] == pytest.approx(6 * r["parameters"] * r["tokens"]), name
         assert r["step"] == r["config"]["steps"] == len(r["history"]["loss"]) and r["status"] == "finished"
@@ -82,7 +77,8 @@ def test_a_recipe_rebuilds_at_a_few_steps(tmp_path, capsys):
     assert read_model(out).cfg == shipped.load("digits").cfg  # the shipped model's very shape
 
     chat = tmp_path / "chat"
-    assert main(["finetune", "--recipe", "shakespeare-chat", "--steps", "2", "--out", str(chat), "--json"]) == 0
+    args = ["finetune", "--recipe", "shakespeare-chat", "--steps", "2", "--out", str(chat), "--json"]
+    assert main(args) == 0
     capsys.readouterr()
     record = read_record(chat)
     assert record["config"] == recipes.get("shakespeare-chat").with_steps(2).config.to_dict()
@@ -100,3 +96,11 @@ def test_recipe_names_are_checked_with_a_clear_message(capsys):
     assert "a recipe of `finetune`, not of `pretrain`" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown recipe"):
         recipes.get("nothing")
+
+
+def test_a_record_from_before_the_one_schema_reads_in_it(tmp_path):
+    evals = [{"step": 1, "train_loss": 4.0, "val_loss": 4.2}, {"step": 2, "held_out_nll": 3.9}]
+    old = {"kind": "pretrain", "step": 2, "history": {"eval": evals}}
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    evals = read_record(tmp_path)["history"]["eval"]
+    assert evals == [{"step": 1, "train_loss": 4.0, "eval_loss": 4.2}, {"step": 2, "eval_loss": 3.9}]

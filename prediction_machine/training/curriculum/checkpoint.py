@@ -174,9 +174,22 @@ def write_record(folder: Path, record: dict) -> None:
 def read_record(folder: Path) -> dict | None:
     """The current checkpoint's run.json, or None when the folder holds no run."""
     try:
-        return json.loads((files(folder) / RECORD).read_text())
+        return upgrade(json.loads((files(folder) / RECORD).read_text()))
     except (OSError, ValueError):
         return None
+
+
+def upgrade(record: dict) -> dict:
+    """A record written before the one schema, in it: the held-out loss was `val_loss` in pre-training
+    runs and `held_out_nll` in sequence runs.
+
+    Example: an eval entry {"step": 5, "val_loss": 3.1} becomes {"step": 5, "eval_loss": 3.1}.
+    """
+    for e in (record.get("history") or {}).get("eval") or []:
+        for old in ("val_loss", "held_out_nll"):
+            if old in e:
+                e["eval_loss"] = e.pop(old)
+    return record
 
 
 def update_record(folder: Path, **fields) -> dict:
@@ -194,7 +207,7 @@ def load_resume(folder: Path, model, opt) -> tuple[dict, int, bool]:
     checkpoint folder, so their steps agree; older runs (plain files) are checked the same way.
     """
     where = files(folder)
-    record = json.loads((where / RECORD).read_text())
+    record = upgrade(json.loads((where / RECORD).read_text()))
     ckpt = weights.read_own_folder(where)
     model.load_state_dict(ckpt.state)
     step = json.loads((where / MARKER).read_text())["training"]["step"]
