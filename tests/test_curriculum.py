@@ -32,13 +32,7 @@ MICRO = pretrain.TrainConfig(
 BASE = shipped_checkpoint("shakespeare-base")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train fastest on one thread (on a busy 2-core machine, 2 threads were 25x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread for this module (conftest.py)
 
 
 @pytest.fixture(autouse=True)
