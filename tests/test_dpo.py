@@ -17,12 +17,7 @@ CHAT = shipped_checkpoint("shakespeare-chat")
 DPO = shipped_checkpoint("shakespeare-dpo")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)  # the count is process-wide: put it back for the modules after this one
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread for this module (conftest.py)
 
 
 def test_loss_matches_the_hand_computed_example():
