@@ -6,19 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from prediction_machine.model.models import shipped_checkpoint
 from prediction_machine.training.curriculum import factual, finetune, preferences, safety
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)  # the count is process-wide: put it back for the modules after this one
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread for this module (conftest.py)
 
 
 @pytest.fixture(scope="module")
