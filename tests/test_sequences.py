@@ -22,14 +22,7 @@ from prediction_machine.sequences import pixel_tokens as pt
 from prediction_machine.training.curriculum.checkpoint import read_record
 from prediction_machine.web.app import create_app
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread: on a busy 2-core machine more threads mostly wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread for this module (conftest.py)
 
 
 @pytest.fixture(scope="module")
