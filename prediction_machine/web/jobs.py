@@ -138,7 +138,8 @@ class JobManager:
             raise HTTPException(404, f"job: no job {job_id!r} (finished jobs are forgotten after a while; "
                                      "their checkpoints stay on disk)")
         if owner is not None and job.owner != owner:
-            raise HTTPException(403, f"job: {job_id!r} was started by someone else; only they and the teacher may use it")
+            raise HTTPException(403, f"job: {job_id!r} was started by someone else; "
+                                     "only they and the teacher may use it")
         return job
 
     def control(self, job_id: str, action: str, *, owner: str | None = None) -> Job:
@@ -173,6 +174,6 @@ class JobManager:
                 i, sent = i + 1, True
             if job.ended is not None and i >= len(job.events):
                 if not sent and job.events:
-                    yield job.events[-1]  # the terminal event: a follower from past the end still learns how it ended
+                    yield job.events[-1]  # the terminal event: a late follower learns how it ended
                 return
             await asyncio.sleep(0.1)

@@ -33,9 +33,11 @@ Answer = Annotated[str, Field(max_length=preferences.MAX_TEXT), AfterValidator(n
 
 class SampleRequest(Strict):
     prompt: Text
-    model: str = Field("shakespeare-chat", pattern=RUN_ID, description="'shakespeare-chat' or a fine-tuning run id")
+    model: str = Field("shakespeare-chat", pattern=RUN_ID,
+                       description="'shakespeare-chat' or a fine-tuning run id")
     seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
-    temperature: float = Field(1.0, ge=0.1, le=2.0, strict=True, description="how adventurous the two answers are")
+    temperature: float = Field(1.0, ge=0.1, le=2.0, strict=True,
+                               description="how adventurous the two answers are")
 
 
 class PairIn(Strict):
@@ -46,11 +48,14 @@ class PairIn(Strict):
 
 class AlignRequest(Strict):
     sft: str = Field("shakespeare-chat", pattern=RUN_ID, description="the fine-tuned model to start from")
-    pairs: list[PairIn] | None = Field(None, max_length=1000,
-                                       description=f"your own choices (1..{preferences.MAX_PAIRS}); omit for the project's pairs")
-    steps: int | None = Field(None, ge=1, le=500, strict=True, description="default: 12 for your pairs, the recipe's otherwise")
+    pairs: list[PairIn] | None = Field(
+        None, max_length=1000,
+        description=f"your own choices (1..{preferences.MAX_PAIRS}); omit for the project's pairs")
+    steps: int | None = Field(None, ge=1, le=500, strict=True,
+                              description="default: 12 for your pairs, the recipe's otherwise")
     lr: float | None = Field(None, gt=0, le=0.01, strict=True)
-    beta: float = Field(RECIPE.beta, gt=0, le=10, strict=True, description="how tightly the model is held to where it started")
+    beta: float = Field(RECIPE.beta, gt=0, le=10, strict=True,
+                        description="how tightly the model is held to where it started")
     batch_size: int = Field(RECIPE.batch_size, ge=1, le=64, strict=True)
 
 
@@ -59,7 +64,8 @@ class StagesRequest(Strict):
 
 
 class SafetyRequest(Strict):
-    models: list[Annotated[str, Field(pattern=RUN_ID)]] = Field(list(safety.MODELS), min_length=1, max_length=4)
+    models: list[Annotated[str, Field(pattern=RUN_ID)]] = Field(list(safety.MODELS), min_length=1,
+                                                                 max_length=4)
 
 
 def checkpoint(name: str, field: str, request: Request) -> Path:
@@ -68,7 +74,8 @@ def checkpoint(name: str, field: str, request: Request) -> Path:
     return cur.run_folder(name, field, request)
 
 
-@router.get("/preferences/data", summary="The project's preference pairs: counts per kind and split, one of each kind")
+@router.get("/preferences/data",
+            summary="The project's preference pairs: counts per kind and split, one of each kind")
 def preference_data() -> dict:
     return {**preferences.summary(), "prompts": list(rating.PROMPTS), "max_pairs": preferences.MAX_PAIRS,
             "max_text": preferences.MAX_TEXT, "shipped": cur.clean(dpo.shipped_summary())}
@@ -80,13 +87,14 @@ def sample(req: SampleRequest, request: Request) -> dict:
     return rating.sample_pair(lm.model, lm.tokenizer, req.prompt, req.seed, req.temperature)
 
 
-@router.post("/align", summary="Start a DPO job on your rated pairs (or the project's); returns its id at once")
+@router.post("/align",
+             summary="Start a DPO job on your rated pairs (or the project's); returns its id at once")
 def start_align(req: AlignRequest, request: Request) -> dict:
     sft = checkpoint(req.sft, "sft", request)
     if req.pairs is not None:
         rows = [p.model_dump() for p in req.pairs]
         try:
-            preferences.learner_pairs(rows)  # an empty answer or too many pairs: a clear 422 now, not a failed job
+            preferences.learner_pairs(rows)  # an empty answer, too many pairs: a 422 now, not a failed job
         except preferences.PairError as e:
             field, _, problem = str(e).partition(": ")
             raise unprocessable(field, problem) from None
@@ -107,10 +115,12 @@ def compare_stages(req: StagesRequest, request: Request) -> dict:
     names = [("Base (pre-trained only)", "shakespeare-base"), ("Fine-tuned (SFT)", "shakespeare-chat"),
              ("Preference-tuned (DPO)", DPO_SHIPPED)]
     lms = [(label, cur._frozen(str(checkpoint(name, "model", request)))) for label, name in names]
-    return cur.clean(rating.three_stages([(label, lm.model) for label, lm in lms], lms[0][1].tokenizer, req.question))
+    stages = [(label, lm.model) for label, lm in lms]
+    return cur.clean(rating.three_stages(stages, lms[0][1].tokenizer, req.question))
 
 
-@router.post("/align/safety", summary="The safety table, measured now: refusals, over-refusals, helpfulness, every answer")
+@router.post("/align/safety",
+             summary="The safety table, measured now: refusals, over-refusals, helpfulness, every answer")
 def safety_table(req: SafetyRequest, request: Request) -> dict:
     folders = {}
     for n, name in enumerate(req.models):

@@ -54,15 +54,18 @@ UserText = Annotated[
 
 
 class PretrainRequest(Strict):
-    text: UserText | None = Field(None, description="train on this text instead of Shakespeare (omit for the plays)")
-    corpus_chars: int = Field(LIVE.corpus_chars, ge=10_000, le=6_000_000, strict=True,
-                              description="use this many characters of Shakespeare (fewer = faster to tokenize)")
+    text: UserText | None = Field(
+        None, description="train on this text instead of Shakespeare (omit for the plays)")
+    corpus_chars: int = Field(
+        LIVE.corpus_chars, ge=10_000, le=6_000_000, strict=True,
+        description="use this many characters of Shakespeare (fewer = faster to tokenize)")
     tokenizer: Literal["bpe", "char"] = LIVE.tokenizer
     vocab_size: int = Field(LIVE.vocab_size, ge=259, le=4096, strict=True,
                             description="BPE vocabulary (bytes + merges + 3 control tokens)")
     steps: int = Field(LIVE.steps, ge=1, le=20_000, strict=True)
     batch_size: int = Field(LIVE.batch_size, ge=1, le=64, strict=True)
-    context: int = Field(LIVE.context, ge=16, le=128, strict=True, description="tokens per window (the tiny model holds 128)")
+    context: int = Field(LIVE.context, ge=16, le=128, strict=True,
+                         description="tokens per window (the tiny model holds 128)")
     lr: float = Field(LIVE.lr, gt=0, le=0.1, strict=True)
     eval_every: int = Field(LIVE.eval_every, ge=1, le=1000, strict=True)
     sample_every: int = Field(LIVE.sample_every, ge=1, le=1000, strict=True)
@@ -71,17 +74,20 @@ class PretrainRequest(Strict):
 
 
 class FinetuneRequest(Strict):
-    base: str = Field("shakespeare-base", pattern=RUN_ID, description="'shakespeare-base' or a pre-training run id")
+    base: str = Field("shakespeare-base", pattern=RUN_ID,
+                      description="'shakespeare-base' or a pre-training run id")
     steps: int = Field(FT.steps, ge=1, le=5000, strict=True)
     batch_size: int = Field(FT.batch_size, ge=1, le=64, strict=True)
     lr: float = Field(FT.lr, gt=0, le=0.1, strict=True)
-    eval_every: int = Field(FT.eval_every, ge=1, le=1000, strict=True, description="also how often a sample is written")
+    eval_every: int = Field(FT.eval_every, ge=1, le=1000, strict=True,
+                            description="also how often a sample is written")
     seed: int = Field(FT.seed, ge=0, le=2**31 - 1, strict=True)
 
 
 class LoraRequest(Strict):
     steps: int = Field(LORA.steps, ge=1, le=500, strict=True)
-    rank: int = Field(LORA.rank, ge=1, le=64, strict=True, description="the adapters' rank r (alpha is kept at 2 r)")
+    rank: int = Field(LORA.rank, ge=1, le=64, strict=True,
+                      description="the adapters' rank r (alpha is kept at 2 r)")
     layers: int = Field(LORA.layers, ge=1, le=30, strict=True, description="adapt the top N layers")
     lr: float = Field(LORA.lr, gt=0, le=0.1, strict=True)
 
@@ -117,7 +123,8 @@ def creator(request: Request) -> str:
 def check_owner(request: Request, name: str, path: Path, field: str) -> None:
     viewer = owner_of(request)
     if viewer is not None and name not in runs.SHIPPED and runs.owner(path) != viewer:
-        raise HTTPException(403, f"{field}: the run {name!r} belongs to someone else; only they and the teacher may use it")
+        raise HTTPException(403, f"{field}: the run {name!r} belongs to someone else; "
+                                 "only they and the teacher may use it")
 
 
 def run_folder(name: str, field: str, request: Request | None = None) -> Path:
@@ -125,7 +132,8 @@ def run_folder(name: str, field: str, request: Request | None = None) -> Path:
     (or a 403 when the run is someone else's)."""
     path = runs.find_checkpoint(name)
     if path is None:
-        raise HTTPException(404, f"{field}: no checkpoint called {name!r}; GET /api/curriculum/runs lists them")
+        raise HTTPException(404, f"{field}: no checkpoint called {name!r}; "
+                                 "GET /api/curriculum/runs lists them")
     if request is not None:
         check_owner(request, name, path, field)
     return path
@@ -179,12 +187,14 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
     )
     if req.resume is not None and not re.match(RUN_ID, req.resume):  # checked here for a plain-words message
         raise unprocessable("resume", "there is no saved run to resume by that name: give a run id from "
-                                      "GET /api/curriculum/runs (a pre-training run that was paused or stopped)")
+                                      "GET /api/curriculum/runs "
+                                      "(a pre-training run that was paused or stopped)")
     if req.resume:
         folder = runs.runs_dir() / req.resume
         record = runs.read_run(folder)
         if record is None or record.get("kind") != "pretrain":
-            raise HTTPException(404, f"resume: no pre-training run called {req.resume!r}; GET /api/curriculum/runs lists them")
+            raise HTTPException(404, f"resume: no pre-training run called {req.resume!r}; "
+                                     "GET /api/curriculum/runs lists them")
         check_owner(request, req.resume, folder, "resume")
         if any(j.folder == req.resume for j in manager(request).running()):
             raise HTTPException(409, f"resume: the run {req.resume!r} is still training; stop it first")
@@ -192,19 +202,23 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
         folder = new_folder(request, "pretrain")
     resume = bool(req.resume)
     return start_job(request, "pretrain",
-                     lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=resume), folder)
+                     lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=resume),
+                     folder)
 
 
-@router.post("/finetune", summary="Start a fine-tuning job on the project's conversations; returns its id at once")
+@router.post("/finetune",
+             summary="Start a fine-tuning job on the project's conversations; returns its id at once")
 def start_finetune(req: FinetuneRequest, request: Request) -> dict:
     base = run_folder(req.base, "base", request)
-    cfg = loop.fit_warmup(replace(FT, steps=req.steps, batch_size=req.batch_size, lr=req.lr, eval_every=req.eval_every,
-                                  sample_every=req.eval_every, seed=req.seed))
+    cfg = loop.fit_warmup(replace(FT, steps=req.steps, batch_size=req.batch_size, lr=req.lr,
+                                  eval_every=req.eval_every, sample_every=req.eval_every, seed=req.seed))
     folder = new_folder(request, "finetune")
-    return start_job(request, "finetune", lambda stop, pause: ft.finetune(cfg, base, folder, stop, pause), folder)
+    return start_job(request, "finetune", lambda stop, pause: ft.finetune(cfg, base, folder, stop, pause),
+                     folder)
 
 
-@router.post("/lora", summary="Advanced: start a LoRA job that teaches SmolLM2-135M-Instruct to talk like a pirate")
+@router.post("/lora",
+             summary="Advanced: start a LoRA job that teaches SmolLM2-135M-Instruct to talk like a pirate")
 def start_lora(req: LoraRequest, request: Request) -> dict:
     cfg = replace(LORA, rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
     folder = new_folder(request, "lora")
@@ -229,7 +243,8 @@ def get_job(job_id: Annotated[str, Field(pattern=RUN_ID)], request: Request) -> 
     return {"job": manager(request).get(job_id, owner=owner_of(request)).describe()}
 
 
-@router.post("/jobs/{job_id}/events", summary="Follow a job as server-sent events, from event number `after` on",
+@router.post("/jobs/{job_id}/events",
+             summary="Follow a job as server-sent events, from event number `after` on",
              response_description="text/event-stream of the training events, ending with `done` or `error`",
              responses=SSE_RESPONSES)
 async def follow_job(job_id: Annotated[str, Field(pattern=RUN_ID)], req: FollowRequest, request: Request):
@@ -246,7 +261,8 @@ async def follow_job(job_id: Annotated[str, Field(pattern=RUN_ID)], req: FollowR
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.post("/jobs/{job_id}/{action}", summary="Pause, resume or stop a job (takes effect within one optimizer step)")
+@router.post("/jobs/{job_id}/{action}",
+             summary="Pause, resume or stop a job (takes effect within one optimizer step)")
 def control_job(job_id: Annotated[str, Field(pattern=RUN_ID)], action: Literal["pause", "resume", "stop"],
                 request: Request) -> dict:
     return {"job": manager(request).control(job_id, action, owner=owner_of(request)).describe()}
@@ -257,7 +273,8 @@ def control_job(job_id: Annotated[str, Field(pattern=RUN_ID)], action: Literal["
 
 @router.get("/runs", summary="Checkpoints on disk: the shipped models and every run of this user")
 def list_runs(request: Request) -> dict:
-    return {"runs": clean(runs.list_runs(viewer=owner_of(request))), "folder": models.shown_path(runs.runs_dir())}
+    return {"runs": clean(runs.list_runs(viewer=owner_of(request))),
+            "folder": models.shown_path(runs.runs_dir())}
 
 
 def _frozen(folder: str) -> models.LanguageModel:
@@ -271,11 +288,13 @@ def _compared(name: str, field: str, request: Request) -> models.LanguageModel:
     path = run_folder(name, field, request)
     if name in runs.SHIPPED:
         return _frozen(str(path))
-    stamp = (path / "prediction-machine.json").stat().st_mtime_ns  # a newer checkpoint of the run is a new entry
-    return COMPARED.get(request.app, (str(path), stamp), lambda: models.LanguageModel(name, weights.read_folder(path)))
+    stamp = (path / "prediction-machine.json").stat().st_mtime_ns  # a newer checkpoint: a new entry
+    return COMPARED.get(request.app, (str(path), stamp),
+                        lambda: models.LanguageModel(name, weights.read_folder(path)))
 
 
-@router.post("/compare", summary="Base vs tuned on one question: both answers and the first answer token's distribution")
+@router.post("/compare",
+             summary="Base vs tuned on one question: both answers and the first answer token's distribution")
 def compare(req: CompareRequest, request: Request) -> dict:
     base = _compared(req.base, "base", request)
     tuned = _compared(req.tuned, "tuned", request)

@@ -27,35 +27,42 @@ router = APIRouter(prefix="/api/sequences", tags=["sequences"])
 
 MAX_TRAIN_STEPS = 2000  # a live run on the page: minutes at most on a small CPU
 Level = Annotated[int, Field(ge=0, le=pt.LEVELS - 1, strict=True)]
-Seed = Annotated[int | None, Field(ge=0, le=2**31 - 1, strict=True, description="the same seed gives the same result")]
+Seed = Annotated[int | None, Field(ge=0, le=2**31 - 1, strict=True,
+                                   description="the same seed gives the same result")]
 
 
 class DrawRequest(Strict):
-    digit: int | None = Field(None, ge=0, le=9, strict=True, description="the digit asked for; null = any digit")
-    prefix: list[Level] = Field([], max_length=pt.PIXELS - 1,
-                                description="grey levels (0..16) of the first pixels, painted by you, row by row")
+    digit: int | None = Field(None, ge=0, le=9, strict=True,
+                              description="the digit asked for; null = any digit")
+    prefix: list[Level] = Field(
+        [], max_length=pt.PIXELS - 1,
+        description="grey levels (0..16) of the first pixels, painted by you, row by row")
     temperature: Temperature = 1.0
     seed: Seed = None
 
 
 class ComposeRequest(Strict):
-    start: Annotated[str, Field(max_length=600, description="first notes, e.g. 'C5 B4:0.5 A4:2' (name:beats)"),
+    start: Annotated[str, Field(max_length=600,
+                                description="first notes, e.g. 'C5 B4:0.5 A4:2' (name:beats)"),
                      AfterValidator(no_surrogates)] = ""
-    notes: int = Field(32, ge=1, le=melody.MAX_NOTES - 1, strict=True, description="at most this many new notes")
+    notes: int = Field(32, ge=1, le=melody.MAX_NOTES - 1, strict=True,
+                       description="at most this many new notes")
     temperature: Temperature = 1.0
     seed: Seed = None
 
 
 class TrainRequest(Strict):
     kind: Literal["digits", "melody"] = "digits"
-    steps: int = Field(300, ge=1, le=MAX_TRAIN_STEPS, strict=True, description="optimizer steps of the live run")
+    steps: int = Field(300, ge=1, le=MAX_TRAIN_STEPS, strict=True,
+                       description="optimizer steps of the live run")
 
 
 class FollowRequest(Strict):
     after: int = Field(0, ge=0, le=10**7, strict=True, description="skip the first N events (already seen)")
 
 
-@router.post("/digits/draw", summary="Fill an 8x8 digit pixel by pixel; every pixel's 17-way distribution and draw")
+@router.post("/digits/draw",
+             summary="Fill an 8x8 digit pixel by pixel; every pixel's 17-way distribution and draw")
 def draw_digit(req: DrawRequest) -> dict:
     return clean(digits.draw(req.digit, req.prefix, SamplingParams(temperature=req.temperature), req.seed))
 
@@ -74,16 +81,19 @@ def shipped_models() -> dict:
     return clean({kind: read_record(shipped.shipped(kind)) for kind in shipped.KINDS})
 
 
-@router.post("/train", summary="Start a short live training run of the pixel or note model; returns its job id")
+@router.post("/train",
+             summary="Start a short live training run of the pixel or note model; returns its job id")
 def start_training(req: TrainRequest, request: Request) -> dict:
     cfg = train.live_config(req.kind, steps=req.steps, eval_every=max(10, req.steps // 10),
                             sample_every=max(10, req.steps // 5))
-    job = manager(request).start(f"sequences-{req.kind}", lambda stop, pause: train.train(cfg, None, stop, pause),
+    job = manager(request).start(f"sequences-{req.kind}",
+                                 lambda stop, pause: train.train(cfg, None, stop, pause),
                                  owner=creator(request))
     return {"job": job.describe()}
 
 
-@router.post("/jobs/{job_id}/events", summary="Follow a training job as server-sent events, from event `after` on",
+@router.post("/jobs/{job_id}/events",
+             summary="Follow a training job as server-sent events, from event `after` on",
              responses=SSE_RESPONSES)
 async def follow(job_id: Annotated[str, Field(pattern=RUN_ID)], req: FollowRequest, request: Request):
     m = manager(request)
