@@ -5,6 +5,7 @@ imported. The web server's own limits (prompt sizes, connections, ...) are Serve
 web/settings.py; docs/settings.md lists both, and tests/test_docs.py keeps it complete.
 """
 
-TEMPERATURE = 0.7  # the default temperature of `generate`, the API and the page: a little sharper than the model
+TEMPERATURE = 0.7  # the default of `generate`, the API and the page: a little sharper than the model
 MAX_TEMPERATURE = 2.0  # the most the CLI and every API accept: past it nearly every token is as likely as any
+NEW_TOKENS = 64  # how many tokens `generate` and /api/generate ask for when not told
 GREEDY_BELOW = 1e-5  # a temperature below this is greedy: in float32 the softmax is a one-hot anyway

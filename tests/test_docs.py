@@ -69,8 +69,7 @@ def render_settings() -> str:
     rows = [f"| `{f.name}` | `{shown(f.default)}` | {how_to_set(f.name)} | {said.get(f.name, '')} |"
             for f in dataclasses.fields(ServerSettings)]
     sampling = comments(Path(limits.__file__))
-    sampling_rows = [f"| `{name}` | `{getattr(limits, name)}` | {sampling[name]} |"
-                     for name in ("TEMPERATURE", "MAX_TEMPERATURE", "GREEDY_BELOW")]
+    sampling_rows = [f"| `{name}` | `{getattr(limits, name)}` | {said} |" for name, said in sampling.items()]
     return "\n".join([
         "# Settings",
         "",
@@ -96,7 +95,8 @@ def render_settings() -> str:
         "## Sampling",
         "",
         "`generate --temperature`, every API's `temperature` and the page's slider start from `TEMPERATURE`",
-        "and accept at most `MAX_TEMPERATURE`.",
+        "and accept at most `MAX_TEMPERATURE`; `generate --max-new-tokens` and /api/generate start from",
+        "`NEW_TOKENS`.",
         "",
         "| constant | value | what it is |",
         "|---|---|---|",

@@ -33,7 +33,8 @@ def test_steps_report_the_draw(lm):
     for s in steps:
         assert 0 <= s.draw.u < 1
         assert s.draw.cumulative_before <= s.draw.u * 1.0000001 <= s.draw.cumulative_before + s.prob + 1e-9
-        assert s.prediction.rows and abs(sum(r.prob for r in s.prediction.rows) + s.prediction.mass_outside - 1) < 1e-5
+        shown = sum(r.prob for r in s.prediction.rows)
+        assert s.prediction.rows and abs(shown + s.prediction.mass_outside - 1) < 1e-5
 
 
 def test_each_step_carries_the_models_probability_and_the_draws(lm):

@@ -77,8 +77,10 @@ def test_zero_probability_tokens_are_never_drawn():
 
 
 def test_invalid_params_are_refused_with_the_limit():
-    for kwargs, word in [({"temperature": -0.1}, "temperature"), ({"top_p": 0}, "top_p"), ({"top_p": 1.5}, "top_p"),
-                         ({"top_k": -1}, "top_k"), ({"min_p": 1.0}, "min_p"), ({"temperature": math.nan}, "temperature")]:
+    refused = [({"temperature": -0.1}, "temperature"), ({"top_p": 0}, "top_p"), ({"top_p": 1.5}, "top_p"),
+               ({"top_k": -1}, "top_k"), ({"min_p": 1.0}, "min_p"),
+               ({"temperature": math.nan}, "temperature")]
+    for kwargs, word in refused:
         with pytest.raises(ValueError, match=word):
             SamplingParams(**kwargs)
 

@@ -19,8 +19,9 @@ from prediction_machine.engine.allocator import keep_freed_memory
 
 def precision_option(sp) -> None:
     sp.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
-                    help="numeric path for generation: fp32-fused = float32 with fused matrices packed for oneDNN "
-                         "(the default: same tokens, faster, see fastpath.py); fp32 = the textbook code itself")
+                    help="numeric path for generation: fp32-fused = float32 with fused matrices packed "
+                         "for oneDNN (the default: same tokens, faster, see fastpath.py); "
+                         "fp32 = the textbook code itself")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,10 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, model=True):
         sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
         if model:
-            sp.add_argument("--model", default=None, help="a name from `models`, or a checkpoint folder (default: SmolLM2-135M-Instruct)")
+            sp.add_argument("--model", default=None,
+                            help="a name from `models`, or a checkpoint folder (default: SmolLM2)")
 
     s = sub.add_parser("serve", help="run the guide's web page and JSON API")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; anything else needs --token)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default loopback; anything else needs --token)")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--model", default=None, help="model the page uses (default: SmolLM2-135M-Instruct)")
     s.add_argument("--token", default=None, help="access token required by every API call (classroom mode)")
@@ -49,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-memory", type=int, default=None, metavar="MB",
                    help="memory budget in MB; generations that would pass it wait their turn "
                         "(default: max_memory_mb in docs/settings.md)")
+    s.add_argument("--reprobe", action="store_true",
+                   help="measure the fastest weight layouts on this machine again (they are stored after the first)")
     precision_option(s)
     s.set_defaults(func=inference.cmd_serve)
 
@@ -63,17 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("generate", help="continue a prompt token by token")
     s.add_argument("prompt")
-    s.add_argument("--max-new-tokens", type=int, default=64, help="stop after this many new tokens (default 64)")
+    s.add_argument("--max-new-tokens", type=int, default=limits.NEW_TOKENS,
+                   help="stop after this many new tokens (default %(default)s)")
     s.add_argument("--temperature", type=finite, default=limits.TEMPERATURE,
-                   help=f"0 = greedy; higher = more random, up to {limits.MAX_TEMPERATURE:g} (default %(default)s)")
+                   help=f"0 = greedy; higher = more random, up to {limits.MAX_TEMPERATURE:g} "
+                        "(default %(default)s)")
     s.add_argument("--top-k", type=int, default=0, help="keep only the k most likely tokens (0 = off)")
     s.add_argument("--top-p", type=finite, default=1.0, help="nucleus sampling threshold in (0, 1] (1 = off)")
-    s.add_argument("--min-p", type=finite, default=0.0, help="drop tokens below min-p x the top probability (0 = off)")
+    s.add_argument("--min-p", type=finite, default=0.0,
+                   help="drop tokens below min-p x the top probability (0 = off)")
     s.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
     s.add_argument("--top", type=int, default=5, help="alternatives to report per step in --json (default 5)")
     precision_option(s)
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--chat", dest="chat", action="store_true", default=True, help="wrap the prompt in the chat template (default)")
+    g.add_argument("--chat", dest="chat", action="store_true", default=True,
+                   help="wrap the prompt in the chat template (default)")
     g.add_argument("--raw", dest="chat", action="store_false", help="feed the prompt as it is")
     common(s)
     s.set_defaults(func=inference.cmd_generate)
@@ -96,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    keep_freed_memory()  # decoding frees and remakes vocabulary-sized tensors every step (engine/allocator.py)
+    keep_freed_memory()  # decoding frees and remakes vocabulary-sized tensors each step (engine/allocator.py)
     try:
         args.func(args)
     except UsageError as e:

@@ -21,10 +21,13 @@ def register(sub) -> None:
     from prediction_machine.training.backprop.nn import ACTIVATIONS
 
     s = sub.add_parser("backprop", help="train a small neural network on a 2-D dataset with backpropagation")
-    s.add_argument("--dataset", choices=list(GENERATORS), default="moons", help="which points to classify (default moons)")
+    s.add_argument("--dataset", choices=list(GENERATORS), default="moons",
+                   help="which points to classify (default moons)")
     s.add_argument("--steps", type=int, default=500, help="updates of gradient descent (default 500)")
-    s.add_argument("--hidden", default="8,8", help="widths of the hidden layers, comma-separated (default 8,8; '' = none)")
-    s.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh", help="hidden-layer activation (default tanh)")
+    s.add_argument("--hidden", default="8,8",
+                   help="widths of the hidden layers, comma-separated (default 8,8; '' = none)")
+    s.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh",
+                   help="hidden-layer activation (default tanh)")
     s.add_argument("--lr", type=float, default=0.3, help="learning rate (default 0.3)")
     s.add_argument("--batch-size", type=int, default=32, help="points per update (default 32)")
     s.add_argument("--l2", type=float, default=0.0, help="L2 weight decay (default 0)")
@@ -32,7 +35,8 @@ def register(sub) -> None:
     s.add_argument("--noise", type=float, default=0.1, help="noise added to every point (default 0.1)")
     s.add_argument("--seed", type=int, default=0, help="seed for the data and batch order (default 0)")
     s.add_argument("--init-seed", type=int, default=0, help="seed for the initial weights (default 0)")
-    s.add_argument("--png", type=Path, default=None, help="also write a picture of the decision boundary to this file")
+    s.add_argument("--png", type=Path, default=None,
+                   help="also write a picture of the decision boundary to this file")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=run)
 
@@ -79,8 +83,9 @@ def run(args) -> None:
     session = Session(config)
     start = session.history[0]
     show = not args.json and sys.stdout.isatty()
-    with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), console=console, disable=not show) as bar:
+    columns = (TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not show) as bar:
         task = bar.add_task("train", total=args.steps, loss=f"{start.train_loss:.4f}")
         while session.step_count < args.steps and not session.paused_reason:
             rows = session.step(min(50, args.steps - session.step_count))
@@ -92,17 +97,21 @@ def run(args) -> None:
         args.png.write_bytes(png_bytes(boundary_pixels(session.grid(60).tolist(), points, scale=8)))
 
     result = {
-        "dataset": args.dataset, "sizes": config.sizes, "activation": args.activation, "steps": session.step_count,
+        "dataset": args.dataset, "sizes": config.sizes, "activation": args.activation,
+        "steps": session.step_count,
         "paused_reason": session.paused_reason,
-        "start": {"train_loss": json_number(start.train_loss, 6), "test_loss": json_number(start.test_loss, 6)},
+        "start": {"train_loss": json_number(start.train_loss, 6),
+                  "test_loss": json_number(start.test_loss, 6)},
         "train_loss": json_number(end.train_loss, 6), "test_loss": json_number(end.test_loss, 6),
-        "train_accuracy": json_number(end.train_accuracy, 6), "test_accuracy": json_number(end.test_accuracy, 6),
+        "train_accuracy": json_number(end.train_accuracy, 6),
+        "test_accuracy": json_number(end.test_accuracy, 6),
         "png": str(args.png) if args.png is not None else None,
     }
     if args.json:
         emit(result)
         return
-    table = Table(title=f"{args.dataset}: network {'-'.join(map(str, config.sizes))} ({args.activation}), {session.step_count} steps")
+    sizes = "-".join(map(str, config.sizes))
+    table = Table(title=f"{args.dataset}: network {sizes} ({args.activation}), {session.step_count} steps")
     for col in ("", "train", "test"):
         table.add_column(col, justify="right")
     table.add_row("loss at step 0", f"{start.train_loss:.4f}", _fmt(start.test_loss))

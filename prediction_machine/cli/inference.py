@@ -15,7 +15,10 @@ def cmd_models(args) -> None:
 
     entries = models.registry()
     if args.json:
-        emit({"default": models.DEFAULT_MODEL, "models": [e.__dict__ for e in entries.values()]})
+        from prediction_machine.engine import layout_probe  # the weight layouts measured on this machine
+
+        emit({"default": models.DEFAULT_MODEL, "models": [e.__dict__ for e in entries.values()],
+              "layouts": layout_probe.stored_here()})
         return
     width = min(console.width, 80)
     table = Table(title="Models (--model NAME; * the default)", box=box.SIMPLE, width=width)
@@ -26,9 +29,9 @@ def cmd_models(args) -> None:
         star = " *" if e.name == models.DEFAULT_MODEL else ""
         table.add_row(e.name + star, e.kind, f"{e.description}\n{e.where}")
     console.print(table)
-    console.print("Text models work with generate, tokenize, attention and serve; digits with `draw`, melody with "
-                  "`compose`. Any local Llama-family checkpoint folder (config.json, *.safetensors, tokenizer.json) "
-                  "also works: --model PATH", width=width)
+    console.print("Text models work with generate, tokenize, attention and serve; digits with `draw`, "
+                  "melody with `compose`. Any local Llama-family checkpoint folder (config.json, "
+                  "*.safetensors, tokenizer.json) also works: --model PATH", width=width)
 
 
 def cmd_tokenize(args) -> None:
@@ -41,7 +44,8 @@ def cmd_tokenize(args) -> None:
     for col in ("#", "id", "text", "chars"):
         table.add_column(col)
     for n, t in enumerate(tokens):
-        table.add_row(str(n), str(t.id), visible(t.text) + ("  (part of a character)" if t.partial else ""), f"{t.start}:{t.end}")
+        text = visible(t.text) + ("  (part of a character)" if t.partial else "")
+        table.add_row(str(n), str(t.id), text, f"{t.start}:{t.end}")
     console.print(table)
 
 
@@ -62,7 +66,8 @@ def cmd_generate(args) -> None:
     if not ids:
         raise UsageError("the prompt is empty: give some text to continue")
     if len(ids) + args.max_new_tokens > lm.config.max_seq_len:
-        raise UsageError(f"the prompt is {plural(len(ids), 'token')} and --max-new-tokens {args.max_new_tokens}; "
+        raise UsageError(f"the prompt is {plural(len(ids), 'token')} and "
+                         f"--max-new-tokens {args.max_new_tokens}; "
                          f"together they exceed the context of {lm.config.max_seq_len}")
     decoder, steps, text = StreamDecoder(lm.tokenizer), [], []
     for step in generate(lm.decoder, ids, params, args.max_new_tokens, lm.stop_ids, args.seed, args.top):
@@ -96,8 +101,10 @@ def cmd_attention(args) -> None:
         raise UsageError("the text is empty: give a sentence")
     limit = attention.MAX_TOKENS if not args.no_limit else lm.config.max_seq_len
     if len(tokens) > limit:
-        raise UsageError(f"the text is {plural(len(tokens), 'token')}; the limit is {limit} (pass --no-limit to lift it)")
-    for flag, value, top in (("--layer", args.layer, lm.config.n_layers), ("--head", args.head, lm.config.n_heads)):
+        raise UsageError(f"the text is {plural(len(tokens), 'token')}; the limit is {limit} "
+                         "(pass --no-limit to lift it)")
+    checks = (("--layer", args.layer, lm.config.n_layers), ("--head", args.head, lm.config.n_heads))
+    for flag, value, top in checks:
         if value is not None and not 0 <= value < top:
             raise UsageError(f"{flag} must be in 0..{top - 1}, got {value}")
     explained = attention.explain(lm, args.text)  # the same function the page's API calls
@@ -108,14 +115,18 @@ def cmd_attention(args) -> None:
         att = att[:, args.head : args.head + 1]
     texts = [t.text for t in tokens]
     if args.json:
-        emit({"tokens": texts, "layers": [args.layer] if args.layer is not None else list(range(lm.config.n_layers)),
+        layers = [args.layer] if args.layer is not None else list(range(lm.config.n_layers))
+        emit({"tokens": texts, "layers": layers,
               "heads": [args.head] if args.head is not None else list(range(lm.config.n_heads)),
               "words": [{"text": w.text, "tokens": w.tokens} for w in explained.words],
-              "attention": [[[[round(v, 6) for v in row] for row in h] for h in layer] for layer in att.tolist()]})
+              "attention": [[[[round(v, 6) for v in row] for row in h] for h in layer]
+                            for layer in att.tolist()]})
         return
     mat = att.mean(dim=(0, 1))  # (T, T): the average over the selected layers and heads
-    where = f"layer {args.layer if args.layer is not None else 'mean'}, head {args.head if args.head is not None else 'mean'}"
-    console.print(f"Attention ({where}), in percent: row = the token attending, column = the token attended to")
+    layer = args.layer if args.layer is not None else "mean"
+    head = args.head if args.head is not None else "mean"
+    console.print(f"Attention (layer {layer}, head {head}), in percent: row = the token attending, "
+                  "column = the token attended to")
     for line in attention_lines(texts, mat.tolist(), console.width):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     split = [w for w in explained.words if len(w.tokens) > 1]
@@ -151,9 +162,11 @@ def attention_lines(texts: list[str], mat: list[list[float]], width: int = 80) -
         shown += 1
     shown = max(shown, 1)
     lines = [" " * left + "".join(" " + heads[k].rjust(widths[k]) for k in range(shown))]
-    lines += [rows[q].rjust(left) + "".join(" " + cell(q, k).rjust(widths[k]) for k in range(shown)) for q in range(len(texts))]
+    lines += [rows[q].rjust(left) + "".join(" " + cell(q, k).rjust(widths[k]) for k in range(shown))
+              for q in range(len(texts))]
     if shown < len(texts):
-        lines.append(f"First {plural(shown, 'column')} of {len(texts)} shown, to fit {width} characters; --json has all.")
+        lines.append(f"First {plural(shown, 'column')} of {len(texts)} shown, to fit {width} characters; "
+                     "--json has all.")
     return lines
 
 

@@ -50,7 +50,9 @@ def load_model(name: str | None):
     from prediction_machine.model.weights import WeightsError
 
     try:
-        with console.status(f"loading {name or models.DEFAULT_MODEL} ...") if sys.stdout.isatty() else _null():
+        shown = name or models.DEFAULT_MODEL
+        loading = console.status(f"loading {shown} ...") if sys.stdout.isatty() else _null()
+        with loading:
             return models.load(name)
     except WeightsError as e:
         raise UsageError(str(e)) from None

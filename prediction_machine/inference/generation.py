@@ -56,7 +56,9 @@ def choose(logits: torch.Tensor, params: list[SamplingParams], generators: list[
     probs = distributions(logits, params)  # (B, V): computed once for the draw and the table
     raw = model_probs(logits)  # (B, V)
     # (B, V) each, for the tables' entropies: not computed when no row asked for a table.
-    logs, raw_logs = (log_distributions(logits, params, probs), model_log_probs(logits)) if any(top_ns) else (None, None)
+    logs, raw_logs = None, None
+    if any(top_ns):
+        logs, raw_logs = log_distributions(logits, params, probs), model_log_probs(logits)
     # One top-k for both: the draw lines up the most likely tokens and the table lists them, and
     # temperature and the filters keep the model's order, so the logits' order serves both.
     order = logits.topk(min(max(FIRST_LOOK, *top_ns), logits.shape[-1]), dim=-1).indices  # (B, k)

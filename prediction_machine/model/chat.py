@@ -33,7 +33,8 @@ def render(template: str, messages: list[dict], add_generation_prompt: bool = Tr
     return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt)
 
 
-def chat_ids(tokenizer: Tokenizer, template: str, messages: list[dict], add_generation_prompt=True) -> list[int]:
+def chat_ids(tokenizer: Tokenizer, template: str, messages: list[dict],
+             add_generation_prompt=True) -> list[int]:
     """Token ids of a conversation: template text may hold control tokens, message text never does."""
     slotted = [{**m, "content": _SLOT.format(i)} for i, m in enumerate(messages)]
     text = render(template, slotted, add_generation_prompt)

@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException
 # ----------------------------------------------------------------------------- shutdown
 
 _shutting_down = threading.Event()
-live_streams: set[Callable[[], None]] = set()  # one callback per live stream: "end now, with a terminal event"
+# One callback per live stream: "end now, with a terminal event".
+live_streams: set[Callable[[], None]] = set()
 
 
 def begin_shutdown() -> None:
@@ -103,7 +104,8 @@ class Slots:
 
     def check_capacity(self) -> None:
         if shutting_down():
-            raise HTTPException(503, "the server is shutting down; try again in a moment", headers={"Retry-After": "5"})
+            raise HTTPException(503, "the server is shutting down; try again in a moment",
+                                headers={"Retry-After": "5"})
         if self.admitted >= self.running_limit + self.queued_limit:
             raise self._busy()
 
@@ -126,7 +128,8 @@ class Slots:
                 self.ips[_ip(client)] = self.ips.get(_ip(client), 0) + 1
         return Ticket(self, client)
 
-    async def acquire(self, on_position: Callable[[int], None] | None = None, holder: list | None = None) -> None:
+    async def acquire(self, on_position: Callable[[int], None] | None = None,
+                      holder: list | None = None) -> None:
         """Wait for a running slot. `holder` receives our place-in-line future (to report position)."""
         if self.running < self.running_limit and not self.waiters:
             self.running += 1

@@ -36,7 +36,8 @@ class ModelLoader:
     def start(self, name: str, precision: str | None = None, announce: bool = True) -> threading.Thread:
         with self.lock:
             self.state = "loading"
-        thread = threading.Thread(target=self._load, args=(name, precision, announce), name="pm-model-load", daemon=True)
+        thread = threading.Thread(target=self._load, args=(name, precision, announce), name="pm-model-load",
+                                  daemon=True)
         thread.start()
         return thread
 
@@ -52,7 +53,8 @@ class ModelLoader:
         with self.lock:
             self.state, self.seconds = "ready", time.perf_counter() - t0
         if announce:
-            print(f"model {lm.name} ready in {self.seconds:.1f} s ({lm.precision})", file=sys.stderr, flush=True)
+            print(f"model {lm.name} ready in {self.seconds:.1f} s ({lm.precision})", file=sys.stderr,
+                  flush=True)
 
     def status(self) -> dict:
         out = {"model": self.state if self.state != "not started" else "on first use"}

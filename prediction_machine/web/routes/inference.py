@@ -20,6 +20,7 @@ from prediction_machine.inference.tokenizer import StreamDecoder
 from prediction_machine.inference.transformer_view import TransformerView
 from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.jsonsafe import json_numbers
+from prediction_machine.limits import NEW_TOKENS
 from prediction_machine.web.deps import language_model, settings
 from prediction_machine.web.streaming import SSE_RESPONSES, stream_pushed
 from prediction_machine.web.validation import (
@@ -96,7 +97,7 @@ class GenerateRequest(SamplingFields):
         default_factory=list, json_schema_extra=up_to("max_new_tokens"),
         description="ids already generated, appended to the prompt (Step and Play resume from here)",
     )
-    max_new_tokens: int = Field(64, ge=1, strict=True, json_schema_extra=up_to("max_new_tokens"))
+    max_new_tokens: int = Field(NEW_TOKENS, ge=1, strict=True, json_schema_extra=up_to("max_new_tokens"))
     seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="same seed + settings = same tokens (at most 2**53: exact in JSON)")
     top_n: int = Field(0, ge=0, le=20, strict=True,
                        description="rows of each step's top-N table (`prediction`); 0 = no table (null), which is faster")
