@@ -61,7 +61,7 @@ from prediction_machine.training.curriculum.preferences import Pair
 
 @dataclass(frozen=True)
 class DPOConfig(TrainSettings):
-    steps: int = 40  # optimizer steps: enough for the shipped pairs (docs/curriculum.md: accuracy by pair count)
+    steps: int = 40  # optimizer steps: enough for the shipped pairs (measured in docs/curriculum.md)
     batch_size: int = 32  # pairs per step
     lr: float = 3e-4  # lower than fine-tuning: small moves away from a model that already answers
     beta: float = 0.1  # how tightly the policy is held to the reference (see the module docstring)
