@@ -47,7 +47,8 @@ for line in sys.stdin:
         for name, data in pretrain(cfg, folder, corpus, resume=resume):
             if name == "start":
                 with open(folder.parent / "starts.jsonl", "a") as f:
-                    f.write(json.dumps({"resumed_from": data["resumed_from"], "restored": data["optimizer_restored"]}) + "\n")
+                    seen = {"resumed_from": data["resumed_from"], "restored": data["optimizer_restored"]}
+                    f.write(json.dumps(seen) + "\n")
         os._exit(0)
     print(pid, flush=True)
 """ % (B, T)
@@ -124,7 +125,8 @@ def test_sigkill_during_checkpoint_writes_leaves_one_consistent_checkpoint(tmp_p
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp") or
                 (p.name.startswith(checkpoint.PREFIX) and p != checkpoint.files(folder))]
     check_consistent(folder)
-    print(f"{TRIALS} kills in {elapsed:.1f} s, steps {steps_seen}, {leftovers_seen} leftover .tmp seen after kills")
+    print(f"{TRIALS} kills in {elapsed:.1f} s, steps {steps_seen}, "
+          f"{leftovers_seen} leftover .tmp seen after kills")
 
 
 def test_commit_replaces_the_whole_set_at_once(tmp_path):

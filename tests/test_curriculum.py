@@ -55,9 +55,11 @@ def of(evs, name) -> list[dict]:
 
 
 def test_clean_play_by_hand():
-    md = ("# Play\n\n## ACT I\n\n_Enter THESEUS and HIPPOLYTA,\nwith others_\n\n**THESEUS**  \nNow, fair Hippolyta,  \n"
+    md = ("# Play\n\n## ACT I\n\n_Enter THESEUS and HIPPOLYTA,\nwith others_\n\n"
+          "**THESEUS**  \nNow, fair Hippolyta,  \n"
           "_Exit PHILOSTRATE_\n\nour nuptial hour _\\[Aside]_  \n\n**FIRST CITIZEN**  \nSpeak, speak.\n")
-    assert corpus.clean_play(md) == "Theseus:\nNow, fair Hippolyta,\nour nuptial hour\n\nFirst Citizen:\nSpeak, speak.\n"
+    expected = "Theseus:\nNow, fair Hippolyta,\nour nuptial hour\n\nFirst Citizen:\nSpeak, speak.\n"
+    assert corpus.clean_play(md) == expected
 
 
 def test_shakespeare_corpus_is_clean_and_split():
@@ -73,7 +75,8 @@ def test_shakespeare_corpus_is_clean_and_split():
 
 @pytest.mark.parametrize("text, message", [
     ("", "empty"), ("   \n\t ", "empty"), ("x" * (corpus.MAX_USER_CHARS + 1), "the limit is 2,000,000"),
-    ("hello\x00" + "a" * 600, r"not plain text: it holds the character U\+0000"), ("short text", "at least 500"),
+    ("hello\x00" + "a" * 600, r"not plain text: it holds the character U\+0000"),
+    ("short text", "at least 500"),
 ])
 def test_user_text_refused_clearly(text, message):
     with pytest.raises(corpus.CorpusError, match=message):
@@ -213,8 +216,8 @@ def test_stop_ends_within_one_step_and_keeps_the_checkpoint(runs):
 def test_shipped_recipe_still_trains(runs):
     """The `shakespeare-base` recipe, shortened: 25 steps on a slice of the plays. Stated bound: loss < 5.3
     (a fresh model of its 512-token vocabulary starts at ln 512 = 6.24)."""
-    cfg = replace(recipes.get("shakespeare-base").config, steps=25, batch_size=8, corpus_chars=200_000, bpe_chars=100_000,
-                  eval_every=25, eval_batches=2, sample_every=1000, checkpoint_every=1000)
+    cfg = replace(recipes.get("shakespeare-base").config, steps=25, batch_size=8, corpus_chars=200_000,
+                  bpe_chars=100_000, eval_every=25, eval_batches=2, sample_every=1000, checkpoint_every=1000)
     evs = events(pretrain.pretrain(cfg, runs / "recipe"))
     assert of(evs, "step")[0]["loss"] > 6.0
     assert of(evs, "eval")[-1]["train_loss"] < 5.3
@@ -233,7 +236,9 @@ def test_shipped_base_is_small_and_generates_raw(capsys):
     assert size < 6_000_000
     meta = json.loads((BASE / "prediction-machine.json").read_text())
     assert meta["training"]["kind"] == "pretrain" and meta["recipe"]["vocab_size"] == 512
-    assert cli.main(["generate", "--model", str(BASE), "--raw", "Romeo:\n", "--max-new-tokens", "8", "--seed", "1", "--json"]) == 0
+    argv = ["generate", "--model", str(BASE), "--raw", "Romeo:\n", "--max-new-tokens", "8", "--seed", "1",
+            "--json"]
+    assert cli.main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["steps"]) == 8 and out["text"]
 
@@ -276,7 +281,8 @@ def test_answer_loss_equals_cross_entropy_on_answer_positions_only():
     from prediction_machine.config import ModelConfig
     from prediction_machine.model.transformer import Transformer
 
-    model = Transformer(ModelConfig(vocab_size=50, d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=64, max_seq_len=16))
+    model = Transformer(ModelConfig(vocab_size=50, d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=64,
+                                    max_seq_len=16))
     x = torch.randint(0, 50, (2, 6))
     y = torch.randint(0, 50, (2, 6))
     m = torch.tensor([[0, 0, 1, 1, 0, 0], [0, 1, 1, 1, 1, 0]], dtype=torch.float)
@@ -296,7 +302,8 @@ def test_pad_rows_docstring_example_and_the_lora_loss_is_the_same_loss():
     from prediction_machine.training.curriculum import lora
 
     torch.manual_seed(0)
-    model = Transformer(ModelConfig(vocab_size=20, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=32, max_seq_len=16))
+    model = Transformer(ModelConfig(vocab_size=20, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=32,
+                                    max_seq_len=16))
     rows = [([1, 2, 3, 4], [0, 0, 1, 1]), ([5, 6, 7], [0, 1, 1])]
     assert lora.batch_loss(model, rows).item() == loop.answer_loss(model, *loop.pad_rows(rows)).item()
 
@@ -305,7 +312,8 @@ def test_wait_while_paused_checkpoints_waits_and_yields_to_a_stop():
     assert list(loop.wait_while_paused(3, lambda: False, None)) == []  # not paused: nothing happens
     assert list(loop.wait_while_paused(3, lambda: True, lambda: True)) == []  # a stop wins over a pause
     asked = iter([True, True, False])  # paused at the check, still paused once, then resumed
-    evs = list(loop.wait_while_paused(3, lambda: next(asked), None, on_pause=lambda: ("checkpoint", {"step": 3})))
+    on_pause = lambda: ("checkpoint", {"step": 3})  # noqa: E731
+    evs = list(loop.wait_while_paused(3, lambda: next(asked), None, on_pause=on_pause))
     assert [n for n, _ in evs] == ["checkpoint", "paused", "resumed"] and evs[1][1] == {"step": 3}
 
 
@@ -334,7 +342,8 @@ def test_finetuning_lowers_the_held_out_answer_loss(runs):
     meta = json.loads((runs / "ft" / "prediction-machine.json").read_text())
     assert meta["chat_template"] == finetune.CHAT_TEMPLATE and meta["eos_id"] == 511
     mask = of(evs, "start")[0]["mask_example"]
-    assert mask[0]["text"] == "<|user|>" and not mask[0]["trained"] and mask[-1]["text"] == "<|end|>" and mask[-1]["trained"]
+    assert mask[0]["text"] == "<|user|>" and not mask[0]["trained"]
+    assert mask[-1]["text"] == "<|end|>" and mask[-1]["trained"]
     # The comparison: both answers, and top-k tables that are real probabilities.
     base, tok, _ = finetune.load_trainable(BASE)
     tuned, _, _ = finetune.load_trainable(runs / "ft")
@@ -343,9 +352,9 @@ def test_finetuning_lowers_the_held_out_answer_loss(runs):
         probs = [r["prob"] for r in out[side]["top"]]
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
     assert 0 < out["moved"] <= 1
-    assert out["base"]["top"][0]["other_prob"] == pytest.approx(
-        next((r["prob"] for r in out["tuned"]["top"] if r["token"]["id"] == out["base"]["top"][0]["token"]["id"]),
-             out["base"]["top"][0]["other_prob"]))
+    first = out["base"]["top"][0]
+    in_tuned = (r["prob"] for r in out["tuned"]["top"] if r["token"]["id"] == first["token"]["id"])
+    assert first["other_prob"] == pytest.approx(next(in_tuned, first["other_prob"]))
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -374,13 +383,15 @@ def test_cli_pretrain_writes_a_checkpoint_that_generate_loads(tmp_path, capsys):
     text = tmp_path / "mine.txt"
     text.write_text(corpus.shakespeare(30_000).train)
     out = tmp_path / "run"
-    argv = ["pretrain", "--text", str(text), "--steps", "4", "--batch-size", "4", "--context", "16", "--vocab-size", "280",
-            "--layers", "1", "--width", "32", "--eval-every", "4", "--sample-every", "4", "--out", str(out), "--json"]
+    argv = ["pretrain", "--text", str(text), "--steps", "4", "--batch-size", "4", "--context", "16",
+            "--vocab-size", "280", "--layers", "1", "--width", "32", "--eval-every", "4",
+            "--sample-every", "4", "--out", str(out), "--json"]
     assert cli.main(argv) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[-1]["event"] == "done" and lines[-1]["step"] == 4
     assert (out / "corpus.txt").read_text() == text.read_text()  # the learner's text is kept with the run
-    assert cli.main(["generate", "--model", str(out), "--raw", "The", "--max-new-tokens", "3", "--seed", "0", "--json"]) == 0
+    argv = ["generate", "--model", str(out), "--raw", "The", "--max-new-tokens", "3", "--seed", "0", "--json"]
+    assert cli.main(argv) == 0
     assert len(json.loads(capsys.readouterr().out)["steps"]) == 3
 
 
@@ -410,7 +421,8 @@ SMALL_JOB = {"corpus_chars": 30_000, "vocab_size": 280, "steps": 400, "batch_siz
 
 def test_api_refuses_empty_and_too_big_text(api):
     r = api.post("/api/curriculum/pretrain", json={"text": ""})
-    assert r.status_code == 422 and r.json()["error"] == "text: is empty: paste or upload some text to train on"
+    assert r.status_code == 422
+    assert r.json()["error"] == "text: is empty: paste or upload some text to train on"
     r = api.post("/api/curriculum/pretrain", json={"text": "a" * (corpus.MAX_USER_CHARS + 1)})
     assert r.status_code in (413, 422) and "error" in r.json()
     r = api.post("/api/curriculum/pretrain", json={"text": "tiny"})
@@ -455,7 +467,8 @@ def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
     api.post(f"/api/curriculum/jobs/{job['id']}/stop")
     evs = read_events(api, job["id"])
     names = [n for n, _ in evs]
-    assert names[-1] == "done" and api.get(f"/api/curriculum/jobs/{job['id']}").json()["job"]["status"] == "stopped"
+    assert names[-1] == "done"
+    assert api.get(f"/api/curriculum/jobs/{job['id']}").json()["job"]["status"] == "stopped"
     assert "paused" in names and "resumed" in names and "sample" in names
     done = [d for n, d in evs if n == "done"][0]
     assert done["reason"] == "stopped" and done["step"] < SMALL_JOB["steps"]
@@ -466,14 +479,14 @@ def test_api_job_runs_in_background_is_bounded_and_cancellable(api):
     assert again.status_code == 200
     assert [n for n, _ in read_events(api, again.json()["job"]["id"])][-1] == "done"
     time.sleep(0.2)
-    assert live_models() <= models_before  # the jobs' models were released (an earlier test's idle batcher may end too)
+    assert live_models() <= models_before  # the jobs' models were freed (an earlier idle batcher may end too)
 
 
 def test_api_scale_panel(api):
     d = api.get("/api/curriculum/scale").json()
     assert d["flops_per_s"] > 1e8
     names = [r["name"] for r in d["rows"]]
-    assert any("GPT-2" in n for n in names) and any("SmolLM2" in n for n in names) and any("frontier" in n for n in names)
+    assert all(any(word in n for n in names) for word in ("GPT-2", "SmolLM2", "frontier"))
     for r in d["rows"]:
         assert r["seconds_here"] == pytest.approx(r["flops"] / d["flops_per_s"], rel=1e-4) and r["source"]
     gpt2 = d["rows"][0]
@@ -484,7 +497,8 @@ def test_api_finetune_data_and_compare(api):
     d = api.get("/api/curriculum/finetune/data").json()
     assert d["count"] >= 300 and set(d["kinds"]) == {"plays", "manners", "refusal"}
     assert d["mask"][0]["text"] == "<|user|>"
-    r = api.post("/api/curriculum/compare", json={"question": "Who is Hamlet's mother?", "tuned": "shakespeare-base"})
+    r = api.post("/api/curriculum/compare",
+                 json={"question": "Who is Hamlet's mother?", "tuned": "shakespeare-base"})
     assert r.status_code == 200
     out = r.json()
     assert out["moved"] == pytest.approx(0, abs=1e-6)  # a model compared with itself moves nothing

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 ARGS = ["pretrain", "--corpus-chars", "40000", "--vocab-size", "280", "--layers", "1", "--width", "32",
-        "--steps", "5", "--batch-size", "8", "--context", "16", "--eval-every", "5", "--sample-every", "100", "--json"]
+        "--steps", "5", "--batch-size", "8", "--context", "16", "--eval-every", "5", "--sample-every", "100",
+        "--json"]
 
 
 def losses(cmd: list[str], out) -> list[float]:

@@ -24,7 +24,8 @@ def test_loss_matches_the_hand_computed_example():
     # β = 0.1; policy log π(chosen) = -2, log π(rejected) = -6; reference -3 and -5.
     # rewards: 0.1 * (-2 - -3) = 0.1 and 0.1 * (-6 - -5) = -0.1; margin 0.2;
     # loss = -log σ(0.2) = log(1 + e^-0.2) = log(1.818730753...) = 0.598138869...
-    loss, rc, rr = dpo.dpo_loss(torch.tensor([-2.0]), torch.tensor([-6.0]), torch.tensor([-3.0]), torch.tensor([-5.0]), 0.1)
+    loss, rc, rr = dpo.dpo_loss(torch.tensor([-2.0]), torch.tensor([-6.0]), torch.tensor([-3.0]),
+                                torch.tensor([-5.0]), 0.1)
     assert abs(loss.item() - 0.598138869) < 1e-6
     assert abs(rc.item() - 0.1) < 1e-6 and abs(rr.item() + 0.1) < 1e-6
 
@@ -44,7 +45,8 @@ def test_loss_equals_an_independent_computation_on_a_batch():
 def test_answer_logps_count_the_answer_tokens_only():
     model, tok, _ = finetune.load_trainable(CHAT)
     model.eval()
-    pair = preferences.Pair(0, "helpful", "train", "Who is Hamlet's mother?", "Gertrude, the Queen of Denmark.", "Miranda.")
+    pair = preferences.Pair(0, "helpful", "train", "Who is Hamlet's mother?",
+                            "Gertrude, the Queen of Denmark.", "Miranda.")
     x, y, m = dpo.pair_batch(tok, [pair], 128)  # (2, T) each
     n_answer = len(tok.encode_ids(pair.chosen)) + 1  # and the end marker
     assert m[0].sum().item() == n_answer and m[1].sum().item() == len(tok.encode_ids("Miranda.")) + 1
@@ -103,7 +105,8 @@ def test_preference_data_is_well_formed_and_split():
     kinds = Counter((p.kind, p.split) for p in pairs)
     for kind in preferences.KINDS:
         assert kinds[(kind, "train")] > 0 and kinds[(kind, "eval")] > 0, kind
-    assert all(p.prompt.strip() and p.chosen.strip() and p.rejected.strip() and p.chosen != p.rejected for p in pairs)
+    assert all(p.prompt.strip() and p.chosen.strip() and p.rejected.strip() for p in pairs)
+    assert all(p.chosen != p.rejected for p in pairs)
     assert len({p.id for p in pairs}) == len(pairs)
     train = {(p.prompt.lower(), p.chosen.lower()) for p in pairs if p.split == "train"}
     assert not train & {(p.prompt.lower(), p.chosen.lower()) for p in pairs if p.split == "eval"}
@@ -147,7 +150,8 @@ def test_cli_align_prints_json_events_and_rejects_bad_input(tmp_path, capsys):
     from prediction_machine import cli
 
     out = tmp_path / "run"
-    assert cli.main(["align", "--steps", "1", "--pairs", "4", "--batch-size", "4", "--out", str(out), "--json"]) == 0
+    argv = ["align", "--steps", "1", "--pairs", "4", "--batch-size", "4", "--out", str(out), "--json"]
+    assert cli.main(argv) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     names = [e["event"] for e in events]
     assert names[0] == "start" and names[-1] == "done" and "step" in names

@@ -29,8 +29,10 @@ def test_the_refusal_rule_reads_the_first_words():
 def test_the_safety_set_is_held_out_from_all_training_data():
     items = safety.load_items()
     assert {i["kind"] for i in items} == {"harmful", "benign"}
-    assert sum(i["kind"] == "harmful" for i in items) >= 15 and sum(i["kind"] == "benign" for i in items) >= 15
-    seen = {e.user.lower() for e in finetune.load_examples()} | {p.prompt.lower() for p in preferences.load_pairs()}
+    assert sum(i["kind"] == "harmful" for i in items) >= 15
+    assert sum(i["kind"] == "benign" for i in items) >= 15
+    seen = {e.user.lower() for e in finetune.load_examples()}
+    seen |= {p.prompt.lower() for p in preferences.load_pairs()}
     assert not seen & {i["prompt"].lower() for i in items}
 
 
@@ -67,7 +69,8 @@ def test_the_chat_model_answers_the_pages_example_and_most_held_out_questions():
     assert not train & {r["question"].lower() for r in held["rows"]}
     # Facts it was never taught: it cannot know them, and the measurement says so.
     assert factual.accuracy(model, tok, list(factual.UNSEEN))["accuracy"] <= 0.5
-    assert factual.is_right("Gertrude.", "Gertrude, the Queen of Denmark.") and not factual.is_right("Miranda.", "Gertrude.")
+    assert factual.is_right("Gertrude.", "Gertrude, the Queen of Denmark.")
+    assert not factual.is_right("Miranda.", "Gertrude.")
 
 
 # ----------------------------------------------------------------------------- the API
@@ -120,4 +123,4 @@ def test_api_a_busy_server_answers_429_and_a_run_streams_to_the_end(api):
         body = "".join(resp.iter_text())
     assert "event: before" in body and "event: after" in body and "event: done" in body and "stopped" in body
     listed = api.get("/api/curriculum/runs").json()["runs"]
-    assert any(r["kind"] == "dpo" and r["status"] == "stopped" for r in listed)  # its checkpoint is on disk, complete
+    assert any(r["kind"] == "dpo" and r["status"] == "stopped" for r in listed)  # its checkpoint is on disk

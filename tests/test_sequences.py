@@ -113,7 +113,7 @@ def test_baselines_by_hand():
     assert baselines.positional_nll([[0, 1], [0, 1]], [[0, 1]], vocab=2) == pytest.approx(-math.log(2.5 / 3))
 
 
-# ----------------------------------------------------------------------------- the shipped models vs the baselines
+# ----------------------------------------------------------------------------- shipped models vs baselines
 
 
 def test_pixel_model_beats_both_baselines_and_matches_its_record():
@@ -135,7 +135,7 @@ def test_note_model_beats_both_baselines_and_matches_its_record():
 
 @pytest.mark.slow
 def test_the_classifier_recognizes_most_requested_digits():
-    # 20 per digit here; the shipped record holds docs/sequences.md's 100 per digit, checked for shape and bar.
+    # 20 per digit here; the shipped record holds docs/sequences.md's 100 per digit, checked for shape and bar
     table = digits.recognition_table(20, seed=1)
     assert table["classifier_held_out_accuracy"] > 0.9
     assert table["share"] >= 0.8, table["per_digit"]
@@ -181,7 +181,8 @@ def test_draw_keeps_the_painted_rows_and_shows_each_distribution():
 
 
 def test_request_tokens_keep_almost_no_probability_where_a_pixel_belongs():
-    other = [st["other"] for d in range(10) for st in digits.draw(d, [], SamplingParams(1.0), seed=d)["steps"]]
+    draws = [digits.draw(d, [], SamplingParams(1.0), seed=d) for d in range(10)]
+    other = [st["other"] for out in draws for st in out["steps"]]
     assert sum(other) / len(other) < 0.005
 
 
@@ -276,7 +277,8 @@ def test_cli_draw_writes_a_png_and_json(tmp_path, capsys):
 
 def test_cli_compose_writes_a_midi_file(tmp_path, capsys):
     out = tmp_path / "tune.mid"
-    assert main(["compose", "--start", "C5 B4", "--notes", "8", "--seed", "2", "--midi", str(out), "--json"]) == 0
+    argv = ["compose", "--start", "C5 B4", "--notes", "8", "--seed", "2", "--midi", str(out), "--json"]
+    assert main(argv) == 0
     data_ = json.loads(capsys.readouterr().out)
     assert midi.read_notes(out.read_bytes()) == [(n["pitch"], n["beats"]) for n in data_["notes"]]
     assert main(["compose", "--start", "Z9"]) == 2
