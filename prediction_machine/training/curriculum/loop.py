@@ -5,13 +5,13 @@ Pre-training, fine-tuning, DPO, LoRA and the sequence models all train through `
     pause? stop? -> learning rate from the schedule -> the trainer's loss -> backward -> clip -> AdamW step
                  -> record -> evaluate, sample, checkpoint when due -> ... -> checkpoint -> done
 
-Why one loop and not five parallel ones: the five differed only in their batch, their loss and
-what they measure, and five copies had drifted (the same count meant different things, one eval
-was named three ways). So the loop owns everything that must mean the same in every section:
-pause and stop, the step timer, the batch seed (`cfg.seed * 1_000_003 + step`, here only), the
-record and its events, and the cadence of evaluation, samples and checkpoints. A trainer hands
-over three functions: `step_fn(seed) -> Step` (its batch and loss), `evaluate() -> dict` and
-`sample() -> dict`, and one that saves a checkpoint. It stays one screen: read it top to bottom.
+Why one loop and not five parallel ones: the trainers differ only in their batch, their loss and
+what they measure, while the rest must mean the same in every section, and parallel copies drift
+(a count that means one thing here and another there, an eval named differently in each). So the
+loop owns pause and stop, the step timer, the batch seed (`cfg.seed * 1_000_003 + step`, here
+only), the record and its events, and the cadence of evaluation, samples and checkpoints. A trainer
+hands over `step_fn(seed) -> Step` (its batch and loss), `evaluate() -> dict`, `sample() -> dict`
+and `save(status)`, a checkpoint. The loop stays one screen: read it top to bottom.
 
 The record (run.json in every run folder) and the events use one schema:
 
@@ -39,6 +39,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
+
+from prediction_machine.config import TrainSettings
 
 Event = tuple[str, dict]
 
@@ -197,7 +199,7 @@ class Step:
     extra: dict = field(default_factory=dict)  # more numbers for the step event (DPO's rewards, ...)
 
 
-def new_record(kind: str, cfg, parameters: int, **fields) -> dict:
+def new_record(kind: str, cfg: TrainSettings, parameters: int, **fields) -> dict:
     """A run record at step 0 in the one schema (see the module docstring); `fields` add a trainer's own."""
     return {"kind": kind, "config": cfg.to_dict(), "parameters": parameters, "step": 0, "tokens": 0,
             "seconds": 0.0, "flops": 0.0, "status": "running", **fields,
@@ -205,7 +207,7 @@ def new_record(kind: str, cfg, parameters: int, **fields) -> dict:
 
 
 def train_loop(
-    cfg,
+    cfg: TrainSettings,
     model: torch.nn.Module,
     opt: torch.optim.Optimizer,
     record: dict,
@@ -218,7 +220,7 @@ def train_loop(
 ) -> Generator[Event, None, str]:
     """Train from record["step"] to cfg.steps, yielding events; returns (and records) why it ended.
 
-    `cfg` is a config.TrainSettings. `save(status)` writes a checkpoint and returns its event:
+    `save(status)` writes a checkpoint and returns its event:
     called every cfg.checkpoint_every steps, on pause (a paused run is safe on disk) and at the end.
     """
     step, seconds, reason = record["step"], record["seconds"], "finished"
