@@ -20,14 +20,12 @@ summarise runs with the functions below, so a run started from one shows up in t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
 
-from prediction_machine.model import weights
 from prediction_machine.model.models import shipped_checkpoint
 from prediction_machine.training.curriculum.checkpoint import read_record
 
@@ -69,16 +67,13 @@ def new_run_folder(kind: str, owner: str | None = None) -> Path:
         return folder
 
 
-# ----------------------------------------------------------------------------- writing and reading a run
-
-
-def write_json(path: Path, data: dict) -> None:
-    text = json.dumps(data, indent=1, allow_nan=False)
-    weights.atomic_write_bytes(path, lambda t: Path(t).write_text(text))
+# ----------------------------------------------------------------------------- reading a run
 
 
 def read_run(folder: Path) -> dict | None:
-    """A run's record (run.json of its current checkpoint), or None when the folder holds no run."""
+    """A run's record (run.json of its current checkpoint), or None when the folder holds no run.
+
+    Records are written by checkpoint.py alone, as part of a checkpoint."""
     return read_record(Path(folder))
 
 
