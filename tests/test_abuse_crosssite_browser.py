@@ -47,8 +47,11 @@ class Recorder:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict((k.decode().lower(), v.decode()) for k, v in scope["headers"])
-        entry = {"url": scope["path"] + "?" + scope["query_string"].decode(), "site": headers.get("sec-fetch-site"),
-                 "status": None}
+        entry = {
+            "url": scope["path"] + "?" + scope["query_string"].decode(),
+            "site": headers.get("sec-fetch-site"),
+            "status": None,
+        }
         self.seen.append(entry)
 
         async def record(message):
@@ -111,4 +114,6 @@ def test_cross_site_img_and_fetch_to_the_api_are_refused(page, ours, other_origi
     status = page.evaluate("fetch('/api/health').then((r) => r.status)")
     assert status == 200
     mine = [e for e in ours.recorder.seen[before:] if e["url"].startswith("/api/health")]
-    assert {e["site"] for e in mine} <= {"none", "same-origin"} and all(e["status"] == 200 for e in mine), mine
+    assert {e["site"] for e in mine} <= {"none", "same-origin"} and all(e["status"] == 200 for e in mine), (
+        mine
+    )
