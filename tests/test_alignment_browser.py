@@ -72,13 +72,23 @@ def test_rate_four_pairs_run_dpo_and_see_before_and_after(page, lab_url, artifac
     rated = lab.locator(".probe[data-rated='true']")
     unrated = lab.locator(".probe[data-rated='false']")
     assert rated.count() == 4 and unrated.count() >= 1
-    logps = [(float(rated.nth(i).get_attribute("data-logp-before")), float(rated.nth(i).get_attribute("data-logp-after")))
-             for i in range(rated.count())]
+    logps = [
+        (
+            float(rated.nth(i).get_attribute("data-logp-before")),
+            float(rated.nth(i).get_attribute("data-logp-after")),
+        )
+        for i in range(rated.count())
+    ]
     # Every chosen answer gains, except one the model was already sure of (p > 95%), which stays sure.
     assert all(after > before or (before > -0.05 and after > -0.05) for before, after in logps), logps
-    assert sum(before < -1 for before, _ in logps) >= 2 and all(after > before for before, after in logps if before < -1)
+    assert sum(before < -1 for before, _ in logps) >= 2 and all(
+        after > before for before, after in logps if before < -1
+    )
     first = rated.first
-    assert first.locator(".side.before .answer").inner_text() and first.locator(".side.after .answer").inner_text()
+    assert (
+        first.locator(".side.before .answer").inner_text()
+        and first.locator(".side.after .answer").inner_text()
+    )
     assert first.locator(".token-probs tbody tr").count() >= 2
     lab.locator("#al-rate .before-after").screenshot(path=str(artifacts / "alignment-before-after.png"))
 
@@ -87,7 +97,10 @@ def test_rate_four_pairs_run_dpo_and_see_before_and_after(page, lab_url, artifac
     page.wait_for_selector("#al-safety [data-ready='1']")
     rows = lab.locator("#al-safety table.safety tbody tr")
     assert [rows.nth(i).get_attribute("data-model") for i in range(rows.count())] == [
-        "shakespeare-base", "shakespeare-chat", "shakespeare-dpo"]
+        "shakespeare-base",
+        "shakespeare-chat",
+        "shakespeare-dpo",
+    ]
     assert "fixed rule" in lab.locator("#al-safety").inner_text()
     assert lab.locator("#al-safety details.answers-list").count() == 3
     lab.locator("#al-safety").screenshot(path=str(artifacts / "alignment-safety.png"))
@@ -101,8 +114,15 @@ def test_rate_four_pairs_run_dpo_and_see_before_and_after(page, lab_url, artifac
 
     # -- the curriculum table has its third stage, in the guide's words beside the measured numbers
     cost = page.locator("#cur-cost").inner_text()
-    for words in ("Preference tuning", "Massive (Internet-scale)", "Specific & Curated", "Very High", "Lower",
-                  "General Knowledge", "Alignment & Safety"):
+    for words in (
+        "Preference tuning",
+        "Massive (Internet-scale)",
+        "Specific & Curated",
+        "Very High",
+        "Lower",
+        "General Knowledge",
+        "Alignment & Safety",
+    ):
         assert words in cost, words
     page.locator("#cur-cost").screenshot(path=str(artifacts / "alignment-cost-table.png"))
 
