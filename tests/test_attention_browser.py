@@ -13,15 +13,21 @@ READY = '#attention [data-mount][data-ready="1"]'
 
 
 def api_row(server_url: str, text: str, layer: int, head: int, view: str, query: int) -> list[float]:
-    r = httpx.post(f"{server_url}/api/attention", json={"text": text, "layers": [layer], "heads": [head], "view": view},
-                   timeout=120)
+    r = httpx.post(
+        f"{server_url}/api/attention",
+        json={"text": text, "layers": [layer], "heads": [head], "view": view},
+        timeout=120,
+    )
     r.raise_for_status()
     key = "attention" if view == "token" else "word_attention"
     return r.json()[key]["maps"][0][0][query]
 
 
 def page_weights(page) -> list[float]:
-    return [float(w) for w in page.eval_on_selector_all("#attention .att-item", "els => els.map(e => e.dataset.weight)")]
+    return [
+        float(w)
+        for w in page.eval_on_selector_all("#attention .att-item", "els => els.map(e => e.dataset.weight)")
+    ]
 
 
 def state(page) -> dict:
@@ -80,10 +86,14 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
     own = "My cat <img src=x onerror=alert(1)> sat because it was cold."
     page.fill("#att-text", own)
     page.press("#att-text", "Enter")
-    wait_for_page(page, "document.querySelector('#attention .att-item .att-text').textContent === 'My' && "
-                  "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
+    wait_for_page(
+        page,
+        "document.querySelector('#attention .att-item .att-text').textContent === 'My' && "
+        "document.querySelector('#attention [data-mount]').dataset.ready === '1'",
+    )
     words = page.eval_on_selector_all("#attention .att-item .att-text", "els => els.map(e => e.textContent)")
-    assert "<imgsrc=xonerror=alert(1)>" in "".join(words)  # shown verbatim, as text (word view drops the spaces)
+    # shown verbatim, as text (word view drops the spaces)
+    assert "<imgsrc=xonerror=alert(1)>" in "".join(words)
     assert page.locator("#attention img").count() == 0
     s = state(page)
     q = int(s["query"])
@@ -96,7 +106,9 @@ def test_hover_focus_and_own_sentence(page, server_url, artifacts):
     page.check("#att-view-token")
     wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.view === 'token'")
     s = state(page)
-    assert page_weights(page) == api_row(server_url, own, int(s["layer"]), int(s["head"]), "token", int(s["query"]))
+    assert page_weights(page) == api_row(
+        server_url, own, int(s["layer"]), int(s["head"]), "token", int(s["query"])
+    )
     tokens = page.eval_on_selector_all("#attention .att-item .att-text", "els => els.map(e => e.textContent)")
     assert "".join(tokens).replace("␣", " ") == own
 
@@ -113,7 +125,7 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.layer === '16'")
     assert state(page)["head"] == "0"
     assert page.input_value("#att-layer") == "16"
-    assert page.locator('#attention .att-cell.selected').count() == 1
+    assert page.locator("#attention .att-cell.selected").count() == 1
     # the grid is one tab stop; arrow keys move the selection
     page.focus('#attention .att-cell[data-layer="16"][data-head="0"]')
     page.keyboard.press("ArrowRight")
@@ -127,7 +139,9 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     note = page.locator("#attention .att-deep-body p.note").text_content()
     assert "largest difference" in note
     page.locator("#attention .att-deep").screenshot(path=str(artifacts / "attention-breakdown-phone.png"))
-    page.evaluate("() => document.querySelector('#attention .att-examples').scrollIntoView({behavior: 'instant'})")
+    page.evaluate(
+        "() => document.querySelector('#attention .att-examples').scrollIntoView({behavior: 'instant'})"
+    )
     page.wait_for_timeout(300)
     page.screenshot(path=str(artifacts / "attention-phone.png"))
     # no horizontal overflow of the page on a phone
@@ -138,11 +152,19 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
     assert ref["kind"] == "referent"
     page.wait_for_selector("#attention .att-show >> nth=3")
     page.locator("#attention .att-show").nth(3).click()
-    wait_for_page(page, f"document.querySelector('#attention [data-mount]').dataset.layer === '{ref['layer']}' && "
-                  f"document.querySelector('#attention [data-mount]').dataset.head === '{ref['head']}'")
+    wait_for_page(
+        page,
+        f"document.querySelector('#attention [data-mount]').dataset.layer === '{ref['layer']}' && "
+        f"document.querySelector('#attention [data-mount]').dataset.head === '{ref['head']}'",
+    )
     s = state(page)
-    # The view stays the learner's (words); the word holding the measured token is selected, and the status says so.
-    tokens = httpx.post(f"{server_url}/api/attention", json={"text": EXAMPLE, "layers": [0], "heads": [0], "view": "word"}, timeout=120).json()
+    # The view stays the learner's (words); the word holding the measured token is selected,
+    # and the status says so.
+    tokens = httpx.post(
+        f"{server_url}/api/attention",
+        json={"text": EXAMPLE, "layers": [0], "heads": [0], "view": "word"},
+        timeout=120,
+    ).json()
     word = next(i for i, w in enumerate(tokens["words"]) if ref["query"] in w["tokens"])
     assert s["view"] == "word" and s["query"] == str(word)
     assert "in the word view" in page.locator("#attention .att-status").text_content()
@@ -152,16 +174,23 @@ def test_grid_click_and_breakdown(page, server_url, artifacts):
 
 def test_long_sentence_loads_one_layer_at_a_time(page, server_url):
     """Over the payload bound, the page pages by layer instead of asking for everything."""
-    long = "When the old lighthouse keeper finally climbed the stairs at dawn, he found that the lamp, " \
-           "which had burned all night, was still warm."
+    long = (
+        "When the old lighthouse keeper finally climbed the stairs at dawn, he found that the lamp, "
+        "which had burned all night, was still warm."
+    )
     page.goto("/#attention")
     page.wait_for_selector(READY, timeout=120_000)
     page.fill("#att-text", long)
     page.press("#att-text", "Enter")
-    wait_for_page(page, "document.querySelector('#attention .att-status').textContent.includes('each layer loads')")
+    wait_for_page(
+        page, "document.querySelector('#attention .att-status').textContent.includes('each layer loads')"
+    )
     wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
     page.select_option("#att-layer", "2")
-    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.layer === '2' && "
-                  "document.querySelector('#attention [data-mount]').dataset.ready === '1'")
+    wait_for_page(
+        page,
+        "document.querySelector('#attention [data-mount]').dataset.layer === '2' && "
+        "document.querySelector('#attention [data-mount]').dataset.ready === '1'",
+    )
     s = state(page)
     assert page_weights(page) == api_row(server_url, long, 2, int(s["head"]), "word", int(s["query"]))
