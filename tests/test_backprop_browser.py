@@ -24,7 +24,12 @@ def torch_step(activation: str):
     loss.backward()
     after = (W - n["lr"] * W.grad).detach()
     y2 = getattr(torch, activation)(n["x1"] * after[0] + n["x2"] * after[1] + after[2])
-    return loss.item(), dict(zip(["w1", "w2", "b"], W.grad.tolist(), strict=True)), dict(zip(["w1", "w2", "b"], after.tolist(), strict=True)), ((y2 - n["target"]) ** 2).item()
+    return (
+        loss.item(),
+        dict(zip(["w1", "w2", "b"], W.grad.tolist(), strict=True)),
+        dict(zip(["w1", "w2", "b"], after.tolist(), strict=True)),
+        ((y2 - n["target"]) ** 2).item(),
+    )
 
 
 def shown_grad(page, node: str) -> str:
@@ -41,13 +46,18 @@ def test_one_neuron_forward_backward_update(page, artifacts):
             page.fill(f"#bp-n-{name}", str(value))
             page.locator(f"#bp-n-{name}").dispatch_event("change")
     page.wait_for_load_state("networkidle")
-    for name in ("x1", "x2", "w1", "w2", "b", "target"):  # the graph holds the server's answer for *these* numbers
-        expect(page.locator(f'#bp-neuron [data-node="{name}"] .bp-value')).to_have_text(f"{NUMBERS[name]:.4f}")
+    # the graph holds the server's answer for *these* numbers
+    for name in ("x1", "x2", "w1", "w2", "b", "target"):
+        expect(page.locator(f'#bp-neuron [data-node="{name}"] .bp-value')).to_have_text(
+            f"{NUMBERS[name]:.4f}"
+        )
     expect(page.locator('#bp-neuron [data-node="L"] .bp-value')).to_have_text("?")
     loss, grads, after, new_loss = torch_step("sigmoid")
 
     page.get_by_role("button", name="Forward").click()
-    assert float(page.locator('#bp-neuron [data-node="L"] .bp-value').text_content()) == pytest.approx(loss, abs=1e-4)
+    assert float(page.locator('#bp-neuron [data-node="L"] .bp-value').text_content()) == pytest.approx(
+        loss, abs=1e-4
+    )
     assert shown_grad(page, "w1") == ""  # no gradient before the backward pass
 
     edge = page.get_by_role("button", name="Backward: next edge")
@@ -55,7 +65,8 @@ def test_one_neuron_forward_backward_update(page, artifacts):
     assert float(shown_grad(page, "L")) == 1.0
     for _ in range(4):
         edge.click()
-    assert shown_grad(page, "e") != "" and shown_grad(page, "w1") == ""  # the gradient is on its way, edge by edge
+    # the gradient is on its way, edge by edge
+    assert shown_grad(page, "e") != "" and shown_grad(page, "w1") == ""
     assert "local derivative" in page.locator("#bp-neuron .bp-status").text_content()
     page.locator("#bp-neuron").screenshot(path=str(artifacts / "backprop-neuron-backward.png"))
     clicks = 0
@@ -70,8 +81,12 @@ def test_one_neuron_forward_backward_update(page, artifacts):
 
     page.get_by_role("button", name="Update").click()
     for name, a in after.items():
-        assert float(page.locator(f'#bp-neuron tr[data-param="{name}"] td:last-child').get_attribute("data-value")) == pytest.approx(a, abs=1e-8)
-    shown_new_loss = float(page.locator('#bp-neuron tr[data-param="loss"] td:last-child').get_attribute("data-value"))
+        assert float(
+            page.locator(f'#bp-neuron tr[data-param="{name}"] td:last-child').get_attribute("data-value")
+        ) == pytest.approx(a, abs=1e-8)
+    shown_new_loss = float(
+        page.locator('#bp-neuron tr[data-param="loss"] td:last-child').get_attribute("data-value")
+    )
     assert shown_new_loss == pytest.approx(new_loss, abs=1e-8) and shown_new_loss < loss
     page.locator("#bp-neuron").screenshot(path=str(artifacts / "backprop-neuron-update.png"))
     # "Use the new weights" copies them into the inputs, and the next step starts from there.
