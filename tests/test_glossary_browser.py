@@ -19,16 +19,29 @@ def generate(page, prompt="What is the capital of France?", max_new=6):
     page.click("#generate")
     page.wait_for_selector("#inference .figure[data-done='1']", timeout=180_000)
     n = page.locator("#timeline .step-chip").count()
-    wait_until(lambda: all(page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}"
-                           for s in ("tokenizer", "embedding", "transformer", "prediction", "sampling", "generation")))
+    wait_until(
+        lambda: all(
+            page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}"
+            for s in ("tokenizer", "embedding", "transformer", "prediction", "sampling", "generation")
+        )
+    )
 
 
 def test_each_term_is_explained_where_it_is_first_used_and_in_the_glossary(page):
     generate(page)
-    shown = {t.lower() for t in page.locator("#inference .term-button").evaluate_all("els => els.map(e => e.dataset.term)")}
+    shown = {
+        t.lower()
+        for t in page.locator("#inference .term-button").evaluate_all("els => els.map(e => e.dataset.term)")
+    }
     missing = [t for t in TERMS if t.lower() not in shown]
     assert not missing, f"terms with no explanation on the inference page: {missing}"
-    glossary = dict(zip(page.locator("#glossary-list dt").all_inner_texts(), page.locator("#glossary-list dd").all_inner_texts(), strict=True))
+    glossary = dict(
+        zip(
+            page.locator("#glossary-list dt").all_inner_texts(),
+            page.locator("#glossary-list dd").all_inner_texts(),
+            strict=True,
+        )
+    )
     lower = {k.lower(): v for k, v in glossary.items()}
     for word in TERMS:
         assert lower.get(word.lower(), "").endswith("."), f"the glossary has no sentence for {word!r}"
