@@ -65,7 +65,9 @@ def test_generate_fills_every_stage_with_real_values(page, artifacts):
     assert "Temperature 0" in page.inner_text("#draw-text")
 
     # 6. the streamed tokens are exactly the CLI's greedy tokens.
-    ids = [int(x) for x in page.locator("#timeline .step-chip").evaluate_all("els => els.map(e => e.dataset.id)")]
+    ids = [
+        int(x) for x in page.locator("#timeline .step-chip").evaluate_all("els => els.map(e => e.dataset.id)")
+    ]
     reference = cli_greedy(PROMPT, 16)
     assert ids == [s["id"] for s in reference["steps"]]
     assert page.inner_text("#generated-text") == reference["text"]
@@ -81,10 +83,12 @@ def test_generate_fills_every_stage_with_real_values(page, artifacts):
 def overlapping_labels(page) -> list[str]:
     """Pairs of labels in the embedding picture whose boxes overlap by more than a pixel."""
     boxes = page.locator("#embedding-projection text").evaluate_all(
-        "els => els.map(e => { const r = e.getBoundingClientRect(); return [e.textContent, r.left, r.top, r.right, r.bottom]; })")
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return [e.textContent, r.left, r.top, r.right, r.bottom]; })"
+    )
     out = []
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             if min(a[3], b[3]) - max(a[1], b[1]) > 1 and min(a[4], b[4]) - max(a[2], b[2]) > 1:
                 out.append(f"{a[0]!r} and {b[0]!r}")
     return out
@@ -104,7 +108,9 @@ def test_temperature_slider_reshapes_the_distribution(page, artifacts):
         return page.locator("#preview-table .sample-prob").all_inner_texts()
 
     def set_slider(selector, value):
-        page.eval_on_selector(selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value)
+        page.eval_on_selector(
+            selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value
+        )
 
     set_slider("#slider-temperature", "0.5")
     wait_until(lambda: page.locator("#sampling-next .caption").count() == 1)
@@ -115,7 +121,8 @@ def test_temperature_slider_reshapes_the_distribution(page, artifacts):
     wait_until(lambda: probs() != cold)
     hot = probs()
     assert cold != hot
-    assert float(hot[0].rstrip("%")) < float(cold[0].rstrip("%"))  # hotter = flatter: the top token loses mass
+    # hotter = flatter: the top token loses mass
+    assert float(hot[0].rstrip("%")) < float(cold[0].rstrip("%"))
     assert page.inner_text("#slider-temperature-value") == "1.80"
     assert "u = " in page.inner_text("#preview-draw-text")  # the seeded draw is shown
     assert "Temperature 0" in page.inner_text("#draw-text")  # the step taken keeps its own record
@@ -135,8 +142,12 @@ def generate_a_few(page, max_new=6):
     page.click("#generate")
     page.wait_for_selector("#inference .figure[data-done='1']", timeout=180_000)
     n = page.locator("#timeline .step-chip").count()
-    wait_until(lambda: all(page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}"
-                           for s in ("embedding", "transformer", "sampling")))
+    wait_until(
+        lambda: all(
+            page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}"
+            for s in ("embedding", "transformer", "sampling")
+        )
+    )
 
 
 def test_page_is_usable_on_a_phone(browser, base_url, artifacts):
