@@ -32,7 +32,9 @@ def cli_generate() -> dict:
 
 
 def set_slider(page, selector, value):
-    page.eval_on_selector(selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value)
+    page.eval_on_selector(
+        selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value
+    )
 
 
 def step_eight(page):
@@ -44,8 +46,12 @@ def step_eight(page):
     set_slider(page, "#slider-temperature", str(TEMPERATURE))
     for k in range(1, N + 1):
         page.click("#step")
-        wait_until(lambda k=k: page.locator("#timeline .step-chip").count() == k
-                   and page.get_attribute("#inference .figure", "data-running") == "0")
+        wait_until(
+            lambda k=k: (
+                page.locator("#timeline .step-chip").count() == k
+                and page.get_attribute("#inference .figure", "data-running") == "0"
+            )
+        )
 
 
 def stage_tags(page):
@@ -67,7 +73,9 @@ def test_every_stage_shows_the_selected_step_and_agrees_with_the_cli(page, lm, a
     for i in ids:
         texts.append("" if i in lm.stop_ids else decoder.push(i))
 
-    timeline = [int(x) for x in page.locator("#timeline .step-chip").evaluate_all("els => els.map(e => e.dataset.id)")]
+    timeline = [
+        int(x) for x in page.locator("#timeline .step-chip").evaluate_all("els => els.map(e => e.dataset.id)")
+    ]
     assert timeline == ids, "stepping picked differently from one uninterrupted generate"
     for i in range(N):
         page.click(f"#timeline .step-chip[data-index='{i}']")
@@ -155,8 +163,12 @@ def test_stages_follow_the_newest_step_unless_an_older_one_is_pinned(page):
 
     def step(k):
         page.click("#step")
-        wait_until(lambda: page.locator("#timeline .step-chip").count() == k
-                   and page.get_attribute("#inference .figure", "data-running") == "0")
+        wait_until(
+            lambda: (
+                page.locator("#timeline .step-chip").count() == k
+                and page.get_attribute("#inference .figure", "data-running") == "0"
+            )
+        )
 
     for k in (1, 2, 3):
         step(k)
