@@ -54,7 +54,9 @@ def walk(page, section: str, artifacts, during=None) -> int:
     for index in range(stops):
         assert panel.get_attribute("data-stop") == str(index)
         assert focused(page)["id"] == "tour-title", f"focus did not move to stop {index + 1} of {section}"
-        assert page.locator(f"#{section} .tour-target").count() == 1, f"stop {index + 1} of {section} highlights nothing"
+        assert page.locator(f"#{section} .tour-target").count() == 1, (
+            f"stop {index + 1} of {section} highlights nothing"
+        )
         assert "appears once" not in panel.inner_text()
         if index == 1:
             page.screenshot(path=str(artifacts / f"tour-{section}.png"))
@@ -129,7 +131,9 @@ def test_escape_ends_a_tour_and_progress_is_remembered(page, artifacts):
     assert page.locator(".tour-panel").count() == 0
     assert focused(page)["tour"] == "attention"
     # A fresh page offers a half-walked tour where it stopped.
-    page.evaluate("() => localStorage.setItem('prediction-machine:tour:curriculum', JSON.stringify({stop: 2}))")
+    page.evaluate(
+        "() => localStorage.setItem('prediction-machine:tour:curriculum', JSON.stringify({stop: 2}))"
+    )
     page.reload()
     page.wait_for_selector("[data-tour='curriculum']")
     assert page.inner_text("[data-tour='curriculum']") == "Continue the tour (stop 3 of 6)"
@@ -142,9 +146,11 @@ def test_skip_links_bring_generate_within_a_few_tabs(page):
     page.wait_for_selector("#generate")
     # Without the skip links: every focusable element before Generate in document order.
     before = page.evaluate(
-        "() => { const all = [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')]"
+        "() => { const all = [...document.querySelectorAll("
+        "'a[href], button, input, select, textarea, summary, [tabindex]')]"
         ".filter(e => e.tabIndex >= 0 && !e.disabled && e.getClientRects().length);"
-        " return all.indexOf(document.getElementById('generate')); }")
+        " return all.indexOf(document.getElementById('generate')); }"
+    )
     presses = 1
     page.keyboard.press("Tab")
     assert focused(page)["text"] == "Skip to the live model"
@@ -160,5 +166,8 @@ def test_skip_links_bring_generate_within_a_few_tabs(page):
         link.focus()
         page.keyboard.press("Enter")
         section = link.evaluate("a => a.closest('section').id")
-        where = page.evaluate("() => { const a = document.activeElement; return [a.closest('section')?.id, a.getClientRects().length]; }")
+        where = page.evaluate(
+            "() => { const a = document.activeElement;"
+            " return [a.closest('section')?.id, a.getClientRects().length]; }"
+        )
         assert where[0] == section and where[1] > 0, (link.inner_text(), where)
