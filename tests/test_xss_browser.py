@@ -28,7 +28,9 @@ def stub_url(stub, tmp_path_factory):
 
 def no_attack_ran(page, dialogs):
     assert dialogs == [], f"a dialog fired: {dialogs}"
-    assert page.locator(EVIL).count() == 0, page.locator(EVIL).evaluate_all("els => els.map(e => e.outerHTML)")
+    assert page.locator(EVIL).count() == 0, page.locator(EVIL).evaluate_all(
+        "els => els.map(e => e.outerHTML)"
+    )
     assert page.evaluate("window.__pwned === undefined")
 
 
@@ -44,7 +46,8 @@ def test_hostile_model_text_shows_as_text_everywhere(page, stub_url, artifacts):
     page.fill("#prompt", prompt)
     page.fill("#max-tokens", "12")
     page.click("#generate")
-    page.locator("#timeline .step-chip").nth(11).wait_for(timeout=30_000)  # (no wait_for_function: our CSP forbids eval)
+    # (no wait_for_function: our CSP forbids eval)
+    page.locator("#timeline .step-chip").nth(11).wait_for(timeout=30_000)
     page.wait_for_selector("#prediction-table tbody tr")
 
     chips = page.locator("#prompt-tokens .token-text")
@@ -60,8 +63,11 @@ def test_hostile_model_text_shows_as_text_everywhere(page, stub_url, artifacts):
         assert placeholder in generated, placeholder
     assert not any(c in generated for c in "\u202e\u202c\u200b\n")
     # Each token's text is its own bidi island: an RTL override cannot flip its neighbours.
-    tags = set(page.locator("#inference .token-text").evaluate_all(
-        "els => els.map(e => e.tagName + ':' + getComputedStyle(e).unicodeBidi)"))
+    tags = set(
+        page.locator("#inference .token-text").evaluate_all(
+            "els => els.map(e => e.tagName + ':' + getComputedStyle(e).unicodeBidi)"
+        )
+    )
     assert tags == {"BDI:isolate"}, tags
 
     section = page.locator("#inference").inner_text()
