@@ -104,3 +104,34 @@ def test_a_record_from_before_the_one_schema_reads_in_it(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps(old))
     evals = read_record(tmp_path)["history"]["eval"]
     assert evals == [{"step": 1, "train_loss": 4.0, "eval_loss": 4.2}, {"step": 2, "eval_loss": 3.9}]
+
+
+@pytest.mark.parametrize("name", ["digits", "shakespeare-chat",
+                                  pytest.param("shakespeare-dpo", marks=pytest.mark.slow)])
+def test_a_recipe_retraces_its_shipped_run(name, tmp_path):
+    """The recipe at its full length, stopped after 3 steps: the loss curve starts as the shipped one did.
+
+    Same settings, same per-step batch seeds, same schedule: the first losses agree to float rounding
+    (the record keeps 5 decimals; another CPU may round the last digits differently).
+    """
+    from prediction_machine.sequences import train
+
+    recipe, shipped_record = recipes.get(name), read_record(SHIPPED[name])
+    seen: list[int] = []
+
+    def stop() -> bool:
+        return len(seen) >= 3
+    if recipe.trainer == "sequences":
+        events = train.train(recipe.config, None, should_stop=stop)
+    elif recipe.trainer == "finetune":
+        events = finetune.finetune(recipe.config, SHIPPED[recipe.base], tmp_path / "run", should_stop=stop)
+    else:
+        events = dpo.dpo(recipe.config, SHIPPED[recipe.base], tmp_path / "run", should_stop=stop,
+                         sft_name=recipe.base)
+    losses = []
+    for event, data in events:
+        if event == "step":
+            seen.append(data["step"])
+            losses.append(data["loss"])
+    assert seen == [1, 2, 3]
+    assert losses == pytest.approx(shipped_record["history"]["loss"][:3], abs=2e-4), name
