@@ -107,7 +107,9 @@ def test_a_record_from_before_the_one_schema_reads_in_it(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["digits", "shakespeare-chat",
-                                  pytest.param("shakespeare-dpo", marks=pytest.mark.slow)])
+                                  pytest.param("shakespeare-dpo", marks=pytest.mark.slow),
+                                  pytest.param("shakespeare-base", marks=pytest.mark.slow),
+                                  pytest.param("melody", marks=pytest.mark.slow)])
 def test_a_recipe_retraces_its_shipped_run(name, tmp_path):
     """The recipe at its full length, stopped after 3 steps: the loss curve starts as the shipped one did.
 
@@ -115,6 +117,7 @@ def test_a_recipe_retraces_its_shipped_run(name, tmp_path):
     (the record keeps 5 decimals; another CPU may round the last digits differently).
     """
     from prediction_machine.sequences import train
+    from prediction_machine.training.curriculum import pretrain
 
     recipe, shipped_record = recipes.get(name), read_record(SHIPPED[name])
     seen: list[int] = []
@@ -123,6 +126,8 @@ def test_a_recipe_retraces_its_shipped_run(name, tmp_path):
         return len(seen) >= 3
     if recipe.trainer == "sequences":
         events = train.train(recipe.config, None, should_stop=stop)
+    elif recipe.trainer == "pretrain":
+        events = pretrain.pretrain(recipe.config, tmp_path / "run", should_stop=stop)
     elif recipe.trainer == "finetune":
         events = finetune.finetune(recipe.config, SHIPPED[recipe.base], tmp_path / "run", should_stop=stop)
     else:
