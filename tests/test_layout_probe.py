@@ -102,13 +102,17 @@ def test_another_processor_or_model_shape_gets_its_own_key(monkeypatch):
     assert layout_probe.machine_key(shapes) != key
 
 
-def test_a_probe_on_a_busy_machine_is_used_but_not_stored(cache, monkeypatch):
+def test_a_probe_on_a_busy_machine_is_kept_until_a_quiet_start_measures_again(cache, monkeypatch):
+    probes = []
+    monkeypatch.setattr(layout_probe, "probe",
+                        lambda run, c: probes.append(1) or Choice({1: "plain"}, {}, "probe", 0.1))
     monkeypatch.setattr(layout_probe, "busy", lambda: True)
-    decoder = fastpath.FusedDecoder(tiny_model(14))
-    monkeypatch.setattr(layout_probe, "probe", lambda run, c: Choice({1: "plain"}, {}, "probe", 0.1))
-    choice = layout_probe.tune(decoder)
-    assert choice.busy and decoder.choice is choice
-    assert not (cache / layout_probe.CACHE_FILE).exists()
+    choice = layout_probe.tune(fastpath.FusedDecoder(tiny_model(14)))
+    assert choice.busy and layout_probe.stored_here()[0]["busy"]
+    assert layout_probe.tune(fastpath.FusedDecoder(tiny_model(14))).source == "cache"  # still busy: reused
+    monkeypatch.setattr(layout_probe, "busy", lambda: False)
+    quiet = layout_probe.tune(fastpath.FusedDecoder(tiny_model(14)))
+    assert len(probes) == 2 and not quiet.busy and not layout_probe.stored_here()[0]["busy"]
 
 
 def test_the_real_probe_runs_every_candidate_on_the_decoders_own_matrices(cache):

@@ -74,12 +74,13 @@ class Choice:
 
     def to_json(self) -> dict:
         return {"layouts": {str(r): v for r, v in self.layouts.items()},
-                "timings_ms": {str(r): v for r, v in self.timings_ms.items()}}
+                "timings_ms": {str(r): v for r, v in self.timings_ms.items()}, "busy": self.busy}
 
     @classmethod
     def from_json(cls, data: dict, source: str = "cache") -> Choice:
-        return cls({int(r): v for r, v in data["layouts"].items()},
-                   {int(r): v for r, v in data.get("timings_ms", {}).items()}, source)
+        layouts = {int(r): v for r, v in data["layouts"].items()}
+        timings = {int(r): v for r, v in data.get("timings_ms", {}).items()}
+        return cls(layouts, timings, source, busy=bool(data.get("busy")))
 
 
 # ----------------------------------------------------------------------------- the measurement
@@ -198,20 +199,22 @@ def forget() -> int:
 def tune(decoder, reprobe: bool = False) -> Choice:
     """Give a fastpath.FusedDecoder its layouts: read back for this machine, or probed and stored.
 
-    Only the layouts chosen are kept; the others' copies are dropped. A probe run while the
-    machine is busy (see busy) is used but not stored, so a quieter start measures again.
+    Only the layouts chosen are kept; the others' copies are dropped. A choice probed while the
+    machine was busy (see busy) is marked so, and measured again at the first start that finds
+    the machine quiet; until then it is used (probing at every start of a busy machine, e.g. the
+    test suite's many servers, would only make it busier).
     """
     key = machine_key(decoder.shapes())
     choice = None if reprobe else read_cached(key)
-    if choice is None or not set(choice.layouts.values()) <= set(decoder.available_layouts()):
+    stale = choice is not None and choice.busy and not busy()
+    if stale or choice is None or not set(choice.layouts.values()) <= set(decoder.available_layouts()):
         candidates = decoder.available_layouts()
         for layout in candidates:
             decoder.prepare(layout)
         was_busy = busy()
         choice = probe(decoder.one_token_products, candidates)
         choice.busy = was_busy or busy()
-        if not choice.busy:
-            store(key, choice, decoder.describe_model())
+        store(key, choice, decoder.describe_model())
     decoder.use(choice)
     return choice
 
