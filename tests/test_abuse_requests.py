@@ -1,4 +1,4 @@
-"""The small things of issue 17: parse errors that say where, duplicate keys, the cross-site GET
+"""The small things: parse errors that say where, duplicate keys, the cross-site GET
 rule at the ASGI level, and the compare cache that no longer keeps every checkpoint loaded.
 """
 
