@@ -1,4 +1,4 @@
-"""Local security defaults and classroom mode (issue 7, points 12 and 13).
+"""Local security defaults and classroom mode.
 
 Most checks call the ASGI app directly with hand-made scopes, so every header is exactly
 what the test says (an empty Host, a duplicated cookie...). The classroom checks start the
