@@ -1,4 +1,4 @@
-"""Bounded connections (issue 17): idle and slow sockets cannot lock the room out.
+"""Bounded connections: idle and slow sockets cannot lock the room out.
 
 The real `prediction-machine serve` runs in classroom mode with small limits set through the
 environment (40 connections, 10 per address, headers within 2 s, bodies within 2 s, idle
