@@ -1,4 +1,4 @@
-"""A start-up that does not wait for the model (issue 13): health and the page answer while it loads.
+"""A start-up that does not wait for the model: health and the page answer while it loads.
 
 The in-process tests hold the load on an Event, so "loading" is seen for certain; the last test
 starts a real `prediction-machine serve` with an empty weights cache (the slow, cold load) and
