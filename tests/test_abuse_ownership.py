@@ -1,4 +1,4 @@
-"""Students cannot touch each other's work, and each one's runs stay under a disk quota (issue 17).
+"""Students cannot touch each other's work, and each one's runs stay under a disk quota.
 
 A classroom server (in process, real sockets) with two students, A and B, who signed in
 through the link, and the teacher, who holds the token itself (Bearer).
