@@ -1,4 +1,4 @@
-"""Reliability under bad input, overload, disconnects and shutdown (issue 7, points 2-4, 6-11, 14).
+"""Reliability under bad input, overload, disconnects and shutdown.
 
 Small, fast versions of what bench/load.py and bench/soak.py run at full scale. Most tests use
 the tiny stub model of tests/hostile_model.py (real decoder, real routes, milliseconds per
