@@ -1,4 +1,4 @@
-"""Fairness a cookie cannot fool, and places that time out (issue 17).
+"""Fairness a cookie cannot fool, and places that time out.
 
 In classroom mode the client id is the one the server signed: rotating the `pm_client`
 cookie, forging the session cookie or minting new sessions from one machine still gets one
