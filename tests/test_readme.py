@@ -1,5 +1,6 @@
 """The README a newcomer reads: its Python snippet runs as written, its map of the code names real files and
-every module, and its links lead somewhere."""
+every module, its links lead somewhere, and nothing a newcomer reads points to an issue tracker they cannot
+see."""
 
 import contextlib
 import io
@@ -43,7 +44,8 @@ def test_the_two_commands_are_the_quick_start():
 def map_paths() -> list[str]:
     """The paths the README's map names, built from its indentation (two spaces a level).
 
-    "  model/\\n    chat.py  the chat template" -> ["prediction_machine/model/", "prediction_machine/model/chat.py"]
+    "  model/\\n    chat.py  the chat template"
+    -> ["prediction_machine/model/", "prediction_machine/model/chat.py"]
     Lines indented past the name column continue the description above them.
     """
     block = re.search(r"```\n(prediction_machine/.*?)```", section("The code"), re.S).group(1)
@@ -86,3 +88,19 @@ def test_links_in_the_readme_and_docs_lead_somewhere():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, f"links to files that do not exist: {broken}"
 
+
+def test_no_issue_numbers_where_a_newcomer_reads():
+    """An issue number points to a tracker a newcomer cannot see: say what and why instead."""
+    pattern = re.compile(r"\bissues? #?\d+|\(#\d+\)", re.I)
+    files = [README, *(ROOT / "docs").rglob("*.md"), ROOT / "Makefile", ROOT / "pyproject.toml"]
+    read = {".py", ".js", ".css", ".html", ".md", ".json"}
+    for folder in ("prediction_machine", "tests", "bench"):
+        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in read]
+    hits = [
+        f"{path.relative_to(ROOT)}:{i}"
+        for path in files
+        if "__pycache__" not in path.parts
+        for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not hits, f"issue numbers in: {hits}"
