@@ -104,3 +104,17 @@ def test_no_issue_numbers_where_a_newcomer_reads():
         if pattern.search(line)
     ]
     assert not hits, f"issue numbers in: {hits}"
+
+
+def test_the_classroom_limits_table_names_real_settings():
+    """docs/classroom.md says what happens beyond each limit; the setting it names must exist."""
+    from dataclasses import fields
+
+    from prediction_machine.web.settings import ServerSettings
+
+    table = (ROOT / "docs" / "classroom.md").read_text().split("## Limits", 1)[1].split("\n\n", 2)[2]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| limit")]
+    named = [name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[3])]
+    assert len(named) >= len(rows)  # every row names its setting
+    unknown = set(named) - {f.name for f in fields(ServerSettings)}
+    assert not unknown, f"docs/classroom.md names settings ServerSettings does not have: {unknown}"
