@@ -21,6 +21,7 @@ import json
 import time
 
 import pytest
+from conftest import make_app, read_sse
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
@@ -29,23 +30,22 @@ from schemathesis.checks import CHECKS  # noqa: E402
 
 EXAMPLES = 100
 SEED = 20261128
+# Both phases: the same examples on every run, nothing remembered between runs, no time limit per example.
+HYPOTHESIS = dict(derandomize=True, database=None, deadline=None, phases=[Phase.explicit, Phase.generate],
+                  suppress_health_check=list(HealthCheck))
 
 
 def sse_is_valid(ctx, response, case):
     """A streamed answer: strict JSON in every event, UTF-8, and a terminal event last."""
-    if response.status_code != 200 or "text/event-stream" not in response.headers.get("content-type", [""])[0]:
+    if (
+        response.status_code != 200
+        or "text/event-stream" not in response.headers.get("content-type", [""])[0]
+    ):
         return None
-    text = response.content.decode("utf-8")  # raises on invalid UTF-8
-    events = []
-    for chunk in text.split("\n\n"):
-        lines = [ln for ln in chunk.split("\n") if ln]
-        if not lines or lines[0].startswith(":"):
-            continue
-        name = lines[0].removeprefix("event: ")
-        data = "\n".join(ln[6:] for ln in lines if ln.startswith("data: "))
-        json.loads(data, parse_constant=_no_constants)
-        events.append(name)
-    assert events and events[-1] in ("done", "error"), f"stream did not end with a terminal event: {events[-3:]}"
+    events = [name for name, _ in read_sse(response.content)]  # raises on invalid UTF-8 or JSON
+    assert events and events[-1] in ("done", "error"), (
+        f"stream did not end with a terminal event: {events[-3:]}"
+    )
     return True
 
 
@@ -60,16 +60,19 @@ SEMANTIC_422 = (
     "breakdown.layer: ",  # ... layer, head or position beyond this model or this sentence
     "breakdown.head: ",
     "breakdown.query: ",
-    "text: ",  # a sentence over the attention bound in tokens; a training text too short, or given without corpus "text"
+    # a sentence over the attention bound in tokens; a training text too short, or given without corpus "text"
+    "text: ",
     "resume: no pre-training run called",  # run ids name folders on disk
     "resume: there is no saved run",
-    "pairs",  # the library checks each rated pair (blank once trimmed, chosen = rejected, 1..64) and names its place
+    # the library checks each rated pair (blank once trimmed, chosen = rejected, 1..64) and names its place
+    "pairs",
     "start: ",  # typed note names that do not parse, or notes outside the melody model's range
     "target: ",  # a token id beyond this model's vocabulary (the schema bound is the largest model's)
     "base: no checkpoint called",
     "tuned: no checkpoint called",
     "layers: ",  # layer numbers beyond this model's depth, or listed twice
-    "remove: index ",  # a point index beyond this playground session's points (the stateful phase reaches them)
+    # a point index beyond this playground session's points (the stateful phase reaches them)
+    "remove: index ",
     "add: a session holds at most",  # more points than a session holds, counting the ones it has
 )
 # Positive cases keep their shape, but long computations are cut short to bound the run time:
@@ -112,30 +115,15 @@ def no_training(stop, pause):
 
 
 @pytest.fixture(scope="module")
-def fuzz_schema(tmp_path_factory):
-    from hostile_model import build
-
+def fuzz_schema(stub, tmp_path_factory):
     from prediction_machine.web import jobs
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
-    real_start = jobs.JobManager.start
-    # The manager tidies up after every job with a full gc.collect(): right for real jobs, but
-    # hundreds of placeholder jobs would spend minutes there.
-    mp.setattr(jobs, "gc", type("NoGC", (), {"collect": staticmethod(lambda: 0)}))
-    mp.setattr(jobs.JobManager, "start", lambda self, kind, work, folder=None, **kw: real_start(self, kind, no_training, folder, **kw))
-
-    from prediction_machine.web import admission
-    from prediction_machine.web.app import create_app
-    from prediction_machine.web.settings import ServerSettings
-
-    admission.reset_shutdown()
-    folder = build(tmp_path_factory.mktemp("stub") / "model")
-    app = create_app(ServerSettings(model=str(folder), max_running=4, max_queued=64))
     config = schemathesis.Config.from_dict({
         "seed": SEED,
+        # read whole streams (a generation is at most 512 steps + start + done)
         "max-stream-events": 1000,
-        "request-timeout": 120,  # the safety table generates 40 answers per model the first time (then cached)  # read whole streams (a generation is at most 512 steps + start + done)
+        # the safety table generates 40 answers per model the first time (then cached)
+        "request-timeout": 120,
         # A schema-valid request may still be refused with 422 for limits JSON Schema cannot
         # state (tokens, not characters; the model's context). `semantic_refusal` below
         # allows exactly those refusals, by message, and nothing else.
@@ -143,8 +131,21 @@ def fuzz_schema(tmp_path_factory):
             "expected-statuses": ["2XX", "3XX", "401", "403", "404", "409", "422", "429"],
         }},
     })
-    yield schemathesis.openapi.from_asgi("/openapi.json", app, config=config, headers={"Host": "127.0.0.1"})
-    mp.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
+        real_start = jobs.JobManager.start
+        # The manager tidies up after every job with a full gc.collect(): right for real jobs, but
+        # hundreds of placeholder jobs would spend minutes there.
+        mp.setattr(jobs, "gc", type("NoGC", (), {"collect": staticmethod(lambda: 0)}))
+        mp.setattr(
+            jobs.JobManager,
+            "start",
+            lambda self, kind, work, folder=None, **kw: real_start(self, kind, no_training, folder, **kw),
+        )
+        app = make_app(model=stub, max_running=4, max_queued=64)
+        yield schemathesis.openapi.from_asgi(
+            "/openapi.json", app, config=config, headers={"Host": "127.0.0.1"}
+        )
 
 
 def _describe(e: BaseException) -> str:
@@ -176,24 +177,26 @@ def test_schema_lists_every_router(fuzz_schema):
 def fuzzer(op, mode, counts: dict, failures: list):
     """A hypothesis test for one operation (a factory, so each binds its own `op`)."""
     strategy = op.as_strategy(generation_mode=mode)
+
     @given(case=strategy.map(capped) if mode is GenerationMode.POSITIVE else strategy)
-    @settings(
-        max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-        phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-    )
+    @settings(max_examples=EXAMPLES, **HYPOTHESIS)
     def run(case):
         counts[op.label] = counts.get(op.label, 0) + 1
         try:
             response = case.call(headers={"Host": "127.0.0.1"})
-            case.validate_response(response, checks=all_checks(), additional_checks=[sse_is_valid, strict_json, semantic_refusal])
-        except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collect every failure, then report them together
+            case.validate_response(
+                response, checks=all_checks(), additional_checks=[sse_is_valid, strict_json, semantic_refusal]
+            )
+        except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - every failure, reported together
             if len(failures) < 20:
                 failures.append(f"{op.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}")
 
     return run
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"]
+)
 def test_fuzz_every_operation(fuzz_schema, mode):
     failures: list[str] = []
     counts: dict[str, int] = {}
@@ -209,7 +212,10 @@ def test_fuzz_every_operation(fuzz_schema, mode):
         if op.body or op.query or op.path_parameters:
             assert counts.get(op.label, 0) >= EXAMPLES, (op.label, counts.get(op.label))
     print(f"\n{mode.name.lower()}: {sum(counts.values())} requests over {len(counts)} operations")
-    print("seconds per operation:", {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])[:8]})
+    print(
+        "seconds per operation:",
+        {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])[:8]},
+    )
     assert not failures, "\n\n".join(failures)
 
 
@@ -220,15 +226,26 @@ def test_model_is_an_enum_of_this_servers_names(fuzz_schema):
     from prediction_machine.model import models
 
     raw = fuzz_schema.raw_schema
-    fields = {name: body["properties"]["model"] for name, body in raw["components"]["schemas"].items()
-              if "model" in body.get("properties", {})}
-    assert {"TokenizeRequest", "TraceRequest", "PreviewRequest", "GenerateRequest", "AttentionRequest"} <= set(fields)
+    fields = {
+        name: body["properties"]["model"]
+        for name, body in raw["components"]["schemas"].items()
+        if "model" in body.get("properties", {})
+    }
+    assert {
+        "TokenizeRequest",
+        "TraceRequest",
+        "PreviewRequest",
+        "GenerateRequest",
+        "AttentionRequest",
+    } <= set(fields)
     # the alignment lab's `model` is a run id (a pattern, not a model name); every other is an enum
     assert fields.pop("SampleRequest")["pattern"]
     for name, field in fields.items():
         enum = next(s["enum"] for s in field["anyOf"] if s.get("type") == "string")
-        # the registered models, and the stub the server was started with, by its shown name (never its path)
-        assert enum == [*models.registry(), "model"], name
+        # the registered text models, and the stub the server was started with, by its shown name
+        # (not its path)
+        assert enum == [*models.text_models(), "model"], name
+        assert "digits" not in enum and "shakespeare-dpo" in enum
 
 
 def test_options_and_unknown_methods_list_every_method(fuzz_schema):
@@ -243,12 +260,19 @@ def test_options_and_unknown_methods_list_every_method(fuzz_schema):
 def test_links_connect_created_ids_to_their_routes(fuzz_schema):
     paths = fuzz_schema.raw_schema["paths"]
     session = paths["/api/backprop/sessions"]["post"]["responses"]["201"]["links"]
-    users = {op["operationId"] for path, ops in paths.items() if path.startswith("/api/backprop/sessions/{key}") for op in ops.values()}
+    users = {
+        op["operationId"]
+        for path, ops in paths.items()
+        if path.startswith("/api/backprop/sessions/{key}")
+        for op in ops.values()
+    }
     assert {link["operationId"] for link in session.values()} == users and len(users) == 8
     assert all(link["parameters"] == {"key": "$response.body#/id"} for link in session.values())
     for kind in ("pretrain", "finetune", "lora"):
         job = paths[f"/api/curriculum/{kind}"]["post"]["responses"]["200"]["links"]
-        assert len(job) == 3 and all(link["parameters"] == {"job_id": "$response.body#/job/id"} for link in job.values())
+        assert len(job) == 3 and all(
+            link["parameters"] == {"job_id": "$response.body#/job/id"} for link in job.values()
+        )
 
 
 # ----------------------------------------------------------------------------- the stateful phase
@@ -282,15 +306,16 @@ def test_stateful_links(fuzz_schema):
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             try:
-                super().validate_response(response, case, additional_checks=[sse_is_valid, strict_json, semantic_refusal], **kwargs)
-            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collect every failure, then report them together
+                super().validate_response(
+                    response, case, additional_checks=[sse_is_valid, strict_json, semantic_refusal], **kwargs
+                )
+            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - every failure, reported together
                 if len(failures) < 20:
-                    failures.append(f"{case.operation.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}")
+                    failures.append(
+                        f"{case.operation.label} {_describe(e)[:1500]}\n  body sent: {str(case.body)[:200]}"
+                    )
 
-    Linked.run(settings=settings(
-        max_examples=SCENARIOS, stateful_step_count=STEPS, derandomize=True, database=None, deadline=None,
-        phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-    ))
+    Linked.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, **HYPOTHESIS))
     print("\nstateful calls:", sum(counts.values()), dict(sorted(counts.items())))
     linked = [label for label in counts if "{key}" in label or "{job_id}" in label]
     assert len(linked) >= 4, f"the stateful phase reached too few linked routes: {counts}"
