@@ -26,6 +26,24 @@ def get(path: str, host: str = "127.0.0.1") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 
 
+def trickle(sock: socket.socket, every: float):
+    """Send one more header byte on `sock` every `every` seconds (a slow loris) until the returned
+    event is set or the server closes the connection."""
+    import threading
+
+    stop = threading.Event()
+
+    def send():
+        while not stop.wait(every):
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                return
+
+    threading.Thread(target=send, daemon=True).start()
+    return stop
+
+
 @pytest.fixture
 def early():
     sock = bind("127.0.0.1", 0)
@@ -113,16 +131,7 @@ def test_a_client_that_trickles_its_headers_neither_blocks_others_nor_the_hand_o
     responder, port = early
     loris = socket.create_connection(("127.0.0.1", port), timeout=5)
     loris.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n")
-    quit_trickle = threading.Event()
-
-    def trickle():
-        while not quit_trickle.wait(0.3):
-            try:
-                loris.sendall(b"X")
-            except OSError:
-                return
-
-    threading.Thread(target=trickle, daemon=True).start()
+    quit_trickle = trickle(loris, 0.3)
     try:
         time.sleep(0.5)
         status, _, body = ask(port, get("/api/health"))  # another client, answered meanwhile
@@ -171,7 +180,6 @@ def test_a_request_head_has_an_overall_deadline_not_only_a_per_read_one(early):
 def test_serve_becomes_ready_while_a_client_trickles_a_request_from_its_first_moment():
     # The whole attack on the real `serve`: connect as soon as the port opens and send the
     # request head a byte at a time. The model must still become ready and answer health.
-    import threading
     import time
 
     from conftest import Server
@@ -186,16 +194,7 @@ def test_serve_becomes_ready_while_a_client_trickles_a_request_from_its_first_mo
                 assert time.monotonic() < deadline, "serve never opened its port"
                 time.sleep(0.02)
         loris.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n")
-        quit_trickle = threading.Event()
-
-        def trickle():
-            while not quit_trickle.wait(1.0):
-                try:
-                    loris.sendall(b"X")
-                except OSError:
-                    return
-
-        threading.Thread(target=trickle, daemon=True).start()
+        quit_trickle = trickle(loris, 1.0)
         try:
             server.wait_ready(timeout=40)
         finally:
