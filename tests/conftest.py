@@ -2,12 +2,14 @@
 
 - `lm` and `client`: the default model (SmolLM2), loaded once per session, and an in-process app on it.
 - `stub`: the tiny hostile model of tests/hostile_model.py (real decoder, milliseconds per token).
+- `make_app`: a fresh in-process app on the settings a test names (`make_app(model=stub, token=...)`).
 - `start_server` / `Server`: the real `prediction-machine serve` in a subprocess; `server_url` shares one.
 - `wait_until` and `wait_for_page`: poll a condition, failing the test with what it waited for.
 - `read_sse`: a whole event stream, parsed strictly.
 - `one_thread`: torch on one thread for a module, put back afterwards.
 
 Fixtures put back what they change; `leaves_process_as_found` checks it after every module.
+Tests import the plain helpers by name: `from conftest import make_app, wait_until`.
 Browser tests drive Debian's Chromium through Playwright; nothing downloads a browser.
 Without CI they skip when Chromium is missing; with CI=true a missing browser fails them.
 """
