@@ -31,15 +31,40 @@ def app(stub):
     return make_app(model=stub)
 
 
-def call(app, method: str, path: str, headers: dict | None = None, body: bytes = b"", chunks: list[bytes] | None = None,
-         query: bytes = b"", max_bytes: int = 200_000):
-    """One request straight into the ASGI app: (status, headers dict, body bytes). Streams are cut at max_bytes."""
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers if headers is not None else {"host": "127.0.0.1"}).items()]
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
-             "headers": raw, "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+def call(
+    app,
+    method: str,
+    path: str,
+    headers: dict | None = None,
+    body: bytes = b"",
+    chunks: list[bytes] | None = None,
+    query: bytes = b"",
+    max_bytes: int = 200_000,
+):
+    """One request straight into the ASGI app: (status, headers dict, body bytes).
+    Streams are cut at max_bytes."""
+    raw = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in (headers if headers is not None else {"host": "127.0.0.1"}).items()
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
     parts = chunks if chunks is not None else [body]
-    inbox = [{"type": "http.request", "body": c, "more_body": i < len(parts) - 1} for i, c in enumerate(parts)]
+    inbox = [
+        {"type": "http.request", "body": c, "more_body": i < len(parts) - 1} for i, c in enumerate(parts)
+    ]
     out = {"status": None, "headers": {}, "body": b""}
 
     async def run():
@@ -100,8 +125,18 @@ def headers_for(host, method, extra=None):
 # ----------------------------------------------------------------------------- Host (DNS rebinding)
 
 
-@pytest.mark.parametrize("host", ["evil.example", "localhost.evil.example", "", None, "127.0.0.1.evil.example:8000",
-                                  "localhost@evil.example", ":8000"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "localhost.evil.example",
+        "",
+        None,
+        "127.0.0.1.evil.example:8000",
+        "localhost@evil.example",
+        ":8000",
+    ],
+)
 @pytest.mark.parametrize("method,path,body", ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
 def test_foreign_host_is_refused_everywhere(app, host, method, path, body):
     status, headers, text = call(app, method, path, headers_for(host, method), body)
@@ -109,11 +144,17 @@ def test_foreign_host_is_refused_everywhere(app, host, method, path, body):
     assert b"<script" not in text
 
 
-@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1", "127.0.0.1:8000", "[::1]", "[::1]:8000",
-                                  "LOCALHOST:8000"])
+@pytest.mark.parametrize(
+    "host",
+    ["localhost", "localhost:8000", "127.0.0.1", "127.0.0.1:8000", "[::1]", "[::1]:8000", "LOCALHOST:8000"],
+)
 def test_own_hosts_are_accepted(app, host):
-    for method, path, body in [("GET", "/", b""), ("GET", "/api/health", b""), ("POST", "/api/tokenize", b'{"text":"x"}'),
-                               ("GET", "/static/js/main.js", b"")]:
+    for method, path, body in [
+        ("GET", "/", b""),
+        ("GET", "/api/health", b""),
+        ("POST", "/api/tokenize", b'{"text":"x"}'),
+        ("GET", "/static/js/main.js", b""),
+    ]:
         status, _, text = call(app, method, path, headers_for(host, method), body)
         assert status == 200, (host, path, status, text[:200])
 
@@ -121,22 +162,42 @@ def test_own_hosts_are_accepted(app, host):
 # ----------------------------------------------------------------------------- Origin, CSRF
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://localhost.evil.example", "http://127.0.0.1:9999",
-                                    "https://127.0.0.1", "file://", "http://127.0.0.1@evil.example"])
-@pytest.mark.parametrize("method,path,body", [r for r in ROUTES if r[1].startswith("/api/")],
-                         ids=[f"{m} {p}" for m, p, _ in ROUTES if p.startswith("/api/")])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "null",
+        "http://localhost.evil.example",
+        "http://127.0.0.1:9999",
+        "https://127.0.0.1",
+        "file://",
+        "http://127.0.0.1@evil.example",
+    ],
+)
+@pytest.mark.parametrize(
+    "method,path,body",
+    [r for r in ROUTES if r[1].startswith("/api/")],
+    ids=[f"{m} {p}" for m, p, _ in ROUTES if p.startswith("/api/")],
+)
 def test_foreign_origin_is_refused_on_api_and_streams(app, origin, method, path, body):
     status, _, text = call(app, method, path, headers_for("127.0.0.1:8000", method, {"origin": origin}), body)
     assert status == 403, (status, text[:200])
 
 
 def test_same_origin_is_accepted(app):
-    status, _, _ = call(app, "POST", "/api/tokenize", headers_for("127.0.0.1:8000", "POST", {"origin": "http://127.0.0.1:8000"}),
-                        b'{"text":"x"}')
+    status, _, _ = call(
+        app,
+        "POST",
+        "/api/tokenize",
+        headers_for("127.0.0.1:8000", "POST", {"origin": "http://127.0.0.1:8000"}),
+        b'{"text":"x"}',
+    )
     assert status == 200
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""])
+@pytest.mark.parametrize(
+    "ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]
+)
 def test_simple_cross_site_posts_are_refused(app, ctype):
     """What an HTML form or a no-preflight fetch from another site can send: none gets through."""
     body = b'{"prompt": "hi", "max_new_tokens": 1}'
@@ -147,16 +208,24 @@ def test_simple_cross_site_posts_are_refused(app, ctype):
 
 
 def test_chunked_body_without_json_type_is_refused(app):
-    status, _, _ = call(app, "POST", "/api/tokenize", {"host": "127.0.0.1", "transfer-encoding": "chunked",
-                                                       "content-type": "text/plain"}, chunks=[b'{"text":', b'"x"}'])
+    status, _, _ = call(
+        app,
+        "POST",
+        "/api/tokenize",
+        {"host": "127.0.0.1", "transfer-encoding": "chunked", "content-type": "text/plain"},
+        chunks=[b'{"text":', b'"x"}'],
+    )
     assert status == 415
 
 
 # ----------------------------------------------------------------------------- headers on every answer
 
 
-@pytest.mark.parametrize("method,path,body", ROUTES + [("GET", "/api/source", b"")],
-                         ids=[f"{m} {p}" for m, p, _ in ROUTES] + ["missing query"])
+@pytest.mark.parametrize(
+    "method,path,body",
+    ROUTES + [("GET", "/api/source", b"")],
+    ids=[f"{m} {p}" for m, p, _ in ROUTES] + ["missing query"],
+)
 def test_every_answer_has_csp_nosniff_and_frame_ancestors(app, method, path, body):
     status, headers, _ = call(app, method, path, headers_for("127.0.0.1", method), body)
     csp = headers["content-security-policy"]
@@ -201,7 +270,9 @@ def test_page_has_no_inline_script_or_style():
     assert not re.search(r"\sstyle\s*=", html), "inline style attribute"
     for js in static.rglob("*.js"):
         src = js.read_text()
-        assert ".innerHTML" not in src and "insertAdjacentHTML" not in src and "document.write" not in src, js.name
+        assert ".innerHTML" not in src and "insertAdjacentHTML" not in src and "document.write" not in src, (
+            js.name
+        )
         assert 'setAttribute("style"' not in src and "eval(" not in src and "new Function" not in src, js.name
 
 
@@ -210,15 +281,27 @@ def test_page_has_no_inline_script_or_style():
 
 def test_body_over_the_limit_gets_413_before_the_app(app):
     limit = ServerSettings().max_body_bytes
-    status, _, text = call(app, "POST", "/api/generate", {"host": "127.0.0.1", **JSON, "content-length": str(limit + 1)},
-                           b"x" * (limit + 1))
+    status, _, text = call(
+        app,
+        "POST",
+        "/api/generate",
+        {"host": "127.0.0.1", **JSON, "content-length": str(limit + 1)},
+        b"x" * (limit + 1),
+    )
     assert status == 413 and str(limit) in json.loads(text)["error"]
     # The same body sent in chunks, without a length: counted as it arrives.
     chunk = b" " * (1 << 20)
-    status, _, text = call(app, "POST", "/api/generate", {"host": "127.0.0.1", **JSON, "transfer-encoding": "chunked"},
-                           chunks=[chunk] * 5)
+    status, _, text = call(
+        app,
+        "POST",
+        "/api/generate",
+        {"host": "127.0.0.1", **JSON, "transfer-encoding": "chunked"},
+        chunks=[chunk] * 5,
+    )
     assert status == 413 and str(limit) in json.loads(text)["error"]
-    status, _, _ = call(app, "POST", "/api/generate", {"host": "127.0.0.1", **JSON, "content-length": "-1"}, b"")
+    status, _, _ = call(
+        app, "POST", "/api/generate", {"host": "127.0.0.1", **JSON, "content-length": "-1"}, b""
+    )
     assert status == 413
 
 
@@ -248,7 +331,9 @@ def test_classroom_needs_the_token_on_every_api_route(classroom):
 
 
 def test_classroom_link_sets_an_httponly_strict_cookie_and_redirects(classroom):
-    status, headers, _ = call(classroom, "GET", "/", {"host": "10.0.0.5:8000"}, query=f"token={TOKEN}".encode())
+    status, headers, _ = call(
+        classroom, "GET", "/", {"host": "10.0.0.5:8000"}, query=f"token={TOKEN}".encode()
+    )
     assert status == 303 and headers["location"] == "/"
     raw = [v for k, v in _all_headers(classroom, f"token={TOKEN}") if k == "set-cookie"]
     token_cookie = next(c for c in raw if c.startswith(TOKEN_COOKIE + "="))
@@ -259,11 +344,24 @@ def test_classroom_link_sets_an_httponly_strict_cookie_and_redirects(classroom):
     assert TOKEN not in session and session.split(".")[0] == client_cookie.split(";")[0].split("=", 1)[1]
     cookie = f"{TOKEN_COOKIE}={session}; " + client_cookie.split(";")[0]
     # the raw token is not a session, and neither is a session signed with another token
-    assert call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": f"{TOKEN_COOKIE}={TOKEN}"})[0] == 401
+    assert (
+        call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": f"{TOKEN_COOKIE}={TOKEN}"})[0] == 401
+    )
     forged = session.split(".")[0] + "." + session_mac("another-token-123", session.split(".")[0])
-    assert call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": f"{TOKEN_COOKIE}={forged}"})[0] == 401
+    assert (
+        call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": f"{TOKEN_COOKIE}={forged}"})[0] == 401
+    )
     assert call(classroom, "GET", "/", {"host": "10.0.0.5:8000", "cookie": cookie})[0] == 200
-    assert call(classroom, "POST", "/api/tokenize", {"host": "10.0.0.5:8000", "cookie": cookie, **JSON}, b'{"text":"x"}')[0] == 200
+    assert (
+        call(
+            classroom,
+            "POST",
+            "/api/tokenize",
+            {"host": "10.0.0.5:8000", "cookie": cookie, **JSON},
+            b'{"text":"x"}',
+        )[0]
+        == 200
+    )
     status, _, text = call(classroom, "GET", "/", {"host": "10.0.0.5:8000"}, query=b"token=wrong-token-guess")
     assert status == 401 and TOKEN.encode() not in text
 
@@ -280,9 +378,20 @@ def _all_headers(app, query):
             if message["type"] == "http.response.start":
                 got.extend((k.decode().lower(), v.decode()) for k, v in message["headers"])
 
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-                 "path": "/", "raw_path": b"/", "query_string": query.encode(), "root_path": "",
-                 "headers": [(b"host", b"10.0.0.5:8000")], "client": ("10.0.0.9", 1), "server": ("10.0.0.5", 8000)}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(b"host", b"10.0.0.5:8000")],
+            "client": ("10.0.0.9", 1),
+            "server": ("10.0.0.5", 8000),
+        }
         await app(scope, receive, send)
 
     run_in_thread(run)
@@ -295,7 +404,8 @@ def test_classroom_one_generation_per_client_with_queue_position(stub):
     body = {"prompt": "go", "max_new_tokens": 200, "temperature": 1.0, "seed": 3, "chat": False}
 
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=20) as c:
-        sessions = {name: signed_session(c) for name in "ab"}  # two students, each with the id the server signed
+        # two students, each with the id the server signed
+        sessions = {name: signed_session(c) for name in "ab"}
 
         def who(name):
             return {"cookie": sessions[name]}
@@ -329,15 +439,30 @@ def signed_session(c: httpx.Client, token: str = TOKEN) -> str:
     return "; ".join(f"{k}={v}" for k, v in r.cookies.items())
 
 
-# ----------------------------------------------------------------------------- classroom mode, the real command
+# --------------------------------------------------------------------------- classroom mode, the real command
 
 
 def test_serve_on_all_interfaces_refuses_without_a_token(stub):
     from conftest import free_port
 
-    done = subprocess.run([sys.executable, "-m", "prediction_machine", "serve", "--host", "0.0.0.0",
-                           "--port", str(free_port()), "--model", stub],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prediction_machine",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+            "--model",
+            stub,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
     out = done.stdout
     assert done.returncode == 2, out
     assert "--token" in out and "Traceback" not in out
@@ -352,11 +477,19 @@ def test_serve_on_all_interfaces_refuses_without_a_token(stub):
 
 
 def test_classroom_server_end_to_end_token_never_logged(stub):
-    with start_server("--host", "0.0.0.0", "--model", stub, env={"PREDICTION_MACHINE_TOKEN": TOKEN},
-                      headers={"authorization": f"Bearer {TOKEN}"}) as server:
+    with start_server(
+        "--host",
+        "0.0.0.0",
+        "--model",
+        stub,
+        env={"PREDICTION_MACHINE_TOKEN": TOKEN},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    ) as server:
         with httpx.Client(base_url=server.url, timeout=20, follow_redirects=True) as c:
             assert c.get("/api/health").status_code == 401
-            assert c.get("/api/health", headers={"authorization": "Bearer wrong-token-0000"}).status_code == 401
+            assert (
+                c.get("/api/health", headers={"authorization": "Bearer wrong-token-0000"}).status_code == 401
+            )
             r = c.get("/", params={"token": TOKEN})  # follows the redirect with the cookie set
             assert r.status_code == 200 and r.url.path == "/" and "token" not in str(r.url)
             assert c.get("/api/health").status_code == 200
