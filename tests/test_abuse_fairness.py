@@ -33,25 +33,40 @@ def session_cookie(url: str, source: str = "127.0.0.1") -> str:
 
 
 def test_forged_and_rotating_cookies_get_one_clients_share(stub):
-    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=30, places_per_ip=3)
+    app = make_app(
+        model=stub, token=TOKEN, allowed_hosts=("*",), max_running=1, max_queued=30, places_per_ip=3
+    )
     # The one running slot is taken by a long generation elsewhere (simulated), so every admitted
     # request waits in the queue and holds its place for as long as the test needs.
     app.state.slots.running = app.state.slots.running_limit
     with LiveServer(app) as live:
-        attacker = httpx.Client(base_url=live.url, timeout=20, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        attacker = httpx.Client(
+            base_url=live.url, timeout=20, transport=httpx.HTTPTransport(local_address="127.0.0.2")
+        )
         honest = httpx.Client(base_url=live.url, timeout=20)  # another machine: 127.0.0.1
         bearer = {"authorization": f"Bearer {TOKEN}"}
         held = []
         try:
             # 1. The Bearer token with a new made-up pm_client cookie each time: all one client (its address).
-            first = attacker.send(attacker.build_request("POST", "/api/generate", json=LONG,
-                                                         headers={**bearer, "cookie": f"{CLIENT_COOKIE}={'a' * 20}"}),
-                                  stream=True)
+            first = attacker.send(
+                attacker.build_request(
+                    "POST",
+                    "/api/generate",
+                    json=LONG,
+                    headers={**bearer, "cookie": f"{CLIENT_COOKIE}={'a' * 20}"},
+                ),
+                stream=True,
+            )
             held.append(first)
             assert first.status_code == 200
-            rotated = [attacker.post("/api/generate", json=LONG,
-                                     headers={**bearer, "cookie": f"{CLIENT_COOKIE}={secrets.token_urlsafe(18)}"})
-                       for _ in range(10)]
+            rotated = [
+                attacker.post(
+                    "/api/generate",
+                    json=LONG,
+                    headers={**bearer, "cookie": f"{CLIENT_COOKIE}={secrets.token_urlsafe(18)}"},
+                )
+                for _ in range(10)
+            ]
             assert {r.status_code for r in rotated} == {429}, [r.status_code for r in rotated]
             assert all("one at a time" in r.json()["error"] for r in rotated)
             # 2. A forged session cookie (any id, any signature) is no session at all.
@@ -61,8 +76,10 @@ def test_forged_and_rotating_cookies_get_one_clients_share(stub):
             minted = [session_cookie(live.url, "127.0.0.2") for _ in range(6)]
             statuses = []
             for cookie in minted:
-                r = attacker.send(attacker.build_request("POST", "/api/generate", json=LONG, headers={"cookie": cookie}),
-                                  stream=True)
+                r = attacker.send(
+                    attacker.build_request("POST", "/api/generate", json=LONG, headers={"cookie": cookie}),
+                    stream=True,
+                )
                 statuses.append(r.status_code)
                 if r.status_code == 200:
                     held.append(r)
@@ -70,11 +87,16 @@ def test_forged_and_rotating_cookies_get_one_clients_share(stub):
                     r.read()
                     assert "network address" in r.json()["error"] or "busy" in r.json()["error"], r.json()
                     r.close()
-            assert statuses.count(200) == 2 and statuses.count(429) == 4, statuses  # 1 (Bearer) + 2 = the share of 3
+            # 1 (Bearer) + 2 = the share of 3
+            assert statuses.count(200) == 2 and statuses.count(429) == 4, statuses
             assert app.state.slots.ips.get("127.0.0.2") == 3
             # 4. An honest student elsewhere still gets a place in the queue.
-            r = honest.send(honest.build_request("POST", "/api/generate", json=LONG,
-                                                 headers={"cookie": session_cookie(live.url)}), stream=True)
+            r = honest.send(
+                honest.build_request(
+                    "POST", "/api/generate", json=LONG, headers={"cookie": session_cookie(live.url)}
+                ),
+                stream=True,
+            )
             held.append(r)
             assert r.status_code == 200
         finally:
@@ -130,7 +152,8 @@ def test_playground_sessions_are_limited_per_student_and_private(stub):
         made = [c.post("/api/backprop/sessions", json=body, headers=a) for _ in range(3)]
         assert [r.status_code for r in made] == [201, 201, 429]
         assert "limit per person is 2" in made[2].json()["error"]
-        assert c.post("/api/backprop/sessions", json=body, headers=b).status_code == 201  # others are not blocked
+        # others are not blocked
+        assert c.post("/api/backprop/sessions", json=body, headers=b).status_code == 201
         key = made[0].json()["id"]
         assert c.get(f"/api/backprop/sessions/{key}", headers=b).status_code == 403
         assert c.delete(f"/api/backprop/sessions/{key}", headers=b).status_code == 403
