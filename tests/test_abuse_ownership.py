@@ -44,7 +44,8 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
         r = c.post("/api/curriculum/pretrain", json=LONG_RUN, headers=a)
         assert r.status_code == 200, r.text
         job = r.json()["job"]
-        assert re.fullmatch(r"pretrain-[A-Za-z0-9_-]{16}", job["id"]), job["id"]  # random, not a counter and a time
+        # random, not a counter and a time
+        assert re.fullmatch(r"pretrain-[A-Za-z0-9_-]{16}", job["id"]), job["id"]
         jid, run_id = job["id"], job["folder"]
         wait_until(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["last_step"], 60,
                    "the job's first step")
@@ -61,8 +62,11 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
         assert c.post(f"/api/curriculum/jobs/{jid}/pause", headers=a).status_code == 200
         assert jid in [j["id"] for j in c.get("/api/curriculum/jobs", headers=TEACHER).json()["jobs"]]
         assert c.post(f"/api/curriculum/jobs/{jid}/stop", headers=TEACHER).status_code == 200
-        wait_until(lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["status"] == "stopped",
-                   60, "the job to stop")
+        wait_until(
+            lambda: c.get(f"/api/curriculum/jobs/{jid}", headers=a).json()["job"]["status"] == "stopped",
+            60,
+            "the job to stop",
+        )
 
         # Runs: shipped ones for everyone, A's run for A and the teacher only.
         def listed(who):
@@ -72,7 +76,10 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
         assert set(runs.SHIPPED) <= listed(b)
         resume = {**LONG_RUN, "resume": run_id}
         assert c.post("/api/curriculum/pretrain", json=resume, headers=b).status_code == 403
-        assert c.post("/api/curriculum/finetune", json={"base": run_id, "steps": 1}, headers=b).status_code == 403
+        assert (
+            c.post("/api/curriculum/finetune", json={"base": run_id, "steps": 1}, headers=b).status_code
+            == 403
+        )
         r = c.post("/api/curriculum/compare", json={"question": "Who?", "tuned": run_id}, headers=b)
         assert r.status_code == 403, r.text
         # A may resume its own run.
@@ -104,9 +111,12 @@ def test_the_oldest_run_goes_first_past_the_quota_and_shipped_runs_stay(stub, tm
         a, b = student(live.url), student(live.url)
         ka, kb = client_key(a), client_key(b)
         ancient = fake_run(ka, "pretrain-20200101-000000", 1000, age_days=30)  # past the age limit
-        mine = [fake_run(ka, f"pretrain-2025010{i}-000000", 300_000, age_days=5 - i) for i in range(1, 5)]  # 1.2 MB
-        others = fake_run(kb, "pretrain-20250101-000001", 2_000_000, age_days=9)  # B's, over A's quota: not A's business
-        cli_run = fake_run(None, "pretrain-20240101-000000", 10, age_days=400)  # no owner: made by the CLI, never pruned
+        # 1.2 MB
+        mine = [fake_run(ka, f"pretrain-2025010{i}-000000", 300_000, age_days=5 - i) for i in range(1, 5)]
+        # B's, over A's quota: not A's business
+        others = fake_run(kb, "pretrain-20250101-000001", 2_000_000, age_days=9)
+        # no owner: made by the CLI, never pruned
+        cli_run = fake_run(None, "pretrain-20240101-000000", 10, age_days=400)
         r = c.post("/api/curriculum/pretrain", json={**LONG_RUN, "steps": 1}, headers=a)
         assert r.status_code == 200, r.text
         left = {p.name for p in tmp_path.iterdir()}
