@@ -27,8 +27,12 @@ PACKAGE = Path(prediction_machine.__file__).resolve().parent
 
 def forbidden() -> dict[str, str]:
     """What no answer may contain: each folder as this machine spells it (and resolved, if a link)."""
-    places = {"the package folder": PACKAGE, "the project folder": PACKAGE.parent, "the home folder": Path.home(),
-              "the temp dir": Path(tempfile.gettempdir())}
+    places = {
+        "the package folder": PACKAGE,
+        "the project folder": PACKAGE.parent,
+        "the home folder": Path.home(),
+        "the temp dir": Path(tempfile.gettempdir()),
+    }
     places.update({f"a site-packages folder ({p})": Path(p) for p in sys.path if p.endswith("-packages")})
     out = {"site-packages": "site-packages", "dist-packages": "dist-packages"}
     for what, path in places.items():
@@ -53,8 +57,12 @@ def strings(value, where: str = ""):
 
 def leaks(label: str, value) -> list[str]:
     bad = forbidden()
-    return [f"{label} {where}: {text[:200]!r} holds {what}"
-            for where, text in strings(value) for needle, what in bad.items() if needle in text]
+    return [
+        f"{label} {where}: {text[:200]!r} holds {what}"
+        for where, text in strings(value)
+        for needle, what in bad.items()
+        if needle in text
+    ]
 
 
 def sse_events(response) -> list:
@@ -101,8 +109,11 @@ def stub_client(stub, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
         real_start = jobs.JobManager.start
-        mp.setattr(jobs.JobManager, "start",
-                   lambda self, kind, work, folder=None, **kw: real_start(self, kind, no_training, folder, **kw))
+        mp.setattr(
+            jobs.JobManager,
+            "start",
+            lambda self, kind, work, folder=None, **kw: real_start(self, kind, no_training, folder, **kw),
+        )
         with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
             yield c
 
@@ -137,7 +148,6 @@ def test_the_forbidden_list_catches_a_real_path():
     assert not leaks("example", {"source": "prediction_machine/data/shakespeare-base", "name": "model"})
 
 
-# An answer that still names a server folder, and the fix it waits for (in a file this test's owner does not edit).
 @pytest.fixture(scope="module")
 def stub_answers(stub_client):
     return everything(stub_client, "model")  # the stub's folder is called "model": answers name it so
@@ -145,15 +155,25 @@ def stub_answers(stub_client):
 
 def test_no_server_path_with_a_checkpoint_folder_model(stub_answers):
     labels = {label for label, _ in stub_answers}
-    assert {"GET /api/models", "GET /api/health", "GET /api/backprop/sessions/{key}", "GET /api/curriculum/jobs/{job_id}",
-            "GET /api/curriculum/runs", "POST /api/generate events"} <= labels
+    assert {
+        "GET /api/models",
+        "GET /api/health",
+        "GET /api/backprop/sessions/{key}",
+        "GET /api/curriculum/jobs/{job_id}",
+        "GET /api/curriculum/runs",
+        "POST /api/generate events",
+    } <= labels
     found = [leak for label, value in stub_answers for leak in leaks(label, value)]
     assert not found, "\n".join(found[:20])
 
 
 def test_no_server_path_with_the_default_model(client):
     """The default model: its GGUF (and the shipped checkpoints) live under site-packages or the package."""
-    answers = [(label, value) for label, value in get_answers(client, {}) if label in ("GET /openapi.json", "GET /api/models")]
+    answers = [
+        (label, value)
+        for label, value in get_answers(client, {})
+        if label in ("GET /openapi.json", "GET /api/models")
+    ]
     r = client.post("/api/generate", json={"prompt": "Hi", "max_new_tokens": 1, "seed": 1})
     answers.append(("POST /api/generate events", sse_events(r)))
     assert json.dumps(answers[-1][1]).count('"event": "start"') == 1
