@@ -56,7 +56,13 @@ class Prober(threading.Thread):
 
     def __init__(self, port: int):
         super().__init__(daemon=True)
-        self.url, self.stop, self.slowest, self.failures, self.count = f"http://127.0.0.1:{port}", threading.Event(), 0.0, [], 0
+        self.url, self.stop, self.slowest, self.failures, self.count = (
+            f"http://127.0.0.1:{port}",
+            threading.Event(),
+            0.0,
+            [],
+            0,
+        )
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -107,15 +113,18 @@ def test_idle_and_slow_connections_are_bounded_and_health_answers_throughout(ser
     assert last < 2 + 1.5, last  # the header timeout (2 s) closed the ones that were let in
     assert not prober.failures, prober.failures
     assert prober.slowest < 1.0 and prober.count >= 10, (prober.slowest, prober.count)
-    print(f"held {open_idle} idle + {open_slow} slow of 60; all closed by {last:.2f} s; "
-          f"{prober.count} health checks, slowest {prober.slowest * 1000:.0f} ms")
+    print(
+        f"held {open_idle} idle + {open_slow} slow of 60; all closed by {last:.2f} s; "
+        f"{prober.count} health checks, slowest {prober.slowest * 1000:.0f} ms"
+    )
     for s in idle + slow:
         s.close()
 
 
 def test_the_total_cap_holds_across_addresses_then_frees(server):
     port = server.port
-    socks = [connect(port, f"127.0.0.{4 + i // 10}") for i in range(70)]  # 7 addresses x 10: within each share
+    # 7 addresses x 10: within each share
+    socks = [connect(port, f"127.0.0.{4 + i // 10}") for i in range(70)]
     time.sleep(0.8)
     still = sum(not is_closed(s) for s in socks)
     assert still <= 40, still  # never more than max_connections
@@ -129,7 +138,9 @@ def test_the_total_cap_holds_across_addresses_then_frees(server):
 def test_idle_keep_alive_and_slow_bodies_are_closed(server):
     port = server.port
     s = connect(port, "127.0.0.1")
-    s.sendall(f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+    s.sendall(
+        f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+    )
     s.settimeout(5)
     got, t0 = b"", None
     while True:  # read the answer, then wait for the server to close the idle connection
@@ -144,8 +155,10 @@ def test_idle_keep_alive_and_slow_bodies_are_closed(server):
     s.close()
 
     s = connect(port, "127.0.0.1")
-    s.sendall(f"POST /api/tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
-              "Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"te".encode())
+    s.sendall(
+        f"POST /api/tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+        'Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{"te'.encode()
+    )
     s.settimeout(6)
     t0 = time.monotonic()
     answer = b""
