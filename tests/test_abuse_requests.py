@@ -39,7 +39,9 @@ def test_parse_errors_name_the_place_and_duplicate_keys_get_422(app):
     assert json_problem(b"[" * 100_000) is not None  # nested too deeply: a 400, never a crash
 
 
-@pytest.mark.parametrize("site, expected", [("cross-site", 403), ("same-site", 403), ("same-origin", 200), ("none", 200)])
+@pytest.mark.parametrize(
+    "site, expected", [("cross-site", 403), ("same-site", 403), ("same-origin", 200), ("none", 200)]
+)
 def test_every_api_get_follows_the_sec_fetch_site_rule(app, site, expected):
     for path in ("/api/health", "/api/models", "/api/curriculum/runs"):
         status, headers, _ = call(app, "GET", path, {"host": "127.0.0.1", "sec-fetch-site": site})
@@ -75,7 +77,10 @@ def test_compare_keeps_at_most_four_runs_loaded(tmp_path, monkeypatch):
     first = None
     with TestClient(app, base_url="http://127.0.0.1") as c:
         for run_id in ids:
-            r = c.post("/api/curriculum/compare", json={"question": "Who is Hamlet's mother?", "tuned": run_id, "k": 3})
+            r = c.post(
+                "/api/curriculum/compare",
+                json={"question": "Who is Hamlet's mother?", "tuned": run_id, "k": 3},
+            )
             assert r.status_code == 200, r.text
             if first is None:
                 first = weakref.ref(next(v for _, v in curriculum.COMPARED._items.values()))
