@@ -28,7 +28,8 @@ def test_kv_bytes_per_position_of_smollm():
 
 
 def test_default_worst_case_fits_the_default_budget():
-    plan = server_worst_case(SMOLLM2_135M, ServerSettings(), base_bytes=1200 * memory.MB)  # about a loaded server
+    # about a loaded server
+    plan = server_worst_case(SMOLLM2_135M, ServerSettings(), base_bytes=1200 * memory.MB)
     assert plan.max_running == 4 and plan.total < plan.budget == 4096 * memory.MB
     assert plan.kv_budget >= 4 * plan.per_request  # four longest requests run at once, none has to wait
     assert "within the --max-memory budget of 4,096 MB" in plan.describe()
@@ -52,7 +53,8 @@ def test_requests_beyond_the_budget_wait_their_turn_and_all_finish():
         assert len(steps) == 30
     assert max(seen) <= 2 * need  # never more than two reservations at once
     with pytest.raises(ValueError, match="memory budget"):
-        Batcher(model, max_kv_bytes=need // 2).submit([1, 2, 3], GREEDY, 30)  # could never fit: refused at once
+        # could never fit: refused at once
+        Batcher(model, max_kv_bytes=need // 2).submit([1, 2, 3], GREEDY, 30)
 
 
 @pytest.mark.slow
@@ -83,5 +85,6 @@ def test_longest_request_stays_within_the_printed_worst_case():
         watcher.join()
         done = [d for e, d in read_sse(r) if e == "done"]
         assert done and done[0]["tokens"] == limits.max_new_tokens, r.text[-500:]
-        print(f"peak RSS {peak[0] / memory.MB:.0f} MB; printed worst case {total:.0f} MB; budget {budget:.0f} MB")
+        print(f"peak RSS {peak[0] / memory.MB:.0f} MB; printed worst case {total:.0f} MB; "
+              f"budget {budget:.0f} MB")
         assert peak[0] / memory.MB <= total
