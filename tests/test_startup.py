@@ -46,7 +46,10 @@ def test_health_says_loading_and_routes_answer_503_until_the_model_is_ready(held
         health = c.get("/api/health")
         assert health.status_code == 200 and health.json()["model"] == "loading"
         assert c.get("/").status_code == 200  # the page itself never needs the model
-        for path, body in [("/api/tokenize", {"text": "hi"}), ("/api/generate", {"prompt": "hi", "max_new_tokens": 1})]:
+        for path, body in [
+            ("/api/tokenize", {"text": "hi"}),
+            ("/api/generate", {"prompt": "hi", "max_new_tokens": 1}),
+        ]:
             r = c.post(path, json=body)
             assert r.status_code == 503, (path, r.text)
             assert r.headers["retry-after"] and r.headers["x-model-state"] == "loading"
@@ -69,7 +72,11 @@ def test_a_model_that_fails_to_load_is_reported_not_hidden(held_load):
         health = c.get("/api/health").json()
         assert health["model"] == "error" and "truncated" in health["model_error"]
         r = c.post("/api/tokenize", json={"text": "hi"})
-        assert r.status_code == 503 and "truncated" in r.json()["error"] and r.headers["x-model-state"] == "error"
+        assert (
+            r.status_code == 503
+            and "truncated" in r.json()["error"]
+            and r.headers["x-model-state"] == "error"
+        )
 
 
 def test_serve_answers_health_and_the_page_before_a_cold_model_is_ready(tmp_path):
