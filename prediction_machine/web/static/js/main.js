@@ -18,7 +18,8 @@ for (const section of document.querySelectorAll("main > section[id]")) addGuide(
 const mounted = sections.map((section, i) =>
   import(`./sections/${section.dataset.module}.js`)
     .then((module) => module.mount(mounts[i]))
-    .catch((error) => mounts[i].append(errorBox(say("figure_failed_load_message", { message: error.message })))));
+    .catch((error) => mounts[i].append(errorBox(say("figure_failed_load_message",
+      { message: error.message })))));
 
 watchFigures(mounts.filter(Boolean));
 

@@ -26,7 +26,8 @@ export async function breakdown(s, queryItem) {
   let d;
   try {
     d = await post("/api/attention", {
-      text: s.text, layers: [s.layer], heads: [s.head], view: "token", breakdown: { layer: s.layer, head: s.head, query: q },
+      text: s.text, layers: [s.layer], heads: [s.head], view: "token", breakdown: { layer: s.layer,
+        head: s.head, query: q },
     });
   } catch (e) {
     clear(box).append(errorBox(e.message));
@@ -45,7 +46,8 @@ export async function breakdown(s, queryItem) {
   const table = el("table", { class: "att-breakdown" },
     el("thead", {}, el("tr", {},
       el("th", { text: "key token" }), el("th", { class: "num", text: "q · k" }),
-      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask", title: say("keys_after_query_become") }),
+      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask",
+        title: say("keys_after_query_become") }),
       el("th", { class: "num", text: "softmax" }))));
   const body = el("tbody");
   for (const k of b.keys) {
@@ -58,7 +60,8 @@ export async function breakdown(s, queryItem) {
   }
   table.append(body);
   box.append(el("div", { class: "att-scroll" }, table),
-    el("p", { class: "note", text: say("rebuilt_layers_input_models", { max_abs_diff: b.max_abs_diff.toExponential(1) }) }),
+    el("p", { class: "note", text: say("rebuilt_layers_input_models",
+      { max_abs_diff: b.max_abs_diff.toExponential(1) }) }),
     codeLink("prediction_machine.training.attention.score_breakdown"),
     codeLink("prediction_machine.training.attention.queries_and_keys"));
 }

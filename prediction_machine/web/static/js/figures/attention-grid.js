@@ -16,9 +16,11 @@ export function renderGrid(s, select) {
   const size = d.grid.size;
   grid.append(el("div", { class: "att-grid-row head", role: "row" },
     el("span", { class: "att-grid-label", role: "columnheader", text: "layer \\ head" }),
-    ...Array.from({ length: d.n_heads }, (_, h) => el("span", { class: "att-grid-label", role: "columnheader", text: String(h) }))));
+    ...Array.from({ length: d.n_heads }, (_, h) => el("span", { class: "att-grid-label", role: "columnheader",
+      text: String(h) }))));
   for (let l = 0; l < d.n_layers; l++) {
-    const row = el("div", { class: "att-grid-row", role: "row" }, el("span", { class: "att-grid-label", role: "rowheader", text: String(l) }));
+    const row = el("div", { class: "att-grid-row", role: "row" }, el("span", { class: "att-grid-label",
+      role: "rowheader", text: String(l) }));
     for (let h = 0; h < d.n_heads; h++) {
       const c = el("canvas");
       paint(c, d.grid.maps[l][h]);
@@ -32,7 +34,8 @@ export function renderGrid(s, select) {
     }
     grid.append(row);
   }
-  s.ui.gridNote.textContent = say("small_square_heads_map", { value: d.grid.downsampled ? say("averaged_down_size_size", { size }) : "" });
+  s.ui.gridNote.textContent = say("small_square_heads_map",
+    { value: d.grid.downsampled ? say("averaged_down_size_size", { size }) : "" });
 }
 
 // One head's map in the grid, a pixel per cell (CSS stretches it to the button).

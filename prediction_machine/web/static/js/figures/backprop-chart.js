@@ -38,7 +38,8 @@ export function drawLossChart(chart, history) {
     ctx.fillText(say("step_train_loss_value", { value: rows[0].train_loss.toFixed(3) }), 10, H / 2);
     return;
   }
-  const top = Math.max(0.8, ...rows.map((r) => Math.max(r.train_loss, r.test_loss ?? 0)).filter(Number.isFinite));
+  const top = Math.max(0.8, ...rows.map((r) => Math.max(r.train_loss,
+    r.test_loss ?? 0)).filter(Number.isFinite));
   const last = Math.max(1, rows[rows.length - 1].step);
   const X = (s) => 34 + (s / last) * (W - 44);
   const Y = (v) => 10 + (1 - Math.min(v, top) / top) * (H - 30);
@@ -55,7 +56,8 @@ export function drawLossChart(chart, history) {
     ctx.setLineDash(dash);
     ctx.lineWidth = 2;
     ctx.beginPath();
-    rows.forEach((r, i) => (r[key] === null ? null : i ? ctx.lineTo(X(r.step), Y(r[key])) : ctx.moveTo(X(r.step), Y(r[key]))));
+    rows.forEach((r, i) => (r[key] === null ? null : i ? ctx.lineTo(X(r.step),
+      Y(r[key])) : ctx.moveTo(X(r.step), Y(r[key]))));
     ctx.stroke();
   }
   ctx.setLineDash([]);

@@ -1,5 +1,6 @@
 // One neuron, one step at a time: forward, loss, backward edge by edge, update.
-// Every number comes from POST /api/backprop/neuron (prediction_machine.training.backprop.neuron.neuron_step);
+// Every number comes from POST /api/backprop/neuron
+// (prediction_machine.training.backprop.neuron.neuron_step);
 // this module only decides how much of that answer to reveal at each click.
 import { post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, svg } from "../lib/dom.js";
@@ -29,7 +30,8 @@ const NARROW = {
 const narrow = window.matchMedia("(max-width: 600px)");
 const NODE_W = 96;
 const NODE_H = 58;
-const OP_NAMES = { "+": "add", "-": "subtract", "*": "multiply", "**2": "square", tanh: "tanh", relu: "ReLU", sigmoid: "sigmoid" };
+const OP_NAMES = { "+": "add", "-": "subtract", "*": "multiply", "**2": "square", tanh: "tanh", relu: "ReLU",
+  sigmoid: "sigmoid" };
 // What each computed node is, in the notation of the formula above the graph (not the raw op code).
 const FORMULA = {
   "x1·w1": () => "x1 × w1", "x2·w2": () => "x2 × w2", s: () => "s = sum", z: () => say("z_s_b"),
@@ -44,21 +46,26 @@ export function mountNeuron(root) {
   const inputs = {};
   const form = el("div", { class: "bp-inputs" });
   for (const [name, label, value] of FIELDS) {
-    inputs[name] = el("input", { id: `bp-n-${name}`, type: "number", step: "0.1", value: String(value), min: name === "lr" ? "0.001" : "-10", max: "10" });
+    inputs[name] = el("input", { id: `bp-n-${name}`, type: "number", step: "0.1", value: String(value),
+      min: name === "lr" ? "0.001" : "-10", max: "10" });
     form.append(el("label", { for: `bp-n-${name}` }, label, inputs[name]));
   }
-  const activation = el("select", { id: "bp-n-activation" }, ...["tanh", "sigmoid", "relu"].map((a) => el("option", { value: a, text: a })));
+  const activation = el("select", { id: "bp-n-activation" }, ...["tanh", "sigmoid",
+    "relu"].map((a) => el("option", { value: a, text: a })));
   form.append(el("label", { for: "bp-n-activation" }, "activation", activation));
 
   const buttons = {
-    forward: el("button", { type: "button", class: "primary", "data-tour-stop": "neuron-forward", text: "Forward" }),
+    forward: el("button", { type: "button", class: "primary", "data-tour-stop": "neuron-forward",
+      text: "Forward" }),
     edge: el("button", { type: "button", text: say("backward_next_edge") }),
     all: el("button", { type: "button", text: say("backward_all_edges") }),
     update: el("button", { type: "button", text: "Update" }),
     again: el("button", { type: "button", text: say("use_new_weights") }),
   };
-  const status = el("p", { class: "bp-status", "data-tour-stop": "neuron-status", role: "status", "aria-live": "polite" });
-  const graph = svg("svg", { class: "bp-graph", "data-tour-stop": "neuron-graph", viewBox: "0 0 960 300", role: "group", "aria-label": say("computation_graph_neuron") });
+  const status = el("p", { class: "bp-status", "data-tour-stop": "neuron-status", role: "status",
+    "aria-live": "polite" });
+  const graph = svg("svg", { class: "bp-graph", "data-tour-stop": "neuron-graph", viewBox: "0 0 960 300",
+    role: "group", "aria-label": say("computation_graph_neuron") });
   narrow.addEventListener("change", () => draw());
   const updates = el("div", { class: "bp-updates", "aria-live": "polite" });
   const errors = el("div");
@@ -119,7 +126,8 @@ export function mountNeuron(root) {
     graph.setAttribute("viewBox", `0 0 ${layout.box[0]} ${layout.box[1]}`);
     graph.classList.toggle("narrow", narrow.matches);
     const computed = stage !== "idle"; // inputs and parameters are known before the forward pass
-    const shownEdges = stage === "idle" || stage === "forward" ? 0 : stage === "backward" ? edgeIndex : data.edges.length;
+    const shownEdges = stage === "idle" || stage === "forward" ? 0 : stage === "backward" ? edgeIndex
+      : data.edges.length;
     const grads = new Map(); // node id -> gradient so far (grads arrive edge by edge)
     if (shownEdges > 0 || stage === "backward") grads.set(data.nodes.find((n) => n.label === "L").id, 1);
     for (const edge of data.edges.slice(0, shownEdges)) grads.set(edge.source, edge.grad_after);
@@ -137,7 +145,8 @@ export function mountNeuron(root) {
       if (done) {
         const mx = (a[0] + b[0]) / 2;
         const my = (a[1] + b[1]) / 2 + 4;
-        locals.push(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle", text: `×${format.short(edge.local)}` }));
+        locals.push(svg("text", { x: mx, y: my, class: "bp-local", "text-anchor": "middle",
+          text: `×${format.short(edge.local)}` }));
       }
     });
     // Reading order for Tab: left to right in the wide layout, top to bottom in the narrow one.
@@ -149,15 +158,22 @@ export function mountNeuron(root) {
       const [x, y] = LAYOUT[node.label];
       const grad = grads.get(node.id);
       const isParam = ["w1", "w2", "b"].includes(node.label);
-      const name = node.op ? `${FORMULA[node.label](data.activation)} (${OP_NAMES[node.op] || node.op})` : node.label;
+      const name = node.op ? `${FORMULA[node.label](data.activation)} (${OP_NAMES[node.op] || node.op})`
+        : node.label;
       const shownValues = computed || !node.op;
-      const label = `${name}: value ${shownValues ? format.value(node.data) : say("not_computed_yet")}` + (grad !== undefined ? `, gradient ${format.value(grad)}` : "");
-      graph.append(svg("g", { class: `bp-node ${isParam ? "param" : ""} ${node.label === "L" ? "loss" : ""}`, "data-node": node.label, tabindex: "0", role: "img", "aria-label": label },
+      const label = `${name}: value ${shownValues ? format.value(node.data) : say("not_computed_yet")}`
+        + (grad !== undefined ? `, gradient ${format.value(grad)}` : "");
+      graph.append(svg("g", { class: `bp-node ${isParam ? "param" : ""} ${node.label === "L" ? "loss" : ""}`,
+        "data-node": node.label, tabindex: "0", role: "img", "aria-label": label },
         svg("title", { text: label }),
         svg("rect", { x: x - NODE_W / 2, y: y - NODE_H / 2, width: NODE_W, height: NODE_H, rx: 8 }),
-        svg("text", { x, y: y - 13, class: "bp-name", "text-anchor": "middle", text: node.op ? FORMULA[node.label](data.activation) : node.label }),
-        svg("text", { x, y: y + 4, class: "bp-value", "text-anchor": "middle", text: shownValues ? format.value(node.data) : "?" }),
-        svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle", "data-value": grad === undefined ? "" : String(grad), text: grad === undefined ? "" : `grad ${format.value(grad)}` }),
+        svg("text", { x, y: y - 13, class: "bp-name", "text-anchor": "middle",
+          text: node.op ? FORMULA[node.label](data.activation) : node.label }),
+        svg("text", { x, y: y + 4, class: "bp-value", "text-anchor": "middle",
+          text: shownValues ? format.value(node.data) : "?" }),
+        svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle",
+          "data-value": grad === undefined ? "" : String(grad),
+          text: grad === undefined ? "" : `grad ${format.value(grad)}` }),
       ));
     }
     graph.append(...locals);
@@ -174,26 +190,41 @@ export function mountNeuron(root) {
     const L = nodeByLabel("L");
     const y = nodeByLabel("y");
     if (stage === "idle") status.textContent = say("press_forward_push_inputs");
-    else if (stage === "forward") status.textContent = say("forward_pass_done_prediction", { data: format.value(y.data), value: format.value(nodeByLabel("target").data), data2: format.value(L.data) });
+    else if (stage === "forward") status.textContent = say("forward_pass_done_prediction",
+      { data: format.value(y.data), value: format.value(nodeByLabel("target").data),
+      data2: format.value(L.data) });
     else if (current) {
       const from = data.nodes[current.target];
       const to = data.nodes[current.source];
-      status.textContent = say("edge_label_label_shown", { label: from.label, label2: to.label, shown, length: data.edges.length, local: format.value(current.local) }) +
-        say("label_grad_local_grad", { label: to.label, local: format.value(current.local), grad: format.value(from.grad), contribution: format.value(current.contribution), grad_after: format.value(current.grad_after) });
+      status.textContent = say("edge_label_label_shown", { label: from.label, label2: to.label, shown,
+        length: data.edges.length, local: format.value(current.local) }) +
+        say("label_grad_local_grad", { label: to.label, local: format.value(current.local),
+          grad: format.value(from.grad), contribution: format.value(current.contribution),
+          grad_after: format.value(current.grad_after) });
     } else if (stage === "backward") status.textContent = say("dl_dl_loss_changes");
-    else if (stage === "done") status.textContent = say("backward_pass_done_every", { value: format.value(nodeByLabel("w1").grad), value2: format.value(nodeByLabel("w2").grad), value3: format.value(nodeByLabel("b").grad) });
-    else status.textContent = say("updated_learning_rate_lr", { lr: data.lr, prediction: format.value(data.prediction), new_prediction: format.value(data.new_prediction), loss: format.value(data.loss), new_loss: format.value(data.new_loss) });
+    else if (stage === "done") status.textContent = say("backward_pass_done_every",
+      { value: format.value(nodeByLabel("w1").grad), value2: format.value(nodeByLabel("w2").grad),
+      value3: format.value(nodeByLabel("b").grad) });
+    else status.textContent = say("updated_learning_rate_lr", { lr: data.lr,
+      prediction: format.value(data.prediction), new_prediction: format.value(data.new_prediction),
+      loss: format.value(data.loss), new_loss: format.value(data.new_loss) });
   }
 
   function showUpdates() {
     const table = el("table", { class: "bp-update-table" },
       el("caption", { text: say("update_w_w_lr") }),
-      el("tr", {}, el("th", { text: "parameter" }), el("th", { class: "num", text: "before" }), el("th", { class: "num", text: "grad" }), el("th", { class: "num", text: "after" })),
+      el("tr", {}, el("th", { text: "parameter" }), el("th", { class: "num", text: "before" }), el("th",
+        { class: "num", text: "grad" }), el("th", { class: "num", text: "after" })),
       ...data.updates.map((u) => el("tr", { "data-param": u.name },
         el("td", { text: u.name }), el("td", { class: "num", text: format.value(u.before) }),
-        el("td", { class: "num", "data-value": String(u.grad), text: format.value(u.grad) }), el("td", { class: "num", "data-value": String(u.after), text: format.value(u.after) }))),
-      el("tr", {}, el("td", { text: "prediction y" }), el("td", { class: "num", text: format.value(data.prediction) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_prediction), text: format.value(data.new_prediction) })),
-      el("tr", { "data-param": "loss" }, el("td", { text: "loss L" }), el("td", { class: "num", text: format.value(data.loss) }), el("td", {}), el("td", { class: "num", "data-value": String(data.new_loss), text: format.value(data.new_loss) })),
+        el("td", { class: "num", "data-value": String(u.grad), text: format.value(u.grad) }), el("td",
+          { class: "num", "data-value": String(u.after), text: format.value(u.after) }))),
+      el("tr", {}, el("td", { text: "prediction y" }), el("td", { class: "num",
+        text: format.value(data.prediction) }), el("td", {}), el("td", { class: "num",
+        "data-value": String(data.new_prediction), text: format.value(data.new_prediction) })),
+      el("tr", { "data-param": "loss" }, el("td", { text: "loss L" }), el("td", { class: "num",
+        text: format.value(data.loss) }), el("td", {}), el("td", { class: "num",
+        "data-value": String(data.new_loss), text: format.value(data.new_loss) })),
     );
     updates.append(table);
   }

@@ -15,30 +15,39 @@ const BRUSHES = [0, 4, 8, 12, 16];
 const aDigit = (d) => `${d === 8 ? "an" : "a"} ${d}`; // "a 3", "an 8"
 
 export function mountDigits(root) {
-  const s = { steps: [], shown: 0, prefix: [], painted: new Array(PIXELS).fill(null), result: null, timer: null, seed: 1, cursor: 0, brush: 16, pending: null };
+  const s = { steps: [], shown: 0, prefix: [], painted: new Array(PIXELS).fill(null), result: null,
+    timer: null, seed: 1, cursor: 0, brush: 16, pending: null };
 
-  const digitPick = el("select", { id: "digit-pick", "data-tour-stop": "digit-pick", "aria-label": say("digit_draw") },
-    el("option", { value: "any", text: "any digit" }), [...Array(10).keys()].map((d) => el("option", { value: String(d), text: aDigit(d) })));
+  const digitPick = el("select", { id: "digit-pick", "data-tour-stop": "digit-pick",
+    "aria-label": say("digit_draw") },
+    el("option", { value: "any", text: "any digit" }), [...Array(10).keys()].map((d) => el("option",
+      { value: String(d), text: aDigit(d) })));
   digitPick.value = "3";
-  const temp = el("input", { type: "range", id: "digit-temperature", min: "0", max: "2", step: "0.1", value: "1", "aria-label": "temperature" });
+  const temp = el("input", { type: "range", id: "digit-temperature", min: "0", max: "2", step: "0.1",
+    value: "1", "aria-label": "temperature" });
   const tempOut = el("output", { for: "digit-temperature", text: "1.0" });
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
   const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new", text: "Draw" });
-  const stepBtn = el("button", { type: "button", id: "digit-step", "data-tour-stop": "digit-step", text: "Step" });
+  const stepBtn = el("button", { type: "button", id: "digit-step", "data-tour-stop": "digit-step",
+    text: "Step" });
   const playBtn = el("button", { type: "button", id: "digit-play", text: "Play" });
   const completeBtn = el("button", { type: "button", id: "digit-complete", text: say("complete_my_rows") });
   const clearBtn = el("button", { type: "button", id: "digit-clear", text: say("clear_my_paint") });
-  const brushes = el("div", { class: "row brushes", role: "radiogroup", "aria-label": say("paint_brush_grey_level") },
-    BRUSHES.map((b) => el("button", { type: "button", class: `brush ${b === s.brush ? "on" : ""}`, "data-level": b, role: "radio",
+  const brushes = el("div", { class: "row brushes", role: "radiogroup",
+    "aria-label": say("paint_brush_grey_level") },
+    BRUSHES.map((b) => el("button", { type: "button", class: `brush ${b === s.brush ? "on" : ""}`,
+      "data-level": b, role: "radio",
       "aria-checked": String(b === s.brush), "aria-label": `grey level ${b}`, style: { background: shade(b) },
       onclick: () => setBrush(b) })));
-  const grid = el("div", { class: "pixel-grid", id: "pixel-grid", "data-tour-stop": "pixel-grid", role: "grid", "aria-label": say("drawing_click_press_enter") });
+  const grid = el("div", { class: "pixel-grid", id: "pixel-grid", "data-tour-stop": "pixel-grid",
+    role: "grid", "aria-label": say("drawing_click_press_enter") });
   const cells = [];
   for (let r = 0; r < SIDE; r++) {
     const row = el("div", { role: "row", class: "pixel-row" });
     for (let c = 0; c < SIDE; c++) {
       const i = r * SIDE + c;
-      const cell = el("button", { type: "button", role: "gridcell", class: "pixel", "data-index": i, tabindex: i === 0 ? "0" : "-1",
+      const cell = el("button", { type: "button", role: "gridcell", class: "pixel", "data-index": i,
+        tabindex: i === 0 ? "0" : "-1",
         onclick: () => paint(i) });
       cells.push(cell);
       row.append(cell);
@@ -46,13 +55,15 @@ export function mountDigits(root) {
     grid.append(row);
   }
   onArrowKeys(grid, (dr, dc) => {
-    const r = clampIndex(Math.floor(s.cursor / SIDE) + dr, SIDE), c = clampIndex((s.cursor % SIDE) + dc, SIDE);
+    const r = clampIndex(Math.floor(s.cursor / SIDE) + dr, SIDE), c = clampIndex((s.cursor % SIDE) + dc,
+      SIDE);
     focusCell(r * SIDE + c);
   });
   grid.addEventListener("keydown", (e) => {
     if (/^[0-4]$/.test(e.key)) { setBrush(BRUSHES[Number(e.key)]); e.preventDefault(); }
   });
-  const status = el("p", { class: "status", id: "digit-status", role: "status", text: say("pick_digit_press_draw") });
+  const status = el("p", { class: "status", id: "digit-status", role: "status",
+    text: say("pick_digit_press_draw") });
   const distBox = el("div", { class: "dist-box", id: "digit-dist", "data-tour-stop": "digit-dist" });
   const judge = el("div", { class: "judge", id: "digit-judge", "aria-live": "polite" });
 
@@ -100,9 +111,12 @@ export function mountDigits(root) {
       cell.style.background = v === null ? "" : shade(v);
       cell.classList.toggle("empty", v === null);
       cell.classList.toggle("yours", i < s.prefix.length || (!s.steps.length && s.painted[i] !== null));
-      cell.classList.toggle("next", s.steps.length > 0 && i === s.prefix.length + s.shown && s.shown < s.steps.length);
+      cell.classList.toggle("next",
+        s.steps.length > 0 && i === s.prefix.length + s.shown && s.shown < s.steps.length);
       cell.classList.toggle("latest", s.shown > 0 && i === s.prefix.length + s.shown - 1);
-      cell.setAttribute("aria-label", `row ${Math.floor(i / SIDE) + 1}, column ${(i % SIDE) + 1}: ${v === null ? "empty" : `grey ${v} of 16`}`);
+      const value = v === null ? say("cell_empty") : say("cell_grey", { v });
+      const where = { row: Math.floor(i / SIDE) + 1, column: (i % SIDE) + 1 };
+      cell.setAttribute("aria-label", say("cell_label", { ...where, value }));
     }
     grid.dataset.filled = String(s.prefix.length + s.shown);
     stepBtn.disabled = playBtn.disabled = s.steps.length > 0 && s.shown >= s.steps.length;
@@ -118,14 +132,20 @@ export function mountDigits(root) {
     }
     const st = s.steps[s.shown - 1];
     const r = Math.floor(st.pixel / SIDE) + 1, c = (st.pixel % SIDE) + 1;
-    const bars = st.probs.map((p, level) => ({ label: `grey ${level}`, short: String(level), prob: p, swatch: shade(level) }));
-    const caption = say("pixel_value_pixels_row", { value: st.pixel + 1, PIXELS, r, c, LEVELS, temperature: Number(s.temperature).toFixed(1) });
+    const bars = st.probs.map((p, level) => ({ label: `grey ${level}`, short: String(level), prob: p,
+      swatch: shade(level) }));
+    const caption = say("pixel_value_pixels_row", { value: st.pixel + 1, PIXELS, r, c, LEVELS,
+      temperature: Number(s.temperature).toFixed(1) });
     distBox.dataset.pixel = String(st.pixel);
-    distBox.append(el("p", { class: "caption", id: "digit-dist-caption", "data-tour-stop": "digit-dist-caption", text: caption }),
+    distBox.append(el("p", { class: "caption", id: "digit-dist-caption",
+      "data-tour-stop": "digit-dist-caption", text: caption }),
       distributionChart(bars, st.level, { caption }),
-      drawStrip(bars.map((b) => ({ label: b.label, prob: b.prob })), `grey ${st.level}`, st.u, st.cumulative_before, st.prob),
-      el("p", { class: "note", text: say("uncertainty_entropy_entropy_bits", { entropy: st.entropy.toFixed(2), LEVELS }) +
-        (st.other >= 0.0005 ? say("request_tokens_keep_other", { other: format.probability(st.other) }) : "") }));
+      drawStrip(bars.map((b) => ({ label: b.label, prob: b.prob })), `grey ${st.level}`, st.u,
+        st.cumulative_before, st.prob),
+      el("p", { class: "note", text: say("uncertainty_entropy_entropy_bits", { entropy: st.entropy.toFixed(2),
+        LEVELS }) +
+        (st.other >= 0.0005 ? say("request_tokens_keep_other",
+          { other: format.probability(st.other) }) : "") }));
   }
 
   function renderJudge() {
@@ -135,7 +155,8 @@ export function mountDigits(root) {
     const asked = s.result.digit === null ? "any digit" : aDigit(s.result.digit);
     const bars = c.probs.map((p, d) => ({ label: aDigit(d), short: String(d), prob: p }));
     judge.append(el("p", { id: "digit-verdict", "data-guess": c.guess, "data-confidence": c.confidence },
-      el("strong", { text: say("classifier_sees_guess_confidence", { guess: aDigit(c.guess), confidence: format.probability(c.confidence) }) }),
+      el("strong", { text: say("classifier_sees_guess_confidence", { guess: aDigit(c.guess),
+        confidence: format.probability(c.confidence) }) }),
       say("asked_asked_classifier_was", { asked })),
     distributionChart(bars, c.guess, { caption: say("classifiers_probability_digit"), height: 110 }));
   }
@@ -146,10 +167,12 @@ export function mountDigits(root) {
     s.temperature = Number(temp.value);
     status.textContent = say("asking_model");
     try {
-      const data = await post("/api/sequences/digits/draw", { digit, prefix, temperature: s.temperature, seed: s.seed++ });
+      const data = await post("/api/sequences/digits/draw", { digit, prefix, temperature: s.temperature,
+        seed: s.seed++ });
       s.steps = data.steps; s.prefix = prefix; s.shown = 0; s.result = data;
       status.textContent = prefix.length
-        ? say("value_stay_model_fills", { value: format.count(prefix.length / SIDE, "row"), length: format.count(s.steps.length, "pixel") })
+        ? say("value_stay_model_fills", { value: format.count(prefix.length / SIDE, "row"),
+          length: format.count(s.steps.length, "pixel") })
         : say("model_will_fill_all", { PIXELS });
       return true;
     } catch (error) {
@@ -188,7 +211,8 @@ export function mountDigits(root) {
     if (s.pending && !(await s.pending)) return;
     stepOnce();
   });
-  playBtn.addEventListener("click", () => (s.timer ? stopPlay() : play(s.steps.length ? s.prefix : paintedPrefix())));
+  playBtn.addEventListener("click",
+    () => (s.timer ? stopPlay() : play(s.steps.length ? s.prefix : paintedPrefix())));
   completeBtn.addEventListener("click", async () => {
     const prefix = paintedPrefix();
     if (!prefix.length) { status.textContent = say("paint_least_cell_first"); return; }
@@ -196,7 +220,11 @@ export function mountDigits(root) {
     s.steps = [];
     await play(prefix);
   });
-  clearBtn.addEventListener("click", () => { stopPlay(); s.painted.fill(null); s.steps = []; s.prefix = []; s.shown = 0; s.result = null; render(); });
+  clearBtn.addEventListener("click", () => {
+    stopPlay();
+    s.painted.fill(null); s.steps = []; s.prefix = []; s.shown = 0; s.result = null;
+    render();
+  });
 
   root.append(
     el("h4", { text: say("draw_digit_pixel_pixel") }),

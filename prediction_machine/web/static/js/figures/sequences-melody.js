@@ -42,22 +42,29 @@ function tone(pitch, beats, delay = 0) {
 
 export function mountMelody(root) {
   const s = { data: null, shown: 0, timer: null, seed: 1, scheduled: 0, pending: null };
-  const start = el("input", { type: "text", id: "melody-start", "data-tour-stop": "melody-start", value: "G4 G4 D5 C5", "aria-label": say("first_notes_like_c"),
+  const start = el("input", { type: "text", id: "melody-start", "data-tour-stop": "melody-start",
+    value: "G4 G4 D5 C5", "aria-label": say("first_notes_like_c"),
     placeholder: say("first_notes_e_g"), autocomplete: "off", spellcheck: "false" });
-  const temp = el("input", { type: "range", id: "melody-temperature", min: "0", max: "2", step: "0.1", value: "1", "aria-label": "temperature" });
+  const temp = el("input", { type: "range", id: "melody-temperature", min: "0", max: "2", step: "0.1",
+    value: "1", "aria-label": "temperature" });
   const tempOut = el("output", { for: "melody-temperature", text: "1.0" });
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
-  const composeBtn = el("button", { type: "button", class: "primary", id: "melody-compose", "data-tour-stop": "melody-compose", text: "Compose" });
+  const composeBtn = el("button", { type: "button", class: "primary", id: "melody-compose",
+    "data-tour-stop": "melody-compose", text: "Compose" });
   const stepBtn = el("button", { type: "button", id: "melody-step", text: "Step" });
   const listenBtn = el("button", { type: "button", id: "melody-listen", text: say("play_tune") });
   const clearBtn = el("button", { type: "button", id: "melody-clear", text: "Clear notes" });
-  const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group", "aria-label": say("onscreen_keyboard_add_note") },
-    KEYS.map((p) => el("button", { type: "button", class: `key ${NAMES[p % 12].length > 1 ? "black" : "white"}`, "data-pitch": p,
+  const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group",
+    "aria-label": say("onscreen_keyboard_add_note") },
+    KEYS.map((p) => el("button", { type: "button",
+      class: `key ${NAMES[p % 12].length > 1 ? "black" : "white"}`, "data-pitch": p,
       "aria-label": `add ${noteName(p)}`, text: NAMES[p % 12].length > 1 ? "" : noteName(p),
-      onclick: () => { start.value = `${start.value.trim()} ${noteName(p)}`.trim(); scheduleNote(p, 1); } })));
+      onclick: () => { start.value = `${start.value.trim()} ${noteName(p)}`.trim(); scheduleNote(p,
+        1); } })));
   const roll = el("div", { class: "piano-roll", id: "piano-roll", "data-tour-stop": "piano-roll" });
   const distBox = el("div", { class: "dist-box", id: "melody-dist" });
-  const status = el("p", { class: "status", id: "melody-status", role: "status", text: say("type_play_few_notes") });
+  const status = el("p", { class: "status", id: "melody-status", role: "status",
+    text: say("type_play_few_notes") });
   const summary = el("p", { class: "note", id: "melody-summary" });
   const figure = el("div", { class: "melody-figure", "data-scheduled": "0" });
 
@@ -89,19 +96,25 @@ export function mountMelody(root) {
     const beats = notes.reduce((t, n) => t + n.beats, 0) + (pending ? 1 : 0);
     const PX = 30, ROW = 12, L = 34;
     const W = Math.max(560, L + beats * PX + 10), H = (hi - lo + 1) * ROW + 14;
-    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, class: "roll", role: "img", "aria-label": say("piano_roll_n_notes", { n: notes.length }) });
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, class: "roll", role: "img",
+      "aria-label": say("piano_roll_n_notes", { n: notes.length }) });
     for (let p = lo; p <= hi; p++) {
       const y = (hi - p) * ROW;
-      if (NAMES[p % 12].length > 1) chart.append(svg("rect", { x: L, y, width: W - L, height: ROW, class: "roll-black" }));
-      if (p % 12 === 0) chart.append(svg("text", { x: 2, y: y + ROW - 1, class: "roll-label", text: noteName(p) }));
+      if (NAMES[p % 12].length > 1) chart.append(svg("rect", { x: L, y, width: W - L, height: ROW,
+        class: "roll-black" }));
+      if (p % 12 === 0) chart.append(svg("text", { x: 2, y: y + ROW - 1, class: "roll-label",
+        text: noteName(p) }));
     }
     let t = 0;
     notes.forEach((n, i) => {
-      chart.append(svg("rect", { x: L + t * PX, y: (hi - n.pitch) * ROW, width: Math.max(3, n.beats * PX - 2), height: ROW - 1,
-        class: `roll-note ${n.yours ? "yours" : "model"} ${i === notes.length - 1 && !pending ? "latest" : ""}` }, svg("title", { text: `${n.name}, ${n.beats} beats` })));
+      const latest = i === notes.length - 1 && !pending ? "latest" : "";
+      chart.append(svg("rect", { x: L + t * PX, y: (hi - n.pitch) * ROW, width: Math.max(3, n.beats * PX - 2),
+        height: ROW - 1, class: `roll-note ${n.yours ? "yours" : "model"} ${latest}` },
+      svg("title", { text: `${n.name}, ${n.beats} beats` })));
       t += n.beats;
     });
-    if (pending) chart.append(svg("rect", { x: L + t * PX, y: (hi - (pending.value)) * ROW, width: PX - 2, height: ROW - 1, class: "roll-note pending" }));
+    if (pending) chart.append(svg("rect", { x: L + t * PX, y: (hi - (pending.value)) * ROW, width: PX - 2,
+      height: ROW - 1, class: "roll-note pending" }));
     roll.dataset.notes = String(notes.length);
     roll.append(chart);
     roll.scrollLeft = Math.max(0, L + (t + 1) * PX + 40 - roll.clientWidth); // keep the newest note in view
@@ -117,12 +130,16 @@ export function mountMelody(root) {
     let rows = st.rows.filter((r) => same(r) && (r.prob >= 0.003 || r.token === st.token));
     rows = rows.sort((a, b) => a.token - b.token);
     const chosen = rows.findIndex((r) => r.token === st.token);
-    const what = st.kind === "length" ? say("how_long_note_lasts") : st.kind === "end" ? say("next_pitch_end") : say("next_pitch");
-    const caption = say("step_value_length_what", { value: st.index + 1, length: s.data.steps.length, what, label: st.label });
+    const what = st.kind === "length" ? say("how_long_note_lasts") : st.kind === "end" ? say("next_pitch_end")
+      : say("next_pitch");
+    const caption = say("step_value_length_what", { value: st.index + 1, length: s.data.steps.length, what,
+      label: st.label });
     distBox.dataset.step = String(st.index);
     distBox.append(el("p", { class: "caption", id: "melody-dist-caption", text: caption }),
-      distributionChart(rows.map((r) => ({ label: r.label, short: r.label.replace(" beats", "").replace(" beat", ""), prob: r.prob })), chosen, { caption }),
-      drawStrip(st.rows.map((r) => ({ label: r.label, prob: r.prob })), st.label, st.u, st.cumulative_before, st.prob));
+      distributionChart(rows.map((r) => ({ label: r.label, short: r.label.replace(" beats",
+        "").replace(" beat", ""), prob: r.prob })), chosen, { caption }),
+      drawStrip(st.rows.map((r) => ({ label: r.label, prob: r.prob })), st.label, st.u, st.cumulative_before,
+        st.prob));
   }
 
   function render() {
@@ -131,7 +148,8 @@ export function mountMelody(root) {
     const done = s.data && s.shown >= s.data.steps.length;
     if (done) {
       const m = s.data.summary;
-      summary.textContent = m.notes ? say("n_notes_lowest_highest", { n: m.notes, lowest: m.lowest, highest: m.highest, in_key: format.percent(m.in_key) }) : "";
+      summary.textContent = m.notes ? say("n_notes_lowest_highest", { n: m.notes, lowest: m.lowest,
+        highest: m.highest, in_key: format.percent(m.in_key) }) : "";
     } else summary.textContent = "";
   }
 
@@ -139,7 +157,8 @@ export function mountMelody(root) {
     stopPlay();
     status.textContent = say("asking_model");
     try {
-      s.data = await post("/api/sequences/melody/compose", { start: start.value, notes: 24, temperature: Number(temp.value), seed: s.seed++ });
+      s.data = await post("/api/sequences/melody/compose", { start: start.value, notes: 24,
+        temperature: Number(temp.value), seed: s.seed++ });
       s.shown = 0;
       status.textContent = say("n_notes_then_models", { n: s.data.prompt });
       return true;
@@ -160,20 +179,23 @@ export function mountMelody(root) {
       scheduleNote(n.pitch, n.beats);
       beats = n.beats;
     }
-    if (s.shown >= s.data.steps.length) status.textContent = say("done_n_notes_all", { n: notesShown().notes.length });
+    if (s.shown >= s.data.steps.length) status.textContent = say("done_n_notes_all",
+      { n: notesShown().notes.length });
     render();
     return beats;
   }
   function playOn() {
     const beats = stepOnce();
-    if (s.data && s.shown < s.data.steps.length) s.timer = setTimeout(playOn, reducedMotion() ? 0 : Math.max(60, beats * SECONDS_PER_BEAT * 1000));
+    if (s.data && s.shown < s.data.steps.length) s.timer = setTimeout(playOn,
+      reducedMotion() ? 0 : Math.max(60, beats * SECONDS_PER_BEAT * 1000));
     else s.timer = null;
   }
 
   composeBtn.addEventListener("click", async () => {
     context(); // created inside the click, so the browser lets it make sound
     if (!(await fetchTune())) return;
-    s.data.notes.slice(0, s.data.prompt).forEach((n, i, a) => scheduleNote(n.pitch, n.beats, a.slice(0, i).reduce((t, m) => t + m.beats, 0) * SECONDS_PER_BEAT));
+    s.data.notes.slice(0, s.data.prompt).forEach((n, i, a) => scheduleNote(n.pitch, n.beats, a.slice(0,
+      i).reduce((t, m) => t + m.beats, 0) * SECONDS_PER_BEAT));
     render();
     playOn();
   });
@@ -181,14 +203,16 @@ export function mountMelody(root) {
     context();
     stopPlay();
     // Clicks while the tune is on its way wait for that one request, then each takes its step.
-    if (!s.pending && (!s.data || s.shown >= s.data.steps.length)) s.pending = fetchTune().finally(() => { s.pending = null; });
+    if (!s.pending && (!s.data
+      || s.shown >= s.data.steps.length)) s.pending = fetchTune().finally(() => { s.pending = null; });
     if (s.pending && !(await s.pending)) return;
     stepOnce();
   });
   listenBtn.addEventListener("click", () => {
     if (!s.data) { status.textContent = say("compose_tune_first"); return; }
     let t = 0;
-    for (const n of notesShown().notes) { scheduleNote(n.pitch, n.beats, t); t += n.beats * SECONDS_PER_BEAT; }
+    for (const n of notesShown().notes) { scheduleNote(n.pitch, n.beats,
+      t); t += n.beats * SECONDS_PER_BEAT; }
   });
   clearBtn.addEventListener("click", () => { start.value = ""; start.focus(); });
 
@@ -196,7 +220,8 @@ export function mountMelody(root) {
     el("h4", { text: say("compose_melody_note_note") }),
     el("div", { class: "row" }, el("label", { for: "melody-start", text: "First notes" }), start, clearBtn),
     keyboard,
-    el("div", { class: "row" }, el("label", { for: "melody-temperature", text: "temperature" }), temp, tempOut, composeBtn, stepBtn, listenBtn),
+    el("div", { class: "row" }, el("label", { for: "melody-temperature", text: "temperature" }), temp,
+      tempOut, composeBtn, stepBtn, listenBtn),
     status, roll, summary, distBox,
     codeLink("prediction_machine.sequences.note_tokens.encode", say("note_tokenizer_only_new")),
     codeLink("prediction_machine.sequences.melody.compose", "view code"),

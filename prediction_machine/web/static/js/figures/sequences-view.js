@@ -14,15 +14,20 @@ export function distributionChart(bars, chosen, { caption = "", height = 150 } =
   const W = Math.max(300, bars.length * 22), H = height, B = 34, T = 16;
   const bw = W / bars.length;
   const top = Math.max(0.05, ...bars.map((b) => b.prob));
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "dist-chart", role: "img", "aria-label": caption || say("probability_choice") });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "dist-chart", role: "img",
+    "aria-label": caption || say("probability_choice") });
   bars.forEach((b, i) => {
     const h = ((H - B - T) * b.prob) / top;
     const x = i * bw;
-    root.append(svg("rect", { x: x + 2, y: H - B - h, width: bw - 4, height: Math.max(0, h), class: `dist-bar ${i === chosen ? "chosen" : ""}`, "data-prob": b.prob.toFixed(6) },
+    root.append(svg("rect", { x: x + 2, y: H - B - h, width: bw - 4, height: Math.max(0, h),
+      class: `dist-bar ${i === chosen ? "chosen" : ""}`, "data-prob": b.prob.toFixed(6) },
       svg("title", { text: `${b.label}: ${format.probability(b.prob)}` })));
-    if (b.prob >= top * 0.5) root.append(svg("text", { x: x + bw / 2, y: H - B - h - 3, "text-anchor": "middle", class: "dist-value", text: format.probability(b.prob) }));
-    if (b.swatch) root.append(svg("rect", { x: x + 3, y: H - B + 4, width: bw - 6, height: 12, fill: b.swatch, class: "swatch" }));
-    root.append(svg("text", { x: x + bw / 2, y: H - 4, "text-anchor": "middle", class: `dist-label ${i === chosen ? "chosen" : ""}`, text: b.short ?? b.label }));
+    if (b.prob >= top * 0.5) root.append(svg("text", { x: x + bw / 2, y: H - B - h - 3,
+      "text-anchor": "middle", class: "dist-value", text: format.probability(b.prob) }));
+    if (b.swatch) root.append(svg("rect", { x: x + 3, y: H - B + 4, width: bw - 6, height: 12, fill: b.swatch,
+      class: "swatch" }));
+    root.append(svg("text", { x: x + bw / 2, y: H - 4, "text-anchor": "middle",
+      class: `dist-label ${i === chosen ? "chosen" : ""}`, text: b.short ?? b.label }));
   });
   return root;
 }
@@ -33,11 +38,13 @@ export function drawStrip(rows, chosen, u, cumulativeBefore, prob) {
   const W = 640, H = 56;
   const sorted = [...rows].filter((r) => r.prob > 0).sort((a, b) => b.prob - a.prob);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "cumulative", role: "img",
-    "aria-label": u == null ? say("greedy_likeliest_choice_chosen", { chosen }) : say("draw_u_u_lands", { u: u.toFixed(4), chosen }) });
+    "aria-label": u == null ? say("greedy_likeliest_choice_chosen", { chosen }) : say("draw_u_u_lands",
+      { u: u.toFixed(4), chosen }) });
   let x = 0;
   sorted.forEach((r, i) => {
     const w = r.prob * W;
-    chart.append(svg("rect", { x, y: 8, width: w, height: 28, fill: css(SERIES[i % SERIES.length]), class: r.label === chosen ? "chosen" : "" },
+    chart.append(svg("rect", { x, y: 8, width: w, height: 28, fill: css(SERIES[i % SERIES.length]),
+      class: r.label === chosen ? "chosen" : "" },
       svg("title", { text: `${r.label}: ${format.probability(r.prob)}` })));
     x += w;
   });
@@ -48,9 +55,12 @@ export function drawStrip(rows, chosen, u, cumulativeBefore, prob) {
   } else {
     const ux = u * W;
     chart.append(svg("line", { x1: ux, x2: ux, y1: 2, y2: 42, class: "u-marker" }));
-    chart.append(svg("text", { x: Math.min(W - 60, ux + 4), y: 52, class: "u-label", text: `u = ${u.toFixed(4)}` }));
-    text.textContent = say("random_number_u_u", { u: u.toFixed(4), cumulativeBefore: cumulativeBefore.toFixed(4) }) +
-      say("value_slice_chosen_probability", { value: (cumulativeBefore + prob).toFixed(4), chosen, prob: format.probability(prob) });
+    chart.append(svg("text", { x: Math.min(W - 60, ux + 4), y: 52, class: "u-label",
+      text: `u = ${u.toFixed(4)}` }));
+    text.textContent = say("random_number_u_u", { u: u.toFixed(4),
+      cumulativeBefore: cumulativeBefore.toFixed(4) }) +
+      say("value_slice_chosen_probability", { value: (cumulativeBefore + prob).toFixed(4), chosen,
+        prob: format.probability(prob) });
     Object.assign(text.dataset, { u, chosen });
   }
   return el("div", { class: "draw" }, chart, text);
@@ -65,7 +75,8 @@ export function shade(level) {
 
 // A small canvas of one 8x8 drawing (the training samples and the classifier's view).
 export function digitCanvas(pixels, size = 48, label = say("drawn_digit")) {
-  const canvas = el("canvas", { width: 8, height: 8, class: "digit-thumb", role: "img", "aria-label": label });
+  const canvas = el("canvas", { width: 8, height: 8, class: "digit-thumb", role: "img",
+    "aria-label": label });
   canvas.style.width = canvas.style.height = `${size}px`;
   const ctx = canvas.getContext("2d");
   pixels.forEach((p, i) => { ctx.fillStyle = shade(p); ctx.fillRect(i % 8, Math.floor(i / 8), 1, 1); });

@@ -22,7 +22,8 @@ export function transformer(panel, trace, chosenIsStep = false) {
   clear(panel);
   const t = trace.transformer;
   panel.append(
-    el("p", { class: "note", text: say("traced_pass_over_n", { n: trace.tokens.length, ms: trace.ms.toFixed(0) }) }),
+    el("p", { class: "note", text: say("traced_pass_over_n", { n: trace.tokens.length,
+      ms: trace.ms.toFixed(0) }) }),
     lensLine(t.chosen, trace.model.vocab_size, chosenIsStep),
     earlyGuesses(t.lens),
     lensTable(t),
@@ -30,54 +31,71 @@ export function transformer(panel, trace, chosenIsStep = false) {
   const thumbs = t.attention_thumbnails;
   if (thumbs) {
     const grid = el("div", { class: "thumbs", id: "attention-thumbs" });
-    thumbs.forEach((m, layer) => grid.append(el("a", { href: "#attention", class: "thumb", title: say("layer_layer_attention_averaged", { layer }) },
+    thumbs.forEach((m, layer) => grid.append(el("a", { href: "#attention", class: "thumb",
+      title: say("layer_layer_attention_averaged", { layer }) },
       heat(m), el("span", { text: `L${layer}` }))));
-    panel.append(el("p", { class: "note", text: say("attention_layer_averaged_over", { n_heads: trace.model.n_heads }) }),
+    panel.append(el("p", { class: "note", text: say("attention_layer_averaged_over",
+      { n_heads: trace.model.n_heads }) }),
       sinkNote(thumbs), grid);
   } else if (t.attention_thumbnails_note) {
-    panel.append(el("p", { class: "note", text: say("attention_thumbnails_attention_thumbnails", { attention_thumbnails_note: t.attention_thumbnails_note }) }));
+    panel.append(el("p", { class: "note", text: say("attention_thumbnails_attention_thumbnails",
+      { attention_thumbnails_note: t.attention_thumbnails_note }) }));
   }
 }
 
 // The chosen token's probability after each layer, as a line; its rank under each point.
 function lensLine(chosen, vocab, chosenIsStep) {
   const narrow = document.documentElement.clientWidth < 600; // a phone: fewer rank labels, same line
-  const L = chosen.probs.length, W = narrow ? 360 : 640, H = narrow ? 220 : 200, left = 56, right = 12, top = 14, bottom = 46;
+  const L = chosen.probs.length, W = narrow ? 360 : 640, H = narrow ? 220 : 200, left = 56, right = 12,
+    top = 14, bottom = 46;
   const every = narrow ? 3 : 1;
   const x = (l) => left + (L > 1 ? (l / (L - 1)) * (W - left - right) : 0);
   const y = (p) => top + (1 - p) * (H - top - bottom);
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "lens-line", id: "lens-line", tabindex: 0, role: "img", "data-id": chosen.id,
-    "aria-label": say("probability_text_after_l", { text: visibleText(chosen.token.text), L, value: format.probability(chosen.probs[0]), value2: format.probability(chosen.probs[L - 1]) }) });
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "lens-line", id: "lens-line", tabindex: 0,
+    role: "img", "data-id": chosen.id,
+    "aria-label": say("probability_text_after_l", { text: visibleText(chosen.token.text), L,
+      value: format.probability(chosen.probs[0]), value2: format.probability(chosen.probs[L - 1]) }) });
   for (const p of [0, 0.25, 0.5, 0.75, 1]) {
     chart.append(svg("line", { x1: left, x2: W - right, y1: y(p), y2: y(p), class: "grid" }),
       svg("text", { x: left - 6, y: y(p) + 4, class: "axis", "text-anchor": "end", text: `${p * 100}%` }));
   }
-  chart.append(svg("polyline", { points: chosen.probs.map((p, l) => `${x(l)},${y(p)}`).join(" "), class: "path" }));
+  chart.append(svg("polyline", { points: chosen.probs.map((p, l) => `${x(l)},${y(p)}`).join(" "),
+    class: "path" }));
   const marker = svg("circle", { r: 7, class: "cursor", cx: x(L - 1), cy: y(chosen.probs[L - 1]) });
   chosen.probs.forEach((p, l) => {
-    chart.append(svg("circle", { cx: x(l), cy: y(p), r: 3.5, class: `point ${chosen.ranks[l] === 1 ? "top" : ""}` },
-      svg("title", { text: say("after_layer_l_p", { l, p: format.probability(p), value: chosen.ranks[l].toLocaleString("en") }) })));
-    if (l % every === 0 || l === L - 1) chart.append(svg("text", { x: x(l), y: H - bottom + 16, class: "rank", "text-anchor": "middle", text: shortRank(chosen.ranks[l]) }));
+    chart.append(svg("circle", { cx: x(l), cy: y(p), r: 3.5,
+      class: `point ${chosen.ranks[l] === 1 ? "top" : ""}` },
+      svg("title", { text: say("after_layer_l_p", { l, p: format.probability(p),
+        value: chosen.ranks[l].toLocaleString("en") }) })));
+    if (l % every === 0 || l === L - 1) chart.append(svg("text", { x: x(l), y: H - bottom + 16, class: "rank",
+      "text-anchor": "middle", text: shortRank(chosen.ranks[l]) }));
   });
-  chart.append(svg("text", { x: left - 14, y: H - bottom + 16, class: "axis", "text-anchor": "end", text: "rank" }),
-    svg("text", { x: (left + W) / 2, y: H - 6, class: "axis", "text-anchor": "middle", text: "after layer" }), marker);
-  for (let l = 0; l < L; l += 5) chart.append(svg("text", { x: x(l), y: H - bottom + 30, class: "axis", "text-anchor": "middle", text: String(l) }));
+  chart.append(svg("text", { x: left - 14, y: H - bottom + 16, class: "axis", "text-anchor": "end",
+    text: "rank" }),
+    svg("text", { x: (left + W) / 2, y: H - 6, class: "axis", "text-anchor": "middle", text: "after layer" }),
+      marker);
+  for (let l = 0; l < L; l += 5) chart.append(svg("text", { x: x(l), y: H - bottom + 30, class: "axis",
+    "text-anchor": "middle", text: String(l) }));
   const readout = el("p", { class: "readout", id: "lens-readout", "aria-live": "polite" });
   const read = (l) => {
     marker.setAttribute("cx", x(l)); marker.setAttribute("cy", y(chosen.probs[l]));
-    readout.textContent = say("after_layer_l_text", { l, text: visibleText(chosen.token.text), value: format.probability(chosen.probs[l]), value2: chosen.ranks[l].toLocaleString("en"), vocab: vocab.toLocaleString("en") });
+    readout.textContent = say("after_layer_l_text", { l, text: visibleText(chosen.token.text),
+      value: format.probability(chosen.probs[l]), value2: chosen.ranks[l].toLocaleString("en"),
+      vocab: vocab.toLocaleString("en") });
   };
   let cursor = L - 1;
   read(cursor);
   onArrowKeys(chart, (dr, dc) => { cursor = clampIndex(cursor + dc - dr, L); read(cursor); });
   chart.addEventListener("mousemove", (e) => {
     const box = chart.getBoundingClientRect();
-    const l = Math.round((((e.clientX - box.left) / box.width) * W - left) / ((W - left - right) / Math.max(1, L - 1)));
+    const l = Math.round((((e.clientX - box.left) / box.width) * W - left) / ((W - left - right) / Math.max(1,
+      L - 1)));
     cursor = clampIndex(l, L); read(cursor);
   });
   const first = chosen.ranks.findIndex((r, l) => r === 1 && chosen.ranks.slice(l).every((q) => q === 1));
   return el("figure", { class: "lens-figure" },
-    el("figcaption", { class: "caption" }, `The `, term("logit lens"), say("how_sure_model"), tokenChip(chosen.token),
+    el("figcaption", { class: "caption" }, `The `, term("logit lens"), say("how_sure_model"),
+      tokenChip(chosen.token),
       chosenIsStep ? say("token_step_chose_after") : say("final_top_guess_after")),
     chart, readout,
     el("p", { class: "note", id: "lens-summary", text: first >= 0
@@ -89,25 +107,34 @@ function lensLine(chosen, vocab, chosenIsStep) {
 function earlyGuesses(lens) {
   const early = lens.slice(0, Math.max(1, Math.floor(lens.length / 3)));
   const tally = new Map();
-  for (const g of early) tally.set(g.top[0].id, { token: g.top[0].token, n: (tally.get(g.top[0].id)?.n || 0) + 1 });
+  for (const g of early) tally.set(g.top[0].id, { token: g.top[0].token,
+    n: (tally.get(g.top[0].id)?.n || 0) + 1 });
   const common = [...tally.values()].sort((a, b) => b.n - a.n).slice(0, 2);
   const names = common.map((c) => `“${label(c.token)}”`).join(" and ");
-  return el("p", { class: "note", id: "lens-early", text: say("first_n_layers_top", { n: early.length, names }) });
+  return el("p", { class: "note", id: "lens-early", text: say("first_n_layers_top", { n: early.length,
+    names }) });
 }
 
 function lensTable(t) {
   const rows = t.lens.map((g) => el("tr", {},
     el("td", { class: "num", text: String(g.layer) }),
     el("td", {}, tokenChip(g.top[0].token, { showId: false })),
-    el("td", { class: "bar-cell" }, bar(g.top[0].prob), el("span", { class: "num", text: format.probability(g.top[0].prob) })),
-    el("td", { class: "num chosen-col", text: `${format.probability(t.chosen.probs[g.layer])} (#${t.chosen.ranks[g.layer].toLocaleString("en")})` }),
-    el("td", { class: "runners" }, g.top.slice(1, 4).map((r) => el("span", { class: "runner", text: `${label(r.token)} ${format.probability(r.prob)}` }))),
+    el("td", { class: "bar-cell" }, bar(g.top[0].prob), el("span", { class: "num",
+      text: format.probability(g.top[0].prob) })),
+    el("td", { class: "num chosen-col",
+      text: `${format.probability(t.chosen.probs[g.layer])} `
+        + `(#${t.chosen.ranks[g.layer].toLocaleString("en")})` }),
+    el("td", { class: "runners" }, g.top.slice(1, 4).map((r) => el("span", { class: "runner",
+      text: `${label(r.token)} ${format.probability(r.prob)}` }))),
   ));
   return el("details", { class: "lens-details", open: true },
     el("summary", { text: say("layers_own_top_guesses") }),
-    el("div", { class: "lens-wrap", tabindex: 0, role: "region", "aria-label": say("layers_top_guesses_scrolls") }, el("table", { class: "lens", id: "logit-lens" },
-      el("thead", {}, el("tr", {}, el("th", { class: "num", text: "layer" }), el("th", { text: "best guess" }), el("th", { text: "its probability" }),
-        el("th", { class: "num", text: `${label(t.chosen.token)} (rank)` }), el("th", { class: "runners", text: "runners-up" }))),
+    el("div", { class: "lens-wrap", tabindex: 0, role: "region",
+      "aria-label": say("layers_top_guesses_scrolls") }, el("table", { class: "lens", id: "logit-lens" },
+      el("thead", {}, el("tr", {}, el("th", { class: "num", text: "layer" }), el("th",
+        { text: "best guess" }), el("th", { text: "its probability" }),
+        el("th", { class: "num", text: `${label(t.chosen.token)} (rank)` }), el("th", { class: "runners",
+          text: "runners-up" }))),
       el("tbody", {}, rows))));
 }
 
@@ -117,7 +144,8 @@ function sinkNote(thumbs) {
   for (const m of thumbs) for (let q = 1; q < m.length; q++) { sum += m[q][0]; n += 1; }
   if (!n) return null;
   const share = sum / n;
-  return el("p", { class: "note", id: "attention-sink-note" }, say("average_share_later_tokens", { share: format.probability(share) }),
+  return el("p", { class: "note", id: "attention-sink-note" }, say("average_share_later_tokens",
+    { share: format.probability(share) }),
     ...(share > 0.3 ? [say("column_dark_most_layers"), term("attention sink"), "."] : ["."]));
 }
 

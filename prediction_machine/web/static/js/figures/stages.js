@@ -28,25 +28,31 @@ export function bar(p, cls = "") {
 export function tokenizer(panel, data, read = null) {
   clear(panel);
   if (!data) return panel.append(el("p", { class: "note", text: say("type_prompt_see_tokens") }));
-  const yours = el("div", { class: "chips", id: "prompt-tokens" }, data.tokens.map((t, i) => tokenChip(t, { extraClass: `c${i % 4}` })));
-  panel.append(el("p", {}, el("strong", { id: "token-count", "data-tour-stop": "token-count", text: String(data.count) }), say("value_text", { value: data.count === 1 ? "token" : "tokens" })), yours);
+  const yours = el("div", { class: "chips", id: "prompt-tokens" }, data.tokens.map((t, i) => tokenChip(t,
+    { extraClass: `c${i % 4}` })));
+  panel.append(el("p", {}, el("strong", { id: "token-count", "data-tour-stop": "token-count",
+    text: String(data.count) }), say("value_text", { value: data.count === 1 ? "token" : "tokens" })), yours);
   const partial = data.tokens.filter((t) => t.partial).length;
   if (partial) {
-    panel.append(el("p", { class: "note", text: say("partial_character_dashed_outline", { partial: format.count(partial, say("token_single_byte"), say("tokens_single_bytes")) }) }));
+    panel.append(el("p", { class: "note", text: say("partial_character_dashed_outline",
+      { partial: format.count(partial, say("token_single_byte"), say("tokens_single_bytes")) }) }));
   }
   if (data.chat) {
     const added = data.chat.count - data.count;
     panel.append(
       el("p", { class: "note", text: say("chat_template_model_reads", { n: data.chat.count, added }) }),
       el("details", { class: "chat-tokens-box" }, el("summary", { text: say("show_templates_tokens") }),
-        el("div", { class: "chips chat-tokens", id: "chat-tokens" }, data.chat.tokens.map((t) => tokenChip(t)))),
+        el("div", { class: "chips chat-tokens", id: "chat-tokens" },
+          data.chat.tokens.map((t) => tokenChip(t)))),
     );
   }
   if (read) {
     const n = read.generated.length;
     panel.append(el("div", { class: "step-read", id: "step-read" },
-      el("p", { text: say("step_step_reads_n", { step: read.step, n: read.promptCount + n, promptCount: read.promptCount, value: n ? say("n_tokens_generated_before", { n }) : "" }) }),
-      n ? el("div", { class: "chips", id: "read-generated" }, read.generated.map((t) => tokenChip(t, { extraClass: "generated" }))) : null));
+      el("p", { text: say("step_step_reads_n", { step: read.step, n: read.promptCount + n,
+        promptCount: read.promptCount, value: n ? say("n_tokens_generated_before", { n }) : "" }) }),
+      n ? el("div", { class: "chips", id: "read-generated" }, read.generated.map((t) => tokenChip(t,
+        { extraClass: "generated" }))) : null));
   }
 }
 
@@ -54,26 +60,35 @@ export function tokenizer(panel, data, read = null) {
 // `chosen`: the id this step took, marked in the table (null before the first step).
 export function prediction(panel, pred, caption, vocabSize = null, chosen = null) {
   clear(panel);
-  const rows = pred.rows.map((r, i) => el("tr", { class: `pred-row ${r.id === chosen ? "chosen" : ""}`, "data-id": r.id },
+  const rows = pred.rows.map((r, i) => el("tr", { class: `pred-row ${r.id === chosen ? "chosen" : ""}`,
+    "data-id": r.id },
     el("td", { class: "num", text: String(i + 1) }),
-    el("td", {}, tokenChip(r.token), r.id === chosen ? el("span", { class: "chosen-tag", text: " chosen" }) : null),
-    el("td", { class: "bar-cell" }, bar(modelProb(r)), el("span", { class: "num prob", text: format.probability(modelProb(r)) })),
+    el("td", {}, tokenChip(r.token), r.id === chosen ? el("span", { class: "chosen-tag",
+      text: " chosen" }) : null),
+    el("td", { class: "bar-cell" }, bar(modelProb(r)), el("span", { class: "num prob",
+      text: format.probability(modelProb(r)) })),
     el("td", { class: "num", text: r.logit.toFixed(2) }),
   ));
   const inTable = pred.rows.find((r) => r.id === chosen);
   const outside = Math.max(0, 1 - pred.rows.reduce((s, r) => s + modelProb(r), 0));
   panel.append(
     el("p", { class: "caption", text: caption }),
-    el("div", { class: "table-wrap" }, el("table", { class: "probs", id: "prediction-table", "data-tour-stop": "prediction-table" },
-      el("thead", {}, el("tr", {}, el("th", { class: "num", text: "#" }), el("th", { text: "token" }), el("th", { text: "model's probability" }), el("th", { class: "num", text: "logit" }))),
+    el("div", { class: "table-wrap" }, el("table", { class: "probs", id: "prediction-table",
+      "data-tour-stop": "prediction-table" },
+      el("thead", {}, el("tr", {}, el("th", { class: "num", text: "#" }), el("th", { text: "token" }),
+        el("th", { text: "model's probability" }), el("th", { class: "num", text: "logit" }))),
       el("tbody", {}, rows))),
     chosen === null ? null : el("p", { class: "note", id: "prediction-chosen" },
-      inTable ? say("step_took") : say("step_took_token_outside"), inTable ? tokenChip(inTable.token) : `id ${chosen}`,
+      inTable ? say("step_took") : say("step_took_token_outside"),
+        inTable ? tokenChip(inTable.token) : `id ${chosen}`,
       inTable ? ` (row ${pred.rows.indexOf(inTable) + 1}, marked).` : "."),
     el("p", { class: "note", id: "prediction-summary" },
-      say("everything_outside_top_length", { length: pred.rows.length, outside: format.probability(outside) }), term("probability mass"), ". ",
-      term("Entropy"), say("models_distribution_model_entropy", { model_entropy_bits: pred.model_entropy_bits.toFixed(2) }), term("bits"),
-      ` (0 = certain${vocabSize ? say("value_every_token_equally", { value: Math.log2(vocabSize).toFixed(1) }) : ""}).`),
+      say("everything_outside_top_length", { length: pred.rows.length,
+        outside: format.probability(outside) }), term("probability mass"), ". ",
+      term("Entropy"), say("models_distribution_model_entropy",
+        { model_entropy_bits: pred.model_entropy_bits.toFixed(2) }), term("bits"),
+      say("certain_note", { every: vocabSize
+        ? say("value_every_token_equally", { value: Math.log2(vocabSize).toFixed(1) }) : "" })),
   );
 }
 
@@ -82,20 +97,26 @@ export function prediction(panel, pred, caption, vocabSize = null, chosen = null
 // "preview" for what the next draw would use with the sliders as they are now.
 export function sampling(box, pred, draw, caption, greedy = false, prefix = "sampling") {
   clear(box);
-  const rows = pred.rows.map((r) => el("tr", { class: `sample-row ${draw && draw.id === r.id ? "chosen" : ""}`, "data-id": r.id },
+  const rows = pred.rows.map((r) => el("tr",
+    { class: `sample-row ${draw && draw.id === r.id ? "chosen" : ""}`, "data-id": r.id },
     el("td", {}, tokenChip(r.token)),
     el("td", { class: "num col-scaled", text: greedy ? format.DASH : r.scaled.toFixed(2) }),
-    el("td", { class: "bar-cell" }, bar(modelProb(r), "ghost"), el("span", { class: "num", text: format.probability(modelProb(r)) })),
-    el("td", { class: "bar-cell" }, bar(r.prob), el("span", { class: "num sample-prob", text: format.probability(r.prob) })),
+    el("td", { class: "bar-cell" }, bar(modelProb(r), "ghost"), el("span", { class: "num",
+      text: format.probability(modelProb(r)) })),
+    el("td", { class: "bar-cell" }, bar(r.prob), el("span", { class: "num sample-prob",
+      text: format.probability(r.prob) })),
     el("td", { class: "num", text: r.cumulative.toFixed(3) }),
   ));
   box.append(
     el("p", { class: "caption", text: caption }),
     el("div", { class: "table-wrap" }, el("table", { class: "probs sampling", id: `${prefix}-table` },
-      el("thead", {}, el("tr", {}, el("th", { text: "token" }), el("th", { class: "num col-scaled", text: "logit ÷ T" }),
-        el("th", { text: "model's probability" }), el("th", { text: say("after_settings") }), el("th", { class: "num", text: "cumulative" }))),
+      el("thead", {}, el("tr", {}, el("th", { text: "token" }), el("th", { class: "num col-scaled",
+        text: "logit ÷ T" }),
+        el("th", { text: "model's probability" }), el("th", { text: say("after_settings") }), el("th",
+          { class: "num", text: "cumulative" }))),
       el("tbody", {}, rows))),
-    el("p", { class: "note", id: `${prefix}-summary`, text: say("n_tokens_can_still", { n: pred.candidates, entropy_bits: pred.entropy_bits.toFixed(2) }) }),
+    el("p", { class: "note", id: `${prefix}-summary`, text: say("n_tokens_can_still", { n: pred.candidates,
+      entropy_bits: pred.entropy_bits.toFixed(2) }) }),
     cumulativeBar(pred, draw, prefix),
   );
 }
@@ -103,27 +124,37 @@ export function sampling(box, pred, draw, caption, greedy = false, prefix = "sam
 function cumulativeBar(pred, draw, prefix) {
   const W = 640, H = 56;
   const drawn = draw && draw.u !== null && draw.u !== undefined;
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "cumulative", id: prefix === "sampling" ? "draw-figure" : `${prefix}-draw-figure`, role: "img",
-    "aria-label": drawn ? say("draw_u_u_lands", { u: draw.u.toFixed(4), text: visibleText(draw.token.text) }) : say("cumulative_probability_bar") });
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "cumulative",
+    id: prefix === "sampling" ? "draw-figure" : `${prefix}-draw-figure`, role: "img",
+    "aria-label": drawn ? say("draw_u_u_lands", { u: draw.u.toFixed(4),
+      text: visibleText(draw.token.text) }) : say("cumulative_probability_bar") });
   let x = 0;
   pred.rows.forEach((r, i) => {
     const w = r.prob * W;
     if (w <= 0) return;
-    chart.append(svg("rect", { x, y: 8, width: w, height: 28, fill: css(SERIES[i % SERIES.length]), class: draw && draw.id === r.id ? "chosen" : "" },
-      svg("title", { text: `${visibleText(r.token.text)}: ${format.probability(r.prob)} (from ${Math.max(0, r.cumulative - r.prob).toFixed(3)} to ${r.cumulative.toFixed(3)})` })));
+    chart.append(svg("rect", { x, y: 8, width: w, height: 28, fill: css(SERIES[i % SERIES.length]),
+      class: draw && draw.id === r.id ? "chosen" : "" },
+      svg("title",
+        { text: `${visibleText(r.token.text)}: ${format.probability(r.prob)} `
+          + `(from ${Math.max(0, r.cumulative - r.prob).toFixed(3)} to ${r.cumulative.toFixed(3)})` })));
     x += w;
   });
-  if (x < W) chart.append(svg("rect", { x, y: 8, width: W - x, height: 28, fill: css(LINE) }, svg("title", { text: say("all_other_tokens") })));
-  const text = el("p", { class: "draw-text", id: prefix === "sampling" ? "draw-text" : `${prefix}-draw-text` });
+  if (x < W) chart.append(svg("rect", { x, y: 8, width: W - x, height: 28, fill: css(LINE) }, svg("title",
+    { text: say("all_other_tokens") })));
+  const text = el("p", { class: "draw-text",
+    id: prefix === "sampling" ? "draw-text" : `${prefix}-draw-text` });
   if (drawn) {
     const ux = draw.u * W;
     const after = draw.cumulative_before + draw.prob;
     chart.append(svg("line", { x1: ux, x2: ux, y1: 2, y2: 42, class: "u-marker" }));
-    chart.append(svg("text", { x: Math.min(W - 60, ux + 4), y: 52, class: "u-label", text: `u = ${draw.u.toFixed(4)}` }));
+    chart.append(svg("text", { x: Math.min(W - 60, ux + 4), y: 52, class: "u-label",
+      text: `u = ${draw.u.toFixed(4)}` }));
     Object.assign(text.dataset, { id: draw.id, u: draw.u, from: draw.cumulative_before, to: after });
     const own = draw.model_prob ?? pred.rows.find((r) => r.id === draw.id)?.raw_prob;
-    text.append(say("random_number_u_u", { u: draw.u.toFixed(4), cumulative_before: draw.cumulative_before.toFixed(4), after: after.toFixed(4) }), tokenChip(draw.token),
-      say("probability_prob_after_settings", { prob: format.probability(draw.prob), value: own === undefined ? "" : say("models_own_own", { own: format.probability(own) }) }));
+    text.append(say("random_number_u_u", { u: draw.u.toFixed(4),
+      cumulative_before: draw.cumulative_before.toFixed(4), after: after.toFixed(4) }), tokenChip(draw.token),
+      say("probability_prob_after_settings", { prob: format.probability(draw.prob),
+        value: own === undefined ? "" : say("models_own_own", { own: format.probability(own) }) }));
   } else if (draw) {
     text.dataset.id = draw.id;
     text.append(say("temperature_no_random_number"), tokenChip(draw.token), ", is taken.");
@@ -139,24 +170,32 @@ export function generation(panel, steps, selected, onSelect) {
   if (!steps.length) return panel.append(el("p", { class: "note", text: say("no_tokens_generated_yet") }));
   const text = steps.map((s) => s.text).join("");
   const step = steps[selected] || steps[steps.length - 1];
-  const timeline = el("ol", { class: "timeline", id: "timeline", "data-tour-stop": "timeline", "aria-label": say("generated_tokens_choose_see") },
+  const timeline = el("ol", { class: "timeline", id: "timeline", "data-tour-stop": "timeline",
+    "aria-label": say("generated_tokens_choose_see") },
     steps.map((s, i) => el("li", {}, el("button", {
-      type: "button", class: `step-chip ${i === selected ? "selected" : ""}`, "aria-pressed": String(i === selected), "data-index": i, "data-id": s.id,
+      type: "button", class: `step-chip ${i === selected ? "selected" : ""}`,
+        "aria-pressed": String(i === selected), "data-index": i, "data-id": s.id,
       "aria-label": `step ${i + 1}: ${visibleText(s.token.text)}`,
-      title: say("step_value_probability_prob", { value: i + 1, prob: format.probability(s.prob), value2: s.model_prob === undefined ? "" : ` (model's: ${format.probability(s.model_prob)})`, ms: s.ms.toFixed(0), n: s.cached }),
+      title: say("step_value_probability_prob", { value: i + 1, prob: format.probability(s.prob),
+        value2: s.model_prob === undefined ? "" : ` (model's: ${format.probability(s.model_prob)})`,
+        ms: s.ms.toFixed(0), n: s.cached }),
       onclick: () => onSelect(i),
     }, tokenChip(s.token, { showId: false })))));
   const times = steps.slice(1).map((s) => s.ms).sort((a, b) => a - b);
   const median = times.length ? times[Math.floor(times.length / 2)] : steps[0].ms;
   const before = steps.slice(0, step.index).map((s) => s.text).join("");
   panel.append(
-    el("div", { class: "output", id: "generated-text", "data-tour-stop": "generated-text" }, el("bdi", { text: visibleProse(text) })),
-    el("p", { class: "step-appended" }, `Step ${step.index + 1} appended `, el("span", { id: "appended-token" }, tokenChip(step.token)),
+    el("div", { class: "output", id: "generated-text", "data-tour-stop": "generated-text" }, el("bdi",
+      { text: visibleProse(text) })),
+    el("p", { class: "step-appended" }, `Step ${step.index + 1} appended `, el("span",
+      { id: "appended-token" }, tokenChip(step.token)),
       say("n_characters_before_giving", { n: [...before].length }),
-      el("span", { class: "output inline", id: "appended-text" }, el("bdi", { class: "before", text: visibleProse(before) }),
+      el("span", { class: "output inline", id: "appended-text" }, el("bdi", { class: "before",
+        text: visibleProse(before) }),
         el("mark", { text: visibleProse(step.text) }))),
     timeline,
     el("p", { class: "note", id: "loop-stats" }, `${format.count(steps.length, "token")}. `, term("KV cache"),
-      say("step_value_n_positions", { value: step.index + 1, n: step.cached, value2: steps[0].ms.toFixed(0), median: median.toFixed(0) })),
+      say("step_value_n_positions", { value: step.index + 1, n: step.cached, value2: steps[0].ms.toFixed(0),
+        median: median.toFixed(0) })),
   );
 }

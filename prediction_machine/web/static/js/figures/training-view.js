@@ -12,7 +12,8 @@ const API = "/api/curriculum";
 // ----------------------------------------------------------------------------- a small line chart
 
 // series: [{name, points: [[x, y], ...], cls, dots}]; redraws the whole SVG (a few hundred points at most).
-export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null, marker = null, W = 560 } = {}) {
+export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax = null, marker = null,
+  W = 560 } = {}) {
   const H = 220, L = 46, R = 10, T = 22, B = 30;
   const all = series.flatMap((s) => s.points);
   clear(node);
@@ -20,10 +21,12 @@ export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax
     node.dataset.first = series[0].points[0][1];
     node.dataset.last = series[0].points[series[0].points.length - 1][1];
   }
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${yLabel} by ${xLabel}` });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
+    "aria-label": `${yLabel} by ${xLabel}` });
   node.append(root);
   if (!all.length) {
-    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty", text: say("waiting_first_step") }));
+    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty",
+      text: say("waiting_first_step") }));
     return;
   }
   const x1 = Math.max(xMax || 0, ...all.map((p) => p[0]), 1);
@@ -36,18 +39,24 @@ export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax
   for (let i = 0; i <= 4; i++) {
     const y = y0 + ((y1 - y0) * i) / 4;
     root.append(svg("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }));
-    root.append(svg("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end", class: "tick", text: y < 0.01 ? y.toExponential(1) : y.toFixed(2) }));
+    root.append(svg("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end", class: "tick",
+      text: y < 0.01 ? y.toExponential(1) : y.toFixed(2) }));
   }
-  root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "tick", text: `${xLabel} (0–${format.int(x1)})` }));
+  root.append(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "tick",
+    text: `${xLabel} (0–${format.int(x1)})` }));
   root.append(svg("text", { x: 4, y: 12, class: "tick", text: yLabel }));
   for (const s of series) {
     if (!s.points.length) continue;
-    const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
+    const d = s.points.map((p,
+      i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
     root.append(svg("path", { d, class: `line ${s.cls}` }));
-    if (s.dots) for (const p of s.points) root.append(svg("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, class: `dot ${s.cls}` }));
+    if (s.dots) for (const p of s.points) root.append(svg("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3,
+      class: `dot ${s.cls}` }));
   }
-  if (marker != null) root.append(svg("line", { x1: sx(marker), x2: sx(marker), y1: T, y2: H - B, class: "marker" }));
-  const legend = el("p", { class: "legend" }, series.map((s) => el("span", { class: `key ${s.cls}`, text: s.name })));
+  if (marker != null) root.append(svg("line", { x1: sx(marker), x2: sx(marker), y1: T, y2: H - B,
+    class: "marker" }));
+  const legend = el("p", { class: "legend" }, series.map((s) => el("span", { class: `key ${s.cls}`,
+    text: s.name })));
   node.append(legend);
 }
 
@@ -55,7 +64,8 @@ export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax
 
 // Shared by pre-training and fine-tuning: stats, loss curve, LR schedule, samples, controls.
 export function trainingView({ kind, stats }) {
-  const state = { job: null, abort: null, steps: [], evals: {}, schedule: [], step: 0, total: 0, drawQueued: false };
+  const state = { job: null, abort: null, steps: [], evals: {}, schedule: [], step: 0, total: 0,
+    drawQueued: false };
   const statNodes = {};
   const statRow = el("dl", { class: "stats" }, stats.map(([key, label]) => {
     statNodes[key] = el("dd", { text: format.DASH });
@@ -76,7 +86,8 @@ export function trainingView({ kind, stats }) {
       series.push({ name, cls: name.replace(/\W+/g, "-"), points: pts, dots: true });
     }
     lineChart(loss, series, { xMax: state.total });
-    lineChart(lr, [{ name: "learning rate", cls: "lr", points: state.schedule }], { yLabel: "learning rate", marker: state.step, W: 300 });
+    lineChart(lr, [{ name: "learning rate", cls: "lr", points: state.schedule }], { yLabel: "learning rate",
+      marker: state.step, W: 300 });
   }
   const redraw = () => { if (!state.drawQueued) { state.drawQueued = true; requestAnimationFrame(draw); } };
 
@@ -106,12 +117,15 @@ export function trainingView({ kind, stats }) {
       statNodes.flops.textContent = format.si(data.flops);
       statNodes.loss.textContent = format.fixed(data.loss, 3);
     } else if (name === "eval") {
-      for (const [key, label] of [["train_loss", say("training_loss_fixed_batches")], ["eval_loss", say(kind === "finetune" ? "eval_loss_heldout_questions" : "validation_loss_heldout_text")]]) {
+      for (const [key, label] of [["train_loss", say("training_loss_fixed_batches")], ["eval_loss",
+        say(kind === "finetune" ? "eval_loss_heldout_questions" : "validation_loss_heldout_text")]]) {
         if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
       }
     } else if (name === "sample") {
       samples.prepend(el("li", {}, el("span", { class: "sample-step", text: `step ${data.step}` }),
-        el("pre", { class: "sample-text", text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt + data.text) })));
+        el("pre", { class: "sample-text",
+          text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt
+            + data.text) })));
       while (samples.children.length > 12) samples.lastChild.remove();
     } else if (name === "paused") {
       pause.textContent = "Resume";
@@ -135,7 +149,8 @@ export function trainingView({ kind, stats }) {
     status.textContent = "Training…";
     state.abort = new AbortController();
     try {
-      await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (n, d) => onEvent(n, d, handlers), { signal: state.abort.signal });
+      await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (n, d) => onEvent(n, d, handlers),
+        { signal: state.abort.signal });
     } catch (error) {
       if (error.name !== "AbortError") status.replaceChildren(errorBox(error.message));
     } finally {
@@ -148,18 +163,21 @@ export function trainingView({ kind, stats }) {
     if (!state.job) return;
     const action = pause.textContent === "Pause" ? "pause" : "resume";
     pause.disabled = true;
-    try { await post(`${API}/jobs/${state.job.id}/${action}`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
+    try { await post(`${API}/jobs/${state.job.id}/${action}`,
+      {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
     pause.disabled = false;
   });
   stop.addEventListener("click", async () => {
     if (!state.job) return;
     stop.disabled = true;
     status.textContent = say("stopping_after_current_step");
-    try { await post(`${API}/jobs/${state.job.id}/stop`, {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
+    try { await post(`${API}/jobs/${state.job.id}/stop`,
+      {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }
   });
 
   const node = el("div", { class: "training-view" }, controls, status, statRow,
-    el("div", { class: "charts" }, loss, lr), el("h5", { text: say("samples_fixed_prompt_newest") }), samples);
+    el("div", { class: "charts" }, loss, lr), el("h5", { text: say("samples_fixed_prompt_newest") }),
+      samples);
   draw();
   return { node, follow, reset, state, status };
 }

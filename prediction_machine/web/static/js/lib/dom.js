@@ -66,7 +66,8 @@ export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
     (token.partial ? say("part_multibyte_character") : "") + (token.special ? " · control token" : "");
   return el(
     "span",
-    { class: `token ${token.special ? "special" : ""} ${token.partial ? "partial" : ""} ${extraClass}`, title },
+    { class: `token ${token.special ? "special" : ""} ${token.partial ? "partial" : ""} ${extraClass}`,
+      title },
     el("bdi", { class: "token-text", text: label }),
     showId ? el("small", { class: "token-id", text: String(token.id) }) : null,
   );
@@ -76,7 +77,8 @@ export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
 // the names listed in prediction_machine/web/code_links.py; tests/test_code_links.py keeps the two in step.
 export function codeLink(qualname, label = "view code") {
   const pre = el("pre", { class: "code" });
-  const details = el("details", { class: "code-link" }, el("summary", {}, `${label}: `, el("code", { text: qualname })), pre);
+  const details = el("details", { class: "code-link" }, el("summary", {}, `${label}: `, el("code",
+    { text: qualname })), pre);
   details.addEventListener("toggle", async () => {
     if (!details.open || pre.dataset.loaded) return;
     pre.textContent = "loading…";

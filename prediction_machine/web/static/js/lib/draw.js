@@ -22,7 +22,8 @@ export const WHITE = [255, 255, 255];
 export const MASKED = [236, 233, 226]; // cells a figure leaves out, such as the causal mask's future
 
 // Categorical colours, in a fixed order, for bars and series told apart by colour.
-export const SERIES = ["blue", "orange", "green", "purple", "sky", "vermillion", "yellow"].map((n) => OKABE_ITO[n]);
+export const SERIES = ["blue", "orange", "green", "purple", "sky", "vermillion",
+  "yellow"].map((n) => OKABE_ITO[n]);
 
 export const css = ([r, g, b]) => `rgb(${r}, ${g}, ${b})`;
 

@@ -23,7 +23,8 @@ function isFigure(node) {
 
 function nameOf(node) {
   const section = node.closest("section[id]")?.id || "figure";
-  const own = node.id || node.getAttribute("aria-label") || node.getAttribute("class") || node.tagName.toLowerCase();
+  const own = node.id || node.getAttribute("aria-label") || node.getAttribute("class")
+    || node.tagName.toLowerCase();
   return `${section}-${own}`.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60);
 }
 
@@ -49,7 +50,8 @@ export function svgMarkup(svgNode) {
   copy.setAttribute("xmlns", "http://www.w3.org/2000/svg");
   copy.setAttribute("width", String(Math.round(r.width)));
   copy.setAttribute("height", String(Math.round(r.height)));
-  if (!copy.getAttribute("viewBox")) copy.setAttribute("viewBox", `0 0 ${Math.round(r.width)} ${Math.round(r.height)}`);
+  if (!copy.getAttribute("viewBox")) copy.setAttribute("viewBox",
+    `0 0 ${Math.round(r.width)} ${Math.round(r.height)}`);
   const background = document.createElementNS("http://www.w3.org/2000/svg", "rect");
   Object.entries({ x: "-100000", y: "-100000", width: "200000", height: "200000", fill: "#ffffff" })
     .forEach(([k, v]) => background.setAttribute(k, v));
@@ -134,7 +136,8 @@ export function watchFigures(roots) {
     later();
   });
   for (const root of roots) {
-    observer.observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ["hidden", "open"] });
+    observer.observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ["hidden",
+      "open"] });
   }
   addEventListener("resize", later);
   document.addEventListener("toggle", later, true);

@@ -1,7 +1,8 @@
 // Number formats for every figure, each written once: the "no value" dash, integers, percentages,
 // durations, large counts, and the word that agrees with a count.
 
-// The page's language, from <html lang>: it picks the content files (words.js), digit grouping and plural rules.
+// The page's language, from <html lang>: it picks the content files (words.js), digit grouping and plural
+// rules.
 export const LANGUAGE = document.documentElement.lang || "en";
 
 // What a figure shows where a number is missing (a diverged run sends null, not NaN).
@@ -25,12 +26,14 @@ export function probability(p) {
 }
 
 // Seconds for a person: 42.3 -> "42.3 s", 300 -> "5.0 min".
-export const seconds = (s) => (missing(s) ? DASH : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
+export const seconds = (s) => (missing(s) ? DASH : s < 120 ? `${s.toFixed(1)} s`
+  : `${(s / 60).toFixed(1)} min`);
 
 // A big count with an SI prefix: 3.2e12 -> "3.20 T" (the unit follows: "3.20 TFLOPs").
 export function si(n) {
   if (missing(n)) return DASH;
-  const units = [[1e24, "Y"], [1e21, "Z"], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+  const units = [[1e24, "Y"], [1e21, "Z"], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"],
+    [1e3, "k"]];
   for (const [size, unit] of units) if (Math.abs(n) >= size) return `${(n / size).toFixed(2)} ${unit}`;
   return n.toFixed(0);
 }

@@ -28,7 +28,8 @@ export function term(word, explanation = null) {
   const text = define(word, explanation);
   const id = `term-${++counter}`;
   const note = el("span", { class: "term-note", id, role: "note", hidden: true, text });
-  const button = el("button", { type: "button", class: "term-button", "aria-expanded": "false", "aria-controls": id,
+  const button = el("button", { type: "button", class: "term-button", "aria-expanded": "false",
+    "aria-controls": id,
     "aria-describedby": id, "data-term": word }, el("dfn", { text: word }));
   const wrap = el("span", { class: "term" }, button, note);
   const show = (open) => {

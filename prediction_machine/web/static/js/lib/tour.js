@@ -15,13 +15,15 @@ import { catalog, fill, words } from "./words.js";
 const say = words("page");
 
 const KEY = (section) => `prediction-machine:tour:${section}`;
-const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
+const FOCUSABLE = ["a[href]", "button:not([disabled])", "input:not([disabled])", "select:not([disabled])",
+  "textarea:not([disabled])", "summary", "[tabindex]:not([tabindex='-1'])"].join(", ");
 
 function load(section) {
   try { return JSON.parse(localStorage.getItem(KEY(section))) || {}; } catch { return {}; }
 }
 function save(section, value) {
-  try { localStorage.setItem(KEY(section), JSON.stringify(value)); } catch { /* private mode: not remembered */ }
+  try { localStorage.setItem(KEY(section),
+    JSON.stringify(value)); } catch { /* private mode: not remembered */ }
 }
 
 // The element a section's figure marked with this stop name, if it has appeared yet.
@@ -60,7 +62,8 @@ export function addGuide(section) {
       focusTarget(visible(node) ? node : section);
     } })));
   const button = el("button", { type: "button", class: "tour-start", "data-tour": id });
-  const bar = el("nav", { class: "section-guide", "aria-label": say("skip_value", { value: heading ? heading.textContent.replace(/^\d+\.\s*/, "") : id }), tabindex: "-1" },
+  const bar = el("nav", { class: "section-guide", "aria-label": say("skip_value",
+    { value: heading ? heading.textContent.replace(/^\d+\.\s*/, "") : id }), tabindex: "-1" },
     el("span", { class: "guide-label", text: "Skip to:" }), el("ul", { class: "skip-list" }, links), button);
   const label = () => {
     const seen = load(id);
@@ -81,7 +84,8 @@ let active = null; // the open tour, if any: only one at a time
 function start(section, stops, first, onEnd) {
   if (active) active.end();
   const id = section.id;
-  const panel = el("div", { class: "tour-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "tour-title", "data-tour-panel": id });
+  const panel = el("div", { class: "tour-panel", role: "dialog", "aria-modal": "false",
+    "aria-labelledby": "tour-title", "data-tour-panel": id });
   const count = el("p", { class: "tour-count" });
   const title = el("h4", { id: "tour-title", tabindex: "-1" });
   const body = el("p", { class: "tour-text" });
@@ -141,7 +145,8 @@ function start(section, stops, first, onEnd) {
     const left = Math.max(8, Math.min(r.left, document.documentElement.clientWidth - width - 8));
     panel.style.left = `${left + scrollX}px`;
     let top = r.bottom + 12;
-    if (scroll && top + height > innerHeight) top = r.top - height - 12 >= 0 ? r.top - height - 12 : innerHeight - height - 8;
+    if (scroll && top + height > innerHeight) top = r.top - height - 12 >= 0 ? r.top - height - 12
+      : innerHeight - height - 8;
     panel.style.top = `${Math.max(8, top) + scrollY}px`;
   }
 
@@ -163,7 +168,8 @@ function start(section, stops, first, onEnd) {
     // A control that disables itself while busy (Generate) drops focus to the body: come back here too.
     if (document.activeElement === document.body && used) { event.preventDefault(); next.focus(); return; }
     if (!node || !node.contains(document.activeElement)) return;
-    const inside = [...(node.matches(FOCUSABLE) ? [node] : []), ...node.querySelectorAll(FOCUSABLE)].filter(visible);
+    const inside = [...(node.matches(FOCUSABLE) ? [node] : []),
+      ...node.querySelectorAll(FOCUSABLE)].filter(visible);
     if (inside.at(-1) === document.activeElement) { event.preventDefault(); next.focus(); }
   }
   document.addEventListener("keydown", keys, true);
@@ -172,9 +178,11 @@ function start(section, stops, first, onEnd) {
   const replace = () => { const node = target(); place(visible(node) ? node : section, false); };
   addEventListener("resize", replace);
 
-  next.addEventListener("click", () => { if (index === stops.length - 1) finish(true); else { index += 1; show(); } });
+  next.addEventListener("click",
+    () => { if (index === stops.length - 1) finish(true); else { index += 1; show(); } });
   back.addEventListener("click", () => { index = Math.max(0, index - 1); show(); });
-  use.addEventListener("click", () => { const node = target(); if (visible(node)) { used = true; focusTarget(node); } });
+  use.addEventListener("click",
+    () => { const node = target(); if (visible(node)) { used = true; focusTarget(node); } });
   end.addEventListener("click", () => finish(false));
   active = { end: () => finish(false) };
   show();

@@ -16,13 +16,16 @@ const STAGE = { "shakespeare-base": "Base", "shakespeare-chat": "SFT", "shakespe
 
 function ratePanel(shared) {
   const model = el("select", { id: "al-model" });
-  const prompt = el("input", { id: "al-prompt", "data-tour-stop": "al-prompt", type: "text", maxlength: 200, value: "Who is Hamlet's mother?" });
+  const prompt = el("input", { id: "al-prompt", "data-tour-stop": "al-prompt", type: "text", maxlength: 200,
+    value: "Who is Hamlet's mother?" });
   const ideas = el("div", { class: "ideas" });
-  const sampleBtn = el("button", { type: "button", class: "primary", "data-action": "sample", "data-tour-stop": "sample", text: say("sample_two_answers") });
+  const sampleBtn = el("button", { type: "button", class: "primary", "data-action": "sample",
+    "data-tour-stop": "sample", text: say("sample_two_answers") });
   const choice = el("div", { class: "choice", "aria-live": "polite" });
   const rated = el("tbody");
   const count = el("p", { class: "note", role: "status", text: say("no_pairs_rated_yet") });
-  const runBtn = el("button", { type: "button", "data-action": "run-dpo", "data-tour-stop": "run-dpo", disabled: true, text: say("run_short_dpo_my_2") });
+  const runBtn = el("button", { type: "button", "data-action": "run-dpo", "data-tour-stop": "run-dpo",
+    disabled: true, text: say("run_short_dpo_my_2") });
   const status = el("p", { class: "status", role: "status" });
   const results = el("div", { class: "before-after", "aria-live": "polite" });
   const pairs = [];
@@ -30,15 +33,18 @@ function ratePanel(shared) {
 
   get(`${API}/runs`).then(({ runs }) => {
     for (const r of runs.filter((r) => r.kind === "finetune" && r.status !== "running")) {
-      model.append(el("option", { value: r.id, text: r.shipped ? say("id_shipped_chat_model", { id: r.id }) : say("id_finetuned_run", { id: r.id }) }));
+      model.append(el("option", { value: r.id, text: r.shipped ? say("id_shipped_chat_model",
+        { id: r.id }) : say("id_finetuned_run", { id: r.id }) }));
     }
   }).catch((e) => choice.replaceChildren(errorBox(e.message)));
   shared.dataReady.then((d) => {
-    for (const p of d.prompts) ideas.append(el("button", { type: "button", class: "chip", text: p, onclick: () => { prompt.value = p; } }));
+    for (const p of d.prompts) ideas.append(el("button", { type: "button", class: "chip", text: p,
+      onclick: () => { prompt.value = p; } }));
   });
 
   function recount() {
-    count.textContent = pairs.length ? `${format.count(pairs.length, "pair", "pairs")} rated.` + (pairs.length < 4 ? say("handful_four_enough_first") : "") : say("no_pairs_rated_yet");
+    count.textContent = pairs.length ? `${format.count(pairs.length, "pair", "pairs")} rated.`
+      + (pairs.length < 4 ? say("handful_four_enough_first") : "") : say("no_pairs_rated_yet");
     runBtn.disabled = !pairs.length;
     runBtn.textContent = say("run_short_dpo_my", { n: pairs.length });
   }
@@ -46,7 +52,8 @@ function ratePanel(shared) {
   function keep(chosen, rejected, err) {
     if (chosen === rejected) { err.replaceChildren(errorBox(say("answer_same_answer_write"))); return; }
     pairs.push({ prompt: choice.dataset.prompt, chosen, rejected });
-    rated.append(el("tr", {}, el("td", { text: choice.dataset.prompt }), el("td", { class: "good", text: chosen }), el("td", { class: "bad", text: rejected })));
+    rated.append(el("tr", {}, el("td", { text: choice.dataset.prompt }), el("td", { class: "good",
+      text: chosen }), el("td", { class: "bad", text: rejected })));
     choice.replaceChildren(el("p", { class: "note", text: say("saved_sample_another_prompt") }));
     recount();
   }
@@ -54,11 +61,14 @@ function ratePanel(shared) {
   sampleBtn.addEventListener("click", async () => {
     choice.replaceChildren(el("p", { class: "note", text: "sampling…" }));
     try {
-      const d = await post(`${API}/align/sample`, { prompt: prompt.value, model: model.value || "shakespeare-chat", seed: seed++ });
+      const d = await post(`${API}/align/sample`, { prompt: prompt.value,
+        model: model.value || "shakespeare-chat", seed: seed++ });
       choice.dataset.prompt = d.prompt;
       const [a, b] = d.answers;
-      const own = el("textarea", { id: "al-own", rows: 2, maxlength: 200, placeholder: say("write_better_answer_most") });
-      const useOwn = el("button", { type: "button", "data-action": "use-own", text: say("use_my_answer_better") });
+      const own = el("textarea", { id: "al-own", rows: 2, maxlength: 200,
+        placeholder: say("write_better_answer_most") });
+      const useOwn = el("button", { type: "button", "data-action": "use-own",
+        text: say("use_my_answer_better") });
       const err = el("div");
       useOwn.addEventListener("click", () => {
         if (!own.value.trim()) { err.replaceChildren(errorBox(say("write_answer_first_empty"))); return; }
@@ -66,11 +76,16 @@ function ratePanel(shared) {
       });
       choice.replaceChildren(
         el("div", { class: "answers" },
-          el("div", { class: "answer-card" }, el("h5", { text: "Answer A" }), el("p", { class: "answer", text: a || "(nothing)" }),
-            el("button", { type: "button", "data-action": "pick-a", text: say("better"), hidden: a === b, onclick: () => keep(a, b, err) })),
-          el("div", { class: "answer-card" }, el("h5", { text: "Answer B" }), el("p", { class: "answer", text: b || "(nothing)" }),
-            el("button", { type: "button", "data-action": "pick-b", text: say("b_better"), hidden: a === b, onclick: () => keep(b, a, err) }))),
-        el("div", { class: "row" }, el("label", { for: "al-own", class: "visually-hidden", text: say("own_answer") }), own, useOwn), err);
+          el("div", { class: "answer-card" }, el("h5", { text: "Answer A" }), el("p", { class: "answer",
+            text: a || "(nothing)" }),
+            el("button", { type: "button", "data-action": "pick-a", text: say("better"), hidden: a === b,
+              onclick: () => keep(a, b, err) })),
+          el("div", { class: "answer-card" }, el("h5", { text: "Answer B" }), el("p", { class: "answer",
+            text: b || "(nothing)" }),
+            el("button", { type: "button", "data-action": "pick-b", text: say("b_better"), hidden: a === b,
+              onclick: () => keep(b, a, err) }))),
+        el("div", { class: "row" }, el("label", { for: "al-own", class: "visually-hidden",
+          text: say("own_answer") }), own, useOwn), err);
       if (a === b) choice.append(el("p", { class: "note", text: say("both_draws_gave_same") }));
     } catch (e) {
       choice.replaceChildren(errorBox(e.message));
@@ -85,9 +100,12 @@ function ratePanel(shared) {
       const { job } = await post(`${API}/align`, { sft: model.value || "shakespeare-chat", pairs });
       await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
         if (name === "step") {
-          status.textContent = say("step_step_steps_loss", { step: d.step, steps: d.steps, loss: d.loss.toFixed(3), reward_chosen: d.reward_chosen.toFixed(3), reward_rejected: d.reward_rejected.toFixed(3), margin: d.margin.toFixed(3) });
+          status.textContent = say("step_step_steps_loss", { step: d.step, steps: d.steps,
+            loss: d.loss.toFixed(3), reward_chosen: d.reward_chosen.toFixed(3),
+            reward_rejected: d.reward_rejected.toFixed(3), margin: d.margin.toFixed(3) });
         } else if (name === "eval" && d.step > 0) { // the held-out numbers of the step just shown
-          status.textContent += say("projects_heldout_pairs_accuracy", { accuracy: format.percent(d.accuracy), kl: d.kl.toFixed(3) });
+          status.textContent += say("projects_heldout_pairs_accuracy", { accuracy: format.percent(d.accuracy),
+            kl: d.kl.toFixed(3) });
         } else if (name === "before" || name === "after") {
           d.probes.forEach((p, i) => { (probes[i] ||= {})[name] = p; });
           if (name === "after") showResults(results, Object.values(probes));
@@ -103,32 +121,43 @@ function ratePanel(shared) {
     }
   });
 
-  return el("div", { class: "panel", id: "al-rate", "data-tour-stop": "al-rate" }, el("h4", { text: say("human") }),
+  return el("div", { class: "panel", id: "al-rate", "data-tour-stop": "al-rate" }, el("h4",
+    { text: say("human") }),
     el("p", { text: say("step_explainers_skip_where") }),
     el("div", { class: "row" }, el("label", { for: "al-model", text: "Model" }), model),
-    el("div", { class: "row" }, el("label", { for: "al-prompt", text: "Prompt" }), prompt, sampleBtn), ideas, choice,
-    el("table", { class: "rated" }, el("thead", {}, el("tr", {}, ["Prompt", "Chosen", "Rejected"].map((h) => el("th", { text: h })))), rated),
+    el("div", { class: "row" }, el("label", { for: "al-prompt", text: "Prompt" }), prompt, sampleBtn), ideas,
+      choice,
+    el("table", { class: "rated" }, el("thead", {}, el("tr", {}, ["Prompt", "Chosen",
+      "Rejected"].map((h) => el("th", { text: h })))), rated),
     count, el("div", { class: "row" }, runBtn), status, results,
-    codeLink("prediction_machine.training.curriculum.rating.learner_dpo"), codeLink("prediction_machine.training.curriculum.dpo.dpo_loss"));
+    codeLink("prediction_machine.training.curriculum.rating.learner_dpo"),
+      codeLink("prediction_machine.training.curriculum.dpo.dpo_loss"));
 }
 
 function tokenTable(before, after) {
   return el("table", { class: "token-probs" },
-    el("thead", {}, el("tr", {}, el("th", { text: "token" }), el("th", { class: "num", text: "before" }), el("th", { class: "num", text: "after" }))),
+    el("thead", {}, el("tr", {}, el("th", { text: "token" }), el("th", { class: "num", text: "before" }),
+      el("th", { class: "num", text: "after" }))),
     el("tbody", {}, before.tokens.map((t, i) => el("tr", {}, el("td", {}, tokenChip(t, { showId: false })),
       el("td", { class: "num", text: format.probability(t.prob) }),
-      el("td", { class: `num ${after.tokens[i].prob > t.prob ? "up" : "down"}`, text: format.probability(after.tokens[i].prob) })))));
+      el("td", { class: `num ${after.tokens[i].prob > t.prob ? "up" : "down"}`,
+        text: format.probability(after.tokens[i].prob) })))));
 }
 
 function showResults(node, probes) {
-  const card = (p, i) => el("div", { class: `probe ${p.before.rated ? "rated" : "unrated"}`, "data-rated": String(p.before.rated),
+  const card = (p, i) => el("div", { class: `probe ${p.before.rated ? "rated" : "unrated"}`,
+    "data-rated": String(p.before.rated),
     "data-logp-before": String(p.before.logp), "data-logp-after": String(p.after.logp) },
     el("h5", { text: `${p.before.rated ? "Rated" : "Not rated"}: ${p.before.prompt}` }),
-    el("p", { class: "note", text: say("preferred_answer_answer_logprobability", { answer: p.before.answer, logp: p.before.logp.toFixed(2), logp2: p.after.logp.toFixed(2) }) }),
+    el("p", { class: "note", text: say("preferred_answer_answer_logprobability", { answer: p.before.answer,
+      logp: p.before.logp.toFixed(2), logp2: p.after.logp.toFixed(2) }) }),
     el("div", { class: "sides" },
-      el("div", { class: "side before" }, el("h6", { text: say("before_model_answers") }), el("p", { class: "answer", text: p.before.greedy || "(nothing)" })),
-      el("div", { class: "side after" }, el("h6", { text: say("after_model_answers") }), el("p", { class: "answer", text: p.after.greedy || "(nothing)" }))),
-    el("details", { class: "token-details", open: i === 0 }, el("summary", { text: say("probability_token_preferred_answer") }),
+      el("div", { class: "side before" }, el("h6", { text: say("before_model_answers") }), el("p",
+        { class: "answer", text: p.before.greedy || "(nothing)" })),
+      el("div", { class: "side after" }, el("h6", { text: say("after_model_answers") }), el("p",
+        { class: "answer", text: p.after.greedy || "(nothing)" }))),
+    el("details", { class: "token-details", open: i === 0 }, el("summary",
+      { text: say("probability_token_preferred_answer") }),
       tokenTable(p.before, p.after)));
   node.replaceChildren(el("h5", { text: say("before_after_prompts_rated") }), ...probes.map(card));
 }
@@ -136,7 +165,8 @@ function showResults(node, probes) {
 // ----------------------------------------------------------------------------- safety
 
 function safetyPanel() {
-  const go = el("button", { type: "button", "data-action": "measure-safety", text: say("measure_base_sft_dpo") });
+  const go = el("button", { type: "button", "data-action": "measure-safety",
+    text: say("measure_base_sft_dpo") });
   const out = el("div", { "aria-live": "polite" });
   go.addEventListener("click", async () => {
     go.disabled = true;
@@ -146,16 +176,24 @@ function safetyPanel() {
       const c = d.rows[0].counts;
       out.replaceChildren(
         el("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": "safety table" },
-        el("table", { class: "safety" }, el("thead", {}, el("tr", {}, ["Model", say("refuses_harmful_harmful", { harmful: c.harmful }), say("refuses_lookalikes_benign", { benign: c.benign }),
-          say("prefers_chosen_answer_pairs", { pairs: c.pairs }), say("facts_right_factual", { factual: c.factual })].map((h) => el("th", { text: h })))),
-        el("tbody", {}, d.rows.map((r) => el("tr", { "data-model": r.model }, el("td", {}, el("strong", { text: STAGE[r.model] || "" }), el("br"), el("small", { text: r.model })),
-          el("td", { class: "num", text: format.percent(r.refusal_rate) }), el("td", { class: "num", text: format.percent(r.over_refusal_rate) }),
-          el("td", { class: "num", text: format.percent(r.helpfulness) }), el("td", { class: "num", text: format.percent(r.factual_accuracy) })))))),
+        el("table", { class: "safety" }, el("thead", {}, el("tr", {}, ["Model", say("refuses_harmful_harmful",
+          { harmful: c.harmful }), say("refuses_lookalikes_benign", { benign: c.benign }),
+          say("prefers_chosen_answer_pairs", { pairs: c.pairs }), say("facts_right_factual",
+            { factual: c.factual })].map((h) => el("th", { text: h })))),
+        el("tbody", {}, d.rows.map((r) => el("tr", { "data-model": r.model }, el("td", {}, el("strong",
+          { text: STAGE[r.model] || "" }), el("br"), el("small", { text: r.model })),
+          el("td", { class: "num", text: format.percent(r.refusal_rate) }), el("td", { class: "num",
+            text: format.percent(r.over_refusal_rate) }),
+          el("td", { class: "num", text: format.percent(r.helpfulness) }), el("td", { class: "num",
+            text: format.percent(r.factual_accuracy) })))))),
         el("p", { class: "note", text: say("how_refused_judged_fixed", { rule: d.rule }) }),
         el("p", { class: "note", text: say("facts_right_heldout_questions") }),
-        ...d.rows.map((r) => el("details", { class: "answers-list" }, el("summary", { text: say("every_answer_model", { model: r.model }) }),
-          el("table", {}, el("tbody", {}, r.answers.map((a) => el("tr", {}, el("td", { text: a.kind }), el("td", { text: a.prompt }),
-            el("td", { class: "answer", text: a.answer }), el("td", { text: a.refused ? "refused" : "answered" }))))))));
+        ...d.rows.map((r) => el("details", { class: "answers-list" }, el("summary",
+          { text: say("every_answer_model", { model: r.model }) }),
+          el("table", {}, el("tbody", {}, r.answers.map((a) => el("tr", {}, el("td", { text: a.kind }),
+            el("td", { text: a.prompt }),
+            el("td", { class: "answer", text: a.answer }), el("td",
+              { text: a.refused ? "refused" : "answered" }))))))));
       out.dataset.ready = "1";
     } catch (e) {
       out.replaceChildren(errorBox(e.message));
@@ -163,15 +201,18 @@ function safetyPanel() {
       go.disabled = false;
     }
   });
-  return el("div", { class: "panel", id: "al-safety", "data-tour-stop": "al-safety" }, el("h4", { text: "2. Safety, measured" }),
+  return el("div", { class: "panel", id: "al-safety", "data-tour-stop": "al-safety" }, el("h4",
+    { text: "2. Safety, measured" }),
     el("p", { text: say("forty_requests_none_models") }),
-    go, out, codeLink("prediction_machine.training.curriculum.safety.measure"), codeLink("prediction_machine.training.curriculum.safety.refused"));
+    go, out, codeLink("prediction_machine.training.curriculum.safety.measure"),
+      codeLink("prediction_machine.training.curriculum.safety.refused"));
 }
 
 // ----------------------------------------------------------------------------- three stages
 
 function stagesPanel() {
-  const question = el("input", { id: "al-question", "data-tour-stop": "al-question", type: "text", maxlength: 200, value: "How do I kill a Python process?" });
+  const question = el("input", { id: "al-question", "data-tour-stop": "al-question", type: "text",
+    maxlength: 200, value: "How do I kill a Python process?" });
   const go = el("button", { type: "button", "data-action": "compare-stages", text: say("ask_all_three") });
   const out = el("div", { class: "stages3", "aria-live": "polite" });
   go.addEventListener("click", async () => {
@@ -180,12 +221,14 @@ function stagesPanel() {
       const d = await post(`${API}/align/compare`, { question: question.value });
       out.replaceChildren(...d.models.map((m) => el("div", { class: "side" }, el("h5", { text: m.label }),
         el("p", { class: "answer", text: m.answer || "(nothing)" }),
-        el("p", { class: "note", text: say("most_likely_first_token") }, tokenChip(m.top.token, { showId: false }), ` ${format.probability(m.top.prob)}`))));
+        el("p", { class: "note", text: say("most_likely_first_token") }, tokenChip(m.top.token,
+          { showId: false }), ` ${format.probability(m.top.prob)}`))));
     } catch (e) {
       out.replaceChildren(errorBox(e.message));
     }
   });
-  return el("div", { class: "panel", id: "al-stages", "data-tour-stop": "al-stages" }, el("h4", { text: say("base_finetuned_preferencetuned_prompt") }),
+  return el("div", { class: "panel", id: "al-stages", "data-tour-stop": "al-stages" }, el("h4",
+    { text: say("base_finetuned_preferencetuned_prompt") }),
     el("div", { class: "row" }, el("label", { for: "al-question", text: "Prompt" }), question, go), out,
     codeLink("prediction_machine.training.curriculum.rating.three_stages"));
 }
@@ -193,11 +236,15 @@ function stagesPanel() {
 function limitsPanel(shared) {
   const facts = el("p", { class: "note" });
   shared.dataReady.then((d) => {
-    const k = Object.entries(d.kinds).map(([name, v]) => say("value_train_train_eval", { value: name.replace("_", "-"), train: v.train, eval: v.eval })).join("; ");
+    const k = Object.entries(d.kinds).map(([name, v]) => say("value_train_train_eval",
+      { value: name.replace("_", "-"), train: v.train, eval: v.eval })).join("; ");
     facts.textContent = say("shipped_preferencetuned_model_read", { n: d.count, k }) +
-      (d.shipped ? say("heldout_preference_accuracy_went", { accuracy: format.percent(d.shipped.first.accuracy), accuracy2: format.percent(d.shipped.last.accuracy) }) : "");
+      (d.shipped ? say("heldout_preference_accuracy_went",
+        { accuracy: format.percent(d.shipped.first.accuracy),
+        accuracy2: format.percent(d.shipped.last.accuracy) }) : "");
   });
-  return el("div", { class: "panel", id: "al-limits" }, el("h4", { text: say("what_model_small_can") }), facts,
+  return el("div", { class: "panel", id: "al-limits" }, el("h4", { text: say("what_model_small_can") }),
+    facts,
     el("p", { text: say("under_million_numbers_few") }));
 }
 

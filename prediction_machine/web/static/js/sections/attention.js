@@ -26,18 +26,22 @@ export function mount(root) {
   };
 
   // ---------------------------------------------------------------- controls
-  const exampleRow = el("div", { class: "row att-examples", role: "group", "aria-label": "Example sentences" });
+  const exampleRow = el("div", { class: "row att-examples", role: "group",
+    "aria-label": "Example sentences" });
   // On a phone the six examples would fill a screen before the sentence: they fold away behind a summary.
   const exampleBox = el("details", { class: "att-examples-box", open: !narrow.matches },
     el("summary", { text: "Example sentences" }), exampleRow);
-  const input = el("input", { type: "text", id: "att-text", "data-tour-stop": "att-text", maxlength: "600", placeholder: say("type_own_sentence"), autocomplete: "off" });
+  const input = el("input", { type: "text", id: "att-text", "data-tour-stop": "att-text", maxlength: "600",
+    placeholder: say("type_own_sentence"), autocomplete: "off" });
   const form = el("form", { class: "row att-form" },
     el("label", { for: "att-text", class: "sr-only", text: say("own_sentence") }), input,
     el("button", { type: "submit", class: "primary", text: "Show attention" }));
-  form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) load(s, input.value).then(() => share(s)); });
+  form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) load(s,
+    input.value).then(() => share(s)); });
 
   const viewToken = el("input", { type: "radio", name: "att-view", value: "token", id: "att-view-token" });
-  const viewWord = el("input", { type: "radio", name: "att-view", value: "word", id: "att-view-word", checked: true });
+  const viewWord = el("input", { type: "radio", name: "att-view", value: "word", id: "att-view-word",
+    checked: true });
   const layerSel = el("select", { id: "att-layer", "data-tour-stop": "att-layer" });
   const headSel = el("select", { id: "att-head", "data-tour-stop": "att-head" });
   const controls = el("div", { class: "row att-controls" },
@@ -57,12 +61,15 @@ export function mount(root) {
     viewNote: el("p", { class: "note att-view-note" }),
     status: el("p", { class: "note att-status", role: "status" }),
     error: el("div", { class: "att-error" }),
-    sentence: el("div", { class: "att-sentence", "data-tour-stop": "att-sentence", role: "group", "aria-label": say("sentence_hover_focus_tap") }),
+    sentence: el("div", { class: "att-sentence", "data-tour-stop": "att-sentence", role: "group",
+      "aria-label": say("sentence_hover_focus_tap") }),
     readout: el("p", { class: "att-readout", "data-tour-stop": "att-readout", "aria-live": "polite" }),
-    map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img", "aria-label": say("attention_map_loading") }),
+    map: el("canvas", { class: "att-map", width: "260", height: "260", role: "img",
+      "aria-label": say("attention_map_loading") }),
     mapNote: el("p", { class: "note" }),
     prominent: el("ul", { class: "att-prominent" }),
-    grid: el("div", { class: "att-grid", "data-tour-stop": "att-grid", role: "grid", "aria-label": say("every_layer_head") }),
+    grid: el("div", { class: "att-grid", "data-tour-stop": "att-grid", role: "grid",
+      "aria-label": say("every_layer_head") }),
     gridNote: el("p", { class: "note" }),
     deep: el("div", { class: "att-deep-body" }),
   };
@@ -100,7 +107,8 @@ export function mount(root) {
     if (ref) [s.layer, s.head] = [ref.layer, ref.head];
     renderExamples(s);
     renderProminent(s);
-  }).catch((e) => clear(s.ui.prominent).append(errorBox(say("could_not_measure_heads", { message: e.message }))));
+  }).catch((e) => clear(s.ui.prominent).append(errorBox(say("could_not_measure_heads",
+    { message: e.message }))));
   // A shared link names the sentence, layer, head, view and word; it wins over the measured default head.
   const link = sharedState("attention");
   const linked = link ? readLink(link) : null;
@@ -154,13 +162,16 @@ async function load(s, text, { query = null, before = null } = {}) {
     s.text = text;
     s.layerData = new Map(data.layers.map((l, i) => [l, { data, index: i }]));
     s.query = query;
-    if (s.layer !== AVG && !(s.layer < data.n_layers)) s.layer = AVG; // a shared link may name a layer that is not there
+    // a shared link may name a layer that is not there
+    if (s.layer !== AVG && !(s.layer < data.n_layers)) s.layer = AVG;
     if (s.head !== AVG && !(s.head < data.n_heads)) s.head = AVG;
     fillSelectors(s);
     s.ui.status.textContent = paged
       ? say("n_tokens_too_many", { n: data.tokens.length })
-      : say("length_length_all_n", { length: format.count(data.tokens.length, "token"), length2: format.count(data.words.length, "word"), n_layers: data.n_layers, n_heads: data.n_heads });
-    for (const b of s.ui.exampleRow.querySelectorAll(".att-example")) b.setAttribute("aria-pressed", b.textContent === text ? "true" : "false");
+      : say("length_length_all_n", { length: format.count(data.tokens.length, "token"),
+        length2: format.count(data.words.length, "word"), n_layers: data.n_layers, n_heads: data.n_heads });
+    for (const b of s.ui.exampleRow.querySelectorAll(".att-example")) b.setAttribute("aria-pressed",
+      b.textContent === text ? "true" : "false");
     renderGrid(s, (s2, l, h) => select(s2, l, h).then(() => share(s2)));
     render(s);
   } catch (e) {
@@ -209,14 +220,16 @@ function matrix(s) {
   const entry = s.layerData.get(s.layer);
   if (!entry) return null;
   const block = entry.data[k];
-  return s.head === AVG ? block.head_mean[entry.index] : block.maps[entry.index][entry.data.heads.indexOf(s.head)];
+  return s.head === AVG ? block.head_mean[entry.index]
+    : block.maps[entry.index][entry.data.heads.indexOf(s.head)];
 }
 
 function items(s) {
   const d = s.data;
   if (s.view === "token") return d.tokens.map((t, i) => ({ label: visibleText(t.text), tokens: [i] }));
   // Word view: the leading space is the gap between chips; other invisible characters stay visible.
-  return d.words.map((w) => ({ label: visibleText(w.text.startsWith(" ") ? w.text.slice(1) : w.text), tokens: w.tokens }));
+  return d.words.map((w) => ({ label: visibleText(w.text.startsWith(" ") ? w.text.slice(1) : w.text),
+    tokens: w.tokens }));
 }
 
 function defaultQuery(s, list) {
@@ -248,14 +261,15 @@ function render(s) {
   s.ui.viewWord.checked = s.view === "word";
   const split = s.data.words.filter((w) => w.tokens.length > 1).length;
   s.ui.viewNote.textContent = s.view === "word"
-    ? say("word_view_split_word", { split, value: split === 1 ? " is" : "s are" })
+    ? say("word_view_split", { n: split })
     : say("token_view_exactly_pieces");
 
   clear(s.ui.sentence);
+  const pieces = (item) => item.tokens.map((t) => visibleText(s.data.tokens[t].text)).join(" | ");
   list.forEach((item, i) => {
     const chip = el("button", {
       type: "button", class: `att-item${item.tokens.length > 1 ? " split" : ""}`, "data-index": String(i),
-      title: item.tokens.length > 1 ? `${item.tokens.length} tokens: ${item.tokens.map((t) => visibleText(s.data.tokens[t].text)).join(" | ")}` : null,
+      title: item.tokens.length > 1 ? `${item.tokens.length} tokens: ${pieces(item)}` : null,
     }, el("bdi", { class: "att-text", text: item.label }), el("span", { class: "att-w" }));
     const pick = () => setQuery(s, i);
     chip.addEventListener("mouseenter", pick);
@@ -264,7 +278,8 @@ function render(s) {
     // One Tab stop for the whole sentence; arrow keys then move from word to word (Home and End too).
     onArrowKeys(chip, (dRow, dCol) => moveChip(s, i + (dCol || dRow)));
     chip.addEventListener("keydown", (e) => {
-      if (e.key === "Home" || e.key === "End") { e.preventDefault(); moveChip(s, e.key === "Home" ? 0 : list.length - 1); }
+      if (e.key === "Home" || e.key === "End") { e.preventDefault(); moveChip(s,
+        e.key === "Home" ? 0 : list.length - 1); }
     });
     s.ui.sentence.append(chip);
   });
@@ -303,14 +318,17 @@ function setQuery(s, q) {
     chip.setAttribute("aria-label", `${list[k].label}: ${future ? say("future_masked") : pct(w)}`);
     sum += w;
   });
-  const where = `${s.layer === AVG ? say("averaged_over_layers") : `layer ${s.layer}`}, ${s.head === AVG ? say("averaged_over_heads") : `head ${s.head}`}`;
+  const where = say("where", {
+    layer: s.layer === AVG ? say("averaged_over_layers") : say("layer_n", { layer: s.layer }),
+    head: s.head === AVG ? say("averaged_over_heads") : say("head_n", { head: s.head }) });
   const top = row.map((w, k) => [w, k]).filter(([, k]) => k <= q).sort((a, b) => b[0] - a[0]).slice(0, 3);
   const later = list.length - q - 1;
-  s.ui.readout.textContent = `“${list[q].label}” (${where}) reads mostly ` +
-    top.map(([w, k]) => `“${list[k].label}” ${pct(w)}`).join(", ") +
-    say("value_up_sum", { value: q + 1 === 1 ? "1 weight adds" : `${q + 1} weights add`, sum: sum.toFixed(3) }) +
-    (later ? `; the ${later === 1 ? `1 later ${s.view} gets` : say("later_later_view_s", { later, view: s.view })} 0.` : ".");
-  Object.assign(s.root.dataset, { ready: "1", layer: String(s.layer), head: String(s.head), view: s.view, query: String(q) });
+  const reads = top.map(([w, k]) => `“${list[k].label}” ${pct(w)}`).join(", ");
+  s.ui.readout.textContent = say("readout", { query: list[q].label, where, top: reads }) +
+    say("readout_sum", { n: q + 1, sum: sum.toFixed(3) }) +
+    (later ? say("readout_later", { n: later, view: s.view }) : ".");
+  Object.assign(s.root.dataset, { ready: "1", layer: String(s.layer), head: String(s.head), view: s.view,
+    query: String(q) });
   drawMap(s, m, q);
 }
 
@@ -323,7 +341,8 @@ function drawMap(s, m, q) {
   const canvas = s.ui.map;
   const n = m.length;
   const cell = Math.max(2, Math.floor(260 / n));
-  const g = paintHeatmap(canvas, n, n, (i, k) => (k > i ? LINE : mix(m[i][k], OKABE_ITO.blue)), { cellW: cell, cellH: cell });
+  const g = paintHeatmap(canvas, n, n, (i, k) => (k > i ? LINE : mix(m[i][k], OKABE_ITO.blue)), { cellW: cell,
+    cellH: cell });
   g.strokeStyle = css(OKABE_ITO.orange);
   g.lineWidth = 2;
   g.strokeRect(1, q * cell + 1, n * cell - 2, cell - 2);
@@ -335,9 +354,11 @@ function drawMap(s, m, q) {
 
 function renderExamples(s) {
   clear(s.ui.exampleRow);
-  s.ui.exampleRow.parentElement.querySelector("summary").textContent = `Example sentences (${s.examples.length})`;
+  const summary = s.ui.exampleRow.parentElement.querySelector("summary");
+  summary.textContent = say("example_sentences", { n: s.examples.length });
   s.examples.forEach((ex) => {
-    const b = el("button", { type: "button", class: "att-example", title: ex.note, text: ex.text, "aria-pressed": ex.text === s.text ? "true" : "false" });
+    const b = el("button", { type: "button", class: "att-example", title: ex.note, text: ex.text,
+      "aria-pressed": ex.text === s.text ? "true" : "false" });
     b.addEventListener("click", () => { s.ui.input.value = ""; load(s, ex.text).then(() => share(s)); });
     s.ui.exampleRow.append(b);
   });
@@ -346,7 +367,8 @@ function renderExamples(s) {
 function renderProminent(s) {
   clear(s.ui.prominent);
   for (const p of s.prominent) {
-    const b = el("button", { type: "button", class: "att-show", text: say("show_layer_layer_head", { layer: p.layer, head: p.head }) });
+    const b = el("button", { type: "button", class: "att-show", text: say("show_layer_layer_head",
+      { layer: p.layer, head: p.head }) });
     // The head was measured at one token; the view stays as the learner chose it (words or tokens),
     // and that token's word is selected in the word view. The status line says what changed.
     b.addEventListener("click", async () => {
@@ -362,7 +384,8 @@ function renderProminent(s) {
         const q = s.view === "token" ? p.query : s.data.words.findIndex((w) => w.tokens.includes(p.query));
         if (q >= 0) setQuery(s, q);
       }
-      s.ui.status.textContent = say("now_showing_layer_layer", { layer: p.layer, head: p.head }) + (ex ? ` on “${ex}”` : "") +
+      s.ui.status.textContent = say("now_showing_layer_layer", { layer: p.layer,
+        head: p.head }) + (ex ? ` on “${ex}”` : "") +
         say("view_view_value_selected", { view: s.view, value: items(s)[s.query].label });
       share(s);
     });

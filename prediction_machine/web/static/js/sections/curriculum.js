@@ -5,6 +5,7 @@ import { get, post, stream } from "../lib/api.js";
 import { trainingView } from "../figures/training-view.js";
 import * as format from "../lib/format.js";
 import { clear, codeLink, el, errorBox, svg, tokenChip, visibleProse, visibleText } from "../lib/dom.js";
+import { costPanel, scalePanel } from "../figures/curriculum-cost.js";
 import { linkValue, shareCurriculum } from "./curriculum-share.js";
 import { words } from "../lib/words.js";
 
@@ -18,16 +19,22 @@ const STATS = [["step", "step"], ["loss", "loss"], ["params", "parameters"], ["t
 // ----------------------------------------------------------------------------- pre-training
 
 function pretrainPanel(shared) {
-  const corpus = el("select", { id: "cur-corpus", "data-tour-stop": "cur-corpus" }, el("option", { value: "shakespeare", text: "Shakespeare (38 plays)" }),
+  const corpus = el("select", { id: "cur-corpus", "data-tour-stop": "cur-corpus" }, el("option",
+    { value: "shakespeare", text: "Shakespeare (38 plays)" }),
     el("option", { value: "text", text: say("my_own_text") }));
-  const text = el("textarea", { id: "cur-text", rows: 4, hidden: true, maxlength: 2000000, placeholder: say("paste_least_characters_plain") });
-  const tokenizer = el("select", { id: "cur-tokenizer" }, el("option", { value: "bpe", text: say("bpe_our_own_merges") }),
+  const text = el("textarea", { id: "cur-text", rows: 4, hidden: true, maxlength: 2000000,
+    placeholder: say("paste_least_characters_plain") });
+  const tokenizer = el("select", { id: "cur-tokenizer" }, el("option", { value: "bpe",
+    text: say("bpe_our_own_merges") }),
     el("option", { value: "char", text: say("bytes_only_character_level") }));
-  const vocab = el("input", { id: "cur-vocab", type: "number", min: 259, max: 4096, value: linkValue("vocab", 512) });
-  const steps = el("input", { id: "cur-steps", "data-tour-stop": "cur-steps", type: "number", min: 1, max: 20000, value: linkValue("steps", 300) });
+  const vocab = el("input", { id: "cur-vocab", type: "number", min: 259, max: 4096, value: linkValue("vocab",
+    512) });
+  const steps = el("input", { id: "cur-steps", "data-tour-stop": "cur-steps", type: "number", min: 1,
+    max: 20000, value: linkValue("steps", 300) });
   tokenizer.value = linkValue("tokenizer", "bpe", ["bpe", "char"]);
   for (const input of [tokenizer, vocab, steps]) input.addEventListener("change", shareCurriculum);
-  const start = el("button", { type: "button", class: "primary", "data-action": "start-pretrain", "data-tour-stop": "start-pretrain", text: "Start pre-training" });
+  const start = el("button", { type: "button", class: "primary", "data-action": "start-pretrain",
+    "data-tour-stop": "start-pretrain", text: "Start pre-training" });
   const error = el("div");
   const merges = el("ol", { class: "merges", "aria-label": "first merges" });
   const ratio = el("p", { class: "ratio" });
@@ -38,7 +45,8 @@ function pretrainPanel(shared) {
   // Runs saved on disk that did not finish (stopped, paused, or cut off by a server restart).
   const saved = el("select", { id: "cur-resume" });
   const resume = el("button", { type: "button", "data-action": "resume-pretrain", text: "Resume" });
-  const savedRow = el("div", { class: "row", hidden: true }, el("label", { for: "cur-resume", text: "Saved run" }), saved, resume);
+  const savedRow = el("div", { class: "row", hidden: true }, el("label", { for: "cur-resume",
+    text: "Saved run" }), saved, resume);
   shared.setResumeOptions = (runs) => {
     clear(saved);
     for (const r of runs.filter((r) => r.kind === "pretrain" && r.status !== "finished")) {
@@ -67,12 +75,15 @@ function pretrainPanel(shared) {
     await view.follow(job, {
       merge: (m) => {
         if (merges.children.length < 24) {
-          merges.append(el("li", {}, el("code", { text: visibleText(m.left) }), " + ", el("code", { text: visibleText(m.right) }),
-            " → ", el("code", { class: "merged", text: visibleText(m.token) }), el("small", { text: ` ×${format.int(m.count)}` })));
+          merges.append(el("li", {}, el("code", { text: visibleText(m.left) }), " + ", el("code",
+            { text: visibleText(m.right) }),
+            " → ", el("code", { class: "merged", text: visibleText(m.token) }), el("small",
+              { text: ` ×${format.int(m.count)}` })));
         }
       },
       tokenizer: (t) => {
-        ratio.textContent = say("vocab_size_tokens_vocabulary", { vocab_size: t.vocab_size, merges: t.merges, bytes_per_token: t.bytes_per_token.toFixed(2) }) +
+        ratio.textContent = say("vocab_size_tokens_vocabulary", { vocab_size: t.vocab_size, merges: t.merges,
+          bytes_per_token: t.bytes_per_token.toFixed(2) }) +
           say("per_token_against_character", { train_tokens: format.int(t.train_tokens) });
       },
       done: (d) => { shared.pretrainDone = d; shared.refreshCost(); },
@@ -85,7 +96,8 @@ function pretrainPanel(shared) {
     view.reset();
     const n = Number(steps.value);
     const every = Math.max(1, Math.round(n / 12)); // about a dozen evaluations and samples per run
-    const body = { tokenizer: tokenizer.value, vocab_size: Number(vocab.value), steps: n, eval_every: every, sample_every: every };
+    const body = { tokenizer: tokenizer.value, vocab_size: Number(vocab.value), steps: n, eval_every: every,
+      sample_every: every };
     if (corpus.value === "text") body.text = text.value;
     try {
       const { job } = await post(`${API}/pretrain`, body);
@@ -98,27 +110,34 @@ function pretrainPanel(shared) {
   const node = el("div", { class: "panel", id: "cur-pretrain", "data-tour-stop": "cur-pretrain" },
     el("h4", { text: "1. Pre-training, live" }),
     el("p", { text: say("model_starts_random_numbers") }),
-    el("div", { class: "row" }, el("label", { for: "cur-corpus", text: "Text" }), corpus, el("label", { for: "cur-tokenizer", text: "Tokens" }), tokenizer,
-      el("label", { for: "cur-vocab", text: "Vocabulary" }), vocab, el("label", { for: "cur-steps", text: "Steps" }), steps, start),
+    el("div", { class: "row" }, el("label", { for: "cur-corpus", text: "Text" }), corpus, el("label",
+      { for: "cur-tokenizer", text: "Tokens" }), tokenizer,
+      el("label", { for: "cur-vocab", text: "Vocabulary" }), vocab, el("label", { for: "cur-steps",
+        text: "Steps" }), steps, start),
     text, savedRow, error,
     el("div", { class: "bpe" }, el("h5", { text: say("first_merges_order_they") }), merges, ratio),
-    view.node, codeLink("prediction_machine.training.curriculum.pretrain.pretrain"), codeLink("prediction_machine.training.curriculum.bpe.train"));
+    view.node, codeLink("prediction_machine.training.curriculum.pretrain.pretrain"),
+      codeLink("prediction_machine.training.curriculum.bpe.train"));
   return { node, run };
 }
 
 // ----------------------------------------------------------------------------- fine-tuning
 
 function finetunePanel(shared) {
-  const steps = el("input", { id: "cur-ft-steps", type: "number", min: 1, max: 5000, value: linkValue("ft_steps", 60) });
+  const steps = el("input", { id: "cur-ft-steps", type: "number", min: 1, max: 5000,
+    value: linkValue("ft_steps", 60) });
   // Which model to start from: the shipped base, or one the learner pre-trained above.
-  const from = el("select", { id: "cur-ft-base" }, el("option", { value: "shakespeare-base", text: say("shipped_base_model") }));
-  const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune", "data-tour-stop": "start-finetune", text: "Fine-tune" });
+  const from = el("select", { id: "cur-ft-base" }, el("option", { value: "shakespeare-base",
+    text: say("shipped_base_model") }));
+  const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune",
+    "data-tour-stop": "start-finetune", text: "Fine-tune" });
   const wanted = linkValue("ft_base", "shakespeare-base");
   shared.setBaseOptions = (runs) => {
     const current = from.value !== "shakespeare-base" ? from.value : wanted;
     clear(from).append(el("option", { value: "shakespeare-base", text: say("shipped_base_model") }));
     for (const r of runs.filter((r) => r.kind === "pretrain" && !r.shipped && r.status !== "running")) {
-      from.append(el("option", { value: r.id, text: say("my_run_id_step", { id: r.id, step: r.step, status: r.status }) }));
+      from.append(el("option", { value: r.id, text: say("my_run_id_step", { id: r.id, step: r.step,
+        status: r.status }) }));
     }
     if ([...from.options].some((o) => o.value === current)) from.value = current;
     note.textContent = from.options.length > 1 ? "" : say("pretrain_run_above_even");
@@ -131,14 +150,16 @@ function finetunePanel(shared) {
   const view = trainingView({ kind: "finetune", stats: STATS });
 
   get(`${API}/finetune/data`).then((d) => {
-    const kinds = Object.entries(d.kinds).map(([k, v]) => say("k_train_train_eval", { k, train: v.train, eval: v.eval })).join("; ");
+    const kinds = Object.entries(d.kinds).map(([k, v]) => say("k_train_train_eval", { k, train: v.train,
+      eval: v.eval })).join("; ");
     data.textContent = say("count_conversations_written_project", { count: d.count, kinds });
     if (d.mask) showMask(d.mask);
   }).catch((e) => mask.append(errorBox(e.message)));
 
   function showMask(tokens) {
     clear(mask);
-    for (const t of tokens) mask.append(tokenChip(t, { showId: false, extraClass: t.trained ? "trained" : "ignored" }));
+    for (const t of tokens) mask.append(tokenChip(t, { showId: false,
+      extraClass: t.trained ? "trained" : "ignored" }));
   }
 
   start.addEventListener("click", async () => {
@@ -147,9 +168,11 @@ function finetunePanel(shared) {
     try {
       const n = Number(steps.value);
       const base = from.value;
-      const { job } = await post(`${API}/finetune`, { base, steps: n, eval_every: Math.max(1, Math.round(n / 6)) });
+      const { job } = await post(`${API}/finetune`, { base, steps: n, eval_every: Math.max(1,
+        Math.round(n / 6)) });
       start.disabled = true;
-      shared.baseOf[job.folder] = base; // the comparison puts the tuned model beside the model it started from
+      // the comparison puts the tuned model beside the model it started from
+      shared.baseOf[job.folder] = base;
       await view.follow(job, {
         start: (d) => { if (d.mask_example) showMask(d.mask_example); },
         done: (d) => { shared.finetuneDone = d; shared.refreshCost(); shared.compareReady(job.folder); },
@@ -166,7 +189,8 @@ function finetunePanel(shared) {
     data, mask,
     el("div", { class: "row" }, el("label", { for: "cur-ft-base", text: "Start from" }), from,
       el("label", { for: "cur-ft-steps", text: "Steps" }), steps, start), note, error,
-    view.node, codeLink("prediction_machine.training.curriculum.finetune.finetune"), codeLink("prediction_machine.training.curriculum.finetune.encode"));
+    view.node, codeLink("prediction_machine.training.curriculum.finetune.finetune"),
+      codeLink("prediction_machine.training.curriculum.finetune.encode"));
   return { node };
 }
 
@@ -177,7 +201,8 @@ function finetunePanel(shared) {
 const answerText = (answer) => (answer ? visibleProse(answer).replace(/\n/g, "↵ ") : "(nothing)");
 
 function comparePanel(shared) {
-  const question = el("input", { id: "cur-question", "data-tour-stop": "cur-question", type: "text", value: linkValue("question", "Who is Hamlet's mother?"), maxlength: 200 });
+  const question = el("input", { id: "cur-question", "data-tour-stop": "cur-question", type: "text",
+    value: linkValue("question", "Who is Hamlet's mother?"), maxlength: 200 });
   question.addEventListener("change", shareCurriculum);
   const tuned = el("select", { id: "cur-tuned" });
   const go = el("button", { type: "button", "data-action": "compare", text: "Compare" });
@@ -187,11 +212,14 @@ function comparePanel(shared) {
     const current = tuned.value;
     clear(tuned);
     for (const r of runs.filter((r) => r.kind === "finetune" && r.status !== "running")) {
-      tuned.append(el("option", { value: r.id, text: `${r.id}${r.shipped ? " (shipped)" : ""} — eval loss ${r.last_eval ? format.fixed(r.last_eval.eval_loss, 2) : "?"}` }));
+      const loss = r.last_eval ? format.fixed(r.last_eval.eval_loss, 2) : "?";
+      const text = say("tuned_option", { id: r.id, shipped: r.shipped ? say("shipped_mark") : "", loss });
+      tuned.append(el("option", { value: r.id, text }));
     }
     if (current) tuned.value = current;
     go.disabled = !tuned.options.length;
-    if (!tuned.options.length) out.replaceChildren(el("p", { class: "note", text: say("finetune_model_above_ship") }));
+    if (!tuned.options.length) out.replaceChildren(el("p", { class: "note",
+      text: say("finetune_model_above_ship") }));
   };
   shared.compareNow = () => compare();
   shared.compareReady = async (id) => {
@@ -201,11 +229,15 @@ function comparePanel(shared) {
   };
 
   function column(title, side) {
-    const bars = el("table", { class: "dist" }, el("thead", {}, el("tr", {}, el("th", { text: "next token" }), el("th", { class: "num", text: "p" }), el("th", { text: "" }))),
+    const bars = el("table", { class: "dist" }, el("thead", {}, el("tr", {}, el("th", { text: "next token" }),
+      el("th", { class: "num", text: "p" }), el("th", { text: "" }))),
       el("tbody", {}, side.top.map((r) => el("tr", {},
-        el("td", {}, tokenChip(r.token, { showId: false })), el("td", { class: "num", text: format.probability(r.prob) }),
-        el("td", { class: "barcell" }, el("span", { class: "bar", style: { width: format.percent(r.prob, 1) } }))))));
-    return el("div", { class: "side" }, el("h5", { text: title }), el("p", { class: "answer", text: answerText(side.answer) }),
+        el("td", {}, tokenChip(r.token, { showId: false })), el("td", { class: "num",
+          text: format.probability(r.prob) }),
+        el("td", { class: "barcell" }, el("span", { class: "bar", style: { width: format.percent(r.prob,
+          1) } }))))));
+    return el("div", { class: "side" }, el("h5", { text: title }), el("p", { class: "answer",
+      text: answerText(side.answer) }),
       el("p", { class: "note", text: say("nexttoken_probabilities_first_answer") }), bars);
   }
 
@@ -217,71 +249,31 @@ function comparePanel(shared) {
       const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value, base });
       out.dataset.tuned = tuned.value;
       out.dataset.base = base;
-      const baseTitle = base === "shakespeare-base" ? say("base_pretrained_only") : say("base_my_run_base", { base });
-      out.replaceChildren(el("div", { class: "sides" }, column(baseTitle, d.base), column(say("tuned_after_finetuning"), d.tuned)),
-        el("p", { class: "moved", text: say("finetuning_moved_moved_probability", { moved: format.percent(d.moved) }) }));
+      const baseTitle = base === "shakespeare-base" ? say("base_pretrained_only") : say("base_my_run_base",
+        { base });
+      out.replaceChildren(el("div", { class: "sides" }, column(baseTitle, d.base),
+        column(say("tuned_after_finetuning"), d.tuned)),
+        el("p", { class: "moved", text: say("finetuning_moved_moved_probability",
+          { moved: format.percent(d.moved) }) }));
     } catch (e) {
       out.replaceChildren(errorBox(e.message));
     }
   }
   go.addEventListener("click", compare);
 
-  const node = el("div", { class: "panel", id: "cur-compare", "data-tour-stop": "cur-compare" }, el("h4", { text: say("base_vs_tuned_side") }),
-    el("div", { class: "row" }, el("label", { for: "cur-question", text: "Question" }), question, el("label", { for: "cur-tuned", text: "Tuned model" }), tuned, go),
+  const node = el("div", { class: "panel", id: "cur-compare", "data-tour-stop": "cur-compare" }, el("h4",
+    { text: say("base_vs_tuned_side") }),
+    el("div", { class: "row" }, el("label", { for: "cur-question", text: "Question" }), question, el("label",
+      { for: "cur-tuned", text: "Tuned model" }), tuned, go),
     out, codeLink("prediction_machine.training.curriculum.finetune.compare"));
   return { node };
-}
-
-// ----------------------------------------------------------------------------- cost table and scale
-
-function costPanel(shared) {
-  const body = el("tbody");
-  const stages = ["Pre-training", "Fine-tuning", "Preference tuning"];
-  const table = el("table", { class: "cost" }, el("thead", {}, el("tr", {}, ["", ...stages].map((h) => el("th", { scope: "col", text: h })))), body);
-  // The guide's own words for each stage, beside what this machine measured.
-  const cell = (words, measured) => el("td", {}, el("strong", { class: "guide-words", text: words }), el("br"), el("span", { class: "note", text: measured }));
-  get(`${API}/preferences/data`).then((d) => { shared.dpoRun = d.shipped && { ...d.shipped, count: d.count }; shared.refreshCost(); }).catch(() => {});
-  shared.refreshCost = () => {
-    const p = shared.pretrainDone || shared.baseRun;
-    const f = shared.finetuneDone || shared.chatRun;
-    const a = shared.dpoRun;
-    const cost = (r) => (r ? `here: ${format.seconds(r.seconds)}, ${format.scientific(r.flops)} FLOPs` : format.DASH);
-    clear(body);
-    body.append(
-      el("tr", {}, el("th", { scope: "row", text: "Data size" }),
-        cell("Massive (Internet-scale)", p ? say("tokens_tokens_shakespeare", { tokens: format.int(p.tokens) }) : say("run_above")),
-        cell("Specific & Curated", f ? say("tokens_tokens_value_conversations", { tokens: format.int(f.tokens), value: shared.ftCount || say("few_hundred") }) : say("run_above")),
-        cell("Specific & Curated", a ? say("tokens_tokens_count_chosenvsrejected", { tokens: format.int(a.tokens), count: a.count }) : format.DASH)),
-      el("tr", {}, el("th", { scope: "row", text: "Cost" }), cell("Very High", cost(p)), cell("Lower", cost(f)), cell("Lower", cost(a))),
-      el("tr", {}, el("th", { scope: "row", text: "Goal" }),
-        cell("General Knowledge", say("predict_next_token_spelling")),
-        cell("Alignment & Safety", say("answer_questions_briefly_stop")),
-        cell("Alignment & Safety", a ? say("prefer_chosen_answer_heldout", { accuracy: format.percent(a.first.accuracy), accuracy2: format.percent(a.last.accuracy) }) : format.DASH)),
-    );
-  };
-  return el("div", { class: "panel", id: "cur-cost" }, el("h4", { text: say("data_size_cost_goal") }),
-    el("p", { text: say("guides_comparison_table_own") }), table);
-}
-
-function scalePanel() {
-  const out = el("div", { "aria-live": "polite" }, el("p", { class: "note", text: say("measuring_machine") }));
-  get(`${API}/scale`).then((d) => {
-    out.replaceChildren(
-      el("p", { class: "rate", text: say("machine_flops_per_s", { flops_per_s: format.si(d.flops_per_s), method: d.method, threads: d.threads }) }),
-      el("table", { class: "scale" }, el("thead", {}, el("tr", {}, ["Model", "Training budget", say("time_machine"), "Source"].map((h) => el("th", { text: h })))),
-        el("tbody", {}, d.rows.map((r) => el("tr", {}, el("td", { text: r.name }),
-          el("td", { text: (r.tokens ? `${format.si(r.tokens)} tokens, ` : "") + `${format.scientific(r.flops)} FLOPs` }),
-          el("td", { class: "num", text: r.time_here }), el("td", { class: "source", text: r.source }))))),
-      el("p", { class: "note", text: say("rule_times_assume_matmul", { rule: d.rule }) }));
-  }).catch((e) => out.replaceChildren(errorBox(e.message)));
-  return el("div", { class: "panel", id: "cur-scale", "data-tour-stop": "cur-scale" }, el("h4", { text: say("scale_what_very_high") }), out,
-    codeLink("prediction_machine.training.curriculum.scale.panel"));
 }
 
 // ----------------------------------------------------------------------------- LoRA (advanced)
 
 function loraPanel() {
-  const start = el("button", { type: "button", "data-action": "start-lora", text: say("teach_smollm_talk_like") });
+  const start = el("button", { type: "button", "data-action": "start-lora",
+    text: say("teach_smollm_talk_like") });
   const stop = el("button", { type: "button", disabled: true, text: "Stop" });
   const status = el("p", { class: "status", role: "status" });
   const rows = el("tbody");
@@ -293,12 +285,18 @@ function loraPanel() {
       start.disabled = true; stop.disabled = false;
       stop.onclick = () => post(`${API}/jobs/${job.id}/stop`, {});
       await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
-        if (name === "start") status.textContent = say("trainable_parameters_parameters_trained", { trainable: format.int(d.trainable), parameters: format.int(d.parameters), fraction: format.percent(d.fraction, 2) });
-        else if (name === "step") status.textContent = `step ${d.step}/${d.steps}: loss ${format.fixed(d.loss, 3)} (${format.seconds(d.seconds)})`;
+        if (name === "start") status.textContent = say("trainable_parameters_parameters_trained",
+          { trainable: format.int(d.trainable), parameters: format.int(d.parameters),
+          fraction: format.percent(d.fraction, 2) });
+        else if (name === "step") {
+          status.textContent = say("lora_step", { step: d.step, steps: d.steps, loss: format.fixed(d.loss, 3),
+            seconds: format.seconds(d.seconds) });
+        }
         else if (name === "before" || name === "after") {
           if (!answers[d.question]) {
             answers[d.question] = { before: el("td"), after: el("td", { text: "…" }) };
-            rows.append(el("tr", {}, el("td", { text: d.question }), answers[d.question].before, answers[d.question].after));
+            rows.append(el("tr", {}, el("td", { text: d.question }), answers[d.question].before,
+              answers[d.question].after));
           }
           answers[d.question][name].textContent = d.answer;
         } else if (name === "done") status.textContent += ` — ${d.reason}.`;
@@ -310,10 +308,12 @@ function loraPanel() {
       start.disabled = false; stop.disabled = true;
     }
   });
-  return el("details", { class: "panel advanced", id: "cur-lora" }, el("summary", {}, el("span", { class: "badge", text: "advanced" }), say("finetune_real_model_lora")),
+  return el("details", { class: "panel advanced", id: "cur-lora" }, el("summary", {}, el("span",
+    { class: "badge", text: "advanced" }), say("finetune_real_model_lora")),
     el("p", { text: say("lora_freezes_all_million") }),
     el("div", { class: "row" }, start, stop), status,
-    el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before", "After"].map((h) => el("th", { text: h })))), rows),
+    el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before",
+      "After"].map((h) => el("th", { text: h })))), rows),
     codeLink("prediction_machine.training.curriculum.lora.LoRALinear"));
 }
 
@@ -321,7 +321,8 @@ function loraPanel() {
 
 export function mount(root) {
   clear(root);
-  const shared = { refreshCost: () => {}, setTunedOptions: () => {}, setResumeOptions: () => {}, setBaseOptions: () => {}, compareReady: () => {}, baseOf: {} };
+  const shared = { refreshCost: () => {}, setTunedOptions: () => {}, setResumeOptions: () => {},
+    setBaseOptions: () => {}, compareReady: () => {}, baseOf: {} };
   const pre = pretrainPanel(shared);
   const fine = finetunePanel(shared);
   const cmp = comparePanel(shared);

@@ -10,9 +10,11 @@ const say = words("glossary");
 export function mount(root) {
   const list = el("dl", { class: "glossary-list", id: "glossary-list" });
   const draw = () => {
-    const sorted = [...definitions().entries()].sort(([a], [b]) => a.localeCompare(b, LANGUAGE, { sensitivity: "base" }));
+    const sorted = [...definitions().entries()].sort(([a], [b]) => a.localeCompare(b, LANGUAGE,
+      { sensitivity: "base" }));
     list.replaceChildren(...sorted.flatMap(([word, text]) => [
-      el("dt", { id: `glossary-${word.replace(/\W+/g, "-").toLowerCase()}`, text: word }), el("dd", { text })]));
+      el("dt", { id: `glossary-${word.replace(/\W+/g, "-").toLowerCase()}`, text: word }), el("dd",
+        { text })]));
   };
   onDefine(draw);
   draw();

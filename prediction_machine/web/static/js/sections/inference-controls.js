@@ -10,14 +10,16 @@ const say = words("inference");
 const EXAMPLES = [
   { label: say("capital_france"), prompt: "What is the capital of France?", chat: true },
   { label: "A haiku", prompt: "Write a haiku about the sea.", chat: true },
-  { label: say("story_opening_raw"), prompt: "Once upon a time, in a small village by the sea,", chat: false },
+  { label: say("story_opening_raw"), prompt: "Once upon a time, in a small village by the sea,",
+    chat: false },
   { label: "Code (raw)", prompt: "def fibonacci(n):\n    ", chat: false },
   { label: say("emoji_cjk"), prompt: "Say hello in Japanese: こんにちは 🙂", chat: true },
 ];
 
 // A range input with its live value. show(v) is the text shown beside it.
 function slider(name, text, [min, max, step, value], show, onInput) {
-  const input = el("input", { type: "range", id: `slider-${name}`, "data-tour-stop": name, name, min, max, step,
+  const input = el("input", { type: "range", id: `slider-${name}`, "data-tour-stop": name, name, min, max,
+    step,
     value });
   const out = el("output", { for: `slider-${name}`, id: `slider-${name}-value` });
   const update = () => { out.textContent = show(Number(input.value)); };
@@ -38,7 +40,8 @@ export function buildControls({ onSettings, onExample }) {
   c.chat = el("input", { type: "checkbox", id: "chat-toggle", checked: true });
   c.maxTokens = el("input", { type: "number", id: "max-tokens", min: 1, max: 512, value: 48,
     "aria-label": say("maximum_new_tokens") });
-  c.genButton = el("button", { class: "primary", id: "generate", "data-tour-stop": "generate", text: "Generate" });
+  c.genButton = el("button", { class: "primary", id: "generate", "data-tour-stop": "generate",
+    text: "Generate" });
   c.stepButton = el("button", { id: "step", "data-tour-stop": "step", text: "Step" });
   c.playButton = el("button", { id: "play", text: "Play", "aria-pressed": "false" });
   c.resetButton = el("button", { id: "reset", text: "Reset" });
@@ -47,7 +50,8 @@ export function buildControls({ onSettings, onExample }) {
 
   const fixed = (v) => v.toFixed(2);
   c.sliders = {
-    temperature: slider("temperature", "Temperature", [0, 2, 0.05, 0.0], (v) => (v === 0 ? "0 (greedy)" : fixed(v)),
+    temperature: slider("temperature", "Temperature", [0, 2, 0.05, 0.0],
+      (v) => (v === 0 ? "0 (greedy)" : fixed(v)),
       onSettings),
     top_k: slider("top_k", "Top-k", [0, 100, 1, 0], (v) => (v === 0 ? "off" : String(v)), onSettings),
     top_p: slider("top_p", "Top-p", [0.05, 1, 0.01, 1], (v) => (v >= 1 ? "off" : fixed(v)), onSettings),
@@ -70,7 +74,8 @@ export function buildControls({ onSettings, onExample }) {
     c.status, c.errors);
   // Shown inside the sampling stage, beside the distribution it changes.
   c.samplingExtra = [
-    el("div", { class: "sliders" }, Object.values(c.sliders).map((s) => s.label), el("label", {}, "Seed ", c.seed)),
+    el("div", { class: "sliders" }, Object.values(c.sliders).map((s) => s.label), el("label", {}, "Seed ",
+      c.seed)),
     el("p", { class: "note", text: say("same_seed_settings_give") })];
 
   c.params = () => Object.fromEntries(Object.entries(c.sliders).map(([k, s]) => [k, s.value()]));

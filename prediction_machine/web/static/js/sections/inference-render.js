@@ -3,6 +3,7 @@
 import { clear, codeLink, el } from "../lib/dom.js";
 import { term } from "../lib/glossary.js";
 import * as stages from "../figures/stages.js";
+import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 import { promptCount } from "./inference-state.js";
 
@@ -14,22 +15,23 @@ const say = words("inference");
 // m is the model's sizes once a trace has arrived (null before).
 const STAGES = [
   ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer.merge_word"],
-    (m) => [say("text_cut_into"), term("token"),
-      say("s_whole_words_pieces", { value: m ? ` of ${m.vocab_size.toLocaleString("en")} tokens` : "" })]],
+    (m) => say("stage_tokenizer", { token: term("token"),
+      vocabulary: m ? say("vocabulary_of", { n: m.vocab_size }) : "" })],
   ["embedding", "2. Embedding", ["prediction_machine.inference.embedding.describe"],
-    (m) => [say("id_looks_up_learned"), `${m ? m.d_model : say("few_hundred")} numbers, its `, term("embedding"),
-      say("tokens_used_similar_ways")]],
+    (m) => say("stage_embedding", { size: m ? m.d_model : say("few_hundred"),
+      embedding: term("embedding") })],
   ["transformer", "3. The transformer", ["prediction_machine.model.transformer.Block.forward"],
-    (m) => [say("value_attention_small_neural", { value: m ? `${m.n_layers} layers` : say("layer_after_layer") })]],
+    (m) => say("stage_transformer", {
+      layers: m ? say("n_layers", { n: m.n_layers }) : say("layer_after_layer") })],
   ["prediction", "4. Prediction", ["prediction_machine.inference.prediction.predict"],
-    (m) => [say("last_vector_compared_every"), term("logit"), ", per token. ", term("Softmax"),
-      say("turns_value_scores_into", { value: m ? m.vocab_size.toLocaleString("en") : "vocabulary's" })]],
+    (m) => say("stage_prediction", { logit: term("logit"), softmax: term("Softmax"),
+      size: m ? format.int(m.vocab_size) : say("vocabularys") })],
   ["sampling", "5. Sampling", ["prediction_machine.inference.sampling.distribution",
     "prediction_machine.inference.sampling.draw"],
-    () => [say("now_token_chosen"), term("Temperature"), say("sharpens_flattens_distribution"), term("top-k"), ", ",
-      term("top-p"), " and ", term("min-p"), say("cut_off_unlikely_tail")]],
+  () => say("stage_sampling", { temperature: term("Temperature"), top_k: term("top-k"), top_p: term("top-p"),
+    min_p: term("min-p") })],
   ["generation", "6. Repetition", ["prediction_machine.inference.generation.generate"],
-    () => [say("chosen_token_appended_whole"), term("KV cache"), say("model_only_computes_new")]],
+    () => say("stage_generation", { kv_cache: term("KV cache") })],
 ];
 
 // Appends the six stage articles to root; samplingExtra (the sliders) goes inside the sampling stage.
@@ -79,15 +81,19 @@ export function drawStep(view, state, onSelect) {
   const step = state.steps[state.selected];
   stages.generation(view.panels.generation, state.steps, state.selected, onSelect);
   if (!step) return false;
-  const tag = tagText(state, step), s = step.settings, of = { value: step.index + 1, length: state.steps.length };
+  const tag = tagText(state, step), s = step.settings, of = { value: step.index + 1,
+    length: state.steps.length };
   for (const id of ["tokenizer", "prediction", "sampling", "generation"]) view.tags[id].textContent = tag;
   drawTokenizer(view, state);
   stages.prediction(view.panels.prediction, step.prediction, say("step_value_length_what", of),
     state.trace?.model.vocab_size, step.id);
-  const used = say("temperature_temperature_topk_value", { temperature: s.temperature, value: s.top_k || "off",
+  const used = say("temperature_temperature_topk_value", { temperature: s.temperature,
+    value: s.top_k || "off",
     value2: s.top_p >= 1 ? "off" : s.top_p, value3: s.min_p || "off" });
-  const dice = step.dice ? say("random_number_number_seed", { number: step.dice.number, seed: step.dice.seed }) : "";
-  const drawn = { ...step.draw, id: step.id, token: step.token, prob: step.prob, model_prob: step.model_prob };
+  const dice = step.dice ? say("random_number_number_seed", { number: step.dice.number,
+    seed: step.dice.seed }) : "";
+  const drawn = { ...step.draw, id: step.id, token: step.token, prob: step.prob,
+    model_prob: step.model_prob };
   stages.sampling(view.record, step.prediction, drawn, say("step_value_length_draw", { ...of, used, dice }),
     step.draw.u === null);
   return true;

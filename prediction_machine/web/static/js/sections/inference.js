@@ -11,7 +11,8 @@ import { sharedState, shareState } from "../lib/share.js";
 import { words } from "../lib/words.js";
 import { buildControls } from "./inference-controls.js";
 import * as render from "./inference-render.js";
-import { continuation, drawPlan, newState, recordStep, resetState, sameRun, selectStep } from "./inference-state.js";
+import { continuation, drawPlan, newState, recordStep, resetState, sameRun,
+  selectStep } from "./inference-state.js";
 
 const say = words("inference");
 
@@ -84,7 +85,8 @@ export function mount(root) {
       drawTraced(i, cached);
       return;
     }
-    for (const id of ["embedding", "transformer"]) view.tags[id].textContent = say("updating_step_value", { value: i + 1 });
+    for (const id of ["embedding", "transformer"]) view.tags[id].textContent = say("updating_step_value",
+      { value: i + 1 });
     state.traceWant = i;
     if (!state.traceBusy) pumpTraces();
   }
@@ -96,7 +98,8 @@ export function mount(root) {
         state.traceWant = null;
         if (!step) continue;
         const key = JSON.stringify(request());
-        const t = await api.post("/api/trace", { ...request(), continuation: continuation(state, i), target: step.id });
+        const t = await api.post("/api/trace", { ...request(), continuation: continuation(state, i),
+          target: step.id });
         if (key !== JSON.stringify(request()) || state.steps[i] !== step) continue; // reset meanwhile
         if (state.traces.size > 12) state.traces.delete(state.traces.keys().next().value);
         state.traces.set(i, t);
@@ -117,7 +120,8 @@ export function mount(root) {
     const ended = state.finish && state.finish !== "length"; // at the length limit, a larger limit goes on
     if (!state.trace || state.running || !changed || ended) { clear(view.nextDraw); share(); return; }
     const next = drawPlan(state, c.settings());
-    const body = { ...request(), continuation: continuation(state), ...c.params(), k: 10, draws_before: next.draws };
+    const body = { ...request(), continuation: continuation(state), ...c.params(), k: 10,
+      draws_before: next.draws };
     if (next.seed !== null) body.seed = next.seed;
     const data = await api.post("/api/sample/preview", body);
     if (state.running) return;
@@ -138,7 +142,8 @@ export function mount(root) {
       const have = state.steps.length;
       const remaining = Number(c.maxTokens.value) - have;
       if (state.finish === "length" && remaining > 0) state.finish = null; // the learner raised the limit
-      if (state.finish || remaining <= 0) { c.status.textContent = say("finished_reset_start_again"); return; }
+      if (state.finish
+        || remaining <= 0) { c.status.textContent = say("finished_reset_start_again"); return; }
       const want = Math.min(maxNew, remaining), settings = c.settings(), plan = drawPlan(state, settings);
       const replay = plan.mode === "replay";
       state.run = replay ? settings : null; // once a setting changed mid-run, no replay can rebuild the run
@@ -162,7 +167,8 @@ export function mount(root) {
     if (name === "queued") {
       c.status.textContent = say("waiting_model_position_position", { position: data.position });
     } else if (name === "start") {
-      c.status.textContent = say("generating_with", { name: data.model.name, precision: data.model.precision });
+      c.status.textContent = say("generating_with", { name: data.model.name,
+        precision: data.model.precision });
     } else if (name === "step") {
       if (recordStep(state, data, step)) showStep();
     } else if (name === "done") {
@@ -208,7 +214,8 @@ export function mount(root) {
     if (shared.max) c.maxTokens.value = shared.max;
     if (shared.seed !== undefined) c.seed.value = shared.seed;
     for (const [key, name] of [["t", "temperature"], ["k", "top_k"], ["p", "top_p"], ["m", "min_p"]]) {
-      if (shared[key] !== undefined && Number.isFinite(Number(shared[key]))) c.sliders[name].set(Number(shared[key]));
+      if (shared[key] !== undefined
+        && Number.isFinite(Number(shared[key]))) c.sliders[name].set(Number(shared[key]));
     }
     state.touched = true;
   }

@@ -12,7 +12,8 @@ export function mount(root) {
   root.replaceChildren();
   const digits = el("div", { class: "panel seq-panel", id: "seq-digits" });
   const melody = el("div", { class: "panel seq-panel", id: "seq-melody" });
-  const training = el("div", { class: "panel seq-panel", id: "seq-training", "data-tour-stop": "seq-training" });
+  const training = el("div", { class: "panel seq-panel", id: "seq-training",
+    "data-tour-stop": "seq-training" });
   root.append(
     digits, melody,
     el("div", { class: "panel seq-panel same-code" },

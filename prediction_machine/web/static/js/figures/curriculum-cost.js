@@ -1,0 +1,73 @@
+// The curriculum lab's last two panels: the guide's comparison of the three training stages with this
+// machine's measured cost beside each, and what "very high cost" means at the scale of real models
+// (GET /api/curriculum/scale, prediction_machine.training.curriculum.scale).
+import { get } from "../lib/api.js";
+import { clear, codeLink, el, errorBox } from "../lib/dom.js";
+import * as format from "../lib/format.js";
+import { words } from "../lib/words.js";
+
+const say = words("curriculum");
+
+const API = "/api/curriculum";
+
+// ----------------------------------------------------------------------------- cost table and scale
+
+// shared: the lab's runs so far (sections/curriculum.js); it calls refreshCost when one finishes.
+export function costPanel(shared) {
+  const body = el("tbody");
+  const stages = ["Pre-training", "Fine-tuning", "Preference tuning"];
+  const table = el("table", { class: "cost" }, el("thead", {}, el("tr", {}, ["",
+    ...stages].map((h) => el("th", { scope: "col", text: h })))), body);
+  // The guide's own words for each stage, beside what this machine measured.
+  const cell = (words, measured) => el("td", {}, el("strong", { class: "guide-words", text: words }),
+    el("br"), el("span", { class: "note", text: measured }));
+  get(`${API}/preferences/data`).then((d) => { shared.dpoRun = d.shipped && { ...d.shipped,
+    count: d.count }; shared.refreshCost(); }).catch(() => {});
+  shared.refreshCost = () => {
+    const p = shared.pretrainDone || shared.baseRun;
+    const f = shared.finetuneDone || shared.chatRun;
+    const a = shared.dpoRun;
+    const cost = (r) => (r ? `here: ${format.seconds(r.seconds)}, ${format.scientific(r.flops)} FLOPs`
+      : format.DASH);
+    clear(body);
+    body.append(
+      el("tr", {}, el("th", { scope: "row", text: "Data size" }),
+        cell("Massive (Internet-scale)", p ? say("tokens_tokens_shakespeare",
+          { tokens: format.int(p.tokens) }) : say("run_above")),
+        cell("Specific & Curated", f ? say("tokens_tokens_value_conversations",
+          { tokens: format.int(f.tokens), value: shared.ftCount || say("few_hundred") }) : say("run_above")),
+        cell("Specific & Curated", a ? say("tokens_tokens_count_chosenvsrejected",
+          { tokens: format.int(a.tokens), count: a.count }) : format.DASH)),
+      el("tr", {}, el("th", { scope: "row", text: "Cost" }), cell("Very High", cost(p)), cell("Lower",
+        cost(f)), cell("Lower", cost(a))),
+      el("tr", {}, el("th", { scope: "row", text: "Goal" }),
+        cell("General Knowledge", say("predict_next_token_spelling")),
+        cell("Alignment & Safety", say("answer_questions_briefly_stop")),
+        cell("Alignment & Safety", a ? say("prefer_chosen_answer_heldout",
+          { accuracy: format.percent(a.first.accuracy),
+          accuracy2: format.percent(a.last.accuracy) }) : format.DASH)),
+    );
+  };
+  return el("div", { class: "panel", id: "cur-cost" }, el("h4", { text: say("data_size_cost_goal") }),
+    el("p", { text: say("guides_comparison_table_own") }), table);
+}
+
+export function scalePanel() {
+  const out = el("div", { "aria-live": "polite" }, el("p", { class: "note",
+    text: say("measuring_machine") }));
+  get(`${API}/scale`).then((d) => {
+    out.replaceChildren(
+      el("p", { class: "rate", text: say("machine_flops_per_s", { flops_per_s: format.si(d.flops_per_s),
+        method: d.method, threads: d.threads }) }),
+      el("table", { class: "scale" }, el("thead", {}, el("tr", {}, ["Model", "Training budget",
+        say("time_machine"), "Source"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, d.rows.map((r) => el("tr", {}, el("td", { text: r.name }),
+          el("td", { text: (r.tokens ? `${format.si(r.tokens)} tokens, ` : "")
+            + `${format.scientific(r.flops)} FLOPs` }),
+          el("td", { class: "num", text: r.time_here }), el("td", { class: "source", text: r.source }))))),
+      el("p", { class: "note", text: say("rule_times_assume_matmul", { rule: d.rule }) }));
+  }).catch((e) => out.replaceChildren(errorBox(e.message)));
+  return el("div", { class: "panel", id: "cur-scale", "data-tour-stop": "cur-scale" }, el("h4",
+    { text: say("scale_what_very_high") }), out,
+    codeLink("prediction_machine.training.curriculum.scale.panel"));
+}
