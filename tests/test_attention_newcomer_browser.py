@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_attention_browser import READY, state, wait
+from conftest import wait_for_page
+from test_attention_browser import READY, state
 
 pytestmark = pytest.mark.browser
 
@@ -75,9 +76,9 @@ def test_labels_contrast_keyboard_and_shared_link(page, artifacts):
 
     # Pick a layer, a head, the token view and a token: the address bar holds it all.
     page.select_option("#att-layer", "5")
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.layer === '5'")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.layer === '5'")
     page.select_option("#att-head", "3")
-    wait(page, "document.querySelector('#attention [data-mount]').dataset.head === '3'")
+    wait_for_page(page, "document.querySelector('#attention [data-mount]').dataset.head === '3'")
     page.check("#att-view-token")
     page.click('#attention .att-item[data-index="4"]')
     page.locator("#attention").screenshot(path=str(artifacts / "attention-1280.png"))
