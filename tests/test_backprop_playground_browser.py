@@ -9,7 +9,8 @@ is tabbed in reading order. Screenshots: test-artifacts/backprop-*.png (look at 
 from __future__ import annotations
 
 import pytest
-from test_backprop_browser import plane, wait_for
+from conftest import wait_for_page
+from test_backprop_browser import plane
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +22,15 @@ def pictures(page) -> list[str]:
 def test_spiral_at_learning_rate_10_warns_and_neuron_pictures_change(page, artifacts):
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto("/#bp-playground")
-    wait_for(page, lambda p: plane(p, "step") == "0")
+    wait_for_page(page, lambda p: plane(p, "step") == "0")
     page.select_option("#bp-dataset", "spiral")
-    wait_for(page, lambda p: plane(p, "step") == "0" and len(pictures(p)) == 16)  # two layers of 8: 16 pictures
+    wait_for_page(page, lambda p: plane(p, "step") == "0" and len(pictures(p)) == 16)  # two layers of 8: 16 pictures
     before = pictures(page)
     assert len(set(before)) > 1  # the neurons differ from one another from the start
 
     # A sensible rate first: the pictures change as it trains, and no warning shows.
     page.locator("#bp-playground").get_by_role("button", name="Play").click()
-    wait_for(page, lambda p: int(plane(p, "step")) >= 60, timeout=40)
+    wait_for_page(page, lambda p: int(plane(p, "step")) >= 60, timeout=40)
     page.locator("#bp-playground").get_by_role("button", name="Pause").click()
     page.wait_for_timeout(500)
     after = pictures(page)
@@ -66,24 +67,24 @@ def test_spiral_at_learning_rate_10_warns_and_neuron_pictures_change(page, artif
 def test_shared_link_opens_the_same_playground(page):
     # Set up a view by hand: the address bar follows, with the session's initial weights.
     page.goto("/#bp-playground")
-    wait_for(page, lambda p: plane(p, "step") == "0")
+    wait_for_page(page, lambda p: plane(p, "step") == "0")
     assert "dataset=" not in page.url  # opening the page writes nothing: a link to another section stays intact
     session = "() => document.querySelector('#backprop [data-session]')?.dataset.session || null"
     for sel, value in (("#bp-dataset", "xor"), ("#bp-layers", "3"), ("#bp-width", "4"), ("#bp-act", "relu")):
         before = page.evaluate(session)
         page.select_option(sel, value)
         # each of these builds a new session: wait for it, or the link could carry the previous one's seed
-        wait_for(page, lambda p, before=before: p.evaluate(session) not in (None, before) and plane(p, "step") == "0")
+        wait_for_page(page, lambda p, before=before: p.evaluate(session) not in (None, before) and plane(p, "step") == "0")
     page.select_option("#bp-lr", "0.03")
-    wait_for(page, lambda p: "seed=" in p.url and "layers=3" in p.url and "lr=0.03" in p.url)
-    wait_for(page, lambda p: len(pictures(p)) == 12)  # three layers of 4
+    wait_for_page(page, lambda p: "seed=" in p.url and "layers=3" in p.url and "lr=0.03" in p.url)
+    wait_for_page(page, lambda p: len(pictures(p)) == 12)  # three layers of 4
     link = page.url
     loss = page.locator('[data-stat="train-loss"]').get_attribute("data-value")
     shown = pictures(page)
 
     page.goto("about:blank")
     page.goto(link)
-    wait_for(page, lambda p: p.evaluate(session) and plane(p, "step") == "0" and len(pictures(p)) == 12)
+    wait_for_page(page, lambda p: p.evaluate(session) and plane(p, "step") == "0" and len(pictures(p)) == 12)
     for sel, value in (("#bp-dataset", "xor"), ("#bp-layers", "3"), ("#bp-width", "4"), ("#bp-act", "relu"), ("#bp-lr", "0.03")):
         assert page.input_value(sel) == value, sel
     # The same initial weights: the same starting loss to the last digit, the same neuron pictures.
@@ -100,7 +101,7 @@ def test_shared_link_opens_the_same_playground(page):
     # A link is untrusted: an unknown value falls back to the default instead of breaking the figure.
     page.goto("about:blank")
     page.goto("/#backprop?dataset=nope&width=999")
-    wait_for(page, lambda p: plane(p, "step") == "0")
+    wait_for_page(page, lambda p: plane(p, "step") == "0")
     assert page.input_value("#bp-dataset") == "moons" and page.input_value("#bp-width") == "8"
 
 
