@@ -9,8 +9,9 @@ serious or critical WCAG 2.2 A/AA violation inside the section (the whole page: 
 from __future__ import annotations
 
 import pytest
+from conftest import wait_for_page
 from test_attention_browser import READY as ATTENTION_READY
-from test_backprop_browser import plane, wait_for
+from test_backprop_browser import plane
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +44,7 @@ PROBLEMS = """([root, controls]) => {
 def open_section(page, name: str) -> None:
     page.goto(f"/#{name}")
     if name == "backprop":
-        wait_for(page, lambda p: plane(p, "step") == "0")
+        wait_for_page(page, lambda p: plane(p, "step") == "0")
         page.wait_for_selector('#bp-neuron [data-node="L"]')
         page.wait_for_selector("#bp-playground .bp-unit-map")
     elif name == "attention":
