@@ -92,17 +92,22 @@ def test_labels_contrast_keyboard_and_shared_link(page, artifacts):
     page.wait_for_selector(READY, timeout=120_000)
     s = state(page)
     assert (s["layer"], s["head"], s["view"], s["query"]) == ("5", "3", "token", "4")
-    assert page.eval_on_selector_all("#attention .att-item", "els => els.map(e => e.dataset.weight)") == weights
+    assert (
+        page.eval_on_selector_all("#attention .att-item", "els => els.map(e => e.dataset.weight)") == weights
+    )
 
 
 def test_shared_link_with_own_sentence_and_bad_values(page):
-    page.goto("/#attention?sentence=" + "My%20dog%20ran%20because%20it%20was%20late." + "&layer=99&head=x&view=word")
+    page.goto(
+        "/#attention?sentence=" + "My%20dog%20ran%20because%20it%20was%20late." + "&layer=99&head=x&view=word"
+    )
     page.wait_for_selector(READY, timeout=120_000)
     words = page.eval_on_selector_all("#attention .att-item .att-text", "els => els.map(e => e.textContent)")
     assert words[:3] == ["My", "dog", "ran"]
     assert page.input_value("#att-text") == "My dog ran because it was late."
     s = state(page)
-    assert s["view"] == "word" and s["layer"] == "avg"  # layer 99 does not exist: the average, not a broken figure
+    # layer 99 does not exist: the average, not a broken figure
+    assert s["view"] == "word" and s["layer"] == "avg"
 
 
 def test_phone_examples_fold_and_nothing_scrolls_sideways(page, artifacts):
