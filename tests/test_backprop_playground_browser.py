@@ -16,7 +16,9 @@ pytestmark = pytest.mark.browser
 
 
 def pictures(page) -> list[str]:
-    return page.eval_on_selector_all("#bp-playground .bp-unit-map", "els => els.map(e => e.getAttribute('href'))")
+    return page.eval_on_selector_all(
+        "#bp-playground .bp-unit-map", "els => els.map(e => e.getAttribute('href'))"
+    )
 
 
 def test_spiral_at_learning_rate_10_warns_and_neuron_pictures_change(page, artifacts):
@@ -24,7 +26,8 @@ def test_spiral_at_learning_rate_10_warns_and_neuron_pictures_change(page, artif
     page.goto("/#bp-playground")
     wait_for_page(page, lambda p: plane(p, "step") == "0")
     page.select_option("#bp-dataset", "spiral")
-    wait_for_page(page, lambda p: plane(p, "step") == "0" and len(pictures(p)) == 16)  # two layers of 8: 16 pictures
+    # two layers of 8: 16 pictures
+    wait_for_page(page, lambda p: plane(p, "step") == "0" and len(pictures(p)) == 16)
     before = pictures(page)
     assert len(set(before)) > 1  # the neurons differ from one another from the start
 
@@ -45,7 +48,10 @@ def test_spiral_at_learning_rate_10_warns_and_neuron_pictures_change(page, artif
     assert "active" in unit.get_attribute("class")
     width = unit.locator(".bp-neuron").evaluate("e => getComputedStyle(e).strokeWidth")
     assert float(width.rstrip("px")) >= 4
-    faded = page.eval_on_selector_all("#bp-playground .bp-edge", "els => els.map(e => [e.classList.contains('lit'), Number(getComputedStyle(e).opacity)])")
+    faded = page.eval_on_selector_all(
+        "#bp-playground .bp-edge",
+        "els => els.map(e => [e.classList.contains('lit'), Number(getComputedStyle(e).opacity)])",
+    )
     assert any(lit for lit, _ in faded) and all((o == 1) if lit else (o < 0.2) for lit, o in faded)
     page.locator("#bp-playground").screenshot(path=str(artifacts / "backprop-playground-spiral-1280.png"))
     page.mouse.move(0, 0)
@@ -68,13 +74,17 @@ def test_shared_link_opens_the_same_playground(page):
     # Set up a view by hand: the address bar follows, with the session's initial weights.
     page.goto("/#bp-playground")
     wait_for_page(page, lambda p: plane(p, "step") == "0")
-    assert "dataset=" not in page.url  # opening the page writes nothing: a link to another section stays intact
+    # opening the page writes nothing: a link to another section stays intact
+    assert "dataset=" not in page.url
     session = "() => document.querySelector('#backprop [data-session]')?.dataset.session || null"
     for sel, value in (("#bp-dataset", "xor"), ("#bp-layers", "3"), ("#bp-width", "4"), ("#bp-act", "relu")):
         before = page.evaluate(session)
         page.select_option(sel, value)
         # each of these builds a new session: wait for it, or the link could carry the previous one's seed
-        wait_for_page(page, lambda p, before=before: p.evaluate(session) not in (None, before) and plane(p, "step") == "0")
+        wait_for_page(
+            page,
+            lambda p, before=before: p.evaluate(session) not in (None, before) and plane(p, "step") == "0",
+        )
     page.select_option("#bp-lr", "0.03")
     wait_for_page(page, lambda p: "seed=" in p.url and "layers=3" in p.url and "lr=0.03" in p.url)
     wait_for_page(page, lambda p: len(pictures(p)) == 12)  # three layers of 4
@@ -85,7 +95,13 @@ def test_shared_link_opens_the_same_playground(page):
     page.goto("about:blank")
     page.goto(link)
     wait_for_page(page, lambda p: p.evaluate(session) and plane(p, "step") == "0" and len(pictures(p)) == 12)
-    for sel, value in (("#bp-dataset", "xor"), ("#bp-layers", "3"), ("#bp-width", "4"), ("#bp-act", "relu"), ("#bp-lr", "0.03")):
+    for sel, value in (
+        ("#bp-dataset", "xor"),
+        ("#bp-layers", "3"),
+        ("#bp-width", "4"),
+        ("#bp-act", "relu"),
+        ("#bp-lr", "0.03"),
+    ):
         assert page.input_value(sel) == value, sel
     # The same initial weights: the same starting loss to the last digit, the same neuron pictures.
     assert page.locator('[data-stat="train-loss"]').get_attribute("data-value") == loss
