@@ -50,7 +50,8 @@ _OURS = {name for name, _ in SECURITY_HEADERS}
 TOKEN_COOKIE = "pm_token"
 CLIENT_COOKIE = "pm_client"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-QUEUED_ROUTES = {"/api/generate"}  # routes that take a place in app.state.slots (refused at the door when full)
+# Routes that take a place in app.state.slots (refused at the door when full).
+QUEUED_ROUTES = {"/api/generate"}
 log = logging.getLogger("prediction_machine.web")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 TEACHER = "teacher-"  # prefix of a session client id minted only for the teacher's token
@@ -85,7 +86,8 @@ class SecurityMiddleware:
 
         host = headers.get("host", "")
         if not host_name(host) or (not self.any_host and host_name(host) not in self.allowed):
-            return await _reply(send, 400, "Host header is not one this server answers to (DNS-rebinding guard)")
+            return await _reply(send, 400,
+                                "Host header is not one this server answers to (DNS-rebinding guard)")
 
         origin = headers.get("origin")
         api = path.startswith("/api/")
@@ -95,7 +97,8 @@ class SecurityMiddleware:
             return await _reply(send, 403, f"cross-origin request refused (Origin {origin[:80]!r})")
         if guarded and headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             REFUSED["cross-site"] += 1
-            return await _reply(send, 403, "cross-site request refused (Sec-Fetch-Site): open the page from this server")
+            return await _reply(send, 403,
+                                "cross-site request refused (Sec-Fetch-Site): open the page from this server")
         if shutting_down():
             return await _reply(send, 503, "the server is shutting down; try again in a moment",
                                 headers=[(b"retry-after", b"5"), (b"connection", b"close")])
@@ -111,11 +114,11 @@ class SecurityMiddleware:
             if not path.startswith("/static/") and who is None:
                 return await _reply(
                     send, 401,
-                    "this server is in classroom mode: open the link with ?token=... that your teacher gave you "
-                    "(API clients: send Authorization: Bearer <token>)",
+                    "this server is in classroom mode: open the link with ?token=... that your teacher "
+                    "gave you (API clients: send Authorization: Bearer <token>)",
                 )
             client, teacher = who or (None, False)
-            fairness = f"{client}@{ip}" if client else None  # admission.Slots counts the client and the address
+            fairness = f"{client}@{ip}" if client else None  # Slots counts the client and the address
         scope["pm_client"], scope["pm_teacher"] = client, teacher  # read by owner_of()
 
         at_door = method == "POST" and path in QUEUED_ROUTES
@@ -145,8 +148,8 @@ class SecurityMiddleware:
                 body, gone = await asyncio.wait_for(_read_body(receive, limit), self.settings.body_timeout_s)
             except asyncio.TimeoutError:
                 REFUSED["slow-body"] += 1
-                return await _reply(send, 408, f"the request body did not arrive within {self.settings.body_timeout_s:g} s",
-                                    headers=[(b"connection", b"close")])
+                late = f"the request body did not arrive within {self.settings.body_timeout_s:g} s"
+                return await _reply(send, 408, late, headers=[(b"connection", b"close")])
             if gone:
                 return None
             if body is None:
@@ -207,7 +210,7 @@ class SecurityMiddleware:
         return "c:" + client_id, client_id.startswith(TEACHER)
 
     def _session_client(self, jar: dict) -> str | None:
-        """The client id of a valid session cookie "<client id>.<HMAC of it under the server secret>", else None.
+        """The client id of a valid session cookie "<client id>.<HMAC of it under the secret>", else None.
 
         The cookie is never the token itself: a cookie copied from one browser is not the
         classroom's password. The secret is new each time the server starts (so a restart ends
@@ -288,7 +291,7 @@ class _Relay:
 
     def __init__(self, receive, body: bytes | None, link: Link):
         self.receive, self.link = receive, link
-        self.pending = [{"type": "http.request", "body": body, "more_body": False}] if body is not None else []
+        self.pending = [] if body is None else [{"type": "http.request", "body": body, "more_body": False}]
         self.inside = 0
         self.started = False  # the app has begun its answer
         self.watcher: asyncio.Task | None = None
@@ -349,6 +352,7 @@ def _quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | N
 
 async def _reply(send, status: int, message: str, headers: list | None = None) -> None:
     body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())] + (headers or [])
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               *(headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})

@@ -36,12 +36,14 @@ log = logging.getLogger("prediction_machine.web")
 # The OpenAPI description of a streaming route: `@router.post(..., responses=SSE_RESPONSES)`.
 SSE_RESPONSES = {
     200: {
-        "description": "text/event-stream: one JSON object per event; the last event is terminal (`done` or `error`)",
+        "description": "text/event-stream: one JSON object per event; "
+                       "the last event is terminal (`done` or `error`)",
         "content": {"text/event-stream": {"schema": {
             "type": "object",
             "description": "one server-sent event; `data` is a JSON object",
             "required": ["data"],
-            "properties": {"event": {"type": "string"}, "data": {"type": "string", "contentMediaType": "application/json"}},
+            "properties": {"event": {"type": "string"},
+                           "data": {"type": "string", "contentMediaType": "application/json"}},
         }}},
     },
     429: {"description": "busy: every running slot and queue place is taken; see Retry-After"},
@@ -145,7 +147,8 @@ class _AsIs:
 
 # ----------------------------------------------------------------------------- the streams
 
-SHUTDOWN_EVENT = {"error": "the server is shutting down; your request was stopped. Try again in a moment.", "finish": "shutdown"}
+SHUTDOWN_EVENT = {"error": "the server is shutting down; your request was stopped. Try again in a moment.",
+                  "finish": "shutdown"}
 
 
 def stream(
@@ -238,7 +241,7 @@ def stream_pushed(
             while not interrupted.is_set():
                 item = await feed.queue.get()
                 if item is None:
-                    last = None if failed else events.end()  # after an error, that error is the terminal event
+                    last = None if failed else events.end()  # after an error, the error is the terminal event
                     if last is not None:
                         yield sse(*last)
                     break
@@ -282,7 +285,7 @@ async def _wait_in_line(slots: Slots, interrupted: asyncio.Event) -> AsyncIterat
             pos = slots.waiters.index(holder[0]) + 1 if holder and holder[0] in slots.waiters else None
             now = time.monotonic()
             if pos is not None and (pos != last or now - told >= QUEUED_EVERY_S):
-                last, told = pos, now  # also repeated unchanged: a waiting client hears from us every few seconds
+                last, told = pos, now  # repeated unchanged too: a waiting client hears from us every few s
                 yield sse("queued", {"position": pos, **slots.status()})
             await asyncio.wait([await_slot, wake], timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
     except BaseException:
@@ -347,10 +350,13 @@ class EventStream(StreamingResponse):
                 raise _SlowReader from None
 
         try:
-            await timed({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await timed({"type": "http.response.start", "status": self.status_code,
+                         "headers": self.raw_headers})
             async for chunk in self.body_iterator:
-                await timed({"type": "http.response.body", "body": chunk.encode(self.charset), "more_body": True})
+                await timed({"type": "http.response.body", "body": chunk.encode(self.charset),
+                             "more_body": True})
             await timed({"type": "http.response.body", "body": b"", "more_body": False})
         except _SlowReader:
-            log.warning("dropped a stream whose client read nothing for %.0f s; its place is free again", self.send_timeout)
+            log.warning("dropped a stream whose client read nothing for %.0f s; its place is free again",
+                        self.send_timeout)
             await self.body_iterator.aclose()  # runs the stream's cleanup now: work cancelled, place freed

@@ -119,7 +119,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method the schema documents for this request's path, plus HEAD beside GET (as Starlette answers it)."""
+    """Every method the schema documents for this request's path, and HEAD beside GET (as Starlette does)."""
     methods: set[str] = set()
     path = request.scope.get("path", "")
     for template, operations in request.app.openapi().get("paths", {}).items():
@@ -187,14 +187,15 @@ def no_surrogates(text: str) -> str:
 MODEL_NAME_MARK = "x-model-name"  # replaced, in the served schema, by the enum of this server's model names
 ModelName = Annotated[
     str | None,
-    Field(default=None, max_length=100, description="a name from GET /api/models (default: the server's model)",
-          json_schema_extra={MODEL_NAME_MARK: True}),
+    Field(default=None, max_length=100, json_schema_extra={MODEL_NAME_MARK: True},
+          description="a name from GET /api/models (default: the server's model)"),
 ]
 
 # Every API's temperature: 0 (greedy) up to the one maximum the CLI accepts too.
-Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, strict=True, description="0 = the likeliest, always")]
+Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, strict=True,
+                                     description="0 = the likeliest, always")]
 
-LIMIT_MARK = "x-limit"  # names the ServerSettings field that bounds a value; the served schema states its value
+LIMIT_MARK = "x-limit"  # the ServerSettings field that bounds a value; the served schema states its value
 
 
 def up_to(setting: str) -> dict:
@@ -222,7 +223,8 @@ def within_limits(req: BaseModel, settings) -> None:
             message = f"Input should be less than or equal to {limit}"
         else:
             continue
-        raise RequestValidationError([{"loc": ("body", field.alias or name), "msg": message, "type": "limit"}])
+        where = ("body", field.alias or name)
+        raise RequestValidationError([{"loc": where, "msg": message, "type": "limit"}])
 
 
 ERROR_SCHEMA = {
@@ -325,7 +327,8 @@ def _limits(node, settings) -> None:
 # OpenAPI links, so a client (and schemathesis' stateful phase) can follow a created id.
 CREATES = {
     ("/api/backprop/sessions", "post", "201"): ("key", "$response.body#/id", "/api/backprop/sessions/{key}"),
-    **{(f"/api/curriculum/{kind}", "post", "200"): ("job_id", "$response.body#/job/id", "/api/curriculum/jobs/{job_id}")
+    **{(f"/api/curriculum/{kind}", "post", "200"):
+       ("job_id", "$response.body#/job/id", "/api/curriculum/jobs/{job_id}")
        for kind in ("pretrain", "finetune", "lora")},
 }
 
@@ -342,9 +345,11 @@ def _links(schema: dict) -> None:
                 continue
             for op in operations.values():
                 if "operationId" in op and any(p.get("name") == param for p in op.get("parameters", [])):
-                    links[op["operationId"]] = {"operationId": op["operationId"], "parameters": {param: expression}}
+                    links[op["operationId"]] = {"operationId": op["operationId"],
+                                                "parameters": {param: expression}}
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """A bug, not bad input: still a JSON answer, never the exception text (it may hold internals)."""
-    return JSONResponse({"error": "internal error: the server hit a bug; it has been logged"}, status_code=500)
+    return JSONResponse({"error": "internal error: the server hit a bug; it has been logged"},
+                        status_code=500)
