@@ -50,16 +50,21 @@ class AttentionRequest(Strict):
     text: Annotated[
         str,
         Field(min_length=1, json_schema_extra=up_to("max_prompt_chars"),
-              description="plain text (no chat template); at most max_attention_tokens tokens (GET /api/settings)"),
+              description="plain text (no chat template); "
+                          "at most max_attention_tokens tokens (GET /api/settings)"),
         AfterValidator(no_surrogates),
     ]
     layers: list[Index] | None = Field(None, max_length=1024, description="layers to return (default: all)")
     heads: list[Index] | None = Field(None, max_length=1024, description="heads to return (default: all)")
     view: Literal["token", "word", "both"] = Field(
-        "token", description="token: weights as computed; word: sub-tokens combined (sum over keys, mean over queries)"
+        "token",
+        description="token: weights as computed; "
+                    "word: sub-tokens combined (sum over keys, mean over queries)",
     )
-    grid: bool = Field(False, description=f"also return every head as a small map (at most {GRID_SIZE}x{GRID_SIZE})")
-    breakdown: BreakdownRequest | None = Field(None, description="also rebuild one query row of one head step by step")
+    grid: bool = Field(False,
+                       description=f"also return every head as a small map (at most {GRID_SIZE}x{GRID_SIZE})")
+    breakdown: BreakdownRequest | None = Field(
+        None, description="also rebuild one query row of one head step by step")
     model: ModelName = None
 
 
@@ -97,7 +102,8 @@ def breakdown_json(b: attention.Breakdown) -> dict:
         "keys": [
             {"position": k, "dot": num(d, 5), "scaled": num(s, 5), "allowed": a, "weight": num(w, 6),
              "traced": num(t, 6)}
-            for k, (d, s, a, w, t) in enumerate(zip(b.dots, b.scaled, b.allowed, b.weights, b.traced, strict=True))
+            for k, (d, s, a, w, t) in enumerate(zip(b.dots, b.scaled, b.allowed, b.weights, b.traced,
+                                                    strict=True))
         ],
         "max_abs_diff": b.max_abs_diff,
     }
@@ -112,7 +118,8 @@ def breakdown_json(b: attention.Breakdown) -> dict:
     description=(
         "Text of at most max_attention_tokens tokens (GET /api/settings). "
         f"One response holds at most {MAX_WEIGHTS:,} weights "
-        "(selected maps in every requested view plus the averages); choose `layers` and `heads` to stay under it. "
+        "(selected maps in every requested view plus the averages); "
+        "choose `layers` and `heads` to stay under it. "
         f"`grid` adds every head as a map of at most {GRID_SIZE}x{GRID_SIZE} (block averages, 3 decimals). "
         f"Weights are rounded to {DIGITS} decimals."
     ),
@@ -128,7 +135,8 @@ def attention_route(req: AttentionRequest, request: Request) -> dict:
     if not tokens:
         raise unprocessable("text", "has no tokens")
     if len(tokens) > limit:
-        raise unprocessable("text", f"is {len(tokens)} tokens long; the attention explorer takes at most {limit}")
+        raise unprocessable("text",
+                            f"is {len(tokens)} tokens long; the attention explorer takes at most {limit}")
     words = attention.group_words(tokens)
     which = ["token", "word"] if req.view == "both" else [req.view]
     T, W = len(tokens), len(words)
@@ -141,7 +149,8 @@ def attention_route(req: AttentionRequest, request: Request) -> dict:
         )
     if req.breakdown is not None:
         b = req.breakdown
-        for name, value, top in (("layer", b.layer, cfg.n_layers), ("head", b.head, cfg.n_heads), ("query", b.query, T)):
+        ranges = (("layer", b.layer, cfg.n_layers), ("head", b.head, cfg.n_heads), ("query", b.query, T))
+        for name, value, top in ranges:
             if value >= top:
                 raise unprocessable(f"breakdown.{name}", f"{value} is out of range (0..{top - 1})")
 
@@ -183,7 +192,8 @@ def examples(request: Request) -> dict:
         "prominent": [
             {"kind": p.kind, "layer": p.layer, "head": p.head, "score": num(p.score, 4),
              "baseline": num(p.baseline, 4), "caption": p.caption, "example": p.example,
-             "query": p.query, "details": {k: num(v, 6) if isinstance(v, float) else v for k, v in p.details.items()}}
+             "query": p.query,
+             "details": {k: num(v, 6) if isinstance(v, float) else v for k, v in p.details.items()}}
             for p in attention_heads.prominent_heads(lm)  # measured once per model, then remembered
         ],
         "measured_on": "all example sentences (the “it” head on the first one)",

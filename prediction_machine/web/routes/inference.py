@@ -39,7 +39,8 @@ MAX_TRACE_TOKENS = 256  # a trace returns every embedding: 256 x 576 numbers is 
 
 Prompt = Annotated[
     str,
-    Field(min_length=1, json_schema_extra=up_to("max_prompt_chars"), description="the text typed by the user"),
+    Field(min_length=1, json_schema_extra=up_to("max_prompt_chars"),
+          description="the text typed by the user"),
     AfterValidator(no_surrogates),
 ]
 
@@ -52,7 +53,8 @@ class TokenizeRequest(Strict):
 
 class SamplingFields(Strict):
     temperature: Temperature = DEFAULT.temperature
-    top_k: int = Field(DEFAULT.top_k, ge=0, le=1000, strict=True, description="keep the k most likely tokens; 0 = off")
+    top_k: int = Field(DEFAULT.top_k, ge=0, le=1000, strict=True,
+                       description="keep the k most likely tokens; 0 = off")
     top_p: float = Field(DEFAULT.top_p, gt=0, le=1, strict=True,
                          description="nucleus: keep the smallest set reaching p; 1 = off")
     min_p: float = Field(DEFAULT.min_p, ge=0, lt=1, strict=True,
@@ -72,7 +74,8 @@ class TraceRequest(Strict):
         description="ids generated before the step shown, appended to the prompt: the tokens that step read",
     )
     target: int | None = Field(None, ge=0, le=10**6, strict=True,
-                               description="the token that step chose, followed through the layers; default: the top guess")
+                               description="the token that step chose, followed through the layers; "
+                                           "default: the top guess")
     model: ModelName = None
 
 
@@ -84,9 +87,11 @@ class PreviewRequest(SamplingFields):
         description="ids generated so far, appended to the prompt",
     )
     k: int = Field(10, ge=1, le=50, strict=True, description="rows of the table")
-    seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="if set, also perform one seeded draw")
+    seed: int | None = Field(None, ge=0, le=2**53, strict=True,
+                             description="if set, also perform one seeded draw")
     draws_before: int = Field(0, ge=0, strict=True, json_schema_extra=up_to("max_new_tokens"),
-                              description="random numbers this seed already gave (tokens generated with it so far)")
+                              description="random numbers this seed already gave "
+                                          "(tokens generated with it so far)")
     model: ModelName = None
 
 
@@ -98,16 +103,19 @@ class GenerateRequest(SamplingFields):
         description="ids already generated, appended to the prompt (Step and Play resume from here)",
     )
     max_new_tokens: int = Field(NEW_TOKENS, ge=1, strict=True, json_schema_extra=up_to("max_new_tokens"))
-    seed: int | None = Field(None, ge=0, le=2**53, strict=True, description="same seed + settings = same tokens (at most 2**53: exact in JSON)")
+    seed: int | None = Field(None, ge=0, le=2**53, strict=True,
+                             description="same seed + settings = same tokens (at most 2**53: exact in JSON)")
     top_n: int = Field(0, ge=0, le=20, strict=True,
-                       description="rows of each step's top-N table (`prediction`); 0 = no table (null), which is faster")
+                       description="rows of each step's top-N table (`prediction`); "
+                                   "0 = no table (null), which is faster")
     model: ModelName = None
 
 
-# ----------------------------------------------------------------------------- what the answers hold (OpenAPI only)
+# -------------------------------------------------------------------- what the answers hold (OpenAPI only)
 
 MODEL_PROB = "the model's own probability: softmax of the raw logits at temperature 1, no filters"
-DRAW_PROB = "the probability the draw used, after temperature, top-k, top-p and min-p (1 for the greedy choice)"
+DRAW_PROB = ("the probability the draw used, after temperature, top-k, top-p and min-p "
+             "(1 for the greedy choice)")
 
 
 class PredictionRow(BaseModel):
@@ -196,8 +204,8 @@ def embedding_json(lm, e: EmbeddingView) -> dict:
                 {
                     "id": p.id, "x": num(p.x, 4), "y": num(p.y, 4),
                     "neighbours": [
-                        {"id": n.id, "token": lm.tokenizer.token(n.id).to_dict(), "similarity": num(n.similarity, 4),
-                         "x": num(n.x, 4), "y": num(n.y, 4)}
+                        {"id": n.id, "token": lm.tokenizer.token(n.id).to_dict(),
+                         "similarity": num(n.similarity, 4), "x": num(n.x, 4), "y": num(n.y, 4)}
                         for n in p.neighbours
                     ],
                 }
@@ -212,14 +220,17 @@ def transformer_json(lm, v: TransformerView) -> dict:
     return {
         "lens": [
             {"layer": g.layer, "top": [
-                {"id": i, "token": lm.tokenizer.token(i).to_dict(), "prob": num(p, 6)} for i, p in zip(g.ids, g.probs, strict=True)
+                {"id": i, "token": lm.tokenizer.token(i).to_dict(), "prob": num(p, 6)}
+                for i, p in zip(g.ids, g.probs, strict=True)
             ]}
             for g in v.lens
         ],
         "chosen": {"id": v.chosen.id, "token": lm.tokenizer.token(v.chosen.id).to_dict(),
                    "probs": [num(p, 10) for p in v.chosen.probs], "ranks": v.chosen.ranks},  # one per layer
-        "attention_thumbnails": None if thumbs is None else json_numbers(thumbs.tolist(), 4),  # [layer][query][key]
-        "attention_thumbnails_note": None if thumbs is not None else f"shown for prompts up to {v.max_thumbnail_tokens} tokens",
+        # [layer][query][key], or a note saying why there are none
+        "attention_thumbnails": None if thumbs is None else json_numbers(thumbs.tolist(), 4),
+        "attention_thumbnails_note": (None if thumbs is not None
+                                      else f"shown for prompts up to {v.max_thumbnail_tokens} tokens"),
     }
 
 
@@ -243,19 +254,21 @@ def tokenize(req: TokenizeRequest, request: Request) -> dict:
     return out
 
 
-@router.post("/trace", summary="One instrumented forward pass: the embedding, transformer and prediction stages",
-             responses=TABLE_DOC)
+@router.post("/trace", responses=TABLE_DOC,
+             summary="One instrumented forward pass: the embedding, transformer and prediction stages")
 def trace(req: TraceRequest, request: Request) -> dict:
     within_limits(req, settings(request))
     lm = language_model(request, req.model)
     prompt = prompt_ids(request, lm, req.prompt, req.chat, limit=MAX_TRACE_TOKENS)
     ids = prompt + continuation_ids(lm, req.continuation)
     if len(ids) > MAX_TRACE_TOKENS:
-        raise unprocessable("continuation", f"makes {len(ids)} tokens to trace; the limit is {MAX_TRACE_TOKENS}")
+        raise unprocessable("continuation",
+                            f"makes {len(ids)} tokens to trace; the limit is {MAX_TRACE_TOKENS}")
     if req.target is not None and req.target >= lm.config.vocab_size:
         raise unprocessable("target", f"is outside the vocabulary of {lm.config.vocab_size}")
-    w = walkthrough.trace_prompt(lm.model, ids, lens_k=req.lens_k, neighbours=req.neighbours, target=req.target,
-                                 tokenizer=lm.tokenizer, prompt=req.prompt, generated=len(req.continuation))
+    w = walkthrough.trace_prompt(lm.model, ids, lens_k=req.lens_k, neighbours=req.neighbours,
+                                 target=req.target, tokenizer=lm.tokenizer, prompt=req.prompt,
+                                 generated=len(req.continuation))
     return {
         "model": model_json(lm),
         "tokens": [lm.tokenizer.token(i).to_dict() for i in ids],
@@ -267,14 +280,15 @@ def trace(req: TraceRequest, request: Request) -> dict:
     }
 
 
-@router.post("/sample/preview", summary="The next-token distribution after temperature, top-k, top-p and min-p",
-             responses=TABLE_DOC)
+@router.post("/sample/preview", responses=TABLE_DOC,
+             summary="The next-token distribution after temperature, top-k, top-p and min-p")
 def sample_preview(req: PreviewRequest, request: Request) -> dict:
     within_limits(req, settings(request))
     lm = language_model(request, req.model)
     ids = prompt_ids(request, lm, req.prompt, req.chat) + continuation_ids(lm, req.continuation)
     if len(ids) >= lm.config.max_seq_len:
-        raise unprocessable("continuation", f"makes the sequence longer than the context of {lm.config.max_seq_len}")
+        raise unprocessable("continuation",
+                            f"makes the sequence longer than the context of {lm.config.max_seq_len}")
     params = req.params()
     p = walkthrough.preview(lm.model, ids, params, req.k, req.seed, req.draws_before)
     out = {"prediction": prediction_json(lm, p.prediction), "greedy": params.greedy}
@@ -298,14 +312,16 @@ def generate_stream(req: GenerateRequest, request: Request):
     if len(ids) + req.max_new_tokens > lm.config.max_seq_len:
         raise unprocessable(
             "max_new_tokens",
-            f"prompt ({len(ids)} tokens) + max_new_tokens ({req.max_new_tokens}) exceeds the context of {lm.config.max_seq_len}",
+            f"prompt ({len(ids)} tokens) + max_new_tokens ({req.max_new_tokens}) "
+            f"exceeds the context of {lm.config.max_seq_len}",
         )
     params = req.params()
     # Every stream joins one shared decode loop: concurrent students share each pass over the weights.
     batcher = batching.batcher_for(lm.decoder, settings(request).max_running, limits=settings(request))
 
     def begin(feed):  # on the event loop, once a slot is ours: the decode loop pushes each Step into feed
-        return batcher.submit(ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n, out=feed).cancel
+        queued = batcher.submit(ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n, out=feed)
+        return queued.cancel
 
     return stream_pushed(request.app.state.slots, begin, GenerationEvents(lm, ids, req.top_n))
 
@@ -320,7 +336,8 @@ class GenerationEvents:
 
     def start(self):
         lm, self.t_start = self.lm, time.perf_counter()  # the clock starts when a slot is ours, as before
-        return "start", {"model": lm.describe(), "prompt_tokens": [lm.tokenizer.token(i).to_dict() for i in self.ids]}
+        prompt_tokens = [lm.tokenizer.token(i).to_dict() for i in self.ids]
+        return "start", {"model": lm.describe(), "prompt_tokens": prompt_tokens}
 
     def item(self, step):
         lm = self.lm
@@ -336,7 +353,8 @@ class GenerationEvents:
             "prob": num(step.prob, 8),
             "model_prob": num(step.model_prob, 8),
             "draw": {"u": step.draw.u, "cumulative_before": num(step.draw.cumulative_before, 8)},
-            "prediction": prediction_json(lm, step.prediction) if self.top_n and step.prediction is not None else None,
+            "prediction": (prediction_json(lm, step.prediction)
+                           if self.top_n and step.prediction is not None else None),
             "cached": step.cached,
             "ms": num(step.ms, 2),
             "finish": step.finish,
