@@ -8,7 +8,6 @@ trained by one request at a time. A student's session answers only to that stude
 
 from __future__ import annotations
 
-import math
 import secrets
 from typing import Annotated, Literal
 
@@ -47,7 +46,8 @@ class NeuronRequest(Strict):
     w2: float = Field(-0.4, ge=-10, le=10, description="weight of x2", strict=True)
     b: float = Field(0.1, ge=-10, le=10, description="bias", strict=True)
     target: float = Field(1.0, ge=-10, le=10, description="the output we want", strict=True)
-    lr: float = Field(0.1, gt=0, le=10, description="learning rate of the update w <- w - lr * grad", strict=True)
+    lr: float = Field(0.1, gt=0, le=10,
+                      description="learning rate of the update w <- w - lr * grad", strict=True)
     activation: Activation = "tanh"
 
 
@@ -55,20 +55,25 @@ class SessionRequest(Strict):
     dataset: Literal["moons", "circles", "xor", "spiral"] = "moons"
     n_points: int = Field(200, ge=4, le=500, strict=True, description="points generated")
     noise: float = Field(0.1, ge=0, le=0.5, description="std of the jitter added to every point", strict=True)
-    test_fraction: float = Field(0.2, ge=0, le=0.5, description="share of the points held out for the test loss", strict=True)
-    hidden: list[Annotated[int, Field(ge=1, le=16, strict=True)]] = Field([8, 8], max_length=4, description="hidden layer widths (at most 4 layers of 16)")
+    test_fraction: float = Field(0.2, ge=0, le=0.5,
+                                 description="share of the points held out for the test loss", strict=True)
+    hidden: list[Annotated[int, Field(ge=1, le=16, strict=True)]] = Field(
+        [8, 8], max_length=4, description="hidden layer widths (at most 4 layers of 16)")
     activation: Activation = "tanh"
     learning_rate: float = Field(0.3, gt=0, le=10, strict=True)
     batch_size: int = Field(32, ge=1, le=MAX_POINTS, strict=True)
     l2: float = Field(0.0, ge=0, le=1, strict=True)
     seed: int = Field(0, ge=0, le=2**31 - 1, strict=True, description="which points, and the batch order")
-    init_seed: int | None = Field(None, ge=0, le=2**31 - 1, strict=True, description="which initial weights (default: fresh random)")
+    init_seed: int | None = Field(None, ge=0, le=2**31 - 1, strict=True,
+                                  description="which initial weights (default: fresh random)")
 
 
 class StepRequest(Strict):
     steps: int = Field(10, ge=1, le=MAX_STEPS, strict=True, description="updates to run before answering")
-    grid: int = Field(40, ge=0, le=60, strict=True, description="decision-boundary grid resolution (0 = none)")
-    neurons: int = Field(0, ge=0, le=MAX_NEURON_GRID, strict=True, description="each hidden neuron's output on a grid this fine (0 = none)")
+    grid: int = Field(40, ge=0, le=60, strict=True,
+                      description="decision-boundary grid resolution (0 = none)")
+    neurons: int = Field(0, ge=0, le=MAX_NEURON_GRID, strict=True,
+                         description="each hidden neuron's output on a grid this fine (0 = none)")
 
 
 class StreamRequest(Strict):
@@ -91,7 +96,8 @@ class NewPoint(Strict):
 
 class PointsRequest(Strict):
     add: list[NewPoint] = Field(default_factory=list, max_length=50)
-    remove: list[Annotated[int, Field(ge=0, strict=True)]] = Field(default_factory=list, max_length=MAX_POINTS, description="indices into the session's points")
+    remove: list[Annotated[int, Field(ge=0, strict=True)]] = Field(
+        default_factory=list, max_length=MAX_POINTS, description="indices into the session's points")
 
 
 class NewWeightsRequest(Strict):
@@ -129,10 +135,11 @@ def grid_json(s: Session, resolution: int) -> dict | None:
 
 
 def neurons_json(s: Session, resolution: int) -> dict | None:
-    """Each hidden neuron's output over the plane: values[layer][neuron] is a resolution² grid, top row first."""
+    """Each hidden neuron's output on a resolution² grid, top row first: values[layer][neuron]."""
     if not resolution:
         return None
-    layers = [[[[num(v, 3) for v in row] for row in n] for n in L.tolist()] for L in s.neuron_grids(resolution)]
+    layers = [[[[num(v, 3) for v in row] for row in n] for n in L.tolist()]
+              for L in s.neuron_grids(resolution)]
     return {"resolution": resolution, "activation": s.config.activation, "values": layers}
 
 
@@ -143,7 +150,8 @@ def summary_json(s: Session) -> dict:
 
 
 def frame_json(s: Session, rows, resolution: int, neurons: int = 0) -> dict:
-    return {**summary_json(s), "rows": [record_json(r) for r in rows], "grid": grid_json(s, resolution), "network": network_json(s),
+    return {**summary_json(s), "rows": [record_json(r) for r in rows], "grid": grid_json(s, resolution),
+            "network": network_json(s),
             "neurons": neurons_json(s, neurons)}
 
 
@@ -151,7 +159,8 @@ def state_json(key: str, s: Session, resolution: int = 40, neurons: int = 16) ->
     return {
         "id": key,
         **summary_json(s),
-        "points": [{"x": round(p.x, 5), "y": round(p.y, 5), "label": p.label, "split": p.split, "user": p.user} for p in s.points],
+        "points": [{"x": round(p.x, 5), "y": round(p.y, 5), "label": p.label, "split": p.split,
+                    "user": p.user} for p in s.points],
         "history": [record_json(r) for r in s.history],
         "grid": grid_json(s, resolution),
         "network": network_json(s),
@@ -167,7 +176,8 @@ def store(request: Request) -> SessionStore:
     state = request.app.state
     if not hasattr(state, "backprop_sessions"):
         s = settings(request)
-        state.backprop_sessions = SessionStore(MAX_SESSIONS, s.playground_idle_s, s.playground_sessions_per_client)
+        state.backprop_sessions = SessionStore(MAX_SESSIONS, s.playground_idle_s,
+                                               s.playground_sessions_per_client)
     return state.backprop_sessions
 
 
@@ -186,11 +196,13 @@ class _Locked:
         self.session = store(request).get(key)
         if self.session is None:
             idle = store(request).idle_seconds / 60
-            raise HTTPException(404, f"session: no playground session {key!r} (it may have expired after {idle:g} idle minutes)")
+            raise HTTPException(404, f"session: no playground session {key!r} "
+                                     f"(it may have expired after {idle:g} idle minutes)")
 
     def __enter__(self) -> Session:
         if not self.session.lock.acquire(timeout=5):
-            raise HTTPException(429, "session: another request is still training this session; try again shortly", headers={"Retry-After": "1"})
+            raise HTTPException(429, "session: another request is still training this session; "
+                                     "try again shortly", headers={"Retry-After": "1"})
         return self.session
 
     def __exit__(self, *exc) -> None:
@@ -208,7 +220,8 @@ def _slots(request: Request) -> Slots:
 # ----------------------------------------------------------------------------- routes
 
 
-@router.post("/neuron", summary="One neuron, one step: forward values, gradients edge by edge, and the update")
+@router.post("/neuron",
+             summary="One neuron, one step: forward values, gradients edge by edge, and the update")
 def neuron(req: NeuronRequest) -> dict:
     step = neuron_step(req.x1, req.x2, req.w1, req.w2, req.b, req.target, req.lr, req.activation)
     out = step.to_dict()
@@ -233,7 +246,8 @@ def list_datasets(request: Request) -> dict:
         "hidden_layers": 4, "hidden_width": 16}}
 
 
-@router.post("/sessions", status_code=201, summary="Start a playground session: data, network, initial weights")
+@router.post("/sessions", status_code=201,
+             summary="Start a playground session: data, network, initial weights")
 def create_session(req: SessionRequest, request: Request) -> dict:
     config = PlaygroundConfig(
         dataset=req.dataset, n_points=req.n_points, noise=req.noise, test_fraction=req.test_fraction,
@@ -250,7 +264,8 @@ def create_session(req: SessionRequest, request: Request) -> dict:
 
 
 @router.get("/sessions/{key}", summary="Everything about a session: points, history, boundary, weights")
-def get_session(key: SessionId, request: Request, grid: int = Query(40, ge=0, le=60, description="boundary grid resolution")) -> dict:
+def get_session(key: SessionId, request: Request,
+                grid: int = Query(40, ge=0, le=60, description="boundary grid resolution")) -> dict:
     with _Locked(request, key) as s:
         return state_json(key, s, grid)
 
@@ -263,14 +278,17 @@ def delete_session(key: SessionId, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/sessions/{key}/step", summary="Run up to `steps` updates; returns the new history rows and the new picture")
+@router.post("/sessions/{key}/step",
+             summary="Run up to `steps` updates; returns the new history rows and the new picture")
 def step_session(key: SessionId, req: StepRequest, request: Request) -> dict:
     with _Locked(request, key) as s:
         rows = s.step(req.steps)
         return frame_json(s, rows, req.grid, req.neurons)
 
 
-@router.post("/sessions/{key}/stream", summary="Train and send one server-sent event per frame ('paused' if it stops itself), then 'done'",
+@router.post("/sessions/{key}/stream",
+             summary="Train and send one server-sent event per frame ('paused' if it stops itself), "
+                     "then 'done'",
              responses=SSE_RESPONSES)
 def stream_session(key: SessionId, req: StreamRequest, request: Request):
     _Locked(request, key)  # 404 now, not inside the stream
@@ -290,7 +308,8 @@ def stream_session(key: SessionId, req: StreamRequest, request: Request):
     return stream(_slots(request), work, on_error=lambda e: {"error": str(getattr(e, "detail", e))})
 
 
-@router.post("/sessions/{key}/reset", summary="Back to the same initial weights (and batch order); the points stay")
+@router.post("/sessions/{key}/reset",
+             summary="Back to the same initial weights (and batch order); the points stay")
 def reset_session(key: SessionId, request: Request) -> dict:
     with _Locked(request, key) as s:
         s.reset()
@@ -304,19 +323,22 @@ def new_weights(key: SessionId, req: NewWeightsRequest, request: Request) -> dic
         return state_json(key, s)
 
 
-@router.post("/sessions/{key}/settings", summary="Change learning rate, batch size or L2 without touching the weights")
+@router.post("/sessions/{key}/settings",
+             summary="Change learning rate, batch size or L2 without touching the weights")
 def change_settings(key: SessionId, req: SettingsRequest, request: Request) -> dict:
     with _Locked(request, key) as s:
         s.set_hyperparameters(req.learning_rate, req.batch_size, req.l2)
         return summary_json(s)
 
 
-@router.post("/sessions/{key}/points", summary="Add points (they join the training set) and/or remove points by index")
+@router.post("/sessions/{key}/points",
+             summary="Add points (they join the training set) and/or remove points by index")
 def edit_points(key: SessionId, req: PointsRequest, request: Request) -> dict:
     with _Locked(request, key) as s:
         bad = [i for i in req.remove if i >= len(s.points)]
         if bad:
-            raise unprocessable("remove", f"index {bad[0]} is out of range: the session has {len(s.points)} points")
+            raise unprocessable("remove",
+                                f"index {bad[0]} is out of range: the session has {len(s.points)} points")
         if len(s.points) - len(set(req.remove)) + len(req.add) > MAX_POINTS:
             raise unprocessable("add", f"a session holds at most {MAX_POINTS} points")
         s.remove_points(req.remove)
