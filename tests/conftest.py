@@ -279,6 +279,23 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+def generate_on_page(page, prompt: str | None = None, max_new: int = 6) -> int:
+    """Open the page, generate `max_new` tokens (from `prompt`, or the page's own example) and wait
+    until all six stages show the newest step; return the number of steps."""
+    page.goto("/")
+    page.wait_for_selector("#prompt-tokens .token")
+    if prompt is not None:
+        page.fill("#prompt", prompt)
+    page.fill("#max-tokens", str(max_new))
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=180_000)
+    n = page.locator("#timeline .step-chip").count()
+    stages = ("tokenizer", "embedding", "transformer", "prediction", "sampling", "generation")
+    wait_until(lambda: all(page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}" for s in stages),
+               what=f"every stage to show step {n} of {n}")
+    return n
+
+
 @pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -2,7 +2,7 @@
 and the glossary at the end of the page lists the same definitions."""
 
 import pytest
-from conftest import wait_until
+from conftest import generate_on_page
 
 from tests.phone_checks import PHONE, sideways_scrollers, small_controls
 
@@ -11,24 +11,8 @@ TERMS = ["logit", "logit lens", "entropy", "bits", "probability mass", "attentio
          "temperature", "top-k", "top-p", "min-p", "token", "embedding", "softmax"]
 
 
-def generate(page, prompt="What is the capital of France?", max_new=6):
-    page.goto("/")
-    page.wait_for_selector("#prompt-tokens .token")
-    page.fill("#prompt", prompt)
-    page.fill("#max-tokens", str(max_new))
-    page.click("#generate")
-    page.wait_for_selector("#inference .figure[data-done='1']", timeout=180_000)
-    n = page.locator("#timeline .step-chip").count()
-    wait_until(
-        lambda: all(
-            page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}"
-            for s in ("tokenizer", "embedding", "transformer", "prediction", "sampling", "generation")
-        )
-    )
-
-
 def test_each_term_is_explained_where_it_is_first_used_and_in_the_glossary(page):
-    generate(page)
+    generate_on_page(page, "What is the capital of France?")
     shown = {
         t.lower()
         for t in page.locator("#inference .term-button").evaluate_all("els => els.map(e => e.dataset.term)")
@@ -66,7 +50,7 @@ def test_each_term_is_explained_where_it_is_first_used_and_in_the_glossary(page)
 def test_terms_open_with_a_tap_on_a_phone(browser, base_url, artifacts):
     context = browser.new_context(base_url=base_url, viewport=PHONE, has_touch=True, is_mobile=True)
     page = context.new_page()
-    generate(page, max_new=4)
+    generate_on_page(page, "What is the capital of France?", max_new=4)
     button = page.locator("#inference .term-button[data-term='top-p']").first
     note = page.locator(f"#{button.get_attribute('aria-controls')}")
     button.scroll_into_view_if_needed()

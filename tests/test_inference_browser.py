@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import wait_until
+from conftest import generate_on_page, wait_until
 
 from tests.phone_checks import PHONE, sideways_scrollers, small_controls
 
@@ -135,26 +135,11 @@ def test_temperature_slider_reshapes_the_distribution(page, artifacts):
     assert "1 token in your text." in page.inner_text("#stage-tokenizer-body")
 
 
-def generate_a_few(page, max_new=6):
-    page.goto("/")
-    page.wait_for_selector("#prompt-tokens .token")
-    page.fill("#max-tokens", str(max_new))
-    page.click("#generate")
-    page.wait_for_selector("#inference .figure[data-done='1']", timeout=180_000)
-    n = page.locator("#timeline .step-chip").count()
-    wait_until(
-        lambda: all(
-            page.inner_text(f"#stage-{s}-step") == f"· Step {n} of {n}"
-            for s in ("embedding", "transformer", "sampling")
-        )
-    )
-
-
 def test_page_is_usable_on_a_phone(browser, base_url, artifacts):
     """At 390 px nothing in the inference figures scrolls sideways and every control is 24 x 24 px or more."""
     context = browser.new_context(base_url=base_url, viewport=PHONE, has_touch=True, is_mobile=True)
     page = context.new_page()
-    generate_a_few(page)
+    generate_on_page(page)
     assert page.get_attribute("#inference .examples-box", "open") is None  # the examples wait behind one line
     page.set_viewport_size(PHONE)  # set_viewport_size: a rotation would re-flow the same way
     assert not sideways_scrollers(page, "#inference"), sideways_scrollers(page, "#inference")
@@ -165,7 +150,7 @@ def test_page_is_usable_on_a_phone(browser, base_url, artifacts):
 
 def test_desktop_screenshot(page, artifacts):
     page.set_viewport_size({"width": 1280, "height": 900})
-    generate_a_few(page)
+    generate_on_page(page)
     assert page.get_attribute("#inference .examples-box", "open") == ""
     assert not sideways_scrollers(page, "#inference")
     page.locator("#inference").screenshot(path=str(artifacts / "inference-1280x900.png"))
