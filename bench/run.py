@@ -5,7 +5,8 @@
     .venv/bin/python bench/run.py --only engine,classroom --quick --markdown
 
 Benchmarks (each a module in bench/ exposing `run() -> list[dict]`):
-    engine     decode and prefill against transformers, trace cost, server start-up and memory
+    engine     decode against the fp32 bandwidth bound and transformers, prefill, trace, start-up, memory
+    layouts    the layout probe's pick at each row count against the fastest, re-measured; the bandwidth bound
     classroom  served rate vs the raw batched forward, 32 and 100 streaming clients, start-up (bench_classroom.py)
     backprop   the backprop playground's updates per second
     training   tiny-model pre-training tokens/s and model-FLOPs utilisation
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the package, 
 
 BENCHMARKS = {
     "engine": "bench_engine",
+    "layouts": "bench_layouts",
     "classroom": "bench_classroom",
     "backprop": "bench_backprop",
     "training": "bench_training",

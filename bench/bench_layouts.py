@@ -1,0 +1,94 @@
+"""The engine's weight layouts: did the probe pick the fastest, and how near is one stream to memory's limit?
+
+    .venv/bin/python bench/bench_layouts.py            # about a minute on 2 cores
+    .venv/bin/python bench/bench_layouts.py --quick
+
+- For each row count the probe measures (layout_probe.PROBE_ROWS), every candidate layout is timed
+  again over all the matrix products of one token, with more repeats than the probe took; the row
+  compares the probe's pick with the fastest of this re-measurement (target: within 5%).
+- The fp32 bandwidth bound: one token at one row reads every weight once, so no engine can decode
+  faster than (2-thread read bandwidth) / (weights' bytes). The bandwidth is measured here, in the
+  same run, as a sum over a tensor as large as the weights. bench_engine.py divides the measured
+  single-stream decode rate by this bound.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from prediction_machine.engine import fastpath, layout_probe  # noqa: E402
+from prediction_machine.model import models  # noqa: E402
+
+
+def weight_bytes(decoder: fastpath.FusedDecoder) -> int:
+    """What one token at one row reads: every matrix once, in fp32 (the embedding row is negligible)."""
+    return sum(m.out * m.inp * 4 for m in decoder.matrices())
+
+
+def read_bandwidth(nbytes: int, repeats: int = 7) -> float:
+    """Bytes per second that a sum over `nbytes` of fp32 reads on torch's threads (the best of `repeats`)."""
+    x = torch.ones(nbytes // 4)  # (n,): as large as the weights, far beyond every cache
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - t0)
+    return nbytes / best
+
+
+def bound_tokens_per_s(decoder: fastpath.FusedDecoder, repeats: int = 7) -> tuple[float, float]:
+    """The fp32 bandwidth bound of one stream (tokens/s), and the bandwidth it comes from (GB/s)."""
+    nbytes = weight_bytes(decoder)
+    bandwidth = read_bandwidth(nbytes, repeats)
+    return bandwidth / nbytes, bandwidth / 1e9
+
+
+def bench_picks(decoder: fastpath.FusedDecoder, choice: layout_probe.Choice, repeats: int) -> list[dict]:
+    """Each probed row count: the pick's time against the fastest candidate's, measured again now."""
+    from bench_engine import row
+
+    candidates = decoder.available_layouts()
+    for layout in candidates:
+        decoder.prepare(layout)
+    again = layout_probe.probe(decoder.one_token_products, candidates, repeats=repeats)
+    rows = []
+    for r in layout_probe.PROBE_ROWS:
+        ms = again.timings_ms[r]
+        pick, fastest = choice.layouts[r], again.layouts[r]
+        why = ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
+        name = f"layout at {r} row{'s' if r > 1 else ''}: probe's pick ({pick}) vs fastest ({fastest})"
+        rows.append(row(name, ms[pick], ms[fastest], "ms",
+                        f"one token's products, re-measured (ms): {why}; probe ({choice.source}) said "
+                        + ", ".join(f"{k} {v:.1f}" for k, v in choice.timings_ms.get(r, {}).items())
+                        + "; target <= 1.05x"))
+    decoder.use(choice)  # drop the losers' copies again
+    return rows
+
+
+def run(quick: bool = False) -> list[dict]:
+    from bench_engine import row
+
+    lm = models.load(precision="fp32")  # the textbook weights; the fused engine below is this run's own
+    decoder = fastpath.FusedDecoder(lm.model)
+    choice = layout_probe.tune(decoder)  # read back for this machine, or probed now
+    bound, bandwidth = bound_tokens_per_s(decoder, 3 if quick else 7)
+    rows = [row("fp32 bandwidth bound of one stream", bound, None, "tok/s",
+                f"{weight_bytes(decoder) / 1e6:.0f} MB of weights a token / {bandwidth:.1f} GB/s measured "
+                f"(a sum over as many bytes, {torch.get_num_threads()} threads); "
+                f"layout probe: {choice.source}, {choice.probe_s or 0:.1f} s")]
+    return rows + bench_picks(decoder, choice, 3 if quick else 7)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run import print_table
+
+    print_table(run(quick="--quick" in sys.argv))
