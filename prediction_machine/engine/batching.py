@@ -388,12 +388,12 @@ def batcher_for(decoder, max_rows: int = 32, limits=None) -> Batcher:
     """The one batcher of a decoder (a Transformer or a fastpath.FusedDecoder), created on first use.
 
     `limits` (web.settings.ServerSettings: max_memory_mb and the request limits) sets its KV
-    budget when it is created: --max-memory minus what the process holds at that moment.
+    budget when it is created: --max-memory minus what the process holds (or soon will: memory.base_bytes).
     """
     with _batchers_lock:
         b = _batchers.get(id(decoder))
         if b is None or b.decoder is not decoder:
-            plan = None if limits is None else server_worst_case(decoder.cfg, limits)
+            plan = None if limits is None else server_worst_case(decoder.cfg, limits, memory.base_bytes(decoder))
             b = _batchers[id(decoder)] = Batcher(decoder, max_rows, None if plan is None else plan.kv_budget)
             b.plan = plan  # the worst case its budget came from (serve prints it)
         b.max_rows = max(b.max_rows, max_rows)

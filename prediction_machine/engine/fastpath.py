@@ -176,6 +176,15 @@ class FusedDecoder:
             for m in self.matrices():
                 m.drop(layout)
 
+    def bytes_to_come(self) -> int:
+        """While the probe runs, an upper bound of what it adds: every candidate's copy, and the model's
+        own weights, which packing reads in from the cache file (they may be partly resident already)."""
+        if self.tuning is None or not self.tuning.is_alive():
+            return 0
+        weights = sum(m.out * m.inp * 4 for m in self.matrices())  # fp32, every matrix once
+        stacks = sum(m.out * m.inp * 4 for m in self.matrices() if len(m.parts) > 1)  # "split" copies these
+        return weights + weights * ("packed" in self.available_layouts()) + stacks
+
     def one_token_products(self, layout: str, rows: int) -> None:
         """Every matrix product of one decode step at `rows` rows, in `layout`: what the probe times."""
         with torch.inference_mode():

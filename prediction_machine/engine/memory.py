@@ -100,6 +100,12 @@ def worst_case(cfg: ModelConfig, *, max_prompt_tokens: int, max_continuation: in
                      budget_bytes)
 
 
+def base_bytes(decoder) -> int:
+    """What the process holds now, plus the weight-layout copies a fused decoder is still making
+    (its layout probe runs in the background after the model is ready; fastpath.FusedDecoder.bytes_to_come)."""
+    return resident_bytes() + getattr(decoder, "bytes_to_come", lambda: 0)()
+
+
 def resident_bytes() -> int:
     """This process's resident memory now (Linux /proc), or its peak so far elsewhere."""
     try:
