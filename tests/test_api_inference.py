@@ -16,7 +16,8 @@ def test_tokenize(client, lm):
 
 
 def test_trace_payload(client, lm):
-    r = client.post("/api/trace", json={"prompt": "The cat sat on the", "chat": False, "lens_k": 3, "neighbours": 4})
+    body = {"prompt": "The cat sat on the", "chat": False, "lens_k": 3, "neighbours": 4}
+    r = client.post("/api/trace", json=body)
     assert r.status_code == 200
     d = r.json()
     # One key per page stage, beside what they share.
@@ -28,7 +29,8 @@ def test_trace_payload(client, lm):
     assert T == 5 and len(emb["vectors"]) == T and emb["dims"] == 576
     points = emb["projection"]["points"]
     assert len(points) == T and all(len(p["neighbours"]) == 4 for p in points)
-    assert [p["id"] for p in points] == [t["id"] for t in d["tokens"]] and len(emb["projection"]["explained"]) == 2
+    assert [p["id"] for p in points] == [t["id"] for t in d["tokens"]]
+    assert len(emb["projection"]["explained"]) == 2
     assert len(tr["lens"]) == 30 and all(len(g["top"]) == 3 for g in tr["lens"])
     assert len(tr["attention_thumbnails"]) == 30 and len(tr["attention_thumbnails"][0]) == T
     assert tr["attention_thumbnails_note"] is None
@@ -53,7 +55,8 @@ def test_sample_preview_reshapes_with_settings(client):
     hot = client.post("/api/sample/preview", json={**base, "temperature": 1.7}).json()["prediction"]
     assert cold["rows"][0]["prob"] > hot["rows"][0]["prob"]
     assert cold["entropy_bits"] < hot["entropy_bits"]
-    topk = client.post("/api/sample/preview", json={**base, "temperature": 1.0, "top_k": 3}).json()["prediction"]
+    topk = client.post("/api/sample/preview", json={**base, "temperature": 1.0, "top_k": 3})
+    topk = topk.json()["prediction"]
     assert topk["candidates"] == 3 and sum(r["prob"] for r in topk["rows"][:3]) == pytest.approx(1, abs=1e-5)
     seeded = client.post("/api/sample/preview", json={**base, "temperature": 1.0, "seed": 5}).json()
     again = client.post("/api/sample/preview", json={**base, "temperature": 1.0, "seed": 5}).json()
@@ -61,7 +64,8 @@ def test_sample_preview_reshapes_with_settings(client):
 
 
 def test_generate_streams_steps_then_done(client, lm):
-    r = client.post("/api/generate", json={"prompt": "What is the capital of France?", "temperature": 0, "max_new_tokens": 16})
+    body = {"prompt": "What is the capital of France?", "temperature": 0, "max_new_tokens": 16}
+    r = client.post("/api/generate", json=body)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = read_sse(r)
     names = [e for e, _ in events]
@@ -72,7 +76,8 @@ def test_generate_streams_steps_then_done(client, lm):
     assert done["text"] == "".join(s["text"] for s in steps)
     assert steps[-1]["finish"] == "stop" and steps[-1]["id"] == lm.eos_id
     first = steps[0]
-    assert {"index", "id", "token", "text", "prob", "draw", "prediction", "cached", "ms", "finish"} <= set(first)
+    fields = {"index", "id", "token", "text", "prob", "draw", "prediction", "cached", "ms", "finish"}
+    assert fields <= set(first)
     assert first["draw"]["u"] is None  # greedy: no random draw
 
 
@@ -80,7 +85,8 @@ def test_generate_continuation_resumes_exactly(client):
     body = {"prompt": "Count: one, two,", "chat": False, "temperature": 0, "max_new_tokens": 6}
     full = read_sse(client.post("/api/generate", json=body))[-1][1]["ids"]
     first = read_sse(client.post("/api/generate", json={**body, "max_new_tokens": 2}))[-1][1]["ids"]
-    rest = read_sse(client.post("/api/generate", json={**body, "max_new_tokens": 4, "continuation": first}))[-1][1]["ids"]
+    answer = client.post("/api/generate", json={**body, "max_new_tokens": 4, "continuation": first})
+    rest = read_sse(answer)[-1][1]["ids"]
     assert first + rest == full
 
 

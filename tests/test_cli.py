@@ -21,17 +21,20 @@ def test_tokenize_json(lm, capsys):
 
 
 def test_generate_greedy_json(lm, capsys):
-    out = run_json(capsys, "generate", "What is the capital of France?", "--temperature", "0", "--max-new-tokens", "12")
+    out = run_json(capsys, "generate", "What is the capital of France?", "--temperature", "0",
+                   "--max-new-tokens", "12")
     assert "Paris" in out["text"]
     step = out["steps"][0]
     assert set(step) == {"id", "token", "prob", "model_prob", "top"}
     assert step["prob"] == 1.0 and step["top"][0]["id"] == step["id"]
-    assert 0 < step["model_prob"] < 1 and step["model_prob"] == step["top"][0]["model_prob"]  # greedy: prob says 1
+    # greedy: prob says 1, model_prob what the model believed
+    assert 0 < step["model_prob"] < 1 and step["model_prob"] == step["top"][0]["model_prob"]
     assert set(step["top"][0]) == {"id", "token", "prob", "model_prob", "logit"}
 
 
 def test_generate_raw_mode_skips_the_template(lm, capsys):
-    out = run_json(capsys, "generate", "The capital of France is", "--raw", "--temperature", "0", "--max-new-tokens", "3")
+    out = run_json(capsys, "generate", "The capital of France is", "--raw", "--temperature", "0",
+                   "--max-new-tokens", "3")
     assert out["text"].strip().startswith("Paris")
 
 
@@ -45,7 +48,8 @@ def test_attention_json_shape(lm, capsys):
     assert len(one["attention"]) == 1 and len(one["attention"][0]) == 1
 
 
-SHIPPED = ["smollm2-135m-instruct", "shakespeare-base", "shakespeare-chat", "shakespeare-dpo", "digits", "melody"]
+SHIPPED = ["smollm2-135m-instruct", "shakespeare-base", "shakespeare-chat", "shakespeare-dpo", "digits",
+           "melody"]
 
 
 def test_models_lists_the_default(capsys):
@@ -78,7 +82,8 @@ def test_a_shipped_name_is_a_checkpoint_folder_wherever_a_folder_is_taken():
 
 @pytest.mark.parametrize("name", ["shakespeare-base", "shakespeare-chat", "shakespeare-dpo"])
 def test_every_shipped_text_model_generates_by_name(capsys, name):
-    out = run_json(capsys, "generate", "ROMEO:", "--model", name, "--raw", "--max-new-tokens", "3", "--seed", "1")
+    out = run_json(capsys, "generate", "ROMEO:", "--model", name, "--raw", "--max-new-tokens", "3",
+                   "--seed", "1")
     assert len(out["steps"]) >= 1
 
 
@@ -88,8 +93,10 @@ def test_every_shipped_text_model_generates_by_name(capsys, name):
         (["generate", "hi", "--model", "nope"], "unknown model 'nope'"),
         (["generate", "hi", "--model", "./no/such/dir"], "checkpoint folder not found"),
         (["generate", "hi", "--temperature", "-1"], "temperature must be"),
-        (["generate", "hi", "--temperature", "2.5"], "--temperature must be between 0 (greedy) and 2, got 2.5"),
-        (["generate", "hi", "--model", "digits"], "digits reads pixels, not text: use it with `prediction-machine draw`"),
+        (["generate", "hi", "--temperature", "2.5"],
+         "--temperature must be between 0 (greedy) and 2, got 2.5"),
+        (["generate", "hi", "--model", "digits"],
+         "digits reads pixels, not text: use it with `prediction-machine draw`"),
         (["tokenize", "hi", "--model", "melody"], "melody reads notes, not text"),
         (["generate", "hi", "--top-p", "1.5"], "top_p must be in (0, 1]"),
         (["generate", "hi", "--top-p", "0"], "top_p must be in (0, 1]"),
@@ -138,7 +145,8 @@ def test_attention_fits_80_columns_with_whole_percentages(lm, capsys):
     assert "0.…" not in out
     start = next(i for i, line in enumerate(lines) if line.split()[:1] == ["The"] and "100" in line)
     grid = [line.split() for line in lines[start:] if line.strip() and not line.startswith("Words split")]
-    assert len(grid) == len(lm.tokenizer.encode("The animal didn't cross the street because it was too tired"))
+    sentence = "The animal didn't cross the street because it was too tired"
+    assert len(grid) == len(lm.tokenizer.encode(sentence))
     for row in grid:  # every cell is a whole percentage or the masked future, never cut short
         assert all(c.isdigit() or c == "·" for c in row[1:]), row
     assert grid[0][1] == "100" and set(grid[0][2:]) == {"·"}  # the first token can only attend to itself
@@ -159,7 +167,8 @@ def test_attention_leaves_out_columns_that_do_not_fit_and_says_so():
 def test_counts_agree_with_their_nouns(lm, capsys):
     from prediction_machine.cli.inference import plural
 
-    assert (plural(1, "token"), plural(2, "token"), plural(1234, "token")) == ("1 token", "2 tokens", "1,234 tokens")
+    said = (plural(1, "token"), plural(2, "token"), plural(1234, "token"))
+    assert said == ("1 token", "2 tokens", "1,234 tokens")
     assert main(["tokenize", "Hello"]) == 0
     out = capsys.readouterr().out
     assert "1 token" in out and "1 tokens" not in out
