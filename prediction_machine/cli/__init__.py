@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory budget in MB; generations that would pass it wait their turn "
                         "(default: max_memory_mb in docs/settings.md)")
     s.add_argument("--reprobe", action="store_true",
-                   help="measure the fastest weight layouts on this machine again (they are stored after the first)")
+                   help="measure the fastest weight layouts on this machine again "
+                        "(they are stored after the first)")
     precision_option(s)
     s.set_defaults(func=inference.cmd_serve)
 
