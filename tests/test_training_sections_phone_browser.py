@@ -2,8 +2,9 @@
 
 At 390 × 844 no element inside these sections scrolls sideways or is cut off at the screen's edge,
 and every control is at least 24 × 24 px (WCAG 2.2 target size). At both widths axe-core finds no
-serious or critical WCAG 2.2 A/AA violation inside the section (the whole page: test_accessibility_browser.py). Each section is saved at
-1280 × 900 and 390 × 844: test-artifacts/section-<name>-<width>.png (look at them).
+serious or critical WCAG 2.2 A/AA violation inside the section (the whole page:
+test_accessibility_browser.py). Each section is saved at 1280 × 900 and 390 × 844:
+test-artifacts/section-<name>-<width>.png (look at them).
 """
 
 from __future__ import annotations
@@ -21,21 +22,29 @@ CONTROLS = "button, select, input:not([type=hidden]), textarea, summary, [tabind
 PROBLEMS = """([root, controls]) => {
   const section = document.querySelector(root);
   const out = { sideways: [], cut: [], small: [], checked: 0, controls: 0 };
-  const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + String(e.className).split(' ').join('.') : '');
+  const classes = (e) => e.className && e.className.baseVal === undefined  // an SVG's className is no string
+    ? '.' + String(e.className).split(' ').join('.') : '';
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + classes(e);
   const W = document.documentElement.clientWidth;
   for (const e of section.querySelectorAll('*')) {
     const r = e.getBoundingClientRect();
     if (!r.width || !r.height) continue;  // not shown (a closed <details>, hidden)
     out.checked += 1;
     const style = getComputedStyle(e);
-    if (['auto', 'scroll'].includes(style.overflowX) && e.scrollWidth > e.clientWidth + 1) out.sideways.push(name(e));
-    if ((r.right > W + 1 || r.left < -1) && style.position !== 'absolute') out.cut.push(name(e) + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
+    if (['auto', 'scroll'].includes(style.overflowX) && e.scrollWidth > e.clientWidth + 1) {
+      out.sideways.push(name(e));
+    }
+    if ((r.right > W + 1 || r.left < -1) && style.position !== 'absolute') {
+      out.cut.push(name(e) + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
+    }
   }
   for (const e of section.querySelectorAll(controls)) {
     const r = e.getBoundingClientRect();
     if (!r.width || !r.height || getComputedStyle(e).visibility === 'hidden') continue;
     out.controls += 1;
-    if (r.width < 24 || r.height < 24) out.small.push(name(e) + ' ' + r.width.toFixed(1) + 'x' + r.height.toFixed(1));
+    if (r.width < 24 || r.height < 24) {
+      out.small.push(name(e) + ' ' + r.width.toFixed(1) + 'x' + r.height.toFixed(1));
+    }
   }
   return out;
 }"""
@@ -61,9 +70,20 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 def axe_serious(page, name: str) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
-    found = Axe().run(page, context={"include": [[f"#{name}"]]},
-                      options={"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]}).response["violations"]
-    return [f"{v['id']} ({len(v['nodes'])}): {[n['target'] for n in v['nodes'][:5]]}" for v in found if v.get("impact") in ("serious", "critical")]
+    found = (
+        Axe()
+        .run(
+            page,
+            context={"include": [[f"#{name}"]]},
+            options={"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]},
+        )
+        .response["violations"]
+    )
+    return [
+        f"{v['id']} ({len(v['nodes'])}): {[n['target'] for n in v['nodes'][:5]]}"
+        for v in found
+        if v.get("impact") in ("serious", "critical")
+    ]
 
 
 @pytest.mark.parametrize("name", ["backprop", "attention", "curriculum"])
