@@ -56,11 +56,13 @@ class ServeError(Exception):
 def check_token(host: str, port: int, token: str | None) -> str | None:
     """The token to use, or a ServeError naming one to use (classroom mode needs it)."""
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise ServeError(f"--token must be at least {MIN_TOKEN_CHARS} characters (a guessable token protects nothing)")
+        raise ServeError(f"--token must be at least {MIN_TOKEN_CHARS} characters "
+                         "(a guessable token protects nothing)")
     if host not in LOOPBACK and not token:
         suggestion = secrets.token_urlsafe(16)
         raise ServeError(
-            f"--host {host} would let other machines reach this server; classroom mode needs an access token. "
+            f"--host {host} would let other machines reach this server; "
+            "classroom mode needs an access token. "
             f"Re-run with --token {suggestion} (or {TOKEN_ENV}={suggestion}) and give students "
             f"http://<this-machine>:{port}/?token={suggestion}"
         )
@@ -96,14 +98,15 @@ def wait_for_training_jobs(app, timeout: float = JOB_STOP_GRACE_S) -> None:
         time.sleep(0.1)
     left = [j.id for j in training_jobs(app) if getattr(j, "ended", None) is None]
     if left:
-        print(f"training jobs still running at exit (their last checkpoint stays): {', '.join(left)}", file=sys.stderr)
+        print(f"training jobs still running at exit (their last checkpoint stays): {', '.join(left)}",
+              file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- settings from the environment
 
 
 def settings_from_env(settings: ServerSettings, env=os.environ) -> ServerSettings:
-    """Any limit of ServerSettings from PREDICTION_MACHINE_<FIELD>, e.g. PREDICTION_MACHINE_PLACES_PER_IP=40."""
+    """Any limit of ServerSettings from PREDICTION_MACHINE_<FIELD>: PREDICTION_MACHINE_PLACES_PER_IP=40."""
     changes = {}
     for f in dataclasses.fields(settings):
         raw = env.get(ENV_PREFIX + f.name.upper())
@@ -113,7 +116,8 @@ def settings_from_env(settings: ServerSettings, env=os.environ) -> ServerSetting
         try:
             changes[f.name] = type(default)(raw) if isinstance(default, (int, float)) else raw
         except ValueError:
-            raise ServeError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a {type(default).__name__}") from None
+            kind = type(default).__name__
+            raise ServeError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a {kind}") from None
         if isinstance(default, (int, float)) and changes[f.name] <= 0:
             raise ServeError(f"{ENV_PREFIX}{f.name.upper()} must be above 0")
     return dataclasses.replace(settings, **changes)
@@ -122,14 +126,15 @@ def settings_from_env(settings: ServerSettings, env=os.environ) -> ServerSetting
 def connection_cap(settings: ServerSettings) -> int:
     """max_connections, but never more than the open-file limit allows (each connection is a file)."""
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return max(8, min(settings.max_connections, soft - FILE_RESERVE if soft > 0 else settings.max_connections))
+    files_left = soft - FILE_RESERVE if soft > 0 else settings.max_connections
+    return max(8, min(settings.max_connections, files_left))
 
 
 # ----------------------------------------------------------------------------- bounded connections and logs
 
 
 class RateLimit(logging.Filter):
-    """At most `per_minute` log lines a minute; the next line after a quiet spell says how many were dropped."""
+    """At most `per_minute` log lines a minute; the next line after a quiet spell says how many were cut."""
 
     def __init__(self, per_minute: int = LOG_LINES_PER_MINUTE):
         super().__init__()
@@ -177,8 +182,8 @@ class Guard:
         if self.open >= self.cap or (self.per_ip is not None and self.by_ip[ip] >= self.per_ip):
             reason = "total" if self.open >= self.cap else "per-ip"
             self.refused[reason] += 1
-            self.log.warning("connection from %s closed: %d open (limit %d total, %s per address)", ip, self.open,
-                             self.cap, self.per_ip or "no limit")
+            self.log.warning("connection from %s closed: %d open (limit %d total, %s per address)", ip,
+                             self.open, self.cap, self.per_ip or "no limit")
             return False
         self.open += 1
         self.by_ip[ip] += 1
@@ -236,7 +241,7 @@ def guarded_protocol(guard: Guard):
 
 
 def make_server(app, settings: ServerSettings):
-    """A uvicorn server with bounded connections, whose SIGTERM first ends live streams and stops training jobs."""
+    """A uvicorn server with bounded connections, whose SIGTERM first ends live streams and stops training."""
     import asyncio
 
     import uvicorn
@@ -277,7 +282,7 @@ def make_server(app, settings: ServerSettings):
 
 
 def print_limits(settings: ServerSettings) -> None:
-    """Where runs go and every limit that bounds them and the connections (leftovers of a crash removed first)."""
+    """Where runs go, and every limit on them and on connections (a crash's leftovers removed first)."""
     from prediction_machine.model import models
     from prediction_machine.training.curriculum import checkpoint, runs
 
@@ -285,17 +290,19 @@ def print_limits(settings: ServerSettings) -> None:
     removed = checkpoint.clean_leftovers(folder)
     s = settings
     print(f"runs folder: {models.shown_path(folder)} (per person: {s.run_quota_mb:g} MB, runs older than "
-          f"{s.run_max_age_days:g} days removed; {removed} leftover temporary file{'' if removed == 1 else 's'} removed)",
+          f"{s.run_max_age_days:g} days removed; "
+          f"{removed} leftover temporary file{'' if removed == 1 else 's'} removed)",
           file=sys.stderr)
     share = f", {s.connections_per_ip} per address" if s.token else ""
-    print(f"limits: {connection_cap(s)} connections{share}; headers within {s.header_timeout_s:g} s, bodies within "
-          f"{s.body_timeout_s:g} s, idle kept-alive closed after {s.keep_alive_s:g} s; paused training stopped after "
-          f"{s.pause_timeout_s:g} s" + (f"; {s.places_per_ip} generation places per address" if s.token else "")
+    print(f"limits: {connection_cap(s)} connections{share}; headers within {s.header_timeout_s:g} s, "
+          f"bodies within {s.body_timeout_s:g} s, idle kept-alive closed after {s.keep_alive_s:g} s; "
+          f"paused training stopped after {s.pause_timeout_s:g} s"
+          + (f"; {s.places_per_ip} generation places per address" if s.token else "")
           + f" (change any with {ENV_PREFIX}<SETTING>)", file=sys.stderr)
 
 
 def announce_memory(app, settings: ServerSettings) -> threading.Thread:
-    """Once the model is ready: make its batcher under --max-memory and print the worst case it was sized for."""
+    """Once the model is ready: make its batcher under --max-memory, print the worst case it was sized for."""
 
     def wait() -> None:
         from prediction_machine.engine import batching
@@ -332,10 +339,12 @@ def serve(args, early=None) -> None:
         raise ServeError(f"--model {models.not_text(settings.model)}; the page's model reads text")
     known = settings.model == models.DEFAULT_MODEL or settings.model in models.registry()
     if not known and not os.path.exists(os.path.expanduser(settings.model)):
-        raise ServeError(f"could not load model {settings.model!r}: no such registered model or checkpoint folder")
+        raise ServeError(f"could not load model {settings.model!r}: "
+                         "no such registered model or checkpoint folder")
     app = create_app(settings)
     # The page and /api/health answer at once; routes that need the model say 503 "loading" until it is ready.
-    app.state.model_loader.start(settings.model, precision=getattr(args, "precision", None) or settings.precision)
+    precision = getattr(args, "precision", None) or settings.precision
+    app.state.model_loader.start(settings.model, precision=precision)
     print(f"model {settings.model} loading in the background", file=sys.stderr)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     if token:
