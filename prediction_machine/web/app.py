@@ -62,7 +62,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.get("/api/health", tags=["server"], summary="Liveness and load")
     async def health() -> dict:  # async: answers even when every worker thread is busy
-        return {"ok": True, **app.state.model_loader.status(), "generation": app.state.slots.status()}
+        from prediction_machine.engine import layout_probe  # the weight layouts measured and chosen
+
+        return {"ok": True, **app.state.model_loader.status(), "generation": app.state.slots.status(),
+                "layouts": layout_probe.loaded()}
 
     @app.get("/api/models", tags=["server"], summary="Models this server can run, and where each comes from")
     def list_models() -> dict:

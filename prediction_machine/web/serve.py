@@ -342,6 +342,10 @@ def serve(args, early=None) -> None:
         raise ServeError(f"could not load model {settings.model!r}: "
                          "no such registered model or checkpoint folder")
     app = create_app(settings)
+    if getattr(args, "reprobe", False):  # forget this machine's measured weight layouts: the load probes again
+        from prediction_machine.engine import layout_probe
+
+        print(f"reprobe: {layout_probe.forget()} stored layout choice(s) forgotten", file=sys.stderr)
     # The page and /api/health answer at once; routes that need the model say 503 "loading" until it is ready.
     precision = getattr(args, "precision", None) or settings.precision
     app.state.model_loader.start(settings.model, precision=precision)
