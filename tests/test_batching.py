@@ -52,7 +52,7 @@ def test_batched_greedy_equals_unbatched_on_tiny_model(monkeypatch, grow):
 
 
 def test_batched_greedy_equals_unbatched_on_smollm(lm):
-    # Four rows: alone a row multiplies the model's own matrices, four together the packed ones (fastpath.PLAIN_MAX_ROWS).
+    # Four rows: alone and together a row may be multiplied in different weight layouts (layout_probe.py).
     prompts = [lm.prompt_ids(p) for p in ("What is the capital of France?", "Hi", "Name three colours of the rainbow.",
                                           "Write a haiku about rain.")]
     together = run_together(Batcher(lm.decoder), [(p, GREEDY, 10, lm.stop_ids) for p in prompts])

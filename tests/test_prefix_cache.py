@@ -20,13 +20,17 @@ def prefill(decoder, ids, cache=None, start=0):
     return logits, cache
 
 
+ROUNDING = 1e-4  # keys, values and logits are O(1-10); float32 rounding of a 576-wide sum is ~1e-6 of that
+
+
 @pytest.mark.parametrize("path", ["fp32", "fp32-fused"])
-def test_copied_prefix_gives_identical_logits_on_smollm(lm, path):
-    """Copied rows are the very rows the model computes when it reads the whole prompt, bit for bit,
-    and on the fused path so are the logits after them. The textbook path's products go through the
-    math library's general kernel, which on some CPUs (an Intel Xeon here) sums a 15-row product in
-    another order than a 31-row one: there, reading a prompt in one pass or in two differs by float
-    rounding (3e-5), copied or not."""
+def test_copied_prefix_gives_the_same_logits_on_smollm(lm, path):
+    """Copied rows are rows the model computed while reading another prompt with the same start.
+    Reading this prompt whole computes them again, in products of another row count: some math
+    kernels sum a row alike whatever the row count (this AMD EPYC's, for both paths), others
+    do not (the textbook path on an Intel Xeon differed by 3e-5), and the fused decoder may pick
+    another weight layout for another row count (layout_probe.py). So rows and logits agree to
+    float rounding (ROUNDING), and the next token exactly."""
     decoder = lm.model if path == "fp32" else fastpath.FusedDecoder(lm.model)
     a = lm.prompt_ids(QUESTIONS[0])
     cache = PrefixCache()
@@ -40,16 +44,14 @@ def test_copied_prefix_gives_identical_logits_on_smollm(lm, path):
             whole, read = prefill(decoder, b)
             cb = KVCache(decoder.cfg, 1, len(b))
             cache.copy_into(entry, n, cb, 0)
+            assert torch.equal(cb.k[0][:, :n], ca.k[0][:, :n])  # a copy is a copy: the very bits stored
             with_cache, cb = prefill(decoder, b, cb, start=n)  # only the tokens after the prefix are read
             assert cb.lengths.tolist() == [len(b)]
-            for layer in range(decoder.cfg.n_layers):  # not close: the same bits
-                assert torch.equal(cb.k[layer][:, :n], read.k[layer][:, :n]), q
-                assert torch.equal(cb.v[layer][:, :n], read.v[layer][:, :n]), q
-            if path == "fp32-fused":
-                assert torch.equal(with_cache, whole), q
-            else:
-                assert torch.allclose(with_cache, whole, rtol=0, atol=1e-4), q
-                assert with_cache.argmax() == whole.argmax()
+            for layer in range(decoder.cfg.n_layers):
+                assert torch.allclose(cb.k[layer][:, :n], read.k[layer][:, :n], rtol=0, atol=ROUNDING), q
+                assert torch.allclose(cb.v[layer][:, :n], read.v[layer][:, :n], rtol=0, atol=ROUNDING), q
+            assert torch.allclose(with_cache, whole, rtol=0, atol=ROUNDING), q
+            assert with_cache.argmax() == whole.argmax()
 
 
 def test_batcher_with_and_without_the_prefix_cache_gives_the_same_steps():
