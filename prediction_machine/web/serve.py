@@ -342,7 +342,7 @@ def serve(args, early=None) -> None:
         raise ServeError(f"could not load model {settings.model!r}: "
                          "no such registered model or checkpoint folder")
     app = create_app(settings)
-    if getattr(args, "reprobe", False):  # forget this machine's measured weight layouts: the load probes again
+    if getattr(args, "reprobe", False):  # forget the weight layouts measured here: the load probes again
         from prediction_machine.engine import layout_probe
 
         print(f"reprobe: {layout_probe.forget()} stored layout choice(s) forgotten", file=sys.stderr)
