@@ -125,3 +125,14 @@ def test_the_real_probe_runs_every_candidate_on_the_decoders_own_matrices(cache)
     assert kept == set(choice.layouts.values()) - {"plain"}  # the losers' copies are dropped
     status = layout_probe.status(decoder)
     assert status["state"] == "chosen" and status["source"] == "probe"
+
+
+def test_the_choice_is_shown_by_health_and_reprobe_is_a_serve_option(client, lm):
+    from prediction_machine import cli
+
+    assert cli.build_parser().parse_args(["serve", "--reprobe"]).reprobe
+    lm.decoder.tuning.join(120)  # the background probe (or the read-back) of the session's model
+    shown = client.get("/api/health").json()["layouts"][lm.shown_name]
+    assert shown["state"] == "chosen" and shown["source"] in ("probe", "cache")
+    assert set(shown["rows"]) == {str(r) for r in layout_probe.PROBE_ROWS}
+    assert all(row["layout"] in fastpath.LAYOUTS and row["ms"] for row in shown["rows"].values())
