@@ -242,10 +242,3 @@ def status(decoder) -> dict:
         state = "default (probe failed: " + decoder.tuning_error + ")"
     return {"state": state, **decoder.choice.describe()}
 
-
-def loaded() -> dict:
-    """Every loaded model's layouts, by name (models with the textbook path have none)."""
-    from prediction_machine.model import models
-
-    return {lm.shown_name: status(lm.decoder) for lm in list(models._loaded.values())
-            if hasattr(lm.decoder, "choice")}

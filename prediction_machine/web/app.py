@@ -64,8 +64,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def health() -> dict:  # async: answers even when every worker thread is busy
         from prediction_machine.engine import layout_probe  # the weight layouts measured and chosen
 
+        layouts = {lm.shown_name: layout_probe.status(lm.decoder)  # loaded models on the fused path
+                   for lm in list(models._loaded.values()) if hasattr(lm.decoder, "choice")}
         return {"ok": True, **app.state.model_loader.status(), "generation": app.state.slots.status(),
-                "layouts": layout_probe.loaded()}
+                "layouts": layouts}
 
     @app.get("/api/models", tags=["server"], summary="Models this server can run, and where each comes from")
     def list_models() -> dict:
