@@ -99,6 +99,16 @@ def test_models_and_source(client):
     assert client.get("/api/source", params={"name": "prediction_machine.nope"}).status_code == 404
 
 
+def test_every_shipped_model_is_listed_and_a_text_route_takes_each_text_model_by_name(client):
+    listed = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+    assert {"shakespeare-base", "shakespeare-chat", "shakespeare-dpo", "digits", "melody"} <= set(listed)
+    assert all(not m["source"].startswith("/") for m in listed.values())  # package-relative paths
+    r = client.post("/api/tokenize", json={"text": "ROMEO:", "model": "shakespeare-dpo"})
+    assert r.status_code == 200 and r.json()["model"] == "shakespeare-dpo"
+    r = client.post("/api/tokenize", json={"text": "ROMEO:", "model": "digits"})
+    assert r.status_code == 422 and r.json()["error"].startswith("model: digits reads pixels, not text")
+
+
 def test_openapi_documents_the_limits(client):
     schema = client.get("/openapi.json").json()
     gen = schema["components"]["schemas"]["GenerateRequest"]["properties"]
