@@ -27,7 +27,7 @@ Memory: the packed matrices are a second copy of the layers (538 MB with the une
 "split" copies the fused Q/K/V and gate/up stacks (278 MB), beside the textbook module's own
 weights, which tracing (record=True) still uses: attention weights always come from the textbook
 path. Only the layouts the probe picked are kept. Without oneDNN (a PyTorch built without it)
-"packed" is the transposed stack.
+the probe chooses between the other two.
 
 Shape letters as in transformer.py: B batch, T new positions, S key positions, D d_model,
 H query heads, K kv heads, hd head_dim, F d_ff, V vocabulary.
