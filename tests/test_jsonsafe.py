@@ -18,3 +18,9 @@ def test_json_numbers_nested_is_strict_json():
     got = json_numbers([[1.23456, float("nan")], [float("-inf"), 2.0]], 2)
     assert got == [[1.23, None], [None, 2.0]]
     assert json.dumps(got, allow_nan=False) == "[[1.23, null], [null, 2.0]]"
+
+
+def test_json_numbers_walks_dicts_and_keeps_what_is_not_a_float():
+    event = {"loss": [0.51234, float("nan")], "step": 3, "name": "run", "done": True, "pair": (1.0, None)}
+    assert json_numbers(event, 2) == {"loss": [0.51, None], "step": 3, "name": "run", "done": True,
+                                      "pair": [1.0, None]}

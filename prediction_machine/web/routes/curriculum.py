@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException
 
-from prediction_machine.jsonsafe import json_number
+from prediction_machine.jsonsafe import json_numbers
 from prediction_machine.memo import Memo
 from prediction_machine.model import models, weights
 from prediction_machine.training.curriculum import corpus as corpus_mod
@@ -160,13 +160,7 @@ def start_job(request: Request, kind: str, work, folder: Path) -> dict:
 
 def clean(x):
     """Make a nested event payload fit for JSON: floats rounded, and null where not finite."""
-    if isinstance(x, float):
-        return json_number(x, 8)
-    if isinstance(x, dict):
-        return {k: clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [clean(v) for v in x]
-    return x
+    return json_numbers(x, 8)
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -300,6 +294,9 @@ def compare(req: CompareRequest, request: Request) -> dict:
     tuned = _compared(req.tuned, "tuned", request)
     if base.tokenizer.json != tuned.tokenizer.json:
         raise HTTPException(409, "tuned: was not fine-tuned from this base (their vocabularies differ)")
+    context = min(base.model.cfg.max_seq_len, tuned.model.cfg.max_seq_len)
+    if (problem := ft.question_fits(base.tokenizer, req.question, context)) is not None:
+        raise unprocessable("question", problem)
     return clean(ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k))
 
 
