@@ -506,6 +506,17 @@ def test_api_finetune_data_and_compare(api):
     assert api.post("/api/curriculum/compare", json={"question": "x", "tuned": "nope"}).status_code == 404
 
 
+@pytest.mark.parametrize("route", ["/api/curriculum/compare", "/api/curriculum/align/compare"])
+def test_a_question_longer_than_the_tiny_models_context_is_refused_with_its_limit(api, route):
+    # The schema allows 200 characters, but 200 rare symbols are about a token each, past the
+    # tiny models' 128-token context: a 422 naming the limit, not a 500 from deep inside.
+    extra = {"tuned": "shakespeare-chat"} if route.endswith("/curriculum/compare") else {}
+    r = api.post(route, json={"question": "{~" * 100, **extra})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith("question: ") and "at most 128" in r.json()["error"]
+    assert api.post(route, json={"question": "Who is Hamlet's mother?", **extra}).status_code == 200
+
+
 # ----------------------------------------------------------------------------- LoRA (advanced)
 
 

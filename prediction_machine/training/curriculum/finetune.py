@@ -144,6 +144,19 @@ def plain_chat_ids(tok: Tokenizer, question: str) -> list[int]:
     return [tok.special_id("<|user|>")] + tok.encode_ids(question) + [tok.special_id("<|assistant|>")]
 
 
+def question_fits(tok: Tokenizer, question: str, max_seq_len: int) -> str | None:
+    """None if the chat-wrapped question fits the model's context; otherwise what is wrong, in words.
+
+    A question must leave room for at least one answer token, because the model reads the whole
+    prompt before it predicts the first one.
+    """
+    n = len(plain_chat_ids(tok, question))
+    if n < max_seq_len:
+        return None
+    return (f"is {n} tokens with the chat markers; these models read at most {max_seq_len}, "
+            f"so it must be under {max_seq_len} to leave room for an answer")
+
+
 def answer(model: Transformer, tok: Tokenizer, question: str, max_new_tokens: int = 48) -> str:
     """Greedy answer, stopping at the end marker (or the token budget)."""
     ids = plain_chat_ids(tok, question)[-(model.cfg.max_seq_len - max_new_tokens) :]

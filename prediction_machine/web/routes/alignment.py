@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException
 
 from prediction_machine.model import models
-from prediction_machine.training.curriculum import dpo, preferences, rating, safety
+from prediction_machine.training.curriculum import dpo, finetune, preferences, rating, safety
 from prediction_machine.web.routes import curriculum as cur
 from prediction_machine.web.validation import Strict, no_surrogates, unprocessable
 
@@ -116,6 +116,9 @@ def compare_stages(req: StagesRequest, request: Request) -> dict:
              ("Preference-tuned (DPO)", DPO_SHIPPED)]
     lms = [(label, cur._frozen(str(checkpoint(name, "model", request)))) for label, name in names]
     stages = [(label, lm.model) for label, lm in lms]
+    context = min(model.cfg.max_seq_len for _, model in stages)
+    if (problem := finetune.question_fits(lms[0][1].tokenizer, req.question, context)) is not None:
+        raise unprocessable("question", problem)
     return cur.clean(rating.three_stages(stages, lms[0][1].tokenizer, req.question))
 
 
