@@ -15,7 +15,7 @@ Shape letters: B batch, T sequence length, V vocabulary.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,7 +30,6 @@ from prediction_machine.training.curriculum.loop import (
     Step,
     answer_loss,
     done_event,
-    fit_warmup,
     lr_schedule,
     make_optimizer,
     new_record,
@@ -58,15 +57,6 @@ class SeqTrainConfig(TrainSettings):
     eval_every: int = 100  # held-out loss every N steps
     sample_every: int = 100  # a sample every N steps (noise at first, then digits or tunes)
     seed: int = 1337
-
-
-def live_config(kind: str, **choices) -> SeqTrainConfig:
-    """The page's short run: the shipped recipe with fewer steps (and a warm-up a tenth as long)."""
-    from prediction_machine.training.curriculum import recipes
-
-    if kind not in TASKS:
-        raise ValueError(f"kind must be digits or melody, got {kind!r}")
-    return fit_warmup(replace(recipes.get(kind).config, **choices))
 
 
 def model_config(cfg: SeqTrainConfig) -> ModelConfig:
