@@ -187,7 +187,7 @@ def test_every_api_takes_temperatures_up_to_the_one_maximum_the_cli_takes():
     schemas = create_app().openapi()["components"]["schemas"]
     found = {name: s["properties"]["temperature"] for name, s in schemas.items()
              if "temperature" in s.get("properties", {})}
-    assert {"GenerateRequest", "PreviewRequest", "DrawRequest", "ComposeRequest"} <= set(found)
+    assert {"GenerateRequest", "PreviewRequest", "DrawRequest", "ComposeRequest", "SampleRequest"} <= set(found)
     assert {name: p["maximum"] for name, p in found.items()} == dict.fromkeys(found, limits.MAX_TEMPERATURE)
     text_apis = ("GenerateRequest", "PreviewRequest")
     defaults = {name: p.get("default") for name, p in found.items() if name in text_apis}

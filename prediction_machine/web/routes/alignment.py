@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException
 
+from prediction_machine.limits import MAX_TEMPERATURE
 from prediction_machine.model import models
 from prediction_machine.training.curriculum import dpo, finetune, preferences, rating, safety
 from prediction_machine.web.routes import curriculum as cur
@@ -36,7 +37,7 @@ class SampleRequest(Strict):
     model: str = Field("shakespeare-chat", pattern=RUN_ID,
                        description="'shakespeare-chat' or a fine-tuning run id")
     seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
-    temperature: float = Field(1.0, ge=0.1, le=2.0, strict=True,
+    temperature: float = Field(1.0, ge=0.1, le=MAX_TEMPERATURE, strict=True,
                                description="how adventurous the two answers are")
 
 
