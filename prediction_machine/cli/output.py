@@ -53,7 +53,7 @@ def load_model(name: str | None):
         shown = name or models.DEFAULT_MODEL
         loading = console.status(f"loading {shown} ...") if sys.stdout.isatty() else _null()
         with loading:
-            return models.load(name)
+            return models.load(name, probe_layouts=False)  # one command: no layout probe (a server's job)
     except WeightsError as e:
         raise UsageError(str(e)) from None
 

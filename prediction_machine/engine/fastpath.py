@@ -241,16 +241,18 @@ class FusedDecoder:
         return self.unembed.times(h, choice.pick(h.numel() // cfg.d_model))  # (B, T, V)
 
 
-def decoder_for(model: Transformer, precision: str):
+def decoder_for(model: Transformer, precision: str, probe_layouts: bool = True):
     """The callable that generation should use for `precision` (see PRECISIONS).
 
     The fused decoder answers at once on the plain layout; its layouts for this machine are read
     back or probed on a background thread (layout_probe.tune_in_background), then switched to.
+    With `probe_layouts` False (a one-shot command) a machine with nothing stored keeps the plain
+    layout rather than start a probe it would not live to use.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return model
     decoder = FusedDecoder(model)
-    layout_probe.tune_in_background(decoder)
+    layout_probe.tune_in_background(decoder, probe_if_missing=probe_layouts)
     return decoder

@@ -20,6 +20,7 @@ and switches when `tune_in_background` has packed and measured (a few seconds on
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -196,40 +197,78 @@ def forget() -> int:
 # ----------------------------------------------------------------------------- the decoder's side
 
 
-def tune(decoder, reprobe: bool = False) -> Choice:
+class ProbeStopped(Exception):
+    """The process is exiting: the probe stops between two timed runs and stores nothing."""
+
+
+_exiting = threading.Event()
+_running: list[threading.Thread] = []  # background probes of this process
+
+
+@atexit.register
+def _finish_before_exit() -> None:
+    """Let a background probe stop between two runs before the interpreter shuts down.
+
+    A thread still inside a PyTorch kernel while the interpreter tears down aborts the whole
+    process ("terminate called without an active exception"), so a command that loads a model
+    and exits at once would fail. One timed run is the longest this waits.
+    """
+    _exiting.set()
+    for thread in list(_running):
+        thread.join()
+
+
+def tune(decoder, reprobe: bool = False, probe_if_missing: bool = True) -> Choice:
     """Give a fastpath.FusedDecoder its layouts: read back for this machine, or probed and stored.
 
     Only the layouts chosen are kept; the others' copies are dropped. A choice probed while the
     machine was busy (see busy) is marked so, and measured again at the first start that finds
     the machine quiet; until then it is used (probing at every start of a busy machine, e.g. the
-    test suite's many servers, would only make it busier).
+    test suite's many servers, would only make it busier). With `probe_if_missing` False (a
+    one-shot command), a machine with nothing stored keeps the default: a probe is for a server.
     """
     key = machine_key(decoder.shapes())
     choice = None if reprobe else read_cached(key)
     stale = choice is not None and choice.busy and not busy()
-    if stale or choice is None or not set(choice.layouts.values()) <= set(decoder.available_layouts()):
+    usable = choice is not None and set(choice.layouts.values()) <= set(decoder.available_layouts())
+    if (stale or not usable) and (probe_if_missing or reprobe):
         candidates = decoder.available_layouts()
         for layout in candidates:
+            if _exiting.is_set():
+                raise ProbeStopped
             decoder.prepare(layout)
+
+        def run(layout: str, rows: int):
+            if _exiting.is_set():
+                raise ProbeStopped
+            return decoder.one_token_products(layout, rows)
+
         was_busy = busy()
-        choice = probe(decoder.one_token_products, candidates)
+        choice = probe(run, candidates)
         choice.busy = was_busy or busy()
         store(key, choice, decoder.describe_model())
+    elif not usable:
+        return decoder.choice  # nothing stored for this machine, and no probe asked: the default stays
     decoder.use(choice)
     return choice
 
 
-def tune_in_background(decoder, reprobe: bool = False) -> threading.Thread:
+def tune_in_background(decoder, reprobe: bool = False, probe_if_missing: bool = True) -> threading.Thread:
     """tune() on a daemon thread: generation runs on the decoder's current layouts until it switches."""
 
     def work() -> None:
         try:
-            tune(decoder, reprobe)
+            tune(decoder, reprobe, probe_if_missing)
+        except ProbeStopped:
+            pass  # the process is exiting: nothing was stored, the next start probes again
         except Exception as e:  # noqa: BLE001 - a failed probe leaves the safe default in place, and says why
             decoder.tuning_error = f"{type(e).__name__}: {e}"
+        finally:
+            _running.remove(threading.current_thread())
 
     thread = threading.Thread(target=work, name="pm-layout-probe", daemon=True)
     decoder.tuning = thread
+    _running.append(thread)
     thread.start()
     return thread
 

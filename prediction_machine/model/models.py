@@ -133,10 +133,13 @@ class LanguageModel:
         self.precision = "fp32"
         self.decoder = self.model  # what generation calls; see set_precision (load applies DEFAULT_PRECISION)
 
-    def set_precision(self, precision: str) -> None:
-        """Choose the numeric path generation runs on (fastpath.PRECISIONS); tracing stays on the textbook."""
+    def set_precision(self, precision: str, probe_layouts: bool = True) -> None:
+        """Choose the numeric path generation runs on (fastpath.PRECISIONS); tracing stays on the textbook.
+
+        `probe_layouts`: see fastpath.decoder_for.
+        """
         if precision != self.precision:
-            self.decoder = fastpath.decoder_for(self.model, precision)
+            self.decoder = fastpath.decoder_for(self.model, precision, probe_layouts)
             self.precision = precision
 
     @property
@@ -198,10 +201,12 @@ _loaded: dict[str, LanguageModel] = {}
 _load_lock = threading.Lock()
 
 
-def load(name: str | None = None, precision: str | None = None) -> LanguageModel:
+def load(name: str | None = None, precision: str | None = None, probe_layouts: bool = True) -> LanguageModel:
     """A registered model by name, or a checkpoint folder by path. Loaded once per process.
 
     `precision` (see fastpath.PRECISIONS) switches the numeric path used for generation.
+    `probe_layouts` False: a one-shot command uses this machine's stored layout choice, if any,
+    and never starts the layout probe (engine/layout_probe.py), which is for a server.
     """
     name = name or DEFAULT_MODEL
     with _load_lock:
@@ -226,6 +231,6 @@ def load(name: str | None = None, precision: str | None = None) -> LanguageModel
                 "or give a path to a checkpoint folder"
             )
         lm = LanguageModel(name, ckpt)
-        lm.set_precision(precision or DEFAULT_PRECISION)  # the fused path unless asked (test_fastpath.py)
+        lm.set_precision(precision or DEFAULT_PRECISION, probe_layouts)  # the fused path unless asked (test_fastpath.py)
         _loaded[name] = lm
         return lm
