@@ -22,7 +22,7 @@ export async function breakdown(s, queryItem) {
   const q = item.tokens[item.tokens.length - 1]; // a word's last token: it has read the whole word
   const want = `${s.text}|${s.layer}|${s.head}|${q}`;
   box.dataset.want = want;
-  box.append(el("p", { class: "note", text: "Computing…" }));
+  box.append(el("p", { class: "note", text: say("computing") }));
   let d;
   try {
     d = await post("/api/attention", {
@@ -45,10 +45,10 @@ export async function breakdown(s, queryItem) {
     say("masked_set_softmax_turns")));
   const table = el("table", { class: "att-breakdown" },
     el("thead", {}, el("tr", {},
-      el("th", { text: "key token" }), el("th", { class: "num", text: "q · k" }),
-      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: "mask",
+      el("th", { text: say("key_token") }), el("th", { class: "num", text: say("q_k") }),
+      el("th", { class: "num", text: `÷ ${b.scale}` }), el("th", { text: say("mask"),
         title: say("keys_after_query_become") }),
-      el("th", { class: "num", text: "softmax" }))));
+      el("th", { class: "num", text: say("softmax") }))));
   const body = el("tbody");
   for (const k of b.keys) {
     body.append(el("tr", { class: k.allowed ? "" : "masked" },

@@ -15,7 +15,7 @@ export function renderGrid(s, select) {
   clear(grid);
   const size = d.grid.size;
   grid.append(el("div", { class: "att-grid-row head", role: "row" },
-    el("span", { class: "att-grid-label", role: "columnheader", text: "layer \\ head" }),
+    el("span", { class: "att-grid-label", role: "columnheader", text: say("layer_head") }),
     ...Array.from({ length: d.n_heads }, (_, h) => el("span", { class: "att-grid-label", role: "columnheader",
       text: String(h) }))));
   for (let l = 0; l < d.n_layers; l++) {

@@ -7,8 +7,8 @@ import { words } from "../lib/words.js";
 const say = words("backprop");
 
 const SERIES = [
-  { key: "train_loss", label: "train loss", colour: OKABE_ITO.blue, dash: [] },
-  { key: "test_loss", label: "test loss", colour: OKABE_ITO.vermillion, dash: [6, 4] },
+  { key: "train_loss", label: say("train_loss"), colour: OKABE_ITO.blue, dash: [] },
+  { key: "test_loss", label: say("test_loss"), colour: OKABE_ITO.vermillion, dash: [6, 4] },
 ];
 
 // The legend: a short sample of each line, drawn the way the chart draws it.

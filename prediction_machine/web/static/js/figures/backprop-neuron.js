@@ -56,10 +56,10 @@ export function mountNeuron(root) {
 
   const buttons = {
     forward: el("button", { type: "button", class: "primary", "data-tour-stop": "neuron-forward",
-      text: "Forward" }),
+      text: say("forward") }),
     edge: el("button", { type: "button", text: say("backward_next_edge") }),
     all: el("button", { type: "button", text: say("backward_all_edges") }),
-    update: el("button", { type: "button", text: "Update" }),
+    update: el("button", { type: "button", text: say("update") }),
     again: el("button", { type: "button", text: say("use_new_weights") }),
   };
   const status = el("p", { class: "bp-status", "data-tour-stop": "neuron-status", role: "status",
@@ -213,16 +213,17 @@ export function mountNeuron(root) {
   function showUpdates() {
     const table = el("table", { class: "bp-update-table" },
       el("caption", { text: say("update_w_w_lr") }),
-      el("tr", {}, el("th", { text: "parameter" }), el("th", { class: "num", text: "before" }), el("th",
-        { class: "num", text: "grad" }), el("th", { class: "num", text: "after" })),
+      el("tr", {}, el("th", { text: say("parameter") }), el("th", { class: "num", text: say("before") }),
+        el("th",
+        { class: "num", text: say("grad") }), el("th", { class: "num", text: say("after") })),
       ...data.updates.map((u) => el("tr", { "data-param": u.name },
         el("td", { text: u.name }), el("td", { class: "num", text: format.value(u.before) }),
         el("td", { class: "num", "data-value": String(u.grad), text: format.value(u.grad) }), el("td",
           { class: "num", "data-value": String(u.after), text: format.value(u.after) }))),
-      el("tr", {}, el("td", { text: "prediction y" }), el("td", { class: "num",
+      el("tr", {}, el("td", { text: say("prediction_y") }), el("td", { class: "num",
         text: format.value(data.prediction) }), el("td", {}), el("td", { class: "num",
         "data-value": String(data.new_prediction), text: format.value(data.new_prediction) })),
-      el("tr", { "data-param": "loss" }, el("td", { text: "loss L" }), el("td", { class: "num",
+      el("tr", { "data-param": "loss" }, el("td", { text: say("loss_l") }), el("td", { class: "num",
         text: format.value(data.loss) }), el("td", {}), el("td", { class: "num",
         "data-value": String(data.new_loss), text: format.value(data.new_loss) })),
     );

@@ -50,10 +50,10 @@ export function buildControls() {
   c.buttons = {
     play: el("button", { type: "button", class: "primary", "data-tour-stop": "bp-play",
       "aria-pressed": "false",
-      text: "Play" }),
-    step: el("button", { type: "button", text: "Step" }),
-    reset: el("button", { type: "button", text: "Reset" }),
-    fresh: el("button", { type: "button", text: "New weights" }),
+      text: say("play") }),
+    step: el("button", { type: "button", text: say("step") }),
+    reset: el("button", { type: "button", text: say("reset") }),
+    fresh: el("button", { type: "button", text: say("new_weights") }),
   };
   c.panel = [el("div", { class: "bp-controls" }, labels),
     el("div", { class: "row bp-buttons" }, ...Object.values(c.buttons))];
@@ -73,7 +73,7 @@ export function buildControls() {
   c.link = () => ({ dataset: c.dataset.value, layers: c.layers.value, width: c.width.value,
     activation: c.activation.value, lr: c.lr.value, batch: c.batch.value, l2: c.l2.value });
   c.setPlaying = (playing) => {
-    c.buttons.play.textContent = playing ? "Pause" : "Play";
+    c.buttons.play.textContent = playing ? say("pause") : say("play");
     c.buttons.play.setAttribute("aria-pressed", String(playing));
   };
   return c;

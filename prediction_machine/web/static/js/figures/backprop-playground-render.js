@@ -36,7 +36,7 @@ export function buildView(root, controls) {
   v.alertBox = el("div", { class: "bp-alert" });
 
   root.append(
-    el("h4", { text: "The playground" }),
+    el("h4", { text: say("playground") }),
     ...controls.panel,
     v.alertBox,
     el("div", { class: "bp-panels" },

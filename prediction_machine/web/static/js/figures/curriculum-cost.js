@@ -31,16 +31,16 @@ export function costPanel(shared) {
       : format.DASH);
     clear(body);
     body.append(
-      el("tr", {}, el("th", { scope: "row", text: "Data size" }),
+      el("tr", {}, el("th", { scope: "row", text: say("data_size") }),
         cell("Massive (Internet-scale)", p ? say("tokens_tokens_shakespeare",
           { tokens: format.int(p.tokens) }) : say("run_above")),
         cell("Specific & Curated", f ? say("tokens_tokens_value_conversations",
           { tokens: format.int(f.tokens), value: shared.ftCount || say("few_hundred") }) : say("run_above")),
         cell("Specific & Curated", a ? say("tokens_tokens_count_chosenvsrejected",
           { tokens: format.int(a.tokens), count: a.count }) : format.DASH)),
-      el("tr", {}, el("th", { scope: "row", text: "Cost" }), cell("Very High", cost(p)), cell("Lower",
+      el("tr", {}, el("th", { scope: "row", text: say("cost") }), cell("Very High", cost(p)), cell("Lower",
         cost(f)), cell("Lower", cost(a))),
-      el("tr", {}, el("th", { scope: "row", text: "Goal" }),
+      el("tr", {}, el("th", { scope: "row", text: say("goal") }),
         cell("General Knowledge", say("predict_next_token_spelling")),
         cell("Alignment & Safety", say("answer_questions_briefly_stop")),
         cell("Alignment & Safety", a ? say("prefer_chosen_answer_heldout",

@@ -20,17 +20,17 @@ export function mountDigits(root) {
 
   const digitPick = el("select", { id: "digit-pick", "data-tour-stop": "digit-pick",
     "aria-label": say("digit_draw") },
-    el("option", { value: "any", text: "any digit" }), [...Array(10).keys()].map((d) => el("option",
+    el("option", { value: "any", text: say("any_digit") }), [...Array(10).keys()].map((d) => el("option",
       { value: String(d), text: aDigit(d) })));
   digitPick.value = "3";
   const temp = el("input", { type: "range", id: "digit-temperature", min: "0", max: "2", step: "0.1",
-    value: "1", "aria-label": "temperature" });
+    value: "1", "aria-label": say("temperature") });
   const tempOut = el("output", { for: "digit-temperature", text: "1.0" });
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
-  const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new", text: "Draw" });
+  const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new", text: say("draw_2") });
   const stepBtn = el("button", { type: "button", id: "digit-step", "data-tour-stop": "digit-step",
-    text: "Step" });
-  const playBtn = el("button", { type: "button", id: "digit-play", text: "Play" });
+    text: say("step") });
+  const playBtn = el("button", { type: "button", id: "digit-play", text: say("play_2") });
   const completeBtn = el("button", { type: "button", id: "digit-complete", text: say("complete_my_rows") });
   const clearBtn = el("button", { type: "button", id: "digit-clear", text: say("clear_my_paint") });
   const brushes = el("div", { class: "row brushes", role: "radiogroup",
@@ -228,8 +228,8 @@ export function mountDigits(root) {
 
   root.append(
     el("h4", { text: say("draw_digit_pixel_pixel") }),
-    el("div", { class: "row" }, el("label", { for: "digit-pick", text: "Draw " }), digitPick,
-      el("label", { for: "digit-temperature", text: "temperature" }), temp, tempOut),
+    el("div", { class: "row" }, el("label", { for: "digit-pick", text: say("draw") }), digitPick,
+      el("label", { for: "digit-temperature", text: say("temperature") }), temp, tempOut),
     el("div", { class: "row" }, drawBtn, stepBtn, playBtn),
     el("div", { class: "digits-layout" },
       el("div", { class: "grid-side" }, grid,

@@ -46,14 +46,14 @@ export function mountMelody(root) {
     value: "G4 G4 D5 C5", "aria-label": say("first_notes_like_c"),
     placeholder: say("first_notes_e_g"), autocomplete: "off", spellcheck: "false" });
   const temp = el("input", { type: "range", id: "melody-temperature", min: "0", max: "2", step: "0.1",
-    value: "1", "aria-label": "temperature" });
+    value: "1", "aria-label": say("temperature") });
   const tempOut = el("output", { for: "melody-temperature", text: "1.0" });
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
   const composeBtn = el("button", { type: "button", class: "primary", id: "melody-compose",
-    "data-tour-stop": "melody-compose", text: "Compose" });
-  const stepBtn = el("button", { type: "button", id: "melody-step", text: "Step" });
+    "data-tour-stop": "melody-compose", text: say("compose") });
+  const stepBtn = el("button", { type: "button", id: "melody-step", text: say("step") });
   const listenBtn = el("button", { type: "button", id: "melody-listen", text: say("play_tune") });
-  const clearBtn = el("button", { type: "button", id: "melody-clear", text: "Clear notes" });
+  const clearBtn = el("button", { type: "button", id: "melody-clear", text: say("clear_notes") });
   const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group",
     "aria-label": say("onscreen_keyboard_add_note") },
     KEYS.map((p) => el("button", { type: "button",
@@ -218,9 +218,10 @@ export function mountMelody(root) {
 
   figure.append(
     el("h4", { text: say("compose_melody_note_note") }),
-    el("div", { class: "row" }, el("label", { for: "melody-start", text: "First notes" }), start, clearBtn),
+    el("div", { class: "row" }, el("label", { for: "melody-start", text: say("first_notes") }), start,
+      clearBtn),
     keyboard,
-    el("div", { class: "row" }, el("label", { for: "melody-temperature", text: "temperature" }), temp,
+    el("div", { class: "row" }, el("label", { for: "melody-temperature", text: say("temperature") }), temp,
       tempOut, composeBtn, stepBtn, listenBtn),
     status, roll, summary, distBox,
     codeLink("prediction_machine.sequences.note_tokens.encode", say("note_tokenizer_only_new")),

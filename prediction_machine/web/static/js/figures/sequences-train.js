@@ -65,10 +65,10 @@ export function mountTraining(root) {
     el("option", { value: "digits", text: say("pixel_model_digits") }), el("option", { value: "melody",
       text: say("note_model_chorales") }));
   const steps = el("input", { type: "number", id: "seq-train-steps", min: "10", max: "2000", value: "200",
-    "aria-label": "training steps" });
+    "aria-label": say("training_steps") });
   const startBtn = el("button", { type: "button", class: "primary", id: "seq-train-start",
     "data-tour-stop": "seq-train-start", text: say("train_scratch") });
-  const stopBtn = el("button", { type: "button", id: "seq-train-stop", text: "Stop", disabled: true });
+  const stopBtn = el("button", { type: "button", id: "seq-train-stop", text: say("stop"), disabled: true });
   const status = el("p", { class: "status", id: "seq-train-status", role: "status" });
   const chart = el("div", { class: "chart-box", "data-chart": "sequences-loss" });
   const samples = el("ol", { class: "samples seq-samples", id: "seq-train-samples", "aria-live": "polite" });
@@ -119,7 +119,8 @@ export function mountTraining(root) {
   root.append(el("h4", { text: say("train_them_yourself") }),
     el("p", { text: say("both_models_same_tiny") }),
     shipped,
-    el("div", { class: "row" }, kind, el("label", { for: "seq-train-steps", text: "steps" }), steps, startBtn,
+    el("div", { class: "row" }, kind, el("label", { for: "seq-train-steps", text: say("steps") }), steps,
+      startBtn,
       stopBtn),
     status, chart, el("h5", { text: say("samples_learns_newest_first") }), samples,
     codeLink("prediction_machine.sequences.train.train", "view code"));
@@ -129,7 +130,7 @@ function sampleItem(d) {
   const head = el("span", { class: "sample-step", text: `step ${d.step}` });
   if (d.images) return el("li", {}, head, el("div", { class: "thumbs" }, d.images.map((img,
     i) => digitCanvas(img, 36, `a drawn ${i}`))));
-  const play = el("button", { type: "button", class: "small", text: "play",
+  const play = el("button", { type: "button", class: "small", text: say("play"),
     onclick: () => playTune(d.notes) });
   return el("li", {}, head, el("p", { class: "sample-text", text: d.names.join(" ") || "(no notes)" }), play);
 }

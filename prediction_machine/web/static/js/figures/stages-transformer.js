@@ -71,8 +71,9 @@ function lensLine(chosen, vocab, chosenIsStep) {
       "text-anchor": "middle", text: shortRank(chosen.ranks[l]) }));
   });
   chart.append(svg("text", { x: left - 14, y: H - bottom + 16, class: "axis", "text-anchor": "end",
-    text: "rank" }),
-    svg("text", { x: (left + W) / 2, y: H - 6, class: "axis", "text-anchor": "middle", text: "after layer" }),
+    text: say("rank") }),
+    svg("text", { x: (left + W) / 2, y: H - 6, class: "axis", "text-anchor": "middle",
+      text: say("after_layer") }),
       marker);
   for (let l = 0; l < L; l += 5) chart.append(svg("text", { x: x(l), y: H - bottom + 30, class: "axis",
     "text-anchor": "middle", text: String(l) }));
@@ -131,10 +132,10 @@ function lensTable(t) {
     el("summary", { text: say("layers_own_top_guesses") }),
     el("div", { class: "lens-wrap", tabindex: 0, role: "region",
       "aria-label": say("layers_top_guesses_scrolls") }, el("table", { class: "lens", id: "logit-lens" },
-      el("thead", {}, el("tr", {}, el("th", { class: "num", text: "layer" }), el("th",
-        { text: "best guess" }), el("th", { text: "its probability" }),
+      el("thead", {}, el("tr", {}, el("th", { class: "num", text: say("layer") }), el("th",
+        { text: say("best_guess") }), el("th", { text: say("probability") }),
         el("th", { class: "num", text: `${label(t.chosen.token)} (rank)` }), el("th", { class: "runners",
-          text: "runners-up" }))),
+          text: say("runnersup") }))),
       el("tbody", {}, rows))));
 }
 

@@ -75,8 +75,8 @@ export function trainingView({ kind, stats }) {
   const lr = el("div", { class: "chart-box small", "data-chart": `${kind}-lr` });
   const samples = el("ol", { class: "samples", "aria-live": "polite" });
   const status = el("p", { class: "status", role: "status", text: "" });
-  const pause = el("button", { type: "button", disabled: true, text: "Pause" });
-  const stop = el("button", { type: "button", disabled: true, text: "Stop" });
+  const pause = el("button", { type: "button", disabled: true, text: say("pause") });
+  const stop = el("button", { type: "button", disabled: true, text: say("stop") });
   const controls = el("div", { class: "row" }, pause, stop);
 
   function draw() {

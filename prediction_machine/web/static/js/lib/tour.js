@@ -64,7 +64,7 @@ export function addGuide(section) {
   const button = el("button", { type: "button", class: "tour-start", "data-tour": id });
   const bar = el("nav", { class: "section-guide", "aria-label": say("skip_value",
     { value: heading ? heading.textContent.replace(/^\d+\.\s*/, "") : id }), tabindex: "-1" },
-    el("span", { class: "guide-label", text: "Skip to:" }), el("ul", { class: "skip-list" }, links), button);
+    el("span", { class: "guide-label", text: say("skip") }), el("ul", { class: "skip-list" }, links), button);
   const label = () => {
     const seen = load(id);
     button.textContent = seen.done ? say("take_tour_again")
@@ -92,7 +92,7 @@ function start(section, stops, first, onEnd) {
   const look = el("p", { class: "tour-look", "aria-live": "polite" });
   const next = el("button", { type: "button", class: "primary", "data-tour-action": "next" });
   const use = el("button", { type: "button", "data-tour-action": "use", text: say("use_control") });
-  const back = el("button", { type: "button", "data-tour-action": "back", text: "Back" });
+  const back = el("button", { type: "button", "data-tour-action": "back", text: say("back") });
   const end = el("button", { type: "button", "data-tour-action": "end", text: say("end_tour") });
   panel.append(count, title, body, look, el("div", { class: "row tour-buttons" }, next, use, back, end),
     el("p", { class: "note tour-keys", text: say("keys_tab_moves_between") }));

@@ -34,7 +34,7 @@ const slot = (values, name) => (name === "n" && typeof values.n === "number" ? i
 
 // The text for one key of one section, with its {name} slots filled from values.
 export function lookup(section, key, values = {}) {
-  let text = catalogs.get(section)?.[key];
+  const text = catalogs.get(section)?.[key];
   if (text === undefined) {
     console.error(`No words for ${section}.${key}`);
     return `[${section}.${key}]`;

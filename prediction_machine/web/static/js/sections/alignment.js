@@ -59,7 +59,7 @@ function ratePanel(shared) {
   }
 
   sampleBtn.addEventListener("click", async () => {
-    choice.replaceChildren(el("p", { class: "note", text: "sampling…" }));
+    choice.replaceChildren(el("p", { class: "note", text: say("sampling") }));
     try {
       const d = await post(`${API}/align/sample`, { prompt: prompt.value,
         model: model.value || "shakespeare-chat", seed: seed++ });
@@ -76,11 +76,11 @@ function ratePanel(shared) {
       });
       choice.replaceChildren(
         el("div", { class: "answers" },
-          el("div", { class: "answer-card" }, el("h5", { text: "Answer A" }), el("p", { class: "answer",
+          el("div", { class: "answer-card" }, el("h5", { text: say("answer") }), el("p", { class: "answer",
             text: a || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-a", text: say("better"), hidden: a === b,
               onclick: () => keep(a, b, err) })),
-          el("div", { class: "answer-card" }, el("h5", { text: "Answer B" }), el("p", { class: "answer",
+          el("div", { class: "answer-card" }, el("h5", { text: say("answer_b") }), el("p", { class: "answer",
             text: b || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-b", text: say("b_better"), hidden: a === b,
               onclick: () => keep(b, a, err) }))),
@@ -124,8 +124,9 @@ function ratePanel(shared) {
   return el("div", { class: "panel", id: "al-rate", "data-tour-stop": "al-rate" }, el("h4",
     { text: say("human") }),
     el("p", { text: say("step_explainers_skip_where") }),
-    el("div", { class: "row" }, el("label", { for: "al-model", text: "Model" }), model),
-    el("div", { class: "row" }, el("label", { for: "al-prompt", text: "Prompt" }), prompt, sampleBtn), ideas,
+    el("div", { class: "row" }, el("label", { for: "al-model", text: say("model") }), model),
+    el("div", { class: "row" }, el("label", { for: "al-prompt", text: say("prompt") }), prompt, sampleBtn),
+      ideas,
       choice,
     el("table", { class: "rated" }, el("thead", {}, el("tr", {}, ["Prompt", "Chosen",
       "Rejected"].map((h) => el("th", { text: h })))), rated),
@@ -136,8 +137,9 @@ function ratePanel(shared) {
 
 function tokenTable(before, after) {
   return el("table", { class: "token-probs" },
-    el("thead", {}, el("tr", {}, el("th", { text: "token" }), el("th", { class: "num", text: "before" }),
-      el("th", { class: "num", text: "after" }))),
+    el("thead", {}, el("tr", {}, el("th", { text: say("token") }), el("th", { class: "num",
+      text: say("before") }),
+      el("th", { class: "num", text: say("after") }))),
     el("tbody", {}, before.tokens.map((t, i) => el("tr", {}, el("td", {}, tokenChip(t, { showId: false })),
       el("td", { class: "num", text: format.probability(t.prob) }),
       el("td", { class: `num ${after.tokens[i].prob > t.prob ? "up" : "down"}`,
@@ -175,7 +177,7 @@ function safetyPanel() {
       const d = await post(`${API}/align/safety`, {});
       const c = d.rows[0].counts;
       out.replaceChildren(
-        el("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": "safety table" },
+        el("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": say("safety_table") },
         el("table", { class: "safety" }, el("thead", {}, el("tr", {}, ["Model", say("refuses_harmful_harmful",
           { harmful: c.harmful }), say("refuses_lookalikes_benign", { benign: c.benign }),
           say("prefers_chosen_answer_pairs", { pairs: c.pairs }), say("facts_right_factual",
@@ -202,7 +204,7 @@ function safetyPanel() {
     }
   });
   return el("div", { class: "panel", id: "al-safety", "data-tour-stop": "al-safety" }, el("h4",
-    { text: "2. Safety, measured" }),
+    { text: say("safety_measured") }),
     el("p", { text: say("forty_requests_none_models") }),
     go, out, codeLink("prediction_machine.training.curriculum.safety.measure"),
       codeLink("prediction_machine.training.curriculum.safety.refused"));
@@ -216,7 +218,7 @@ function stagesPanel() {
   const go = el("button", { type: "button", "data-action": "compare-stages", text: say("ask_all_three") });
   const out = el("div", { class: "stages3", "aria-live": "polite" });
   go.addEventListener("click", async () => {
-    out.replaceChildren(el("p", { class: "note", text: "asking…" }));
+    out.replaceChildren(el("p", { class: "note", text: say("asking") }));
     try {
       const d = await post(`${API}/align/compare`, { question: question.value });
       out.replaceChildren(...d.models.map((m) => el("div", { class: "side" }, el("h5", { text: m.label }),
@@ -229,7 +231,7 @@ function stagesPanel() {
   });
   return el("div", { class: "panel", id: "al-stages", "data-tour-stop": "al-stages" }, el("h4",
     { text: say("base_finetuned_preferencetuned_prompt") }),
-    el("div", { class: "row" }, el("label", { for: "al-question", text: "Prompt" }), question, go), out,
+    el("div", { class: "row" }, el("label", { for: "al-question", text: say("prompt") }), question, go), out,
     codeLink("prediction_machine.training.curriculum.rating.three_stages"));
 }
 

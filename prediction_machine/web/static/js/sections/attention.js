@@ -27,15 +27,15 @@ export function mount(root) {
 
   // ---------------------------------------------------------------- controls
   const exampleRow = el("div", { class: "row att-examples", role: "group",
-    "aria-label": "Example sentences" });
+    "aria-label": say("example_sentences_2") });
   // On a phone the six examples would fill a screen before the sentence: they fold away behind a summary.
   const exampleBox = el("details", { class: "att-examples-box", open: !narrow.matches },
-    el("summary", { text: "Example sentences" }), exampleRow);
+    el("summary", { text: say("example_sentences_2") }), exampleRow);
   const input = el("input", { type: "text", id: "att-text", "data-tour-stop": "att-text", maxlength: "600",
     placeholder: say("type_own_sentence"), autocomplete: "off" });
   const form = el("form", { class: "row att-form" },
     el("label", { for: "att-text", class: "sr-only", text: say("own_sentence") }), input,
-    el("button", { type: "submit", class: "primary", text: "Show attention" }));
+    el("button", { type: "submit", class: "primary", text: say("show_attention") }));
   form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) load(s,
     input.value).then(() => share(s)); });
 
@@ -45,11 +45,11 @@ export function mount(root) {
   const layerSel = el("select", { id: "att-layer", "data-tour-stop": "att-layer" });
   const headSel = el("select", { id: "att-head", "data-tour-stop": "att-head" });
   const controls = el("div", { class: "row att-controls" },
-    el("fieldset", { class: "att-view" }, el("legend", { text: "Show" }),
-      viewWord, el("label", { for: "att-view-word", text: "words" }),
-      viewToken, el("label", { for: "att-view-token", text: "tokens" })),
-    el("span", { class: "att-pick" }, el("label", { for: "att-layer", text: "Layer " }), layerSel),
-    el("span", { class: "att-pick" }, el("label", { for: "att-head", text: "Head " }), headSel));
+    el("fieldset", { class: "att-view" }, el("legend", { text: say("show") }),
+      viewWord, el("label", { for: "att-view-word", text: say("words") }),
+      viewToken, el("label", { for: "att-view-token", text: say("tokens") })),
+    el("span", { class: "att-pick" }, el("label", { for: "att-layer", text: say("layer") }), layerSel),
+    el("span", { class: "att-pick" }, el("label", { for: "att-head", text: say("head") }), headSel));
   for (const radio of [viewToken, viewWord]) {
     radio.addEventListener("change", () => { s.view = radio.value; s.query = null; render(s); share(s); });
   }

@@ -20,7 +20,7 @@ const STATS = [["step", "step"], ["loss", "loss"], ["params", "parameters"], ["t
 
 function pretrainPanel(shared) {
   const corpus = el("select", { id: "cur-corpus", "data-tour-stop": "cur-corpus" }, el("option",
-    { value: "shakespeare", text: "Shakespeare (38 plays)" }),
+    { value: "shakespeare", text: say("shakespeare_plays") }),
     el("option", { value: "text", text: say("my_own_text") }));
   const text = el("textarea", { id: "cur-text", rows: 4, hidden: true, maxlength: 2000000,
     placeholder: say("paste_least_characters_plain") });
@@ -34,9 +34,9 @@ function pretrainPanel(shared) {
   tokenizer.value = linkValue("tokenizer", "bpe", ["bpe", "char"]);
   for (const input of [tokenizer, vocab, steps]) input.addEventListener("change", shareCurriculum);
   const start = el("button", { type: "button", class: "primary", "data-action": "start-pretrain",
-    "data-tour-stop": "start-pretrain", text: "Start pre-training" });
+    "data-tour-stop": "start-pretrain", text: say("start_pretraining") });
   const error = el("div");
-  const merges = el("ol", { class: "merges", "aria-label": "first merges" });
+  const merges = el("ol", { class: "merges", "aria-label": say("first_merges") });
   const ratio = el("p", { class: "ratio" });
   const view = trainingView({ kind: "pretrain", stats: STATS });
 
@@ -44,9 +44,9 @@ function pretrainPanel(shared) {
 
   // Runs saved on disk that did not finish (stopped, paused, or cut off by a server restart).
   const saved = el("select", { id: "cur-resume" });
-  const resume = el("button", { type: "button", "data-action": "resume-pretrain", text: "Resume" });
+  const resume = el("button", { type: "button", "data-action": "resume-pretrain", text: say("resume") });
   const savedRow = el("div", { class: "row", hidden: true }, el("label", { for: "cur-resume",
-    text: "Saved run" }), saved, resume);
+    text: say("saved_run") }), saved, resume);
   shared.setResumeOptions = (runs) => {
     clear(saved);
     for (const r of runs.filter((r) => r.kind === "pretrain" && r.status !== "finished")) {
@@ -108,12 +108,12 @@ function pretrainPanel(shared) {
   });
 
   const node = el("div", { class: "panel", id: "cur-pretrain", "data-tour-stop": "cur-pretrain" },
-    el("h4", { text: "1. Pre-training, live" }),
+    el("h4", { text: say("pretraining_live") }),
     el("p", { text: say("model_starts_random_numbers") }),
-    el("div", { class: "row" }, el("label", { for: "cur-corpus", text: "Text" }), corpus, el("label",
-      { for: "cur-tokenizer", text: "Tokens" }), tokenizer,
-      el("label", { for: "cur-vocab", text: "Vocabulary" }), vocab, el("label", { for: "cur-steps",
-        text: "Steps" }), steps, start),
+    el("div", { class: "row" }, el("label", { for: "cur-corpus", text: say("text") }), corpus, el("label",
+      { for: "cur-tokenizer", text: say("tokens") }), tokenizer,
+      el("label", { for: "cur-vocab", text: say("vocabulary") }), vocab, el("label", { for: "cur-steps",
+        text: say("steps") }), steps, start),
     text, savedRow, error,
     el("div", { class: "bpe" }, el("h5", { text: say("first_merges_order_they") }), merges, ratio),
     view.node, codeLink("prediction_machine.training.curriculum.pretrain.pretrain"),
@@ -130,7 +130,7 @@ function finetunePanel(shared) {
   const from = el("select", { id: "cur-ft-base" }, el("option", { value: "shakespeare-base",
     text: say("shipped_base_model") }));
   const start = el("button", { type: "button", class: "primary", "data-action": "start-finetune",
-    "data-tour-stop": "start-finetune", text: "Fine-tune" });
+    "data-tour-stop": "start-finetune", text: say("finetune") });
   const wanted = linkValue("ft_base", "shakespeare-base");
   shared.setBaseOptions = (runs) => {
     const current = from.value !== "shakespeare-base" ? from.value : wanted;
@@ -145,7 +145,7 @@ function finetunePanel(shared) {
   const note = el("p", { class: "note" });
   for (const input of [steps, from]) input.addEventListener("change", shareCurriculum);
   const error = el("div");
-  const mask = el("div", { class: "mask", "aria-label": "loss mask" });
+  const mask = el("div", { class: "mask", "aria-label": say("loss_mask") });
   const data = el("p", { class: "note" });
   const view = trainingView({ kind: "finetune", stats: STATS });
 
@@ -184,11 +184,11 @@ function finetunePanel(shared) {
   });
 
   const node = el("div", { class: "panel", id: "cur-finetune", "data-tour-stop": "cur-finetune" },
-    el("h4", { text: "2. Fine-tuning, live" }),
+    el("h4", { text: say("finetuning_live") }),
     el("p", { text: say("now_pretrained_model_reads") }),
     data, mask,
-    el("div", { class: "row" }, el("label", { for: "cur-ft-base", text: "Start from" }), from,
-      el("label", { for: "cur-ft-steps", text: "Steps" }), steps, start), note, error,
+    el("div", { class: "row" }, el("label", { for: "cur-ft-base", text: say("start") }), from,
+      el("label", { for: "cur-ft-steps", text: say("steps") }), steps, start), note, error,
     view.node, codeLink("prediction_machine.training.curriculum.finetune.finetune"),
       codeLink("prediction_machine.training.curriculum.finetune.encode"));
   return { node };
@@ -205,7 +205,7 @@ function comparePanel(shared) {
     value: linkValue("question", "Who is Hamlet's mother?"), maxlength: 200 });
   question.addEventListener("change", shareCurriculum);
   const tuned = el("select", { id: "cur-tuned" });
-  const go = el("button", { type: "button", "data-action": "compare", text: "Compare" });
+  const go = el("button", { type: "button", "data-action": "compare", text: say("compare") });
   const out = el("div", { class: "compare", "aria-live": "polite" });
 
   shared.setTunedOptions = (runs) => {
@@ -229,8 +229,9 @@ function comparePanel(shared) {
   };
 
   function column(title, side) {
-    const bars = el("table", { class: "dist" }, el("thead", {}, el("tr", {}, el("th", { text: "next token" }),
-      el("th", { class: "num", text: "p" }), el("th", { text: "" }))),
+    const bars = el("table", { class: "dist" }, el("thead", {}, el("tr", {}, el("th",
+      { text: say("next_token") }),
+      el("th", { class: "num", text: say("p") }), el("th", { text: "" }))),
       el("tbody", {}, side.top.map((r) => el("tr", {},
         el("td", {}, tokenChip(r.token, { showId: false })), el("td", { class: "num",
           text: format.probability(r.prob) }),
@@ -243,7 +244,7 @@ function comparePanel(shared) {
 
   async function compare() {
     delete out.dataset.tuned;
-    out.replaceChildren(el("p", { class: "note", text: "comparing…" }));
+    out.replaceChildren(el("p", { class: "note", text: say("comparing") }));
     try {
       const base = shared.baseOf[tuned.value] || "shakespeare-base";
       const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value, base });
@@ -263,8 +264,9 @@ function comparePanel(shared) {
 
   const node = el("div", { class: "panel", id: "cur-compare", "data-tour-stop": "cur-compare" }, el("h4",
     { text: say("base_vs_tuned_side") }),
-    el("div", { class: "row" }, el("label", { for: "cur-question", text: "Question" }), question, el("label",
-      { for: "cur-tuned", text: "Tuned model" }), tuned, go),
+    el("div", { class: "row" }, el("label", { for: "cur-question", text: say("question") }), question,
+      el("label",
+      { for: "cur-tuned", text: say("tuned_model") }), tuned, go),
     out, codeLink("prediction_machine.training.curriculum.finetune.compare"));
   return { node };
 }
@@ -274,7 +276,7 @@ function comparePanel(shared) {
 function loraPanel() {
   const start = el("button", { type: "button", "data-action": "start-lora",
     text: say("teach_smollm_talk_like") });
-  const stop = el("button", { type: "button", disabled: true, text: "Stop" });
+  const stop = el("button", { type: "button", disabled: true, text: say("stop") });
   const status = el("p", { class: "status", role: "status" });
   const rows = el("tbody");
   const answers = {};
@@ -309,7 +311,7 @@ function loraPanel() {
     }
   });
   return el("details", { class: "panel advanced", id: "cur-lora" }, el("summary", {}, el("span",
-    { class: "badge", text: "advanced" }), say("finetune_real_model_lora")),
+    { class: "badge", text: say("advanced") }), say("finetune_real_model_lora")),
     el("p", { text: say("lora_freezes_all_million") }),
     el("div", { class: "row" }, start, stop), status,
     el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before",

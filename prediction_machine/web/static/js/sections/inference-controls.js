@@ -9,10 +9,10 @@ const say = words("inference");
 // Prompts are what the model reads, so they stay as written; only their labels are page text.
 const EXAMPLES = [
   { label: say("capital_france"), prompt: "What is the capital of France?", chat: true },
-  { label: "A haiku", prompt: "Write a haiku about the sea.", chat: true },
+  { label: say("haiku"), prompt: "Write a haiku about the sea.", chat: true },
   { label: say("story_opening_raw"), prompt: "Once upon a time, in a small village by the sea,",
     chat: false },
-  { label: "Code (raw)", prompt: "def fibonacci(n):\n    ", chat: false },
+  { label: say("code_raw"), prompt: "def fibonacci(n):\n    ", chat: false },
   { label: say("emoji_cjk"), prompt: "Say hello in Japanese: こんにちは 🙂", chat: true },
 ];
 
@@ -35,16 +35,16 @@ function slider(name, text, [min, max, step, value], show, onInput) {
 export function buildControls({ onSettings, onExample }) {
   const c = {};
   c.prompt = el("textarea", { id: "prompt", "data-tour-stop": "prompt", rows: 3, maxlength: 4000,
-    "aria-label": "Prompt", spellcheck: "false" });
+    "aria-label": say("prompt"), spellcheck: "false" });
   c.prompt.value = EXAMPLES[0].prompt;
   c.chat = el("input", { type: "checkbox", id: "chat-toggle", checked: true });
   c.maxTokens = el("input", { type: "number", id: "max-tokens", min: 1, max: 512, value: 48,
     "aria-label": say("maximum_new_tokens") });
   c.genButton = el("button", { class: "primary", id: "generate", "data-tour-stop": "generate",
-    text: "Generate" });
-  c.stepButton = el("button", { id: "step", "data-tour-stop": "step", text: "Step" });
-  c.playButton = el("button", { id: "play", text: "Play", "aria-pressed": "false" });
-  c.resetButton = el("button", { id: "reset", text: "Reset" });
+    text: say("generate") });
+  c.stepButton = el("button", { id: "step", "data-tour-stop": "step", text: say("step") });
+  c.playButton = el("button", { id: "play", text: say("play"), "aria-pressed": "false" });
+  c.resetButton = el("button", { id: "reset", text: say("reset") });
   c.status = el("p", { class: "note", id: "status", role: "status", "aria-live": "polite" });
   c.errors = el("div", { id: "inference-errors" });
 
@@ -57,17 +57,17 @@ export function buildControls({ onSettings, onExample }) {
     top_p: slider("top_p", "Top-p", [0.05, 1, 0.01, 1], (v) => (v >= 1 ? "off" : fixed(v)), onSettings),
     min_p: slider("min_p", "Min-p", [0, 0.5, 0.01, 0], (v) => (v === 0 ? "off" : fixed(v)), onSettings),
   };
-  c.seed = el("input", { type: "number", id: "seed", min: 0, value: 42, "aria-label": "Random seed" });
+  c.seed = el("input", { type: "number", id: "seed", min: 0, value: 42, "aria-label": say("random_seed") });
   c.seed.addEventListener("input", onSettings);
 
-  const examples = el("details", { class: "examples-box" }, el("summary", { text: "Example prompts" }),
+  const examples = el("details", { class: "examples-box" }, el("summary", { text: say("example_prompts") }),
     el("div", { class: "row examples" }, EXAMPLES.map((ex) => el("button", { class: "example", text: ex.label,
       onclick: () => { c.prompt.value = ex.prompt; c.chat.checked = ex.chat; onExample(); } }))));
   // Wide screens open the examples; on a phone they stay one line until asked for.
   examples.open = !window.matchMedia("(max-width: 600px)").matches;
 
   c.panel = el("div", { class: "controls" },
-    el("label", { for: "prompt", text: "Your prompt" }), c.prompt, examples,
+    el("label", { for: "prompt", text: say("your_prompt") }), c.prompt, examples,
     el("div", { class: "row" }, el("label", { class: "toggle" }, c.chat, say("use_chat_template")),
       el("label", {}, say("max_new_tokens"), c.maxTokens)),
     el("div", { class: "row buttons" }, c.genButton, c.stepButton, c.playButton, c.resetButton),
@@ -83,7 +83,7 @@ export function buildControls({ onSettings, onExample }) {
   c.settings = () => ({ ...c.params(), seed: c.seedValue() });
   c.setRunning = (running) => {
     c.genButton.disabled = c.stepButton.disabled = running;
-    c.playButton.textContent = running ? "Pause" : "Play";
+    c.playButton.textContent = running ? say("pause") : say("play");
     c.playButton.setAttribute("aria-pressed", String(running));
   };
   return c;
