@@ -34,6 +34,7 @@ def public_settings(settings: ServerSettings) -> dict:
     """What GET /api/settings answers: every ServerSettings field but the tokens, and the sampling
     defaults the page starts from (prediction_machine/limits.py)."""
     server = {k: v for k, v in dataclasses.asdict(settings).items() if k not in SECRET_SETTINGS}
+    server["model"] = models.shown_name(settings.model)  # a checkpoint folder: never the server's own path
     sampling = {"temperature": limits.TEMPERATURE, "max_temperature": limits.MAX_TEMPERATURE,
                 "greedy_below": limits.GREEDY_BELOW}
     return {"server": server, "sampling": sampling}
