@@ -27,10 +27,11 @@ export function mountDigits(root) {
     value: "1", "aria-label": say("temperature") });
   const tempOut = el("output", { for: "digit-temperature", text: "1.0" });
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
-  const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new", text: say("draw_2") });
+  const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new",
+    text: say("draw_button") });
   const stepBtn = el("button", { type: "button", id: "digit-step", "data-tour-stop": "digit-step",
     text: say("step") });
-  const playBtn = el("button", { type: "button", id: "digit-play", text: say("play_2") });
+  const playBtn = el("button", { type: "button", id: "digit-play", text: say("play_button") });
   const completeBtn = el("button", { type: "button", id: "digit-complete", text: say("complete_my_rows") });
   const clearBtn = el("button", { type: "button", id: "digit-clear", text: say("clear_my_paint") });
   const brushes = el("div", { class: "row brushes", role: "radiogroup",
@@ -171,8 +172,8 @@ export function mountDigits(root) {
         seed: s.seed++ });
       s.steps = data.steps; s.prefix = prefix; s.shown = 0; s.result = data;
       status.textContent = prefix.length
-        ? say("value_stay_model_fills", { value: format.count(prefix.length / SIDE, "row"),
-          length: format.count(s.steps.length, "pixel") })
+        ? say("value_stay_model_fills", { value: say("n_rows", { n: prefix.length / SIDE }),
+          length: say("n_pixels", { n: s.steps.length }) })
         : say("model_will_fill_all", { PIXELS });
       return true;
     } catch (error) {
@@ -189,7 +190,7 @@ export function mountDigits(root) {
     if (s.shown < s.steps.length) s.shown++;
     if (s.shown >= s.steps.length) {
       stopPlay();
-      const yours = s.prefix.length ? `your ${format.count(s.prefix.length / SIDE, "row")}, then ` : "";
+      const yours = s.prefix.length ? say("your_rows_then", { n: s.prefix.length / SIDE }) : "";
       status.textContent = say("done_yours_n_pixels", { yours, n: s.steps.length });
     }
     render();
@@ -228,7 +229,7 @@ export function mountDigits(root) {
 
   root.append(
     el("h4", { text: say("draw_digit_pixel_pixel") }),
-    el("div", { class: "row" }, el("label", { for: "digit-pick", text: say("draw") }), digitPick,
+    el("div", { class: "row" }, el("label", { for: "digit-pick", text: say("draw_label") }), digitPick,
       el("label", { for: "digit-temperature", text: say("temperature") }), temp, tempOut),
     el("div", { class: "row" }, drawBtn, stepBtn, playBtn),
     el("div", { class: "digits-layout" },

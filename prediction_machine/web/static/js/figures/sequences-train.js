@@ -50,9 +50,9 @@ function shippedPanel(kind, r) {
       [say("pitch_pitch_before_length"), nats(n.bigram_nll)]], "melody-nll"));
     const g = m.range.generated, c = m.range.chorales;
     box.append(table(["", "lowest", "highest", "middle 90%", say("white_keys")], [
-      [`${format.count(m.range.samples, "generated tune")}`, g.lowest, g.highest, `${g.p5}–${g.p95}`,
+      [say("n_generated_tunes", { n: m.range.samples }), g.lowest, g.highest, `${g.p5}–${g.p95}`,
         pct(g.in_key)],
-      [`${format.count(n.held_out_tunes, "held-out chorale")}`, c.lowest, c.highest, `${c.p5}–${c.p95}`,
+      [say("n_heldout_chorales", { n: n.held_out_tunes }), c.lowest, c.highest, `${c.p5}–${c.p95}`,
         pct(c.in_key)]], "melody-range"));
   }
   return box;

@@ -35,7 +35,7 @@ export function tokenizer(panel, data, read = null) {
   const partial = data.tokens.filter((t) => t.partial).length;
   if (partial) {
     panel.append(el("p", { class: "note", text: say("partial_character_dashed_outline",
-      { partial: format.count(partial, say("token_single_byte"), say("tokens_single_bytes")) }) }));
+      { partial: say("n_single_bytes", { n: partial }) }) }));
   }
   if (data.chat) {
     const added = data.chat.count - data.count;
@@ -194,7 +194,7 @@ export function generation(panel, steps, selected, onSelect) {
         text: visibleProse(before) }),
         el("mark", { text: visibleProse(step.text) }))),
     timeline,
-    el("p", { class: "note", id: "loop-stats" }, `${format.count(steps.length, "token")}. `, term("KV cache"),
+    el("p", { class: "note", id: "loop-stats" }, say("tokens_so_far", { n: steps.length }), term("KV cache"),
       say("step_value_n_positions", { value: step.index + 1, n: step.cached, value2: steps[0].ms.toFixed(0),
         median: median.toFixed(0) })),
   );

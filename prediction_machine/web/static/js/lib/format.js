@@ -1,5 +1,5 @@
 // Number formats for every figure, each written once: the "no value" dash, integers, percentages,
-// durations, large counts, and the word that agrees with a count.
+// durations, large counts, and the form of a word that agrees with a count (words.js uses it).
 
 // The page's language, from <html lang>: it picks the content files (words.js), digit grouping and plural
 // rules.
@@ -45,9 +45,6 @@ export const scientific = (x) => (missing(x) ? DASH : x.toExponential(2).replace
 // "other", Arabic six forms. forms: {one: "token", other: "tokens"}; a missing form falls back to "other".
 const rules = new Intl.PluralRules(LANGUAGE);
 export const plural = (n, forms) => forms[rules.select(n)] ?? forms.other;
-
-// "1 token", "2 tokens", "1,024 tokens": the count and the word that agrees with it.
-export const count = (n, one, other = `${one}s`) => `${int(n)} ${plural(n, { one, other })}`;
 
 // A value for a label: 4 decimals, or scientific notation when it is very large or very small.
 export const value = (v) => (missing(v) ? DASH

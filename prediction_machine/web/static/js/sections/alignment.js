@@ -25,7 +25,7 @@ function ratePanel(shared) {
   const rated = el("tbody");
   const count = el("p", { class: "note", role: "status", text: say("no_pairs_rated_yet") });
   const runBtn = el("button", { type: "button", "data-action": "run-dpo", "data-tour-stop": "run-dpo",
-    disabled: true, text: say("run_short_dpo_my_2") });
+    disabled: true, text: say("run_dpo_on_choices") });
   const status = el("p", { class: "status", role: "status" });
   const results = el("div", { class: "before-after", "aria-live": "polite" });
   const pairs = [];
@@ -43,7 +43,7 @@ function ratePanel(shared) {
   });
 
   function recount() {
-    count.textContent = pairs.length ? `${format.count(pairs.length, "pair", "pairs")} rated.`
+    count.textContent = pairs.length ? say("pairs_rated", { n: pairs.length })
       + (pairs.length < 4 ? say("handful_four_enough_first") : "") : say("no_pairs_rated_yet");
     runBtn.disabled = !pairs.length;
     runBtn.textContent = say("run_short_dpo_my", { n: pairs.length });
@@ -78,11 +78,11 @@ function ratePanel(shared) {
         el("div", { class: "answers" },
           el("div", { class: "answer-card" }, el("h5", { text: say("answer") }), el("p", { class: "answer",
             text: a || "(nothing)" }),
-            el("button", { type: "button", "data-action": "pick-a", text: say("better"), hidden: a === b,
+            el("button", { type: "button", "data-action": "pick-a", text: say("a_is_better"), hidden: a === b,
               onclick: () => keep(a, b, err) })),
           el("div", { class: "answer-card" }, el("h5", { text: say("answer_b") }), el("p", { class: "answer",
             text: b || "(nothing)" }),
-            el("button", { type: "button", "data-action": "pick-b", text: say("b_better"), hidden: a === b,
+            el("button", { type: "button", "data-action": "pick-b", text: say("b_is_better"), hidden: a === b,
               onclick: () => keep(b, a, err) }))),
         el("div", { class: "row" }, el("label", { for: "al-own", class: "visually-hidden",
           text: say("own_answer") }), own, useOwn), err);
@@ -122,7 +122,7 @@ function ratePanel(shared) {
   });
 
   return el("div", { class: "panel", id: "al-rate", "data-tour-stop": "al-rate" }, el("h4",
-    { text: say("human") }),
+    { text: say("you_are_the_human") }),
     el("p", { text: say("step_explainers_skip_where") }),
     el("div", { class: "row" }, el("label", { for: "al-model", text: say("model") }), model),
     el("div", { class: "row" }, el("label", { for: "al-prompt", text: say("prompt") }), prompt, sampleBtn),

@@ -27,10 +27,10 @@ export function mount(root) {
 
   // ---------------------------------------------------------------- controls
   const exampleRow = el("div", { class: "row att-examples", role: "group",
-    "aria-label": say("example_sentences_2") });
+    "aria-label": say("example_sentences_label") });
   // On a phone the six examples would fill a screen before the sentence: they fold away behind a summary.
   const exampleBox = el("details", { class: "att-examples-box", open: !narrow.matches },
-    el("summary", { text: say("example_sentences_2") }), exampleRow);
+    el("summary", { text: say("example_sentences_label") }), exampleRow);
   const input = el("input", { type: "text", id: "att-text", "data-tour-stop": "att-text", maxlength: "600",
     placeholder: say("type_own_sentence"), autocomplete: "off" });
   const form = el("form", { class: "row att-form" },
@@ -168,8 +168,8 @@ async function load(s, text, { query = null, before = null } = {}) {
     fillSelectors(s);
     s.ui.status.textContent = paged
       ? say("n_tokens_too_many", { n: data.tokens.length })
-      : say("length_length_all_n", { length: format.count(data.tokens.length, "token"),
-        length2: format.count(data.words.length, "word"), n_layers: data.n_layers, n_heads: data.n_heads });
+      : say("length_length_all_n", { length: say("n_tokens", { n: data.tokens.length }),
+        length2: say("n_words", { n: data.words.length }), n_layers: data.n_layers, n_heads: data.n_heads });
     for (const b of s.ui.exampleRow.querySelectorAll(".att-example")) b.setAttribute("aria-pressed",
       b.textContent === text ? "true" : "false");
     renderGrid(s, (s2, l, h) => select(s2, l, h).then(() => share(s2)));

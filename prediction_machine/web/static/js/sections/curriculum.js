@@ -187,7 +187,7 @@ function finetunePanel(shared) {
     el("h4", { text: say("finetuning_live") }),
     el("p", { text: say("now_pretrained_model_reads") }),
     data, mask,
-    el("div", { class: "row" }, el("label", { for: "cur-ft-base", text: say("start") }), from,
+    el("div", { class: "row" }, el("label", { for: "cur-ft-base", text: say("start_from") }), from,
       el("label", { for: "cur-ft-steps", text: say("steps") }), steps, start), note, error,
     view.node, codeLink("prediction_machine.training.curriculum.finetune.finetune"),
       codeLink("prediction_machine.training.curriculum.finetune.encode"));
