@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGET = 30.0  # visible updates per second: the goal for a playground that feels live
-SERVER = "import sys, uvicorn; from prediction_machine.web.app import create_app; uvicorn.run(create_app(), host='127.0.0.1', port=int(sys.argv[1]), log_level='warning')"
+SERVER = ("import sys, uvicorn; from prediction_machine.web.app import create_app; "
+          "uvicorn.run(create_app(), host='127.0.0.1', port=int(sys.argv[1]), log_level='warning')")
 
 
 def _free_port() -> int:
@@ -125,7 +126,8 @@ def run(quick: bool = False) -> list[dict]:
             "reference": TARGET,
             "ratio": rate / TARGET,
             "unit": "updates/s",
-            "note": f"reference = the goal; each update = 3 steps + 30x30 boundary + weights; median {ms:.1f} ms per request",
+            "note": f"reference = the goal; each update = 3 steps + 30x30 boundary + weights; "
+                    f"median {ms:.1f} ms per request",
         },
         {
             "benchmark": "backprop: training steps/s, tensors vs scalar engine",

@@ -1,6 +1,6 @@
 """A classroom on one small machine: the served rate against what the model itself can do.
 
-    .venv/bin/python bench/bench_classroom.py            # the full run (a few minutes on an idle 2-core machine)
+    .venv/bin/python bench/bench_classroom.py            # the full run (minutes on an idle 2-core machine)
     .venv/bin/python bench/bench_classroom.py --quick    # fewer tokens, no cold start: for development
     .venv/bin/python bench/run.py --only classroom       # the same, in the table of every benchmark
 
@@ -63,9 +63,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def body(n: int, new: int, variant: int = 0) -> dict:
-    """Student n's request; another `variant` gives the same student another animal (a prompt not seen yet)."""
+    """Student n's request; another `variant` gives the same student another animal (a new prompt)."""
+    animal = ANIMALS[(n + 3 * variant) % len(ANIMALS)]
     return {
-        "prompt": f"Tell me a short story about a {ANIMALS[(n + 3 * variant) % len(ANIMALS)]} called number {n}.",
+        "prompt": f"Tell me a short story about a {animal} called number {n}.",
         "max_new_tokens": new,
         "temperature": 0.8,
         "seed": n,
@@ -161,7 +162,7 @@ def served_lengths(lm, clients: int, new: int, variant: int) -> list[int]:
 
 
 def in_process(lm, new: int) -> float:
-    """Tokens/s of `generation.generate` on the server's own decoder, one client's request, in this process."""
+    """Tokens/s of `generation.generate` on the server's own decoder, one client's request, here."""
     from prediction_machine.inference.generation import generate
     from prediction_machine.inference.sampling import SamplingParams
 
@@ -176,7 +177,7 @@ def in_process(lm, new: int) -> float:
 
 
 def run(quick: bool = False, precision: str | None = None, many: int = 32, room: int = 100) -> list[dict]:
-    """`many` clients for the capacity and scaling rows, `room` for the class (smaller only for smoke tests)."""
+    """`many` clients for the capacity and scaling rows, `room` for the class (smaller for smoke tests)."""
     from prediction_machine.config import DEFAULT_PRECISION
     from prediction_machine.model import models
 
@@ -236,7 +237,8 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
             c32["rate"],
             raw,
             "tok/s",
-            f"target >= 0.7x; the median of {len(rounds)} rounds ({ratios}); raw: mean of {raw_before:.0f} before and "
+            f"target >= 0.7x; the median of {len(rounds)} rounds ({ratios}); "
+            f"raw: mean of {raw_before:.0f} before and "
             f"{raw_after:.0f} after the clients; {cpu(c32)}"
             + (f"; not done: {c32['bad']}" if c32["bad"] else ""),
         ),

@@ -60,13 +60,15 @@ keep_freed_memory()  # as the CLI and the server run; ours and transformers shar
 
 GREEDY = SamplingParams(temperature=0)
 PROMPT = "What is the capital of France? Answer in one long, careful paragraph."
-SENTENCE = "The quick brown fox jumps over the lazy dog because it wanted to see what was on the other side of it."
+SENTENCE = ("The quick brown fox jumps over the lazy dog because it wanted to see "
+            "what was on the other side of it.")
 
 
 def row(benchmark, ours, reference, unit, note="", ratio=None):
     if ratio is None and ours is not None and reference:
         ratio = ours / reference
-    return {"benchmark": benchmark, "ours": ours, "reference": reference, "ratio": ratio, "unit": unit, "note": note}
+    return {"benchmark": benchmark, "ours": ours, "reference": reference, "ratio": ratio, "unit": unit,
+            "note": note}
 
 
 # ----------------------------------------------------------------------------- the transformers side
@@ -78,8 +80,9 @@ def hf_twin(lm):
 
     c = lm.config
     cfg = transformers.LlamaConfig(
-        vocab_size=c.vocab_size, hidden_size=c.d_model, intermediate_size=c.d_ff, num_hidden_layers=c.n_layers,
-        num_attention_heads=c.n_heads, num_key_value_heads=c.n_kv_heads, max_position_embeddings=c.max_seq_len,
+        vocab_size=c.vocab_size, hidden_size=c.d_model, intermediate_size=c.d_ff,
+        num_hidden_layers=c.n_layers, num_attention_heads=c.n_heads, num_key_value_heads=c.n_kv_heads,
+        max_position_embeddings=c.max_seq_len,
         rope_theta=c.rope_base, rms_norm_eps=c.norm_eps, tie_word_embeddings=c.tie_embeddings,
         eos_token_id=None,  # never stop early: both sides generate exactly n tokens
     )
@@ -220,7 +223,8 @@ def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
             rate_x["fp32"]),
         row("prefill 100 tokens, fp32-fused vs transformers", pre["fused"], pre["hf"], "ms", "target <= 1.1x",
             pre_x["fused"]),
-        row("prefill 100 tokens, fp32 textbook vs transformers", pre["fp32"], pre["hf"], "ms", "", pre_x["fp32"]),
+        row("prefill 100 tokens, fp32 textbook vs transformers", pre["fp32"], pre["hf"], "ms", "",
+            pre_x["fp32"]),
     ]
 
 
@@ -242,7 +246,8 @@ def bench_trace(lm, repeats: int) -> list[dict]:
 
     ms, x = interleaved({"plain": plain, "full": full}, repeats * 3)
     return [row(f"trace of a {len(ids)}-token sentence vs plain forward", ms["full"], ms["plain"], "ms",
-                "all attention maps + residuals + embeddings + logit lens at the last position; target <= 1.5x",
+                "all attention maps + residuals + embeddings + logit lens at the last position; "
+                "target <= 1.5x",
                 x["full"])]
 
 
@@ -251,8 +256,9 @@ def bench_serving_pieces(lm, repeats: int) -> list[dict]:
     fused = fastpath.FusedDecoder(lm.model)
     layout_probe.tune(fused)
     warm = SamplingParams(temperature=0.8, top_p=0.95)
-    ids = [lm.prompt_ids(q) for q in ("What is the capital of France?", "Name three colours.", "Write a haiku.",
-                                      "What is 2 + 2?", "Tell me a joke.", "Who wrote Hamlet?", "Say hi.", "Why is the sky blue?")]
+    questions = ("What is the capital of France?", "Name three colours.", "Write a haiku.", "What is 2 + 2?",
+                 "Tell me a joke.", "Who wrote Hamlet?", "Say hi.", "Why is the sky blue?")
+    ids = [lm.prompt_ids(q) for q in questions]
     with torch.inference_mode():
         logits = torch.cat([fused(torch.tensor([p]), last_only=True)[0][:, -1] for p in ids] * 4)  # (32, V)
 
@@ -307,18 +313,21 @@ def bench_serving_pieces(lm, repeats: int) -> list[dict]:
     pc, pc_x = interleaved({"before": without_prefix, "cached": with_prefix}, repeats * 3)
     return [
         row("sampling + top-10 tables, 32 rows: batched vs row by row", samp["batched"], samp["before"], "ms",
-            "temperature 0.8, top-p 0.95, each row its own generator; same tokens (tests/test_batched_sampling.py)",
+            "temperature 0.8, top-p 0.95, each row its own generator; "
+            "same tokens (tests/test_batched_sampling.py)",
             samp_x["batched"]),
         row(f"prefill of 8 prompts x {T} tokens: one pass vs one by one", pre["batched"], pre["before"], "ms",
             "fp32-fused", pre_x["batched"]),
-        row(f"chat prompt prefill, {n} of {len(b)} tokens from the prefix cache vs none", pc["cached"], pc["before"],
+        row(f"chat prompt prefill, {n} of {len(b)} tokens from the prefix cache vs none",
+            pc["cached"], pc["before"],
             "ms", "fp32-fused; the same logits to float rounding (tests/test_prefix_cache.py)",
             pc_x["cached"]),
     ]
 
 
 def start_server(cache: str, precision: str = DEFAULT_PRECISION) -> tuple[float, float, float]:
-    """Seconds until /api/health says the model is ready, and resident memory (MB) at idle and after one generation."""
+    """Seconds until /api/health says the model is ready, and resident memory (MB) at idle and after
+    one generation."""
     import httpx
     import psutil
 
@@ -329,7 +338,8 @@ def start_server(cache: str, precision: str = DEFAULT_PRECISION) -> tuple[float,
     env = {**os.environ, "PREDICTION_MACHINE_CACHE": cache}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "prediction_machine", "serve", "--port", str(port),
-                             "--precision", precision], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--precision", precision],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -337,7 +347,8 @@ def start_server(cache: str, precision: str = DEFAULT_PRECISION) -> tuple[float,
                 raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')[-500:]}")
             try:
                 r = httpx.get(url + "/api/health", timeout=1)
-                if r.status_code == 200 and r.json().get("model") != "loading":  # the model loads in the background
+                # The model loads in the background: health answers before it is ready.
+                if r.status_code == 200 and r.json().get("model") != "loading":
                     break
             except httpx.HTTPError:
                 time.sleep(0.05)
@@ -346,7 +357,8 @@ def start_server(cache: str, precision: str = DEFAULT_PRECISION) -> tuple[float,
         ready = time.perf_counter() - t0
         time.sleep(1.0)
         idle = psutil.Process(proc.pid).memory_info().rss / 2**20
-        httpx.post(url + "/api/generate", json={"prompt": "Hi", "max_new_tokens": 4, "temperature": 0}, timeout=120)
+        httpx.post(url + "/api/generate", json={"prompt": "Hi", "max_new_tokens": 4, "temperature": 0},
+                   timeout=120)
         after = psutil.Process(proc.pid).memory_info().rss / 2**20
         return ready, idle, after
     finally:
@@ -366,7 +378,8 @@ def bench_serve(warm_repeats: int = 2) -> list[dict]:
     idle = statistics.median(w[1] for w in warm)
     after = statistics.median(w[2] for w in warm)
     return [
-        row("serve ready, first start (empty cache)", cold, 10.0, "s", "until the model is ready (health answers sooner: classroom rows); target < 10 s"),
+        row("serve ready, first start (empty cache)", cold, 10.0, "s",
+            "until the model is ready (health answers sooner: classroom rows); target < 10 s"),
         row("serve ready, second start (warm cache)", ready, 3.0, "s", "target < 3 s"),
         row(f"server RSS idle, {DEFAULT_PRECISION} (the default)", idle, 1536.0, "MB",
             f"after one generation {after:.0f} MB; target < 1.5 GB"),

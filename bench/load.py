@@ -137,7 +137,8 @@ def health(url: str, timeout: float = 2.0) -> dict | None:
 
 
 class Server:
-    """`prediction-machine serve` as a subprocess; records when health first answered and when the model was ready."""
+    """`prediction-machine serve` as a subprocess; records when health first answered and when the
+    model was ready."""
 
     def __init__(self, *args: str, env: dict | None = None, ready_within: float = 300):
         self.url = f"http://127.0.0.1:{free_port()}"

@@ -7,7 +7,7 @@
 Benchmarks (each a module in bench/ exposing `run() -> list[dict]`):
     engine     decode against the fp32 bandwidth bound and transformers, prefill, trace, start-up, memory
     layouts    the layout probe's pick at each row count against the fastest, re-measured; the bandwidth bound
-    classroom  served rate vs the raw batched forward, 32 and 100 streaming clients, start-up (bench_classroom.py)
+    classroom  served rate vs the raw batched forward, 32 and 100 streaming clients, start-up
     backprop   the backprop playground's updates per second
     training   tiny-model pre-training tokens/s and model-FLOPs utilisation
 
@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
     p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test, noisier numbers)")
-    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (for docs/performance.md)")
+    p.add_argument(
+        "--markdown", action="store_true", help="print the table as Markdown (for docs/performance.md)"
+    )
     args = p.parse_args(argv)
     names = list(BENCHMARKS) if not args.only else [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in BENCHMARKS]

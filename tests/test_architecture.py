@@ -11,8 +11,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "prediction_machine"
 # The one import of web/ from outside it: `serve` starts the web server, and says so if web/ is gone.
-WEB_IMPORTS_ALLOWED = {("prediction_machine.cli.inference", "prediction_machine.web.serve"),
-                       ("prediction_machine.cli.inference", "prediction_machine.web.early")}  # serve binds first
+WEB_IMPORTS_ALLOWED = {
+    ("prediction_machine.cli.inference", "prediction_machine.web.serve"),
+    ("prediction_machine.cli.inference", "prediction_machine.web.early"),
+}  # serve binds first
 
 
 def module_name(path: Path) -> str:
@@ -84,19 +86,29 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycles():
     graph = import_graph()
-    assert len(graph) > 40 and graph["prediction_machine.inference.generation"]  # the reader found the package
+    assert (
+        len(graph) > 40 and graph["prediction_machine.inference.generation"]
+    )  # the reader found the package
     assert cycles(graph) == []
 
 
 def test_nothing_outside_web_imports_web():
-    outside = [(m, d) for m, deps in import_graph().items() if not m.startswith("prediction_machine.web")
-               for d in deps if d.startswith("prediction_machine.web")]
+    outside = [
+        (m, d)
+        for m, deps in import_graph().items()
+        if not m.startswith("prediction_machine.web")
+        for d in deps
+        if d.startswith("prediction_machine.web")
+    ]
     assert set(outside) == WEB_IMPORTS_ALLOWED
 
 
 def test_no_file_is_longer_than_400_lines():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*") if p.suffix in {".py", ".js", ".css", ".html"}
-            and (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*")
+        if p.suffix in {".py", ".js", ".css", ".html"} and (n := len(p.read_text().splitlines())) > 400
+    }
     assert long == {}
 
 
@@ -133,10 +145,24 @@ def test_the_library_and_cli_work_without_web(tmp_path):
     copy = tmp_path / "lib"
     shutil.copytree(PACKAGE, copy / "prediction_machine", ignore=shutil.ignore_patterns("web", "__pycache__"))
     env = {**os.environ, "PYTHONPATH": str(copy)}
-    result = subprocess.run([sys.executable, "-c", CLI_WITHOUT_WEB, str(copy), str(tmp_path)], env=env,
-                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", CLI_WITHOUT_WEB, str(copy), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     codes = dict(line.split() for line in result.stdout.split("\n") if line)
-    assert codes == {"models": "0", "tokenize": "0", "generate": "0", "attention": "0", "backprop": "0",
-                     "pretrain": "0", "finetune": "0", "serve": "2"}, result.stderr[-3000:]
+    assert codes == {
+        "models": "0",
+        "tokenize": "0",
+        "generate": "0",
+        "attention": "0",
+        "backprop": "0",
+        "pretrain": "0",
+        "finetune": "0",
+        "serve": "2",
+    }, result.stderr[-3000:]
     assert "serve needs the web part of prediction-machine" in result.stderr

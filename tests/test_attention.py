@@ -26,7 +26,23 @@ def tok(text: str, start: int = 0) -> Token:
 
 
 def test_word_rule_by_hand():
-    pieces = ["The", " animal", " didn", "'t", " (", "un", "belie", "v", "ably", ")", ".", "\n", "1", "2", "3"]
+    pieces = [
+        "The",
+        " animal",
+        " didn",
+        "'t",
+        " (",
+        "un",
+        "belie",
+        "v",
+        "ably",
+        ")",
+        ".",
+        "\n",
+        "1",
+        "2",
+        "3",
+    ]
     words = attention.group_words([tok(p) for p in pieces])
     assert [w.tokens for w in words] == [[0], [1], [2, 3], [4], [5, 6, 7, 8], [9], [10], [11], [12, 13, 14]]
     assert [w.text for w in words][:3] == ["The", " animal", " didn't"]
@@ -81,15 +97,22 @@ def test_breakdown_reproduces_traced_weights(lm, example, layer, head):
         assert b.kv_head == head // 3
         # the softmax of the scaled scores over the allowed keys, by hand
         s = torch.tensor(b.scaled[: q + 1])
-        assert torch.allclose(torch.tensor(b.weights[: q + 1]), torch.exp(s - s.max()) / torch.exp(s - s.max()).sum(), atol=1e-6)
+        assert torch.allclose(
+            torch.tensor(b.weights[: q + 1]), torch.exp(s - s.max()) / torch.exp(s - s.max()).sum(), atol=1e-6
+        )
         assert b.scaled[0] == pytest.approx(b.dots[0] / 8.0, rel=1e-6)  # head_dim 64
 
 
 def test_breakdown_catches_a_wrong_layer_input(lm, example):
     """The check can fail: the q/k of layer 3 computed from layer 1's input do not reproduce it."""
     e = example
-    wrong = attention.tracing.Trace(e.trace.ids, e.trace.embeddings, e.trace.attention,
-                                    e.trace.residuals[[0, 0, 0] + list(range(3, 30))], e.trace.logits)
+    wrong = attention.tracing.Trace(
+        e.trace.ids,
+        e.trace.embeddings,
+        e.trace.attention,
+        e.trace.residuals[[0, 0, 0] + list(range(3, 30))],
+        e.trace.logits,
+    )
     assert attention.score_breakdown(lm.model, wrong, 3, 0, 10).max_abs_diff > 1e-3
 
 
@@ -120,7 +143,9 @@ def test_mean_view_is_torch_mean_over_the_right_dims():
     att = torch.rand(4, 3, 5, 5)  # (L, H, T, T)
     v = attention.mean_view(att, [2, 0], [1])
     assert torch.equal(v.maps, att[[2, 0]][:, [1]])  # (L', H', T, T)
-    assert torch.allclose(v.head_mean, torch.stack([att[2].mean(0), att[0].mean(0)]))  # all heads of each layer
+    assert torch.allclose(
+        v.head_mean, torch.stack([att[2].mean(0), att[0].mean(0)])
+    )  # all heads of each layer
     assert torch.allclose(v.layer_mean, att[:, 1].mean(0, keepdim=True))  # all layers of each head
     assert torch.allclose(v.mean, att.mean((0, 1)))
 
@@ -155,14 +180,23 @@ def test_api_weights_match_the_trace(client, example):
     assert torch.allclose(words, attention.word_matrix(e.attention[[13]][:, [8, 2]], e.words), atol=6e-5)
     assert torch.allclose(words.sum(-1), torch.ones(words.shape[:-1]), atol=1e-3)
     assert d["words"][2] == {"text": " didn't", "tokens": [2, 3], "start": 10, "end": 17}
-    assert torch.allclose(torch.tensor(d["attention"]["head_mean"]), e.attention[13].mean(0, keepdim=True), atol=6e-5)
+    assert torch.allclose(
+        torch.tensor(d["attention"]["head_mean"]), e.attention[13].mean(0, keepdim=True), atol=6e-5
+    )
     assert torch.allclose(torch.tensor(d["attention"]["mean"]), e.attention.mean((0, 1)), atol=6e-5)
 
 
 def test_api_grid_and_breakdown(client):
-    r = client.post("/api/attention", json={
-        "text": EXAMPLE, "layers": [0], "heads": [0], "grid": True, "breakdown": {"layer": 13, "head": 8, "query": 8},
-    })
+    r = client.post(
+        "/api/attention",
+        json={
+            "text": EXAMPLE,
+            "layers": [0],
+            "heads": [0],
+            "grid": True,
+            "breakdown": {"layer": 13, "head": 8, "query": 8},
+        },
+    )
     d = r.json()
     assert len(d["grid"]["maps"]) == 30 and len(d["grid"]["maps"][0]) == 9 and d["grid"]["size"] == 13
     b = d["breakdown"]
@@ -177,19 +211,22 @@ def test_api_long_text_grid_is_downsampled(client):
     assert d["grid"]["size"] == 16 and d["grid"]["downsampled"]
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"text": ""}, "text"),
-    ({"text": "word " * 120}, "text"),
-    ({"text": "hi", "layers": [30]}, "layers"),
-    ({"text": "hi", "heads": [9]}, "heads"),
-    ({"text": "hi", "heads": [-1]}, "heads"),
-    ({"text": "hi", "layers": [1, 1]}, "layers"),
-    ({"text": "hi", "view": "letters"}, "view"),
-    ({"text": "hi", "breakdown": {"layer": 0, "head": 0, "query": 4}}, "breakdown.query"),
-    ({"text": "hi", "breakdown": {"layer": 0, "head": 12, "query": 0}}, "breakdown.head"),
-    ({"text": "word " * 60}, "layers"),  # all 270 maps of 60 tokens: over the payload bound
-    ({"text": "hi", "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"text": ""}, "text"),
+        ({"text": "word " * 120}, "text"),
+        ({"text": "hi", "layers": [30]}, "layers"),
+        ({"text": "hi", "heads": [9]}, "heads"),
+        ({"text": "hi", "heads": [-1]}, "heads"),
+        ({"text": "hi", "layers": [1, 1]}, "layers"),
+        ({"text": "hi", "view": "letters"}, "view"),
+        ({"text": "hi", "breakdown": {"layer": 0, "head": 0, "query": 4}}, "breakdown.query"),
+        ({"text": "hi", "breakdown": {"layer": 0, "head": 12, "query": 0}}, "breakdown.head"),
+        ({"text": "word " * 60}, "layers"),  # all 270 maps of 60 tokens: over the payload bound
+        ({"text": "hi", "extra": 1}, "extra"),
+    ],
+)
 def test_api_bad_input_is_a_clear_422(client, body, field):
     r = client.post("/api/attention", json=body)
     assert r.status_code == 422

@@ -135,7 +135,13 @@ def test_graph_export():
 def torch_mlp_loss(params, X, y, activation, l2):
     """An independent torch implementation: nn.functional, not our formula."""
     act = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}[activation]
-    tensors = [(torch.tensor(W, dtype=torch.float64, requires_grad=True), torch.tensor(b, dtype=torch.float64, requires_grad=True)) for W, b in params]
+    tensors = [
+        (
+            torch.tensor(W, dtype=torch.float64, requires_grad=True),
+            torch.tensor(b, dtype=torch.float64, requires_grad=True),
+        )
+        for W, b in params
+    ]
     h = torch.tensor(X, dtype=torch.float64)
     for i, (W, b) in enumerate(tensors):
         h = torch.nn.functional.linear(h, W, b)
@@ -186,7 +192,9 @@ def test_vectorized_agrees_with_scalar(activation):
         p.data -= 0.5 * p.grad
     fast.sgd_step(0.5)
     after = nn.loss(scalar, X.tolist(), y.tolist(), 0.05).data
-    assert fast.loss(torch.tensor(X), torch.tensor(y), 0.05)[0].item() == pytest.approx(after, rel=1e-9, abs=1e-9)
+    assert fast.loss(torch.tensor(X), torch.tensor(y), 0.05)[0].item() == pytest.approx(
+        after, rel=1e-9, abs=1e-9
+    )
 
 
 def test_neuron_step_matches_torch_and_hand_example():
@@ -242,9 +250,18 @@ def test_cli_trains_and_writes_a_valid_png(tmp_path, capsys):
     from prediction_machine import cli
 
     png = tmp_path / "moons.png"
-    assert cli.main(["backprop", "--dataset", "moons", "--steps", "300", "--lr", "0.5", "--png", str(png), "--json"]) == 0
+    assert (
+        cli.main(
+            ["backprop", "--dataset", "moons", "--steps", "300", "--lr", "0.5", "--png", str(png), "--json"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
-    assert out["steps"] == 300 and out["train_loss"] < 0.6 * out["start"]["train_loss"] and out["test_accuracy"] > 0.8
+    assert (
+        out["steps"] == 300
+        and out["train_loss"] < 0.6 * out["start"]["train_loss"]
+        and out["test_accuracy"] > 0.8
+    )
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])

@@ -61,16 +61,23 @@ def test_divergence_warning_names_the_learning_rate():
 
 def test_api_sends_neuron_pictures_with_each_step():
     with TestClient(create_app(), base_url="http://127.0.0.1") as api:
-        r = api.post("/api/backprop/sessions", json={"dataset": "spiral", "hidden": [4, 2], "init_seed": 1, "learning_rate": 10})
+        r = api.post(
+            "/api/backprop/sessions",
+            json={"dataset": "spiral", "hidden": [4, 2], "init_seed": 1, "learning_rate": 10},
+        )
         assert r.status_code == 201, r.text
         key = r.json()["id"]
         first = r.json()["neurons"]
         assert first["resolution"] == 16 and first["activation"] == "tanh"
         assert [len(L) for L in first["values"]] == [4, 2] and len(first["values"][0][0]) == 16
-        frame = api.post(f"/api/backprop/sessions/{key}/step", json={"steps": 60, "grid": 0, "neurons": 8}).json()
+        frame = api.post(
+            f"/api/backprop/sessions/{key}/step", json={"steps": 60, "grid": 0, "neurons": 8}
+        ).json()
         assert frame["neurons"]["resolution"] == 8 and frame["neurons"]["values"][0] != first["values"][0]
         assert "learning rate 10" in frame["warning"]
-        assert api.post(f"/api/backprop/sessions/{key}/step", json={"steps": 1}).json()["neurons"] is None  # only when asked
+        assert (
+            api.post(f"/api/backprop/sessions/{key}/step", json={"steps": 1}).json()["neurons"] is None
+        )  # only when asked
         bad = api.post(f"/api/backprop/sessions/{key}/step", json={"steps": 1, "neurons": 99})
         assert bad.status_code == 422 and "neurons" in bad.text
         api.delete(f"/api/backprop/sessions/{key}")

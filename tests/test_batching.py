@@ -53,8 +53,15 @@ def test_batched_greedy_equals_unbatched_on_tiny_model(monkeypatch, grow):
 
 def test_batched_greedy_equals_unbatched_on_smollm(lm):
     # Four rows: alone and together a row may be multiplied in different weight layouts (layout_probe.py).
-    prompts = [lm.prompt_ids(p) for p in ("What is the capital of France?", "Hi", "Name three colours of the rainbow.",
-                                          "Write a haiku about rain.")]
+    prompts = [
+        lm.prompt_ids(p)
+        for p in (
+            "What is the capital of France?",
+            "Hi",
+            "Name three colours of the rainbow.",
+            "Write a haiku about rain.",
+        )
+    ]
     together = run_together(Batcher(lm.decoder), [(p, GREEDY, 10, lm.stop_ids) for p in prompts])
     for p, steps in zip(prompts, together, strict=True):
         assert ids_of(steps) == ids_of(generate(lm.decoder, p, GREEDY, 10, lm.stop_ids))
@@ -65,12 +72,16 @@ def test_seeded_sampling_is_the_same_alone_and_in_a_batch():
     hot = SamplingParams(temperature=1.3, top_p=0.95)
     batcher = Batcher(model)
     alone = run_together(batcher, [([1, 2, 3], hot, 16, set(), 1234)])[0]
-    crowd = run_together(batcher, [([9, 9], hot, 20, set(), 5), ([1, 2, 3], hot, 16, set(), 1234),
-                                   ([4] * 13, hot, 8, set(), 1234)])
+    crowd = run_together(
+        batcher,
+        [([9, 9], hot, 20, set(), 5), ([1, 2, 3], hot, 16, set(), 1234), ([4] * 13, hot, 8, set(), 1234)],
+    )
     assert ids_of(crowd[1]) == ids_of(alone)
     assert ids_of(alone) == ids_of(generate(model, [1, 2, 3], hot, 16, set(), seed=1234))
     assert [s.draw.u for s in crowd[1]] == [s.draw.u for s in alone]
-    assert ids_of(crowd[2]) != ids_of(crowd[1])[:8] or ids_of(crowd[2]) == []  # different prompt, different text
+    assert (
+        ids_of(crowd[2]) != ids_of(crowd[1])[:8] or ids_of(crowd[2]) == []
+    )  # different prompt, different text
 
 
 def test_cancel_frees_the_row_and_others_go_on():
@@ -110,16 +121,31 @@ def test_generate_iterator_stops_when_asked():
 def test_route_streams_through_the_batcher(client, lm):
     from conftest import read_sse
 
-    r = client.post("/api/generate", json={"prompt": "What is the capital of France?", "temperature": 0,
-                                           "max_new_tokens": 8})
+    r = client.post(
+        "/api/generate",
+        json={"prompt": "What is the capital of France?", "temperature": 0, "max_new_tokens": 8},
+    )
     assert r.status_code == 200
     events = read_sse(r)
     steps = [d for e, d in events if e == "step"]
     done = [d for e, d in events if e == "done"][0]
-    expect = ids_of(generate(lm.decoder, lm.prompt_ids("What is the capital of France?"), GREEDY, 8, lm.stop_ids))
+    expect = ids_of(
+        generate(lm.decoder, lm.prompt_ids("What is the capital of France?"), GREEDY, 8, lm.stop_ids)
+    )
     assert done["ids"] == expect == [s["id"] for s in steps]
-    assert set(steps[0]) == {"index", "id", "token", "text", "prob", "model_prob", "draw", "prediction", "cached",
-                             "ms", "finish"}
+    assert set(steps[0]) == {
+        "index",
+        "id",
+        "token",
+        "text",
+        "prob",
+        "model_prob",
+        "draw",
+        "prediction",
+        "cached",
+        "ms",
+        "finish",
+    }
 
 
 def test_one_long_generation_keeps_a_one_row_cache(monkeypatch):
@@ -145,7 +171,9 @@ def test_newcomers_are_prefilled_together_in_one_pass():
 def test_a_class_arriving_over_a_few_milliseconds_starts_as_one_group(monkeypatch):
     """Requests that reach an idle batcher one after another, a few ms apart (a server reading
     them one at a time), share one prefill pass instead of the first getting one of its own."""
-    monkeypatch.setattr(batching, "ARRIVAL_GAP_S", 0.2)  # wide, so a busy test machine's late sleeps still fit
+    monkeypatch.setattr(
+        batching, "ARRIVAL_GAP_S", 0.2
+    )  # wide, so a busy test machine's late sleeps still fit
     monkeypatch.setattr(batching, "ARRIVAL_MAX_S", 5.0)
     model = tiny_model(12)
     batcher = Batcher(model, max_rows=16)
@@ -167,7 +195,9 @@ def test_a_lone_request_waits_only_the_arrival_gap():
     t0 = time.monotonic()
     r = batcher.submit([1, 2, 3], GREEDY, 1)
     first = r.out.get(timeout=30)
-    assert first is not None and time.monotonic() - t0 < batching.ARRIVAL_MAX_S + 5  # no hang; the gap is 10 ms
+    assert (
+        first is not None and time.monotonic() - t0 < batching.ARRIVAL_MAX_S + 5
+    )  # no hang; the gap is 10 ms
     waited = []
     real_wait = batcher.wake.wait
     batcher.wake.wait = lambda timeout=None: waited.append(timeout) or real_wait(timeout)
@@ -196,7 +226,9 @@ def test_a_long_prompt_is_read_in_chunks_while_running_rows_go_on(monkeypatch):
         newcomer_steps.append(item)
     assert passes >= 100 // 16  # the long prompt took several turns ...
     assert decoded_meanwhile >= passes - 1  # ... and the running row got a token in each of them
-    assert len(seen) == 60 and ids_of(seen) == ids_of(generate(model, [5, 6, 7], GREEDY, 60))  # ... nobody waited
+    assert len(seen) == 60 and ids_of(seen) == ids_of(
+        generate(model, [5, 6, 7], GREEDY, 60)
+    )  # ... nobody waited
     assert ids_of(newcomer_steps) == ids_of(generate(model, long_prompt, GREEDY, 4))
     assert newcomer_first.cached == 100
 
@@ -210,7 +242,9 @@ def test_a_crowd_of_newcomers_of_different_lengths_is_read_in_one_pass_while_a_r
     run_together(batcher, [(shared + [99], GREEDY, 1)])
     running = batcher.submit([5, 6, 7], GREEDY, 40)
     assert running.out.get(timeout=30) is not None  # it is decoding now
-    prompts = [shared + list(range(40, 40 + n)) for n in (1, 4, 6, 2, 3)]  # five lengths, five times the running rows
+    prompts = [
+        shared + list(range(40, 40 + n)) for n in (1, 4, 6, 2, 3)
+    ]  # five lengths, five times the running rows
     passes_before = batcher.prefill_passes
     together = run_together(batcher, [(p, GREEDY, 6) for p in prompts])
     assert batcher.prefill_passes - passes_before == 1  # not one pass per distinct length
@@ -236,7 +270,9 @@ def test_an_error_while_newcomers_finish_their_prompt_reaches_every_one_of_them(
         reqs = [b.submit([1, 2, 3], SamplingParams(temperature=0.7), 5, seed=n) for n in range(3)]
     for r in reqs:
         items = []
-        while (item := r.out.get(timeout=30)) is not None:  # a timeout here is the bug: a stream that never ends
+        while (
+            item := r.out.get(timeout=30)
+        ) is not None:  # a timeout here is the bug: a stream that never ends
             items.append(item)
         assert [type(i) for i in items] == [RuntimeError] and "sampling failed" in str(items[0])
     assert calls

@@ -187,7 +187,8 @@ def test_every_api_takes_temperatures_up_to_the_one_maximum_the_cli_takes():
     schemas = create_app().openapi()["components"]["schemas"]
     found = {name: s["properties"]["temperature"] for name, s in schemas.items()
              if "temperature" in s.get("properties", {})}
-    assert {"GenerateRequest", "PreviewRequest", "DrawRequest", "ComposeRequest", "SampleRequest"} <= set(found)
+    schemas = {"GenerateRequest", "PreviewRequest", "DrawRequest", "ComposeRequest", "SampleRequest"}
+    assert schemas <= set(found)
     assert {name: p["maximum"] for name, p in found.items()} == dict.fromkeys(found, limits.MAX_TEMPERATURE)
     text_apis = ("GenerateRequest", "PreviewRequest")
     defaults = {name: p.get("default") for name, p in found.items() if name in text_apis}
@@ -203,8 +204,11 @@ def test_the_settings_route_answers_every_setting_but_the_tokens():
     names = {f.name for f in dataclasses.fields(ServerSettings)}
     assert set(answer["server"]) == names - {"token", "teacher_token"}
     assert "a-long-classroom-token" not in str(answer)
-    assert answer["sampling"] == {"temperature": limits.TEMPERATURE, "greedy_below": limits.GREEDY_BELOW,
-                                  "max_temperature": limits.MAX_TEMPERATURE}
+    assert answer["sampling"] == {
+        "temperature": limits.TEMPERATURE,
+        "greedy_below": limits.GREEDY_BELOW,
+        "max_temperature": limits.MAX_TEMPERATURE,
+    }
 
 
 if __name__ == "__main__":

@@ -91,7 +91,10 @@ def test_tracing_on_fused_engine_uses_textbook_path():
 def test_precision_is_selectable_and_described():
     from prediction_machine import cli, config
 
-    assert config.DEFAULT_PRECISION == "fp32-fused" and cli.PRECISIONS is fastpath.PRECISIONS is config.PRECISIONS
+    assert (
+        config.DEFAULT_PRECISION == "fp32-fused"
+        and cli.PRECISIONS is fastpath.PRECISIONS is config.PRECISIONS
+    )
     assert cli.build_parser().parse_args(["serve"]).precision == "fp32-fused"
     assert cli.build_parser().parse_args(["generate", "hi", "--precision", "fp32"]).precision == "fp32"
     with pytest.raises(ValueError, match="unknown precision"):

@@ -140,7 +140,8 @@ def test_the_choice_is_shown_by_health_and_reprobe_is_a_serve_option(client, lm)
 
 def test_a_one_shot_load_uses_a_stored_choice_but_never_starts_a_probe(cache, monkeypatch):
     probes = []
-    monkeypatch.setattr(layout_probe, "probe", lambda run, c: probes.append(1) or Choice({1: "plain"}, {}, "probe"))
+    measured = Choice({1: "plain"}, {}, "probe")
+    monkeypatch.setattr(layout_probe, "probe", lambda run, c: probes.append(1) or measured)
     decoder = fastpath.FusedDecoder(tiny_model(16))
     assert layout_probe.tune(decoder, probe_if_missing=False).source == "default"  # nothing stored: no probe
     assert probes == [] and not (cache / layout_probe.CACHE_FILE).exists()
@@ -156,10 +157,16 @@ def test_a_process_that_exits_while_its_probe_runs_exits_cleanly_and_stores_noth
     import subprocess
     import sys
 
-    code = ("import prediction_machine as pm; lm = pm.load('shakespeare-base'); "
-            "assert lm.decoder.tuning.is_alive(), 'the probe should still be running at exit'")
+    code = (
+        "import prediction_machine as pm; lm = pm.load('shakespeare-base'); "
+        "assert lm.decoder.tuning.is_alive(), 'the probe should still be running at exit'"
+    )
     env = {**os.environ, "PREDICTION_MACHINE_CACHE": str(tmp_path)}
     for _ in range(3):
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr[-2000:]
-        assert not (tmp_path / layout_probe.CACHE_FILE).exists()  # stopped part-way: nothing half-measured kept
+        assert not (
+            tmp_path / layout_probe.CACHE_FILE
+        ).exists()  # stopped part-way: nothing half-measured kept

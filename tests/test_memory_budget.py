@@ -17,7 +17,8 @@ from test_transformer import tiny_model
 
 from prediction_machine.config import SMOLLM2_135M
 from prediction_machine.engine import memory
-from prediction_machine.engine.batching import Batcher, server_worst_case
+from prediction_machine.engine.batching import Batcher
+from prediction_machine.engine.server_batcher import server_worst_case
 from prediction_machine.web.settings import ServerSettings
 
 

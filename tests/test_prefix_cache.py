@@ -40,7 +40,9 @@ def test_copied_prefix_gives_the_same_logits_on_smollm(lm, path):
         for q in QUESTIONS[1:]:
             b = lm.prompt_ids(q)
             entry, n = cache.lookup(b)
-            assert n >= BLOCK and n % BLOCK == 0 and b[:n] == a[:n]  # the shared system prompt, in whole blocks
+            assert (
+                n >= BLOCK and n % BLOCK == 0 and b[:n] == a[:n]
+            )  # the shared system prompt, in whole blocks
             whole, read = prefill(decoder, b)
             cb = KVCache(decoder.cfg, 1, len(b))
             cache.copy_into(entry, n, cb, 0)
@@ -62,7 +64,9 @@ def test_batcher_with_and_without_the_prefix_cache_gives_the_same_steps():
     shared = list(range(100, 140))  # a 40-token "system prompt"
     prompts = [shared + [7, 8, 9], shared + [3], shared + [7, 8, 9]]
     with_cache, without = Batcher(model), Batcher(model, prefix_bytes=0)
-    got = [run_together(with_cache, [(p, GREEDY, 6, set(), None, 5)])[0] for p in prompts]  # one after another
+    got = [
+        run_together(with_cache, [(p, GREEDY, 6, set(), None, 5)])[0] for p in prompts
+    ]  # one after another
     want = [run_together(without, [(p, GREEDY, 6, set(), None, 5)])[0] for p in prompts]
     # 32 = 4 whole blocks of the shared 40: at least one block of each prompt is read by the model
     assert with_cache.prefixes.hits == 2 and with_cache.prefixes.reused == 32 + 32
@@ -70,7 +74,9 @@ def test_batcher_with_and_without_the_prefix_cache_gives_the_same_steps():
         assert [s.id for s in g] == [s.id for s in w]
         for a, b in zip(g, w, strict=True):
             assert [r.id for r in a.prediction.rows] == [r.id for r in b.prediction.rows]
-            assert [r.logit for r in a.prediction.rows] == pytest.approx([r.logit for r in b.prediction.rows], abs=1e-5)
+            assert [r.logit for r in a.prediction.rows] == pytest.approx(
+                [r.logit for r in b.prediction.rows], abs=1e-5
+            )
         assert [s.cached for s in g] == [s.cached for s in w]
 
 

@@ -24,7 +24,9 @@ def test_preview_replays_the_draw_each_step_of_a_seeded_generation_made(lm):
         read = ids + [s.id for s in steps[:n]]
         p = walkthrough.preview(lm.model, read, params, 10, seed=7, draws_before=n)
         assert p.draw.id == step.id and p.draw.u == step.draw.u
-        assert p.draw.cumulative_before == pytest.approx(step.draw.cumulative_before, abs=1e-5)  # cached vs full pass
+        assert p.draw.cumulative_before == pytest.approx(
+            step.draw.cumulative_before, abs=1e-5
+        )  # cached vs full pass
     # without skipping the draws already made, a later step's number is not the one it used
     late = walkthrough.preview(lm.model, ids + [s.id for s in steps[:5]], params, 10, seed=7)
     assert late.draw.u != steps[5].draw.u
@@ -56,7 +58,9 @@ def test_token_sources_tell_the_learners_tokens_from_the_templates(lm):
     assert sources.count("template") == len(ids) - 7
     raw = lm.prompt_ids(PROMPT, chat=False)
     assert set(walkthrough.token_sources(lm.tokenizer, raw, PROMPT)) == {"yours"}
-    w = walkthrough.trace_prompt(lm.model, ids + [330, 331], tokenizer=lm.tokenizer, prompt=PROMPT, generated=2)
+    w = walkthrough.trace_prompt(
+        lm.model, ids + [330, 331], tokenizer=lm.tokenizer, prompt=PROMPT, generated=2
+    )
     assert w.sources[-2:] == ["generated", "generated"] and w.sources[:-2] == sources
 
 

@@ -16,7 +16,7 @@ from conftest import make_app, read_sse, run_in_thread, wait_until
 from hostile_model import LiveServer
 from raw_http import raw_stream, read_until
 
-from prediction_machine.engine import batching
+from prediction_machine.engine import server_batcher
 from prediction_machine.model import models
 from prediction_machine.web import streaming
 
@@ -47,7 +47,7 @@ class Slow:
 
 def test_a_disconnect_frees_its_batch_row_within_one_step(stub, slow_lm, monkeypatch):
     app = make_app(model=stub, max_running=2, max_queued=2)
-    batcher = batching.batcher_for(slow_lm.decoder, 2)
+    batcher = server_batcher.batcher_for(slow_lm.decoder, 2)
     at_gone: list[int] = []
     real_set_gone = streaming.Link.set_gone
 

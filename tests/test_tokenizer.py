@@ -32,7 +32,10 @@ def reference_bpe(text: str, vocab: dict, ranks: dict) -> list[int]:
     for piece in pieces:
         symbols = [alphabet[b] for b in piece.encode("utf-8")]
         while len(symbols) > 1:
-            pairs = [(ranks.get((a, b), 1 << 30), i) for i, (a, b) in enumerate(zip(symbols, symbols[1:], strict=False))]
+            pairs = [
+                (ranks.get((a, b), 1 << 30), i)
+                for i, (a, b) in enumerate(zip(symbols, symbols[1:], strict=False))
+            ]
             rank, i = min(pairs)
             if rank == 1 << 30:
                 break

@@ -28,7 +28,9 @@ def test_eager_and_fast_attention_agree_on_tiny_model():
 
 
 def test_eager_and_fast_attention_agree_on_smollm(lm):
-    idx = torch.tensor([lm.tokenizer.encode_ids("The animal didn't cross the street because it was too tired.")])
+    idx = torch.tensor(
+        [lm.tokenizer.encode_ids("The animal didn't cross the street because it was too tired.")]
+    )
     with torch.no_grad():
         fast, _ = lm.model(idx)
         eager, _ = lm.model(idx, record=True)

@@ -17,7 +17,16 @@ from prediction_machine.model.transformer import Transformer
 
 gguf = pytest.importorskip("gguf")
 
-CFG = ModelConfig(vocab_size=260, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=48, max_seq_len=64, rope_base=10000.0)
+CFG = ModelConfig(
+    vocab_size=260,
+    d_model=32,
+    n_layers=2,
+    n_heads=4,
+    n_kv_heads=2,
+    d_ff=48,
+    max_seq_len=64,
+    rope_base=10000.0,
+)
 OURS_TO_GGUF = {v: k for k, v in weights.GGUF_NAMES.items()}
 
 

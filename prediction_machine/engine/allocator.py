@@ -33,7 +33,9 @@ def keep_freed_memory() -> bool:
     if _done is None:
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+            _done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+                libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            )
         except (OSError, AttributeError):
             _done = False
     return _done

@@ -180,8 +180,12 @@ class Batcher:
     def _let_the_crowd_arrive(self) -> None:
         """If nothing runs, wait while requests keep arriving (see ARRIVAL_GAP_S)."""
         first = time.monotonic()
-        while not self.rows and (now := time.monotonic()) - first < ARRIVAL_MAX_S and now - self.last_arrival < ARRIVAL_GAP_S:
-            self.wake.wait(ARRIVAL_GAP_S - (now - self.last_arrival))  # a submit wakes us early (and re-arms the gap)
+        while not self.rows:
+            now = time.monotonic()
+            if now - first >= ARRIVAL_MAX_S or now - self.last_arrival >= ARRIVAL_GAP_S:
+                return
+            # A submit wakes us early (and re-arms the gap).
+            self.wake.wait(ARRIVAL_GAP_S - (now - self.last_arrival))
 
     def _let_go_of_cancelled(self) -> None:
         """Requests cancelled while still waiting end at once: their consumers are not kept waiting."""
@@ -253,7 +257,8 @@ class Batcher:
         self.prefill_passes += 1
         for r in self.filling:
             r.filled += T
-        first_done = next(i for i in range(m + 1) if i == m or self.filling[i].filled == len(self.filling[i].prompt_ids))
+        first_done = next(i for i in range(m + 1)
+                          if i == m or self.filling[i].filled == len(self.filling[i].prompt_ids))
         done = self.filling[first_done:]
         # `done` stays in self.filling until it has joined the batch: if anything below raises,
         # the loop's handler finds every request in filling or rows and tells each one.
@@ -264,7 +269,8 @@ class Batcher:
         joining = [(first_done + i, r) for i, (r, on) in enumerate(zip(done, going, strict=True)) if on]
         if joining:
             B = len(self.rows)
-            self._reserve(B + len(joining), max(len(r.prompt_ids) for _, r in joining) + 1, [r for _, r in joining])
+            longest = max(len(r.prompt_ids) for _, r in joining)
+            self._reserve(B + len(joining), longest + 1, [r for _, r in joining])
             for j, (i, r) in enumerate(joining):
                 self.fill.copy_row(i, self.cache, B + j)  # its prompt positions become a row of the batch
                 self.rows.append(r)
@@ -308,7 +314,8 @@ class Batcher:
             r, d = reqs[i], c.draw
             index = len(r.ids) - len(r.prompt_ids)
             r.ids.append(d.id)
-            finish = finish_reason(d.id, r.stop_ids, index + 1, r.max_new_tokens, len(r.ids), self.cfg.max_seq_len)
+            finish = finish_reason(d.id, r.stop_ids, index + 1, r.max_new_tokens, len(r.ids),
+                                   self.cfg.max_seq_len)
             r.out.put(Step(index, d.id, d.prob, c.model_prob, c.prediction, d, cached[i], ms, finish))
             if finish:
                 r.out.put(None)
@@ -343,12 +350,14 @@ class Batcher:
         have_rows, have_pos = (0, 0) if old is None else (len(old.lengths), old.max_len)
         if have_rows >= rows and have_pos >= positions:
             return
-        furthest = max(len(r.prompt_ids) + r.max_new_tokens for r in self.rows + list(joining))  # no row goes beyond
+        # No row goes beyond its prompt and its new tokens.
+        furthest = max(len(r.prompt_ids) + r.max_new_tokens for r in self.rows + list(joining))
         n_pos = max(have_pos, positions, min(furthest, self.cfg.max_seq_len, (positions // GROW + 1) * GROW))
         self._grow(max(have_rows, rows), n_pos)
 
     def _grow(self, n_rows: int, n_pos: int) -> None:
-        """A bigger cache holding the running rows, built one layer at a time (old layers freed as it goes)."""
+        """A bigger cache holding the running rows, built one layer at a time (old layers freed as it
+        goes)."""
         old, B = self.cache, len(self.rows)
         new = KVCache(self.cfg, n_rows, 0)  # rows and lengths only; the layers come next
         new.max_len = n_pos
@@ -359,42 +368,11 @@ class Batcher:
                 t = torch.zeros(n_rows, n_pos, self.cfg.n_kv_heads, self.cfg.head_dim)  # (rows, S_max, K, hd)
                 if theirs is not None:
                     t[:B, :S] = theirs[layer][:B, :S]
-                    theirs[layer] = None  # the old layer goes now: growing costs one layer, not a second cache
+                    # The old layer goes now: growing costs one layer, not a second cache.
+                    theirs[layer] = None
                 mine[layer] = t
         if old is not None:
             new.lengths[:B] = old.lengths[:B]
         self.cache = new
         self.grows += 1
         self.peak_rows, self.peak_positions = max(self.peak_rows, n_rows), max(self.peak_positions, n_pos)
-
-
-def server_worst_case(cfg, limits, base_bytes: int | None = None) -> memory.WorstCase:
-    """The memory worst case of a server with `limits` (web.settings.ServerSettings, or anything with its fields).
-
-    The longest request: a prompt of max_prompt_tokens, then up to max_new_tokens continuation
-    ids (Step and Play resume from them), then max_new_tokens new tokens.
-    """
-    return memory.worst_case(cfg, max_prompt_tokens=limits.max_prompt_tokens, max_continuation=limits.max_new_tokens,
-                             max_new_tokens=limits.max_new_tokens, max_running=limits.max_running,
-                             prefix_cache_bytes=DEFAULT_BYTES, chunk_tokens=PREFILL_BUDGET_IDLE,
-                             budget_bytes=limits.max_memory_mb * memory.MB, base_bytes=base_bytes)
-
-
-_batchers: dict[int, Batcher] = {}
-_batchers_lock = threading.Lock()
-
-
-def batcher_for(decoder, max_rows: int = 32, limits=None) -> Batcher:
-    """The one batcher of a decoder (a Transformer or a fastpath.FusedDecoder), created on first use.
-
-    `limits` (web.settings.ServerSettings: max_memory_mb and the request limits) sets its KV
-    budget when it is created: --max-memory minus what the process holds (or soon will: memory.base_bytes).
-    """
-    with _batchers_lock:
-        b = _batchers.get(id(decoder))
-        if b is None or b.decoder is not decoder:
-            plan = None if limits is None else server_worst_case(decoder.cfg, limits, memory.base_bytes(decoder))
-            b = _batchers[id(decoder)] = Batcher(decoder, max_rows, None if plan is None else plan.kv_budget)
-            b.plan = plan  # the worst case its budget came from (serve prints it)
-        b.max_rows = max(b.max_rows, max_rows)
-        return b

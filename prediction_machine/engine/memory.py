@@ -42,7 +42,8 @@ def request_bytes(cfg: ModelConfig, prompt_tokens: int, max_new_tokens: int) -> 
 
 
 def pass_bytes(cfg: ModelConfig, rows: int, tokens: int, keys: int) -> int:
-    """Working memory of one forward pass: `tokens` new positions in all, `rows` sequences, `keys` positions seen.
+    """Working memory of one forward pass: `tokens` new positions in all, `rows` sequences, `keys`
+    positions seen.
 
     Counted generously: the residual stream and its normalised copy, the fused q/k/v and
     gate/up products, the attention scores of one layer (B, H, T, S) and their softmax, the
@@ -81,10 +82,12 @@ class WorstCase:
 
     def describe(self) -> str:
         budget = f"the --max-memory budget of {self.budget / MB:,.0f} MB"
-        verdict = f"within {budget}" if self.total <= self.budget else f"over {budget}: generations beyond it wait their turn"
-        return (f"memory worst case {self.total / MB:,.0f} MB = {self.base / MB:,.0f} MB now + {self.max_running} x "
-                f"{self.per_request / MB:,.0f} MB per longest request + {self.prefix_cache / MB:,.0f} MB prefix cache + "
-                f"{self.working / MB:,.0f} MB working; {verdict}")
+        within = self.total <= self.budget
+        verdict = f"within {budget}" if within else f"over {budget}: generations beyond it wait their turn"
+        return (f"memory worst case {self.total / MB:,.0f} MB = {self.base / MB:,.0f} MB now + "
+                f"{self.max_running} x {self.per_request / MB:,.0f} MB per longest request + "
+                f"{self.prefix_cache / MB:,.0f} MB prefix cache + {self.working / MB:,.0f} MB working; "
+                f"{verdict}")
 
 
 def worst_case(cfg: ModelConfig, *, max_prompt_tokens: int, max_continuation: int, max_new_tokens: int,
@@ -102,7 +105,8 @@ def worst_case(cfg: ModelConfig, *, max_prompt_tokens: int, max_continuation: in
 
 def base_bytes(decoder) -> int:
     """What the process holds now, plus the weight-layout copies a fused decoder is still making
-    (its layout probe runs in the background after the model is ready; fastpath.FusedDecoder.bytes_to_come)."""
+    (its layout probe runs in the background after the model is ready;
+    fastpath.FusedDecoder.bytes_to_come)."""
     return resident_bytes() + getattr(decoder, "bytes_to_come", lambda: 0)()
 
 

@@ -84,7 +84,9 @@ class PrefixCache:
         _, m = self.lookup(ids + [0] * BLOCK, count=False)  # padded: how much of ids itself is held
         if m >= n:
             return  # already held
-        kv = torch.stack([torch.stack([k[row, :n], v[row, :n]]) for k, v in zip(cache.k, cache.v, strict=True)])
+        kv = torch.stack(
+            [torch.stack([k[row, :n], v[row, :n]]) for k, v in zip(cache.k, cache.v, strict=True)]
+        )
         e = Entry(tuple(ids[:n]), kv.clone())  # (L, 2, n, K, hd), a copy that outlives the batch
         if e.bytes > self.max_bytes:
             return

@@ -231,6 +231,7 @@ def load(name: str | None = None, precision: str | None = None, probe_layouts: b
                 "or give a path to a checkpoint folder"
             )
         lm = LanguageModel(name, ckpt)
-        lm.set_precision(precision or DEFAULT_PRECISION, probe_layouts)  # the fused path unless asked (test_fastpath.py)
+        # The fused path unless asked otherwise (tests/test_fastpath.py holds it to the textbook).
+        lm.set_precision(precision or DEFAULT_PRECISION, probe_layouts)
         _loaded[name] = lm
         return lm

@@ -251,7 +251,8 @@ def read_hf_folder(folder: Path) -> Checkpoint:
         raise WeightsError(f"checkpoint folder not found: {folder}")
     for need in ("config.json", "tokenizer.json"):
         if not (folder / need).is_file():
-            raise WeightsError(f"{folder} has no {need}; a checkpoint folder needs config.json, *.safetensors and tokenizer.json")
+            raise WeightsError(f"{folder} has no {need}; a checkpoint folder needs config.json, "
+                               "*.safetensors and tokenizer.json")
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise WeightsError(f"{folder} has no *.safetensors weight files")
@@ -316,7 +317,9 @@ def read_hf_folder(folder: Path) -> Checkpoint:
 OWN_FORMAT = "prediction-machine/1"
 
 
-def save_checkpoint(folder: Path, model: torch.nn.Module, tokenizer_json: str, extra: dict | None = None) -> None:
+def save_checkpoint(
+    folder: Path, model: torch.nn.Module, tokenizer_json: str, extra: dict | None = None
+) -> None:
     """Save a model the curriculum trained: weights, config and tokenizer, each replaced atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -325,7 +328,9 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, tokenizer_json: str, e
     atomic_write_bytes(folder / "tokenizer.json", lambda t: Path(t).write_text(tokenizer_json))
     atomic_write_bytes(folder / "model.safetensors", lambda t: save_file(state, t))
     # Written last: a folder with prediction-machine.json is complete.
-    atomic_write_bytes(folder / "prediction-machine.json", lambda t: Path(t).write_text(json.dumps(meta, indent=2)))
+    atomic_write_bytes(
+        folder / "prediction-machine.json", lambda t: Path(t).write_text(json.dumps(meta, indent=2))
+    )
 
 
 def read_own_folder(folder: Path) -> Checkpoint:

@@ -107,7 +107,7 @@ class EarlyResponder:
             if not self.clients.acquire(blocking=False):
                 conn.close()  # MAX_CLIENTS already being answered: a flood is not queued here
                 continue
-            answering = threading.Thread(target=self._answer_one, args=(conn,), name="pm-early-client", daemon=True)
+            answering = threading.Thread(target=self._answer_one, args=(conn,), daemon=True)
             answering.start()
 
     def _answer_one(self, conn: socket.socket) -> None:

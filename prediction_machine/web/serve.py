@@ -305,7 +305,7 @@ def announce_memory(app, settings: ServerSettings) -> threading.Thread:
     """Once the model is ready: make its batcher under --max-memory, print the worst case it was sized for."""
 
     def wait() -> None:
-        from prediction_machine.engine import batching
+        from prediction_machine.engine import server_batcher
         from prediction_machine.model import models
 
         loader = app.state.model_loader
@@ -313,7 +313,7 @@ def announce_memory(app, settings: ServerSettings) -> threading.Thread:
             time.sleep(0.2)
         if loader.state == "ready":
             lm = models.load(settings.model)  # already loaded: the same object the routes use
-            b = batching.batcher_for(lm.decoder, settings.max_running, limits=settings)
+            b = server_batcher.batcher_for(lm.decoder, settings.max_running, limits=settings)
             print(b.plan.describe(), file=sys.stderr, flush=True)
 
     thread = threading.Thread(target=wait, name="pm-memory-plan", daemon=True)

@@ -87,7 +87,7 @@ class TensorMLP:
 
     @torch.no_grad()
     def hidden_outputs(self, X: torch.Tensor) -> list[torch.Tensor]:
-        """What each hidden layer outputs for points X (N, 2): one (N, O) tensor per hidden layer, activated."""
+        """What each hidden layer outputs for points X (N, 2): one (N, O) tensor per hidden layer."""
         outs, h = [], X
         for W, b in self.params[:-1]:
             h = ACT[self.activation](h @ W.T + b)  # (N, I) @ (I, O) + (O,) -> (N, O)

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, BaseModel, Field
 
-from prediction_machine.engine import batching
+from prediction_machine.engine import server_batcher
 from prediction_machine.inference import walkthrough
 from prediction_machine.inference.embedding import EmbeddingView
 from prediction_machine.inference.prediction import Prediction
@@ -317,7 +317,7 @@ def generate_stream(req: GenerateRequest, request: Request):
         )
     params = req.params()
     # Every stream joins one shared decode loop: concurrent students share each pass over the weights.
-    batcher = batching.batcher_for(lm.decoder, settings(request).max_running, limits=settings(request))
+    batcher = server_batcher.batcher_for(lm.decoder, settings(request).max_running, limits=settings(request))
 
     def begin(feed):  # on the event loop, once a slot is ours: the decode loop pushes each Step into feed
         queued = batcher.submit(ids, params, req.max_new_tokens, lm.stop_ids, req.seed, req.top_n, out=feed)

@@ -88,8 +88,8 @@ def shipped_models() -> dict:
              summary="Start a short live training run of the pixel or note model; returns its job id")
 def start_training(req: TrainRequest, request: Request) -> dict:
     # The page's short run: the shipped recipe with fewer steps (and a warm-up a tenth as long).
-    cfg = fit_warmup(replace(recipes.get(req.kind).config, steps=req.steps, eval_every=max(10, req.steps // 10),
-                             sample_every=max(10, req.steps // 5)))
+    cfg = fit_warmup(replace(recipes.get(req.kind).config, steps=req.steps,
+                             eval_every=max(10, req.steps // 10), sample_every=max(10, req.steps // 5)))
     job = manager(request).start(f"sequences-{req.kind}",
                                  lambda stop, pause: train.train(cfg, None, stop, pause),
                                  owner=creator(request))
