@@ -82,6 +82,9 @@ def test_each_view_code_link_shows_its_own_module(page, artifacts):
         .inner_text()
         .startswith("# prediction_machine/model/transformer.py")
     )
+    # The sampling stage's code is the one-row draw; one line under it names its batched twin and test.
+    note = page.locator("#stage-sampling .code-note").first
+    assert "draw_rows" in note.inner_text() and "tests/test_batched_sampling.py" in note.inner_text()
     page.locator("#stage-tokenizer").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "code-links-desktop.png"))
 

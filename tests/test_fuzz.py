@@ -53,6 +53,7 @@ def sse_is_valid(ctx, response, case):
 SEMANTIC_422 = (
     "prompt: is ",  # "... N tokens long; the limit here is M": a token count, not a character count
     "prompt: has no tokens",
+    "question: is ",  # "... N tokens with the chat markers; these models read at most 128": tokens
     "max_new_tokens: prompt (",  # prompt + max_new_tokens beyond the model's context
     "continuation: ",  # ids outside the vocabulary, or past the context
     "layers: ",  # layer numbers beyond this model, or a selection over the attention payload bound

@@ -87,6 +87,8 @@ export function codeLink(qualname, label = "view code") {
       pre.dataset.file = data.file;
       pre.textContent = `# ${data.file}, line ${data.line}\n${data.source}`;
       pre.dataset.loaded = "1";
+      // Where the server runs a batched twin of this code, one line says so (and which test checks it).
+      if (data.note) details.append(el("p", { class: "note code-note", text: data.note }));
     } catch (error) {
       pre.textContent = say("could_not_load_source", { message: error.message });
     }

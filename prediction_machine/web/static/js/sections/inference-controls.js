@@ -50,12 +50,20 @@ export function buildControls({ onSettings, onExample }) {
 
   const fixed = (v) => v.toFixed(2);
   c.sliders = {
-    temperature: slider("temperature", "Temperature", [0, 2, 0.05, 0.0],
+    // Range and start come from the server (applyServerSampling); until it answers, greedy.
+    temperature: slider("temperature", "Temperature", [0, 1, 0.05, 0],
       (v) => (v === 0 ? "0 (greedy)" : fixed(v)),
       onSettings),
     top_k: slider("top_k", "Top-k", [0, 100, 1, 0], (v) => (v === 0 ? "off" : String(v)), onSettings),
     top_p: slider("top_p", "Top-p", [0.05, 1, 0.01, 1], (v) => (v >= 1 ? "off" : fixed(v)), onSettings),
     min_p: slider("min_p", "Min-p", [0, 0.5, 0.01, 0], (v) => (v === 0 ? "off" : fixed(v)), onSettings),
+  };
+  // The server's sampling defaults (GET /api/settings): the temperature's maximum, and its default
+  // unless the learner (or a shared link) has already chosen one.
+  // `chosen`: the temperature a shared link or the learner set before the server answered, or null.
+  c.applyServerSampling = (sampling, chosen) => {
+    c.sliders.temperature.input.max = sampling.max_temperature;
+    c.sliders.temperature.set(chosen ?? sampling.temperature);
   };
   c.seed = el("input", { type: "number", id: "seed", min: 0, value: 42, "aria-label": say("random_seed") });
   c.seed.addEventListener("input", onSettings);

@@ -19,8 +19,13 @@ export function resetState(state) {
     traces: new Map(), traceWant: null });
 }
 
-// Temperature 0 takes the top token: no random number is drawn. The server uses the same threshold.
-export const greedy = (p) => p.temperature < 1e-5;
+// Temperature 0 takes the top token: no random number is drawn. The threshold is the server's own
+// (GET /api/settings, sampling.greedy_below), set by useServerSampling once it answers.
+let greedyBelow = 0;
+export const greedy = (p) => p.temperature <= greedyBelow;
+export function useServerSampling(sampling) {
+  greedyBelow = sampling.greedy_below;
+}
 export const sameRun = (a, b) => a && b && JSON.stringify(a) === JSON.stringify(b);
 
 // The token ids generated before step n: what a request continues from.

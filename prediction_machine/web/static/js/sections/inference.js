@@ -12,7 +12,7 @@ import { words } from "../lib/words.js";
 import { buildControls } from "./inference-controls.js";
 import * as render from "./inference-render.js";
 import { continuation, drawPlan, newState, recordStep, resetState, sameRun,
-  selectStep } from "./inference-state.js";
+  selectStep, useServerSampling } from "./inference-state.js";
 
 const say = words("inference");
 
@@ -207,6 +207,9 @@ export function mount(root) {
 
   // ---------------------------------------------------------------- a shared link: the same view again
   reset();
+  // A shared link's temperature may pass the slider's range until the server states the maximum.
+  let sharedTemperature = null;
+  const chosenTemperature = () => sharedTemperature ?? c.sliders.temperature.value();
   const shared = sharedState("inference");
   if (shared) {
     if (shared.prompt) c.prompt.value = shared.prompt;
@@ -217,12 +220,18 @@ export function mount(root) {
       if (shared[key] !== undefined
         && Number.isFinite(Number(shared[key]))) c.sliders[name].set(Number(shared[key]));
     }
+    if (Number.isFinite(Number(shared.t))) sharedTemperature = Number(shared.t);
     state.touched = true;
   }
-  refreshTokens();
+  // The first tokens wait for the server's sampling settings, so the sliders are the server's
+  // before anything is drawn.
+  const settled = api.get("/api/settings").then(({ sampling }) => {
+    useServerSampling(sampling);
+    c.applyServerSampling(sampling, state.touched ? chosenTemperature() : null);
+  }).catch(showError).finally(refreshTokens);
   const n = shared ? Math.min(Number(shared.n) || 0, Number(c.maxTokens.value)) : 0;
   if (n > 0) {
-    run(n).then(() => { // seeded, so the same tokens come back
+    settled.then(() => run(n)).then(() => { // seeded, so the same tokens come back
       const step = Math.min(Number(shared.step) || n, state.steps.length);
       if (step >= 1) select(step - 1);
       root.dataset.shared = "1";
