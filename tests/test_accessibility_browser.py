@@ -26,23 +26,31 @@ def prepare(page) -> None:
     page.wait_for_selector("#attention .att-item", timeout=120_000)
     page.wait_for_selector("#bp-boundary[data-step='0']", timeout=60_000)
     page.wait_for_selector("#attention .att-item >> nth=2")
-    page.locator("#attention .att-item").nth(2).hover()  # a word picked: the shaded chips are what learners read
+    page.locator("#attention .att-item").nth(
+        2
+    ).hover()  # a word picked: the shaded chips are what learners read
     page.wait_for_timeout(500)
 
 
 def serious(page) -> list[dict]:
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]})
+    results = Axe().run(
+        page, options={"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]}
+    )
     found = results.response["violations"]
     return [v for v in found if v.get("impact") in ("serious", "critical")], found
 
 
 def describe(violations: list[dict]) -> str:
-    return "\n".join(f"{v['id']} ({v['impact']}, {len(v['nodes'])} nodes): " +
-                     "; ".join(" ".join(n["target"]) if isinstance(n["target"][0], str) else str(n["target"])
-                               for n in v["nodes"][:8])
-                     for v in violations)
+    return "\n".join(
+        f"{v['id']} ({v['impact']}, {len(v['nodes'])} nodes): "
+        + "; ".join(
+            " ".join(n["target"]) if isinstance(n["target"][0], str) else str(n["target"])
+            for n in v["nodes"][:8]
+        )
+        for v in violations
+    )
 
 
 @pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)], ids=["desktop", "phone"])
@@ -52,7 +60,9 @@ def test_no_serious_or_critical_violations(page, artifacts, width, height):
     bad, everything = serious(page)
     (artifacts / f"axe-{width}.json").write_text(json.dumps(everything, indent=1))
     nodes = sum(len(v["nodes"]) for v in bad)
-    print(f"axe at {width}×{height}: {len(everything)} rules violated in all, {nodes} serious or critical nodes")
+    print(
+        f"axe at {width}×{height}: {len(everything)} rules violated in all, {nodes} serious or critical nodes"
+    )
     assert not bad, f"{nodes} serious or critical nodes at {width}×{height}:\n{describe(bad)}"
 
 

@@ -166,3 +166,14 @@ def test_the_library_and_cli_work_without_web(tmp_path):
         "serve": "2",
     }, result.stderr[-3000:]
     assert "serve needs the web part of prediction-machine" in result.stderr
+
+
+def test_make_test_lints_first_and_the_declared_line_length_is_enforced():
+    import re
+    import tomllib
+
+    root = PACKAGE.parent
+    makefile = (root / "Makefile").read_text()
+    assert re.search(r"^test: lint\b", makefile, re.M), "make test must run make lint first"
+    ruff = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert ruff["line-length"] == 110 and "E501" not in ruff["lint"].get("ignore", [])

@@ -39,11 +39,16 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifa
     # Before any run exists there is nothing to resume: the saved-run row is hidden, and a stray click
     # gets a plain message, not a validation error.
     page.wait_for_selector("#cur-resume", state="attached")
-    assert page.locator("#cur-resume").is_hidden() and page.locator("[data-action='resume-pretrain']").is_hidden()
+    assert (
+        page.locator("#cur-resume").is_hidden()
+        and page.locator("[data-action='resume-pretrain']").is_hidden()
+    )
     page.locator("[data-action='resume-pretrain']").dispatch_event("click")
     message = lab.locator("#cur-pretrain .error").inner_text()
     assert "no saved run to resume" in message and "pattern" not in message, message
-    api = httpx.post(lab_url + "/api/curriculum/pretrain", json={"resume": ""}, timeout=30)  # the API says it plainly too
+    api = httpx.post(
+        lab_url + "/api/curriculum/pretrain", json={"resume": ""}, timeout=30
+    )  # the API says it plainly too
     assert api.status_code == 422 and "no saved run to resume" in api.json()["error"], api.text
     assert page.locator("#cur-ft-base option").count() == 1  # only the shipped base to start from, so far
 
@@ -61,7 +66,9 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifa
     assert "bytes per token" in lab.locator("#cur-pretrain .ratio").inner_text()
     assert lab.locator("#cur-pretrain .stats dd").nth(2).inner_text() != "–"  # parameter count shown
     page.locator("#cur-pretrain button", has_text="Stop").click()
-    page.wait_for_function("() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')")
+    page.wait_for_function(
+        "() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')"
+    )
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-pretrain.png"))
 
     # -- the stopped run is on disk and can be resumed from where it stopped
@@ -70,10 +77,13 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifa
     stopped_at = int(lab.locator("#cur-pretrain .stats dd").first.inner_text().split("/")[0])
     page.click("[data-action='resume-pretrain']")
     page.wait_for_function(
-        f"() => parseInt(document.querySelector('#cur-pretrain .stats dd').textContent) > {stopped_at}")
+        f"() => parseInt(document.querySelector('#cur-pretrain .stats dd').textContent) > {stopped_at}"
+    )
     assert lab.locator("#cur-pretrain .merges li").count() > 0  # the vocabulary came back with the run
     page.locator("#cur-pretrain button", has_text="Stop").click()
-    page.wait_for_function("() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')")
+    page.wait_for_function(
+        "() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')"
+    )
 
     # -- fine-tuning the run just pre-trained (not the shipped base): a few steps, then the comparison
     assert (shipped_checkpoint("shakespeare-base") / "prediction-machine.json").is_file()
@@ -90,10 +100,15 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifa
     assert started.value.request.post_data_json["base"] == mine
     page.wait_for_selector("#cur-compare .compare[data-tuned^='finetune-'] .sides .side >> nth=1")
     assert page.get_attribute("#cur-compare .compare", "data-base") == mine
-    assert lab.locator("#cur-compare .side h5").all_inner_texts() == [f"Base: my run {mine} (pre-trained only)", "Tuned (after fine-tuning)"]
+    assert lab.locator("#cur-compare .side h5").all_inner_texts() == [
+        f"Base: my run {mine} (pre-trained only)",
+        "Tuned (after fine-tuning)",
+    ]
     assert "4 / 4" in lab.locator("#cur-finetune .stats dd").first.inner_text()
     tuned = page.get_attribute("#cur-compare .compare", "data-tuned")
-    assert json.loads((lab_runs / tuned / "run.json").read_text())["base"] == mine  # recorded by its run id, no path
+    assert (
+        json.loads((lab_runs / tuned / "run.json").read_text())["base"] == mine
+    )  # recorded by its run id, no path
     assert lab.locator("#cur-compare .dist tbody tr").count() >= 2
     assert "probability mass" in lab.locator("#cur-compare .moved").inner_text()
     assert "tokens of Shakespeare" in lab.locator("#cur-cost").inner_text()

@@ -109,14 +109,19 @@ def test_canvas_and_svg_figures_save_as_valid_images(page, artifacts):
 
     # Every drawn figure of the section got its buttons, and no button sits inside a control.
     bars = page.locator("#backprop .figure-export").count()
-    drawn = page.evaluate("() => [...document.querySelectorAll('#backprop svg, #backprop canvas')]"
-                          ".filter(n => { const r = n.getBoundingClientRect(); return r.width >= 140 && r.height >= 70"
-                          " && !n.closest('button, summary, a') && !n.parentElement.closest('svg'); }).length")
+    drawn = page.evaluate(
+        "() => [...document.querySelectorAll('#backprop svg, #backprop canvas')]"
+        ".filter(n => { const r = n.getBoundingClientRect(); return r.width >= 140 && r.height >= 70"
+        " && !n.closest('button, summary, a') && !n.parentElement.closest('svg'); }).length"
+    )
     assert bars == drawn >= 3
 
 
 SHARED = {  # a shared link, and the controls that must show its values once the page has opened it
-    "backprop": ("#backprop?dataset=spiral&lr=0.03&layers=2&width=8", {"#bp-dataset": "spiral", "#bp-lr": "0.03"}),
+    "backprop": (
+        "#backprop?dataset=spiral&lr=0.03&layers=2&width=8",
+        {"#bp-dataset": "spiral", "#bp-lr": "0.03"},
+    ),
     "attention": ("#attention?layer=13&head=8", {"#att-layer": "13", "#att-head": "8"}),
 }
 

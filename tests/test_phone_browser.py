@@ -29,14 +29,17 @@ def test_the_checks_find_what_they_look_for(page):
     """The helpers are not vacuous: a wide table inside a figure and a 13 px checkbox are caught."""
     page.set_viewport_size(PHONE)
     page.goto("/")
-    page.wait_for_selector("#bp-playground .bp-canvas, #bp-playground canvas", timeout=60_000)  # mounted: nothing will re-render the probe away
+    page.wait_for_selector(
+        "#bp-playground .bp-canvas, #bp-playground canvas", timeout=60_000
+    )  # mounted: nothing will re-render the probe away
     page.evaluate(
         "() => { const f = document.querySelector('#backprop [data-mount]');"
         " const box = document.createElement('div'); box.id = 'probe'; box.style.overflowX = 'auto';"
         " const wide = document.createElement('div'); wide.style.width = '900px'; wide.textContent = 'wide';"
         " const tick = document.createElement('input'); tick.type = 'checkbox';"
         " tick.style.width = '13px'; tick.style.height = '13px'; tick.style.minHeight = '0';"
-        " box.append(wide, tick); f.append(box); }")
+        " box.append(wide, tick); f.append(box); }"
+    )
     assert any("#probe" in s and "scrolls sideways" in s for s in sideways_scrollers(page, "#backprop"))
     small = small_controls(page, "#backprop")
     assert any("input" in s and "13×" in s for s in small), small

@@ -29,9 +29,13 @@ def test_every_section_at_both_widths(page, artifacts, width, height):
         # CSS animations off, and a long wait: on a loaded machine a section can take a while to settle.
         data = locator.screenshot(path=str(path), animations="disabled", timeout=90_000)
         shot_w, shot_h, rows = decode_png(data, unfilter=False)
-        assert abs(shot_h - round(box["height"])) <= 2, f"{section}: {shot_h}px shot of a {box['height']:.0f}px section"
+        assert abs(shot_h - round(box["height"])) <= 2, (
+            f"{section}: {shot_h}px shot of a {box['height']:.0f}px section"
+        )
         # A blank picture filters to runs of zeros; a drawn one to many different bytes.
-        assert shot_w <= width and len({b for row in rows[::25] for b in row[::13]}) > 40, f"{section} looks blank"
+        assert shot_w <= width and len({b for row in rows[::25] for b in row[::13]}) > 40, (
+            f"{section} looks blank"
+        )
     page.screenshot(path=str(artifacts / f"screenshot-{width}-top.png"))
     if width == 1280:  # the README's picture (docs/screenshot.png is copied from it): a sampled answer
         page.set_viewport_size({"width": 1000, "height": 1150})

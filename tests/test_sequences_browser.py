@@ -22,7 +22,11 @@ SPY = """
     createOscillator() {
       const osc = super.createOscillator();
       const start = osc.start.bind(osc);
-      osc.start = (...a) => { window.__audio.started++; window.__audio.frequencies.push(osc.frequency.value); return start(...a); };
+      osc.start = (...a) => {
+        window.__audio.started++;
+        window.__audio.frequencies.push(osc.frequency.value);
+        return start(...a);
+      };
       return osc;
     }
   }
@@ -63,7 +67,10 @@ def test_draw_a_digit_step_by_step(seq_page, artifacts):
         seen.add(tuple(bar_probs(page, "#digit-dist")))
     assert len(seen) > 5, "the distribution bars should change from pixel to pixel"
     assert "Pixel 21 of 64" in page.inner_text("#digit-dist-caption")
-    assert "u =" in page.inner_text("#digit-dist .draw-text") and page.locator("#digit-dist .u-marker").count() == 1
+    assert (
+        "u =" in page.inner_text("#digit-dist .draw-text")
+        and page.locator("#digit-dist .u-marker").count() == 1
+    )
     page.click("#digit-play")
     page.wait_for_selector("#digit-verdict")
     assert page.get_attribute("#pixel-grid", "data-filled") == "64"

@@ -35,4 +35,6 @@ def test_the_page_waits_for_a_loading_model_with_a_note(page, artifacts):
         loading["on"] = False  # the model is ready: the next retry gets the real answer
         page.wait_for_selector("#prompt-tokens .token", timeout=30_000)
         note.wait_for(state="detached", timeout=5_000)
-        assert loading["refused"] >= 1 and not [t for t in page.locator("[role=alert]").all_inner_texts() if t.strip()]
+        assert loading["refused"] >= 1 and not [
+            t for t in page.locator("[role=alert]").all_inner_texts() if t.strip()
+        ]
