@@ -2,7 +2,7 @@
 
 GGUF (llama.cpp's format) is a header of key/value metadata and tensor descriptions, then the
 tensors' bytes. The `gguf` package's reader makes a numpy view for every value of the header,
-which for SmolLM2's 49,152 tokens and 48,900 merges took 4.2 s on a 2-core AMD EPYC; this file
+which for SmolLM2's 49,152 tokens and 48,900 merges takes seconds (docs/performance.md); this file
 walks the header with `struct` instead, and dequantizes the two block formats the default model
 uses (Q4_1, Q8_0) in place with numpy. Other block formats go to `gguf.quants.dequantize`.
 tests/test_weights.py checks both against the `gguf` package, bit for bit.
