@@ -146,3 +146,13 @@ def test_every_layout_decodes_within_bound_of_the_textbook(lm, reference_and_fus
         worst = (steps[0] - steps[1]).abs().max().item()
     assert worst < LOGIT_BOUND
     assert torch.equal(steps[0].argmax(-1), steps[1].argmax(-1))
+
+
+def test_the_split_layout_reads_the_models_own_weights_and_copies_none():
+    model = tiny_model(31)
+    decoder = fastpath.FusedDecoder(model)
+    decoder.prepare("split")
+    attn, mlp = model.blocks[0].attn, model.blocks[0].mlp
+    for m, weight in ((decoder.layers[0].qkv, attn.k.weight), (decoder.layers[0].gate_up, mlp.up.weight)):
+        # one buffer: the stack the split layout reads is the storage the textbook module multiplies
+        assert m.stored["split"].untyped_storage().data_ptr() == weight.untyped_storage().data_ptr()

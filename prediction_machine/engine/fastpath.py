@@ -73,13 +73,24 @@ class Matrices:
     """
 
     def __init__(self, *parts: torch.Tensor):
+        if len(parts) > 1:
+            # One buffer holds the stack, and the module's own weights become views of it: the split
+            # layout then reads the stack as it is, and no weight is held twice. Same values, so the
+            # textbook model computes exactly what it did.
+            self.stack = torch.cat([p.detach() for p in parts])  # (out, in)
+            start = 0
+            for p in parts:
+                p.data = self.stack[start : start + p.shape[0]]  # (out_part, in): a view of the stack
+                start += p.shape[0]
+        else:
+            self.stack = parts[0].detach()  # (out, in)
         self.parts = [p.detach() for p in parts]  # the textbook module's weights: shared, no copy
-        self.out, self.inp = sum(p.shape[0] for p in self.parts), self.parts[0].shape[1]
+        self.out, self.inp = self.stack.shape
         self.onednn = ONEDNN
         self.stored: dict[str, torch.Tensor] = {}  # layout -> its copy (plain needs none)
 
     def stacked(self) -> torch.Tensor:
-        return self.parts[0] if len(self.parts) == 1 else torch.cat(self.parts)  # (out, in)
+        return self.stack  # (out, in)
 
     def prepare(self, layout: str) -> None:
         """Make `layout`'s copy if it has none yet (packing the whole model takes about a second)."""
@@ -182,8 +193,7 @@ class FusedDecoder:
         if self.tuning is None or not self.tuning.is_alive():
             return 0
         weights = sum(m.out * m.inp * 4 for m in self.matrices())  # fp32, every matrix once
-        stacks = sum(m.out * m.inp * 4 for m in self.matrices() if len(m.parts) > 1)  # "split" copies these
-        return weights + weights * ("packed" in self.available_layouts()) + stacks
+        return weights + weights * ("packed" in self.available_layouts())  # "split" is a view: no copy
 
     def one_token_products(self, layout: str, rows: int) -> None:
         """Every matrix product of one decode step at `rows` rows, in `layout`: what the probe times."""
