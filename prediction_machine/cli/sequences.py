@@ -10,29 +10,17 @@ The same decoder, sampling code and generation loop as `generate`; only the toke
 
 from __future__ import annotations
 
-import argparse
-import math
 from pathlib import Path
 
-from prediction_machine.cli.output import UsageError, console, emit
+from prediction_machine.cli.output import UsageError, console, emit, finite
 
 SHADES = " .:-=+*#%@"  # grey levels 0..16 in a terminal, lightest first
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 def register(sub) -> None:
     s = sub.add_parser("draw", help="draw an 8x8 digit pixel by pixel with the tiny pixel model")
     s.add_argument("--digit", default="any", help="0..9, or 'any' (default)")
-    s.add_argument("--temperature", type=_number, default=1.0,
+    s.add_argument("--temperature", type=finite, default=1.0,
                    help="0 = always the likeliest grey (default 1)")
     s.add_argument("--seed", type=int, default=None, help="the same seed draws the same digit")
     s.add_argument("--png", type=Path, default=None, help="also write the drawing to this PNG file")
@@ -43,7 +31,7 @@ def register(sub) -> None:
     s.add_argument("--start", default="",
                    help="first notes, e.g. 'C5 B4:0.5 A4:2' (name:beats; default 1 beat)")
     s.add_argument("--notes", type=int, default=32, help="at most this many new notes (1..126, default 32)")
-    s.add_argument("--temperature", type=_number, default=1.0,
+    s.add_argument("--temperature", type=finite, default=1.0,
                    help="0 = always the likeliest token (default 1)")
     s.add_argument("--seed", type=int, default=None, help="the same seed composes the same tune")
     s.add_argument("--midi", type=Path, default=None, help="also write the tune to this standard MIDI file")
