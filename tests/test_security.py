@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -500,3 +501,23 @@ def test_classroom_server_end_to_end_token_never_logged(stub):
         returncode, out = server.stop(signal.SIGTERM), server.output()
     assert returncode == 0, out
     assert TOKEN not in out and "Classroom mode" in out
+
+
+def test_a_weak_teacher_token_is_refused_at_start_like_a_weak_class_token(stub):
+    # "PREDICTION_MACHINE_TEACHER_TOKEN=abc" was accepted: a student who tried "Bearer abc" listed
+    # every job and stopped another student's. Now serve refuses to start, and says why.
+    from conftest import free_port
+
+    from prediction_machine.web.serve import ServeError, check_teacher_token
+
+    env = {**os.environ, "PREDICTION_MACHINE_TEACHER_TOKEN": "abc"}
+    done = subprocess.run(
+        [sys.executable, "-m", "prediction_machine", "serve", "--port", str(free_port()), "--model", stub,
+         "--token", TOKEN],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60, env=env,
+    )
+    assert done.returncode == 2, done.stdout
+    assert "TEACHER_TOKEN must be at least 12 characters" in done.stdout and "Traceback" not in done.stdout
+    with pytest.raises(ServeError, match="differ from the class token"):
+        check_teacher_token(ServerSettings(token=TOKEN, teacher_token=TOKEN))
+    check_teacher_token(ServerSettings(token=TOKEN, teacher_token="another-long-teacher-token"))

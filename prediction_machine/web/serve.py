@@ -123,6 +123,19 @@ def settings_from_env(settings: ServerSettings, env=os.environ) -> ServerSetting
     return dataclasses.replace(settings, **changes)
 
 
+def check_teacher_token(settings: ServerSettings) -> None:
+    """The teacher's token sees and stops every student's job: as long as the class token, and another."""
+    teacher = settings.teacher_token
+    if teacher is None:
+        return
+    name = f"{ENV_PREFIX}TEACHER_TOKEN"
+    if len(teacher) < MIN_TOKEN_CHARS:
+        raise ServeError(f"{name} must be at least {MIN_TOKEN_CHARS} characters "
+                         "(a student who guesses it can see and stop every job)")
+    if settings.token is not None and teacher == settings.token:
+        raise ServeError(f"{name} must differ from the class token, which every student holds")
+
+
 def connection_cap(settings: ServerSettings) -> int:
     """max_connections, but never more than the open-file limit allows (each connection is a file)."""
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -335,6 +348,7 @@ def serve(args, early=None) -> None:
         max_queued=args.max_queued or ServerSettings.max_queued,
         max_memory_mb=getattr(args, "max_memory", None) or ServerSettings.max_memory_mb,
     ))
+    check_teacher_token(settings)
     if models.not_text(settings.model):
         raise ServeError(f"--model {models.not_text(settings.model)}; the page's model reads text")
     known = settings.model == models.DEFAULT_MODEL or settings.model in models.registry()
