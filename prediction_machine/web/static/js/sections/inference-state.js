@@ -22,7 +22,7 @@ export function resetState(state) {
 // Temperature 0 takes the top token: no random number is drawn. The threshold is the server's own
 // (GET /api/settings, sampling.greedy_below), set by useServerSampling once it answers.
 let greedyBelow = 0;
-export const greedy = (p) => p.temperature <= greedyBelow;
+export const greedy = (p) => p.temperature === 0 || p.temperature < greedyBelow;
 export function useServerSampling(sampling) {
   greedyBelow = sampling.greedy_below;
 }
