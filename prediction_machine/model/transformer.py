@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from prediction_machine.config import ModelConfig
+from prediction_machine.model import hooks as hooking
+from prediction_machine.model.hooks import NO_HOOKS, Hooks
 
 # ----------------------------------------------------------------------------- RMSNorm
 
@@ -145,7 +147,8 @@ class Attention(nn.Module):
         self.v = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)
         self.o = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.d_model, bias=False)
 
-    def forward(self, x, cos, sin, pos, cache: KVCache | None, layer: int, need_weights: bool):
+    def forward(self, x, cos, sin, pos, cache: KVCache | None, layer: int, need_weights: bool,
+                hooks: Hooks | None = None):
         B, T, _ = x.shape
         q = self.q(x).view(B, T, self.n_heads, self.head_dim)  # (B, T, H, hd)
         k = self.k(x).view(B, T, self.n_kv_heads, self.head_dim)  # (B, T, K, hd)
@@ -163,7 +166,9 @@ class Attention(nn.Module):
             y, att = self.eager(q, k, v, mask)
         else:
             y, att = self.fast(q, k, v, mask, causal_prefill=cache is None and B == 1), None
-        y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, H*hd)
+        y = y.transpose(1, 2)  # (B, T, H, hd)
+        y = hooking.apply((hooks or NO_HOOKS).attn_heads.get(layer), y)
+        y = y.reshape(B, T, self.n_heads * self.head_dim)  # (B, T, H*hd)
         return self.o(y), att  # (B, T, D), (B, H, T, S) or None
 
     def eager(self, q, k, v, mask):
@@ -212,11 +217,12 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x, cos, sin, pos, cache, layer, need_weights=False):
-        a, att = self.attn(self.attn_norm(x), cos, sin, pos, cache, layer, need_weights)
-        x = x + a  # (B, T, D)
-        x = x + self.mlp(self.mlp_norm(x))  # (B, T, D)
-        return x, att
+    def forward(self, x, cos, sin, pos, cache, layer, need_weights=False, hooks: Hooks | None = None):
+        hooks = hooks or NO_HOOKS
+        a, att = self.attn(self.attn_norm(x), cos, sin, pos, cache, layer, need_weights, hooks)
+        x = x + hooking.apply(hooks.attn_out.get(layer), a)  # (B, T, D)
+        m = hooking.apply(hooks.mlp_out.get(layer), self.mlp(self.mlp_norm(x)))  # (B, T, D)
+        return hooking.apply(hooks.resid.get(layer), x + m), att  # (B, T, D)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -248,9 +254,9 @@ class Transformer(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_len, hd)
         self.register_buffer("rope_sin", sin, persistent=False)  # (max_len, hd)
 
-    def unembed(self, h: torch.Tensor) -> torch.Tensor:
+    def unembed(self, h: torch.Tensor, hooks: Hooks | None = None) -> torch.Tensor:
         """Final norm, then a score for every vocabulary entry. Also used by the logit lens."""
-        h = self.norm(h)  # (..., D)
+        h = hooking.apply((hooks or NO_HOOKS).final_norm, self.norm(h))  # (..., D)
         w = self.embed.weight if self.lm_head is None else self.lm_head.weight  # (V, D)
         return F.linear(h, w)  # (..., V)
 
@@ -260,17 +266,21 @@ class Transformer(nn.Module):
         cache: KVCache | None = None,
         record: bool = False,
         last_only: bool = False,
+        hooks: Hooks | None = None,
     ) -> tuple[torch.Tensor, ForwardRecord | None]:
-        """idx (B, T) -> logits (B, T, V), or (B, 1, V) with last_only; plus a record if asked."""
+        """idx (B, T) -> logits (B, T, V), or (B, 1, V) with last_only; plus a record if asked.
+
+        `hooks` (see hooks.py) watch or change what flows at named points; None is the plain pass.
+        """
         B, T = idx.shape
         pos = cache.positions(T) if cache is not None else torch.arange(T).expand(B, T)  # (B, T)
         if int(pos.max()) >= self.cfg.max_seq_len:
             raise ValueError(f"position {int(pos.max())} is beyond the context of {self.cfg.max_seq_len}")
         cos, sin = self.rope_cos[pos][:, None], self.rope_sin[pos][:, None]  # (B, 1, T, hd) each
-        x = self.embed(idx)  # (B, T, D)
+        x = hooking.apply((hooks or NO_HOOKS).embed, self.embed(idx))  # (B, T, D)
         rec = ForwardRecord(x, [], []) if record else None
         for i, block in enumerate(self.blocks):
-            x, att = block(x, cos, sin, pos, cache, i, need_weights=record)
+            x, att = block(x, cos, sin, pos, cache, i, need_weights=record, hooks=hooks)
             if rec is not None:
                 rec.residuals.append(x)
                 rec.attention.append(att)
@@ -278,4 +288,4 @@ class Transformer(nn.Module):
             cache.advance(T)
         if last_only:
             x = x[:, -1:]  # (B, 1, D): generation only needs the next-token scores
-        return self.unembed(x), rec
+        return self.unembed(x, hooks), rec
