@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import shutil
 import weakref
 
@@ -87,3 +88,22 @@ def test_compare_keeps_at_most_four_runs_loaded(tmp_path, monkeypatch):
     assert len(curriculum.COMPARED) == 4
     gc.collect()
     assert first() is None  # the least recently compared model was freed, not kept forever
+
+
+def post_routes(app) -> list[str]:
+    """Every POST operation of the schema, path parameters filled with a well-formed id."""
+    paths = app.openapi()["paths"]
+    return [re.sub(r"\{[^}]+\}", "abcdefgh", p) for p, ops in paths.items() if "post" in ops]
+
+
+def test_a_huge_integer_is_a_400_with_the_headers_on_every_post_route(app):
+    """Python refuses to parse an integer past 4,300 digits with a ValueError that is no JSONDecodeError."""
+    huge = b'{"x": {"y": [1, ' + b"9" * 4301 + b"]}}"
+    routes = post_routes(app)
+    assert len(routes) >= 20 and "/api/generate" in routes
+    for path in routes:
+        status, headers, text = call(app, "POST", path, {"host": "127.0.0.1", **JSON}, huge)
+        assert status == 400, (path, status, text[:200])
+        assert json.loads(text)["error"].startswith("body: a number in the JSON has more than"), path
+        assert headers["x-content-type-options"] == "nosniff" and "content-security-policy" in headers
+    assert json_problem(b"-" + b"1" * 5000) == (400, json_problem(b"1" * 5000)[1])

@@ -7,6 +7,7 @@ so the page can show it as text and a script can read the field that failed.
 from __future__ import annotations
 
 import json
+import sys
 import types
 import typing
 from typing import Annotated
@@ -165,6 +166,8 @@ def json_problem(body: bytes) -> tuple[int, str] | None:
         return 400, f"body: not valid JSON at line {e.lineno} column {e.colno} ({e.msg})"
     except RecursionError:
         return 400, "body: not valid JSON here (nested too deeply)"
+    except ValueError:  # Python's own bound on the digits of an integer, raised while parsing one
+        return 400, f"body: a number in the JSON has more than {sys.get_int_max_str_digits()} digits"
     return None
 
 
