@@ -64,3 +64,22 @@ def top_tokens(probs: torch.Tensor, tokenizer, k: int = TOP) -> list[dict]:
     values, idx = probs.topk(min(k, probs.shape[-1]))  # (k,), (k,)
     pairs = zip(values.tolist(), idx.tolist(), strict=True)
     return [{**token(tokenizer, i), "model_prob": float(p)} for p, i in pairs]
+
+
+@torch.inference_mode()
+def plain_run(model, ids: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One plain pass: the next-token logits (V,) and the stream entering each layer.
+
+    streams[l] (1, T, D) is what layer l reads: streams[0] the token vectors, streams[n_layers]
+    what the final norm reads. An experiment that changes layer l reruns from streams[l].
+    """
+    streams: list[torch.Tensor] = []
+
+    def keep(x):
+        streams.append(x)
+        return x
+
+    n = model.cfg.n_layers
+    hooks = Hooks(embed=keep, resid={layer: keep for layer in range(n)})
+    logits, _ = model(torch.tensor([ids]), last_only=True, hooks=hooks)  # (1, 1, V)
+    return logits[0, -1].float(), streams  # (V,), (L+1) x (1, T, D)

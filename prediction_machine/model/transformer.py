@@ -289,3 +289,25 @@ class Transformer(nn.Module):
         if last_only:
             x = x[:, -1:]  # (B, 1, D): generation only needs the next-token scores
         return self.unembed(x, hooks), rec
+
+    def forward_from(self, x: torch.Tensor, layer: int, hooks: Hooks | None = None,
+                     last_only: bool = False) -> torch.Tensor:
+        """The rest of a forward pass: x (B, T, D) is the stream entering `layer`; -> logits (B, T, V).
+
+        An experiment that changes layer l reruns only layers l.. and reuses the stream that an
+        earlier run computed for the layers before it, since those are the same. layer 0 takes the
+        token vectors (what `embed` holds), n_layers just the final norm and the unembedding.
+        No KV cache: experiments run whole prompts.
+        """
+        B, T, _ = x.shape
+        if not 0 <= layer <= self.cfg.n_layers:
+            raise ValueError(f"layer must be in 0..{self.cfg.n_layers}, got {layer}")
+        if T > self.cfg.max_seq_len:
+            raise ValueError(f"position {T - 1} is beyond the context of {self.cfg.max_seq_len}")
+        pos = torch.arange(T).expand(B, T)  # (B, T)
+        cos, sin = self.rope_cos[pos][:, None], self.rope_sin[pos][:, None]  # (B, 1, T, hd) each
+        for i in range(layer, self.cfg.n_layers):
+            x, _ = self.blocks[i](x, cos, sin, pos, None, i, hooks=hooks)  # (B, T, D)
+        if last_only:
+            x = x[:, -1:]  # (B, 1, D)
+        return self.unembed(x, hooks)
