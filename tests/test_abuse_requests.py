@@ -107,3 +107,18 @@ def test_a_huge_integer_is_a_400_with_the_headers_on_every_post_route(app):
         assert json.loads(text)["error"].startswith("body: a number in the JSON has more than"), path
         assert headers["x-content-type-options"] == "nosniff" and "content-security-policy" in headers
     assert json_problem(b"-" + b"1" * 5000) == (400, json_problem(b"1" * 5000)[1])
+
+
+def test_head_is_answered_as_allow_says_by_the_app_and_the_early_responder(app):
+    """HEAD is not served on the API or the page (405, and Allow does not list it); static files serve it."""
+    from prediction_machine.web.early import EarlyResponder
+
+    early = EarlyResponder(None, ("127.0.0.1",), classroom=False)
+    for path in ("/api/health", "/", "/api/backprop/sessions/abcdefgh"):
+        status, headers, _ = call(app, "HEAD", path, {"host": "127.0.0.1"})
+        assert status == 405 and "HEAD" not in headers["allow"] and "GET" in headers["allow"], (path, headers)
+    assert call(app, "HEAD", "/static/css/base.css", {"host": "127.0.0.1"})[0] == 200
+    for path, status in (("/api/health", 405), ("/", 405), ("/static/css/base.css", 200)):
+        head = early.answer(("HEAD", path, {"host": "127.0.0.1"})).split(b"\r\n\r\n")[0].decode()
+        assert head.startswith(f"HTTP/1.1 {status} "), (path, head)
+        assert status == 200 or "\r\nAllow: GET\r\n" in head, head

@@ -129,9 +129,12 @@ class EarlyResponder:
         if not name or (not self.any_host and name not in self.allowed):
             return reply(400, "Host header is not one this server answers to (DNS-rebinding guard)")
         path = path.split("?", 1)[0]
-        if method in ("GET", "HEAD") and path == "/api/health" and not self.classroom:
+        if method == "HEAD" and not self.classroom and path in ("/", "/api/health"):
+            # as the app answers: its routes serve GET, not HEAD (only its static files serve HEAD)
+            return reply(405, f"method HEAD is not allowed for {path}", extra=[("Allow", "GET")])
+        if method == "GET" and path == "/api/health" and not self.classroom:
             loading = {"ok": True, "model": "loading", "starting": True}
-            return reply(200, body=loading, head_only=method == "HEAD")
+            return reply(200, body=loading)
         if method in ("GET", "HEAD") and not self.classroom and (path == "/" or path.startswith("/static/")):
             found = static_file(path)
             if found is not None:
@@ -198,7 +201,8 @@ def reply(status: int, detail: str | None = None, body: dict | None = None, raw:
     """One complete HTTP/1.1 answer, connection closed after it, with the security headers."""
     if raw is None:
         raw = json.dumps(body if body is not None else {"error": detail}).encode()  # the app's error shape
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 503: "Service Unavailable"}[status]
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+              503: "Service Unavailable"}[status]
     lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {kind}", f"Content-Length: {len(raw)}",
              "Cache-Control: no-cache", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in extra]

@@ -120,14 +120,18 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method the schema documents for this request's path, and HEAD beside GET (as Starlette does)."""
+    """Every method the schema documents for this request's path, and GET for the page itself.
+
+    HEAD is not listed: the API's routes do not serve it (only the static files do), and `Allow`
+    names what a client can really use. The early responder (web/early.py) answers HEAD the same way.
+    """
     methods: set[str] = set()
     path = request.scope.get("path", "")
     for template, operations in request.app.openapi().get("paths", {}).items():
         if compile_path(template)[0].match(path):
             methods |= {m.upper() for m in operations if m.upper() in _ORDER}
-    if "GET" in methods:
-        methods.add("HEAD")
+    if path == "/":  # the page: a route outside the schema
+        methods.add("GET")
     return sorted(methods, key=_ORDER.index)
 
 
