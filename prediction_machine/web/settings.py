@@ -42,6 +42,9 @@ class ServerSettings:
     max_running: int = 4  # generations computed at the same time, batched together
     max_queued: int = 32  # generations waiting for a slot; beyond this the server answers 429
     places_per_ip: int = 8  # classroom mode: generation places (running + queued) one address may hold
+    heavy_running: int = 2  # heavier answers (safety table, comparisons, trace...) computed at once
+    heavy_queued: int = 16  # ... waiting for one of those places; beyond this the server answers 429
+    heavy_places_per_ip: int = 4  # classroom mode: heavy places (running + queued) one address may hold
     precision: str = DEFAULT_PRECISION  # the numeric path generation runs on (config.PRECISIONS)
     max_memory_mb: int = 4096  # generations that would pass this memory budget wait their turn
     stream_send_timeout_s: float = 10.0  # a stream whose client takes no bytes this long is dropped
@@ -55,8 +58,14 @@ class ServerSettings:
 
     # ----------------------------------------------------------------------------- training jobs and runs
     max_training_jobs: int = 2  # curriculum and playground jobs running at once
+    max_training_queued: int = 8  # training jobs waiting (told their place in line); beyond this 429
+    training_jobs_per_client: int = 1  # classroom mode: one student's jobs running, paused or waiting
+    training_jobs_per_ip: int = 2  # classroom mode: ... and one address's (raise it for a lab behind NAT)
+    classroom_max_steps: int = 2000  # classroom mode: the most optimizer steps one training job may ask for
     pause_timeout_s: float = 600.0  # a paused training job is stopped (with a checkpoint) after this
     playground_sessions_per_client: int = 3  # classroom mode: open playground sessions per student
+    playground_sessions_per_ip: int = 8  # classroom mode: ... and per address, however many ids it holds
     playground_idle_s: float = 900.0  # a playground session nobody touched for this long is forgotten
     run_quota_mb: float = 500.0  # run folders one client may keep; its oldest runs are removed first
+    run_quota_mb_per_ip: float = 1000.0  # classroom mode: ... and all the clients of one address together
     run_max_age_days: float = 14.0  # a client's runs older than this are removed when it starts a new one
