@@ -122,3 +122,38 @@ def test_head_is_answered_as_allow_says_by_the_app_and_the_early_responder(app):
         head = early.answer(("HEAD", path, {"host": "127.0.0.1"})).split(b"\r\n\r\n")[0].decode()
         assert head.startswith(f"HTTP/1.1 {status} "), (path, head)
         assert status == 200 or "\r\nAllow: GET\r\n" in head, head
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"1, 2", b"9" * 30])
+def test_a_malformed_content_length_gets_our_400_from_the_real_server(app, length):
+    """uvicorn's HTTP parser refuses these before the app runs: the answer is still ours (JSON, headers)."""
+    import socket
+    import threading
+    import time
+
+    from prediction_machine.web import early, serve
+
+    sock = early.bind("127.0.0.1", 0)
+    server = serve.make_server(app, app.state.settings)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 20
+        while not server.started:
+            assert time.time() < deadline and thread.is_alive(), "test server did not start"
+            time.sleep(0.02)
+        with socket.create_connection(sock.getsockname(), timeout=10) as s:
+            s.sendall(b"POST /api/tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: " + length + b"\r\n\r\n{}")
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
+    head = head.lower()
+    assert b"\r\nx-content-type-options: nosniff\r\n" in head and b"content-security-policy: " in head
+    assert json.loads(body)["error"].startswith("the request could not be read")

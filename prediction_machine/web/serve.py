@@ -37,6 +37,7 @@ import time
 from collections import Counter
 
 from prediction_machine.web.early import LOOPBACK, TOKEN_ENV, allowed_hosts_for
+from prediction_machine.web.early import reply as early_reply
 from prediction_machine.web.settings import FROM_FLAGS_ONLY, ServerSettings
 
 MIN_TOKEN_CHARS = 12
@@ -231,6 +232,13 @@ def guarded_protocol(guard: Guard):
             guard.release(self.pm_ip)
             self.pm_ip = None
             super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            """uvicorn's answer to a request its parser refuses (a malformed Content-Length, a bad
+            request line): ours instead of its plain text, JSON with every security header."""
+            detail = f"the request could not be read ({msg.rstrip('.').lower()})"
+            self.transport.write(early_reply(400, detail))
+            self.transport.close()
 
         def on_response_complete(self) -> None:
             done = self.cycle
