@@ -1,9 +1,11 @@
 // Number formats for every figure, each written once: the "no value" dash, integers, percentages,
 // durations, large counts, and the form of a word that agrees with a count (words.js uses it).
 
-// The page's language, from <html lang>: it picks the content files (words.js), digit grouping and plural
-// rules.
-export const LANGUAGE = document.documentElement.lang || "en";
+// The page's language (lib/language.js chooses it): it picks the content files (words.js), digit grouping
+// and plural rules.
+import { LANGUAGE } from "./language.js";
+
+export { LANGUAGE };
 
 // What a figure shows where a number is missing (a diverged run sends null, not NaN).
 export const DASH = "–";

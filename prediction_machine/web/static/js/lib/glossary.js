@@ -10,6 +10,15 @@ import { catalog } from "./words.js";
 // One sentence each, for someone who has never read about language models (content/<language>/glossary.json).
 const DEFINITIONS = new Map(Object.entries(catalog("glossary").terms || {}));
 
+// The word a term shows in the page's language (glossary.json's "names"); an English term is its own
+// name. A term asked for with a capital ("Temperature", opening a sentence) gets its name with a capital.
+const NAMES = catalog("glossary").names || {};
+export function shown(word) {
+  if (NAMES[word]) return NAMES[word];
+  const name = NAMES[word.toLowerCase()];
+  return name ? name[0].toLocaleUpperCase() + name.slice(1) : word;
+}
+
 const listeners = new Set();
 
 // Definitions added by other sections (term(word, explanation) with a new word) join the glossary.
@@ -30,7 +39,7 @@ export function term(word, explanation = null) {
   const note = el("span", { class: "term-note", id, role: "note", hidden: true, text });
   const button = el("button", { type: "button", class: "term-button", "aria-expanded": "false",
     "aria-controls": id,
-    "aria-describedby": id, "data-term": word }, el("dfn", { text: word }));
+    "aria-describedby": id, "data-term": word }, el("dfn", { text: shown(word) }));
   const wrap = el("span", { class: "term" }, button, note);
   const show = (open) => {
     note.hidden = !open;

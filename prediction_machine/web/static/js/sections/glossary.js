@@ -1,7 +1,7 @@
 // The glossary section at the end of the page: every term the guide explains, in one place.
 import { el } from "../lib/dom.js";
 import { LANGUAGE } from "../lib/format.js";
-import { definitions, onDefine } from "../lib/glossary.js";
+import { definitions, onDefine, shown } from "../lib/glossary.js";
 import { words } from "../lib/words.js";
 
 const say = words("glossary");
@@ -10,10 +10,10 @@ const say = words("glossary");
 export function mount(root) {
   const list = el("dl", { class: "glossary-list", id: "glossary-list" });
   const draw = () => {
-    const sorted = [...definitions().entries()].sort(([a], [b]) => a.localeCompare(b, LANGUAGE,
+    const sorted = [...definitions().entries()].sort(([a], [b]) => shown(a).localeCompare(shown(b), LANGUAGE,
       { sensitivity: "base" }));
     list.replaceChildren(...sorted.flatMap(([word, text]) => [
-      el("dt", { id: `glossary-${word.replace(/\W+/g, "-").toLowerCase()}`, text: word }), el("dd",
+      el("dt", { id: `glossary-${word.replace(/\W+/g, "-").toLowerCase()}`, text: shown(word) }), el("dd",
         { text })]));
   };
   onDefine(draw);

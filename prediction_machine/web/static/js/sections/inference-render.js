@@ -3,6 +3,7 @@
 import { clear, codeLink, el } from "../lib/dom.js";
 import { term } from "../lib/glossary.js";
 import * as stages from "../figures/stages.js";
+import { languages } from "../figures/stages-languages.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 import { promptCount } from "./inference-state.js";
@@ -44,7 +45,8 @@ export function buildStages(root, samplingExtra) {
     root.append(el("article", { class: "stage", id: `stage-${id}`, "data-tour-stop": `stage-${id}`,
       "aria-labelledby": `stage-${id}-title` },
     el("h3", { id: `stage-${id}-title` }, title, " ", view.tags[id]), view.texts[id],
-    id === "sampling" ? samplingExtra : null, view.panels[id], code.map((name) => codeLink(name))));
+    id === "sampling" ? samplingExtra : null, view.panels[id], id === "tokenizer" ? languages() : null,
+    code.map((name) => codeLink(name))));
   }
   view.record = el("div", { id: "sampling-record" });
   view.nextDraw = el("div", { id: "sampling-next", class: "next-draw" });
