@@ -5,6 +5,7 @@
 import * as api from "../lib/api.js";
 import { el, errorBox, tokenChip } from "../lib/dom.js";
 import { int, LANGUAGE } from "../lib/format.js";
+import { NUMBERS } from "../lib/language.js";
 import { words } from "../lib/words.js";
 
 const say = words("languages");
@@ -62,7 +63,7 @@ export function languages() {
         el("p", { class: "lang-lesson", text: say("lesson", {
           most: names.of(SENTENCES[counts.indexOf(most)][0]),
           fewest: names.of(SENTENCES[counts.indexOf(least)][0]),
-          ratio: (most / least).toLocaleString(LANGUAGE, { maximumFractionDigits: 1 }) }) }));
+          ratio: (most / least).toLocaleString(NUMBERS, { maximumFractionDigits: 1 }) }) }));
       box.dataset.ready = "1";
     } catch (error) {
       body.replaceChildren(errorBox(say("failed", { message: error.message })));

@@ -3,7 +3,7 @@
 
 // The page's language (lib/language.js chooses it): it picks the content files (words.js), digit grouping
 // and plural rules.
-import { LANGUAGE } from "./language.js";
+import { LANGUAGE, NUMBERS } from "./language.js";
 
 export { LANGUAGE };
 
@@ -13,7 +13,7 @@ export const DASH = "–";
 const missing = (x) => x === null || x === undefined;
 
 // 1234.5 -> "1,235" (grouped the way the page's language groups digits).
-export const int = (n) => (missing(n) ? DASH : Math.round(n).toLocaleString(LANGUAGE));
+export const int = (n) => (missing(n) ? DASH : Math.round(n).toLocaleString(NUMBERS));
 
 // A number with a fixed count of decimals: fixed(0.73914, 3) -> "0.739".
 export const fixed = (x, digits) => (missing(x) ? DASH : x.toFixed(digits));

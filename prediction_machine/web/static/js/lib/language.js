@@ -9,11 +9,13 @@
 // The model's own text is never translated: a token, a prompt or an answer is what the model read or
 // wrote, and it shows as it is in every language.
 
-// The languages the page has words for (static/content/<code>/), each named in its own language.
+// The languages the page has words for (static/content/<code>/), each named in its own language. Numbers
+// are written with the language's separators; Arabic's keep Western digits, as the figures' axes and
+// fixed decimals are written, so one page never mixes two kinds of digits.
 export const LANGUAGES = {
   en: { name: "English", dir: "ltr" },
   es: { name: "Español", dir: "ltr" },
-  ar: { name: "العربية", dir: "rtl" },
+  ar: { name: "العربية", dir: "rtl", numbers: "ar-u-nu-latn" },
 };
 
 const KEY = "prediction-machine:language";
@@ -40,6 +42,9 @@ const root = document.documentElement;
 
 export const LANGUAGE = picker ? choose(remembered(), navigator.languages || [navigator.language])
   : (root.lang || "en").split("-")[0];
+
+// The locale Intl formats numbers with ("ar" -> "ar-u-nu-latn").
+export const NUMBERS = LANGUAGES[LANGUAGE]?.numbers || LANGUAGE;
 
 if (picker) {
   root.lang = LANGUAGE;
