@@ -84,6 +84,8 @@ def parse_notes(text: str) -> list[tuple[int, float]]:
     notes = []
     for word in text.replace(",", " ").split():
         name, _, beats = word.partition(":")
+        if beats and nt.BEATS.fullmatch(beats) is None:  # ASCII digits, as in the octave (float takes more)
+            raise ValueError(f"{word!r}: a length is a number of beats between 0 and 8, like 2, 1.5 or .5")
         q = float(beats) if beats else 1.0
         if not 0 < q <= 8:
             raise ValueError(f"{word!r}: a length is a number of beats between 0 and 8")
@@ -94,8 +96,9 @@ def parse_notes(text: str) -> list[tuple[int, float]]:
 def compose(prompt: list[tuple[int, float]], params: SamplingParams, seed: int | None, max_notes: int,
             model: Transformer | None = None) -> dict:
     """Continue the prompt's notes, one token per step: each pitch, then its length, until the end token."""
-    if len(prompt) >= MAX_NOTES:
-        raise ValueError(f"the start has {len(prompt)} notes; the model holds {MAX_NOTES} in all")
+    if len(prompt) >= MAX_NOTES:  # the start leaves room for one new note at least
+        raise ValueError(f"the start has {len(prompt)} notes; it may have at most {MAX_NOTES - 1} notes "
+                         f"(the model holds {MAX_NOTES} notes in all, one of them new)")
     max_notes = min(max_notes, MAX_NOTES - len(prompt))
     model = model or shipped.load("melody")
     ids = nt.encode(prompt, end=False)

@@ -17,6 +17,8 @@ note?) and the rhythm choice (how long?) as two readable distributions.
 
 from __future__ import annotations
 
+import re
+
 START, END = 0, 1
 LOW, HIGH = 55, 84  # the MIDI pitches a token exists for
 FIRST_PITCH = 2
@@ -24,6 +26,8 @@ LENGTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 FIRST_LENGTH = FIRST_PITCH + HIGH - LOW + 1
 VOCAB = FIRST_LENGTH + len(LENGTHS)
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+NAME = re.compile(r"([A-Ga-g])([#b]?)(-?[0-9]{1,3})")  # a typed name: letter, accidental, octave
+BEATS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?|\.[0-9]{1,6}")  # a typed length in beats: 2, 1.5, .5
 
 
 def nearest_length(quarters: float) -> int:
@@ -68,18 +72,18 @@ def note_name(pitch: int) -> str:
 
 
 def parse_name(text: str) -> int:
-    """A typed note name back to MIDI: 'C4' -> 60, 'f#4' -> 66, 'Bb3' -> 58, 'Db5' -> 73."""
-    t = text.strip()
-    if len(t) < 2 or t[0].upper() not in "CDEFGAB":
-        raise ValueError(f"{text!r} is not a note name like C4, F#4 or Bb3")
-    letter, rest = t[0].upper(), t[1:]
-    alter = 0
-    while rest and rest[0] in "#b":
-        alter += 1 if rest[0] == "#" else -1
-        rest = rest[1:]
-    if not (rest.lstrip("-").isascii() and rest.lstrip("-").isdigit()):
-        raise ValueError(f"{text!r} is not a note name like C4, F#4 or Bb3 (the octave number is missing)")
-    return 12 * (int(rest) + 1) + NAMES.index(letter) + alter
+    """A typed note name back to MIDI: 'C4' -> 60, 'f#4' -> 66, 'Bb3' -> 58, 'Db5' -> 73.
+
+    One accidental at most ('C#######4' is not G4), and the octave in ASCII digits only, as a
+    length's beats are (melody.parse_notes): a full-width '４' is refused in both places.
+    """
+    found = NAME.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not a note name like C4, F#4 or Bb3 "
+                         "(a letter A-G, at most one # or b, then the octave number)")
+    letter, accidental, octave = found.groups()
+    alter = {"#": 1, "b": -1, "": 0}[accidental]
+    return 12 * (int(octave) + 1) + NAMES.index(letter.upper()) + alter
 
 
 def label(token: int) -> str:
