@@ -138,17 +138,19 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def prune(who: str, max_bytes: float, max_age_s: float, keep: set[str] | frozenset = frozenset()
+def prune(who: str | set[str], max_bytes: float, max_age_s: float, keep: set[str] | frozenset = frozenset()
           ) -> list[str]:
     """Remove `who`'s runs older than `max_age_s`, then its oldest until the rest fit in `max_bytes`.
 
-    Only runs whose owner file names `who`: never the shipped models, never a CLI run, never
-    another client's run, never a folder in `keep` (a job still writing it). Returns the ids removed.
+    Only runs whose owner file names `who` (or one of a set of owners, counted together): never
+    the shipped models, never a CLI run, never another client's run, never a folder in `keep` (a
+    job still writing it). Returns the ids removed.
     """
     now = time.time()
+    owners = {who} if isinstance(who, str) else set(who)
     mine = []
     for path in runs_dir().iterdir():
-        if path.is_dir() and not path.is_symlink() and path.name not in keep and owner(path) == who:
+        if path.is_dir() and not path.is_symlink() and path.name not in keep and owner(path) in owners:
             mine.append((path.stat().st_mtime, path, folder_bytes(path)))
     mine.sort(key=lambda t: t[0])  # oldest first
     total = sum(size for _, _, size in mine)
