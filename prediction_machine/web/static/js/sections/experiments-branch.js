@@ -1,0 +1,80 @@
+// Force a different token (branching). A greedy generation first (POST /api/generate, with each
+// step's top five); the learner picks a step and one of its other candidates, and the model continues
+// from there (POST /api/experiments/branch). The original and the branch are shown side by side,
+// each token with its own probability: one different draw changes everything after it.
+import { post, stream } from "../lib/api.js";
+import { clear, el, visibleText } from "../lib/dom.js";
+import { probability } from "../lib/format.js";
+import { words } from "../lib/words.js";
+import { field, integer, panel } from "./experiments-panel.js";
+
+const say = words("experiments");
+const text = (t) => visibleText(t.token ?? t.text ?? "");
+
+export function branchPanel(ctx) {
+  const p = panel("xp-branch", say("branch_title"), say("branch_intro"));
+  const n = field("xp-branch-n", say("new_tokens"), 10, { min: 1, max: 32 });
+  const go = el("button", { type: "button", class: "primary", id: "xp-branch-run", text: say("generate") });
+  p.controls.append(n.node, go);
+  const steps = el("div", { class: "xp-steps", id: "xp-branch-steps", role: "group",
+    "aria-label": say("branch_steps") });
+  const alts = el("div", { class: "xp-alts", id: "xp-branch-alts" });
+  const sides = el("div", { class: "xp-sides", id: "xp-branch-sides" });
+  p.result.append(steps, alts, sides);
+  let run0 = null; // the greedy generation: its request and steps
+
+  go.addEventListener("click", () => p.run(go, async () => {
+    const body = { prompt: ctx.request().prompt, chat: !ctx.request().raw, temperature: 0, seed: 0,
+      max_new_tokens: integer(n.input, say("new_tokens_whole")), top_n: 5 };
+    clear(steps); clear(alts); clear(sides);
+    p.status.textContent = say("branch_generating");
+    const got = [];
+    await stream("/api/generate", body, (name, data) => {
+      if (name === "step") got.push(data);
+      else if (name === "error") throw new Error(data.error);
+    });
+    run0 = { body, steps: got };
+    p.status.textContent = say("branch_pick_step");
+    got.forEach((s, i) => steps.append(el("button", { type: "button", class: "xp-step", "data-step": i,
+      "aria-label": say("branch_step_label", { step: i + 1, token: text(s.token) }),
+      onclick: () => pickStep(i) }, el("bdi", { text: text(s.token) }))));
+    ctx.share("branch", { n: body.max_new_tokens });
+  }));
+
+  // The candidates of step i, each a button that forces it there.
+  function pickStep(i) {
+    clear(alts);
+    for (const b of steps.children) b.setAttribute("aria-pressed", String(Number(b.dataset.step) === i));
+    const step = run0.steps[i];
+    alts.append(el("p", { class: "note", text: say("branch_candidates", { step: i + 1 }) }));
+    for (const row of step.prediction.rows) {
+      const chosen = row.id === step.id;
+      alts.append(el("button", { type: "button", class: "xp-alt", "data-id": row.id, disabled: chosen,
+        onclick: () => force(i, row) }, el("bdi", { text: text(row.token) }),
+      el("small", { text: ` ${probability(row.model_prob)}${chosen ? say("branch_chosen") : ""}` })));
+    }
+  }
+
+  function force(i, row) {
+    return p.run(go, async () => {
+      p.status.textContent = say("branch_running", { token: text(row.token), step: i + 1 });
+      const d = await post("/api/experiments/branch", { ...ctx.request(), temperature: 0, top_k: 0, top_p: 1,
+        min_p: 0, seed: 0, new_tokens: run0.body.max_new_tokens, step: i, token: row.id });
+      render(d);
+    });
+  }
+
+  function render(d) {
+    clear(sides);
+    p.status.textContent = say("branch_done", { token: text(d.forced), step: d.step + 1 });
+    const side = (title, run, forced) => el("div", { class: "xp-side" }, el("h4", { text: title }),
+      el("p", { class: "xp-gen-text" }, el("bdi", { text: run.text })),
+      el("ol", { class: "xp-gen-steps", start: 1 }, run.steps.map((s, k) => el("li", {
+        class: k === d.step && forced ? "forced" : k > d.step && forced ? "after" : "" },
+      el("bdi", { text: text(s) }), el("small", { text: ` ${probability(s.prob)}` })))));
+    sides.append(side(say("branch_original"), d.original, false), side(say("branch_branch"), d.branch, true));
+    Object.assign(p.node.dataset, { step: String(d.step), forced: String(d.forced.id) });
+  }
+
+  return { node: p.node };
+}
