@@ -4,9 +4,10 @@ const say = words("page");
 // The one module that talks to the server. Every figure gets its numbers through here.
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, body = null) {
     super(message);
     this.status = status;
+    this.body = body; // the whole answer: some errors carry more than the message (both tokenizations)
   }
 }
 
@@ -19,7 +20,7 @@ async function parse(response) {
   }
   if (!response.ok) {
     const message = (body && body.error) || say("request_failed_status_status", { status: response.status });
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, body);
   }
   return body;
 }
