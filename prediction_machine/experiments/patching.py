@@ -18,6 +18,7 @@ tokens; otherwise nothing is patched and the error shows both tokenizations.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ class Misaligned(ValueError):
 
     def __init__(self, source: list[dict], target: list[dict]):
         self.source, self.target = source, target
-        show = lambda toks: " | ".join(t["token"] for t in toks)  # noqa: E731
+        show = lambda toks: json.dumps([t["token"] for t in toks], ensure_ascii=False)  # noqa: E731
         super().__init__(f"the source is {len(source)} tokens and the target {len(target)}; patching "
                          f"needs the same count. source: {show(source)}  target: {show(target)}")
 
