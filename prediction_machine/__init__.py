@@ -37,6 +37,11 @@ _EXPORTS = {
     "predict": "inference.prediction",
     "generate": "inference.generation",
     "Step": "inference.generation",
+    "ablate": "experiments.ablation",
+    "head_scan": "experiments.head_scan",
+    "attribute": "experiments.attribution",
+    "patch": "experiments.patching",
+    "patch_grid": "experiments.patching",
 }
 
 __all__ = sorted(_EXPORTS)
