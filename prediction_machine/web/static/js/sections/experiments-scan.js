@@ -71,6 +71,7 @@ export function scanPanel(ctx) {
         .join(", "), after: probability(r.prob_after[top[0].l][top[0].h]) })));
     const map = heatmap({
       id: "xp-scan-map", title: say("scan_map_title", { token }), rows: L, cols: H,
+      cell: { w: 30, h: 27 }, // each cell is a button: at least 24 × 24 pixels, with a gap and a border
       rowLabels: Array.from({ length: L }, (_, l) => String(l)),
       colLabels: Array.from({ length: H }, (_, h) => String(h)),
       colour: (l, h) => diverging(r.drop[l][h], scale),
