@@ -96,7 +96,7 @@ def test_api_samples_two_answers_and_shows_the_data(api):
 def test_api_bad_input_gets_clear_4xx(api):
     ok = {"prompt": "Who is Hamlet's mother?", "chosen": "Gertrude.", "rejected": "Miranda."}
     r = api.post("/api/curriculum/align", json={"pairs": [{**ok, "chosen": ""}]})
-    assert r.status_code == 422 and "pairs[1].chosen" in r.text and "empty" in r.text
+    assert r.status_code == 422 and "pairs[0].chosen" in r.text and "empty" in r.text
     r = api.post("/api/curriculum/align", json={"pairs": [ok] * 65})
     assert r.status_code == 422 and "the limit is 64" in r.text
     r = api.post("/api/curriculum/align", json={"pairs": [{**ok, "chosen": "x" * 201}]})

@@ -33,6 +33,7 @@ Shape letters: B pairs, T answer-and-prompt length, V vocabulary.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,27 @@ def encode(tok: Tokenizer, prompt: str, answer: str) -> tuple[list[int], list[in
 
 
 @torch.no_grad()
+def fitting_pairs(sft_folder: Path, rows: list[dict]) -> list[Pair]:
+    """preferences.learner_pairs, and each prompt with each of its answers within the model's context.
+
+    Characters are bounded by the schema, but tokens decide: 200 characters can be 400 tokens. A
+    pair too long would be cut short in training and break the probes, so it is refused here, before
+    a job starts, with its place and the limit.
+    """
+    pairs = preferences.learner_pairs(rows)
+    folder = Path(sft_folder)
+    tok = Tokenizer((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    context = json.loads((folder / "prediction-machine.json").read_text())["config"]["max_seq_len"]
+    for n, p in enumerate(pairs):
+        for field, answer in (("chosen", p.chosen), ("rejected", p.rejected)):
+            size = len(encode(tok, p.prompt, answer)[0])
+            if size > context:
+                raise preferences.PairError(
+                    f"pairs[{n}].{field}: the prompt and this answer are {size} tokens with the chat "
+                    f"markers; the model reads at most {context}")
+    return pairs
+
+
 def preference_accuracy(model: Transformer, tok: Tokenizer, pairs: list[Pair]) -> float:
     """How often the model gives the chosen answer a higher log-probability than the rejected one.
 

@@ -80,7 +80,7 @@ def learner_pairs(rows: list[dict]) -> list[Pair]:
     if len(rows) > MAX_PAIRS:
         raise PairError(f"pairs: {len(rows)} pairs is too many (the limit is {MAX_PAIRS})")
     out = []
-    for n, r in enumerate(rows, 1):
+    for n, r in enumerate(rows):  # n: the pair's place in the request body, pairs[0] the first
         for field in ("prompt", "chosen", "rejected"):
             text = str(r.get(field) or "").strip()
             if not text:
@@ -91,5 +91,5 @@ def learner_pairs(rows: list[dict]) -> list[Pair]:
         if r["chosen"].strip() == r["rejected"].strip():
             raise PairError(f"pairs[{n}]: the chosen and the rejected answer are the same; nothing to prefer")
         prompt, chosen, rejected = r["prompt"].strip(), r["chosen"].strip(), r["rejected"].strip()
-        out.append(Pair(n, "learner", "train", prompt, chosen, rejected))
+        out.append(Pair(n + 1, "learner", "train", prompt, chosen, rejected))
     return out
