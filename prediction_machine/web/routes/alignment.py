@@ -91,11 +91,12 @@ def sample(req: SampleRequest, request: Request) -> dict:
 @router.post("/align",
              summary="Start a DPO job on your rated pairs (or the project's); returns its id at once")
 def start_align(req: AlignRequest, request: Request) -> dict:
+    cur.step_cap(request, req.steps)
     sft = checkpoint(req.sft, "sft", request)
     if req.pairs is not None:
         rows = [p.model_dump() for p in req.pairs]
         try:
-            preferences.learner_pairs(rows)  # an empty answer, too many pairs: a 422 now, not a failed job
+            dpo.fitting_pairs(sft, rows)  # an empty answer, too many pairs or tokens: a 422, not a failed job
         except preferences.PairError as e:
             field, _, problem = str(e).partition(": ")
             raise unprocessable(field, problem) from None
