@@ -70,7 +70,8 @@ export function ablationPanel(ctx) {
           after: say("after_off", { part: name }) } }),
       el("p", { class: "note" }, say(d.method === "zero" ? "method_zero" : "method_other",
         { method: d.method })));
-    Object.assign(p.node.dataset, { before: String(before), after: String(after), kind: d.part.kind,
+    Object.assign(p.node.dataset, { before: String(before), after: String(after), target: String(target.id),
+      kind: d.part.kind,
       layer: String(d.part.layer), head: d.part.head === undefined ? "" : String(d.part.head) });
   }
 

@@ -47,7 +47,7 @@ export function lensPanel(ctx) {
       colour: (t, l) => mix(d.prob[t][l], OKABE_ITO.blue),
       mark: (t, l) => decided(t) === l,
       describe: (t, l) => say("lens_cell", { token: visibleText(d.tokens[t].token), layer: l,
-        rank: int(d.rank[t][l] + 1), prob: probability(d.prob[t][l]) }),
+        rank: int(d.rank[t][l]), prob: probability(d.prob[t][l]) }), // rank 1 = the top guess
       data: (t, l) => ({ "data-prob": d.prob[t][l], "data-rank": d.rank[t][l] }),
       caption: say("lens_caption"),
     });

@@ -83,7 +83,8 @@ export function scanPanel(ctx) {
       caption: say("scan_caption"),
     });
     p.result.append(el("p", { class: "note" }, say("scan_axes", { layers: L, heads: H })), map.root);
-    Object.assign(p.node.dataset, { base: String(r.base_prob), layers: String(L), heads: String(H) });
+    Object.assign(p.node.dataset, { base: String(r.base_prob), layers: String(L), heads: String(H),
+      target: String(r.target.id) });
   }
 
   return { node: p.node, run };
