@@ -19,6 +19,11 @@ export function shown(word) {
   return name ? name[0].toLocaleUpperCase() + name.slice(1) : word;
 }
 
+// A term may be asked for by its English key ("ablation") or by its name here ("ablación"): both find
+// the one definition.
+const KEYS = new Map(Object.entries(NAMES).map(([key, name]) => [name.toLowerCase(), key]));
+const keyOf = (word) => KEYS.get(word.toLowerCase()) ?? word;
+
 const listeners = new Set();
 
 // Definitions added by other sections (term(word, explanation) with a new word) join the glossary.
@@ -34,7 +39,7 @@ let counter = 0;
 
 // The word as a <dfn> inside a toggle button, with its explanation in a small popover.
 export function term(word, explanation = null) {
-  const text = define(word, explanation);
+  const text = define(keyOf(word), explanation);
   const id = `term-${++counter}`;
   const note = el("span", { class: "term-note", id, role: "note", hidden: true, text });
   const button = el("button", { type: "button", class: "term-button", "aria-expanded": "false",
