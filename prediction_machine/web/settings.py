@@ -37,6 +37,7 @@ class ServerSettings:
     max_prompt_tokens: int = 1024  # ... and one that tokenizes to more than this
     max_new_tokens: int = 512  # the most tokens one generation may ask for
     max_attention_tokens: int = MAX_ATTENTION_TOKENS  # the attention explorer's longest sentence, in tokens
+    max_experiment_tokens: int = 64  # an experiment's longest prompt in tokens (a scan reruns it per head)
 
     # ----------------------------------------------------------------------------- generation capacity
     max_running: int = 4  # generations computed at the same time, batched together
