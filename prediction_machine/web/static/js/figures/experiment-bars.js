@@ -5,23 +5,25 @@ import { css, INK, MUTED, OKABE_ITO } from "../lib/draw.js";
 import { svg, visibleText } from "../lib/dom.js";
 import { probability } from "../lib/format.js";
 
-const ROW = 30, LABEL = 96, VALUE = 120, W = 520, TOP = 44;
+const ROW = 30, LABEL = 96, VALUE = 116, TOP = 44;
 
 // before, after: [{id, token, model_prob}] sorted by model_prob. names: {title, before, after}.
-export function beforeAfterBars({ id, before, after, target, names, rows = 10 }) {
+// width: the room on screen, so that on a phone the words keep their size and the bars get shorter.
+export function beforeAfterBars({ id, before, after, target, names, rows = 10, width = 520 }) {
+  const W = Math.max(330, Math.min(560, width));
   const seen = new Map();
   for (const t of [...before, ...after]) if (!seen.has(t.id)) seen.set(t.id, t.token);
   const prob = (list, tid) => list.find((t) => t.id === tid)?.model_prob ?? null;
   const ids = [...seen.keys()].slice(0, rows);
   if (target && !ids.includes(target.id)) ids.push(target.id);
   const H = TOP + ids.length * ROW + 6;
-  const root = svg("svg", { id, class: "xp-bars", viewBox: `0 0 ${W} ${H}`, role: "img",
+  const root = svg("svg", { id, class: "xp-bars", viewBox: `0 0 ${W} ${H}`, width: W, role: "img",
     "aria-label": names.title });
   root.append(svg("text", { x: 0, y: 15, class: "xp-fig-title", fill: css(INK), text: names.title }));
   const key = (x, colour, text) => [svg("rect", { x, y: 24, width: 12, height: 12, fill: css(colour) }),
     svg("text", { x: x + 16, y: 35, class: "xp-fig-label", fill: css(INK), text })];
   root.append(...key(LABEL, OKABE_ITO.blue, names.before),
-    ...key(LABEL + 150, OKABE_ITO.orange, names.after));
+    ...key(LABEL + 110, OKABE_ITO.orange, names.after));
   const span = W - LABEL - VALUE;
   ids.forEach((tid, i) => {
     const y = TOP + i * ROW;

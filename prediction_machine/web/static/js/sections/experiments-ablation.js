@@ -66,6 +66,7 @@ export function ablationPanel(ctx) {
         token: visibleText(target.token), before: probability(before), after: probability(after),
         change: points(before, after) })),
       beforeAfterBars({ id: "xp-ablate-bars", before: d.before.top, after: d.after.top, target,
+        width: p.result.clientWidth - 4,
         names: { title: say("ablation_bars_title", { part: name }), before: say("before"),
           after: say("after_off", { part: name }) } }),
       el("p", { class: "note" }, say(d.method === "zero" ? "method_zero" : "method_other",
