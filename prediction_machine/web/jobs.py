@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import secrets
 import threading
 import time
@@ -66,6 +67,8 @@ class Job:
                 "last_step": last, "stopped_because": self.stopped_because}
 
     def push(self, name: str, data: dict) -> None:
+        if isinstance(data.get("folder"), str):  # trainers name their folder's path: students see its run id
+            data = {**data, "folder": os.path.basename(data["folder"])}
         with self.changed:
             if name == "step" and len(self.events) >= MAX_EVENTS:
                 return  # the curve already has thousands of points; the checkpoint keeps the full history
