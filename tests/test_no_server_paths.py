@@ -2,7 +2,8 @@
 
 Walks every GET operation of the OpenAPI schema (those without path parameters, plus the ones that
 take the id of a playground session or a training job created here), the schema itself, a
-generation's events and a job's events, and collects every string (keys too, recursively). None
+generation's events, and the events of one real, shortest job of every kind (pre-training,
+fine-tuning, DPO and LoRA), and collects every string (keys too, recursively). None
 may hold the package's folder, the project's folder, a site-packages folder, the home folder or
 the temp dir. Two servers: one started with a checkpoint folder in the temp dir (the stub model),
 and one with the default model, whose GGUF lives in site-packages.
@@ -177,5 +178,36 @@ def test_no_server_path_with_the_default_model(client):
     r = client.post("/api/generate", json={"prompt": "Hi", "max_new_tokens": 1, "seed": 1})
     answers.append(("POST /api/generate events", sse_events(r)))
     assert json.dumps(answers[-1][1]).count('"event": "start"') == 1
+    found = [leak for label, value in answers for leak in leaks(label, value)]
+    assert not found, "\n".join(found[:20])
+
+
+# ----------------------------------------------------------------------------- every job kind's events
+
+GOOD_PAIR = {"prompt": "Who is Hamlet?", "chosen": "The prince of Denmark.", "rejected": "A fish."}
+# One real, shortest job of each kind: their start, checkpoint and done events name the run folder.
+JOBS = [
+    ("/api/curriculum/pretrain", {"steps": 1, "corpus_chars": 10_000, "tokenizer": "char", "eval_every": 1,
+                                  "sample_every": 1, "batch_size": 1, "context": 16}),
+    ("/api/curriculum/finetune", {"steps": 1, "batch_size": 1, "eval_every": 1}),
+    ("/api/curriculum/align", {"pairs": [GOOD_PAIR], "steps": 1, "batch_size": 1}),
+    ("/api/curriculum/lora", {"steps": 1, "rank": 1, "layers": 1}),
+]
+
+
+def test_no_server_path_in_any_job_kinds_events(stub, lm, tmp_path, monkeypatch):
+    """Real jobs, not placeholders (lm: the 135M model LoRA adapts, loaded once per session)."""
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    answers = []
+    with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
+        for path, body in JOBS:
+            r = c.post(path, json=body)
+            assert r.status_code == 200, (path, r.text)
+            job = r.json()["job"]
+            events = sse_events(c.post(f"/api/curriculum/jobs/{job['id']}/events", json={"after": 0}))
+            names = [e["event"] for e in events]
+            assert {"start", "checkpoint"} <= set(names) and names[-1] == "done", (path, names[-3:])
+            answers += [(f"POST {path}", r.json()), (f"{path} events", events)]
+            answers.append((f"GET job {job['kind']}", c.get(f"/api/curriculum/jobs/{job['id']}").json()))
     found = [leak for label, value in answers for leak in leaks(label, value)]
     assert not found, "\n".join(found[:20])
