@@ -40,10 +40,12 @@ class Part:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0 <= self.layer < cfg.n_layers:
             raise ValueError(f"layer must be in 0..{cfg.n_layers - 1}, got {self.layer}")
-        if self.kind == "head" and (self.head is None or not 0 <= self.head < cfg.n_heads):
+        if self.kind == "head" and self.head is None:
+            raise ValueError(f"kind 'head' needs a head in 0..{cfg.n_heads - 1}")
+        if self.kind == "head" and not 0 <= self.head < cfg.n_heads:
             raise ValueError(f"head must be in 0..{cfg.n_heads - 1}, got {self.head}")
         if self.kind != "head" and self.head is not None:
-            raise ValueError(f"a {self.kind} part has no head")
+            raise ValueError(f"only kind 'head' takes a head; {self.kind!r} is the whole part")
         return self
 
     def to_json(self) -> dict:

@@ -20,7 +20,15 @@ from prediction_machine.model import models
 from prediction_machine.web import code_links, validation
 from prediction_machine.web.admission import Slots
 from prediction_machine.web.deps import ModelLoader
-from prediction_machine.web.routes import alignment, attention, backprop, curriculum, inference, sequences
+from prediction_machine.web.routes import (
+    alignment,
+    attention,
+    backprop,
+    curriculum,
+    experiments,
+    inference,
+    sequences,
+)
 from prediction_machine.web.security import SecurityMiddleware
 from prediction_machine.web.settings import ServerSettings
 
@@ -58,7 +66,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation.validation_error)
     app.add_exception_handler(HTTPException, validation.http_error)
     validation.install(app)  # error answers in the OpenAPI schema; crashes answered as JSON
-    for module in (inference, attention, backprop, curriculum, alignment, sequences):
+    for module in (inference, attention, backprop, curriculum, alignment, sequences, experiments):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["server"], summary="Liveness and load")
