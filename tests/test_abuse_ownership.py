@@ -38,7 +38,8 @@ def client_key(headers: dict) -> str:
 
 def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub, tmp_path, monkeypatch):
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
-    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",))
+    # a job long enough to still run while B tries it (the classroom's step cap raised for that)
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), classroom_max_steps=20_000)
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
         a, b = student(live.url), student(live.url)
         r = c.post("/api/curriculum/pretrain", json=LONG_RUN, headers=a)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from prediction_machine import cancel
 from prediction_machine.inference.prediction import Prediction, model_log_probs, model_probs, predict_rows
 from prediction_machine.inference.sampling import (
     FIRST_LOOK,
@@ -123,6 +124,7 @@ def generate(
     for index in range(max_new_tokens):
         if should_stop is not None and should_stop():
             return
+        cancel.check()  # a caller who no longer wants the answer (a client gone, a shutdown) stops it here
         logits, _ = model(x, cache=cache, last_only=True)  # (1, 1, V)
         cached = int(cache.lengths[0]) if cache is not None else 0
         ms = (time.perf_counter() - t0) * 1000

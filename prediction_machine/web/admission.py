@@ -41,6 +41,21 @@ def reset_shutdown() -> None:
 
 # ----------------------------------------------------------------------------- slots
 
+# Answers that cost more than one forward pass take a heavy place (app.state.heavy_slots) while
+# they are computed, and stop when their client hangs up or the server shuts down (cancel.py).
+HEAVY_ROUTES = {
+    ("POST", "/api/trace"),
+    ("POST", "/api/attention"),
+    ("POST", "/api/curriculum/compare"),
+    ("POST", "/api/curriculum/align/sample"),
+    ("POST", "/api/curriculum/align/compare"),
+    ("POST", "/api/curriculum/align/safety"),
+    ("POST", "/api/sequences/digits/draw"),
+    ("POST", "/api/sequences/melody/compose"),
+}
+SHUTTING_DOWN = (503, "the server is shutting down; try again in a moment",
+                 [(b"retry-after", b"5"), (b"connection", b"close")])
+
 
 def _ip(client: str) -> str:
     """'c:abc@10.0.0.9' -> '10.0.0.9' (the key without an address is its own address)."""
@@ -77,8 +92,9 @@ class Ticket:
 class Slots:
     """At most `running` computations at once and `queued` waiting; the rest are refused."""
 
-    def __init__(self, running: int, queued: int, per_ip: int | None = None):
+    def __init__(self, running: int, queued: int, per_ip: int | None = None, what: str = "generation"):
         self.running_limit, self.queued_limit = max(1, running), max(0, queued)
+        self.what = what  # named in the refusals: "a generation", "a heavy request"
         self.per_ip = per_ip  # classroom mode: places one address may hold (None: no limit)
         self.lock = threading.Lock()  # admit() runs in worker threads, release() on the event loop
         self.admitted = 0  # requests holding a place, running or waiting
@@ -99,8 +115,8 @@ class Slots:
         return self.per_ip is not None and self.ips.get(_ip(client), 0) >= self.per_ip
 
     def ip_message(self) -> str:
-        return (f"your network address already holds {self.per_ip} of the places (the limit per address, "
-                "so one machine cannot fill the queue); try again when one finishes")
+        return (f"your network address already holds {self.per_ip} of the {self.what} places (the limit per "
+                "address, so one machine cannot fill the queue); try again when one finishes")
 
     def check_capacity(self) -> None:
         if shutting_down():
@@ -116,7 +132,7 @@ class Slots:
             if client is not None and self.clients.get(client):
                 raise HTTPException(
                     429,
-                    "you already have a generation running or waiting: one at a time per person, "
+                    f"you already have a {self.what} running or waiting: one at a time per person, "
                     "so everyone in the room gets a turn. Stop it or wait for it to finish.",
                     headers={"Retry-After": "2"},
                 )
@@ -149,6 +165,13 @@ class Slots:
                 self.release()  # we were handed a slot at the moment we left: pass it on
             raise
 
+    def give_up(self, await_slot: asyncio.Future) -> None:
+        """Leave the line an `acquire()` future stands in, or hand on the slot it was given meanwhile."""
+        if not await_slot.done():
+            await_slot.cancel()  # acquire() removes its waiter (or passes a just-handed slot on)
+        elif not await_slot.cancelled() and await_slot.exception() is None:
+            self.release()
+
     def release(self) -> None:
         while self.waiters:
             fut = self.waiters.pop(0)
@@ -164,3 +187,55 @@ class Slots:
             "max_running": self.running_limit,
             "max_queued": self.queued_limit,
         }
+
+
+# ----------------------------------------------------------------------------- at the door
+
+
+def quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | None:
+    """Refuse a queued route at the door when it is sure to be refused later anyway.
+
+    Under a burst this keeps refusals instant: no body parsing, no tokenizing, no wait for a
+    worker thread. admission.Slots.admit() still makes the binding decision afterwards.
+    """
+    slots = getattr(getattr(app, "state", None), "slots", None)
+    if slots is None:
+        return None
+    if max(slots.admitted, at_door) >= slots.running_limit + slots.queued_limit:
+        return 429, (f"the server is busy: {slots.running} running and {len(slots.waiters)} queued "
+                     f"(limits {slots.running_limit} and {slots.queued_limit}); try again shortly")
+    if client is not None and slots.clients.get(client):
+        return 429, "you already have a generation running or waiting: one at a time per person"
+    if client is not None and slots.ip_full(client):
+        return 429, slots.ip_message()
+    return None
+
+
+async def heavy_place(slots: Slots, link) -> tuple[Ticket | None, tuple | None]:
+    """A heavy place for this request: (ticket, None) once one is ours, else (None, the refusal to send)
+    or (None, None) when the client left while waiting in line."""
+    try:
+        ticket = slots.admit(link.client)  # 429: full, or this client (or address) already holds its share
+    except HTTPException as e:
+        retry = (e.headers or {}).get("Retry-After", "2").encode()
+        return None, (e.status_code, e.detail, [(b"retry-after", retry)])
+    stopped = asyncio.Event()
+    forget = link.on_gone(stopped.set)
+    live_streams.add(stopped.set)  # a shutdown ends the wait too
+    await_slot = asyncio.ensure_future(slots.acquire())
+    wake = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait([await_slot, wake], return_when=asyncio.FIRST_COMPLETED)
+        if await_slot.done() and not await_slot.cancelled() and not stopped.is_set():
+            return ticket, None
+    except BaseException:
+        slots.give_up(await_slot)
+        ticket.close()
+        raise
+    finally:
+        wake.cancel()
+        forget()
+        live_streams.discard(stopped.set)
+    slots.give_up(await_slot)
+    ticket.close()
+    return None, (SHUTTING_DOWN if shutting_down() else None)

@@ -5,10 +5,15 @@ request that starts it returns at once with the job's id; the page then follows 
 over server-sent events, and may pause, resume or stop it. Stop and pause are flags the
 training loop checks before every optimizer step, so they take effect within one step.
 
-At most `max_running` jobs run (or sit paused, holding their memory) at once; one more gets
-a 429 with Retry-After. A job paused for longer than `pause_timeout_s` is stopped (it writes
-its checkpoint), so two forgotten paused jobs cannot block everyone's training. When a job
-ends, its model and optimizer go out of scope with the iterator, and only its event log
+At most `max_running` jobs run (or sit paused, holding their memory) at once; the next ones
+wait in a bounded queue (`max_queued`), each told its position in a `queued` event, and start
+in turn as places free; past the queue, a 429 with Retry-After. In classroom mode each owner
+may hold `per_client` jobs (running, paused or waiting) and each address `per_ip`, counting
+every client id last seen from it (web/identity.py), so new ids cannot take every place.
+
+A job paused for longer than `pause_timeout_s` is stopped (it writes its checkpoint), so two
+forgotten paused jobs cannot block everyone's training. When a job ends, its model and
+optimizer go out of scope with the iterator, and only its event log
 (numbers and short texts) is kept, for the last few jobs.
 
 Ownership: a job belongs to the `owner` that started it (the client id of web/security.py).
@@ -40,7 +45,7 @@ class Job:
     id: str
     kind: str  # "pretrain", "finetune" or "lora"
     folder: str | None
-    status: str = "running"  # running, paused, finished, stopped, error
+    status: str = "running"  # queued, running, paused, finished, stopped, error
     started: float = field(default_factory=time.time)
     ended: float | None = None
     events: list[tuple[str, dict]] = field(default_factory=list)
@@ -52,9 +57,12 @@ class Job:
     paused_since: float | None = None
     stopped_because: str | None = None
 
+    work: Work | None = None  # kept only while the job waits in the queue
+    position: int | None = None  # its place in the queue (1: next), while it waits
+
     @property
     def active(self) -> bool:
-        return self.status in ("running", "paused")
+        return self.status in ("queued", "running", "paused")
 
     def describe(self) -> dict:
         last = {}
@@ -64,7 +72,7 @@ class Job:
                 break
         return {"id": self.id, "kind": self.kind, "folder": self.folder, "status": self.status,
                 "started": self.started, "ended": self.ended, "events": len(self.events), "error": self.error,
-                "last_step": last, "stopped_because": self.stopped_because}
+                "last_step": last, "stopped_because": self.stopped_because, "position": self.position}
 
     def push(self, name: str, data: dict) -> None:
         if isinstance(data.get("folder"), str):  # trainers name their folder's path: students see its run id
@@ -77,13 +85,19 @@ class Job:
 
 
 class JobManager:
-    def __init__(self, max_running: int, pause_timeout_s: float = 600.0):
+    def __init__(self, max_running: int, pause_timeout_s: float = 600.0, max_queued: int = 0,
+                 per_client: int | None = None, per_ip: int | None = None,
+                 address_of: Callable[[str | None], str | None] = lambda owner: None):
         self.max_running = max_running
         self.pause_timeout_s = pause_timeout_s
+        self.max_queued, self.per_client, self.per_ip = max_queued, per_client, per_ip
+        self.address_of = address_of  # owner -> the address it was last seen from (classroom mode)
         self.jobs: dict[str, Job] = {}
+        self.queue: list[Job] = []  # waiting jobs, first in line first
         self.lock = threading.Lock()
 
     def running(self) -> list[Job]:
+        """Every job not yet ended: running, paused or waiting in the queue."""
         return [j for j in self.jobs.values() if j.active]
 
     def visible(self, owner: str | None = None) -> list[Job]:
@@ -91,21 +105,68 @@ class JobManager:
         return [j for j in self.jobs.values() if owner is None or j.owner == owner]
 
     def start(self, kind: str, work: Work, folder: str | None = None, *, owner: str | None = None) -> Job:
-        """Start `work(should_stop, should_pause)` in a thread, or refuse with 429 when full."""
+        """Start `work(should_stop, should_pause)` in a thread, queue it when every place is taken,
+        or refuse with 429 (this owner or address already holds its share, or the queue is full)."""
         with self.lock:
-            busy = self.running()
-            if len(busy) >= self.max_running:
+            self._check_share(owner)
+            places = [j for j in self.running() if j.status != "queued"]
+            full = len(places) >= self.max_running
+            if full and len(self.queue) >= self.max_queued:
                 raise HTTPException(
                     429,
-                    f"{len(busy)} training jobs are already running (the limit is {self.max_running}); "
-                    "stop one or wait for it to finish",
+                    f"{len(places)} training jobs are running (the limit is {self.max_running}) and "
+                    f"{len(self.queue)} are waiting (the limit is {self.max_queued}); try again later",
                     headers={"Retry-After": "30"},
                 )
             job = Job(f"{kind}-{secrets.token_urlsafe(12)}", kind, folder, owner=owner)
             self.jobs[job.id] = job
             self._forget_old()
-        threading.Thread(target=self._run, args=(job, work), name=f"pm-job-{job.id}", daemon=True).start()
+            if full:
+                job.status, job.work = "queued", work
+                self.queue.append(job)
+                self._tell_positions()
+                return job
+        self._launch(job, work)
         return job
+
+    def _check_share(self, owner: str | None) -> None:
+        if owner is None:
+            return
+        mine = [j for j in self.running() if j.owner == owner]
+        if self.per_client is not None and len(mine) >= self.per_client:
+            raise HTTPException(429, f"you already have {len(mine)} training job running or waiting (the "
+                                     f"limit per person is {self.per_client}): stop it or wait for it "
+                                     "to finish", headers={"Retry-After": "30"})
+        ip = self.address_of(owner)
+        if self.per_ip is not None and ip is not None:
+            ours = [j for j in self.running() if j.owner is not None and self.address_of(j.owner) == ip]
+            if len(ours) >= self.per_ip:
+                raise HTTPException(429, f"your network address already holds {len(ours)} training jobs (the "
+                                         f"limit per address is {self.per_ip}); try again when one finishes",
+                                    headers={"Retry-After": "30"})
+
+    def _launch(self, job: Job, work: Work) -> None:
+        job.status, job.position, job.work = "running", None, None
+        threading.Thread(target=self._run, args=(job, work), name=f"pm-job-{job.id}", daemon=True).start()
+
+    def _tell_positions(self) -> None:
+        """Each waiting job learns its place in line (under self.lock)."""
+        for n, waiting in enumerate(self.queue, 1):
+            if waiting.position != n:
+                waiting.position = n
+                waiting.push("queued", {"position": n, "places": self.max_running,
+                                        "waiting": len(self.queue)})
+
+    def _next(self) -> None:
+        """A place was freed: the first job in line starts."""
+        with self.lock:
+            busy = len([j for j in self.running() if j.status != "queued"])
+            if busy >= self.max_running or not self.queue:
+                return
+            job = self.queue.pop(0)
+            work = job.work
+            self._tell_positions()
+        self._launch(job, work)
 
     def _run(self, job: Job, work: Work) -> None:
         iterator = None
@@ -129,6 +190,7 @@ class JobManager:
             elif not job.events or job.events[-1][0] != "done":
                 job.push("done", {"status": job.status})
             job.ended = time.time()
+            self._next()
 
     def _forget_old(self) -> None:
         done = [j for j in self.jobs.values() if not j.active]
@@ -147,6 +209,16 @@ class JobManager:
 
     def control(self, job_id: str, action: str, *, owner: str | None = None) -> Job:
         job = self.get(job_id, owner=owner)
+        with self.lock:
+            waiting = job in self.queue
+            if waiting and action == "stop":  # it never ran: it leaves the line, and the rest move up
+                self.queue.remove(job)
+                job.status, job.position, job.work = "stopped", None, None
+                self._tell_positions()
+        if waiting and action == "stop":
+            job.push("done", {"status": "stopped"})
+            job.ended = time.time()
+            return job
         if action == "stop":
             job.stop_flag.set()
             job.pause_flag.clear()

@@ -40,7 +40,16 @@ import secrets
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
-from prediction_machine.web.admission import shutting_down
+from prediction_machine import cancel
+from prediction_machine.web import identity
+from prediction_machine.web.admission import (
+    HEAVY_ROUTES,
+    SHUTTING_DOWN,
+    Slots,
+    heavy_place,
+    quick_refusal,
+    shutting_down,
+)
 from prediction_machine.web.headers import SECURITY_HEADERS, host_name
 from prediction_machine.web.settings import ServerSettings
 from prediction_machine.web.streaming import REQUEST, Link
@@ -54,7 +63,6 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 QUEUED_ROUTES = {"/api/generate"}
 log = logging.getLogger("prediction_machine.web")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-TEACHER = "teacher-"  # prefix of a session client id minted only for the teacher's token
 REFUSED: Counter = Counter()  # refusals by reason, for tests and curious operators
 
 
@@ -74,12 +82,17 @@ class SecurityMiddleware:
         self.allowed = {h.lower() for h in settings.allowed_hosts}
         self.at_door = 0  # requests on QUEUED_ROUTES inside the app right now (validating, queued or running)
         self.secret = secrets.token_hex(32)  # signs session cookies; never leaves this process
+        self.heavy = Slots(settings.heavy_running, settings.heavy_queued,
+                           settings.heavy_places_per_ip if settings.token else None, what="heavy request")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":  # there are none: refuse before anything else looks at it
             return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        state = getattr(scope.get("app"), "state", None)
+        if state is not None and getattr(state, "heavy_slots", None) is None:
+            state.heavy_slots = self.heavy  # for health, tests and operators
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         path = scope["path"]
@@ -100,8 +113,7 @@ class SecurityMiddleware:
             return await _reply(send, 403,
                                 "cross-site request refused (Sec-Fetch-Site): open the page from this server")
         if shutting_down():
-            return await _reply(send, 503, "the server is shutting down; try again in a moment",
-                                headers=[(b"retry-after", b"5"), (b"connection", b"close")])
+            return await _reply(send, *SHUTTING_DOWN)
 
         jar = cookies(headers.get("cookie", ""))
         client = fairness = None
@@ -118,12 +130,14 @@ class SecurityMiddleware:
                     "gave you (API clients: send Authorization: Bearer <token>)",
                 )
             client, teacher = who or (None, False)
+            if client is not None and not teacher:
+                self.addresses(scope).saw(client, ip)  # the per-address ceilings count every id of an address
             fairness = f"{client}@{ip}" if client else None  # Slots counts the client and the address
         scope["pm_client"], scope["pm_teacher"] = client, teacher  # read by owner_of()
 
         at_door = method == "POST" and path in QUEUED_ROUTES
         if at_door:
-            refusal = _quick_refusal(scope.get("app"), fairness, self.at_door)
+            refusal = quick_refusal(scope.get("app"), fairness, self.at_door)
             if refusal is not None:
                 return await _reply(send, *refusal, headers=[(b"retry-after", b"2")])
             self.at_door += 1
@@ -162,7 +176,11 @@ class SecurityMiddleware:
 
         link = Link(client)
         relay = _Relay(receive, body, link)
+        heavy = (method, scope["path"]) in HEAVY_ROUTES and body is not None
+        if heavy:
+            relay.watch()  # the body is read: from now on a hang-up is noticed while the answer is computed
         token = REQUEST.set(link)
+        stop = cancel.stop_when(lambda: link.gone or shutting_down())  # seen by the route's worker thread
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -171,8 +189,19 @@ class SecurityMiddleware:
                 relay.response_started()
             await send(message)
 
+        place = None
         try:
+            if heavy:
+                place, refusal = await heavy_place(self.heavy, link)
+                if place is None:
+                    if refusal is not None:
+                        await _reply(send, *refusal)
+                    return
             await self.app(scope, relay, send_with_headers)
+        except cancel.Cancelled:
+            # Stopped between two steps: the client left (nobody to answer) or the server is shutting down.
+            if not link.gone and not relay.started:
+                await _reply(send, *SHUTTING_DOWN)
         except Exception:  # noqa: BLE001 - a bug: answered here, so the 500 carries our headers too
             # Starlette's own error answer comes from a middleware outside this one, which would
             # send it without the headers above. Log the traceback, answer JSON, never the details.
@@ -181,6 +210,10 @@ class SecurityMiddleware:
                 raise  # the answer is already on its way: only the connection can be cut now
             await _reply(send, 500, "internal error: the server hit a bug; it has been logged")
         finally:
+            if place is not None:
+                self.heavy.release()
+                place.close()
+            cancel.reset(stop)
             REQUEST.reset(token)
             relay.close()
 
@@ -189,6 +222,9 @@ class SecurityMiddleware:
             return False
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
+
+    def addresses(self, scope) -> identity.Addresses:
+        return identity.addresses(scope["app"])
 
     def _identify(self, headers: dict, jar: dict, ip: str) -> tuple[str, bool] | None:
         """(client, is the teacher) of a request with the token, else None.
@@ -207,7 +243,7 @@ class SecurityMiddleware:
         client_id = self._session_client(jar)
         if client_id is None:
             return None
-        return "c:" + client_id, client_id.startswith(TEACHER)
+        return "c:" + client_id, client_id.startswith(identity.TEACHER)
 
     def _session_client(self, jar: dict) -> str | None:
         """The client id of a valid session cookie "<client id>.<HMAC of it under the secret>", else None.
@@ -229,9 +265,12 @@ class SecurityMiddleware:
         if not is_teacher and not _same_secret(given, self.settings.token):
             return await _reply(send, 401, "this access token is not the one this server was started with")
         cookie_opts = "Path=/; HttpOnly; SameSite=Strict; Max-Age=86400"
-        client_id = jar.get(CLIENT_COOKIE, "")  # the same browser keeps its id (and so its runs)
-        if not _CLIENT_ID.match(client_id) or client_id.startswith(TEACHER) != is_teacher:
-            client_id = (TEACHER if is_teacher else "") + secrets.token_urlsafe(18)
+        # The same browser keeps the id this server gave it (and so its runs); any other id is replaced
+        # by a fresh one the server draws: a student cannot pick an id, nor mint one of a chosen shape.
+        client_id = jar.get(CLIENT_COOKIE, "")
+        if (not _CLIENT_ID.match(client_id) or not identity.recognise(client_id)
+                or client_id.startswith(identity.TEACHER) != is_teacher):
+            client_id = identity.mint(teacher=is_teacher)
         session = f"{client_id}.{session_mac(self.secret, client_id)}"
         headers = [
             (b"location", b"/"),
@@ -312,6 +351,11 @@ class _Relay:
             self._gone()
         return message
 
+    def watch(self) -> None:
+        """Wait for the hang-up from now on (call once the whole body has been read)."""
+        if self.watcher is None and not self.gone.is_set():
+            self.watcher = asyncio.ensure_future(self._watch())
+
     def response_started(self) -> None:
         self.started = True
         if self.watcher is None and self.inside == 0 and not self.pending and not self.gone.is_set():
@@ -329,25 +373,6 @@ class _Relay:
     def close(self) -> None:
         if self.watcher is not None and not self.watcher.done():
             self.watcher.cancel()
-
-
-def _quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | None:
-    """Refuse a queued route at the door when it is sure to be refused later anyway.
-
-    Under a burst this keeps refusals instant: no body parsing, no tokenizing, no wait for a
-    worker thread. admission.Slots.admit() still makes the binding decision afterwards.
-    """
-    slots = getattr(getattr(app, "state", None), "slots", None)
-    if slots is None:
-        return None
-    if max(slots.admitted, at_door) >= slots.running_limit + slots.queued_limit:
-        return 429, (f"the server is busy: {slots.running} running and {len(slots.waiters)} queued "
-                     f"(limits {slots.running_limit} and {slots.queued_limit}); try again shortly")
-    if client is not None and slots.clients.get(client):
-        return 429, "you already have a generation running or waiting: one at a time per person"
-    if client is not None and slots.ip_full(client):
-        return 429, slots.ip_message()
-    return None
 
 
 async def _reply(send, status: int, message: str, headers: list | None = None) -> None:

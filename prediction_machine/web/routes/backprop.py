@@ -9,6 +9,7 @@ trained by one request at a time. A student's session answers only to that stude
 from __future__ import annotations
 
 import secrets
+import threading
 from typing import Annotated, Literal
 
 import torch
@@ -20,6 +21,7 @@ from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.training.backprop import datasets
 from prediction_machine.training.backprop.neuron import neuron_step
 from prediction_machine.training.backprop.playground import PlaygroundConfig, Session, SessionStore, StoreFull
+from prediction_machine.web import identity
 from prediction_machine.web.admission import Slots
 from prediction_machine.web.deps import settings
 from prediction_machine.web.security import owner_of
@@ -209,6 +211,26 @@ class _Locked:
         self.session.lock.release()
 
 
+_creating = threading.Lock()  # the per-address count and the new session, one request at a time
+
+
+def address_full(request: Request) -> None:
+    """Classroom mode: 429 when the clients of this request's address already hold their sessions
+    (ids are free to mint, so the per-person limit alone would not bound one machine)."""
+    s, viewer = settings(request), owner_of(request)
+    table = identity.addresses(request.app)
+    ip = table.of(viewer) if s.token and viewer is not None else None
+    if ip is None:
+        return
+    ours = table.clients_at(ip)
+    held = sum(1 for owner in list(store(request).owners.values()) if owner in ours)
+    if held >= s.playground_sessions_per_ip:
+        raise HTTPException(429, f"sessions: your network address already holds {held} playground sessions "
+                                 f"(the limit per address is {s.playground_sessions_per_ip}); delete one, "
+                                 f"or they expire after {store(request).idle_seconds / 60:g} idle minutes",
+                            headers={"Retry-After": "30"})
+
+
 def _slots(request: Request) -> Slots:
     """Streams of training share a small pool of their own (the generation pool is for the model)."""
     state = request.app.state
@@ -255,10 +277,12 @@ def create_session(req: SessionRequest, request: Request) -> dict:
         batch_size=req.batch_size, l2=req.l2, seed=req.seed,
         init_seed=secrets.randbelow(2**31) if req.init_seed is None else req.init_seed,
     )
-    try:
-        key, session = store(request).create(config, owner=owner_of(request))
-    except StoreFull as e:
-        raise HTTPException(429, f"sessions: {e}", headers={"Retry-After": "30"}) from None
+    with _creating:
+        address_full(request)
+        try:
+            key, session = store(request).create(config, owner=owner_of(request))
+        except StoreFull as e:
+            raise HTTPException(429, f"sessions: {e}", headers={"Retry-After": "30"}) from None
     with session.lock:
         return state_json(key, session)
 

@@ -31,6 +31,7 @@ from prediction_machine.model import models, weights
 from prediction_machine.training.curriculum import corpus as corpus_mod
 from prediction_machine.training.curriculum import finetune as ft
 from prediction_machine.training.curriculum import loop, lora, pretrain, runs, scale
+from prediction_machine.web import identity
 from prediction_machine.web.deps import settings
 from prediction_machine.web.jobs import JobManager
 from prediction_machine.web.security import owner_of
@@ -111,8 +112,22 @@ def manager(request: Request) -> JobManager:
     with _manager_lock:
         if getattr(state, "training_jobs", None) is None:
             s = settings(request)
-            state.training_jobs = JobManager(s.max_training_jobs, pause_timeout_s=s.pause_timeout_s)
+            classroom = bool(s.token)  # on a laptop the one user may queue as many jobs as the queue holds
+            state.training_jobs = JobManager(
+                s.max_training_jobs, pause_timeout_s=s.pause_timeout_s, max_queued=s.max_training_queued,
+                per_client=s.training_jobs_per_client if classroom else None,
+                per_ip=s.training_jobs_per_ip if classroom else None,
+                address_of=identity.addresses(request.app).of)
     return state.training_jobs
+
+
+def step_cap(request: Request, steps: int | None, field: str = "steps") -> None:
+    """Classroom mode: a 422 for a job asking more optimizer steps than classroom_max_steps, so no
+    job holds a training place for hours."""
+    s = settings(request)
+    if s.token and steps is not None and steps > s.classroom_max_steps:
+        raise unprocessable(field, f"{steps} steps is more than this classroom allows: at most "
+                                   f"{s.classroom_max_steps} per job (the server's classroom_max_steps)")
 
 
 def creator(request: Request) -> str:
@@ -140,10 +155,15 @@ def run_folder(name: str, field: str, request: Request | None = None) -> Path:
 
 
 def new_folder(request: Request, kind: str) -> Path:
-    """A run folder owned by this client, after removing its runs past the quota and the age limit."""
+    """A run folder owned by this client, after removing its runs past the quota and the age limit,
+    then (classroom mode) the oldest runs of every client of its address past the address's ceiling."""
     s, who = settings(request), creator(request)
     busy = {j.folder for j in manager(request).running()}
     runs.prune(who, s.run_quota_mb * 1e6, s.run_max_age_days * 86400, keep=busy)
+    ip = identity.addresses(request.app).of(owner_of(request)) if s.token else None
+    if ip is not None:
+        neighbours = identity.addresses(request.app).clients_at(ip)
+        runs.prune(neighbours, s.run_quota_mb_per_ip * 1e6, float("inf"), keep=busy)
     return runs.new_run_folder(kind, owner=who)
 
 
@@ -168,6 +188,7 @@ def clean(x):
 
 @router.post("/pretrain", summary="Start (or resume) a pre-training job; returns its id at once")
 def start_pretrain(req: PretrainRequest, request: Request) -> dict:
+    step_cap(request, req.steps)
     corpus = None
     if req.text is not None:
         try:
@@ -203,6 +224,7 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
 @router.post("/finetune",
              summary="Start a fine-tuning job on the project's conversations; returns its id at once")
 def start_finetune(req: FinetuneRequest, request: Request) -> dict:
+    step_cap(request, req.steps)
     base = run_folder(req.base, "base", request)
     cfg = loop.fit_warmup(replace(FT, steps=req.steps, batch_size=req.batch_size, lr=req.lr,
                                   eval_every=req.eval_every, sample_every=req.eval_every, seed=req.seed))
@@ -214,6 +236,7 @@ def start_finetune(req: FinetuneRequest, request: Request) -> dict:
 @router.post("/lora",
              summary="Advanced: start a LoRA job that teaches SmolLM2-135M-Instruct to talk like a pirate")
 def start_lora(req: LoraRequest, request: Request) -> dict:
+    step_cap(request, req.steps)
     cfg = replace(LORA, rank=req.rank, alpha=2.0 * req.rank, layers=req.layers, steps=req.steps, lr=req.lr)
     folder = new_folder(request, "lora")
 
