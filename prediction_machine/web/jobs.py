@@ -114,8 +114,8 @@ class JobManager:
             if full and len(self.queue) >= self.max_queued:
                 raise HTTPException(
                     429,
-                    f"{len(places)} training jobs are running (the limit is {self.max_running}) and "
-                    f"{len(self.queue)} are waiting (the limit is {self.max_queued}); try again later",
+                    f"{len(places)} training jobs are already running (the limit is {self.max_running}) "
+                    f"and {len(self.queue)} waiting (the limit is {self.max_queued}); try again later",
                     headers={"Retry-After": "30"},
                 )
             job = Job(f"{kind}-{secrets.token_urlsafe(12)}", kind, folder, owner=owner)

@@ -59,7 +59,7 @@ class ServerSettings:
 
     # ----------------------------------------------------------------------------- training jobs and runs
     max_training_jobs: int = 2  # curriculum and playground jobs running at once
-    max_training_queued: int = 8  # training jobs waiting (told their place in line); beyond this 429
+    max_training_queued: int = 8  # classroom mode: training jobs waiting (told their place in line); then 429
     training_jobs_per_client: int = 1  # classroom mode: one student's jobs running, paused or waiting
     training_jobs_per_ip: int = 2  # classroom mode: ... and one address's (raise it for a lab behind NAT)
     classroom_max_steps: int = 2000  # classroom mode: the most optimizer steps one training job may ask for

@@ -112,9 +112,12 @@ def manager(request: Request) -> JobManager:
     with _manager_lock:
         if getattr(state, "training_jobs", None) is None:
             s = settings(request)
-            classroom = bool(s.token)  # on a laptop the one user may queue as many jobs as the queue holds
+            # The queue and the shares are for a class: on a laptop the one user would only wait for
+            # their own jobs, so a full server answers 429 at once.
+            classroom = bool(s.token)
             state.training_jobs = JobManager(
-                s.max_training_jobs, pause_timeout_s=s.pause_timeout_s, max_queued=s.max_training_queued,
+                s.max_training_jobs, pause_timeout_s=s.pause_timeout_s,
+                max_queued=s.max_training_queued if classroom else 0,
                 per_client=s.training_jobs_per_client if classroom else None,
                 per_ip=s.training_jobs_per_ip if classroom else None,
                 address_of=identity.addresses(request.app).of)
