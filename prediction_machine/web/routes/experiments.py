@@ -3,8 +3,9 @@
 Thin on purpose: validate, call prediction_machine.experiments, serialize. Every answer is a
 real re-run of the model. A prompt may be at most max_experiment_tokens tokens (after the chat
 template, unless raw): the head scan reruns it once per head. The scan is a stream of `progress`
-events and one `result`; it holds a place like a generation (one per client in classroom mode,
-429 when every place is taken) and stops within one layer's batch when its client leaves.
+events, one `result` and the terminal `done`; it holds a place like a generation (one per client
+in classroom mode, 429 when every place is taken) and stops within one layer's batch when its
+client leaves.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from starlette.exceptions import HTTPException
 
 from prediction_machine.experiments import ablation, attribution, head_scan, patching
 from prediction_machine.jsonsafe import json_numbers
@@ -70,9 +70,17 @@ def experiment_ids(request: Request, lm, field: str, text: str, raw: bool) -> li
     return ids
 
 
-def refused(e: ValueError) -> HTTPException:
-    """A part or token outside the model: the library's message names the limit."""
-    return HTTPException(422, str(e))
+def checked_part(req: AblateRequest, cfg) -> ablation.Part:
+    """The part to switch off, or a 422 naming the field and this model's range."""
+    if req.layer >= cfg.n_layers:
+        raise unprocessable("layer", f"is {req.layer}; this model's layers are 0..{cfg.n_layers - 1}")
+    if req.kind == "head" and req.head is None:
+        raise unprocessable("head", f"kind 'head' needs a head in 0..{cfg.n_heads - 1}")
+    if req.kind == "head" and req.head >= cfg.n_heads:
+        raise unprocessable("head", f"is {req.head}; this model's heads are 0..{cfg.n_heads - 1}")
+    if req.kind != "head" and req.head is not None:
+        raise unprocessable("head", f"only kind 'head' takes a head; {req.kind!r} is the whole part")
+    return ablation.Part(req.kind, req.layer, req.head).check(cfg)
 
 
 # ----------------------------------------------------------------------------- routes
@@ -83,11 +91,8 @@ def ablate(req: AblateRequest, request: Request) -> dict:
     within_limits(req, settings(request))
     lm = language_model(request, req.model)
     ids = experiment_ids(request, lm, "prompt", req.prompt, req.raw)
-    try:
-        part = ablation.Part(req.kind, req.layer, req.head).check(lm.config)
-        return json_numbers(ablation.ablate(lm, ids, part).to_json())
-    except ValueError as e:
-        raise refused(e) from None
+    part = checked_part(req, lm.config)
+    return json_numbers(ablation.ablate(lm, ids, part).to_json())
 
 
 @router.post("/scan", responses=SSE_RESPONSES,
@@ -105,9 +110,9 @@ def scan(req: PromptFields, request: Request):
                 yield "progress", {"done": done, "total": total}
             if should_stop():
                 return  # the client left: no more batches
-        out = partial.to_json()
         yield "progress", {"done": total, "total": total}
-        yield "result", json_numbers(out)
+        yield "result", json_numbers(partial.to_json())
+        yield "done", {}  # every stream of this API ends with `done` or `error`
 
     return stream(request.app.state.slots, work)
 
@@ -117,10 +122,9 @@ def attribute(req: AttributeRequest, request: Request) -> dict:
     within_limits(req, settings(request))
     lm = language_model(request, req.model)
     ids = experiment_ids(request, lm, "prompt", req.prompt, req.raw)
-    try:
-        return json_numbers(attribution.attribute(lm, ids, token=req.token).to_json())
-    except ValueError as e:
-        raise refused(e) from None
+    if req.token is not None and req.token >= lm.config.vocab_size:
+        raise unprocessable("token", f"is {req.token}; this model's ids are 0..{lm.config.vocab_size - 1}")
+    return json_numbers(attribution.attribute(lm, ids, token=req.token).to_json())
 
 
 @router.post("/patch", summary="Copy the source's residual stream into the target's run at every "
@@ -133,7 +137,7 @@ def patch(req: PatchRequest, request: Request):
     try:
         grid = patching.patch_grid(lm, src, tgt)
     except patching.Misaligned as e:
-        return JSONResponse({"error": str(e), "source_tokens": e.source, "target_tokens": e.target},
+        return JSONResponse({"error": f"target: {e}", "source_tokens": e.source, "target_tokens": e.target},
                             status_code=422)
     return json_numbers(grid.to_json(lm.tokenizer))
 
