@@ -102,22 +102,29 @@ def run_text(tokenizer, steps: list[Chosen], stop_ids: set[int]) -> str:
     return tokenizer.decode([s.id for s in steps if s.id not in stop_ids])
 
 
-def branch(lm, prompt_ids: list[int], params: SamplingParams, new_tokens: int, step: int, token: int,
-           seed: int | None = None) -> Branch:
-    """The generation as it ran, and the same generation with `token` forced at `step` (0-based).
+def branch(lm, prompt_ids: list[int], params: SamplingParams, new_tokens: int, step: int,
+           token: int | None = None, seed: int | None = None, rank: int | None = None) -> Branch:
+    """The generation as it ran, and the same generation with a token forced at `step` (0-based).
 
-    Raises ValueError when the step is past the end of the original run or the token is not in
-    the vocabulary: a branch needs a step the original reached.
+    The token is given by id (`token`) or by its place in that step's table (`rank`, 1 = the
+    most likely, up to TOP). Raises ValueError when the step is past the end of the original run
+    or the token is not in the vocabulary: a branch needs a step the original reached.
     """
     model, vocab = lm.model, lm.config.vocab_size
-    if not 0 <= token < vocab:
+    if (token is None) == (rank is None):
+        raise ValueError("give the forced token either by id or by rank, not both")
+    if token is not None and not 0 <= token < vocab:
         raise ValueError(f"token {token} is outside the vocabulary of {vocab}")
+    if rank is not None and not 1 <= rank <= TOP:
+        raise ValueError(f"rank {rank} is outside the table shown at each step (1 to {TOP})")
     if not 0 <= step < new_tokens:
         raise ValueError(f"step {step} is outside the {new_tokens} new tokens (0 to {new_tokens - 1})")
     original = original_run(model, prompt_ids, params, new_tokens, lm.stop_ids, seed)
     if step >= len(original):
         raise ValueError(f"the original generation stopped after {len(original)} tokens: "
                          f"step {step} is past its end")
+    if token is None:
+        token = original[step].top[rank - 1][0]
     forced = forced_run(model, prompt_ids, params, new_tokens, lm.stop_ids, seed, {step: token})
     return Branch(Run(original, run_text(lm.tokenizer, original, lm.stop_ids)),
                   Run(forced, run_text(lm.tokenizer, forced, lm.stop_ids)), step, token)
