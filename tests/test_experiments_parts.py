@@ -190,3 +190,39 @@ def test_prompts_of_different_lengths_are_refused_with_both_tokenizations(tiny):
         patching.patch(tiny, SOURCE, TARGET, 0, [7], raw=True)
     with pytest.raises(ValueError, match="layer must be in 0..4"):
         patching.patch(tiny, SOURCE, TARGET, 5, [0], raw=True)
+
+
+# ----------------------------------------------------------------------------- the CLI contracts
+
+
+def test_cli_contracts_and_usage_errors(tiny, capsys):
+    import json
+
+    from prediction_machine.cli import main
+
+    M = ["--model", "shakespeare-base", "--raw"]
+    assert main(["ablate", *M, "--head", "1.2", "--json", "--", PROMPT]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "zero" and out["part"] == {"kind": "head", "layer": 1, "head": 2}
+    for table in (out["before"]["top"], out["after"]["top"]):
+        assert len(table) >= 5 and set(table[0]) == {"id", "token", "model_prob"}
+        assert [r["model_prob"] for r in table] == sorted((r["model_prob"] for r in table), reverse=True)
+    assert main(["attribute", *M, "--json", "--", PROMPT]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"token", "logit", "embed", "layers", "sum"} <= set(out) and abs(out["sum"] - out["logit"]) < 1e-4
+    assert set(out["layers"][0]) == {"layer", "attn", "mlp", "heads"} and len(out["layers"][0]["heads"]) == 4
+    assert main(["patch", *M, "--source", SOURCE, "--target", TARGET, "--layer", "4", "--position", "6",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recovery"] == pytest.approx(1.0, abs=1e-4)
+    assert main(["scan", *M, "--json", "--", PROMPT]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["layers"] == 4 and "layer 4/4" in captured.err
+    for argv, message in [
+        (["ablate", *M, "--head", "4.0", "--", PROMPT], "layer must be in 0..3, got 4"),
+        (["ablate", *M, "--mlp", "0", "--", ""], "the prompt is empty"),
+        (["attribute", *M, "--", "x" * 129], "the prompt is 129 tokens; the model's context is 128"),
+        (["patch", *M, "--source", "My lord, I", "--target", "My lady, I"], "the source is 6 tokens"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
