@@ -53,8 +53,10 @@ class Figure:
         payload = {"kind": self.kind, "section": self.section, "data": data, "answers": self.answers,
                    "hash": self.hash, "words": bundle.words(), "refusal": REFUSAL}
         outer = f"document.getElementById({_js(ident)})"
-        script = (f"const payload = {_js(payload)};\n{bundle.script()}"
-                  f'modules["host.js"].show({outer}, payload, {_js(bundle.css())});')
+        # One async function: no import statement and no top-level await, so the script also runs where
+        # a notebook front end re-creates it as a classic script.
+        script = (f"(async () => {{\nconst payload = {_js(payload)};\n{bundle.script()}"
+                  f'modules["host.js"].show({outer}, payload, {_js(bundle.css())});\n}})();')
         return (f'<div id="{ident}" class="prediction-machine-figure" data-kind="{self.kind}">'
                 f"<pre>{html.escape(repr(self))}</pre></div>\n"
                 f'<script type="module">\n{script}\n</script>')
