@@ -9,18 +9,64 @@ SmolLM2 uses ChatML:
     <|im_start|>assistant
 
 The template itself ships with the model as a jinja2 string, and is rendered in jinja2's
-sandbox because it is code that came with a downloaded file. Control tokens come only from
-the template: message text is tokenized as plain text, so a user who types "<|im_end|>"
-cannot end their own turn.
+sandbox because it is code that came with a downloaded file. The sandbox stops it reaching
+Python's internals, but not from looping or writing for ever, so rendering is also bounded: at
+most RENDER_SECONDS of the template's own code (checked on each of its lines), at most
+RENDER_CHARS of text, and no `*`, `%` or `**` that would build something larger. Control tokens
+come only from the template: message text is tokenized as plain text, so a user who types
+"<|im_end|>" cannot end their own turn.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import time
 
+import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from prediction_machine.inference.tokenizer import Tokenizer
+from prediction_machine.model.weights import WeightsError
+
+RENDER_SECONDS = 0.5  # a real template renders in about a millisecond
+RENDER_CHARS = 1_000_000  # far beyond any conversation the limits allow
+_TEMPLATE_FILE = "<template>"  # the file name jinja2 gives the code it compiles from a string
+
+
+class TemplateError(WeightsError):
+    """A chat template that does not parse, or that renders past its bounds; the message is one line."""
+
+
+class _Bounded(ImmutableSandboxedEnvironment):
+    """The sandbox, with `*`, `%` and `**` refused where their result would be huge."""
+
+    intercepted_binops = frozenset(["*", "%", "**"])
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > RENDER_CHARS:
+                    raise TemplateError(f"the chat template repeats a text {n:,} times")
+        if operator == "%" and isinstance(left, str) and re.search(r"\d{5,}", left):
+            raise TemplateError("the chat template formats with a width of 10,000 or more")
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise TemplateError(f"the chat template raises a number to the power {right}")
+        return super().call_binop(context, operator, left, right)
+
+
+def _timer(deadline: float):
+    """A trace function that follows only the template's own code and stops it at `deadline`."""
+
+    def line(frame, event, arg):
+        if time.monotonic() > deadline:
+            raise TemplateError(f"the chat template ran for more than {RENDER_SECONDS:g} s")
+        return line
+
+    def call(frame, event, arg):
+        return line if frame.f_code.co_filename == _TEMPLATE_FILE else None
+
+    return call
 
 # A stand-in for each message while the template renders; it cannot occur in real text.
 _SLOT = "\ue000{}\ue001"
@@ -28,9 +74,33 @@ _SLOT_RE = re.compile("\ue000(\\d+)\ue001")
 
 
 def render(template: str, messages: list[dict], add_generation_prompt: bool = True) -> str:
-    """The template's text with the messages filled in (what `apply_chat_template` returns)."""
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt)
+    """The template's text with the messages filled in (what `apply_chat_template` returns).
+
+    TemplateError if it is not a template, or runs past RENDER_SECONDS or RENDER_CHARS.
+    """
+    if not isinstance(template, str):
+        raise TemplateError(f"the chat template is a {type(template).__name__}, not text")
+    env = _Bounded(trim_blocks=True, lstrip_blocks=True)
+    try:
+        compiled = env.from_string(template)
+    except jinja2.TemplateError as e:
+        raise TemplateError(f"the chat template does not parse: {str(e).splitlines()[0][:200]}") from None
+    parts, size = [], 0
+    previous = sys.gettrace()
+    sys.settrace(_timer(time.monotonic() + RENDER_SECONDS))
+    try:
+        for part in compiled.generate(messages=messages, add_generation_prompt=add_generation_prompt):
+            size += len(part)
+            if size > RENDER_CHARS:
+                raise TemplateError(f"the chat template wrote more than {RENDER_CHARS:,} characters")
+            parts.append(part)
+    except TemplateError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the template's own error (undefined name, sandbox refusal, ...)
+        raise TemplateError(f"the chat template failed: {type(e).__name__}: {str(e)[:200]}") from None
+    finally:
+        sys.settrace(previous)
+    return "".join(parts)
 
 
 def chat_ids(tokenizer: Tokenizer, template: str, messages: list[dict],

@@ -22,7 +22,7 @@ import torch
 from prediction_machine.config import DEFAULT_PRECISION
 from prediction_machine.engine import fastpath
 from prediction_machine.inference.tokenizer import Tokenizer
-from prediction_machine.model import weights
+from prediction_machine.model import folder_checks, weights
 from prediction_machine.model.chat import chat_ids
 from prediction_machine.model.transformer import Transformer
 
@@ -193,6 +193,11 @@ def build_transformer(ckpt: weights.Checkpoint) -> Transformer:
             f"weights do not fit the architecture: missing {sorted(missing)[:3]}, "
             f"unexpected {sorted(extra)[:3]}"
         )
+    wanted = {k: list(v.shape) for k, v in model.state_dict().items()}
+    wrong = [k for k in sorted(wanted) if list(ckpt.state[k].shape) != wanted[k]]
+    if wrong:
+        raise weights.WeightsError(f"weights do not fit the config: {wrong[0]} is "
+                                   f"{list(ckpt.state[wrong[0]].shape)}, the config needs {wanted[wrong[0]]}")
     model.load_state_dict(ckpt.state, assign=True, strict=True)
     return model.eval().requires_grad_(False)
 
@@ -230,7 +235,14 @@ def load(name: str | None = None, precision: str | None = None, probe_layouts: b
                 f"unknown model {name!r}: choose one of {', '.join(text_models())}, "
                 "or give a path to a checkpoint folder"
             )
-        lm = LanguageModel(name, ckpt)
+        try:
+            lm = LanguageModel(name, ckpt)
+            lm.prompt_ids("Hello")  # a folder's chat template renders, within its bounds, before any request
+        except weights.WeightsError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a crafted tokenizer or template can raise anything
+            raise weights.WeightsError(f"{shown_name(name)}: not a usable checkpoint folder "
+                                       f"({folder_checks.one_line(e)})") from None
         # The fused path unless asked otherwise (tests/test_fastpath.py holds it to the textbook).
         lm.set_precision(precision or DEFAULT_PRECISION, probe_layouts)
         _loaded[name] = lm

