@@ -52,6 +52,10 @@ HEAVY_ROUTES = {
     ("POST", "/api/curriculum/align/safety"),
     ("POST", "/api/sequences/digits/draw"),
     ("POST", "/api/sequences/melody/compose"),
+    ("POST", "/api/experiments/branch"),
+    ("POST", "/api/experiments/lens"),
+    ("POST", "/api/experiments/steer"),
+    ("POST", "/api/experiments/steer/safety"),
 }
 SHUTTING_DOWN = (503, "the server is shutting down; try again in a moment",
                  [(b"retry-after", b"5"), (b"connection", b"close")])

@@ -28,6 +28,7 @@ from prediction_machine.web.routes import (
     experiments,
     inference,
     sequences,
+    what_if,
 )
 from prediction_machine.web.security import SecurityMiddleware
 from prediction_machine.web.settings import ServerSettings
@@ -66,7 +67,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation.validation_error)
     app.add_exception_handler(HTTPException, validation.http_error)
     validation.install(app)  # error answers in the OpenAPI schema; crashes answered as JSON
-    for module in (inference, attention, backprop, curriculum, alignment, sequences, experiments):
+    for module in (inference, attention, backprop, curriculum, alignment, sequences, experiments, what_if):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["server"], summary="Liveness and load")
