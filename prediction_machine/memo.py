@@ -39,5 +39,18 @@ class Memo:
                 self._items.popitem(last=False)
         return value
 
+    def keys(self) -> list[Hashable]:
+        """The keys held now (without the owners' identities)."""
+        with self._lock:
+            return [key for _, key in self._items]
+
+    def forget(self, where: Callable[[Hashable], bool]) -> int:
+        """Drop every entry whose key `where` picks (say, a file that is gone). Returns how many."""
+        with self._lock:
+            gone = [k for k in self._items if where(k[1])]
+            for k in gone:
+                del self._items[k]
+        return len(gone)
+
     def __len__(self) -> int:
         return len(self._items)

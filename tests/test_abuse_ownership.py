@@ -157,3 +157,35 @@ def test_with_a_teacher_token_only_the_teacher_sees_everything(stub, tmp_path, m
             assert job.id in [j["id"] for j in c.get("/api/curriculum/jobs", headers=teacher).json()["jobs"]]
         assert c.post(f"/api/curriculum/jobs/{job.id}/stop", headers=teacher_browser).status_code == 200
         wait_until(lambda: job.ended is not None, 10, "the job to end")
+
+
+def test_align_sample_answers_from_fresh_weights_and_forgets_deleted_runs(tmp_path, monkeypatch):
+    """/align/sample loads a run through /compare's small cache, keyed by the checkpoint's version."""
+    import shutil
+
+    import torch
+    from fastapi.testclient import TestClient
+    from safetensors.torch import load_file, save_file
+
+    from prediction_machine.model import models
+    from prediction_machine.web.routes import curriculum
+
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    run = tmp_path / "finetune-20250101-000000"
+    shutil.copytree(shipped_checkpoint("shakespeare-chat"), run, symlinks=False)
+    body = {"prompt": "Who is Hamlet?", "model": run.name, "seed": 1, "temperature": 1.0}
+    with TestClient(make_app(), base_url="http://127.0.0.1") as c:
+        first = c.post("/api/curriculum/align/sample", json=body)
+        assert first.status_code == 200, first.text
+        assert str(run) not in models._loaded  # not in the process-wide cache that never forgets
+        # "More training": new weights under a newer record, as a checkpoint writes them.
+        tensors = load_file(run / "model.safetensors")
+        save_file({k: torch.randn_like(v) if v.dim() == 2 else v for k, v in tensors.items()},
+                  run / "model.safetensors")
+        later = time.time() + 5
+        os.utime(run / "prediction-machine.json", (later, later))
+        second = c.post("/api/curriculum/align/sample", json=body)
+        assert second.status_code == 200 and second.json()["answers"] != first.json()["answers"]
+        shutil.rmtree(run)
+        assert c.post("/api/curriculum/align/sample", json=body).status_code == 404
+        assert not [k for k in curriculum.COMPARED.keys() if str(run) in str(k)]

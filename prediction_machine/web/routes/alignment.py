@@ -84,7 +84,10 @@ def preference_data() -> dict:
 
 @router.post("/align/sample", summary="Two sampled answers to one prompt, for you to rate")
 def sample(req: SampleRequest, request: Request) -> dict:
-    lm = cur._frozen(str(checkpoint(req.model, "model", request)))
+    if req.model == DPO_SHIPPED:
+        lm = cur._frozen(str(checkpoint(req.model, "model", request)))  # shipped: loaded once
+    else:  # a run, or shakespeare-chat: the checkpoint-keyed cache /compare uses
+        lm = cur._compared(req.model, "model", request)
     return rating.sample_pair(lm.model, lm.tokenizer, req.prompt, req.seed, req.temperature)
 
 

@@ -304,7 +304,9 @@ def _frozen(folder: str) -> models.LanguageModel:
 
 def _compared(name: str, field: str, request: Request) -> models.LanguageModel:
     """A shipped model (loaded once), or a run's checkpoint from a small cache that forgets the least
-    recently compared: comparing 30 runs no longer keeps 30 models in memory."""
+    recently compared (comparing 30 runs no longer keeps 30 models in memory) and the runs deleted
+    since; a run trained further has a new checkpoint, so a new entry: never stale weights."""
+    COMPARED.forget(lambda key: not Path(key[0]).exists())  # a deleted run's model is freed now
     path = run_folder(name, field, request)
     if name in runs.SHIPPED:
         return _frozen(str(path))
