@@ -34,7 +34,7 @@ def data(page, selector: str) -> dict:
 def finished(page, panel: str, before: str | None = None) -> dict:
     """Wait until the panel's run is over (done or error) and return its data-*; errors fail here."""
     wait_for_page(page, f"['done', 'error', 'cancelled'].includes("
-                        f"document.querySelector('#{panel}').dataset.state)", timeout=SLOW / 1000)
+                        f"document.querySelector('#{panel}')?.dataset.state)", timeout=SLOW / 1000)
     state = data(page, f"#{panel}")
     assert state["state"] == "done", page.inner_text(f"#{panel} .xp-errors")
     return state
@@ -61,13 +61,8 @@ def xp(browser, server_url):
     context.close()
 
 
-def test_presets_scan_and_the_single_ablation_agree(xp, server_url, artifacts):
+def test_the_scan_and_the_single_ablation_agree(xp, server_url, artifacts):
     page, errors = xp
-    presets = httpx.get(f"{server_url}/api/experiments/presets", timeout=60).json()
-    assert page.locator("#xp-presets .xp-preset").count() == len(presets) >= 3
-    shown = page.eval_on_selector_all("#xp-presets .xp-preset", "els => els.map(e => e.textContent)")
-    assert shown == [p["title"] for p in presets]
-
     page.fill("#xp-prompt", IOI)
     page.check("#xp-raw")
     scan = run(page, "xp-scan", "#xp-scan-run")
@@ -106,7 +101,9 @@ def test_presets_scan_and_the_single_ablation_agree(xp, server_url, artifacts):
     print(f"scan: head {layer}.{head} drops the answer from {base:.4f} to {prob_after:.4f}")
 
     # Export: the heatmap saves as an SVG file with its title and labels.
-    figure = page.evaluate("document.querySelector('#xp-scan-map').nextElementSibling.dataset.figure")
+    bar = "document.querySelector('#xp-scan-map').nextElementSibling"
+    wait_for_page(page, f"{bar}?.classList.contains('figure-export')")
+    figure = page.evaluate(f"{bar}.dataset.figure")
     with page.expect_download() as info:
         page.locator(f".figure-export[data-figure='{figure}'] .save-svg").click()
     markup = Path(info.value.path()).read_text()
@@ -169,9 +166,12 @@ def test_attribution_parts_add_up_to_the_logit_shown(xp, server_url):
     assert not errors, errors
 
 
-def test_patching_heatmap_and_a_clear_refusal_when_lengths_differ(xp, server_url):
+def test_presets_patching_and_a_clear_refusal_when_lengths_differ(xp, server_url):
     page, errors = xp
     presets = httpx.get(f"{server_url}/api/experiments/presets", timeout=60).json()
+    assert page.locator("#xp-presets .xp-preset").count() == len(presets) >= 3
+    shown = page.eval_on_selector_all("#xp-presets .xp-preset", "els => els.map(e => e.textContent)")
+    assert shown == [p["title"] for p in presets]
     pair = next(p for p in presets if p.get("source") and p.get("target"))
     page.evaluate("document.querySelector('#xp-patching').dataset.state = ''")
     page.click(f"#xp-presets [data-preset='{pair['id']}']")

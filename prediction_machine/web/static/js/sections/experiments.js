@@ -91,6 +91,7 @@ export function mount(root) {
   const link = sharedState("experiments");
   get("/api/experiments/presets").then((list) => {
     clear(presets);
+    if (!list.length) presets.append(el("p", { class: "note", text: say("presets_none") }));
     for (const preset of list) {
       presets.append(el("button", { type: "button", class: "xp-preset", "data-preset": preset.id,
         "data-experiment": preset.experiment, onclick: () => usePreset(preset) }, preset.title));
