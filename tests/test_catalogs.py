@@ -4,7 +4,7 @@ The page's words live in static/content/<language>/<section>.json (lib/words.js)
 each translation must have exactly its files and keys, so a sentence added in English and not yet
 translated fails here (the page would show it in English meanwhile), and so does a key English dropped.
 A translated text may leave out a {slot} English fills (a sentence can be turned around without it) but
-never invent one, keeps the spaces a fragment is glued with, and keeps index.html's inline elements
+never invent one, keeps the spaces a fragment is glued with (or leaves the fragment empty), and keeps index.html's inline elements
 (<strong>, <a>) in English's order, since each takes the attributes of the HTML's own element in turn.
 """
 
@@ -52,7 +52,7 @@ def compare(where: str, en, other, problems: list[str]) -> None:
             problems.append(f"{where}: slots English does not fill: {sorted(invented)}")
         for form in other.values() if isinstance(other, dict) else [other]:
             first = en if isinstance(en, str) else en["other"]
-            if first[:1] == " " != form[:1] or first[-1:] == " " != form[-1:]:
+            if form and (first[:1] == " " != form[:1] or first[-1:] == " " != form[-1:]):
                 problems.append(f"{where}: English is a fragment glued with a space; keep it ({form!r})")
     elif isinstance(en, dict):
         missing, extra = set(en) - set(other), set(other) - set(en)

@@ -15,7 +15,7 @@ const API = "/api/curriculum";
 // shared: the lab's runs so far (sections/curriculum.js); it calls refreshCost when one finishes.
 export function costPanel(shared) {
   const body = el("tbody");
-  const stages = ["Pre-training", "Fine-tuning", "Preference tuning"];
+  const stages = [say("stage_pretraining"), say("stage_finetuning"), say("stage_preference")];
   const table = el("table", { class: "cost" }, el("thead", {}, el("tr", {}, ["",
     ...stages].map((h) => el("th", { scope: "col", text: h })))), body);
   // The guide's own words for each stage, beside what this machine measured.
@@ -27,23 +27,23 @@ export function costPanel(shared) {
     const p = shared.pretrainDone || shared.baseRun;
     const f = shared.finetuneDone || shared.chatRun;
     const a = shared.dpoRun;
-    const cost = (r) => (r ? `here: ${format.seconds(r.seconds)}, ${format.scientific(r.flops)} FLOPs`
-      : format.DASH);
+    const cost = (r) => (r ? say("cost_here", { seconds: format.seconds(r.seconds),
+      flops: format.scientific(r.flops) }) : format.DASH);
     clear(body);
     body.append(
       el("tr", {}, el("th", { scope: "row", text: say("data_size") }),
-        cell("Massive (Internet-scale)", p ? say("tokens_tokens_shakespeare",
+        cell(say("guide_massive"), p ? say("tokens_tokens_shakespeare",
           { tokens: format.int(p.tokens) }) : say("run_above")),
-        cell("Specific & Curated", f ? say("tokens_tokens_value_conversations",
+        cell(say("guide_curated"), f ? say("tokens_tokens_value_conversations",
           { tokens: format.int(f.tokens), value: shared.ftCount || say("few_hundred") }) : say("run_above")),
-        cell("Specific & Curated", a ? say("tokens_tokens_count_chosenvsrejected",
+        cell(say("guide_curated"), a ? say("tokens_tokens_count_chosenvsrejected",
           { tokens: format.int(a.tokens), count: a.count }) : format.DASH)),
-      el("tr", {}, el("th", { scope: "row", text: say("cost") }), cell("Very High", cost(p)), cell("Lower",
-        cost(f)), cell("Lower", cost(a))),
+      el("tr", {}, el("th", { scope: "row", text: say("cost") }), cell(say("guide_very_high"), cost(p)),
+        cell(say("guide_lower"), cost(f)), cell(say("guide_lower"), cost(a))),
       el("tr", {}, el("th", { scope: "row", text: say("goal") }),
-        cell("General Knowledge", say("predict_next_token_spelling")),
-        cell("Alignment & Safety", say("answer_questions_briefly_stop")),
-        cell("Alignment & Safety", a ? say("prefer_chosen_answer_heldout",
+        cell(say("guide_general"), say("predict_next_token_spelling")),
+        cell(say("guide_alignment"), say("answer_questions_briefly_stop")),
+        cell(say("guide_alignment"), a ? say("prefer_chosen_answer_heldout",
           { accuracy: format.percent(a.first.accuracy),
           accuracy2: format.percent(a.last.accuracy) }) : format.DASH)),
     );
@@ -59,11 +59,11 @@ export function scalePanel() {
     out.replaceChildren(
       el("p", { class: "rate", text: say("machine_flops_per_s", { flops_per_s: format.si(d.flops_per_s),
         method: d.method, threads: d.threads }) }),
-      el("table", { class: "scale" }, el("thead", {}, el("tr", {}, ["Model", "Training budget",
-        say("time_machine"), "Source"].map((h) => el("th", { text: h })))),
+      el("table", { class: "scale" }, el("thead", {}, el("tr", {}, [say("model"), say("training_budget"),
+        say("time_machine"), say("source")].map((h) => el("th", { text: h })))),
         el("tbody", {}, d.rows.map((r) => el("tr", {}, el("td", { text: r.name }),
-          el("td", { text: (r.tokens ? `${format.si(r.tokens)} tokens, ` : "")
-            + `${format.scientific(r.flops)} FLOPs` }),
+          el("td", { text: (r.tokens ? say("budget_tokens", { tokens: format.si(r.tokens) }) : "")
+            + say("budget_flops", { flops: format.scientific(r.flops) }) }),
           el("td", { class: "num", text: r.time_here }), el("td", { class: "source", text: r.source }))))),
       el("p", { class: "note", text: say("rule_times_assume_matmul", { rule: d.rule }) }));
   }).catch((e) => out.replaceChildren(errorBox(e.message)));

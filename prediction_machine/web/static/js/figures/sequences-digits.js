@@ -38,7 +38,8 @@ export function mountDigits(root) {
     "aria-label": say("paint_brush_grey_level") },
     BRUSHES.map((b) => el("button", { type: "button", class: `brush ${b === s.brush ? "on" : ""}`,
       "data-level": b, role: "radio",
-      "aria-checked": String(b === s.brush), "aria-label": `grey level ${b}`, style: { background: shade(b) },
+      "aria-checked": String(b === s.brush), "aria-label": say("grey_level", { level: b }),
+      style: { background: shade(b) },
       onclick: () => setBrush(b) })));
   const grid = el("div", { class: "pixel-grid", id: "pixel-grid", "data-tour-stop": "pixel-grid",
     role: "grid", "aria-label": say("drawing_click_press_enter") });
@@ -184,7 +185,7 @@ export function mountDigits(root) {
   function stopPlay() {
     if (s.timer) clearInterval(s.timer);
     s.timer = null;
-    playBtn.textContent = "Play";
+    playBtn.textContent = say("play_button");
   }
   function stepOnce() {
     if (s.shown < s.steps.length) s.shown++;
@@ -198,7 +199,7 @@ export function mountDigits(root) {
   async function play(prefix) {
     if (!s.steps.length || s.shown >= s.steps.length) { if (!(await fetchDrawing(prefix))) return; }
     if (reducedMotion()) { s.shown = s.steps.length; stepOnce(); return; }
-    playBtn.textContent = "Pause";
+    playBtn.textContent = say("pause_button");
     s.timer = setInterval(stepOnce, 70);
   }
 

@@ -89,7 +89,7 @@ export function mountTraining(root) {
       job = (await post("/api/sequences/train", { kind: kind.value, steps: run.total })).job;
     } catch (e) { status.replaceChildren(errorBox(e.message)); return; }
     startBtn.disabled = true; stopBtn.disabled = false;
-    status.textContent = "Training…";
+    status.textContent = say("training");
     abort = new AbortController();
     try {
       await stream(`/api/sequences/jobs/${job.id}/events`, { after: 0 }, (name, d) => {
@@ -123,14 +123,15 @@ export function mountTraining(root) {
       startBtn,
       stopBtn),
     status, chart, el("h5", { text: say("samples_learns_newest_first") }), samples,
-    codeLink("prediction_machine.sequences.train.train", "view code"));
+    codeLink("prediction_machine.sequences.train.train"));
 }
 
 function sampleItem(d) {
-  const head = el("span", { class: "sample-step", text: `step ${d.step}` });
+  const head = el("span", { class: "sample-step", text: say("sample_step", { step: d.step }) });
   if (d.images) return el("li", {}, head, el("div", { class: "thumbs" }, d.images.map((img,
-    i) => digitCanvas(img, 36, `a drawn ${i}`))));
+    i) => digitCanvas(img, 36, say("a_drawn_digit", { digit: i })))));
   const play = el("button", { type: "button", class: "small", text: say("play"),
     onclick: () => playTune(d.notes) });
-  return el("li", {}, head, el("p", { class: "sample-text", text: d.names.join(" ") || "(no notes)" }), play);
+  return el("li", {}, head, el("p", { class: "sample-text", text: d.names.join(" ") || say("no_notes") }),
+    play);
 }

@@ -95,7 +95,7 @@ function lensLine(chosen, vocab, chosenIsStep) {
   });
   const first = chosen.ranks.findIndex((r, l) => r === 1 && chosen.ranks.slice(l).every((q) => q === 1));
   return el("figure", { class: "lens-figure" },
-    el("figcaption", { class: "caption" }, `The `, term("logit lens"), say("how_sure_model"),
+    el("figcaption", { class: "caption" }, say("the_lens"), term("logit lens"), say("how_sure_model"),
       tokenChip(chosen.token),
       chosenIsStep ? say("token_step_chose_after") : say("final_top_guess_after")),
     chart, readout,
@@ -134,8 +134,8 @@ function lensTable(t) {
       "aria-label": say("layers_top_guesses_scrolls") }, el("table", { class: "lens", id: "logit-lens" },
       el("thead", {}, el("tr", {}, el("th", { class: "num", text: say("layer") }), el("th",
         { text: say("best_guess") }), el("th", { text: say("probability") }),
-        el("th", { class: "num", text: `${label(t.chosen.token)} (rank)` }), el("th", { class: "runners",
-          text: say("runnersup") }))),
+        el("th", { class: "num", text: say("token_rank", { token: label(t.chosen.token) }) }),
+        el("th", { class: "runners", text: say("runnersup") }))),
       el("tbody", {}, rows))));
 }
 

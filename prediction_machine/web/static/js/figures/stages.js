@@ -31,7 +31,7 @@ export function tokenizer(panel, data, read = null) {
   const yours = el("div", { class: "chips", id: "prompt-tokens" }, data.tokens.map((t, i) => tokenChip(t,
     { extraClass: `c${i % 4}` })));
   panel.append(el("p", {}, el("strong", { id: "token-count", "data-tour-stop": "token-count",
-    text: String(data.count) }), say("value_text", { value: data.count === 1 ? "token" : "tokens" })), yours);
+    text: String(data.count) }), say("tokens_in_text", { n: data.count })), yours);
   const partial = data.tokens.filter((t) => t.partial).length;
   if (partial) {
     panel.append(el("p", { class: "note", text: say("partial_character_dashed_outline",
@@ -81,7 +81,7 @@ export function prediction(panel, pred, caption, vocabSize = null, chosen = null
     chosen === null ? null : el("p", { class: "note", id: "prediction-chosen" },
       inTable ? say("step_took") : say("step_took_token_outside"),
         inTable ? tokenChip(inTable.token) : `id ${chosen}`,
-      inTable ? ` (row ${pred.rows.indexOf(inTable) + 1}, marked).` : "."),
+      inTable ? say("row_marked", { row: pred.rows.indexOf(inTable) + 1 }) : "."),
     el("p", { class: "note", id: "prediction-summary" },
       say("everything_outside_top_length", { length: pred.rows.length,
         outside: format.probability(outside) }), term("probability mass"), ". ",
@@ -157,7 +157,7 @@ function cumulativeBar(pred, draw, prefix) {
         value: own === undefined ? "" : say("models_own_own", { own: format.probability(own) }) }));
   } else if (draw) {
     text.dataset.id = draw.id;
-    text.append(say("temperature_no_random_number"), tokenChip(draw.token), ", is taken.");
+    text.append(say("temperature_no_random_number"), tokenChip(draw.token), say("is_taken"));
   } else {
     text.append(say("set_seed_see_where"));
   }
@@ -187,7 +187,7 @@ export function generation(panel, steps, selected, onSelect) {
   panel.append(
     el("div", { class: "output", id: "generated-text", "data-tour-stop": "generated-text" }, el("bdi",
       { text: visibleProse(text) })),
-    el("p", { class: "step-appended" }, `Step ${step.index + 1} appended `, el("span",
+    el("p", { class: "step-appended" }, say("step_appended", { step: step.index + 1 }), el("span",
       { id: "appended-token" }, tokenChip(step.token)),
       say("n_characters_before_giving", { n: [...before].length }),
       el("span", { class: "output inline", id: "appended-text" }, el("bdi", { class: "before",

@@ -128,11 +128,11 @@ export function trainingView({ kind, stats }) {
             + data.text) })));
       while (samples.children.length > 12) samples.lastChild.remove();
     } else if (name === "paused") {
-      pause.textContent = "Resume";
+      pause.textContent = say("resume");
       status.textContent = say("paused_step_step_checkpoint", { step: data.step });
     } else if (name === "resumed") {
-      pause.textContent = "Pause";
-      status.textContent = "Training…";
+      pause.textContent = say("pause");
+      status.textContent = say("training");
     } else if (name === "checkpoint") {
       status.textContent = say("checkpoint_saved_step_step", { step: data.step, status: data.status });
     } else if (name === "error") {
@@ -145,8 +145,8 @@ export function trainingView({ kind, stats }) {
   async function follow(job, handlers) {
     state.job = job;
     pause.disabled = stop.disabled = false;
-    pause.textContent = job.status === "paused" ? "Resume" : "Pause";
-    status.textContent = "Training…";
+    pause.textContent = say(job.status === "paused" ? "resume" : "pause");
+    status.textContent = say("training");
     state.abort = new AbortController();
     try {
       await stream(`${API}/jobs/${job.id}/events`, { after: 0 }, (n, d) => onEvent(n, d, handlers),
@@ -161,7 +161,7 @@ export function trainingView({ kind, stats }) {
 
   pause.addEventListener("click", async () => {
     if (!state.job) return;
-    const action = pause.textContent === "Pause" ? "pause" : "resume";
+    const action = pause.textContent === say("pause") ? "pause" : "resume";
     pause.disabled = true;
     try { await post(`${API}/jobs/${state.job.id}/${action}`,
       {}); } catch (e) { status.replaceChildren(errorBox(e.message)); }

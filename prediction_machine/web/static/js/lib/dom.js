@@ -63,7 +63,7 @@ function hex(code) {
 export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
   const label = token.partial ? token.text : visibleText(token.text);
   const title = `id ${token.id}` + (token.bytes ? ` · bytes ${token.bytes.match(/../g).join(" ")}` : "") +
-    (token.partial ? say("part_multibyte_character") : "") + (token.special ? " · control token" : "");
+    (token.partial ? say("part_multibyte_character") : "") + (token.special ? say("control_token") : "");
   return el(
     "span",
     { class: `token ${token.special ? "special" : ""} ${token.partial ? "partial" : ""} ${extraClass}`,
@@ -75,13 +75,13 @@ export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
 
 // "View code": the real source of the Python function that computed a figure. The server serves only
 // the names listed in prediction_machine/web/code_links.py; tests/test_code_links.py keeps the two in step.
-export function codeLink(qualname, label = "view code") {
+export function codeLink(qualname, label = say("view_code")) {
   const pre = el("pre", { class: "code" });
   const details = el("details", { class: "code-link" }, el("summary", {}, `${label}: `, el("code",
     { text: qualname })), pre);
   details.addEventListener("toggle", async () => {
     if (!details.open || pre.dataset.loaded) return;
-    pre.textContent = "loading…";
+    pre.textContent = say("loading");
     try {
       const data = await get(`/api/source?name=${encodeURIComponent(qualname)}`);
       pre.dataset.file = data.file;

@@ -119,7 +119,7 @@ function start(section, stops, first, onEnd) {
     const said = stop.look ? lookAt(section, stop) : "";
     look.textContent = said;
     look.hidden = !said;
-    next.textContent = index === stops.length - 1 ? "Finish" : "Next";
+    next.textContent = say(index === stops.length - 1 ? "tour_finish" : "tour_next");
     back.disabled = index === 0;
     use.disabled = !ready;
     panel.dataset.stop = String(index);

@@ -10,7 +10,7 @@ import { words } from "../lib/words.js";
 const say = words("alignment");
 
 const API = "/api/curriculum";
-const STAGE = { "shakespeare-base": "Base", "shakespeare-chat": "SFT", "shakespeare-dpo": "DPO" };
+const STAGE = { "shakespeare-base": say("stage_base"), "shakespeare-chat": "SFT", "shakespeare-dpo": "DPO" };
 
 // ----------------------------------------------------------------------------- rating
 
@@ -128,8 +128,8 @@ function ratePanel(shared) {
     el("div", { class: "row" }, el("label", { for: "al-prompt", text: say("prompt") }), prompt, sampleBtn),
       ideas,
       choice,
-    el("table", { class: "rated" }, el("thead", {}, el("tr", {}, ["Prompt", "Chosen",
-      "Rejected"].map((h) => el("th", { text: h })))), rated),
+    el("table", { class: "rated" }, el("thead", {}, el("tr", {}, ["prompt", "chosen",
+      "rejected"].map((h) => el("th", { text: say(h) })))), rated),
     count, el("div", { class: "row" }, runBtn), status, results,
     codeLink("prediction_machine.training.curriculum.rating.learner_dpo"),
       codeLink("prediction_machine.training.curriculum.dpo.dpo_loss"));
@@ -150,7 +150,8 @@ function showResults(node, probes) {
   const card = (p, i) => el("div", { class: `probe ${p.before.rated ? "rated" : "unrated"}`,
     "data-rated": String(p.before.rated),
     "data-logp-before": String(p.before.logp), "data-logp-after": String(p.after.logp) },
-    el("h5", { text: `${p.before.rated ? "Rated" : "Not rated"}: ${p.before.prompt}` }),
+    el("h5", { text: say(p.before.rated ? "rated_prompt" : "not_rated_prompt",
+      { prompt: p.before.prompt }) }),
     el("p", { class: "note", text: say("preferred_answer_answer_logprobability", { answer: p.before.answer,
       logp: p.before.logp.toFixed(2), logp2: p.after.logp.toFixed(2) }) }),
     el("div", { class: "sides" },
@@ -178,7 +179,8 @@ function safetyPanel() {
       const c = d.rows[0].counts;
       out.replaceChildren(
         el("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": say("safety_table") },
-        el("table", { class: "safety" }, el("thead", {}, el("tr", {}, ["Model", say("refuses_harmful_harmful",
+        el("table", { class: "safety" }, el("thead", {}, el("tr", {}, [say("model"),
+          say("refuses_harmful_harmful",
           { harmful: c.harmful }), say("refuses_lookalikes_benign", { benign: c.benign }),
           say("prefers_chosen_answer_pairs", { pairs: c.pairs }), say("facts_right_factual",
             { factual: c.factual })].map((h) => el("th", { text: h })))),

@@ -13,6 +13,8 @@ import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 
 const say = words("attention");
+// The view's unit, in the page's language: "word" or "token".
+const viewName = (s) => say(s.view === "word" ? "view_word" : "view_token");
 
 const DEFAULT = "The animal didn't cross the street because it was too tired.";
 const narrow = window.matchMedia("(max-width: 600px)");
@@ -185,12 +187,12 @@ async function load(s, text, { query = null, before = null } = {}) {
 // A layer that is not loaded yet (paged mode): fetch it once, then it is cached.
 async function ensureLayer(s, layer) {
   if (layer === AVG || s.layerData.has(layer)) return true;
-  s.ui.status.textContent = `Loading layer ${layer}…`;
+  s.ui.status.textContent = say("loading_layer", { layer });
   const text = s.text;
   const data = await post("/api/attention", { text, view: "both", layers: [layer] });
   if (text !== s.text) return false;
   s.layerData.set(layer, { data, index: 0 });
-  s.ui.status.textContent = `Layer ${layer} loaded.`;
+  s.ui.status.textContent = say("layer_loaded", { layer });
   return true;
 }
 
@@ -243,8 +245,12 @@ function fillSelectors(s) {
   const d = s.data;
   const fill = (sel, n, word, current) => {
     clear(sel);
-    sel.append(el("option", { value: AVG, text: say("average_over_word_s", { word }) }));
-    for (let i = 0; i < n; i++) sel.append(el("option", { value: String(i), text: `${word} ${i}` }));
+    sel.append(el("option", { value: AVG, text: say(word === "layer" ? "averaged_over_layers"
+      : "averaged_over_heads") }));
+    for (let i = 0; i < n; i++) {
+      sel.append(el("option", { value: String(i),
+        text: say(word === "layer" ? "layer_n" : "head_n", { layer: i, head: i }) }));
+    }
     sel.value = String(current);
   };
   fill(s.ui.layerSel, d.n_layers, "layer", s.layer);
@@ -326,7 +332,7 @@ function setQuery(s, q) {
   const reads = top.map(([w, k]) => `“${list[k].label}” ${pct(w)}`).join(", ");
   s.ui.readout.textContent = say("readout", { query: list[q].label, where, top: reads }) +
     say("readout_sum", { n: q + 1, sum: sum.toFixed(3) }) +
-    (later ? say("readout_later", { n: later, view: s.view }) : ".");
+    (later ? say("readout_later", { n: later, view: viewName(s) }) : ".");
   Object.assign(s.root.dataset, { ready: "1", layer: String(s.layer), head: String(s.head), view: s.view,
     query: String(q) });
   drawMap(s, m, q);
@@ -347,7 +353,7 @@ function drawMap(s, m, q) {
   g.lineWidth = 2;
   g.strokeRect(1, q * cell + 1, n * cell - 2, cell - 2);
   canvas.setAttribute("aria-label", say("attention_map_n_n", { n, value: q + 1 }));
-  s.ui.mapNote.textContent = say("row_view_reading_column", { view: s.view }) +
+  s.ui.mapNote.textContent = say("row_view_reading_column", { view: viewName(s) }) +
     say("grey_triangle_future_masked") +
     say("only_itself_words_before");
 }
@@ -385,8 +391,8 @@ function renderProminent(s) {
         if (q >= 0) setQuery(s, q);
       }
       s.ui.status.textContent = say("now_showing_layer_layer", { layer: p.layer,
-        head: p.head }) + (ex ? ` on “${ex}”` : "") +
-        say("view_view_value_selected", { view: s.view, value: items(s)[s.query].label });
+        head: p.head }) + (ex ? say("on_example", { example: ex }) : "") +
+        say("view_view_value_selected", { view: viewName(s), value: items(s)[s.query].label });
       share(s);
     });
     s.ui.prominent.append(el("li", {}, el("span", { text: p.caption + " " }), b));

@@ -314,8 +314,8 @@ function loraPanel() {
     { class: "badge", text: say("advanced") }), say("finetune_real_model_lora")),
     el("p", { text: say("lora_freezes_all_million") }),
     el("div", { class: "row" }, start, stop), status,
-    el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["Question", "Before",
-      "After"].map((h) => el("th", { text: h })))), rows),
+    el("table", { class: "lora" }, el("thead", {}, el("tr", {}, ["question", "before",
+      "after"].map((h) => el("th", { text: say(h) })))), rows),
     codeLink("prediction_machine.training.curriculum.lora.LoRALinear"));
 }
 

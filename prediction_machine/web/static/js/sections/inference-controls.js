@@ -51,12 +51,12 @@ export function buildControls({ onSettings, onExample }) {
   const fixed = (v) => v.toFixed(2);
   c.sliders = {
     // Range and start come from the server (applyServerSampling); until it answers, greedy.
-    temperature: slider("temperature", "Temperature", [0, 1, 0.05, 0],
-      (v) => (v === 0 ? "0 (greedy)" : fixed(v)),
+    temperature: slider("temperature", say("temperature"), [0, 1, 0.05, 0],
+      (v) => (v === 0 ? say("greedy_zero") : fixed(v)),
       onSettings),
-    top_k: slider("top_k", "Top-k", [0, 100, 1, 0], (v) => (v === 0 ? "off" : String(v)), onSettings),
-    top_p: slider("top_p", "Top-p", [0.05, 1, 0.01, 1], (v) => (v >= 1 ? "off" : fixed(v)), onSettings),
-    min_p: slider("min_p", "Min-p", [0, 0.5, 0.01, 0], (v) => (v === 0 ? "off" : fixed(v)), onSettings),
+    top_k: slider("top_k", "Top-k", [0, 100, 1, 0], (v) => (v === 0 ? say("off") : String(v)), onSettings),
+    top_p: slider("top_p", "Top-p", [0.05, 1, 0.01, 1], (v) => (v >= 1 ? say("off") : fixed(v)), onSettings),
+    min_p: slider("min_p", "Min-p", [0, 0.5, 0.01, 0], (v) => (v === 0 ? say("off") : fixed(v)), onSettings),
   };
   // The server's sampling defaults (GET /api/settings): the temperature's maximum, and its default
   // unless the learner (or a shared link) has already chosen one.
@@ -82,7 +82,7 @@ export function buildControls({ onSettings, onExample }) {
     c.status, c.errors);
   // Shown inside the sampling stage, beside the distribution it changes.
   c.samplingExtra = [
-    el("div", { class: "sliders" }, Object.values(c.sliders).map((s) => s.label), el("label", {}, "Seed ",
+    el("div", { class: "sliders" }, Object.values(c.sliders).map((s) => s.label), el("label", {}, say("seed"),
       c.seed)),
     el("p", { class: "note", text: say("same_seed_settings_give") })];
 

@@ -15,23 +15,23 @@ const say = words("inference");
 // A stage's text is a list of strings and glossary terms: each term is explained at its first use.
 // m is the model's sizes once a trace has arrived (null before).
 const STAGES = [
-  ["tokenizer", "1. Tokenization", ["prediction_machine.inference.tokenizer.merge_word"],
+  ["tokenizer", "title_tokenizer", ["prediction_machine.inference.tokenizer.merge_word"],
     (m) => say("stage_tokenizer", { token: term("token"),
       vocabulary: m ? say("vocabulary_of", { n: m.vocab_size }) : "" })],
-  ["embedding", "2. Embedding", ["prediction_machine.inference.embedding.describe"],
+  ["embedding", "title_embedding", ["prediction_machine.inference.embedding.describe"],
     (m) => say("stage_embedding", { size: m ? m.d_model : say("few_hundred"),
       embedding: term("embedding") })],
-  ["transformer", "3. The transformer", ["prediction_machine.model.transformer.Block.forward"],
+  ["transformer", "title_transformer", ["prediction_machine.model.transformer.Block.forward"],
     (m) => say("stage_transformer", {
       layers: m ? say("n_layers", { n: m.n_layers }) : say("layer_after_layer") })],
-  ["prediction", "4. Prediction", ["prediction_machine.inference.prediction.predict"],
+  ["prediction", "title_prediction", ["prediction_machine.inference.prediction.predict"],
     (m) => say("stage_prediction", { logit: term("logit"), softmax: term("Softmax"),
       size: m ? format.int(m.vocab_size) : say("vocabularys") })],
-  ["sampling", "5. Sampling", ["prediction_machine.inference.sampling.distribution",
+  ["sampling", "title_sampling", ["prediction_machine.inference.sampling.distribution",
     "prediction_machine.inference.sampling.draw"],
   () => say("stage_sampling", { temperature: term("Temperature"), top_k: term("top-k"), top_p: term("top-p"),
     min_p: term("min-p") })],
-  ["generation", "6. Repetition", ["prediction_machine.inference.generation.generate"],
+  ["generation", "title_generation", ["prediction_machine.inference.generation.generate"],
     () => say("stage_generation", { kv_cache: term("KV cache") })],
 ];
 
@@ -44,7 +44,7 @@ export function buildStages(root, samplingExtra) {
     view.texts[id] = el("p", { class: "stage-text" }, text(null));
     root.append(el("article", { class: "stage", id: `stage-${id}`, "data-tour-stop": `stage-${id}`,
       "aria-labelledby": `stage-${id}-title` },
-    el("h3", { id: `stage-${id}-title` }, title, " ", view.tags[id]), view.texts[id],
+    el("h3", { id: `stage-${id}-title` }, say(title), " ", view.tags[id]), view.texts[id],
     id === "sampling" ? samplingExtra : null, view.panels[id], id === "tokenizer" ? languages() : null,
     code.map((name) => codeLink(name))));
   }
@@ -59,8 +59,8 @@ export function showSizes(view, model) {
   for (const [id, , , text] of STAGES) clear(view.texts[id]).append(...text(model));
 }
 
-export const tagText = (state, step) => (step ? `· Step ${step.index + 1} of ${state.steps.length}`
-  : say("before_first_step"));
+export const tagText = (state, step) => (step
+  ? say("step_tag", { step: step.index + 1, steps: state.steps.length }) : say("before_first_step"));
 
 // Stage 1: the prompt's tokens, and for a selected step the tokens generated before it.
 export function drawTokenizer(view, state) {
@@ -90,8 +90,8 @@ export function drawStep(view, state, onSelect) {
   stages.prediction(view.panels.prediction, step.prediction, say("step_value_length_what", of),
     state.trace?.model.vocab_size, step.id);
   const used = say("temperature_temperature_topk_value", { temperature: s.temperature,
-    value: s.top_k || "off",
-    value2: s.top_p >= 1 ? "off" : s.top_p, value3: s.min_p || "off" });
+    value: s.top_k || say("off"),
+    value2: s.top_p >= 1 ? say("off") : s.top_p, value3: s.min_p || say("off") });
   const dice = step.dice ? say("random_number_number_seed", { number: step.dice.number,
     seed: step.dice.seed }) : "";
   const drawn = { ...step.draw, id: step.id, token: step.token, prob: step.prob,

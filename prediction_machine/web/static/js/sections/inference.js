@@ -150,7 +150,7 @@ export function mount(root) {
       const body = { ...request(), continuation: replay ? [] : continuation(state), ...c.params(),
         max_new_tokens: replay ? have + want : want, seed: plan.seed, top_n: 10 };
       const step = { offset: replay ? 0 : have, settings, plan, maxTokens: Number(c.maxTokens.value) };
-      c.status.textContent = "Generating…";
+      c.status.textContent = say("generating");
       await api.stream("/api/generate", body, (name, data) => onEvent(name, data, step),
         { signal: state.controller.signal });
     } catch (error) {
