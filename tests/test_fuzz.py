@@ -80,10 +80,16 @@ SEMANTIC_422 = (
     "head: ",
     "token: ",
     "source: ",
+    # branch, lens and steer: new tokens past the model's context after the prompt's tokens, a step
+    # past the generation's end, a steering text too long in tokens
+    "new_tokens: ",
+    "step: ",
+    "positive[",
+    "negative[",
 )
 # Positive cases keep their shape, but long computations are cut short to bound the run time:
 # the code paths are the same at 4 tokens as at 512 (test_reliability covers the long ones).
-CAPS = {"max_new_tokens": 4, "frames": 3, "steps": 5, "steps_per_frame": 3, "n_points": 40}
+CAPS = {"max_new_tokens": 4, "new_tokens": 4, "frames": 3, "steps": 5, "steps_per_frame": 3, "n_points": 40}
 
 
 def capped(case):
@@ -120,6 +126,15 @@ def plain_run_only(scan_steps):
     return lambda lm, ids, raw=False: iter([next(scan_steps(lm, ids, raw))])
 
 
+def two_questions(safety_with_direction):
+    """Stands in for the steered safety table's 3 x 40 answers during fuzzing: one harmful and one
+    benign question, 4 tokens each. The route is real; tests/test_what_if.py measures the table."""
+    from prediction_machine.training.curriculum import safety
+
+    items = tuple(next(i for i in safety.load_items() if i["kind"] == k) for k in ("harmful", "benign"))
+    return lambda lm, strength: safety_with_direction(lm, strength, items=items, answer_tokens=4)
+
+
 def no_training(stop, pause):
     """Stands in for a training run during fuzzing: the job routes, manager and limits are
     real, the hours of training are not (tests/test_reliability.py runs real, short jobs)."""
@@ -128,7 +143,7 @@ def no_training(stop, pause):
 
 @pytest.fixture(scope="module")
 def fuzz_schema(stub, tmp_path_factory):
-    from prediction_machine.experiments import head_scan
+    from prediction_machine.experiments import head_scan, steering
     from prediction_machine.web import jobs
 
     config = schemathesis.Config.from_dict({
@@ -147,6 +162,7 @@ def fuzz_schema(stub, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
         mp.setattr(head_scan, "scan_steps", plain_run_only(head_scan.scan_steps))
+        mp.setattr(steering, "safety_with_direction", two_questions(steering.safety_with_direction))
         real_start = jobs.JobManager.start
         # The manager tidies up after every job with a full gc.collect(): right for real jobs, but
         # hundreds of placeholder jobs would spend minutes there.
