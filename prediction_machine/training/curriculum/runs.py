@@ -32,6 +32,7 @@ from prediction_machine.training.curriculum.checkpoint import read_record
 RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"  # a run folder's name: no slashes, no leading dot
 SHIPPED = ("shakespeare-base", "shakespeare-chat")  # the checkpoints that ship inside the package
 OWNER_FILE = "owner"  # who started a run from the web page (absent for runs of the CLI)
+EMPTY_GRACE_S = 60.0  # a folder with no checkpoint this old is a failed or killed run, not one starting
 
 
 def runs_dir() -> Path:
@@ -140,7 +141,8 @@ def folder_bytes(folder: Path) -> int:
 
 def prune(who: str | set[str], max_bytes: float, max_age_s: float, keep: set[str] | frozenset = frozenset()
           ) -> list[str]:
-    """Remove `who`'s runs older than `max_age_s`, then its oldest until the rest fit in `max_bytes`.
+    """Remove `who`'s runs that never saved a checkpoint (once EMPTY_GRACE_S old), then its runs older
+    than `max_age_s`, then its oldest until the rest fit in `max_bytes`.
 
     Only runs whose owner file names `who` (or one of a set of owners, counted together): never
     the shipped models, never a CLI run, never another client's run, never a folder in `keep` (a
@@ -148,13 +150,19 @@ def prune(who: str | set[str], max_bytes: float, max_age_s: float, keep: set[str
     """
     now = time.time()
     owners = {who} if isinstance(who, str) else set(who)
-    mine = []
+    mine, removed = [], []
     for path in runs_dir().iterdir():
         if path.is_dir() and not path.is_symlink() and path.name not in keep and owner(path) in owners:
-            mine.append((path.stat().st_mtime, path, folder_bytes(path)))
+            mtime = path.stat().st_mtime
+            saved = read_run(path) is not None or (path / "prediction-machine.json").is_file()
+            if not saved and now - mtime > EMPTY_GRACE_S:
+                # never checkpointed: its job failed, or the server was killed before the first save
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+                continue
+            mine.append((mtime, path, folder_bytes(path)))
     mine.sort(key=lambda t: t[0])  # oldest first
     total = sum(size for _, _, size in mine)
-    removed = []
     for mtime, path, size in mine:
         if now - mtime <= max_age_s and total <= max_bytes:
             break
