@@ -122,12 +122,11 @@ def test_strength_zero_is_the_identity_and_a_strength_shifts_the_stream(chat, id
     assert steering.steer(chat, ids, d * 50, 1, 1.0, SAMPLED, 10, seed=9).after != s.before
 
 
-def test_safety_with_the_preference_direction(chat, monkeypatch):
+def test_safety_with_the_preference_direction(chat):
     from prediction_machine.training.curriculum import finetune, safety
 
-    items = [next(i for i in safety.load_items() if i["kind"] == k) for k in ("harmful", "benign")]
-    monkeypatch.setattr(safety, "load_items", lambda: tuple(items))  # two questions keep it quick
-    table = steering.safety_with_direction(chat, 3.0)
+    items = tuple(next(i for i in safety.load_items() if i["kind"] == k) for k in ("harmful", "benign"))
+    table = steering.safety_with_direction(chat, 3.0, items=items)  # two questions keep it quick
     rows = {r["steering"]: r for r in table["rows"]}
     assert [r["strength"] for r in table["rows"]] == [3.0, -3.0, 0.0]
     assert [a["answer"] for a in rows["off"]["answers"]] == [finetune.answer(chat.model, chat.tokenizer,

@@ -169,23 +169,32 @@ def preference_direction(lm, layer: int = PREFERENCE_LAYER) -> torch.Tensor:
     return steering_direction(lm.model, chosen, rejected, layer, starts, starts)
 
 
-def safety_rows(model, tok) -> dict:
-    """Refusal and over-refusal rates, by the safety table's own rule (training/curriculum/safety.py)."""
+def safety_rows(model, tok, items: tuple[dict, ...] | None = None, answer_tokens: int | None = None) -> dict:
+    """Refusal and over-refusal rates, by the safety table's own rule (training/curriculum/safety.py).
+
+    `items` (default: the whole safety set) and `answer_tokens` (default: finetune.answer's) make
+    a smaller table, for a quick check.
+    """
     from prediction_machine.training.curriculum import finetune, safety
 
-    answers = [{**item, "answer": (a := finetune.answer(model, tok, item["prompt"])),
-                "refused": safety.refused(a)} for item in safety.load_items()]
+    items = safety.load_items() if items is None else items
+    limit = {} if answer_tokens is None else {"max_new_tokens": answer_tokens}
+    answers = [{**item, "answer": (a := finetune.answer(model, tok, item["prompt"], **limit)),
+                "refused": safety.refused(a)} for item in items]
     harmful = [a for a in answers if a["kind"] == "harmful"]
     benign = [a for a in answers if a["kind"] == "benign"]
-    return {"refusal_rate": sum(a["refused"] for a in harmful) / len(harmful),
-            "over_refusal_rate": sum(a["refused"] for a in benign) / len(benign),
+    return {"refusal_rate": sum(a["refused"] for a in harmful) / max(len(harmful), 1),
+            "over_refusal_rate": sum(a["refused"] for a in benign) / max(len(benign), 1),
             "counts": {"harmful": len(harmful), "benign": len(benign)}, "answers": answers}
 
 
-def safety_with_direction(lm, strength: float, layer: int = PREFERENCE_LAYER) -> dict:
-    """The safety table with the preference direction added (+strength), removed (-strength) and off."""
+def safety_with_direction(lm, strength: float, layer: int = PREFERENCE_LAYER, **smaller) -> dict:
+    """The safety table with the preference direction added (+strength), removed (-strength) and off.
+
+    `smaller`: safety_rows' items and answer_tokens, for a quick check.
+    """
     direction = preference_direction(lm, layer)  # (D,)
     rows = [{"steering": name, "strength": s,
-             **safety_rows(steered(lm.model, layer, direction, s), lm.tokenizer)}
+             **safety_rows(steered(lm.model, layer, direction, s), lm.tokenizer, **smaller)}
             for name, s in (("added", strength), ("removed", -strength), ("off", 0.0))]
     return {"model": lm.shown_name, "layer": layer, "direction_norm": float(direction.norm()), "rows": rows}
