@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from prediction_machine import cancel
 from prediction_machine.experiments.readout import token
 from prediction_machine.inference.generation import check_prompt, choose, finish_reason, generate
 from prediction_machine.inference.prediction import model_probs
@@ -80,6 +81,7 @@ def forced_run(model, prompt_ids: list[int], params: SamplingParams, new_tokens:
     x = torch.tensor([ids], dtype=torch.long)  # (1, T): the whole prompt, once
     steps = []
     for index in range(new_tokens):
+        cancel.check()  # as in generate: a caller who no longer wants the answer stops it here
         logits, _ = model(x, cache=cache, last_only=True)  # (1, 1, V)
         (c,) = choose(logits[:, -1], [params], [gen], [0])  # the draw happens even where it is overruled
         probs = model_probs(logits[0, -1])  # (V,)
