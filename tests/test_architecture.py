@@ -16,6 +16,7 @@ WEB_IMPORTS_ALLOWED = {
     ("prediction_machine.cli.inference", "prediction_machine.web.early"),
     # A notebook figure is drawn by the page's JS from the page's JSON: it calls the routes in-process.
     ("prediction_machine.notebook.answers", "prediction_machine.web.routes.attention"),
+    ("prediction_machine.notebook.answers", "prediction_machine.web.routes.experiments"),
     ("prediction_machine.notebook.answers", "prediction_machine.web.routes.inference"),
     ("prediction_machine.notebook.answers", "prediction_machine.web.settings"),
 }  # serve binds first

@@ -22,7 +22,7 @@ EXAMPLES = ROOT / "examples"
 # notebook -> the figures it shows, in order
 FIGURES = {
     "a-tour-of-one-prediction.ipynb": ["trace", "lens", "prediction", "generation"],
-    "attention-and-experiments.ipynb": ["attention"],
+    "attention-and-experiments.ipynb": ["attention", "ablation"],
 }
 
 
@@ -68,12 +68,12 @@ def test_the_text_fallbacks_hold_the_computed_numbers(executed):
     assert "<- drawn" in tour["prediction"] and "u = " in tour["prediction"]  # the seeded draw
     steps = re.findall(r"^\s+(\d+)\s+'", tour["generation"], re.M)
     assert steps == [str(i) for i in range(1, len(steps) + 1)] and 1 <= len(steps) <= 12
-    att = figure_outputs(executed["attention-and-experiments.ipynb"])[0]["text/plain"]
+    att, ablation = (o["text/plain"] for o in figure_outputs(executed["attention-and-experiments.ipynb"]))
     assert "30 layers x 9 heads" in att
+    assert re.search(r"^Switched off \(zero\): head 3\.5\. .*: \d+\.\d% before, \d+\.\d% after", ablation)
     printed = [o.get("text", "") for cell in executed["attention-and-experiments.ipynb"].cells
                if cell.cell_type == "code" for o in cell.outputs if o.get("output_type") == "stream"]
     assert "(30, 9, 13, 13)" in "".join(printed)  # pm.trace's attention tensor for the sentence
-    assert re.search(r"\d+\.\d% before, \d+\.\d% with head 3\.5 off", "".join(printed))
 
 
 @pytest.mark.browser
@@ -90,9 +90,9 @@ def test_the_figures_draw_in_chromium(executed, page, artifacts: Path, tmp_path:
     page.goto(doc.as_uri())
     drawn = "() => [...document.querySelectorAll('.prediction-machine-figure')].map((f) => f.dataset.drawn)"
     wait_for_page(page, f"({drawn})().every(Boolean)", timeout=60)
-    assert page.evaluate(drawn) == ["trace", "lens", "prediction", "generation", "attention"]
+    assert page.evaluate(drawn) == ["trace", "lens", "prediction", "generation", "attention", "ablation"]
     # Each figure drew real marks: the embedding canvas and projection, the lens line, the draw bar,
-    # the timeline's buttons, the attention map.
+    # the timeline's buttons, the attention map, the before/after bars.
     counts = page.evaluate("""() => [...document.querySelectorAll('.prediction-machine-figure')].map((f) => {
       const r = f.shadowRoot;
       return { canvas: r.querySelectorAll('canvas').length, svg: r.querySelectorAll('svg').length,
@@ -100,7 +100,7 @@ def test_the_figures_draw_in_chromium(executed, page, artifacts: Path, tmp_path:
     })""")
     assert counts[0]["canvas"] >= 1 and counts[0]["svg"] >= 1
     assert counts[1]["svg"] >= 1 and counts[2]["rows"] == 20  # two tables of 10 rows
-    assert counts[3]["steps"] >= 1 and counts[4]["canvas"] >= 1
+    assert counts[3]["steps"] >= 1 and counts[4]["canvas"] >= 1 and counts[5]["svg"] >= 1
     # The attention explorer answers a hover from the numbers inside its output.
     att = page.locator('.prediction-machine-figure[data-kind="attention"]')
     readout = att.locator(".att-readout")
@@ -117,3 +117,5 @@ def test_the_figures_draw_in_chromium(executed, page, artifacts: Path, tmp_path:
         page.set_viewport_size({"width": width, "height": 900})
         att.screenshot(path=str(artifacts / f"notebook-attention-{name}.png"))
         gen.screenshot(path=str(artifacts / f"notebook-generation-{name}.png"))
+        xp = page.locator('[data-kind="ablation"]')
+        xp.screenshot(path=str(artifacts / f"notebook-ablation-{name}.png"))

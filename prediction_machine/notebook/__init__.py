@@ -4,6 +4,14 @@ See figures.py for the calls, bundle.py for how the page's code travels into an 
 docs/notebooks.md for the example notebooks.
 """
 
-from prediction_machine.notebook.figures import Figure, attention, generation, logit_lens, prediction, trace
+from prediction_machine.notebook.figures import (
+    Figure,
+    ablation,
+    attention,
+    generation,
+    logit_lens,
+    prediction,
+    trace,
+)
 
-__all__ = ["Figure", "attention", "generation", "logit_lens", "prediction", "trace"]
+__all__ = ["Figure", "ablation", "attention", "generation", "logit_lens", "prediction", "trace"]

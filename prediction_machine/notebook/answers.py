@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import prediction_machine.web.routes.attention as attention_routes
+import prediction_machine.web.routes.experiments as experiment_routes
 import prediction_machine.web.routes.inference as inference_routes
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
@@ -82,3 +83,9 @@ def attention(lm: LanguageModel, text: str) -> dict:
 def attention_examples(lm: LanguageModel, text: str) -> dict:
     """GET /api/attention/examples, for this one sentence: no heads are measured for a notebook's text."""
     return {"model": lm.shown_name, "examples": [{"text": text, "note": ""}], "prominent": []}
+
+
+def ablation(lm: LanguageModel, prompt: str, kind: str, layer: int, head: int | None, raw: bool) -> dict:
+    """POST /api/experiments/ablate: the next-token table before and after one part is switched off."""
+    req = experiment_routes.AblateRequest(prompt=prompt, raw=raw, kind=kind, layer=layer, head=head)
+    return experiment_routes.ablate(req, _request(lm))

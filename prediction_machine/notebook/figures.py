@@ -9,6 +9,7 @@
     nb.prediction(lm, "Once upon a", pm.SamplingParams(temperature=0.8), seed=1)   # table + draw
     nb.generation(lm, "Name three colours.", max_new_tokens=12)                    # the timeline
     nb.attention(lm, "The animal didn't cross the street because it was too tired.")
+    nb.ablation(lm, "The capital of France is", "head", layer=3, head=5, raw=True)  # before and after
 
 A `Figure` shows itself as HTML in JupyterLab and VS Code (`_repr_html_`, drawn by the page's own JS),
 and as a plain-text table anywhere else (`repr`). `figure.data` holds the numbers, in the page's JSON.
@@ -36,8 +37,8 @@ REFUSAL = ("This notebook output holds only the numbers computed for it; "
 
 @dataclass
 class Figure:
-    kind: str  # which figure: trace, lens, prediction, generation, attention
-    section: str  # the page section whose stylesheet rules it follows: inference or attention
+    kind: str  # which figure: trace, lens, prediction, generation, attention, ablation
+    section: str  # the page section whose stylesheet rules it follows: inference, attention, experiments
     data: dict  # the numbers, in the JSON shapes of the page's API
     answers: dict  # API questions the figure asks itself, with their answers ({"POST /api/x": [...]})
     hash: str = ""  # the page's shared-link state the figure starts from (#attention?sentence=...)
@@ -111,3 +112,11 @@ def attention(lm: LanguageModel, text: str, layer: int | None = None, head: int 
     state = {"sentence": text, "layer": layer, "head": head}
     query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in state.items() if v is not None)
     return Figure("attention", "attention", data, asked, hash=f"#attention?{query}")
+
+
+def ablation(lm: LanguageModel, prompt: str, kind: str = "head", layer: int = 0, head: int | None = 0,
+             raw: bool = False) -> Figure:
+    """An experiment, before and after: switch one part off ("head", "layer_attn" or "mlp") and compare
+    the next-token probabilities. `raw` feeds the prompt as it is, without the chat template."""
+    head = head if kind == "head" else None
+    return Figure("ablation", "experiments", answers.ablation(lm, prompt, kind, layer, head, raw), {})

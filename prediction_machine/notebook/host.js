@@ -4,10 +4,14 @@
 // it makes the page's containers, calls the page's figure functions and wires one choice (the step).
 import * as stages from "../web/static/js/figures/stages.js";
 import { mount as attentionExplorer } from "../web/static/js/sections/attention.js";
-import { el } from "../web/static/js/lib/dom.js";
+import { beforeAfterBars } from "../web/static/js/figures/experiment-bars.js";
+import { partName, points } from "../web/static/js/sections/experiments-ablation.js";
+import { el, visibleText } from "../web/static/js/lib/dom.js";
+import { probability } from "../web/static/js/lib/format.js";
 import { words } from "../web/static/js/lib/words.js";
 
 const say = words("inference");
+const xp = words("experiments");
 
 // The page's markup around a figure (<section id> <div class="figure"> <article class="stage">), so
 // the page's stylesheets apply unchanged inside the output's shadow root.
@@ -66,6 +70,20 @@ const FIGURES = {
     const root = el("div", { class: "figure" });
     section.append(root);
     attentionExplorer(root);
+  },
+  // The experiments section's ablation result: the line, the before/after bars and the method's note.
+  ablation(section, d) {
+    const root = el("div", { class: "figure" });
+    section.append(root);
+    const name = partName(d.part), before = d.target_prob.before, after = d.target_prob.after;
+    root.append(
+      el("p", { class: "xp-line" }, xp("ablation_result", { part: name, token: visibleText(d.target.token),
+        before: probability(before), after: probability(after), change: points(before, after) })),
+      beforeAfterBars({ id: "xp-ablate-bars", before: d.before.top, after: d.after.top, target: d.target,
+        width: 560, names: { title: xp("ablation_bars_title", { part: name }), before: xp("before"),
+          after: xp("after_off", { part: name }) } }),
+      el("p", { class: "note" }, xp(d.method === "zero" ? "method_zero" : "method_other",
+        { method: d.method })));
   },
 };
 

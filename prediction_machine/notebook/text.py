@@ -87,8 +87,20 @@ def _attention(d: dict) -> list[str]:
     return lines
 
 
+def _ablation(d: dict) -> list[str]:
+    part = d["part"]
+    name = f"{part['kind']} {part['layer']}" + (f".{part['head']}" if "head" in part else "")
+    before, after = d["target_prob"]["before"], d["target_prob"]["after"]
+    lines = [f"Switched off ({d['method']}): {name}. The model's choice {d['target']['token']!r}: "
+             f"{_pct(before)} before, {_pct(after)} after.", f"{'before':<26} {'after':<26}"]
+    for b, a in zip(d["before"]["top"], d["after"]["top"], strict=False):
+        lines.append(f"{b['token']!r:<18} {_pct(b['model_prob']):>7} "
+                     f"{a['token']!r:<18} {_pct(a['model_prob']):>7}")
+    return lines
+
+
 KINDS = {"trace": _trace, "lens": _lens, "prediction": _prediction, "generation": _generation,
-         "attention": _attention}
+         "attention": _attention, "ablation": _ablation}
 
 
 def describe(kind: str, data: dict) -> str:
