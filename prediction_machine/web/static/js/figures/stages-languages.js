@@ -36,7 +36,7 @@ function row(code, text, answer, most) {
       el("div", { class: "chips lang-tokens" }, answer.tokens.map((t) => tokenChip(t, { showId: false })))),
     el("td", { class: "num" }, el("strong", { class: "lang-count", text: int(answer.count) }),
       el("span", { class: "lang-bar-track" }, bar)),
-    el("td", { class: "num", text: int([...text].length) }));
+    el("td", { class: "num lang-chars", text: int([...text].length) }));
 }
 
 // Draws the table into a <details> box under the tokenizer stage; the counts are fetched once, when the
@@ -55,7 +55,7 @@ export function languages() {
       const most = Math.max(...counts), least = Math.min(...counts);
       const order = SENTENCES.map((s, i) => i).sort((a, b) => counts[a] - counts[b]);
       const head = el("tr", {}, ["language", "sentence", "tokens", "characters"].map((key) =>
-        el("th", { scope: "col", text: say(key) })));
+        el("th", { scope: "col", class: key === "characters" ? "lang-chars" : null, text: say(key) })));
       body.replaceChildren(
         el("div", { class: "table-wrap" }, el("table", { class: "lang-table" },
           el("caption", { class: "sr-only", text: say("counts_label") }), el("thead", {}, head),
