@@ -4,8 +4,9 @@ The page's words live in static/content/<language>/<section>.json (lib/words.js)
 each translation must have exactly its files and keys, so a sentence added in English and not yet
 translated fails here (the page would show it in English meanwhile), and so does a key English dropped.
 A translated text may leave out a {slot} English fills (a sentence can be turned around without it) but
-never invent one, keeps the spaces a fragment is glued with (or leaves the fragment empty), and keeps index.html's inline elements
-(<strong>, <a>) in English's order, since each takes the attributes of the HTML's own element in turn.
+never invent one, keeps the spaces a fragment is glued with (or leaves the fragment empty), and keeps
+index.html's inline elements (<strong>, <a>) in English's order, since each takes the attributes of the
+HTML's own element in turn.
 """
 
 from __future__ import annotations

@@ -31,8 +31,9 @@ def words(language: str, section: str) -> dict:
 
 
 def open_page(browser, base_url, locale: str, viewport=None, console=None):
-    context = browser.new_context(base_url=base_url, locale=locale, viewport=viewport or {"width": 1280,
-                                                                                        "height": 900})
+    context = browser.new_context(
+        base_url=base_url, locale=locale, viewport=viewport or {"width": 1280, "height": 900}
+    )
     page = context.new_page()
     if console is not None:
         page.on("console", lambda m: console.append(m.text))
@@ -45,10 +46,16 @@ def open_page(browser, base_url, locale: str, viewport=None, console=None):
 def serious(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
-    found = Axe().run(page, options={"runOnly": {"type": "tag", "values": TAGS},
-                                     "resultTypes": ["violations"]}).response["violations"]
-    return [f"{v['id']}: {[n['target'] for n in v['nodes'][:5]]}" for v in found
-            if v.get("impact") in ("serious", "critical")]
+    found = (
+        Axe()
+        .run(page, options={"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]})
+        .response["violations"]
+    )
+    return [
+        f"{v['id']}: {[n['target'] for n in v['nodes'][:5]]}"
+        for v in found
+        if v.get("impact") in ("serious", "critical")
+    ]
 
 
 def untranslated(console: list[str]) -> list[str]:
@@ -123,10 +130,13 @@ def test_one_sentence_many_languages_shows_the_tokenizers_counts(browser, base_u
     page.click("#languages summary")
     page.wait_for_selector("#languages[data-ready='1']", timeout=60_000)
     rows = page.locator("#languages tbody tr")
-    shown = {rows.nth(i).get_attribute("data-language"): int(rows.nth(i).locator(".lang-count").inner_text())
-             for i in range(rows.count())}
-    sentences = {row.get_attribute("data-language"): row.locator(".lang-sentence").inner_text()
-                 for row in rows.all()}
+    shown = {
+        rows.nth(i).get_attribute("data-language"): int(rows.nth(i).locator(".lang-count").inner_text())
+        for i in range(rows.count())
+    }
+    sentences = {
+        row.get_attribute("data-language"): row.locator(".lang-sentence").inner_text() for row in rows.all()
+    }
     assert len(shown) == 7 and {"en", "es", "ar", "zh", "hi", "ru"} <= set(shown)
     for code, text in sentences.items():
         counted = httpx.post(base_url + "/api/tokenize", json={"text": text}, timeout=30).json()["count"]
