@@ -76,13 +76,14 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
         assert run_id in listed(a) and run_id in listed(TEACHER) and run_id not in listed(b)
         assert set(runs.SHIPPED) <= listed(b)
         resume = {**LONG_RUN, "resume": run_id}
-        assert c.post("/api/curriculum/pretrain", json=resume, headers=b).status_code == 403
+        # someone else's run answers as a missing one does (404): its existence is not revealed
+        assert c.post("/api/curriculum/pretrain", json=resume, headers=b).status_code == 404
         assert (
             c.post("/api/curriculum/finetune", json={"base": run_id, "steps": 1}, headers=b).status_code
-            == 403
+            == 404
         )
         r = c.post("/api/curriculum/compare", json={"question": "Who?", "tuned": run_id}, headers=b)
-        assert r.status_code == 403, r.text
+        assert r.status_code == 404, r.text
         # A may resume its own run.
         r = c.post("/api/curriculum/pretrain", json=resume, headers=a)
         assert r.status_code == 200, r.text

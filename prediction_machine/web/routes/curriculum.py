@@ -6,7 +6,8 @@ and serialize. Training never runs on
 the request's thread: a start request returns the job's id at once.
 
 Ownership (classroom mode): jobs and runs belong to the client that started them. A student
-sees, follows, stops and resumes only their own (and the shipped models); others' answer 403.
+sees, follows, stops and resumes only their own (and the shipped models); others' jobs answer 403,
+and others' runs 404, as a run that does not exist does.
 The teacher and the laptop user may touch all of them. Before a new run, the client's oldest
 runs are removed past its quota (runs.prune).
 """
@@ -138,22 +139,23 @@ def creator(request: Request) -> str:
     return request.scope.get("pm_client") or "local"
 
 
-def check_owner(request: Request, name: str, path: Path, field: str) -> None:
+def check_owner(request: Request, name: str, path: Path, missing: str) -> None:
+    """Someone else's run answers exactly as a missing one does (404, `missing`): a student cannot
+    learn from the answer which run ids exist."""
     viewer = owner_of(request)
     if viewer is not None and name not in runs.SHIPPED and runs.owner(path) != viewer:
-        raise HTTPException(403, f"{field}: the run {name!r} belongs to someone else; "
-                                 "only they and the teacher may use it")
+        raise HTTPException(404, missing)
 
 
 def run_folder(name: str, field: str, request: Request | None = None) -> Path:
     """A shipped model name or a run id -> its checkpoint folder (never an arbitrary path), else a 404
     (or a 403 when the run is someone else's)."""
     path = runs.find_checkpoint(name)
+    missing = f"{field}: no checkpoint called {name!r}; GET /api/curriculum/runs lists them"
     if path is None:
-        raise HTTPException(404, f"{field}: no checkpoint called {name!r}; "
-                                 "GET /api/curriculum/runs lists them")
+        raise HTTPException(404, missing)
     if request is not None:
-        check_owner(request, name, path, field)
+        check_owner(request, name, path, missing)
     return path
 
 
@@ -210,18 +212,23 @@ def start_pretrain(req: PretrainRequest, request: Request) -> dict:
     if req.resume:
         folder = runs.runs_dir() / req.resume
         record = runs.read_run(folder)
+        missing = f"resume: no pre-training run called {req.resume!r}; GET /api/curriculum/runs lists them"
         if record is None or record.get("kind") != "pretrain":
-            raise HTTPException(404, f"resume: no pre-training run called {req.resume!r}; "
-                                     "GET /api/curriculum/runs lists them")
-        check_owner(request, req.resume, folder, "resume")
+            raise HTTPException(404, missing)
+        check_owner(request, req.resume, folder, missing)
         if any(j.folder == req.resume for j in manager(request).running()):
             raise HTTPException(409, f"resume: the run {req.resume!r} is still training; stop it first")
     else:
         folder = new_folder(request, "pretrain")
     resume = bool(req.resume)
-    return start_job(request, "pretrain",
-                     lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=resume),
-                     folder)
+    answer = start_job(request, "pretrain",
+                       lambda stop, pause: pretrain.pretrain(cfg, folder, corpus, stop, pause, resume=resume),
+                       folder)
+    ignored = sorted(req.model_fields_set - {"resume"}) if resume else []
+    if ignored:  # a resumed run continues with the settings it was started with, never the request's
+        answer |= {"ignored": ignored, "note": "resume: the run continues with its own settings; "
+                                               f"these were not used: {', '.join(ignored)}"}
+    return answer
 
 
 @router.post("/finetune",
