@@ -32,3 +32,13 @@ def test_a_pair_over_the_context_is_refused_before_the_job(stub, tmp_path, monke
         assert r.status_code == 422, r.text
         assert r.json()["error"].startswith("pairs[1].chosen: ") and "128" in r.json()["error"]
     assert not any(tmp_path.iterdir())  # no job, no run folder
+
+
+def test_the_schema_states_the_pair_count_the_server_takes(stub):
+    app = make_app(model=stub)
+    field = app.openapi()["components"]["schemas"]["AlignRequest"]["properties"]["pairs"]
+    array = next(s for s in field.get("anyOf", [field]) if s.get("type") == "array")
+    assert (array["minItems"], array["maxItems"]) == (1, preferences.MAX_PAIRS)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        r = c.post("/api/curriculum/align", json={"pairs": []})
+        assert r.status_code == 422 and r.json()["error"].startswith("pairs: "), r.text

@@ -98,7 +98,7 @@ def test_api_bad_input_gets_clear_4xx(api):
     r = api.post("/api/curriculum/align", json={"pairs": [{**ok, "chosen": ""}]})
     assert r.status_code == 422 and "pairs[0].chosen" in r.text and "empty" in r.text
     r = api.post("/api/curriculum/align", json={"pairs": [ok] * 65})
-    assert r.status_code == 422 and "the limit is 64" in r.text
+    assert r.status_code == 422 and "at most 64" in r.text
     r = api.post("/api/curriculum/align", json={"pairs": [{**ok, "chosen": "x" * 201}]})
     assert r.status_code == 422 and "200" in r.text
     r = api.post("/api/curriculum/align", json={"sft": "../etc", "pairs": [ok]})

@@ -50,7 +50,7 @@ class PairIn(Strict):
 class AlignRequest(Strict):
     sft: str = Field("shakespeare-chat", pattern=RUN_ID, description="the fine-tuned model to start from")
     pairs: list[PairIn] | None = Field(
-        None, max_length=1000,
+        None, min_length=1, max_length=preferences.MAX_PAIRS,
         description=f"your own choices (1..{preferences.MAX_PAIRS}); omit for the project's pairs")
     steps: int | None = Field(None, ge=1, le=500, strict=True,
                               description="default: 12 for your pairs, the recipe's otherwise")
