@@ -363,8 +363,8 @@ def read_folder(folder: Path) -> Checkpoint:
         if (folder / "prediction-machine.json").is_file():
             return read_own_folder(folder)
         return read_hf_folder(folder)
-    except WeightsError:
-        raise
+    except WeightsError as e:  # named by the folder's name: health answers carry this, never a server path
+        raise WeightsError(str(e).replace(str(folder), folder.name)) from None
     except Exception as e:  # noqa: BLE001 - a crafted file can raise anything; the CLI prints one line
         raise WeightsError(f"{folder.name}: not a usable checkpoint folder "
                            f"({folder_checks.one_line(e)})") from None
