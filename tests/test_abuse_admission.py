@@ -153,7 +153,7 @@ def test_training_jobs_wait_in_line_with_a_position_and_one_per_student():
     assert address.value.status_code == 429 and "limit per address is 2" in address.value.detail
     with pytest.raises(Exception) as full:
         manager.start("pretrain", work, owner="c:e")
-    assert full.value.status_code == 429 and "waiting (the limit is 2)" in full.value.detail
+    assert full.value.status_code == 429 and "2 waiting (the limit is 2)" in full.value.detail
     manager.control(a.id, "stop")
     wait_until(lambda: b.status == "running", 10, "the first in line to start")
     assert c.position == 1 and c.events[-1][1]["position"] == 1 and b.describe()["position"] is None
@@ -184,3 +184,13 @@ def test_classroom_step_cap_and_one_job_per_student(stub, tmp_path, monkeypatch)
         assert CLIENT_COOKIE in student["cookie"]
         http.post(f"/api/curriculum/jobs/{job}/stop", headers=student)
         wait_until(lambda: not app.state.training_jobs.running(), 60, "the job to stop")
+
+
+def test_every_heavy_route_exists():
+    """A renamed route would silently lose its admission: each listed one must be a real POST route."""
+    from prediction_machine.web.app import create_app
+    from prediction_machine.web.settings import ServerSettings
+
+    paths = create_app(ServerSettings()).openapi()["paths"]
+    posts = {(method.upper(), path) for path, operations in paths.items() for method in operations}
+    assert admission.HEAVY_ROUTES <= posts, admission.HEAVY_ROUTES - posts

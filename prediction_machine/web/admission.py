@@ -56,6 +56,9 @@ HEAVY_ROUTES = {
     ("POST", "/api/experiments/lens"),
     ("POST", "/api/experiments/steer"),
     ("POST", "/api/experiments/steer/safety"),
+    ("POST", "/api/experiments/ablate"),
+    ("POST", "/api/experiments/attribute"),
+    ("POST", "/api/experiments/patch"),
 }
 SHUTTING_DOWN = (503, "the server is shutting down; try again in a moment",
                  [(b"retry-after", b"5"), (b"connection", b"close")])
