@@ -38,8 +38,9 @@ const FORMULA = {
   y: (act) => `y = ${act}(z)`, e: () => say("e_y_target"), L: () => "L = e²",
 };
 const FIELDS = [
-  ["x1", "input x1", 1.0], ["x2", "input x2", -0.5], ["w1", "weight w1", 0.6], ["w2", "weight w2", -0.4],
-  ["b", "bias b", 0.1], ["target", "target", 1.0], ["lr", "learning rate", 0.5],
+  ["x1", say("input_x1"), 1.0], ["x2", say("input_x2"), -0.5], ["w1", say("weight_w1"), 0.6],
+  ["w2", say("weight_w2"), -0.4], ["b", say("bias_b"), 0.1], ["target", say("target"), 1.0],
+  ["lr", say("learning_rate"), 0.5],
 ];
 
 export function mountNeuron(root) {
@@ -52,7 +53,7 @@ export function mountNeuron(root) {
   }
   const activation = el("select", { id: "bp-n-activation" }, ...["tanh", "sigmoid",
     "relu"].map((a) => el("option", { value: a, text: a })));
-  form.append(el("label", { for: "bp-n-activation" }, "activation", activation));
+  form.append(el("label", { for: "bp-n-activation" }, say("activation"), activation));
 
   const buttons = {
     forward: el("button", { type: "button", class: "primary", "data-tour-stop": "neuron-forward",

@@ -35,12 +35,12 @@ export function buildControls() {
     c[name] = select;
     labels.push(wrap);
   };
-  add("dataset", "bp-dataset", "dataset", OPTIONS.dataset, pick("dataset", "moons"));
-  add("layers", "bp-layers", "hidden layers", OPTIONS.layers, pick("layers", 2));
+  add("dataset", "bp-dataset", say("dataset"), OPTIONS.dataset, pick("dataset", "moons"));
+  add("layers", "bp-layers", say("hidden_layers"), OPTIONS.layers, pick("layers", 2));
   add("width", "bp-width", say("neurons_per_layer"), OPTIONS.width, pick("width", 8));
-  add("activation", "bp-act", "activation", OPTIONS.activation, pick("activation", "tanh"));
-  add("lr", "bp-lr", "learning rate", OPTIONS.lr, pick("lr", 0.3));
-  add("batch", "bp-batch", "batch size", OPTIONS.batch, pick("batch", 32));
+  add("activation", "bp-act", say("activation"), OPTIONS.activation, pick("activation", "tanh"));
+  add("lr", "bp-lr", say("learning_rate"), OPTIONS.lr, pick("lr", 0.3));
+  add("batch", "bp-batch", say("batch_size"), OPTIONS.batch, pick("batch", 32));
   add("l2", "bp-l2", say("l_weight_decay"), OPTIONS.l2, pick("l2", 0));
   // The click mode's index is what a click does: 0 adds class 0, 1 adds class 1, 2 removes a point.
   const modes = [say("adds_class_blue_circle"), say("adds_class_orange_square"),

@@ -12,8 +12,8 @@ const say = words("backprop");
 
 const BLUE = OKABE_ITO.blue; // class 0
 const ORANGE = OKABE_ITO.orange; // class 1
-const STATS = [["step", "step"], ["train-loss", "train loss"], ["test-loss", "test loss"],
-  ["train-acc", "train accuracy"], ["test-acc", "test accuracy"], ["points", "points"]];
+const STATS = [["step", say("stat_step")], ["train-loss", say("train_loss")], ["test-loss", say("test_loss")],
+  ["train-acc", say("train_accuracy")], ["test-acc", say("test_accuracy")], ["points", say("points")]];
 
 // Lays the figure out in root under the controls; returns the view that draws into it.
 export function buildView(root, controls) {
@@ -77,7 +77,7 @@ export function render(v, state, history, buttons) {
       1) : value.toFixed(4);
     v.stats[key].dataset.value = value === null ? "" : String(value);
   }
-  v.stats.points.textContent = `${state.n_train} train, ${state.n_test} test`;
+  v.stats.points.textContent = say("points_split", { train: state.n_train, test: state.n_test });
   v.canvas.dataset.step = String(state.step);
   v.canvas.dataset.points = String(state.points.length);
   if (state.paused) {

@@ -239,7 +239,7 @@ export function mountDigits(root) {
         brushes, el("div", { class: "row" }, completeBtn, clearBtn)),
       el("div", { class: "dist-side" }, status, distBox, judge)),
     codeLink("prediction_machine.sequences.pixel_tokens.encode", say("pixel_tokenizer_only_new")),
-    codeLink("prediction_machine.sequences.digits.draw", "view code"),
+    codeLink("prediction_machine.sequences.digits.draw"),
   );
   render();
 }

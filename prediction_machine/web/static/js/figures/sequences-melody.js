@@ -225,7 +225,7 @@ export function mountMelody(root) {
       tempOut, composeBtn, stepBtn, listenBtn),
     status, roll, summary, distBox,
     codeLink("prediction_machine.sequences.note_tokens.encode", say("note_tokenizer_only_new")),
-    codeLink("prediction_machine.sequences.melody.compose", "view code"),
+    codeLink("prediction_machine.sequences.melody.compose"),
   );
   root.append(figure);
   render();

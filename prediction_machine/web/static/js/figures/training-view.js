@@ -86,8 +86,8 @@ export function trainingView({ kind, stats }) {
       series.push({ name, cls: name.replace(/\W+/g, "-"), points: pts, dots: true });
     }
     lineChart(loss, series, { xMax: state.total });
-    lineChart(lr, [{ name: "learning rate", cls: "lr", points: state.schedule }], { yLabel: "learning rate",
-      marker: state.step, W: 300 });
+    lineChart(lr, [{ name: say("learning_rate"), cls: "lr", points: state.schedule }],
+      { yLabel: say("learning_rate"), marker: state.step, W: 300 });
   }
   const redraw = () => { if (!state.drawQueued) { state.drawQueued = true; requestAnimationFrame(draw); } };
 

@@ -13,8 +13,9 @@ const say = words("curriculum");
 
 const API = "/api/curriculum";
 
-const STATS = [["step", "step"], ["loss", "loss"], ["params", "parameters"], ["tokens", "tokens seen"],
-  ["seconds", "elapsed"], ["speed", "tokens / s"], ["flops", say("flops_n_tokens")]];
+const STATS = [["step", say("stat_step")], ["loss", say("stat_loss")], ["params", say("stat_parameters")],
+  ["tokens", say("stat_tokens_seen")], ["seconds", say("stat_elapsed")], ["speed", say("stat_speed")],
+  ["flops", say("flops_n_tokens")]];
 
 // ----------------------------------------------------------------------------- pre-training
 
