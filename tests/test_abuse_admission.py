@@ -182,6 +182,11 @@ def test_classroom_step_cap_and_one_job_per_student(stub, tmp_path, monkeypatch)
         again = http.post("/api/curriculum/pretrain", json=run, headers=student)
         assert again.status_code == 429 and "limit per person is 1" in again.json()["error"], again.text
         assert CLIENT_COOKIE in student["cookie"]
+        teacher = {"authorization": f"Bearer {TOKEN}"}  # no teacher token: the class token is the teacher
+        mine = [http.post("/api/curriculum/pretrain", json=run, headers=teacher) for _ in range(2)]
+        assert [r.status_code for r in mine] == [200, 200], [r.text for r in mine]  # no share for the teacher
+        for r in mine:
+            http.post(f"/api/curriculum/jobs/{r.json()['job']['id']}/stop", headers=teacher)
         http.post(f"/api/curriculum/jobs/{job}/stop", headers=student)
         wait_until(lambda: not app.state.training_jobs.running(), 60, "the job to stop")
 

@@ -175,7 +175,8 @@ def new_folder(request: Request, kind: str) -> Path:
 def start_job(request: Request, kind: str, work, folder: Path) -> dict:
     """Hand a training iterator to the job manager; a refused job (429) leaves no empty run folder behind."""
     try:
-        job = manager(request).start(kind, work, folder.name, owner=creator(request))
+        teacher = request.scope.get("pm_teacher", False)  # the teacher keeps to no share
+        job = manager(request).start(kind, work, folder.name, owner=creator(request), share=not teacher)
     except HTTPException:
         if not any(p.name != runs.OWNER_FILE for p in folder.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)
