@@ -87,8 +87,9 @@ def prediction(lm: LanguageModel, prompt: str, params: SamplingParams | None = N
                chat: bool = True, k: int = 10) -> Figure:
     """Stages 4 and 5: the next-token table, then the same table under `params` and one seeded draw."""
     params = params or SamplingParams()
-    data = {"trace": answers.trace(lm, prompt, chat), "preview": answers.preview(lm, prompt, chat, params,
-                                                                                  seed, k),
+    # One answer serves both tables: its rows carry the model's own probability (stage 4) and the one
+    # after the settings (stage 5).
+    data = {"preview": answers.preview(lm, prompt, chat, params, seed, k), "vocab_size": lm.config.vocab_size,
             "settings": {"temperature": params.temperature, "top_k": params.top_k, "top_p": params.top_p,
                          "min_p": params.min_p}}
     return Figure("prediction", "inference", data, {})

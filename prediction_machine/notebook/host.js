@@ -53,8 +53,8 @@ const FIGURES = {
   },
   prediction(section, d) {
     const [table, draw] = stage(section, "prediction", "sampling");
-    stages.prediction(table, d.trace.prediction, say("step_value_length_what", { value: 1, length: 1 }),
-      d.trace.model.vocab_size, d.preview.draw ? d.preview.draw.id : null);
+    stages.prediction(table, d.preview.prediction, say("step_value_length_what", { value: 1, length: 1 }),
+      d.vocab_size, d.preview.draw ? d.preview.draw.id : null);
     stages.sampling(draw, d.preview.prediction, d.preview.draw || null, settingsText(d.settings),
       d.preview.greedy);
   },
@@ -80,7 +80,8 @@ const FIGURES = {
       el("p", { class: "xp-line" }, xp("ablation_result", { part: name, token: visibleText(d.target.token),
         before: probability(before), after: probability(after), change: points(before, after) })),
       beforeAfterBars({ id: "xp-ablate-bars", before: d.before.top, after: d.after.top, target: d.target,
-        width: 560, names: { title: xp("ablation_bars_title", { part: name }), before: xp("before"),
+        width: root.clientWidth - 4 || 560,
+        names: { title: xp("ablation_bars_title", { part: name }), before: xp("before"),
           after: xp("after_off", { part: name }) } }),
       el("p", { class: "note" }, xp(d.method === "zero" ? "method_zero" : "method_other",
         { method: d.method })));
