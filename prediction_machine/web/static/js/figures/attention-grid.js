@@ -26,7 +26,8 @@ export function renderGrid(s, select) {
       paint(c, d.grid.maps[l][h]);
       const b = el("button", {
         type: "button", class: "att-cell", tabindex: "-1", role: "gridcell",
-        "data-layer": String(l), "data-head": String(h), "aria-label": `layer ${l}, head ${h}`,
+        "data-layer": String(l), "data-head": String(h),
+        "aria-label": say("grid_cell", { layer: l, head: h }),
       }, c);
       b.addEventListener("click", () => select(s, l, h));
       onArrowKeys(b, (dl, dh) => moveInGrid(s, select, l + dl, h + dh));

@@ -50,7 +50,7 @@ export function drawLossChart(chart, history) {
     ctx.beginPath(); ctx.moveTo(34, Y(v)); ctx.lineTo(W - 10, Y(v)); ctx.stroke();
     ctx.fillText(v < 10 ? v.toFixed(2) : v.toFixed(0), 2, Y(v) + 4);
   }
-  ctx.fillText(`step ${last}`, W - 70, H - 4);
+  ctx.fillText(say("chart_step", { step: last }), W - 70, H - 4);
   for (const { key, colour, dash } of SERIES) {
     ctx.strokeStyle = css(colour);
     ctx.setLineDash(dash);

@@ -14,8 +14,8 @@ const GAP = 8;
 
 // The name a reader sees for neuron i of layer l (layer 0 is the input, the last one the output).
 export function unitName(sizes, l, i) {
-  return l === 0 ? `input ${i ? "y" : "x"}` : l === sizes.length - 1 ? "output" : say("neuron_value_layer_l",
-    { value: i + 1, l });
+  if (l === 0) return say("input_n", { name: i ? "y" : "x" });
+  return l === sizes.length - 1 ? say("output") : say("neuron_value_layer_l", { value: i + 1, l });
 }
 
 // One hidden neuron's output grid as a PNG data URL: orange where it outputs high, blue where low.

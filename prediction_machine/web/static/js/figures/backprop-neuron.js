@@ -162,8 +162,9 @@ export function mountNeuron(root) {
       const name = node.op ? `${FORMULA[node.label](data.activation)} (${OP_NAMES[node.op] || node.op})`
         : node.label;
       const shownValues = computed || !node.op;
-      const label = `${name}: value ${shownValues ? format.value(node.data) : say("not_computed_yet")}`
-        + (grad !== undefined ? `, gradient ${format.value(grad)}` : "");
+      const label = say("node_value",
+        { name, value: shownValues ? format.value(node.data) : say("not_computed_yet") })
+        + (grad !== undefined ? say("node_gradient", { grad: format.value(grad) }) : "");
       graph.append(svg("g", { class: `bp-node ${isParam ? "param" : ""} ${node.label === "L" ? "loss" : ""}`,
         "data-node": node.label, tabindex: "0", role: "img", "aria-label": label },
         svg("title", { text: label }),
@@ -174,7 +175,7 @@ export function mountNeuron(root) {
           text: shownValues ? format.value(node.data) : "?" }),
         svg("text", { x, y: y + 21, class: "bp-grad", "text-anchor": "middle",
           "data-value": grad === undefined ? "" : String(grad),
-          text: grad === undefined ? "" : `grad ${format.value(grad)}` }),
+          text: grad === undefined ? "" : say("grad_value", { grad: format.value(grad) }) }),
       ));
     }
     graph.append(...locals);

@@ -48,7 +48,7 @@ export function buildView(root, controls) {
     codeLink("prediction_machine.training.backprop.playground.Session.step"),
     codeLink("prediction_machine.training.backprop.vectorized.TensorMLP.gradients",
       say("same_network_tensors")),
-    codeLink("prediction_machine.training.backprop.datasets.make", "the datasets"),
+    codeLink("prediction_machine.training.backprop.datasets.make", say("the_datasets")),
   );
   return v;
 }

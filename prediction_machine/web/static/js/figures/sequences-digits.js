@@ -134,7 +134,7 @@ export function mountDigits(root) {
     }
     const st = s.steps[s.shown - 1];
     const r = Math.floor(st.pixel / SIDE) + 1, c = (st.pixel % SIDE) + 1;
-    const bars = st.probs.map((p, level) => ({ label: `grey ${level}`, short: String(level), prob: p,
+    const bars = st.probs.map((p, level) => ({ label: say("grey_n", { level }), short: String(level), prob: p,
       swatch: shade(level) }));
     const caption = say("pixel_value_pixels_row", { value: st.pixel + 1, PIXELS, r, c, LEVELS,
       temperature: Number(s.temperature).toFixed(1) });
@@ -142,7 +142,7 @@ export function mountDigits(root) {
     distBox.append(el("p", { class: "caption", id: "digit-dist-caption",
       "data-tour-stop": "digit-dist-caption", text: caption }),
       distributionChart(bars, st.level, { caption }),
-      drawStrip(bars.map((b) => ({ label: b.label, prob: b.prob })), `grey ${st.level}`, st.u,
+      drawStrip(bars.map((b) => ({ label: b.label, prob: b.prob })), say("grey_n", { level: st.level }), st.u,
         st.cumulative_before, st.prob),
       el("p", { class: "note", text: say("uncertainty_entropy_entropy_bits", { entropy: st.entropy.toFixed(2),
         LEVELS }) +
@@ -154,7 +154,7 @@ export function mountDigits(root) {
     clear(judge);
     if (!s.result || s.shown < s.steps.length) return;
     const c = s.result.classifier;
-    const asked = s.result.digit === null ? "any digit" : aDigit(s.result.digit);
+    const asked = s.result.digit === null ? say("any_digit") : aDigit(s.result.digit);
     const bars = c.probs.map((p, d) => ({ label: aDigit(d), short: String(d), prob: p }));
     judge.append(el("p", { id: "digit-verdict", "data-guess": c.guess, "data-confidence": c.confidence },
       el("strong", { text: say("classifier_sees_guess_confidence", { guess: aDigit(c.guess),

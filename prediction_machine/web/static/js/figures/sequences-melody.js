@@ -58,7 +58,7 @@ export function mountMelody(root) {
     "aria-label": say("onscreen_keyboard_add_note") },
     KEYS.map((p) => el("button", { type: "button",
       class: `key ${NAMES[p % 12].length > 1 ? "black" : "white"}`, "data-pitch": p,
-      "aria-label": `add ${noteName(p)}`, text: NAMES[p % 12].length > 1 ? "" : noteName(p),
+      "aria-label": say("add_note", { note: noteName(p) }), text: NAMES[p % 12].length > 1 ? "" : noteName(p),
       onclick: () => { start.value = `${start.value.trim()} ${noteName(p)}`.trim(); scheduleNote(p,
         1); } })));
   const roll = el("div", { class: "piano-roll", id: "piano-roll", "data-tour-stop": "piano-roll" });
@@ -110,7 +110,7 @@ export function mountMelody(root) {
       const latest = i === notes.length - 1 && !pending ? "latest" : "";
       chart.append(svg("rect", { x: L + t * PX, y: (hi - n.pitch) * ROW, width: Math.max(3, n.beats * PX - 2),
         height: ROW - 1, class: `roll-note ${n.yours ? "yours" : "model"} ${latest}` },
-      svg("title", { text: `${n.name}, ${n.beats} beats` })));
+      svg("title", { text: say("note_beats", { note: n.name, beats: n.beats }) })));
       t += n.beats;
     });
     if (pending) chart.append(svg("rect", { x: L + t * PX, y: (hi - (pending.value)) * ROW, width: PX - 2,

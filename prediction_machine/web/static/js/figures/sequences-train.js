@@ -42,14 +42,14 @@ function shippedPanel(kind, r) {
     box.append(el("p", { class: "note", text: say("asked_digit_n_times", { n: t.per_digit[0].samples,
       temperature: t.temperature, share: pct(t.share),
       classifier_held_out_accuracy: pct(t.classifier_held_out_accuracy) }) }),
-      table([say("digit_asked"), "recognized", "share"], t.per_digit.map((d) => [String(d.digit),
+      table([say("digit_asked"), say("recognized"), say("share")], t.per_digit.map((d) => [String(d.digit),
         `${d.recognized} / ${d.samples}`, pct(d.share)]), "digits-recognition"));
   } else {
-    box.append(table([say("heldout_nll_per_note"), "value"], [
-      ["this model", nats(n.model_nll)], [say("pitch_length_their_overall"), nats(n.unigram_nll)],
+    box.append(table([say("heldout_nll_per_note"), say("value")], [
+      [say("this_model"), nats(n.model_nll)], [say("pitch_length_their_overall"), nats(n.unigram_nll)],
       [say("pitch_pitch_before_length"), nats(n.bigram_nll)]], "melody-nll"));
     const g = m.range.generated, c = m.range.chorales;
-    box.append(table(["", "lowest", "highest", "middle 90%", say("white_keys")], [
+    box.append(table(["", say("lowest"), say("highest"), say("middle_90"), say("white_keys")], [
       [say("n_generated_tunes", { n: m.range.samples }), g.lowest, g.highest, `${g.p5}–${g.p95}`,
         pct(g.in_key)],
       [say("n_heldout_chorales", { n: n.held_out_tunes }), c.lowest, c.highest, `${c.p5}–${c.p95}`,
@@ -83,7 +83,7 @@ export function mountTraining(root) {
     clear(samples);
     const redraw = () => lineChart(chart, [{ name: say("training_loss_nats_per"), cls: "train",
       points: run.loss },
-      { name: "held-out loss", cls: "validation", points: run.evals, dots: true }], { xMax: run.total });
+      { name: say("heldout_loss"), cls: "validation", points: run.evals, dots: true }], { xMax: run.total });
     redraw();
     try {
       job = (await post("/api/sequences/train", { kind: kind.value, steps: run.total })).job;

@@ -8,6 +8,8 @@ import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 
 const say = words("inference");
+// Whose each token is, as the trace says it, and the words for it.
+const SOURCES = { yours: "source_yours", template: "source_template", generated: "source_generated" };
 
 const label = (token) => (token.partial ? token.text : visibleText(token.text));
 const ROW_PX = 16; // each heatmap row is tall enough for its label
@@ -40,7 +42,8 @@ function heatmap(trace, shown, sources) {
   canvas.style.height = `${R * ROW_PX}px`;
   const labels = el("div", { class: "heatmap-labels", "aria-hidden": "true" }, shown.map((i) =>
     el("span", { class: `row-label ${sources[i]}`, style: { height: `${ROW_PX}px` },
-      title: `token ${i} (id ${trace.tokens[i].id}), ${sources[i]}`, text: label(trace.tokens[i]) })));
+      title: say("embedding_row", { i, id: trace.tokens[i].id,
+        source: say(SOURCES[sources[i]] || "source_yours") }), text: label(trace.tokens[i]) })));
   const readout = el("p", { class: "readout", id: "embedding-readout", "aria-live": "polite",
     text: say("hover_heatmap_focus_use") });
   let cursor = { r: 0, d: 0 };

@@ -136,7 +136,8 @@ function cumulativeBar(pred, draw, prefix) {
       class: draw && draw.id === r.id ? "chosen" : "" },
       svg("title",
         { text: `${visibleText(r.token.text)}: ${format.probability(r.prob)} `
-          + `(from ${Math.max(0, r.cumulative - r.prob).toFixed(3)} to ${r.cumulative.toFixed(3)})` })));
+          + say("from_to", { from: Math.max(0, r.cumulative - r.prob).toFixed(3),
+            to: r.cumulative.toFixed(3) }) })));
     x += w;
   });
   if (x < W) chart.append(svg("rect", { x, y: 8, width: W - x, height: 28, fill: css(LINE) }, svg("title",
@@ -175,9 +176,9 @@ export function generation(panel, steps, selected, onSelect) {
     steps.map((s, i) => el("li", {}, el("button", {
       type: "button", class: `step-chip ${i === selected ? "selected" : ""}`,
         "aria-pressed": String(i === selected), "data-index": i, "data-id": s.id,
-      "aria-label": `step ${i + 1}: ${visibleText(s.token.text)}`,
+      "aria-label": say("step_chip", { step: i + 1, token: visibleText(s.token.text) }),
       title: say("step_value_probability_prob", { value: i + 1, prob: format.probability(s.prob),
-        value2: s.model_prob === undefined ? "" : ` (model's: ${format.probability(s.model_prob)})`,
+        value2: s.model_prob === undefined ? "" : say("models_prob", { p: format.probability(s.model_prob) }),
         ms: s.ms.toFixed(0), n: s.cached }),
       onclick: () => onSelect(i),
     }, tokenChip(s.token, { showId: false })))));

@@ -22,7 +22,7 @@ export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax
     node.dataset.last = series[0].points[series[0].points.length - 1][1];
   }
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
-    "aria-label": `${yLabel} by ${xLabel}` });
+    "aria-label": say("y_by_x", { y: yLabel, x: xLabel }) });
   node.append(root);
   if (!all.length) {
     root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty",
@@ -122,7 +122,8 @@ export function trainingView({ kind, stats }) {
         if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
       }
     } else if (name === "sample") {
-      samples.prepend(el("li", {}, el("span", { class: "sample-step", text: `step ${data.step}` }),
+      samples.prepend(el("li", {}, el("span", { class: "sample-step",
+        text: say("sample_step", { step: data.step }) }),
         el("pre", { class: "sample-text",
           text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt
             + data.text) })));

@@ -62,7 +62,8 @@ function hex(code) {
 // A token as an element: visible whitespace, bidi-isolated, with its id and bytes on hover.
 export function tokenChip(token, { showId = true, extraClass = "" } = {}) {
   const label = token.partial ? token.text : visibleText(token.text);
-  const title = `id ${token.id}` + (token.bytes ? ` · bytes ${token.bytes.match(/../g).join(" ")}` : "") +
+  const bytes = token.bytes ? say("token_bytes", { bytes: token.bytes.match(/../g).join(" ") }) : "";
+  const title = `id ${token.id}` + bytes +
     (token.partial ? say("part_multibyte_character") : "") + (token.special ? say("control_token") : "");
   return el(
     "span",

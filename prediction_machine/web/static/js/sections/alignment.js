@@ -94,7 +94,7 @@ function ratePanel(shared) {
 
   runBtn.addEventListener("click", async () => {
     runBtn.disabled = true; sampleBtn.disabled = true;
-    status.textContent = "starting…"; clear(results);
+    status.textContent = say("starting"); clear(results);
     const probes = {};
     try {
       const { job } = await post(`${API}/align`, { sft: model.value || "shakespeare-chat", pairs });
@@ -110,7 +110,7 @@ function ratePanel(shared) {
           d.probes.forEach((p, i) => { (probes[i] ||= {})[name] = p; });
           if (name === "after") showResults(results, Object.values(probes));
         } else if (name === "done") {
-          status.textContent += ` — ${d.reason} in ${d.seconds.toFixed(1)} s.`;
+          status.textContent += say("stopped_after", { reason: d.reason, seconds: d.seconds.toFixed(1) });
           results.dataset.done = "1";
         } else if (name === "error") status.replaceChildren(errorBox(d.error));
       });

@@ -275,7 +275,8 @@ function render(s) {
   list.forEach((item, i) => {
     const chip = el("button", {
       type: "button", class: `att-item${item.tokens.length > 1 ? " split" : ""}`, "data-index": String(i),
-      title: item.tokens.length > 1 ? `${item.tokens.length} tokens: ${pieces(item)}` : null,
+      title: item.tokens.length > 1 ? say("word_pieces", { n: item.tokens.length, pieces: pieces(item) })
+        : null,
     }, el("bdi", { class: "att-text", text: item.label }), el("span", { class: "att-w" }));
     const pick = () => setQuery(s, i);
     chip.addEventListener("mouseenter", pick);

@@ -51,7 +51,8 @@ function pretrainPanel(shared) {
   shared.setResumeOptions = (runs) => {
     clear(saved);
     for (const r of runs.filter((r) => r.kind === "pretrain" && r.status !== "finished")) {
-      saved.append(el("option", { value: r.id, text: `${r.id} — step ${r.step}, ${r.status}` }));
+      saved.append(el("option", { value: r.id,
+        text: say("saved_run_option", { id: r.id, step: r.step, status: r.status }) }));
     }
     savedRow.hidden = !saved.options.length;
   };

@@ -175,7 +175,7 @@ export function mount(root) {
       const why = state.finish === "stop" ? say("model_ended_turn") : say("reached_token_limit");
       c.status.textContent = state.finish ? say("done_why", { why, n: state.steps.length }) : paused();
       root.dataset.done = state.finish ? "1" : "0";
-    } else if (name === "error") showError(new Error(data.error || "generation failed"));
+    } else if (name === "error") showError(new Error(data.error || say("generation_failed")));
   }
 
   // All six stages show the selected step.
