@@ -34,7 +34,8 @@ def executed() -> dict[str, nbformat.NotebookNode]:
         t0 = time.perf_counter()
         NotebookClient(nb, timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(EXAMPLES)}}).execute()
-        print(f"{name}: ran in {time.perf_counter() - t0:.1f} s")
+        sizes = ", ".join(f"{len(o['text/html']) / 1e3:.0f} kB" for o in figure_outputs(nb))
+        print(f"{name}: ran in {time.perf_counter() - t0:.1f} s; its figures' outputs: {sizes}")
         out[name] = nb
     return out
 

@@ -71,16 +71,22 @@ def _js(value) -> str:
 # ----------------------------------------------------------------------------- the figures
 
 
+def _only(answer: dict, *keys: str) -> dict:
+    """The parts of an answer a figure draws: every output carries its numbers, so none it does not need."""
+    return {k: answer[k] for k in keys}
+
+
 def trace(lm: LanguageModel, prompt: str, chat: bool = True) -> Figure:
     """Stages 1 and 2: the prompt's tokens, then each token's vector and its place among its neighbours."""
-    data = {"tokenize": answers.tokenize(lm, prompt, chat), "trace": answers.trace(lm, prompt, chat)}
+    data = {"tokenize": answers.tokenize(lm, prompt, chat),
+            "trace": _only(answers.trace(lm, prompt, chat), "model", "tokens", "ms", "embedding")}
     return Figure("trace", "inference", data, {})
 
 
 def logit_lens(lm: LanguageModel, prompt: str, chat: bool = True, target: int | None = None) -> Figure:
     """Stage 3: what the model would predict if it stopped after each layer; `target` is followed too."""
-    return Figure("lens", "inference", {"trace": answers.trace(lm, prompt, chat, target=target),
-                                        "target": target}, {})
+    trace = _only(answers.trace(lm, prompt, chat, target=target), "model", "tokens", "ms", "transformer")
+    return Figure("lens", "inference", {"trace": trace, "target": target}, {})
 
 
 def prediction(lm: LanguageModel, prompt: str, params: SamplingParams | None = None, seed: int | None = 0,
