@@ -108,10 +108,10 @@ def test_a_config_is_held_to_free_memory_before_anything_is_allocated(monkeypatc
     "{{ '%0999999999d' % 1 }}",
 ])
 def test_a_template_is_bounded_in_time_and_output(template):
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # CPU time, as the bound is: a busy machine stretches the wall time
     with pytest.raises(chat.TemplateError, match="chat template"):
         chat.render(template, [{"role": "user", "content": "hi"}])
-    assert time.perf_counter() - t0 < 2 * chat.RENDER_SECONDS + 1
+    assert time.thread_time() - t0 < 2 * chat.RENDER_SECONDS
 
 
 def test_an_ordinary_template_still_renders():
