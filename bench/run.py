@@ -10,6 +10,7 @@ Benchmarks (each a module in bench/ exposing `run() -> list[dict]`):
     classroom  served rate vs the raw batched forward, 32 and 100 streaming clients, start-up
     backprop   the backprop playground's updates per second
     training   tiny-model pre-training tokens/s and model-FLOPs utilisation
+    experiments  one ablation and one patch against a plain forward pass; the 30 x 9 head scan's time
 
 Each row is {benchmark, ours, reference, ratio, unit, note}. Both sides of a ratio are
 measured in the same run, interleaved, and reported as medians: absolute times on a shared
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "classroom": "bench_classroom",
     "backprop": "bench_backprop",
     "training": "bench_training",
+    "experiments": "bench_experiments",
 }
 COLUMNS = ("benchmark", "ours", "reference", "ratio", "unit", "note")
 
