@@ -11,6 +11,7 @@ Benchmarks (each a module in bench/ exposing `run() -> list[dict]`):
     backprop   the backprop playground's updates per second
     training   tiny-model pre-training tokens/s and model-FLOPs utilisation
     experiments  one ablation and one patch against a plain forward pass; the 30 x 9 head scan's time
+    what_if    the whole-generation lens, a branch and steering against the generation they extend
 
 Each row is {benchmark, ours, reference, ratio, unit, note}. Both sides of a ratio are
 measured in the same run, interleaved, and reported as medians: absolute times on a shared
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "backprop": "bench_backprop",
     "training": "bench_training",
     "experiments": "bench_experiments",
+    "what_if": "bench_what_if",
 }
 COLUMNS = ("benchmark", "ours", "reference", "ratio", "unit", "note")
 
