@@ -42,6 +42,10 @@ _EXPORTS = {
     "attribute": "experiments.attribution",
     "patch": "experiments.patching",
     "patch_grid": "experiments.patching",
+    "branch": "experiments.branching",
+    "generation_lens": "experiments.generation_lens",
+    "steer": "experiments.steering",
+    "steering_direction": "experiments.steering",
 }
 
 __all__ = sorted(_EXPORTS)
