@@ -36,12 +36,12 @@ function remembered() {
 }
 
 // Only this guide's own page carries the picker; anywhere else (a notebook's output, say) the host
-// document's language stands and is left untouched.
+// document is left untouched, and its language is used where the page has words for it.
 const picker = document.getElementById("language");
 const root = document.documentElement;
 
 export const LANGUAGE = picker ? choose(remembered(), navigator.languages || [navigator.language])
-  : (root.lang || "en").split("-")[0];
+  : choose(null, [root.lang]);
 
 // The locale Intl formats numbers with ("ar" -> "ar-u-nu-latn").
 export const NUMBERS = LANGUAGES[LANGUAGE]?.numbers || LANGUAGE;
