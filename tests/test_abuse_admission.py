@@ -90,11 +90,12 @@ def test_heavy_answers_take_places_and_stop_when_abandoned_or_at_shutdown(stub, 
         first = send(live.port, SAFETY, {}, a, "127.0.0.2")
         wait_until(lambda: slow_table["steps"] > 0, 20, "the first table to run")
         slots = app.state.heavy_slots
-        assert answer(send(live.port, SAFETY, {}, a, "127.0.0.2"))[0] == 429  # one at a time per person
-        queued = send(live.port, SAFETY, {}, b, "127.0.0.2")
-        wait_until(lambda: len(slots.waiters) == 1, 20, "the second student to wait in line")
-        status, text = answer(send(live.port, SAFETY, {}, c, "127.0.0.2"))  # a third id, the same machine
-        assert status == 429 and "address" in text, text
+        # One page may ask for two heavy answers at once (two figures): the second waits in line.
+        queued = send(live.port, SAFETY, {}, a, "127.0.0.2")
+        wait_until(lambda: len(slots.waiters) == 1, 20, "the same student's second request to wait")
+        for who in (b, c):  # other ids of the same machine: its share of 2 is taken
+            status, text = answer(send(live.port, SAFETY, {}, who, "127.0.0.2"))
+            assert status == 429 and "address" in text, text
         elsewhere = send(live.port, SAFETY, {}, d, "127.0.0.1")
         wait_until(lambda: len(slots.waiters) == 2, 20, "another machine's request to wait in line")
         # Both of the first machine's clients hang up: the running table stops, the queued one never runs.

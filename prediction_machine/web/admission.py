@@ -99,8 +99,12 @@ class Ticket:
 class Slots:
     """At most `running` computations at once and `queued` waiting; the rest are refused."""
 
-    def __init__(self, running: int, queued: int, per_ip: int | None = None, what: str = "generation"):
+    def __init__(self, running: int, queued: int, per_ip: int | None = None, what: str = "generation",
+                 one_per_client: bool = True):
         self.running_limit, self.queued_limit = max(1, running), max(0, queued)
+        # A generation is one stream a person watches; heavy answers may come several at once from one
+        # page (two figures loading), so they wait in line instead, bounded by the address's share.
+        self.one_per_client = one_per_client
         self.what = what  # named in the refusals: "a generation", "a heavy request"
         self.per_ip = per_ip  # classroom mode: places one address may hold (None: no limit)
         self.lock = threading.Lock()  # admit() runs in worker threads, release() on the event loop
@@ -136,7 +140,7 @@ class Slots:
         """Take a place or raise 429 (full, or this client already has one) / 503 (shutting down)."""
         with self.lock:
             self.check_capacity()
-            if client is not None and self.clients.get(client):
+            if self.one_per_client and client is not None and self.clients.get(client):
                 raise HTTPException(
                     429,
                     f"you already have a {self.what} running or waiting: one at a time per person, "

@@ -83,7 +83,8 @@ class SecurityMiddleware:
         self.at_door = 0  # requests on QUEUED_ROUTES inside the app right now (validating, queued or running)
         self.secret = secrets.token_hex(32)  # signs session cookies; never leaves this process
         self.heavy = Slots(settings.heavy_running, settings.heavy_queued,
-                           settings.heavy_places_per_ip if settings.token else None, what="heavy request")
+                           settings.heavy_places_per_ip if settings.token else None, what="heavy request",
+                           one_per_client=False)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":  # there are none: refuse before anything else looks at it
