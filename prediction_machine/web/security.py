@@ -16,9 +16,11 @@ What it guards against:
 - Classroom mode (an access token is set): every route but the static files needs the token,
   as the HttpOnly session cookie set by visiting /?token=... (the client id signed with the
   server's secret, never the token itself), or an `Authorization: Bearer` header (401
-  otherwise). The client id is the one the server signed, never a name the client chose (a
-  `pm_client` cookie alone counts for nothing). Fairness counts both the client (one
-  generation at a time) and its address (places_per_ip). The teacher (the Bearer token, or
+  otherwise). The client id is one the server drew (web/identity.py), never a name the client
+  chose (a `pm_client` cookie alone counts for nothing, and one the server did not draw is
+  replaced). Fairness counts both the client (one generation at a time) and its address
+  (places_per_ip), and the address each client comes from is remembered for the other
+  per-address ceilings. The teacher (the Bearer token, or
   only teacher_token when one is set; then the class token as Bearer counts as its IP
   address) sees and stops everyone's jobs. The token never appears in a response or a log line.
 - While the server shuts down, every request gets 503 with Retry-After.
@@ -26,7 +28,9 @@ What it guards against:
   frame-ancestors, so model text can never run as code even if a bug let it through.
 
 It also notices a client that hangs up mid-stream, even with other middleware in between,
-and tells the stream (streaming.Link), so the computation stops at its next step.
+and tells the stream (streaming.Link), so the computation stops at its next step. A heavy
+answer (admission.HEAVY_ROUTES) waits here for a heavy place, and its hang-up is listened for
+from the moment its body is read: cancel.check() in its worker thread then stops it.
 """
 
 from __future__ import annotations
