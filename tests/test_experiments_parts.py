@@ -226,3 +226,17 @@ def test_cli_contracts_and_usage_errors(tiny, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+# ----------------------------------------------------------------------------- on SmolLM2 itself
+
+
+def test_on_smollm2_attribution_adds_up_and_a_full_patch_is_the_source(lm):
+    prompt = "When Mary and John went to the store, John gave a drink to"
+    a = attribution.attribute(lm, prompt, raw=True)
+    assert a.token["token"] == " Mary" and abs(a.total() - a.logit) < 1e-4
+    assert all(abs(sum(h) - attn) < 1e-4 for h, attn in zip(a.heads, a.attn, strict=True))
+    source, target = "The Eiffel Tower is in the city of", "The Colosseum is in the city of"
+    every = patching.patch(lm, source, target, 15, list(range(9)), raw=True)
+    assert every["answer"]["token"] == " Paris"
+    assert every["patched_prob"] == pytest.approx(every["source_prob"], abs=1e-5)
