@@ -179,6 +179,19 @@ def test_the_grid_cell_is_the_single_patch(tiny):
     assert out["layers"] == L and out["positions"] == T and out["answer"]["id"] == grid.runs.answer
 
 
+def test_a_grid_or_scan_nobody_waits_for_stops_between_batches(tiny):
+    from prediction_machine import cancel
+
+    token = cancel.stop_when(lambda: True)  # what the server sets for a client that hung up
+    try:
+        with pytest.raises(cancel.Cancelled):
+            patching.patch_grid(tiny, SOURCE, TARGET, raw=True)
+        with pytest.raises(cancel.Cancelled):
+            head_scan.head_scan(tiny, PROMPT, raw=True)
+    finally:
+        cancel.reset(token)
+
+
 def test_prompts_of_different_lengths_are_refused_with_both_tokenizations(tiny):
     with pytest.raises(patching.Misaligned) as e:
         patching.patch_grid(tiny, "My lord, I", "My lady, I", raw=True)

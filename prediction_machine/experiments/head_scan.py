@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from prediction_machine import cancel
 from prediction_machine.experiments import readout
 from prediction_machine.experiments.ablation import METHOD, Part, hooks_for, keep_mask
 
@@ -71,6 +72,7 @@ def scan_steps(lm, prompt: str | list[int], raw: bool = False) -> Iterator[HeadS
     scan = HeadScan(readout.texts(tok, ids), readout.token(tok, target), float(base[target]), [])
     yield scan
     for layer in range(cfg.n_layers):
+        cancel.check()  # a caller that set a stop test (cancel.py) stops the scan between batches
         parts = [Part("head", layer, h) for h in range(cfg.n_heads)]
         hooks = hooks_for(keep_mask(parts, cfg))
         x = streams[layer].expand(cfg.n_heads, -1, -1)  # (H, T, D): one copy per head switched off

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from prediction_machine import cancel
 from prediction_machine.experiments import readout
 
 
@@ -144,6 +145,7 @@ def patch_grid(lm, source, target, raw: bool = False,
     first = same.index(False) if False in same else T
     grid = []
     for layer in range(L + 1):
+        cancel.check()  # a server's client that hung up stops the grid here (cancel.py)
         if cancelled is not None and cancelled():
             raise InterruptedError("patching cancelled")
         row = [runs.target_prob] * first
