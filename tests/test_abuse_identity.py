@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+from types import SimpleNamespace
 
 import httpx
 from conftest import make_app, wait_until
 from hostile_model import LiveServer
 
 from prediction_machine.training.curriculum import runs
+from prediction_machine.web.routes.backprop import _slots
 from prediction_machine.web.security import CLIENT_COOKIE, TOKEN_COOKIE
 
 TOKEN = "abuse-identity-token-7d1e"
@@ -111,3 +113,31 @@ def test_the_disk_quota_has_a_ceiling_per_address(stub, tmp_path, monkeypatch):
             assert kept == held[2:], kept  # the address's oldest went first, down to its 1.5 MB
             assert other in left  # another address's run is not this address's business
             wait_until(lambda: not app.state.training_jobs.running(), 60, "the job to end")
+
+
+def test_playground_streams_have_a_ceiling_per_address(stub):
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), max_training_jobs=1, training_jobs_per_ip=2)
+    body = {"dataset": "xor", "n_points": 20, "hidden": [2]}
+    with LiveServer(app) as live:
+        one_machine = httpx.Client(base_url=live.url, timeout=20,
+                                   transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        held = []
+        try:
+            whos = [header(visit(live.url, "127.0.0.2")) for _ in range(3)]
+            keys = [one_machine.post("/api/backprop/sessions", json=body, headers=w).json()["id"]
+                    for w in whos]
+            slots = _slots(SimpleNamespace(app=app))  # the playground streams' own pool
+            slots.running = slots.running_limit  # taken elsewhere: each stream waits in line, holding a place
+            codes = []
+            for who, key in zip(whos, keys, strict=True):
+                request = one_machine.build_request("POST", f"/api/backprop/sessions/{key}/stream",
+                                                    json={"frames": 5}, headers=who)
+                held.append(one_machine.send(request, stream=True))
+                codes.append(held[-1].status_code)
+            assert codes == [200, 200, 429], codes
+            held[-1].read()
+            assert "address" in held[-1].json()["error"]
+        finally:
+            for r in held:
+                r.close()
+            one_machine.close()

@@ -235,7 +235,9 @@ def _slots(request: Request) -> Slots:
     """Streams of training share a small pool of their own (the generation pool is for the model)."""
     state = request.app.state
     if not hasattr(state, "backprop_slots"):
-        state.backprop_slots = Slots(settings(request).max_training_jobs, 4)
+        s = settings(request)  # a playground stream is training too: the training jobs' share per address
+        state.backprop_slots = Slots(s.max_training_jobs, 4, s.training_jobs_per_ip if s.token else None,
+                                     what="playground stream")
     return state.backprop_slots
 
 
