@@ -66,7 +66,7 @@ function lensLine(chosen, vocab, chosenIsStep) {
     chart.append(svg("circle", { cx: x(l), cy: y(p), r: 3.5,
       class: `point ${chosen.ranks[l] === 1 ? "top" : ""}` },
       svg("title", { text: say("after_layer_l_p", { l, p: format.probability(p),
-        value: chosen.ranks[l].toLocaleString("en") }) })));
+        value: format.int(chosen.ranks[l]) }) })));
     if (l % every === 0 || l === L - 1) chart.append(svg("text", { x: x(l), y: H - bottom + 16, class: "rank",
       "text-anchor": "middle", text: shortRank(chosen.ranks[l]) }));
   });
@@ -81,8 +81,8 @@ function lensLine(chosen, vocab, chosenIsStep) {
   const read = (l) => {
     marker.setAttribute("cx", x(l)); marker.setAttribute("cy", y(chosen.probs[l]));
     readout.textContent = say("after_layer_l_text", { l, text: visibleText(chosen.token.text),
-      value: format.probability(chosen.probs[l]), value2: chosen.ranks[l].toLocaleString("en"),
-      vocab: vocab.toLocaleString("en") });
+      value: format.probability(chosen.probs[l]), value2: format.int(chosen.ranks[l]),
+      vocab: format.int(vocab) });
   };
   let cursor = L - 1;
   read(cursor);
@@ -111,7 +111,7 @@ function earlyGuesses(lens) {
   for (const g of early) tally.set(g.top[0].id, { token: g.top[0].token,
     n: (tally.get(g.top[0].id)?.n || 0) + 1 });
   const common = [...tally.values()].sort((a, b) => b.n - a.n).slice(0, 2);
-  const names = common.map((c) => `“${label(c.token)}”`).join(" and ");
+  const names = new Intl.ListFormat(format.LANGUAGE).format(common.map((c) => `“${label(c.token)}”`));
   return el("p", { class: "note", id: "lens-early", text: say("first_n_layers_top", { n: early.length,
     names }) });
 }
@@ -124,7 +124,7 @@ function lensTable(t) {
       text: format.probability(g.top[0].prob) })),
     el("td", { class: "num chosen-col",
       text: `${format.probability(t.chosen.probs[g.layer])} `
-        + `(#${t.chosen.ranks[g.layer].toLocaleString("en")})` }),
+        + `(#${format.int(t.chosen.ranks[g.layer])})` }),
     el("td", { class: "runners" }, g.top.slice(1, 4).map((r) => el("span", { class: "runner",
       text: `${label(r.token)} ${format.probability(r.prob)}` }))),
   ));
