@@ -18,6 +18,9 @@ import pytest
 from conftest import ROOT, wait_for_page
 from nbclient import NotebookClient
 
+import prediction_machine as pm
+from prediction_machine import notebook as nb
+
 EXAMPLES = ROOT / "examples"
 # notebook -> the figures it shows, in order
 FIGURES = {
@@ -123,3 +126,17 @@ def test_the_figures_draw_in_chromium(executed, page, artifacts: Path, tmp_path:
             figure = page.locator(f'.prediction-machine-figure[data-kind="{kind}"]')
             figure.screenshot(path=str(artifacts / f"notebook-{kind}-{name}.png"))
     assert errors == []
+
+
+def test_a_figure_refuses_bad_input_as_the_page_does():
+    """What the page gets as a 422 is a ValueError in a notebook, with the message naming the limit."""
+    lm = pm.load("shakespeare-chat")  # a tiny shipped model: 4 layers of 4 heads
+    with pytest.raises(ValueError, match=r"^layer: is 9; this model's layers are 0\.\.3"):
+        nb.ablation(lm, "ROMEO:", "head", layer=9, head=0, raw=True)
+    with pytest.raises(ValueError, match=r"^text: is \d+ tokens long; the attention explorer takes at most"):
+        nb.attention(lm, "to be or not to be " * 60)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        nb.generation(lm, "ROMEO:", max_new_tokens=10**6)
+    fig = nb.generation(lm, "ROMEO:", pm.SamplingParams(temperature=0), max_new_tokens=3)
+    assert [s["index"] for s in fig.data["steps"]] == list(range(len(fig.data["steps"])))
+    assert fig.data["steps"][0]["draw"]["u"] is None  # greedy: no random number

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
 import prediction_machine.web.routes.attention as attention_routes
 import prediction_machine.web.routes.experiments as experiment_routes
 import prediction_machine.web.routes.inference as inference_routes
@@ -27,9 +30,24 @@ def _request(lm: LanguageModel) -> SimpleNamespace:
     return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(settings=settings)))
 
 
+def _ask(route, req, lm: LanguageModel) -> dict:
+    """A route's answer. What the page would get as a 422 (a prompt too long, a head out of range) is a
+    ValueError here, with the same message naming the field and the limit."""
+    try:
+        return route(req, _request(lm))
+    except (HTTPException, RequestValidationError) as e:
+        raise _refusal(e) from None
+
+
+def _refusal(e: HTTPException | RequestValidationError) -> ValueError:
+    if isinstance(e, HTTPException):
+        return ValueError(e.detail)
+    return ValueError("; ".join(f"{err['loc'][-1]}: {err['msg']}" for err in e.errors()))
+
+
 def tokenize(lm: LanguageModel, text: str, chat: bool) -> dict:
     """POST /api/tokenize."""
-    return inference_routes.tokenize(inference_routes.TokenizeRequest(text=text, chat=chat), _request(lm))
+    return _ask(inference_routes.tokenize, inference_routes.TokenizeRequest(text=text, chat=chat), lm)
 
 
 def trace(lm: LanguageModel, prompt: str, chat: bool, continuation: list[int] | None = None,
@@ -37,7 +55,7 @@ def trace(lm: LanguageModel, prompt: str, chat: bool, continuation: list[int] | 
     """POST /api/trace: the embedding, transformer and prediction stages of one traced pass."""
     req = inference_routes.TraceRequest(prompt=prompt, chat=chat, continuation=continuation or [],
                                         target=target)
-    return inference_routes.trace(req, _request(lm))
+    return _ask(inference_routes.trace, req, lm)
 
 
 def preview(lm: LanguageModel, prompt: str, chat: bool, params: SamplingParams, seed: int | None,
@@ -46,7 +64,7 @@ def preview(lm: LanguageModel, prompt: str, chat: bool, params: SamplingParams, 
     req = inference_routes.PreviewRequest(prompt=prompt, chat=chat, k=k, seed=seed,
                                           temperature=params.temperature, top_k=params.top_k,
                                           top_p=params.top_p, min_p=params.min_p)
-    return inference_routes.sample_preview(req, _request(lm))
+    return _ask(inference_routes.sample_preview, req, lm)
 
 
 def generation(lm: LanguageModel, prompt: str, chat: bool, params: SamplingParams, max_new_tokens: int,
@@ -59,8 +77,11 @@ def generation(lm: LanguageModel, prompt: str, chat: bool, params: SamplingParam
     req = inference_routes.GenerateRequest(prompt=prompt, chat=chat, max_new_tokens=max_new_tokens,
                                            seed=seed, top_n=top_n, temperature=params.temperature,
                                            top_k=params.top_k, top_p=params.top_p, min_p=params.min_p)
-    inference_routes.within_limits(req, _request(lm).app.state.settings)
-    ids = inference_routes.prompt_ids(_request(lm), lm, req.prompt, req.chat)
+    try:
+        inference_routes.within_limits(req, _request(lm).app.state.settings)
+        ids = inference_routes.prompt_ids(_request(lm), lm, req.prompt, req.chat)
+    except (HTTPException, RequestValidationError) as e:
+        raise _refusal(e) from None
     events = inference_routes.GenerationEvents(lm, ids, req.top_n)
     _, start = events.start()
     settings = {"temperature": params.temperature, "top_k": params.top_k, "top_p": params.top_p,
@@ -77,7 +98,7 @@ def generation(lm: LanguageModel, prompt: str, chat: bool, params: SamplingParam
 def attention(lm: LanguageModel, text: str) -> dict:
     """POST /api/attention with every layer and head, both views and the all-heads grid, as the page asks."""
     req = attention_routes.AttentionRequest(text=text, view="both", grid=True)
-    return attention_routes.attention_route(req, _request(lm))
+    return _ask(attention_routes.attention_route, req, lm)
 
 
 def attention_examples(lm: LanguageModel, text: str) -> dict:
@@ -88,4 +109,4 @@ def attention_examples(lm: LanguageModel, text: str) -> dict:
 def ablation(lm: LanguageModel, prompt: str, kind: str, layer: int, head: int | None, raw: bool) -> dict:
     """POST /api/experiments/ablate: the next-token table before and after one part is switched off."""
     req = experiment_routes.AblateRequest(prompt=prompt, raw=raw, kind=kind, layer=layer, head=head)
-    return experiment_routes.ablate(req, _request(lm))
+    return _ask(experiment_routes.ablate, req, lm)
