@@ -247,10 +247,8 @@ function fillSelectors(s) {
     clear(sel);
     sel.append(el("option", { value: AVG, text: say(word === "layer" ? "averaged_over_layers"
       : "averaged_over_heads") }));
-    for (let i = 0; i < n; i++) {
-      sel.append(el("option", { value: String(i),
-        text: say(word === "layer" ? "layer_n" : "head_n", { layer: i, head: i }) }));
-    }
+    const option = (i) => say(word === "layer" ? "layer_n" : "head_n", { layer: i, head: i });
+    for (let i = 0; i < n; i++) sel.append(el("option", { value: String(i), text: option(i) }));
     sel.value = String(current);
   };
   fill(s.ui.layerSel, d.n_layers, "layer", s.layer);
