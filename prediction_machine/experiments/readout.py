@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from prediction_machine.memo import Memo
 from prediction_machine.model.hooks import Hooks
 
 TOP = 10  # rows of the next-token table an experiment reports by default
@@ -66,13 +67,23 @@ def top_tokens(probs: torch.Tensor, tokenizer, k: int = TOP) -> list[dict]:
     return [{**token(tokenizer, i), "model_prob": float(p)} for p, i in pairs]
 
 
-@torch.inference_mode()
+# The last few prompts' plain runs: a learner switches one part off after another on the same
+# prompt, and every experiment starts from the same plain run, so it is computed once.
+_plain_runs = Memo(size=4)
+
+
 def plain_run(model, ids: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One plain pass: the next-token logits (V,) and the stream entering each layer.
 
     streams[l] (1, T, D) is what layer l reads: streams[0] the token vectors, streams[n_layers]
     what the final norm reads. An experiment that changes layer l reruns from streams[l].
+    Remembered for the last few prompts of each model; callers must not change the tensors.
     """
+    return _plain_runs.get(model, tuple(ids), lambda: _plain_run(model, ids))
+
+
+@torch.inference_mode()
+def _plain_run(model, ids: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
     streams: list[torch.Tensor] = []
 
     def keep(x):
@@ -83,3 +94,8 @@ def plain_run(model, ids: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
     hooks = Hooks(embed=keep, resid={layer: keep for layer in range(n)})
     logits, _ = model(torch.tensor([ids]), last_only=True, hooks=hooks)  # (1, 1, V)
     return logits[0, -1].float(), streams  # (V,), (L+1) x (1, T, D)
+
+
+def forget_plain_runs() -> None:
+    """Drop the remembered plain runs (a benchmark timing a first call)."""
+    _plain_runs.forget(lambda key: True)
