@@ -9,8 +9,9 @@ over other prompts, is the other common choice; this file does zero only and say
     result.target, result.target_prob   # the token the model chose, its probability before and after
 
 Layers before the part's layer compute the same thing in both runs, so the run with the part off
-starts from the stream the plain run already computed (Transformer.forward_from), and the plain
-and the changed copy go through the remaining layers side by side, as a batch of two.
+starts from the stream the plain run already computed entering that layer
+(Transformer.forward_from) and reruns only the layers from there on. The masks below hold one
+part per batch row, so the head scan runs many ablations in one batch.
 """
 
 from __future__ import annotations
