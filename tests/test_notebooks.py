@@ -56,6 +56,7 @@ def test_each_figure_is_one_self_contained_output_with_a_text_fallback(executed)
         for o in outputs:
             html, text = o["text/html"], o["text/plain"]
             assert '<script type="module">' in html and "modules[\"host.js\"].show(" in html
+            assert html.lower().count("</script") == 1  # nothing inside ends the script early
             # nothing from a server or a CDN: no src or href to fetch, no import of a URL
             assert not re.search(r"""\b(src|href)=["']?(https?:)?//""", html)
             assert not re.search(r"""^\s*import\b""", html, re.M)
@@ -140,3 +141,10 @@ def test_a_figure_refuses_bad_input_as_the_page_does():
     fig = nb.generation(lm, "ROMEO:", pm.SamplingParams(temperature=0), max_new_tokens=3)
     assert [s["index"] for s in fig.data["steps"]] == list(range(len(fig.data["steps"])))
     assert fig.data["steps"][0]["draw"]["u"] is None  # greedy: no random number
+
+
+def test_model_text_cannot_end_an_outputs_script():
+    lm = pm.load("shakespeare-chat")
+    hostile = "</script><script>alert(1)</script><!-- x"
+    html = nb.trace(lm, hostile)._repr_html_()
+    assert html.lower().count("</script") == 1 and "<script>alert" not in html and "<!--" not in html

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -58,6 +59,8 @@ class Figure:
         # a notebook front end re-creates it as a classic script.
         script = (f"(async () => {{\nconst payload = {_js(payload)};\n{bundle.script()}"
                   f'modules["host.js"].show({outer}, payload, {_js(bundle.css())});\n}})();')
+        # "</script" anywhere inside (a comment, a string) would end the script early; "<\/" means the same.
+        script = re.sub(r"</(script)", r"<\\/\1", script, flags=re.IGNORECASE)
         return (f'<div id="{ident}" class="prediction-machine-figure" data-kind="{self.kind}">'
                 f"<pre>{html.escape(repr(self))}</pre></div>\n"
                 f'<script type="module">\n{script}\n</script>')
