@@ -3,9 +3,13 @@
 Admission is decided once, under a lock, when the request arrives (`Slots.admit`), so 200
 requests arriving together can never overfill the queue. In classroom mode each client may
 hold one admitted stream at a time, and each IP address at most `per_ip` (fairness: nobody
-can take every slot, not even by minting new client ids). The key is "<client>@<address>". On SIGTERM
-`begin_shutdown()` refuses new streams and ends every live one (web/streaming.py registers
-them in `live_streams`).
+can take every slot, not even by minting new client ids). The key is "<client>@<address>".
+
+Three pools use it: generations (app.state.slots), playground streams, and heavy answers
+(HEAVY_ROUTES, every route that costs more than one forward pass: `heavy_place` holds one
+while the answer is computed; a page may ask for two at once, so only the address's share
+bounds them). On SIGTERM `begin_shutdown()` refuses new streams and ends every live one and
+every wait for a heavy place (both register in `live_streams`).
 """
 
 from __future__ import annotations
