@@ -114,6 +114,9 @@ def test_the_arabic_page_mirrors_while_figures_read_left_to_right(browser, base_
     bad = serious(page)
     assert not bad, "\n".join(bad)
     page.screenshot(path=str(artifacts / "arabic-desktop.png"))
+    page.click("#languages summary")  # the one-sentence figure, its lesson in Arabic
+    page.wait_for_selector("#languages[data-ready='1']", timeout=60_000)
+    assert page.evaluate(direction, "#languages .lang-tokens") == "ltr"
     page.locator("#stage-tokenizer").screenshot(path=str(artifacts / "arabic-tokenizer-desktop.png"))
     context.close()
 
