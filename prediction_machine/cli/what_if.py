@@ -69,6 +69,8 @@ def checked_run(args):
         raise UsageError(f"--new-tokens must be 1 to {limits.MAX_EXPERIMENT_NEW_TOKENS}, "
                          f"got {args.new_tokens}")
     params = SamplingParams(check_temperature(args.temperature))
+    if not args.prompt:
+        raise UsageError("the prompt is empty: give some text (after --)")
     lm = load_model(args.model)
     try:
         ids = prompt_ids(lm, args.prompt, raw=args.raw)
@@ -153,6 +155,8 @@ def cmd_steer(args) -> None:
     layer = checked_layer(lm, args.layer)
     from prediction_machine.experiments.readout import prompt_ids
 
+    if not all(args.positive + args.negative):
+        raise UsageError("a steering text is empty: each --positive and --negative needs some text")
     try:
         pos = [prompt_ids(lm, t, raw=True) for t in args.positive]
         neg = [prompt_ids(lm, t, raw=True) for t in args.negative]
