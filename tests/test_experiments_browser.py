@@ -166,20 +166,15 @@ def test_attribution_parts_add_up_to_the_logit_shown(xp, server_url):
     assert not errors, errors
 
 
-def test_presets_patching_and_a_clear_refusal_when_lengths_differ(xp, server_url):
+def test_patching_heatmap_and_a_clear_refusal_when_lengths_differ(xp, server_url):
     page, errors = xp
-    presets = httpx.get(f"{server_url}/api/experiments/presets", timeout=60).json()
-    assert page.locator("#xp-presets .xp-preset").count() == len(presets) >= 3
-    shown = page.eval_on_selector_all("#xp-presets .xp-preset", "els => els.map(e => e.textContent)")
-    assert shown == [p["title"] for p in presets]
-    pair = next(p for p in presets if p.get("source") and p.get("target"))
-    page.evaluate("document.querySelector('#xp-patching').dataset.state = ''")
-    page.click(f"#xp-presets [data-preset='{pair['id']}']")
-    got = finished(page, "xp-patching")
-    assert page.input_value("#xp-patch-source") == pair["source"]
-    assert pair["look_for"] in page.inner_text("#xp-preset-note")
-    answer = api(server_url, "patch", {"source": pair["source"], "target": pair["target"],
-                                       "raw": page.is_checked("#xp-raw")}).json()
+    pair = {"source": "The Eiffel Tower is in the city of", "target": "The Colosseum is in the city of"}
+    page.check("#xp-raw")
+    page.fill("#xp-patch-source", pair["source"])
+    page.fill("#xp-patch-target", pair["target"])
+    got = run(page, "xp-patching", "#xp-patch-run")
+    answer = api(server_url, "patch", {**pair, "raw": True}).json()
+    assert answer["answer"]["token"].replace(" ", "␣") in page.inner_text("#xp-patch-line")  # shown visibly
     rows, cols = len(answer["recovery"]), len(answer["recovery"][0])
     cells = page.eval_on_selector_all(
         "#xp-patch-map rect.xp-cell",
@@ -274,4 +269,26 @@ def test_layout_accessibility_and_screenshots(xp, artifacts):
     assert not sideways_scrollers(page, "#experiments"), sideways_scrollers(page, "#experiments")
     assert not small_controls(page, "#experiments"), small_controls(page, "#experiments")
     page.locator("#experiments").screenshot(path=str(artifacts / "experiments-phone.png"))
+    assert not errors, errors
+
+
+def test_presets_fill_an_experiment_run_it_and_say_what_to_look_for(xp, server_url):
+    page, errors = xp
+    presets = httpx.get(f"{server_url}/api/experiments/presets", timeout=60).json()
+    assert page.locator("#xp-presets .xp-preset").count() == len(presets) >= 3
+    shown = page.eval_on_selector_all("#xp-presets .xp-preset", "els => els.map(e => e.textContent)")
+    assert shown == [p["title"] for p in presets]
+    quick = {"attribute": "xp-attribution", "attribution": "xp-attribution", "ablate": "xp-ablation",
+             "ablation": "xp-ablation", "patch": "xp-patching", "patching": "xp-patching"}
+    preset = next(p for p in presets if p["experiment"] in quick)  # one that runs in a second or two
+    panel = quick[preset["experiment"]]
+    page.evaluate(f"document.querySelector('#{panel}').dataset.state = ''")
+    page.click(f"#xp-presets [data-preset='{preset['id']}']")
+    finished(page, panel)
+    note = page.inner_text("#xp-preset-note")
+    assert preset["look_for"] in note and preset["measured"] in note
+    if preset.get("prompt"):
+        assert page.input_value("#xp-prompt") == preset["prompt"]
+    if preset.get("source"):
+        assert page.input_value("#xp-patch-source") == preset["source"]
     assert not errors, errors

@@ -1,8 +1,8 @@
-// Force a different token (branching). A greedy generation first (POST /api/generate, with each
-// step's top five); the learner picks a step and one of its other candidates, and the model continues
-// from there (POST /api/experiments/branch). The original and the branch are shown side by side,
+// Force a different token (branching). A greedy generation first, with each step's top five; the
+// learner picks a step and one of its other candidates, and the model continues from there
+// (POST /api/experiments/branch, both times). The original and the branch are shown side by side,
 // each token with its own probability: one different draw changes everything after it.
-import { post, stream } from "../lib/api.js";
+import { post } from "../lib/api.js";
 import { clear, el, visibleText } from "../lib/dom.js";
 import { probability } from "../lib/format.js";
 import { words } from "../lib/words.js";
@@ -21,25 +21,25 @@ export function branchPanel(ctx) {
   const alts = el("div", { class: "xp-alts", id: "xp-branch-alts" });
   const sides = el("div", { class: "xp-sides", id: "xp-branch-sides" });
   p.result.append(steps, alts, sides);
-  let run0 = null; // the greedy generation: its request and steps
+  let run0 = null; // the greedy generation: its length and steps
 
-  go.addEventListener("click", () => p.run(go, async () => {
-    const body = { prompt: ctx.request().prompt, chat: !ctx.request().raw, temperature: 0, seed: 0,
-      max_new_tokens: integer(n.input, say("new_tokens_whole")), top_n: 5 };
+  // The plain run is a branch that forces the model's own first choice (rank 1) at the first step.
+  const request = (count, step, force) => post("/api/experiments/branch", { ...ctx.request(), temperature: 0,
+    top_k: 0, top_p: 1, min_p: 0, seed: 0, new_tokens: count, step, ...force });
+
+  const generate = () => p.run(go, async () => {
+    const count = integer(n.input, say("new_tokens_whole"));
     clear(steps); clear(alts); clear(sides);
     p.status.textContent = say("branch_generating");
-    const got = [];
-    await stream("/api/generate", body, (name, data) => {
-      if (name === "step") got.push(data);
-      else if (name === "error") throw new Error(data.error);
-    });
-    run0 = { body, steps: got };
+    const d = await request(count, 0, { rank: 1 });
+    run0 = { count, steps: d.original.steps };
     p.status.textContent = say("branch_pick_step");
-    got.forEach((s, i) => steps.append(el("button", { type: "button", class: "xp-step", "data-step": i,
-      "aria-label": say("branch_step_label", { step: i + 1, token: text(s.token) }),
-      onclick: () => pickStep(i) }, el("bdi", { text: text(s.token) }))));
-    ctx.share("branch", { n: body.max_new_tokens });
-  }));
+    run0.steps.forEach((s, i) => steps.append(el("button", { type: "button", class: "xp-step", "data-step": i,
+      "aria-label": say("branch_step_label", { step: i + 1, token: text(s) }), "aria-pressed": "false",
+      onclick: () => pickStep(i) }, el("bdi", { text: text(s) }))));
+    ctx.share("branch", { n: count });
+  });
+  go.addEventListener("click", generate);
 
   // The candidates of step i, each a button that forces it there.
   function pickStep(i) {
@@ -47,7 +47,7 @@ export function branchPanel(ctx) {
     for (const b of steps.children) b.setAttribute("aria-pressed", String(Number(b.dataset.step) === i));
     const step = run0.steps[i];
     alts.append(el("p", { class: "note", text: say("branch_candidates", { step: i + 1 }) }));
-    for (const row of step.prediction.rows) {
+    for (const row of step.top) {
       const chosen = row.id === step.id;
       alts.append(el("button", { type: "button", class: "xp-alt", "data-id": row.id, disabled: chosen,
         onclick: () => force(i, row) }, el("bdi", { text: text(row.token) }),
@@ -58,8 +58,7 @@ export function branchPanel(ctx) {
   function force(i, row) {
     return p.run(go, async () => {
       p.status.textContent = say("branch_running", { token: text(row.token), step: i + 1 });
-      const d = await post("/api/experiments/branch", { ...ctx.request(), temperature: 0, top_k: 0, top_p: 1,
-        min_p: 0, seed: 0, new_tokens: run0.body.max_new_tokens, step: i, token: row.id });
+      const d = await request(run0.count, i, { token: row.id });
       render(d);
     });
   }
@@ -76,5 +75,5 @@ export function branchPanel(ctx) {
     Object.assign(p.node.dataset, { step: String(d.step), forced: String(d.forced.id) });
   }
 
-  return { node: p.node };
+  return { node: p.node, run: generate };
 }

@@ -80,7 +80,7 @@ export function scanPanel(ctx) {
       data: (l, h) => ({ "data-layer": l, "data-head": h, "data-prob-after": r.prob_after[l][h],
         "data-drop": r.drop[l][h] }),
       onPick: (l, h) => ctx.panels.ablation.ablateHead(l, h),
-      caption: say("scan_caption"),
+      caption: say("scan_caption", { scale: (scale * 100).toFixed(1) }),
     });
     p.result.append(el("p", { class: "note" }, say("scan_axes", { layers: L, heads: H })), map.root);
     Object.assign(p.node.dataset, { base: String(r.base_prob), layers: String(L), heads: String(H),

@@ -24,8 +24,10 @@ export function steeringPanel(ctx) {
   const neg = textBox("xp-steer-neg", say("steer_negative"), SAD.join("\n"), 3);
   const layer = field("xp-steer-layer", say("layer"), 10, { min: 0 });
   const n = field("xp-steer-n", say("new_tokens"), 16, { min: 1, max: 32 });
-  const strength = el("input", { type: "range", id: "xp-steer-strength", min: -16, max: 16, step: 0.5,
-    value: 6 });
+  // Strength multiplies the direction, whose length is already about that of the stream itself:
+  // on SmolLM2, 1 to 3 changes the mood of an answer and 8 breaks it into nonsense.
+  const strength = el("input", { type: "range", id: "xp-steer-strength", min: -8, max: 8, step: 0.5,
+    value: 2 });
   const shown = el("output", { for: "xp-steer-strength", id: "xp-steer-strength-value" });
   const update = () => { shown.textContent = fixed(Number(strength.value), 1); };
   strength.addEventListener("input", update);
