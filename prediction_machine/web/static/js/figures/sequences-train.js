@@ -34,7 +34,7 @@ function shippedPanel(kind, r) {
   if (!m) return box;
   const n = m.nll;
   if (kind === "digits") {
-    box.append(table([say("heldout_nll_per_pixel"), "value"], [
+    box.append(table([say("heldout_nll_per_pixel"), say("value")], [
       [say("model_told_digit"), nats(n.model_nll)], [say("model_asked_any_digit"), nats(n.model_nll_any)],
       [say("pixels_own_greylevel_counts"), nats(n.pixel_frequency_nll)], [say("grey_level_pixel_before"),
         nats(n.bigram_nll)]], "digits-nll"));
