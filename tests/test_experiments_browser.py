@@ -46,6 +46,20 @@ def run(page, panel: str, button: str) -> dict:
     return finished(page, panel)
 
 
+def run_reading(page, panel: str, button: str, route: str) -> tuple[dict, dict, int]:
+    """Run an experiment and keep the server's answer the page received: (data-*, answer, status).
+
+    The page is checked against the very answer it drew, so no experiment is computed twice."""
+    with page.expect_response(lambda r: r.url.endswith(f"/api/experiments/{route}")) as info:
+        page.evaluate(f"document.querySelector('#{panel}').dataset.state = ''")
+        page.click(button)
+    response = info.value
+    answer = response.json()
+    wait_for_page(page, f"['done', 'error'].includes(document.querySelector('#{panel}').dataset.state)",
+                  timeout=SLOW / 1000)
+    return data(page, f"#{panel}"), answer, response.status
+
+
 @pytest.fixture(scope="module")
 def xp(browser, server_url):
     """One page on the experiments section, with the page's errors collected."""
@@ -139,7 +153,8 @@ def test_the_scan_can_be_cancelled(xp):
 def test_attribution_parts_add_up_to_the_logit_shown(xp, server_url):
     page, errors = xp
     page.fill("#xp-prompt", IOI)
-    got = run(page, "xp-attribution", "#xp-attr-run")
+    got, answer, _ = run_reading(page, "xp-attribution", "#xp-attr-run", "attribute")
+    assert got["state"] == "done", page.inner_text("#xp-attribution .xp-errors")
     total = float(got["embed"]) + float(got["attn"]) + float(got["mlp"])
     assert total == pytest.approx(float(got["sum"]), abs=1e-4)
     assert float(got["sum"]) == pytest.approx(float(got["logit"]), abs=1e-4)
@@ -147,7 +162,6 @@ def test_attribution_parts_add_up_to_the_logit_shown(xp, server_url):
     assert f"= {float(got['sum']):.4f}" in line and f"{float(got['logit']):.4f}." in line
     head = page.inner_text("#xp-attr-token")
     assert f"{float(got['logit']):.4f}" in head  # the logit in the heading is the one the parts add up to
-    answer = api(server_url, "attribute", {"prompt": IOI, "raw": True}).json()
     assert (float(got["sum"]), float(got["logit"])) == (answer["sum"], answer["logit"])
     assert int(got["token"]) == answer["token"]["id"]
     for layer in answer["layers"]:  # each head's part adds up to its layer's attention part
@@ -172,8 +186,8 @@ def test_patching_heatmap_and_a_clear_refusal_when_lengths_differ(xp, server_url
     page.check("#xp-raw")
     page.fill("#xp-patch-source", pair["source"])
     page.fill("#xp-patch-target", pair["target"])
-    got = run(page, "xp-patching", "#xp-patch-run")
-    answer = api(server_url, "patch", {**pair, "raw": True}).json()
+    got, answer, _ = run_reading(page, "xp-patching", "#xp-patch-run", "patch")
+    assert got["state"] == "done", page.inner_text("#xp-patching .xp-errors")
     assert answer["answer"]["token"].replace(" ", "␣") in page.inner_text("#xp-patch-line")  # shown visibly
     rows, cols = len(answer["recovery"]), len(answer["recovery"][0])
     cells = page.eval_on_selector_all(
@@ -185,23 +199,24 @@ def test_patching_heatmap_and_a_clear_refusal_when_lengths_differ(xp, server_url
     assert all(patched[r, c] == answer["patched_prob"][r][c] for r in range(rows) for c in range(cols))
     # After the last layer, the last position decides the answer alone: patching it restores it whole.
     assert patched[rows - 1, cols - 1] == pytest.approx(answer["source_prob"], abs=1e-5)
+    # Both prompts start with the same token, and a position reads only itself and what came before:
+    # patching position 0 changes nothing, at any layer.
+    assert answer["source_tokens"][0] == answer["target_tokens"][0]
+    assert all(patched[r, 0] == pytest.approx(answer["target_prob"], abs=1e-5) for r in range(rows))
     assert float(got["sourceProb"]) == answer["source_prob"]
     chips = page.locator("#xp-patch-tokens .xp-tok-row").nth(1).locator(".token").count()
     assert chips == len(answer["target_tokens"])
 
     # Different token counts: the page says so, shows both tokenizations, and patches nothing.
     longer = "In fact, " + pair["target"]
-    refused = api(server_url, "patch", {"source": pair["source"], "target": longer, "raw": True})
-    assert refused.status_code == 422
     page.fill("#xp-patch-target", longer)
-    page.evaluate("document.querySelector('#xp-patching').dataset.state = ''")
-    page.click("#xp-patch-run")
-    wait_for_page(page, "document.querySelector('#xp-patching').dataset.state === 'error'")
+    got, refused, status = run_reading(page, "xp-patching", "#xp-patch-run", "patch")
+    assert status == 422 and got["state"] == "error" and got["mismatch"] == "1"
     assert page.is_visible("#xp-patch-mismatch") and page.locator("#xp-patch-map").count() == 0
     counts = [page.locator("#xp-patch-tokens .xp-tok-row").nth(i).locator(".token").count() for i in (0, 1)]
-    assert counts == [len(refused.json()["source_tokens"]), len(refused.json()["target_tokens"])]
+    assert counts == [len(refused["source_tokens"]), len(refused["target_tokens"])]
     assert counts[0] != counts[1]
-    assert refused.json()["error"] in page.inner_text("#xp-patching .xp-errors")
+    assert refused["error"] in page.inner_text("#xp-patching .xp-errors")
     assert not errors, errors
 
 
@@ -213,14 +228,16 @@ def test_lens_branch_and_steering(xp, server_url):
 
     # The whole-generation lens: every generated token x every layer, the API's numbers.
     page.fill("#xp-lens-n", "5")
-    got = run(page, "xp-lens", "#xp-lens-run")
-    lens = api(server_url, "lens", {"prompt": prompt, "raw": True, "new_tokens": 5, "temperature": 0,
-                                    "seed": 0}).json()
+    got, lens, _ = run_reading(page, "xp-lens", "#xp-lens-run", "lens")
     T, L = len(lens["tokens"]), len(lens["prob"][0])
     assert (int(got["tokens"]), int(got["layers"])) == (T, L)
     probs = page.eval_on_selector_all("#xp-lens-map rect.xp-cell", "els => els.map(e => +e.dataset.prob)")
     assert probs == [p for row in lens["prob"] for p in row]
     assert page.locator("#xp-lens-map rect.marked").count() == sum(d is not None for d in lens["decided"])
+    # Greedy: each token was the top guess after the last layer, so every row is decided by then.
+    last = page.eval_on_selector_all(f"#xp-lens-map rect.xp-cell[data-col='{L - 1}']",
+                                     "els => els.map(e => +e.dataset.rank)")
+    assert last == [1] * T and None not in lens["decided"]
 
     # Branching: generate, pick step 2, force another of its candidates; the branch starts with it.
     page.fill("#xp-branch-n", "5")
@@ -229,14 +246,17 @@ def test_lens_branch_and_steering(xp, server_url):
     page.click("#xp-branch-steps .xp-step >> nth=1")
     alt = page.locator("#xp-branch-alts .xp-alt:not([disabled])").first
     forced = int(alt.get_attribute("data-id"))
-    page.evaluate("document.querySelector('#xp-branch').dataset.state = ''")
-    alt.click()
+    with page.expect_response(lambda r: r.url.endswith("/api/experiments/branch")) as info:
+        page.evaluate("document.querySelector('#xp-branch').dataset.state = ''")
+        alt.click()
+    branch = info.value.json()
     got = finished(page, "xp-branch")
     assert (got["step"], got["forced"]) == ("1", str(forced))
-    branch = api(server_url, "branch", {"prompt": prompt, "raw": True, "temperature": 0, "top_k": 0,
-                                        "top_p": 1, "min_p": 0, "seed": 0, "new_tokens": 5, "step": 1,
-                                        "token": forced}).json()
     assert branch["branch"]["steps"][1]["id"] == forced
+    # The plain run the steps came from (rank 1 forced at step 1) is the branch's original.
+    plain = page.eval_on_selector_all("#xp-branch-steps .xp-step", "els => els.map(e => +e.dataset.id)")
+    assert plain == [s["id"] for s in branch["original"]["steps"]]
+    assert branch["branch"]["steps"][0]["id"] == plain[0]  # the steps before the forced one are the same
     texts = page.eval_on_selector_all("#xp-branch-sides .xp-gen-text", "els => els.map(e => e.textContent)")
     assert texts == [branch["original"]["text"], branch["branch"]["text"]]
     assert page.locator("#xp-branch-sides .xp-side").nth(1).locator("li.forced").count() == 1

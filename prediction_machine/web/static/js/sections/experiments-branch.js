@@ -35,6 +35,7 @@ export function branchPanel(ctx) {
     run0 = { count, steps: d.original.steps };
     p.status.textContent = say("branch_pick_step");
     run0.steps.forEach((s, i) => steps.append(el("button", { type: "button", class: "xp-step", "data-step": i,
+      "data-id": s.id,
       "aria-label": say("branch_step_label", { step: i + 1, token: text(s) }), "aria-pressed": "false",
       onclick: () => pickStep(i) }, el("bdi", { text: text(s) }))));
     ctx.share("branch", { n: count });

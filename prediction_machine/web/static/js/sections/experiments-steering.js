@@ -8,6 +8,7 @@ import { fixed } from "../lib/format.js";
 import { term } from "../lib/glossary.js";
 import { fill, words } from "../lib/words.js";
 import { field, integer, panel, textBox } from "./experiments-panel.js";
+import { safetyBlock } from "./experiments-safety.js";
 
 const say = words("experiments");
 
@@ -37,6 +38,7 @@ export function steeringPanel(ctx) {
     el("div", { class: "row" }, layer.node, n.node, el("span", { class: "xp-field" },
       el("label", { for: "xp-steer-strength", text: say("steer_strength") }), strength, shown), go));
   go.addEventListener("click", () => run());
+  p.node.append(safetyBlock(() => Number(strength.value)));
 
   function run() {
     return p.run(go, async () => {
