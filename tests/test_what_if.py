@@ -239,3 +239,50 @@ def test_safety_route(api, monkeypatch):
     r = api.post("/api/experiments/steer/safety", json={"strength": 2.75})
     assert r.status_code == 200, r.text
     assert [row["steering"] for row in r.json()["rows"]] == ["added", "removed", "off"]
+
+
+# ----------------------------------------------------------------------------- presets, measured on SmolLM2
+
+
+def test_the_stored_preset_results_still_hold(lm):
+    """Each preset's stored result, re-measured the cheap way: one ablation, one attribution, two
+    single patches, a short lens and branch (the scans and the grid that found them take minutes)."""
+    from prediction_machine.experiments import ablation, attribution, patching, presets
+
+    stored = {p["id"]: p for p in presets.load()}
+    assert set(stored) == {p.id for p in presets.PRESETS}, "rerun presets.py --measure"
+    for p in presets.PRESETS:
+        s = stored[p.id]
+        assert {k: s[k] for k in p.inputs} == p.inputs and s["look_for"] == p.look_for
+        assert s["model"] == lm.name
+        n = s["numbers"]
+        if p.experiment == "scan":
+            head = ablation.Part("head", n["layer"], n["head"])
+            a = ablation.ablate(lm, p.inputs["prompt"], head, raw=True)
+            assert a.target["token"] == n["token"], p.id
+            assert a.target_prob == pytest.approx((n["before"], n["after"]), abs=2e-3), p.id
+        elif p.experiment == "attribute":
+            a = attribution.attribute(lm, p.inputs["prompt"], raw=True)
+            assert a.token["token"] == n["token"], p.id
+            assert a.heads[n["layer"]][n["head"]] == pytest.approx(n["value"], abs=2e-3), p.id
+            assert max(max(h) for h in a.heads) == pytest.approx(n["value"], abs=2e-3), p.id
+        elif p.experiment == "patch":
+            for cell in (n["early"], n["last"]):
+                r = patching.patch(lm, p.inputs["source"], p.inputs["target"], cell["row"],
+                                   [cell["position"]], raw=True)
+                assert r["recovery"] == pytest.approx(cell["recovery"], abs=2e-3), (p.id, cell)
+        else:  # the lens and the branch: a few tokens, measured again in full
+            _, numbers = presets.MEASURES[p.experiment](lm, p)
+            assert close(numbers, n), (p.id, numbers, n)
+
+
+def close(a, b, tol: float = 2e-3) -> bool:
+    """Equal, floats to within tol, through nested dicts and lists."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k], tol) for k in a)
+    if isinstance(a, list):
+        same = isinstance(b, list) and len(a) == len(b)
+        return same and all(close(x, y, tol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return abs(a - b) <= tol
+    return a == b

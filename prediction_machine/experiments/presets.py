@@ -38,13 +38,13 @@ class Preset:
 PRESETS = (
     Preset("eiffel-colosseum", "patch", "Where does the model keep 'Eiffel Tower'?",
            {"source": EIFFEL, "target": COLOSSEUM, "raw": True},
-           "Copy one cell of the Eiffel run into the Colosseum run. Early on, only the words of the "
-           "landmark bring ' Paris' back; in later layers only the last position does: the fact has moved "
-           "from the landmark's tokens to the word that predicts the answer."),
+           "Copy one cell of the Eiffel run into the Colosseum run and see how much of ' Paris' comes "
+           "back. In the early layers look at the landmark's own tokens; in the late layers only the last "
+           "position matters, because by then the answer has been moved to the place that predicts it."),
     Preset("mary-john-attribute", "attribute", "Who gets the drink? Attribution",
            {"prompt": MARY_JOHN, "raw": True},
-           "Which parts add most to the logit of ' Mary'? Look for a few heads in the later layers that "
-           "stand out: they copy the name that was not repeated."),
+           "Which parts add most to the logit of ' Mary'? Look for the few heads that stand out from "
+           "the rest, and in which layers they sit."),
     Preset("mary-john-scan", "scan", "Who gets the drink? Switch each head off",
            {"prompt": MARY_JOHN, "raw": True},
            "Switch off each head in turn and see which one costs ' Mary' the most probability. Most heads "
@@ -55,8 +55,8 @@ PRESETS = (
            "in the late layers; the commas are decided earlier."),
     Preset("counting-branch", "branch", "Counting: skip a number",
            {"prompt": COUNTING, "raw": True, "new_tokens": 6, "step": 0, "rank": 2},
-           "Force the second likeliest token at the first step and watch the rest of the count follow "
-           "the forced number, not the original one."),
+           "Force the second likeliest token at the first step and compare how the two counts go on: "
+           "each later token is predicted from the text so far, so one changed draw changes what follows."),
     Preset("repetition-scan", "scan", "Repetition: the induction heads",
            {"prompt": REPETITION, "raw": True},
            "The words repeat, so the model can copy: after ' cloud' came ' apple' before. Switch each "
@@ -90,9 +90,11 @@ def measure_patch(lm, p: Preset) -> tuple[str, dict]:
                      key=lambda rt: rec[rt[0]][rt[1]])
     numbers = {"answer": answer, "early": {"row": early, "position": pos, "recovery": rec[early][pos]},
                "last": {"row": row, "position": T - 1, "recovery": rec[row][T - 1]}}
-    words = (f"before layer {row}, patching '{tokens[pos]['token']}' (position {pos}) entering layer {early} "
-             f"brings back most of '{answer}' ({rec[early][pos]:.0%}); from the stream entering layer {row} "
-             f"on, the last position alone brings back at least half ({rec[row][T - 1]:.0%} there)")
+    best = tokens[pos]["token"]
+    words = (f"before layer {row}, the cell that brings back most of '{answer}' is '{best}' (position {pos}) "
+             f"entering layer {early}: {rec[early][pos]:.0%} of the gap between the two runs; "
+             f"from the stream entering layer {row} on, the last position alone brings back at least half "
+             f"({rec[row][T - 1]:.0%} there)")
     return words, numbers
 
 
