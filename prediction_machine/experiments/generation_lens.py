@@ -24,6 +24,8 @@ from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.model.hooks import Hooks
 
+CHUNK = 256  # rows unembedded at once: their logits take CHUNK x V floats (50 MB for SmolLM2)
+
 
 @dataclass(frozen=True)
 class GenerationLens:
@@ -69,14 +71,18 @@ def lens_over(model, prompt_ids: list[int], generated: list[int]) -> tuple[torch
     L = model.cfg.n_layers
     hooks = Hooks(resid={layer: keep(layer) for layer in range(L)})
     model(torch.tensor([ids]), last_only=True, hooks=hooks)  # (1, T) -> the stream at every layer
-    target = torch.tensor(generated)  # (N,)
-    prob, rank = torch.empty(L, N), torch.empty(L, N, dtype=torch.long)
-    for layer in range(L):  # one layer at a time: (N, V) at once, not (L, N, V)
-        logits = model.unembed(kept[layer]).float()  # (N, D) -> (N, V)
-        chosen = logits.gather(-1, target[:, None])  # (N, 1)
-        prob[layer] = (chosen[:, 0] - logits.logsumexp(-1)).exp()  # (N,): softmax at the chosen token
-        rank[layer] = (logits > chosen).sum(-1) + 1  # (N,): how many tokens beat it, plus one
-    return prob, rank
+    rows = torch.stack([kept[layer] for layer in range(L)]).reshape(L * N, -1)  # (L, N, D) -> (L*N, D)
+    target = torch.tensor(generated).repeat(L)  # (L*N,): token i again for every layer
+    prob, rank = torch.empty(L * N), torch.empty(L * N, dtype=torch.long)
+    # A few large matrix products instead of one per layer: the unembedding is most of the cost, and
+    # on 2 cores it ran 2.5x faster on 256 rows at once than on 32 (N) at a time. CHUNK bounds the logits.
+    for a in range(0, L * N, CHUNK):
+        b = min(a + CHUNK, L * N)
+        logits = model.unembed(rows[a:b]).float()  # (b-a, D) -> (b-a, V)
+        chosen = logits.gather(-1, target[a:b, None])  # (b-a, 1)
+        prob[a:b] = (chosen[:, 0] - logits.logsumexp(-1)).exp()  # softmax at the chosen token
+        rank[a:b] = (logits > chosen).sum(-1) + 1  # how many tokens beat it, plus one
+    return prob.view(L, N), rank.view(L, N)
 
 
 def generation_lens(model, prompt_ids: list[int], generated: list[int],
