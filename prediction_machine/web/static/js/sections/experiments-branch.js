@@ -27,11 +27,15 @@ export function branchPanel(ctx) {
   const request = (count, step, force) => post("/api/experiments/branch", { ...ctx.request(), temperature: 0,
     top_k: 0, top_p: 1, min_p: 0, seed: 0, new_tokens: count, step, ...force });
 
+  let fork = null; // a preset's fork, {step, rank}: run() makes it at once
+
   const generate = () => p.run(go, async () => {
     const count = integer(n.input, say("new_tokens_whole"));
     clear(steps); clear(alts); clear(sides);
     p.status.textContent = say("branch_generating");
-    const d = await request(count, 0, { rank: 1 });
+    const planned = fork;
+    fork = null;
+    const d = await request(count, planned ? planned.step : 0, { rank: planned ? planned.rank : 1 });
     run0 = { count, steps: d.original.steps };
     p.status.textContent = say("branch_pick_step");
     run0.steps.forEach((s, i) => steps.append(el("button", { type: "button", class: "xp-step", "data-step": i,
@@ -39,6 +43,7 @@ export function branchPanel(ctx) {
       "aria-label": say("branch_step_label", { step: i + 1, token: text(s) }), "aria-pressed": "false",
       onclick: () => pickStep(i) }, el("bdi", { text: text(s) }))));
     ctx.share("branch", { n: count });
+    if (planned) { pickStep(planned.step); render(d); }
   });
   go.addEventListener("click", generate);
 
@@ -51,14 +56,14 @@ export function branchPanel(ctx) {
     for (const row of step.top) {
       const chosen = row.id === step.id;
       alts.append(el("button", { type: "button", class: "xp-alt", "data-id": row.id, disabled: chosen,
-        onclick: () => force(i, row) }, el("bdi", { text: text(row.token) }),
+        onclick: () => force(i, row) }, el("bdi", { text: text(row) }),
       el("small", { text: ` ${probability(row.model_prob)}${chosen ? say("branch_chosen") : ""}` })));
     }
   }
 
   function force(i, row) {
     return p.run(go, async () => {
-      p.status.textContent = say("branch_running", { token: text(row.token), step: i + 1 });
+      p.status.textContent = say("branch_running", { token: text(row), step: i + 1 });
       const d = await request(run0.count, i, { token: row.id });
       render(d);
     });
@@ -76,5 +81,11 @@ export function branchPanel(ctx) {
     Object.assign(p.node.dataset, { step: String(d.step), forced: String(d.forced.id) });
   }
 
-  return { node: p.node, run: generate };
+  return {
+    node: p.node, run: generate,
+    set({ new_tokens: count = null, step = null, rank = null }) {
+      if (count) n.input.value = String(count);
+      fork = step !== null && rank ? { step, rank } : null;
+    },
+  };
 }

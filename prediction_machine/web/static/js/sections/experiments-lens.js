@@ -59,5 +59,8 @@ export function lensPanel(ctx) {
     Object.assign(p.node.dataset, { tokens: String(T), layers: String(L) });
   }
 
-  return { node: p.node, run };
+  return {
+    node: p.node, run,
+    set({ new_tokens: count = null }) { if (count) n.input.value = String(count); },
+  };
 }
