@@ -300,7 +300,8 @@ def test_presets_fill_an_experiment_run_it_and_say_what_to_look_for(xp, server_u
     assert shown == [p["title"] for p in presets]
     quick = {"attribute": "xp-attribution", "attribution": "xp-attribution", "ablate": "xp-ablation",
              "ablation": "xp-ablation", "patch": "xp-patching", "patching": "xp-patching"}
-    preset = next(p for p in presets if p["experiment"] in quick)  # one that runs in a second or two
+    preset = min((p for p in presets if p["experiment"] in quick),  # one that runs in a second or two
+                 key=lambda p: not p["experiment"].startswith("attribut"))
     panel = quick[preset["experiment"]]
     page.evaluate(f"document.querySelector('#{panel}').dataset.state = ''")
     page.click(f"#xp-presets [data-preset='{preset['id']}']")
