@@ -127,6 +127,8 @@ export function mount(root) {
       ctx.panels.patching.set({ source: state.source ?? null, target: state.target ?? null });
     } else if (name === "steering") {
       ctx.panels.steering.set({ layer: num(state.layer), strength: num(state.strength) });
+    } else if (name === "lens" || name === "branch") {
+      ctx.panels[name].set({ new_tokens: num(state.n) });
     }
     const target = ctx.panels[name];
     if (target?.run) target.run().then(() => target.node.scrollIntoView({ block: "start" }));
