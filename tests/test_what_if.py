@@ -224,6 +224,7 @@ def test_routes_refuse_bad_input_naming_the_limit(api):
         ("steer", {**steer, "negative": ["b"] * 9}, "at most 8"),
         ("steer", {**steer, "strength": 101}, "less than or equal to 100"),
         ("steer", {**steer, "positive": ["y" * 300]}, "positive[0]: is"),
+        ("steer", {**steer, "negative": ["b", "n" * 4001]}, "negative[1]: is 4001 characters; the limit is"),
         ("steer/safety", {"strength": -100.5}, "greater than or equal to -100"),
     ]
     for route, body, words in cases:

@@ -119,6 +119,11 @@ def steer(req: SteerRequest, request: Request) -> dict:
     lm, ids = generation_ids(request, req)
     if req.layer >= lm.config.n_layers:
         raise unprocessable("layer", f"is {req.layer}; this model's layers are 0..{lm.config.n_layers - 1}")
+    cap = settings(request).max_prompt_chars  # checked before tokenizing: within_limits sees the lists only
+    for side in ("positive", "negative"):
+        for n, text in enumerate(getattr(req, side)):
+            if len(text) > cap:
+                raise unprocessable(f"{side}[{n}]", f"is {len(text)} characters; the limit is {cap}")
     pos = [experiment_ids(request, lm, f"positive[{n}]", t, raw=True) for n, t in enumerate(req.positive)]
     neg = [experiment_ids(request, lm, f"negative[{n}]", t, raw=True) for n, t in enumerate(req.negative)]
     direction = steering.steering_direction(lm.model, pos, neg, req.layer)
