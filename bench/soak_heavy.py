@@ -128,7 +128,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=300, help="how long the mixed load runs")
     ap.add_argument("--attackers", type=int, default=6, help="attacking students, on 3 other addresses")
-    ap.add_argument("--hold", type=float, default=0.5, help="seconds before an attacker hangs up")
+    ap.add_argument("--hold", type=float, default=0.1,
+                    help="seconds before an attacker hangs up on a heavy request (0.5: a harsher load)")
     ap.add_argument("--model", default=None, help="the server's model (default: serve's default)")
     ap.add_argument("--idle-runs", type=int, default=5)
     args = ap.parse_args()

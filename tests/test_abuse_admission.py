@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pytest
+import torch
 from conftest import make_app, wait_until
 from hostile_model import LiveServer
 
@@ -117,13 +118,17 @@ def test_heavy_answers_take_places_and_stop_when_abandoned_or_at_shutdown(stub, 
         wait_until(lambda: slots.admitted == 0 and slots.running == 0 and not slots.ips, 10, "places free")
 
 
-def test_generation_stops_between_steps_once_nobody_wants_it(stub):
+def test_generation_and_a_forward_pass_stop_once_nobody_wants_them(stub):
     from prediction_machine.model import models
 
     lm = models.load(stub)
     ids = lm.tokenizer.encode_ids("go")
-    token = cancel.stop_when(lambda: True)
+    layers = []
+    token = cancel.stop_when(lambda: layers.append(1) or len(layers) > 1)  # true from the 2nd check on
     try:
+        with pytest.raises(cancel.Cancelled):  # a single forward pass (trace, attention) stops between layers
+            lm.model(torch.tensor([ids]))
+        assert len(layers) == 2
         with pytest.raises(cancel.Cancelled):
             next(iter(generate(lm.model, ids, SamplingParams(temperature=0.0), 5)))
     finally:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prediction_machine import cancel
 from prediction_machine.config import ModelConfig
 from prediction_machine.model import hooks as hooking
 from prediction_machine.model.hooks import NO_HOOKS, Hooks
@@ -280,6 +281,7 @@ class Transformer(nn.Module):
         x = hooking.apply((hooks or NO_HOOKS).embed, self.embed(idx))  # (B, T, D)
         rec = ForwardRecord(x, [], []) if record else None
         for i, block in enumerate(self.blocks):
+            cancel.check()  # a caller who no longer wants the answer (cancel.py) stops it between layers
             x, att = block(x, cos, sin, pos, cache, i, need_weights=record, hooks=hooks)
             if rec is not None:
                 rec.residuals.append(x)
@@ -307,6 +309,7 @@ class Transformer(nn.Module):
         pos = torch.arange(T).expand(B, T)  # (B, T)
         cos, sin = self.rope_cos[pos][:, None], self.rope_sin[pos][:, None]  # (B, 1, T, hd) each
         for i in range(layer, self.cfg.n_layers):
+            cancel.check()
             x, _ = self.blocks[i](x, cos, sin, pos, None, i, hooks=hooks)  # (B, T, D)
         if last_only:
             x = x[:, -1:]  # (B, 1, D)
