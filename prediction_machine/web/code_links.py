@@ -29,6 +29,14 @@ SOURCE_NAMES: tuple[str, ...] = (
     "prediction_machine.inference.sampling.distribution",
     "prediction_machine.inference.sampling.draw",
     "prediction_machine.inference.generation.generate",
+    # experiments: ask what if, one link per experiment
+    "prediction_machine.experiments.branching.forced_run",
+    "prediction_machine.experiments.generation_lens.lens_over",
+    "prediction_machine.experiments.ablation.ablate",
+    "prediction_machine.experiments.head_scan.scan_steps",
+    "prediction_machine.experiments.patching.patched_probs",
+    "prediction_machine.experiments.attribution.attribute",
+    "prediction_machine.experiments.steering.steer",
     # part 2, training: backpropagation
     "prediction_machine.training.backprop.neuron.neuron_step",
     "prediction_machine.training.backprop.engine.Value.backward",

@@ -1,7 +1,18 @@
 // The frame every experiment shares: a heading, the plain-words explanation, the controls, a status
 // line, the errors the server gives (shown in the page, never a silent failure) and the result.
 // Each experiment module fills one; experiments.js lays them out and hands them the shared prompt.
-import { clear, el, errorBox } from "../lib/dom.js";
+import { clear, codeLink, el, errorBox } from "../lib/dom.js";
+
+// The function each panel runs on the server, opened by its "view code" link.
+const CODE = {
+  "xp-branch": "prediction_machine.experiments.branching.forced_run",
+  "xp-lens": "prediction_machine.experiments.generation_lens.lens_over",
+  "xp-ablation": "prediction_machine.experiments.ablation.ablate",
+  "xp-scan": "prediction_machine.experiments.head_scan.scan_steps",
+  "xp-patching": "prediction_machine.experiments.patching.patched_probs",
+  "xp-attribution": "prediction_machine.experiments.attribution.attribute",
+  "xp-steering": "prediction_machine.experiments.steering.steer",
+};
 
 // id: the panel's element id (xp-ablation); title, intro: the words; marks: attributes of the controls'
 // row (the tour's stop name). Returns the parts to fill.
@@ -13,6 +24,7 @@ export function panel(id, title, intro, marks = {}) {
   const result = el("div", { class: "xp-result" });
   const node = el("div", { class: "xp-panel", id, role: "group", "aria-labelledby": `${id}-title` },
     heading, el("p", { class: "xp-intro" }, intro), controls, status, errors, result);
+  if (CODE[id]) node.append(codeLink(CODE[id]));
   return {
     node, controls, status, errors, result,
     showError(error) {
