@@ -38,6 +38,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 
 from prediction_machine.web.serve import DRAIN_S, JOB_STOP_GRACE_S, SHUTDOWN_GRACE_S
 
@@ -94,7 +95,8 @@ def generation_seconds(client: httpx.Client, cookie: str) -> float:
     return time.perf_counter() - t0
 
 
-def attacker(url: str, port: int, source: str, hold: float, until: float, seen: Counter) -> None:
+def attacker(url: str, port: int, source: str, hold: float, pause: float, until: float,
+             seen: Counter) -> None:
     cookie = sign_in(url, source)
     rng = random.Random(source)
     with httpx.Client(base_url=url, timeout=30, transport=httpx.HTTPTransport(local_address=source)) as c:
@@ -121,7 +123,7 @@ def attacker(url: str, port: int, source: str, hold: float, until: float, seen: 
                         c.delete(f"/api/backprop/sessions/{key}", headers=h)
             except (OSError, httpx.HTTPError) as e:
                 seen[f"client error {type(e).__name__}"] += 1
-            time.sleep(rng.uniform(0.05, 0.3))
+            time.sleep(rng.uniform(0.5, 1.5) * pause)
 
 
 def main() -> int:
@@ -130,6 +132,8 @@ def main() -> int:
     ap.add_argument("--attackers", type=int, default=6, help="attacking students, on 3 other addresses")
     ap.add_argument("--hold", type=float, default=0.1,
                     help="seconds before an attacker hangs up on a heavy request (0.5: a harsher load)")
+    ap.add_argument("--pause", type=float, default=0.2,
+                    help="mean seconds between an attacker's actions (0.2: a flood; 2: a person clicking)")
     ap.add_argument("--model", default=None, help="the server's model (default: serve's default)")
     ap.add_argument("--idle-runs", type=int, default=5)
     args = ap.parse_args()
@@ -162,8 +166,9 @@ def main() -> int:
             seen: Counter = Counter()
             until = time.monotonic() + args.seconds
             sources = [f"127.0.0.{2 + n % 3}" for n in range(args.attackers)]
-            threads = [threading.Thread(target=attacker, args=(url, port, s, args.hold, until, seen),
-                                        daemon=True) for s in sources]
+            threads = [threading.Thread(target=attacker, daemon=True,
+                                        args=(url, port, s, args.hold, args.pause, until, seen))
+                       for s in sources]
             for t in threads:
                 t.start()
             loaded = []
@@ -171,19 +176,24 @@ def main() -> int:
                 loaded.append(generation_seconds(c, victim))
             for t in threads:
                 t.join(60)
-            time.sleep(2)  # abandoned work has stopped: the server is idle again
+            proc = psutil.Process(server.pid)
+            proc.cpu_percent()
+            time.sleep(5)  # abandoned work has stopped: the server should be idle again
+            leftover = proc.cpu_percent()  # % of one core over those 5 s; near 0 when nothing still runs
             after = statistics.median(generation_seconds(c, victim) for _ in range(args.idle_runs))
         # The smaller idle time is the stricter yardstick (start-up work such as the layout probe
         # can still be running during the first idle runs).
         idle = min(before, after)
         ratio = statistics.median(loaded) / idle
-        print(f"load: {args.attackers} attackers for {args.seconds:g} s, hang-up after {args.hold:g} s; "
+        print(f"load: {args.attackers} attackers for {args.seconds:g} s, hang-up after {args.hold:g} s, "
+              f"{args.pause:g} s between actions; "
               f"model {args.model or 'default'}; load average {os.getloadavg()[0]:.2f} "
               f"on {os.cpu_count()} cores")
         print(f"victim generation: idle {before:.3f} s before the load and {after:.3f} s after; "
               f"under load median {statistics.median(loaded):.3f} s "
               f"(p90 {sorted(loaded)[int(0.9 * (len(loaded) - 1))]:.3f} s, {len(loaded)} runs)")
-        print(f"ratio {ratio:.2f} (want <= 1.5)")
+        print(f"ratio {ratio:.2f} (want <= 1.5); the server's CPU in the 5 s after the load: "
+              f"{leftover:.0f}% of a core")
         for key, n in sorted(seen.items()):
             print(f"  {n:5d}  {key}")
         t0 = time.monotonic()
