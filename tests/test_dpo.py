@@ -116,7 +116,7 @@ def test_preference_data_is_well_formed_and_split():
 def test_learner_pairs_refuse_bad_sets_with_clear_messages():
     ok = {"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}
     assert preferences.learner_pairs([ok])[0].chosen == "Hello!"
-    with pytest.raises(preferences.PairError, match=r"pairs\[1\]\.chosen: is empty"):
+    with pytest.raises(preferences.PairError, match=r"pairs\[0\]\.chosen: is empty"):
         preferences.learner_pairs([{**ok, "chosen": "  "}])
     with pytest.raises(preferences.PairError, match=r"the limit is 64"):
         preferences.learner_pairs([ok] * 65)
