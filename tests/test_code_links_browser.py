@@ -106,10 +106,11 @@ def test_each_view_code_link_shows_its_own_module(page, artifacts):
         check(name, file, source)
         everything.add(name)
 
-    # -- one machine, any sequence, and preference tuning: links sit beside each figure
+    # -- one machine, any sequence, preference tuning and the experiments: links sit beside each figure
     page.wait_for_selector("#sequences details.code-link", timeout=60_000)
     page.wait_for_selector("#alignment details.code-link", timeout=60_000)
-    for scope in ("#sequences", "#alignment"):
+    page.wait_for_selector("#experiments details.code-link", timeout=60_000)
+    for scope in ("#sequences", "#alignment", "#experiments"):
         for name, file, source in open_links(page, scope):
             check(name, file, source)
             everything.add(name)
