@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 import prediction_machine
 from prediction_machine.web import code_links
+from prediction_machine.web import jobs as job_module
 
 PACKAGE = Path(prediction_machine.__file__).resolve().parent
 
@@ -184,6 +185,7 @@ def test_no_server_path_with_the_default_model(client):
 
 # ----------------------------------------------------------------------------- every job kind's events
 
+REAL_START = job_module.JobManager.start  # read before a fixture replaces it
 GOOD_PAIR = {"prompt": "Who is Hamlet?", "chosen": "The prince of Denmark.", "rejected": "A fish."}
 # One real, shortest job of each kind: their start, checkpoint and done events name the run folder.
 JOBS = [
@@ -197,6 +199,8 @@ JOBS = [
 
 def test_no_server_path_in_any_job_kinds_events(stub, lm, tmp_path, monkeypatch):
     """Real jobs, not placeholders (lm: the 135M model LoRA adapts, loaded once per session)."""
+    # stub_client, a module fixture, swaps in placeholder jobs until the module ends: real ones here.
+    monkeypatch.setattr(job_module.JobManager, "start", REAL_START)
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
     answers = []
     with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
