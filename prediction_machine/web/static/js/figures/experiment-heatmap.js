@@ -6,6 +6,20 @@ import { clampIndex, css, INK, MUTED, onArrowKeys } from "../lib/draw.js";
 import { svg } from "../lib/dom.js";
 
 const TITLE_H = 22;
+const CAPTION_LINE_H = 14; // the caption's 11 px text, one line
+const CAPTION_CHAR_W = 6; // about one 11 px character: how many fit on a line of the figure's width
+
+// Words -> lines that fit `width` pixels, so a long caption wraps instead of running off the figure.
+function wrap(text, width) {
+  const most = Math.max(10, Math.floor(width / CAPTION_CHAR_W));
+  const lines = [];
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const last = lines.length ? lines[lines.length - 1] : null;
+    if (last !== null && (last + " " + word).length <= most) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
 
 // rows, cols: counts. rowLabels, colLabels: short texts. colour(r, c) -> [R, G, B].
 // describe(r, c): the cell's words (a tooltip, and the button's label when pickable).
@@ -16,7 +30,9 @@ const TITLE_H = 22;
 export function heatmap({ id, title, rows, cols, rowLabels, colLabels, colour, describe, mark = () => false,
   cell = { w: 28, h: 24 }, labelW = 44, colLabelH = 20, onPick = null, data = () => ({}), caption = "" }) {
   const top = TITLE_H + colLabelH;
-  const W = labelW + cols * cell.w + 4, H = top + rows * cell.h + (caption ? 22 : 4);
+  const W = labelW + cols * cell.w + 4;
+  const captionLines = caption ? wrap(caption, W) : [];
+  const H = top + rows * cell.h + 4 + captionLines.length * CAPTION_LINE_H + (caption ? 4 : 0);
   const root = svg("svg", { id, class: "xp-heatmap", viewBox: `0 0 ${W} ${H}`, width: W, height: H,
     role: onPick ? "group" : "img", "aria-label": title });
   root.append(svg("text", { x: 0, y: 15, class: "xp-fig-title", fill: css(INK), text: title }));
@@ -56,8 +72,8 @@ export function heatmap({ id, title, rows, cols, rowLabels, colLabels, colour, d
       root.append(rect);
     }
   }
-  if (caption) root.append(svg("text", { x: 0, y: H - 6, class: "xp-fig-label", fill: css(MUTED),
-    text: caption }));
+  captionLines.forEach((text, i) => root.append(svg("text", { x: 0, class: "xp-fig-label", fill: css(MUTED),
+    y: top + rows * cell.h + 4 + (i + 1) * CAPTION_LINE_H - 3, text })));
 
   // The grid keeps one Tab stop: the cell last moved to.
   function focusCell(r, c) {
