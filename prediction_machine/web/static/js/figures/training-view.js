@@ -128,6 +128,8 @@ export function trainingView({ kind, stats }) {
           text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt
             + data.text) })));
       while (samples.children.length > 12) samples.lastChild.remove();
+    } else if (name === "queued") { // a classroom's jobs wait in line when every place is taken
+      status.textContent = say("queued_position_places", { position: data.position, places: data.places });
     } else if (name === "paused") {
       pause.textContent = say("resume");
       status.textContent = say("paused_step_step_checkpoint", { step: data.step });
