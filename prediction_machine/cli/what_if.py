@@ -151,12 +151,12 @@ def cmd_steer(args) -> None:
         texts = getattr(args, side)
         if not 1 <= len(texts) <= limits.MAX_STEER_TEXTS:
             raise UsageError(f"--{side} must be given 1 to {limits.MAX_STEER_TEXTS} times, got {len(texts)}")
+    if not all(args.positive + args.negative):
+        raise UsageError("a steering text is empty: each --positive and --negative needs some text")
     lm, ids, params = checked_run(args)
     layer = checked_layer(lm, args.layer)
     from prediction_machine.experiments.readout import prompt_ids
 
-    if not all(args.positive + args.negative):
-        raise UsageError("a steering text is empty: each --positive and --negative needs some text")
     try:
         pos = [prompt_ids(lm, t, raw=True) for t in args.positive]
         neg = [prompt_ids(lm, t, raw=True) for t in args.negative]
