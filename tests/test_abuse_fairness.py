@@ -155,8 +155,13 @@ def test_playground_sessions_are_limited_per_student_and_private(stub):
         # others are not blocked
         assert c.post("/api/backprop/sessions", json=body, headers=b).status_code == 201
         key = made[0].json()["id"]
-        assert c.get(f"/api/backprop/sessions/{key}", headers=b).status_code == 403
-        assert c.delete(f"/api/backprop/sessions/{key}", headers=b).status_code == 403
+        # someone else's session answers as a missing one does (404, same words): no existence oracle
+        ghost = key[::-1] if key[::-1] != key else key[1:] + key[0]
+        for method in ("GET", "DELETE"):
+            theirs = c.request(method, f"/api/backprop/sessions/{key}", headers=b)
+            missing = c.request(method, f"/api/backprop/sessions/{ghost}", headers=b)
+            assert theirs.status_code == missing.status_code == 404, (theirs.text, missing.text)
+            assert theirs.json()["error"] == missing.json()["error"].replace(ghost, key)
         assert c.get(f"/api/backprop/sessions/{key}", headers=a).status_code == 200
     # Idle sessions expire and free the student's places.
     store = app.state.backprop_sessions

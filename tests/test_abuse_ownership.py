@@ -36,7 +36,7 @@ def client_key(headers: dict) -> str:
     return "c:" + re.search(CLIENT_COOKIE + r"=([^;]+)", headers["cookie"]).group(1)
 
 
-def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub, tmp_path, monkeypatch):
+def test_students_get_404_on_each_others_jobs_and_runs_the_teacher_does_not(stub, tmp_path, monkeypatch):
     monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
     # a job long enough to still run while B tries it (the classroom's step cap raised for that)
     app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), classroom_max_steps=20_000)
@@ -53,11 +53,19 @@ def test_students_get_403_on_each_others_jobs_and_runs_the_teacher_does_not(stub
 
         # B sees nothing of A's, and every use of A's job or run is refused.
         assert jid not in [j["id"] for j in c.get("/api/curriculum/jobs", headers=b).json()["jobs"]]
-        assert c.get(f"/api/curriculum/jobs/{jid}", headers=b).status_code == 403
-        for action in ("pause", "resume", "stop"):
-            r = c.post(f"/api/curriculum/jobs/{jid}/{action}", headers=b)
-            assert r.status_code == 403 and "someone else" in r.json()["error"], (action, r.text)
-        assert c.post(f"/api/curriculum/jobs/{jid}/events", json={}, headers=b).status_code == 403
+        # ... and answers exactly as a job that does not exist (404, same words): no existence oracle
+        ghost = "pretrain-" + "x" * 16
+
+        def same_as_missing(r, path):
+            missing = c.post(path.replace(jid, ghost), json={}, headers=b) if r.request.method == "POST" \
+                else c.get(path.replace(jid, ghost), headers=b)
+            assert r.status_code == missing.status_code == 404, (path, r.text, missing.text)
+            assert r.json()["error"] == missing.json()["error"].replace(ghost, jid), (r.text, missing.text)
+
+        same_as_missing(c.get(f"/api/curriculum/jobs/{jid}", headers=b), f"/api/curriculum/jobs/{jid}")
+        for action in ("pause", "resume", "stop", "events"):
+            path = f"/api/curriculum/jobs/{jid}/{action}"
+            same_as_missing(c.post(path, json={}, headers=b), path)
         # A sees and pauses its own; the teacher sees it too and stops it.
         assert jid in [j["id"] for j in c.get("/api/curriculum/jobs", headers=a).json()["jobs"]]
         assert c.post(f"/api/curriculum/jobs/{jid}/pause", headers=a).status_code == 200
@@ -148,8 +156,8 @@ def test_with_a_teacher_token_only_the_teacher_sees_everything(stub, tmp_path, m
         a = student(live.url)
         job = app.state.training_jobs.start("pretrain", work, owner=client_key(a))
         # The class token in a Bearer header is a student (its address), not the teacher.
-        assert c.get(f"/api/curriculum/jobs/{job.id}", headers=TEACHER).status_code == 403
-        assert c.post(f"/api/curriculum/jobs/{job.id}/stop", headers=TEACHER).status_code == 403
+        assert c.get(f"/api/curriculum/jobs/{job.id}", headers=TEACHER).status_code == 404
+        assert c.post(f"/api/curriculum/jobs/{job.id}/stop", headers=TEACHER).status_code == 404
         with httpx.Client(base_url=live.url, timeout=20) as fresh:
             r = fresh.get("/", params={"token": teacher_token}, follow_redirects=False)
             assert r.status_code == 303

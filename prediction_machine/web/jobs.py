@@ -17,8 +17,8 @@ optimizer go out of scope with the iterator, and only its event log
 (numbers and short texts) is kept, for the last few jobs.
 
 Ownership: a job belongs to the `owner` that started it (the client id of web/security.py).
-`get` and `control` given an owner refuse (403) someone else's job; owner=None means "may
-touch every job" (the laptop user, the teacher). Job ids are random, never guessable.
+`get` and `control` given an owner answer someone else's job as a missing one (404);
+owner=None means "may touch every job" (the laptop user, the teacher). Job ids are random, never guessable.
 """
 
 from __future__ import annotations
@@ -202,12 +202,10 @@ class JobManager:
 
     def get(self, job_id: str, *, owner: str | None = None) -> Job:
         job = self.jobs.get(job_id)
-        if job is None:
+        # someone else's job answers exactly as a missing one: its existence is not revealed
+        if job is None or (owner is not None and job.owner != owner):
             raise HTTPException(404, f"job: no job {job_id!r} (finished jobs are forgotten after a while; "
                                      "their checkpoints stay on disk)")
-        if owner is not None and job.owner != owner:
-            raise HTTPException(403, f"job: {job_id!r} was started by someone else; "
-                                     "only they and the teacher may use it")
         return job
 
     def control(self, job_id: str, action: str, *, owner: str | None = None) -> Job:

@@ -255,7 +255,7 @@ _ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Erro
 COMMON_ERRORS = {
     "400": "the Host header is not one this server answers to, or the body could not be parsed",
     "401": "classroom mode: the access token is missing or wrong",
-    "403": "a cross-origin or cross-site request, or someone else's job or session",
+    "403": "a cross-origin or cross-site request",
     "404": "no such route, file or named object",
     "408": "the request body did not arrive within the body timeout",
     "413": "the request body is over the size limit",

@@ -3,7 +3,8 @@
 Thin on purpose: validate, call prediction_machine.training.backprop, serialize. Playground sessions
 live in a small in-memory SessionStore, one per app (see `store()`): bounded in number (and,
 in classroom mode, per student), forgotten after playground_idle_s (15 minutes), and each
-trained by one request at a time. A student's session answers only to that student (403).
+trained by one request at a time. A student's session answers only to that student (others get
+the 404 of a missing one).
 """
 
 from __future__ import annotations
@@ -183,11 +184,18 @@ def store(request: Request) -> SessionStore:
     return state.backprop_sessions
 
 
+def _missing(request: Request, key: str) -> HTTPException:
+    idle = store(request).idle_seconds / 60
+    return HTTPException(404, f"session: no playground session {key!r} "
+                              f"(it may have expired after {idle:g} idle minutes)")
+
+
 def _owned(request: Request, key: str) -> None:
+    """Someone else's session answers exactly as a missing one: its existence is not revealed."""
     viewer = owner_of(request)
     sessions = store(request)
     if viewer is not None and key in sessions.owners and sessions.owner(key) != viewer:
-        raise HTTPException(403, f"session: {key!r} belongs to someone else")
+        raise _missing(request, key)
 
 
 class _Locked:
@@ -197,9 +205,7 @@ class _Locked:
         _owned(request, key)
         self.session = store(request).get(key)
         if self.session is None:
-            idle = store(request).idle_seconds / 60
-            raise HTTPException(404, f"session: no playground session {key!r} "
-                                     f"(it may have expired after {idle:g} idle minutes)")
+            raise _missing(request, key)
 
     def __enter__(self) -> Session:
         if not self.session.lock.acquire(timeout=5):
@@ -300,7 +306,7 @@ def get_session(key: SessionId, request: Request,
 def delete_session(key: SessionId, request: Request) -> Response:
     _owned(request, key)
     if not store(request).delete(key):
-        raise HTTPException(404, f"session: no playground session {key!r}")
+        raise _missing(request, key)
     return Response(status_code=204)
 
 

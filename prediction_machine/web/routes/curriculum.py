@@ -6,8 +6,8 @@ and serialize. Training never runs on
 the request's thread: a start request returns the job's id at once.
 
 Ownership (classroom mode): jobs and runs belong to the client that started them. A student
-sees, follows, stops and resumes only their own (and the shipped models); others' jobs answer 403,
-and others' runs 404, as a run that does not exist does.
+sees, follows, stops and resumes only their own (and the shipped models); others' jobs and runs
+answer 404, as ones that do not exist do.
 The teacher and the laptop user may touch all of them. Before a new run, the client's oldest
 runs are removed past its quota (runs.prune).
 """
@@ -149,7 +149,7 @@ def check_owner(request: Request, name: str, path: Path, missing: str) -> None:
 
 def run_folder(name: str, field: str, request: Request | None = None) -> Path:
     """A shipped model name or a run id -> its checkpoint folder (never an arbitrary path), else a 404
-    (or a 403 when the run is someone else's)."""
+    (someone else's run gets the same 404)."""
     path = runs.find_checkpoint(name)
     missing = f"{field}: no checkpoint called {name!r}; GET /api/curriculum/runs lists them"
     if path is None:
