@@ -70,3 +70,13 @@ class ServerSettings:
     run_quota_mb: float = 500.0  # run folders one client may keep; its oldest runs are removed first
     run_quota_mb_per_ip: float = 1000.0  # classroom mode: ... and all the clients of one address together
     run_max_age_days: float = 14.0  # a client's runs older than this are removed when it starts a new one
+
+    # ----------------------------------------------------------------------------- the class (classroom mode)
+    round_guess_chars: int = 40  # a student's typed guess in a round ("What word comes next?"), in characters
+    round_answers_per_student: int = 1  # draws one student may make in one round
+    round_answers_kept: int = 1000  # answers one round keeps in memory; later ones get 429
+    rounds_per_hour: int = 30  # rounds the teacher may start within any hour; then 429
+    rounds_kept: int = 20  # the latest rounds kept in memory for the teacher's screen and CSV export
+    nickname_chars: int = 24  # a student's optional nickname, shown as plain text on the teacher's screen
+    class_students_kept: int = 500  # students the teacher's roster remembers; the longest unseen go first
+    class_link_chars: int = 2000  # a link the teacher shows everyone ("Show everyone this"), in characters
