@@ -167,6 +167,8 @@ function cumulativeBar(pred, draw, prefix) {
 
 // ---------------------------------------------------------------- 6. generation
 export function generation(panel, steps, selected, onSelect) {
+  // Redrawing replaces the chips: the one the keyboard was on gets the focus back, not <body>.
+  const focused = panel.contains(document.activeElement) ? document.activeElement.dataset.index : undefined;
   clear(panel);
   if (!steps.length) return panel.append(el("p", { class: "note", text: say("no_tokens_generated_yet") }));
   const text = steps.map((s) => s.text).join("");
@@ -199,4 +201,6 @@ export function generation(panel, steps, selected, onSelect) {
       say("step_value_n_positions", { value: step.index + 1, n: step.cached, value2: steps[0].ms.toFixed(0),
         median: median.toFixed(0) })),
   );
+  const chip = focused === undefined ? null : timeline.querySelector(`[data-index="${focused}"]`);
+  chip?.focus({ preventScroll: true });
 }

@@ -108,3 +108,17 @@ export const reducedMotion = () => window.matchMedia("(prefers-reduced-motion: r
 export function visibleProse(text) {
   return text.replace(/[\p{Cf}\p{Zl}\p{Zp}]|(?![\n\t])\p{Cc}/gu, (ch) => `⟨U+${hex(ch.codePointAt(0))}⟩`);
 }
+
+// A busy button stays focusable: it says aria-disabled and ignores presses, instead of `disabled`.
+// A disabled button drops the keyboard's focus to <body>, where the next Space scrolls the page
+// instead of pressing the button again.
+export function setBusy(button, busy) {
+  if (!button.dataset.busyGuard) {
+    button.dataset.busyGuard = "1";
+    // Capturing listeners on the target run before the button's own click handlers.
+    button.addEventListener("click", (event) => {
+      if (button.getAttribute("aria-disabled") === "true") event.stopImmediatePropagation();
+    }, true);
+  }
+  button.setAttribute("aria-disabled", String(busy));
+}

@@ -4,7 +4,8 @@
 import { get, post, stream } from "../lib/api.js";
 import { trainingView } from "../figures/training-view.js";
 import * as format from "../lib/format.js";
-import { clear, codeLink, el, errorBox, svg, tokenChip, visibleProse, visibleText } from "../lib/dom.js";
+import { clear, codeLink, el, errorBox, setBusy, svg, tokenChip, visibleProse, visibleText }
+  from "../lib/dom.js";
 import { costPanel, scalePanel } from "../figures/curriculum-cost.js";
 import { linkValue, shareCurriculum } from "./curriculum-share.js";
 import { words } from "../lib/words.js";
@@ -72,7 +73,7 @@ function pretrainPanel(shared) {
   });
 
   async function run(job) {
-    start.disabled = true;
+    setBusy(start, true); // the focus stays on the button (a disabled one drops it)
     clear(merges); ratio.textContent = "";
     await view.follow(job, {
       merge: (m) => {
@@ -89,7 +90,7 @@ function pretrainPanel(shared) {
           say("per_token_against_character", { train_tokens: format.int(t.train_tokens) });
       },
       done: (d) => { shared.pretrainDone = d; shared.refreshCost(); },
-      end: () => { start.disabled = false; shared.refreshRuns(); },
+      end: () => { setBusy(start, false); shared.refreshRuns(); },
     });
   }
 
@@ -172,13 +173,13 @@ function finetunePanel(shared) {
       const base = from.value;
       const { job } = await post(`${API}/finetune`, { base, steps: n, eval_every: Math.max(1,
         Math.round(n / 6)) });
-      start.disabled = true;
+      setBusy(start, true);
       // the comparison puts the tuned model beside the model it started from
       shared.baseOf[job.folder] = base;
       await view.follow(job, {
         start: (d) => { if (d.mask_example) showMask(d.mask_example); },
         done: (d) => { shared.finetuneDone = d; shared.refreshCost(); shared.compareReady(job.folder); },
-        end: () => { start.disabled = false; shared.refreshRuns(); },
+        end: () => { setBusy(start, false); shared.refreshRuns(); },
       });
     } catch (e) {
       error.append(errorBox(e.message));

@@ -1,7 +1,7 @@
 // The inference walkthrough's controls: the prompt and its examples, the chat template switch, the
 // length limit, Generate / Step / Play / Reset, and the sampling sliders with the seed. They keep no
 // record of the run; inference.js listens to them.
-import { el } from "../lib/dom.js";
+import { el, setBusy } from "../lib/dom.js";
 import { words } from "../lib/words.js";
 
 const say = words("inference");
@@ -90,7 +90,8 @@ export function buildControls({ onSettings, onExample }) {
   c.seedValue = () => (c.seed.value === "" ? null : Number(c.seed.value));
   c.settings = () => ({ ...c.params(), seed: c.seedValue() });
   c.setRunning = (running) => {
-    c.genButton.disabled = c.stepButton.disabled = running;
+    setBusy(c.genButton, running);
+    setBusy(c.stepButton, running);
     c.playButton.textContent = running ? say("pause") : say("play");
     c.playButton.setAttribute("aria-pressed", String(running));
   };

@@ -1,0 +1,75 @@
+"""The small frictions a learner meets, in a real browser on the tiny stub model (fast).
+
+Keyboard focus stays on the control that was pressed; shared links always carry the seed they used;
+the glossary is one click from the top; the samples boxes scroll by keyboard; control characters in
+answers show as visible placeholders.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import wait_until
+
+pytestmark = pytest.mark.browser
+
+FOCUSED = "() => { const a = document.activeElement; return a.id || a.dataset.action || a.className" \
+          " || a.tagName; }"
+
+
+@pytest.fixture(scope="module")
+def stub_url(stub, tmp_path_factory):
+    from conftest import start_server
+
+    runs = tmp_path_factory.mktemp("runs")
+    with start_server("--model", stub, env={"PREDICTION_MACHINE_RUNS": str(runs)}) as server:
+        yield server.url
+
+
+def chips(page) -> list[int]:
+    return [int(x) for x in page.locator("#timeline .step-chip").evaluate_all(
+        "els => els.map(e => e.dataset.id)")]
+
+
+def idle(page) -> bool:
+    return page.get_attribute("#inference .figure", "data-running") == "0"
+
+
+def test_space_on_step_keeps_the_focus_and_steps_five_times(page, stub_url):
+    page.goto(stub_url + "/")
+    page.wait_for_selector("#prompt-tokens .token")
+    page.fill("#max-tokens", "12")
+    page.focus("#step")  # where a keyboard user has tabbed to
+    seen = set()
+    for n in range(1, 6):
+        page.keyboard.press("Space")
+        # focus is checked while the step runs (the button is busy) and after it is drawn
+        wait_until(lambda n=n: (seen.add(page.evaluate(FOCUSED)) or len(chips(page)) == n and idle(page)),
+                   timeout=60, what=f"step {n}")
+    assert seen == {"step"}, seen
+
+    # Generate from the keyboard: the focus stays on Generate through the whole run.
+    page.focus("#generate")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
+    assert page.evaluate(FOCUSED) == "generate"
+
+    # A timeline chip chosen with Enter keeps the focus, though the timeline is drawn again.
+    page.focus("#timeline .step-chip[data-index='2']")
+    page.keyboard.press("Enter")
+    wait_until(lambda: page.get_attribute("#timeline .step-chip[data-index='2']", "aria-pressed") == "true")
+    assert page.evaluate("document.activeElement.dataset.index") == "2"
+    page.keyboard.press("Tab")  # and Tab goes on to the next chip, not back to the top of the page
+    assert page.evaluate("document.activeElement.dataset.index") == "3"
+
+
+def test_start_pretraining_keeps_the_focus(page, stub_url):
+    page.goto(stub_url + "/#curriculum")
+    start = "[data-action='start-pretrain']"
+    page.wait_for_selector(start)
+    page.fill("#cur-steps", "2")
+    page.focus(start)
+    page.keyboard.press("Space")
+    wait_until(lambda: page.get_attribute(start, "aria-disabled") == "true", timeout=30)
+    assert page.evaluate(FOCUSED) == "start-pretrain"
+    wait_until(lambda: page.get_attribute(start, "aria-disabled") == "false", timeout=120, what="the run")
+    assert page.evaluate(FOCUSED) == "start-pretrain"
