@@ -11,7 +11,16 @@ import os
 import sys
 
 from prediction_machine import limits
-from prediction_machine.cli import align, backprop, curriculum, experiments, inference, sequences, what_if
+from prediction_machine.cli import (
+    align,
+    backprop,
+    curriculum,
+    experiments,
+    inference,
+    inside,
+    sequences,
+    what_if,
+)
 from prediction_machine.cli.output import UsageError, finite
 from prediction_machine.config import DEFAULT_PRECISION, PRECISIONS
 from prediction_machine.engine.allocator import keep_freed_memory
@@ -102,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     sequences.register(sub)
     experiments.register(sub)
     what_if.register(sub)
+    inside.register(sub)
     return p
 
 
