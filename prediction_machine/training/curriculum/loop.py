@@ -217,16 +217,22 @@ def train_loop(
     save: Callable[[str], Event] | None = None,
     should_stop: Callable[[], bool] | None = None,
     should_pause: Callable[[], bool] | None = None,
+    snapshot: Callable[[int, float | None], dict] | None = None,
+    snapshot_every: int = 0,
 ) -> Generator[Event, None, str]:
     """Train from record["step"] to cfg.steps, yielding events; returns (and records) why it ended.
 
     `save(status)` writes a checkpoint and returns its event:
     called every cfg.checkpoint_every steps, on pause (a paused run is safe on disk) and at the end.
+    `snapshot(step, loss)` looks inside the model (snapshots.py) and returns what it saw:
+    called before the first step of a new run and every `snapshot_every` steps.
     """
     step, seconds, reason = record["step"], record["seconds"], "finished"
     flops_per_token = 6 * record["parameters"]
     h = record["history"]
     on_pause = (lambda: save("paused")) if save is not None else None
+    if snapshot is not None and step == 0:
+        yield "snapshot", snapshot(0, None)  # the untrained model: what the circuits grow from
     while step < cfg.steps:
         if (yield from wait_while_paused(step, should_pause, should_stop, on_pause)):
             reason = "stopped"
@@ -248,6 +254,8 @@ def train_loop(
             s = {"step": step, **sample()}
             h["samples"].append(s)
             yield "sample", s
+        if snapshot is not None and due(step, snapshot_every, cfg.steps):
+            yield "snapshot", snapshot(step, loss)
         if save is not None and due(step, cfg.checkpoint_every, cfg.steps) and step < cfg.steps:
             yield save("running")
     record["status"] = reason

@@ -54,7 +54,7 @@ from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 from prediction_machine.model.transformer import Transformer
-from prediction_machine.training.curriculum import bpe, distributed
+from prediction_machine.training.curriculum import bpe, distributed, snapshots
 from prediction_machine.training.curriculum.checkpoint import clean_run, load_resume, save_run
 from prediction_machine.training.curriculum.corpus import Corpus, encode_corpus, shakespeare, user_text
 from prediction_machine.training.curriculum.loop import (
@@ -305,8 +305,11 @@ def pretrain(
             save_run(folder, model, tok, opt, record, {"recipe": cfg.to_dict()})
         return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
 
+    # snapshots of the inside at a fixed cadence (snapshots.py), kept in the run folder
+    recorder = snapshots.Recorder(folder if d.main else None, model, tok, train_ids, cfg.steps,
+                                  resumed_at=record["step"])
     events = train_loop(cfg, model, opt, record, step_fn, evaluate, sample if d.main else None, save,
-                        should_stop, should_pause)
+                        should_stop, should_pause, recorder.take if d.main else None, recorder.every)
     if d.main:
         yield from events
         yield "done", done_event(record, folder)
