@@ -24,6 +24,7 @@ from prediction_machine.web.routes import (
     alignment,
     attention,
     backprop,
+    classroom,
     curriculum,
     experiments,
     inference,
@@ -69,6 +70,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     validation.install(app)  # error answers in the OpenAPI schema; crashes answered as JSON
     for module in (inference, attention, backprop, curriculum, alignment, sequences, experiments, what_if):
         app.include_router(module.router)
+    app.include_router(classroom.router)  # the class together: answers 404 unless serve has a token
+    app.include_router(classroom.page_router)
 
     @app.get("/api/health", tags=["server"], summary="Liveness and load")
     async def health() -> dict:  # async: answers even when every worker thread is busy
