@@ -46,7 +46,7 @@ def check_stages(lms: list[LanguageModel], names: list[str], question: str, laye
 
 @torch.no_grad()
 def compare_stages(lms: list[LanguageModel], names: list[str], question: str, layer: int = 0,
-                   head: int = 0) -> dict:
+                   head: int = 0, answer_tokens: int = ANSWER_TOKENS) -> dict:
     """Each stage's reading of one question, and the weight change from each stage to the next."""
     check_stages(lms, names, question, layer, head)
     tok = lms[0].tokenizer
@@ -60,7 +60,7 @@ def compare_stages(lms: list[LanguageModel], names: list[str], question: str, la
         top = int(p.argmax())
         stages.append({
             "name": name,
-            "answer": ft.answer(lm.model, tok, question, ANSWER_TOKENS),
+            "answer": ft.answer(lm.model, tok, question, answer_tokens),
             "answer_token_prob": p[answer_id].item(),
             "top": {"token": tok.token(top).to_dict(), "prob": p[top].item()},
             "lens": token_path(lens, answer_id).probs,  # L numbers: the answer token after each layer
