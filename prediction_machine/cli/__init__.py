@@ -18,6 +18,7 @@ from prediction_machine.cli import (
     experiments,
     inference,
     inside,
+    makes_up,
     sequences,
     what_if,
 )
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.register(sub)
     what_if.register(sub)
     inside.register(sub)
+    makes_up.register(sub)
     return p
 
 
