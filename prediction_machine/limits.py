@@ -14,3 +14,5 @@ EXPERIMENT_NEW_TOKENS = 16  # how many tokens branch, lens and steer generate wh
 MAX_EXPERIMENT_NEW_TOKENS = 64  # their most: branch and steer generate twice, the lens reads every layer
 MAX_STEER_TEXTS = 8  # a steering direction's positive texts, and its negative ones, at most
 MAX_STEER_STRENGTH = 100.0  # steer's strength is at most this far from 0, either way
+MAX_RECORDING_BYTES = 512 * 1024  # one recorded session (`record`, GET /api/recordings): a replay is small
+MAX_RECORDINGS = 50  # GET /api/recordings lists at most this many (the newest saved ones first)

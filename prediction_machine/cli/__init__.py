@@ -19,6 +19,7 @@ from prediction_machine.cli import (
     inference,
     inside,
     makes_up,
+    record,
     sequences,
     what_if,
 )
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     what_if.register(sub)
     inside.register(sub)
     makes_up.register(sub)
+    record.register(sub)
     return p
 
 

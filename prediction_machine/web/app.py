@@ -28,6 +28,7 @@ from prediction_machine.web.routes import (
     curriculum,
     experiments,
     inference,
+    recordings,
     inside,
     makes_up,
     sequences,
@@ -72,6 +73,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     validation.install(app)  # error answers in the OpenAPI schema; crashes answered as JSON
     for module in (inference, attention, backprop, curriculum, alignment, sequences, experiments, what_if):
         app.include_router(module.router)
+    app.include_router(recordings.router)  # recorded sessions: replayed when the server cannot keep up
     app.include_router(inside.router)  # what fine-tuning changed inside; where a text was learned
     app.include_router(makes_up.router)  # why it makes things up: calibration, context, temperature
     app.include_router(classroom.router)  # the class together: answers 404 unless serve has a token
