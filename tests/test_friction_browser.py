@@ -73,3 +73,36 @@ def test_start_pretraining_keeps_the_focus(page, stub_url):
     assert page.evaluate(FOCUSED) == "start-pretrain"
     wait_until(lambda: page.get_attribute(start, "aria-disabled") == "false", timeout=120, what="the run")
     assert page.evaluate(FOCUSED) == "start-pretrain"
+
+
+def settled(page, quiet: float = 1.0) -> None:
+    """Wait until the page has kept its height for `quiet` seconds."""
+    heights = []
+
+    def still():
+        heights.append(page.evaluate("document.body.scrollHeight"))
+        page.wait_for_timeout(250)
+        return len(heights) > quiet * 4 and len(set(heights[-int(quiet * 4):])) == 1
+
+    wait_until(still, timeout=60, what="the page to stop growing")
+
+
+JARGON = ["NLL", "nats", "FLOPs", "SFT", "KL", "reward", "margin", "L2", "batch size", "PCA",
+          "cosine similarity", "grouped-query attention", "byte token", "U+00A0 marker", "space marker"]
+
+
+def test_the_glossary_is_in_the_top_navigation_and_explains_the_training_jargon(page, stub_url):
+    page.goto(stub_url + "/")
+    page.wait_for_selector("#glossary [data-mount][data-ready='1']")
+    settled(page)  # figures above it grow as they load; a link followed then lands short of it
+    page.click(".masthead nav a[href='#glossary']")
+    wait_until(lambda: page.evaluate("location.hash") == "#glossary")
+    # the link brings the glossary into view (the page may scroll smoothly)
+    wait_until(lambda: 0 <= page.locator("#glossary-title").bounding_box()["y"] < 400, timeout=10,
+               what="the glossary in view")
+    listed = dict(zip(page.locator("#glossary-list dt").all_inner_texts(),
+                      page.locator("#glossary-list dd").all_inner_texts(), strict=True))
+    missing = [word for word in JARGON if not listed.get(word, "").endswith(".")]
+    assert not missing, missing
+    assert "<0x80>" in listed["byte token"] and "⟨U+00A0⟩" in listed["U+00A0 marker"]
+    assert "␣" in listed["space marker"]
