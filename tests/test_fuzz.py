@@ -88,10 +88,17 @@ SEMANTIC_422 = (
     "step: ",
     "positive[",
     "negative[",
+    # where did it learn that: a model whose training text is not here (SmolLM2), or a run gone since;
+    # the stages compared: models not trained one from another
+    "model: ",
+    "after: ",
+    "before: ",
+    "stages: ",
 )
 # Positive cases keep their shape, but long computations are cut short to bound the run time:
 # the code paths are the same at 4 tokens as at 512 (test_reliability covers the long ones).
-CAPS = {"max_new_tokens": 4, "new_tokens": 4, "frames": 3, "steps": 5, "steps_per_frame": 3, "n_points": 40}
+CAPS = {"max_new_tokens": 4, "new_tokens": 4, "frames": 3, "steps": 5, "steps_per_frame": 3, "n_points": 40,
+        "answer_tokens": 2}
 
 
 def capped(case):
