@@ -156,3 +156,26 @@ def test_the_split_layout_reads_the_models_own_weights_and_copies_none():
     for m, weight in ((decoder.layers[0].qkv, attn.k.weight), (decoder.layers[0].gate_up, mlp.up.weight)):
         # one buffer: the stack the split layout reads is the storage the textbook module multiplies
         assert m.stored["split"].untyped_storage().data_ptr() == weight.untyped_storage().data_ptr()
+
+
+def test_the_loader_reads_each_stack_into_one_buffer_and_the_decoder_copies_none(lm, tmp_path):
+    """q/k/v and gate/up are read straight into one buffer each (model/stacks.py): the fused decoder's
+    stacks are that buffer, so no weight is held twice, and every value is the file's."""
+    from safetensors.torch import save_file
+
+    from prediction_machine.model import stacks
+
+    block = lm.model.blocks[0]
+    layer = fastpath.FusedDecoder(lm.model).layers[0]
+    for m, first in ((layer.qkv, block.attn.q.weight), (layer.gate_up, block.mlp.gate.weight)):
+        assert m.stack.data_ptr() == first.data_ptr() and not m.stored  # the loader's buffer, as it is
+    model = tiny_model(12)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, tmp_path / "w.safetensors")
+    read = stacks.read_stacked(tmp_path / "w.safetensors")
+    assert read.keys() == state.keys() and all(torch.equal(read[k], state[k]) for k in state)
+    q, v = read["blocks.1.attn.q.weight"], read["blocks.1.attn.v.weight"]
+    assert q.untyped_storage().data_ptr() == v.untyped_storage().data_ptr()  # one buffer per stack
+    stacked = stacks.stack(state)
+    assert fastpath.one_buffer([stacked[f"blocks.1.mlp.{p}.weight"] for p in ("gate", "up")]) is not None
+    assert fastpath.one_buffer([state["blocks.1.mlp.gate.weight"], state["blocks.1.mlp.up.weight"]]) is None

