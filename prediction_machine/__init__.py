@@ -46,6 +46,7 @@ _EXPORTS = {
     "generation_lens": "experiments.generation_lens",
     "steer": "experiments.steering",
     "steering_direction": "experiments.steering",
+    "run_snapshots": "training.curriculum.snapshots",
     "calibration": "inference.calibration",
 }
 

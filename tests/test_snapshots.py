@@ -7,13 +7,18 @@ width 64, 20 steps), resumed once, on one thread.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
+from conftest import make_app
+from hostile_model import LiveServer
 
-from prediction_machine.training.curriculum import induction, pretrain, snapshots
+from prediction_machine.training.curriculum import induction, pretrain, runs, snapshots
 
 MICRO = pretrain.TrainConfig(
     layers=2, width=64, vocab_size=300, bpe_chars=40_000, corpus_chars=60_000, steps=20, batch_size=8,
@@ -22,6 +27,17 @@ MICRO = pretrain.TrainConfig(
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+TOKEN = "snapshots-token-7c1d"
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    """Runs of this module live under a tmp folder (PREDICTION_MACHINE_RUNS), put back afterwards."""
+    root = tmp_path_factory.mktemp("runs")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PREDICTION_MACHINE_RUNS", str(root))
+    yield root
+    patch.undo()
 
 
 def perfect_copy(n: int) -> torch.Tensor:
@@ -72,8 +88,8 @@ def test_formation_is_the_first_snapshot_over_the_threshold():
     assert induction.formation(snaps, threshold=0.95) is None
 
 
-def test_a_run_keeps_its_snapshots_and_a_resumed_run_continues_them(tmp_path):
-    folder = tmp_path / "run"
+def test_a_run_keeps_its_snapshots_and_a_resumed_run_continues_them(runs_root):
+    folder = runs_root / "pretrain-micro"
     evs = list(pretrain.pretrain(replace(MICRO, steps=10), folder))
     shots = [d for n, d in evs if n == "snapshot"]
     assert [s["step"] for s in shots] == list(range(11))  # 10 steps: every step, and step 0
@@ -104,3 +120,56 @@ def test_a_run_keeps_its_snapshots_and_a_resumed_run_continues_them(tmp_path):
 def test_every_is_the_stated_cadence():
     assert [snapshots.every(s) for s in (1200, 600, 300, 20)] == [30, 15, 7, 1]
     assert snapshots.read(Path("/nonexistent")) is None
+
+
+# ----------------------------------------------------------------------------- the ways in: API, CLI, route
+
+
+def test_python_api_and_cli_read_a_runs_snapshots(runs_root):
+    import prediction_machine as pm
+
+    doc = pm.run_snapshots("pretrain-micro")  # a run id, as the page names it
+    assert [s["step"] for s in doc["snapshots"]][-1] == 20
+    assert doc["curve"][-1][0] == 20 and len(doc["curve"]) == 20  # the run's loss history, every step
+    assert pm.run_snapshots(runs_root / "pretrain-micro")["formed"] == doc["formed"]
+    with pytest.raises(ValueError, match="holds no snapshots"):
+        pm.run_snapshots("no-such-run")
+
+    cli = [sys.executable, "-m", "prediction_machine", "snapshots"]
+    out = subprocess.run([*cli, str(runs_root / "pretrain-micro"), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["snapshots"][-1]["step"] == 20
+    out = subprocess.run([*cli, str(runs_root / "pretrain-micro")], capture_output=True, text=True)
+    assert out.returncode == 0 and "best induction" in out.stdout
+    assert "no head's induction score reached 0.4" in out.stdout.replace("\n", " ")
+    out = subprocess.run([*cli, "no-such-run"], capture_output=True, text=True)
+    assert out.returncode == 2 and "holds no snapshots" in out.stderr
+
+
+def test_thinning_and_the_loss_curve_are_bounded():
+    doc = {"snapshots": [{"step": s} for s in range(200)]}
+    kept = [s["step"] for s in snapshots.thinned(doc, 5)["snapshots"]]
+    assert kept == [0, 50, 100, 149, 199]  # evenly spaced, the first and the last kept
+    curve = snapshots.loss_curve(list(range(1, 1201)), [1.0] * 1200)
+    assert len(curve) <= snapshots.CURVE_POINTS and curve[0][0] == 1 and curve[-1][0] == 1200
+
+
+def test_route_answers_the_owner_and_the_teacher_and_404_for_another_student(runs_root, stub):
+    (runs_root / "pretrain-micro" / runs.OWNER_FILE).write_text("c:someone-else")
+    path = "/api/curriculum/snapshots/pretrain-micro"
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",))
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as c:
+        teacher = {"authorization": f"Bearer {TOKEN}"}
+        r = c.get(path, headers=teacher)
+        assert r.status_code == 200 and r.json()["snapshots"][-1]["step"] == 20
+        first = c.get("/", params={"token": TOKEN}, follow_redirects=False)
+        student = {"cookie": "; ".join(f"{k}={v}" for k, v in first.cookies.items())}
+        other = c.get(path, headers=student)
+        missing = c.get("/api/curriculum/snapshots/pretrain-none", headers=student)
+        assert other.status_code == missing.status_code == 404
+        assert other.json()["error"] == missing.json()["error"].replace("pretrain-none", "pretrain-micro")
+        shipped = c.get("/api/curriculum/snapshots", headers=student).json()["shipped"]
+        assert shipped == snapshots.shipped_names()
+        for name in shipped:  # the shipped records are everyone's
+            assert c.get(f"/api/curriculum/snapshots/{name}", headers=student).status_code == 200
+        assert c.get("/api/curriculum/snapshots/..%2Fetc", headers=teacher).status_code in (404, 422)

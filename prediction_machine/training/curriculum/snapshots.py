@@ -42,6 +42,7 @@ LENS_TOP = 3  # tokens shown per layer at the last position
 DIGITS = 3  # attention weights and scores are kept to 3 decimals: the page cannot show more
 FILE = "snapshots.json"
 MAX_SHOWN = 81  # the most snapshots one answer holds: a run extended many times is thinned evenly to this
+CURVE_POINTS = 300  # the loss curve drawn above the scrubber: at most this many [step, loss] points
 
 
 def every(steps: int) -> int:
@@ -185,11 +186,34 @@ def thinned(doc: dict, most: int = MAX_SHOWN) -> dict:
     return {**doc, "snapshots": [snaps[i] for i in keep]}
 
 
+def loss_curve(steps: list[int], losses: list[float], most: int = CURVE_POINTS) -> list[list[float]]:
+    """A run's loss history as at most `most` [step, loss] points, evenly spaced, the last one kept.
+
+    Example: steps 1..1200, most 300 -> steps 1, 5, 9, ..., 1197 and 1200.
+    """
+    every_n = max(1, -(-len(steps) // most))  # ceiling division
+    keep = list(range(0, len(steps), every_n))
+    if steps and keep[-1] != len(steps) - 1:
+        keep[-1] = len(steps) - 1
+    return [[steps[i], losses[i]] for i in keep]
+
+
+def of_folder(folder: Path) -> dict | None:
+    """A run folder's snapshots (thinned) with its loss curve from run.json; None when it took none."""
+    from prediction_machine.training.curriculum.runs import read_run
+
+    doc = read(folder)
+    if doc is None:
+        return None
+    history = (read_run(folder) or {}).get("history") or {}
+    return {**thinned(doc), "curve": loss_curve(history.get("step", []), history.get("loss", []))}
+
+
 def run_snapshots(run: str | Path) -> dict:
     """A run's snapshots: a shipped record's name, a run id (under runs_dir()) or a run folder.
 
-    Returns snapshots.json's content (see `document`), thinned to MAX_SHOWN; a ValueError names
-    what was looked for when there are none.
+    Returns snapshots.json's content (see `document`), thinned to MAX_SHOWN, with the run's loss
+    curve; a ValueError names what was looked for when there are none.
     """
     from prediction_machine.training.curriculum.runs import RUN_ID, runs_dir
 
@@ -199,8 +223,8 @@ def run_snapshots(run: str | Path) -> dict:
     folder = Path(run)
     if not folder.is_dir() and re.match(RUN_ID, name):
         folder = runs_dir() / name
-    doc = read(folder)
+    doc = of_folder(folder)
     if doc is None:
         raise ValueError(f"{name!r} holds no snapshots: only pre-training runs take them; "
                          f"the shipped records are {', '.join(shipped_names()) or 'none'}")
-    return thinned(doc)
+    return doc

@@ -7,6 +7,7 @@ const link = sharedState("curriculum") || {};
 const CHECKS = {
   steps: /^\d{1,5}$/, vocab: /^\d{3,4}$/, ft_steps: /^\d{1,4}$/,
   ft_base: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/, // a run id, as the server checks it
+  circ_step: /^\d{1,3}$/, circ_head: /^L\d+H\d+$/, // the circuits panel: the scrubbed snapshot, the picked head
 };
 
 // The link's value for `key` when it is well-formed (and one of `options`, if given), else `fallback`.
@@ -24,5 +25,7 @@ export function shareCurriculum() {
   shareState("curriculum", {
     steps: value("cur-steps"), tokenizer: value("cur-tokenizer"), vocab: value("cur-vocab"),
     ft_base: value("cur-ft-base"), ft_steps: value("cur-ft-steps"), question: value("cur-question"),
+    circ_record: value("cur-circ-record") === "live" ? "" : value("cur-circ-record"),
+    circ_step: value("cur-circ-step"), circ_head: document.getElementById("cur-circ")?.dataset.head,
   });
 }

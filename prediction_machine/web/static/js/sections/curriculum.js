@@ -8,6 +8,7 @@ import { clear, codeLink, el, errorBox, setBusy, svg, tokenChip, visibleProse, v
   from "../lib/dom.js";
 import { costPanel, scalePanel } from "../figures/curriculum-cost.js";
 import { linkValue, shareCurriculum } from "./curriculum-share.js";
+import { circuitsPanel } from "./curriculum-circuits.js";
 import { words } from "../lib/words.js";
 
 const say = words("curriculum");
@@ -91,6 +92,9 @@ function pretrainPanel(shared) {
       },
       done: (d) => { shared.pretrainDone = d; shared.refreshCost(); },
       end: () => { setBusy(start, false); shared.refreshRuns(); },
+      start: () => shared.circuits?.live.reset(), // the circuits panel follows the run's snapshots
+      step: (d) => shared.circuits?.live.step(d),
+      snapshot: (d) => shared.circuits?.live.snapshot(d),
     });
   }
 
@@ -329,6 +333,7 @@ export function mount(root) {
   const shared = { refreshCost: () => {}, setTunedOptions: () => {}, setResumeOptions: () => {},
     setBaseOptions: () => {}, compareReady: () => {}, baseOf: {} };
   const pre = pretrainPanel(shared);
+  shared.circuits = circuitsPanel();
   const fine = finetunePanel(shared);
   const cmp = comparePanel(shared);
   const cost = costPanel(shared);
@@ -350,7 +355,7 @@ export function mount(root) {
     }
   };
   get(`${API}/finetune/data`).then((d) => { shared.ftCount = d.count; }).catch(() => {});
-  root.append(pre.node, fine.node, cmp.node, cost, scalePanel(), loraPanel());
+  root.append(pre.node, shared.circuits.node, fine.node, cmp.node, cost, scalePanel(), loraPanel());
   shared.refreshRuns();
   // A job that was running when the page was reloaded: follow it again.
   get(`${API}/jobs`).then(({ jobs }) => {
