@@ -24,13 +24,14 @@ from prediction_machine.web.routes import (
     alignment,
     attention,
     backprop,
+    circuits,
     classroom,
     curriculum,
     experiments,
     inference,
-    recordings,
     inside,
     makes_up,
+    recordings,
     sequences,
     what_if,
 )
@@ -73,8 +74,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     validation.install(app)  # error answers in the OpenAPI schema; crashes answered as JSON
     for module in (inference, attention, backprop, curriculum, alignment, sequences, experiments, what_if):
         app.include_router(module.router)
-    app.include_router(recordings.router)  # recorded sessions: replayed when the server cannot keep up
     app.include_router(inside.router)  # what fine-tuning changed inside; where a text was learned
+    app.include_router(circuits.router)  # snapshots of pre-training runs: circuits forming
+    app.include_router(recordings.router)  # recorded sessions: replayed when the server cannot keep up
     app.include_router(makes_up.router)  # why it makes things up: calibration, context, temperature
     app.include_router(classroom.router)  # the class together: answers 404 unless serve has a token
     app.include_router(classroom.page_router)
