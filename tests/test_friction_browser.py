@@ -106,3 +106,44 @@ def test_the_glossary_is_in_the_top_navigation_and_explains_the_training_jargon(
     assert not missing, missing
     assert "<0x80>" in listed["byte token"] and "⟨U+00A0⟩" in listed["U+00A0 marker"]
     assert "␣" in listed["space marker"]
+
+
+def generate(page, url: str, seed: str | None) -> list[int]:
+    """Open `url`, optionally type a seed (None leaves the box as it is, "" clears it), and generate 6."""
+    page.goto(url)
+    page.wait_for_selector("#prompt-tokens .token")
+    if seed is not None:
+        page.fill("#seed", seed)
+    page.fill("#max-tokens", "6")
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
+    return chips(page)
+
+
+def replay(page, link: str) -> list[int]:
+    page.goto("about:blank")
+    page.goto(link)
+    page.wait_for_selector("#inference .figure[data-shared='1']", timeout=60_000)
+    return chips(page)
+
+
+def test_a_shared_link_always_carries_its_seed_and_replays_its_tokens(page, stub_url):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stub_url)
+    for seed in ("7", ""):  # a seed the learner typed, and none (the page draws one and shows it)
+        ids = generate(page, stub_url + "/", seed)
+        assert len(ids) == 6 and float(page.input_value("#slider-temperature")) > 0  # sampled, not greedy
+        drawn = page.input_value("#seed")
+        assert drawn.isdigit() and (seed == "" or drawn == seed), drawn
+        page.click("#inference [data-copy-link]")
+        wait_until(lambda: "copied" in page.inner_text("#inference .copy-status"), timeout=10)
+        link = page.evaluate("navigator.clipboard.readText()")
+        assert link == page.evaluate("location.href") and f"seed={drawn}&" in link, link
+        assert replay(page, link) == ids, f"the link {link} did not replay its tokens"
+
+    # An old link without a seed does not silently replay seed 42: the page draws one and writes it.
+    bare = link.replace(f"seed={drawn}&", "")
+    first = replay(page, bare)
+    wait_until(lambda: "seed=" in page.evaluate("location.href"), timeout=10)
+    again = page.input_value("#seed")
+    assert f"seed={again}&" in page.evaluate("location.href")
+    assert replay(page, page.evaluate("location.href")) == first

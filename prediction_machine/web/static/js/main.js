@@ -4,7 +4,7 @@
 // figure, and, when the page was opened from a shared link, a scroll to the shared section.
 import { errorBox } from "./lib/dom.js";
 import { watchFigures } from "./lib/export.js";
-import { scrollToSharedSection } from "./lib/share.js";
+import { copyLinkButton, scrollToSharedSection } from "./lib/share.js";
 import { addGuide } from "./lib/tour.js";
 import { words } from "./lib/words.js";
 
@@ -13,7 +13,10 @@ const say = words("page");
 const sections = [...document.querySelectorAll("[data-module]")];
 const mounts = sections.map((section) => section.querySelector("[data-mount]"));
 
-for (const section of document.querySelectorAll("main > section[id]")) addGuide(section);
+for (const section of document.querySelectorAll("main > section[id]")) {
+  addGuide(section);
+  section.querySelector(".section-guide")?.append(copyLinkButton(section.id));
+}
 
 const mounted = sections.map((section, i) =>
   import(`./sections/${section.dataset.module}.js`)

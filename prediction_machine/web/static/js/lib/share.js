@@ -2,6 +2,11 @@
 // The fragment names one section and its settings: #attention?layer=13&head=8&sentence=...
 // Each section reads its state once when it mounts (sharedState) and writes it whenever the
 // learner changes something (shareState). Values are strings; each section parses its own.
+// Each section's guide bar has a "Copy link" button (copyLinkButton) that puts that address on the clipboard.
+import { el } from "./dom.js";
+import { words } from "./words.js";
+
+const say = words("page");
 
 function parseFragment() {
   const raw = decodeURIComponent(location.hash.slice(1).split("?")[0] || "");
@@ -32,4 +37,23 @@ export function scrollToSharedSection() {
   const { section, params } = parseFragment();
   if (![...params.keys()].length) return;
   document.getElementById(section)?.scrollIntoView();
+}
+
+// "Copy link": the address of this section's view, the state it wrote, or the section alone when the
+// address bar holds another section's view. Where the clipboard is refused, the link is shown to copy.
+export function copyLinkButton(section) {
+  const status = el("span", { class: "copy-status", role: "status" });
+  const button = el("button", { type: "button", class: "copy-link", "data-copy-link": section,
+    text: say("copy_link") });
+  button.addEventListener("click", async () => {
+    const url = parseFragment().section === section ? location.href
+      : `${location.href.split("#")[0]}#${section}`;
+    try {
+      await navigator.clipboard.writeText(url);
+      status.textContent = say("link_copied");
+    } catch {
+      status.textContent = say("copy_this_link", { url });
+    }
+  });
+  return el("span", { class: "copy-link-box" }, button, status);
 }

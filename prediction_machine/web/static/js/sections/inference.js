@@ -134,6 +134,8 @@ export function mount(root) {
   // every step draws the random number an uninterrupted Generate would draw.
   async function run(maxNew) {
     clearError();
+    // A run without a seed draws one here and shows it, so the link it leaves replays the same tokens.
+    if (c.seedValue() === null) c.seed.value = String(Math.floor(Math.random() * 2 ** 31));
     setRunning(true);
     clear(view.nextDraw);
     state.controller = new AbortController();
@@ -215,7 +217,7 @@ export function mount(root) {
     if (shared.prompt) c.prompt.value = shared.prompt;
     c.chat.checked = shared.chat !== "0";
     if (shared.max) c.maxTokens.value = shared.max;
-    if (shared.seed !== undefined) c.seed.value = shared.seed;
+    c.seed.value = shared.seed ?? ""; // a link without a seed draws a new one, and says which (never 42)
     for (const [key, name] of [["t", "temperature"], ["k", "top_k"], ["p", "top_p"], ["m", "min_p"]]) {
       if (shared[key] !== undefined
         && Number.isFinite(Number(shared[key]))) c.sliders[name].set(Number(shared[key]));
