@@ -18,6 +18,8 @@ WEB_IMPORTS_ALLOWED = {
     ("prediction_machine.notebook.answers", "prediction_machine.web.routes.attention"),
     ("prediction_machine.notebook.answers", "prediction_machine.web.routes.experiments"),
     ("prediction_machine.notebook.answers", "prediction_machine.web.routes.inference"),
+    # A recorded generation holds the server's own events: `record` renders its steps with the route's code.
+    ("prediction_machine.cli.record", "prediction_machine.web.routes.inference"),
     ("prediction_machine.notebook.answers", "prediction_machine.web.settings"),
 }  # serve binds first
 

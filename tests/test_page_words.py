@@ -32,7 +32,7 @@ MODEL_INPUTS = {
     "The animal didn't cross the street because it was too tired.",
 }
 # Keys read as whole lists or tables (lib/tour.js, lib/glossary.js) rather than through say("key").
-READ_WHOLE = {"tour", "tour_skip", "terms"}
+READ_WHOLE = {"tour", "tour_skip", "terms", "questions"}
 PROSE = re.compile(r"[A-Za-z][a-z’']*(?: [A-Za-z][a-z’']*){2,}")
 
 

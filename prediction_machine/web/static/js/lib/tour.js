@@ -10,6 +10,7 @@
 // that named element's text at the moment the stop opens ("Top row now: {text}."). `tour_skip` adds
 // more names to the "Skip to" list. A stop whose control has not appeared yet still opens and says so.
 import { el } from "./dom.js";
+import { addQuestions } from "./questions.js";
 import { catalog, fill, words } from "./words.js";
 
 const say = words("page");
@@ -74,9 +75,14 @@ export function addGuide(section) {
   label();
   button.addEventListener("click", () => {
     const seen = load(id);
-    start(section, stops, seen.done ? 0 : seen.stop || 0, () => { label(); button.focus(); });
+    // A finished tour ends at the section's questions (questions.js), where it has some.
+    start(section, stops, seen.done ? 0 : seen.stop || 0, (done) => {
+      label();
+      if (done && questions) questions.open(); else button.focus();
+    });
   });
   if (heading) heading.after(bar); else section.prepend(bar);
+  const questions = addQuestions(section);
 }
 
 let active = null; // the open tour, if any: only one at a time
@@ -157,7 +163,7 @@ function start(section, stops, first, onEnd) {
     removeEventListener("resize", replace);
     active = null;
     save(id, done ? { done: true } : { done: true, skipped: index });
-    onEnd();
+    onEnd(done);
   }
 
   // Escape ends the tour from anywhere; Tab past the highlighted control comes back to the panel.

@@ -22,7 +22,7 @@ const narrow = window.matchMedia("(max-width: 600px)");
 export function mount(root) {
   clear(root);
   root.classList.add("att");
-  const s = {
+  const s = root.live = { // root.live: what the tour's questions check against (lib/question-checks.js)
     root, data: null, paged: false, layerData: new Map(), view: "word", layer: AVG, head: AVG, query: null,
     text: null, examples: null, prominent: [], loading: 0,
   };

@@ -19,6 +19,7 @@ const say = words("inference");
 export function mount(root) {
   clear(root);
   const state = newState();
+  root.live = state; // the tour's questions check answers against the run shown (lib/question-checks.js)
   const touch = () => { state.touched = true; };
   const c = buildControls({
     onSettings: () => { touch(); schedulePreview(); },

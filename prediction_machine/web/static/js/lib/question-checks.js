@@ -1,0 +1,104 @@
+// The checks behind the tour's questions (questions.js): each one reads what this learner's page shows
+// now and says whether an answer agrees with it. There is no answer key: the same question has another
+// right answer on another page (another prompt, seed, sentence or run).
+//
+// check(root, answer) -> null when the figure has nothing to check against yet, else
+// { ok, shown }: `shown` holds the values the feedback sentence names ({token}, {p}, ...).
+// `root` is the section's figure; the inference walkthrough and the attention explorer leave their live
+// state on it as root.live, the training view its loss curve's numbers on the chart (data-first/last).
+import * as format from "./format.js";
+import { words } from "./words.js";
+
+const say = words("questions");
+
+// A token or word as a learner would type it: no surrounding or visible-space marks, any case.
+export const plain = (text) => String(text ?? "").replace(/[␣·]/g, " ").trim().toLowerCase();
+
+// ---------------------------------------------------------------- the inference walkthrough
+function step3(root) {
+  const step = root.live?.steps?.[2];
+  if (!step?.prediction?.rows?.length) return null;
+  const top = step.prediction.rows.reduce((a, b) => (b.model_prob > a.model_prob ? b : a));
+  return { step, top };
+}
+
+function topToken(root, answer) {
+  const found = step3(root);
+  if (!found) return null;
+  const { top } = found;
+  return { ok: plain(answer) === plain(top.token.text) && plain(answer) !== "",
+    shown: { token: top.token.text, p: format.percent(top.model_prob, 1) } };
+}
+
+function drewTop(root, answer) {
+  const found = step3(root);
+  if (!found) return null;
+  const same = found.step.id === found.top.id;
+  const shown = { drawn: found.step.token.text, token: found.top.token.text,
+    why: say(same ? "why_top" : "why_other") };
+  return { ok: (answer === "yes") === same, shown };
+}
+
+// ---------------------------------------------------------------- the attention explorer
+function looksMost(root, answer) {
+  const chips = [...root.querySelectorAll(".att-item")];
+  const query = chips.find((chip) => chip.classList.contains("query"));
+  if (!query) return null;
+  const seen = chips.filter((chip) => !chip.classList.contains("future"));
+  const best = Math.max(...seen.map((chip) => Number(chip.dataset.weight)));
+  const tops = seen.filter((chip) => Number(chip.dataset.weight) >= best - 1e-9); // a tie: either counts
+  const label = (chip) => chip.querySelector(".att-text").textContent;
+  return { ok: tops.some((chip) => plain(label(chip)) === plain(answer)),
+    shown: { query: label(query), word: label(tops[0]), p: format.percent(best, 1) } };
+}
+
+export const PREVIOUS_SHARE = 0.4; // the question states it: 40% of each token's weight, on average
+
+// The share of its weight each token gives the token just before it, averaged over the sentence.
+export function previousShare(map) {
+  const rows = map.slice(1).map((row, i) => row[i]); // row q+1's weight on token q
+  return rows.reduce((a, b) => a + b, 0) / rows.length;
+}
+
+function previousHead(root, answer) {
+  const s = root.live;
+  if (!s?.data || s.data.tokens.length < 2) return null;
+  const { layer, head } = answer;
+  if (!(layer >= 0 && layer < s.data.n_layers && head >= 0 && head < s.data.n_heads)) {
+    return { ok: false, shown: { layer, head, p: "" } };
+  }
+  const entry = s.layerData.get(layer);
+  if (!entry) return null; // a long sentence loads one layer at a time
+  const map = entry.data.attention.maps[entry.index][entry.data.heads.indexOf(head)];
+  const share = previousShare(map);
+  return { ok: share >= PREVIOUS_SHARE, shown: { layer, head, p: format.percent(share, 0) } };
+}
+
+// ---------------------------------------------------------------- the curriculum's training view
+function lossCurve(root) {
+  const chart = root.querySelector("[data-chart='pretrain-loss']");
+  if (!chart?.dataset.last) return null;
+  return { first: Number(chart.dataset.first), last: Number(chart.dataset.last) };
+}
+
+function lossDown(root, answer) {
+  const curve = lossCurve(root);
+  if (!curve) return null;
+  return { ok: (answer === "yes") === (curve.last < curve.first),
+    shown: { first: curve.first.toFixed(2), last: curve.last.toFixed(2) } };
+}
+
+function lastLoss(root, answer) {
+  const curve = lossCurve(root);
+  if (!curve) return null;
+  return { ok: Math.abs(answer - curve.last) <= 0.05 + 1e-9, shown: { last: curve.last.toFixed(2) } };
+}
+
+export const CHECKS = {
+  "inference.top_token": topToken,
+  "inference.drew_top": drewTop,
+  "attention.looks_most": looksMost,
+  "attention.previous_head": previousHead,
+  "curriculum.loss_down": lossDown,
+  "curriculum.last_loss": lastLoss,
+};
