@@ -9,7 +9,7 @@ import { heatmap } from "./experiment-heatmap.js";
 
 // curve: [[step, loss], ...]; step: the scrubbed step; formed: {step, loss} or null.
 // labels: {title, formed} words from the section's content file.
-export function lossCurve({ id, curve, step, formed, labels, width = 520, height = 150 }) {
+export function lossCurve({ id, curve, step, formed, labels, width = 480, height = 160 }) {
   const pad = { l: 40, r: 10, t: 22, b: 22 };
   const root = svg("svg", { id, class: "circ-curve", viewBox: `0 0 ${width} ${height}`, width, height,
     role: "img", "aria-label": labels.title });
@@ -27,8 +27,10 @@ export function lossCurve({ id, curve, step, formed, labels, width = 520, height
   }
   root.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b,
     stroke: css(LINE) }));
-  root.append(svg("text", { x: width - pad.r, y: height - 6, class: "xp-fig-label", "text-anchor": "end",
-    fill: css(MUTED), text: String(s1) }));
+  for (const [s, anchor] of [[s0, "start"], [s1, "end"]]) { // the first and last step, under the axis
+    root.append(svg("text", { x: x(s), y: height - 6, class: "xp-fig-label", "text-anchor": anchor,
+      fill: css(MUTED), text: String(s) }));
+  }
   const points = curve.map(([s, v]) => `${x(s).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
   root.append(svg("polyline", { points, fill: "none", stroke: css(OKABE_ITO.blue), "stroke-width": 1.5 }));
   if (formed) {
@@ -73,6 +75,6 @@ export function attentionPattern({ id, title, caption, rows, tokens, describe })
     id, title, caption, rows: T, cols: T, rowLabels: shown, colLabels: shown,
     colour: (q, k) => (k > q ? MASKED : mix(rows[q][k], OKABE_ITO.blue)),
     describe: (q, k) => (k > q ? "" : describe(q, k, rows[q][k])),
-    cell: { w: 20, h: 18 }, labelW: 40, colLabelH: 34,
+    cell: { w: 22, h: 18 }, labelW: 40, colLabelH: 34,
   }).root;
 }

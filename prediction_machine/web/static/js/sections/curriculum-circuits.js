@@ -120,6 +120,15 @@ export function circuitsPanel() {
       ? Number(linkValue("circ_step", "0")) : undefined); }
   }).catch((e) => error.append(errorBox(e.message)));
 
+  // ------------------------------------------------------------- the learner's own pre-training runs
+  function setRuns(runs) {
+    for (const r of runs.filter((r) => r.kind === "pretrain" && !r.shipped && r.status !== "running")) {
+      if (![...record.options].some((o) => o.value === r.id)) {
+        record.append(el("option", { value: r.id, text: say("circ_my_run", { id: r.id, step: r.step }) }));
+      }
+    }
+  }
+
   // ------------------------------------------------------------- a live run: its snapshot events
   const live = {
     reset() { state.live = null; },
@@ -145,6 +154,5 @@ export function circuitsPanel() {
     step(d) { if (state.live) state.live.curve.push([d.step, d.loss]); },
   };
   node.dataset.ready = "1";
-  return { node, live, value: () => ({ record: record.value === LIVE ? "" : record.value,
-    step: scrub.value, head: `L${state.head.layer}H${state.head.head}` }) };
+  return { node, live, setRuns };
 }

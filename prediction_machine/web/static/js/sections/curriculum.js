@@ -8,6 +8,7 @@ import { clear, codeLink, el, errorBox, setBusy, svg, tokenChip, visibleProse, v
   from "../lib/dom.js";
 import { costPanel, scalePanel } from "../figures/curriculum-cost.js";
 import { linkValue, shareCurriculum } from "./curriculum-share.js";
+import { replayRow } from "../lib/replay.js";
 import { circuitsPanel } from "./curriculum-circuits.js";
 import { words } from "../lib/words.js";
 
@@ -73,30 +74,42 @@ function pretrainPanel(shared) {
     }
   });
 
+  // What a run's events draw besides the training view: the first merges, the tokenizer's ratio and the
+  // circuits panel's snapshots. A live job and a recorded run (lib/replay.js) both come through here.
+  const drawing = {
+    merge: (m) => {
+      if (merges.children.length < 24) {
+        merges.append(el("li", {}, el("code", { text: visibleText(m.left) }), " + ", el("code",
+          { text: visibleText(m.right) }),
+          " → ", el("code", { class: "merged", text: visibleText(m.token) }), el("small",
+            { text: ` ×${format.int(m.count)}` })));
+      }
+    },
+    tokenizer: (t) => {
+      ratio.textContent = say("vocab_size_tokens_vocabulary", { vocab_size: t.vocab_size, merges: t.merges,
+        bytes_per_token: t.bytes_per_token.toFixed(2) }) +
+        say("per_token_against_character", { train_tokens: format.int(t.train_tokens) });
+    },
+    start: () => shared.circuits?.live.reset(), // the circuits panel follows the run's snapshots
+    step: (d) => shared.circuits?.live.step(d),
+    snapshot: (d) => shared.circuits?.live.snapshot(d),
+  };
+
   async function run(job) {
+    recorded.clear();
     setBusy(start, true); // the focus stays on the button (a disabled one drops it)
     clear(merges); ratio.textContent = "";
-    await view.follow(job, {
-      merge: (m) => {
-        if (merges.children.length < 24) {
-          merges.append(el("li", {}, el("code", { text: visibleText(m.left) }), " + ", el("code",
-            { text: visibleText(m.right) }),
-            " → ", el("code", { class: "merged", text: visibleText(m.token) }), el("small",
-              { text: ` ×${format.int(m.count)}` })));
-        }
-      },
-      tokenizer: (t) => {
-        ratio.textContent = say("vocab_size_tokens_vocabulary", { vocab_size: t.vocab_size, merges: t.merges,
-          bytes_per_token: t.bytes_per_token.toFixed(2) }) +
-          say("per_token_against_character", { train_tokens: format.int(t.train_tokens) });
-      },
+    await view.follow(job, { ...drawing,
       done: (d) => { shared.pretrainDone = d; shared.refreshCost(); },
       end: () => { setBusy(start, false); shared.refreshRuns(); },
-      start: () => shared.circuits?.live.reset(), // the circuits panel follows the run's snapshots
-      step: (d) => shared.circuits?.live.step(d),
-      snapshot: (d) => shared.circuits?.live.snapshot(d),
     });
   }
+
+  // A recorded pre-training run: no job and no checkpoint, only its events, and the row says "Recorded".
+  const recorded = replayRow("pretraining", (recording) => {
+    clear(error); clear(merges); ratio.textContent = "";
+    view.replay(recording.events, drawing);
+  });
 
   start.addEventListener("click", async () => {
     clear(error);
@@ -121,7 +134,7 @@ function pretrainPanel(shared) {
       { for: "cur-tokenizer", text: say("tokens") }), tokenizer,
       el("label", { for: "cur-vocab", text: say("vocabulary") }), vocab, el("label", { for: "cur-steps",
         text: say("steps") }), steps, start),
-    text, savedRow, error,
+    text, savedRow, recorded.node, error,
     el("div", { class: "bpe" }, el("h5", { text: say("first_merges_order_they") }), merges, ratio),
     view.node, codeLink("prediction_machine.training.curriculum.pretrain.pretrain"),
       codeLink("prediction_machine.training.curriculum.bpe.train"));
@@ -348,6 +361,7 @@ export function mount(root) {
       shared.setTunedOptions(runs);
       shared.setResumeOptions(runs);
       shared.setBaseOptions(runs);
+      shared.circuits.setRuns(runs);
       shared.refreshCost();
       if (first && shared.chatRun) shared.compareNow(); // the shipped pair, side by side, from the start
     } catch (e) {
