@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import tracemalloc
 
 import pytest
 from hostile_model import CHATML
@@ -112,6 +113,36 @@ def test_a_template_is_bounded_in_time_and_output(template):
     with pytest.raises(chat.TemplateError, match="chat template"):
         chat.render(template, [{"role": "user", "content": "hi"}])
     assert time.thread_time() - t0 < 2 * chat.RENDER_SECONDS
+
+
+@pytest.mark.parametrize("template", [
+    "{{ 'x'|center(10**9) }}",
+    "{{ 'x'.center(10**9) }}",
+    "{{ 'x'.ljust(999999999) }}",
+    "{{ 'a\nb'|indent(10**9) }}",
+    "{{ '{:999999999}'.format(1) }}",
+    "{{ '{:{}}'.format(1, 10**9) }}",
+    "{{ '%0999999999d'|format(1) }}",
+    "{{ '%*d' % (999999999, 1) }}",
+    "{% set s = 'x' * 1000 %}{{ s|replace('', s)|replace('', s) }}",
+    "{{ (range(100000)|list)|join('x' * 100000) }}",
+    "{{ 'x' * 100000 ~ ('x' * 999999) }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    "{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+    "{{ lipsum(n=100000) }}",
+    "{{ [1]|batch(10**9, 'x')|list }}",
+])
+def test_a_template_is_refused_before_it_allocates_a_huge_result(template):
+    """Width and count arguments are checked before the work is done, not after: the render's
+    peak memory stays far under what the call would allocate."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(chat.TemplateError, match="chat template"):
+            chat.render(template, [{"role": "user", "content": "hi"}])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * chat.RENDER_CHARS, f"{peak / 1e6:.0f} MB allocated"
 
 
 def test_an_ordinary_template_still_renders():

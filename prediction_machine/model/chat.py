@@ -12,7 +12,8 @@ The template itself ships with the model as a jinja2 string, and is rendered in 
 sandbox because it is code that came with a downloaded file. The sandbox stops it reaching
 Python's internals, but not from looping or writing for ever, so rendering is also bounded: at
 most RENDER_SECONDS of the template's own code (checked on each of its lines), at most
-RENDER_CHARS of text, and no `*`, `%` or `**` that would build something larger. Control tokens
+RENDER_CHARS of text, and no single step (a filter, a method, an operator) that would build
+something larger (template_sandbox.py measures each before it runs). Control tokens
 come only from the template: message text is tokenized as plain text, so a user who types
 "<|im_end|>" cannot end their own turn.
 """
@@ -24,35 +25,14 @@ import sys
 import time
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from prediction_machine.inference.tokenizer import Tokenizer
-from prediction_machine.model.weights import WeightsError
+from prediction_machine.model.template_sandbox import RENDER_CHARS, BoundedSandbox, TemplateError
+
+__all__ = ["RENDER_CHARS", "RENDER_SECONDS", "TemplateError", "chat_ids", "render"]
 
 RENDER_SECONDS = 0.5  # of this thread's CPU time; a real template renders in about a millisecond
-RENDER_CHARS = 1_000_000  # far beyond any conversation the limits allow
 _TEMPLATE_FILE = "<template>"  # the file name jinja2 gives the code it compiles from a string
-
-
-class TemplateError(WeightsError):
-    """A chat template that does not parse, or that renders past its bounds; the message is one line."""
-
-
-class _Bounded(ImmutableSandboxedEnvironment):
-    """The sandbox, with `*`, `%` and `**` refused where their result would be huge."""
-
-    intercepted_binops = frozenset(["*", "%", "**"])
-
-    def call_binop(self, context, operator, left, right):
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > RENDER_CHARS:
-                    raise TemplateError(f"the chat template repeats a text {n:,} times")
-        if operator == "%" and isinstance(left, str) and re.search(r"\d{5,}", left):
-            raise TemplateError("the chat template formats with a width of 10,000 or more")
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
-            raise TemplateError(f"the chat template raises a number to the power {right}")
-        return super().call_binop(context, operator, left, right)
 
 
 def _timer(deadline: float):
@@ -81,7 +61,7 @@ def render(template: str, messages: list[dict], add_generation_prompt: bool = Tr
     """
     if not isinstance(template, str):
         raise TemplateError(f"the chat template is a {type(template).__name__}, not text")
-    env = _Bounded(trim_blocks=True, lstrip_blocks=True)
+    env = BoundedSandbox(trim_blocks=True, lstrip_blocks=True)
     try:
         compiled = env.from_string(template)
     except jinja2.TemplateError as e:
