@@ -37,6 +37,9 @@ SOURCE_NAMES: tuple[str, ...] = (
     "prediction_machine.experiments.patching.patched_probs",
     "prediction_machine.experiments.attribution.attribute",
     "prediction_machine.experiments.steering.steer",
+    # why it makes things up
+    "prediction_machine.inference.makes_up.answer",
+    "prediction_machine.inference.calibration.calibration",
     # part 2, training: backpropagation
     "prediction_machine.training.backprop.neuron.neuron_step",
     "prediction_machine.training.backprop.engine.Value.backward",
