@@ -162,7 +162,17 @@ function showResults(node, probes) {
     el("details", { class: "token-details", open: i === 0 }, el("summary",
       { text: say("probability_token_preferred_answer") }),
       tokenTable(p.before, p.after)));
-  node.replaceChildren(el("h5", { text: say("before_after_prompts_rated") }), ...probes.map(card));
+  const changed = probes.filter((p) => !p.before.rated && p.before.greedy !== p.after.greedy);
+  node.replaceChildren(el("h5", { text: say("before_after_prompts_rated") }), ...probes.map(card),
+    generalisation(changed));
+}
+
+// A short run moves weights that every answer uses: name what happened to the answers nobody rated.
+function generalisation(changed) {
+  return el("p", { class: "note", id: "al-generalisation", "data-changed": String(changed.length) },
+    changed.length
+      ? say("unrated_changed", { prompt: changed.map((p) => `“${p.before.prompt}”`).join(", ") })
+      : say("unrated_same"));
 }
 
 // ----------------------------------------------------------------------------- safety
