@@ -31,6 +31,7 @@ export function drawLossChart(chart, history) {
   ctx.fillStyle = css(WHITE);
   ctx.fillRect(0, 0, W, H);
   const rows = history.filter((r) => r.train_loss !== null);
+  chart.toggleAttribute("data-empty", !rows.length); // nothing to save yet (lib/export.js)
   if (!rows.length) return;
   if (rows.length === 1) {
     ctx.fillStyle = css(MUTED);

@@ -66,7 +66,7 @@ export function mountNeuron(root) {
   const status = el("p", { class: "bp-status", "data-tour-stop": "neuron-status", role: "status",
     "aria-live": "polite" });
   const graph = svg("svg", { class: "bp-graph", "data-tour-stop": "neuron-graph", viewBox: "0 0 960 300",
-    role: "group", "aria-label": say("computation_graph_neuron") });
+    role: "group", "aria-label": say("computation_graph_neuron"), "data-empty": "" });
   narrow.addEventListener("change", () => draw());
   const updates = el("div", { class: "bp-updates", "aria-live": "polite" });
   const errors = el("div");
@@ -121,6 +121,7 @@ export function mountNeuron(root) {
   function draw() {
     clear(graph);
     clear(updates);
+    graph.toggleAttribute("data-empty", !data); // nothing to save yet (lib/export.js)
     if (!data) return;
     const layout = narrow.matches ? NARROW : WIDE;
     const LAYOUT = layout.at;

@@ -21,7 +21,7 @@ export function buildView(root, controls) {
   v.canvas = el("canvas", { id: "bp-boundary", "data-tour-stop": "bp-boundary", width: "360", height: "360",
     tabindex: "0", role: "img", "aria-label": say("decision_boundary_data_points") });
   v.chart = el("canvas", { id: "bp-loss", "data-tour-stop": "bp-loss", width: "360", height: "170",
-    role: "img",
+    "data-empty": "", role: "img",
     "aria-label": say("train_test_loss_over") });
   const stats = el("dl", { class: "bp-stats" });
   v.stats = {};

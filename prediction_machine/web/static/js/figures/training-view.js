@@ -25,6 +25,7 @@ export function lineChart(node, series, { xLabel = "step", yLabel = "loss", xMax
     "aria-label": say("y_by_x", { y: yLabel, x: xLabel }) });
   node.append(root);
   if (!all.length) {
+    root.setAttribute("data-empty", ""); // nothing to save yet (lib/export.js)
     root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty",
       text: say("waiting_first_step") }));
     return;
@@ -162,6 +163,12 @@ export function trainingView({ kind, stats }) {
     }
   }
 
+  // A recorded run (lib/replay.js): its events drawn as a live job's are, with no job to pause or stop.
+  function replay(events, handlers = {}) {
+    reset();
+    for (const [name, data] of events) onEvent(name, data, handlers);
+  }
+
   pause.addEventListener("click", async () => {
     if (!state.job) return;
     const action = pause.textContent === say("pause") ? "pause" : "resume";
@@ -182,5 +189,5 @@ export function trainingView({ kind, stats }) {
     el("div", { class: "charts" }, loss, lr), el("h5", { text: say("samples_fixed_prompt_newest") }),
       samples);
   draw();
-  return { node, follow, reset, state, status };
+  return { node, follow, reset, replay, state, status };
 }

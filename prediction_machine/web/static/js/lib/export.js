@@ -3,6 +3,7 @@
 // no code for this. The page's CSP allows data: images but not blob:, so every file is a data: URL.
 // An SVG is saved with its computed styles written into it (the page's CSS does not travel with
 // the file); its PNG is that SVG drawn onto a canvas at twice its size.
+// A figure with nothing drawn yet says so with a data-empty attribute; its buttons wait until it has.
 import { el } from "./dom.js";
 import { words } from "./words.js";
 
@@ -28,6 +29,25 @@ function nameOf(node) {
   return `${section}-${own}`.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60);
 }
 
+// The words a saved figure carries above it, so a slide needs no caption typed by hand: the heading of
+// the panel it sits in (an inference stage's heading names the step it shows) and the figure's own label.
+function titleOf(node) {
+  const panel = node.closest(".stage, .panel, details, section");
+  const heading = panel?.querySelector("h3, h4, h5, summary")?.textContent;
+  const label = node.getAttribute("aria-label");
+  return [heading?.replace(/\s+/g, " ").trim(), label].filter(Boolean).join(" — ");
+}
+
+// A figure's viewBox as [x, y, width, height], or its size on screen where it has none.
+function box(svgNode) {
+  const r = svgNode.getBoundingClientRect();
+  const v = (svgNode.getAttribute("viewBox") || "").split(/[\s,]+/).map(Number);
+  return v.length === 4 && v.every(Number.isFinite) ? v : [0, 0, Math.round(r.width), Math.round(r.height)];
+}
+
+const BAND = 28; // css pixels of title above a saved figure
+const TITLE_FONT = "system-ui, sans-serif";
+
 function download(url, filename) {
   const a = el("a", { href: url, download: filename, hidden: true });
   document.body.append(a);
@@ -35,7 +55,8 @@ function download(url, filename) {
   a.remove();
 }
 
-// A standalone copy of an SVG: sizes fixed, computed styles inlined, namespaces declared.
+// A standalone copy of an SVG: sizes fixed, computed styles inlined, namespaces declared, its title
+// written above it (as a <title> and as visible text), and a white background exactly the figure's size.
 export function svgMarkup(svgNode) {
   const r = svgNode.getBoundingClientRect();
   const copy = svgNode.cloneNode(true);
@@ -47,32 +68,67 @@ export function svgMarkup(svgNode) {
     to[i].style.cssText = inline; // CSSOM, which the CSP allows; it serializes as a style attribute
     to[i].removeAttribute("class");
   });
+  const [x, y, w, h] = box(svgNode);
+  const unit = h / Math.max(1, r.height); // viewBox units per css pixel
+  const band = BAND * unit;
   copy.setAttribute("xmlns", "http://www.w3.org/2000/svg");
   copy.setAttribute("width", String(Math.round(r.width)));
-  copy.setAttribute("height", String(Math.round(r.height)));
-  if (!copy.getAttribute("viewBox")) copy.setAttribute("viewBox",
-    `0 0 ${Math.round(r.width)} ${Math.round(r.height)}`);
-  const background = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-  Object.entries({ x: "-100000", y: "-100000", width: "200000", height: "200000", fill: "#ffffff" })
-    .forEach(([k, v]) => background.setAttribute(k, v));
-  copy.prepend(background); // slides are not always white; a saved figure should look as it did here
+  copy.setAttribute("height", String(Math.round(r.height + BAND)));
+  copy.setAttribute("viewBox", `${x} ${y - band} ${w} ${h + band}`);
+  const make = (tag, attrs, text = "") => {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    Object.entries(attrs).forEach(([k, v]) => node.setAttribute(k, String(v)));
+    node.textContent = text;
+    return node;
+  };
+  const title = titleOf(svgNode);
+  // A long title gets smaller letters rather than run past the figure (measured in the same font).
+  const measure = document.createElement("canvas").getContext("2d");
+  measure.font = `bold 14px ${TITLE_FONT}`;
+  const wide = measure.measureText(title).width * unit; // in viewBox units, at 14 px
+  const size = 14 * unit * Math.min(1, (0.95 * (w - 8 * unit)) / Math.max(wide, 1e-9));
+  // slides are not always white; a saved figure should look as it did here
+  copy.prepend(make("title", {}, title), make("rect", { x, y: y - band, width: w, height: h + band,
+    fill: "#ffffff" }), make("text", { x: x + 4 * unit, y: y - band * 0.3, "font-size": size,
+    "font-family": TITLE_FONT, "font-weight": "bold", fill: "#1a1a1a" }, title));
   return new XMLSerializer().serializeToString(copy);
 }
 
 const svgUrl = (markup) => `data:image/svg+xml;charset=utf-8,${encodeURIComponent(markup)}`;
 
+// A white canvas with the figure's title written in a band above a w × h picture (`px`: pixels per css
+// pixel). A title wider than the picture wraps onto more lines, and the picture is never cut.
+function titled(node, w, h, px) {
+  const out = document.createElement("canvas");
+  let ctx = out.getContext("2d");
+  const font = `bold ${Math.round(14 * px / 2)}px ${TITLE_FONT}`;
+  ctx.font = font;
+  const lines = [];
+  for (const word of titleOf(node).split(" ")) {
+    const last = lines.length ? `${lines[lines.length - 1]} ${word}` : word;
+    if (lines.length && ctx.measureText(last).width <= w - 8 * px / 2) lines[lines.length - 1] = last;
+    else lines.push(word);
+  }
+  const line = Math.round(BAND * px / 2), top = line * Math.max(1, lines.length);
+  out.width = Math.max(w, 1);
+  out.height = h + top;
+  ctx = out.getContext("2d"); // resizing a canvas resets its state
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.fillStyle = "#1a1a1a";
+  ctx.font = font;
+  lines.forEach((text, i) => ctx.fillText(text, 4 * px / 2, line * (i + 0.7)));
+  return { out, ctx, top };
+}
+
 // A canvas figure at (at least) twice its on-screen size, cells kept sharp, on white.
 function canvasPng(canvas) {
   const r = canvas.getBoundingClientRect();
   const scale = Math.max(1, (2 * r.width) / canvas.width);
-  const out = document.createElement("canvas");
-  out.width = Math.round(canvas.width * scale);
-  out.height = Math.round(canvas.height * scale);
-  const ctx = out.getContext("2d");
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, out.width, out.height);
+  const w = Math.round(canvas.width * scale), h = Math.round(canvas.height * scale);
+  const { out, ctx, top } = titled(canvas, w, h, (2 * w) / Math.max(1, r.width));
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(canvas, 0, 0, out.width, out.height);
+  ctx.drawImage(canvas, 0, top, w, h);
   return out.toDataURL("image/png");
 }
 
@@ -80,10 +136,10 @@ function svgPng(svgNode) {
   const r = svgNode.getBoundingClientRect();
   return new Promise((resolve, reject) => {
     const img = new Image();
-    img.onload = () => {
+    img.onload = () => { // the title is inside the SVG's markup, in its own band at the top
       const out = document.createElement("canvas");
       out.width = Math.round(r.width * 2);
-      out.height = Math.round(r.height * 2);
+      out.height = Math.round((r.height + BAND) * 2);
       out.getContext("2d").drawImage(img, 0, 0, out.width, out.height);
       resolve(out.toDataURL("image/png"));
     };
@@ -98,9 +154,21 @@ function barFor(node) {
   let name = base;
   for (let i = 2; taken.has(name); i++) name = `${base}-${i}`; // two "loss by step" charts get two file names
   const status = el("span", { class: "note", role: "status" });
+  // Named when saved, not when the buttons appeared: a figure's label may still have said "loading" then.
+  const fresh = (bar) => {
+    const now = nameOf(node);
+    const others = new Set([...bars.values()].filter((b) => b !== bar).map((b) => b.dataset.figure));
+    if (!bar.dataset.figure.startsWith(now)) {
+      name = now;
+      for (let i = 2; others.has(name); i++) name = `${now}-${i}`;
+      bar.dataset.figure = name;
+    }
+    return name;
+  };
   const png = el("button", { type: "button", class: "save-png", text: say("save_png"), onclick: async () => {
     try {
-      download(node.tagName.toLowerCase() === "canvas" ? canvasPng(node) : await svgPng(node), `${name}.png`);
+      const file = `${fresh(png.parentElement)}.png`;
+      download(node.tagName.toLowerCase() === "canvas" ? canvasPng(node) : await svgPng(node), file);
       status.textContent = "";
     } catch (error) {
       status.textContent = say("could_not_save_message", { message: error.message });
@@ -109,7 +177,7 @@ function barFor(node) {
   const buttons = [png];
   if (node.tagName.toLowerCase() === "svg") {
     buttons.push(el("button", { type: "button", class: "save-svg", text: say("save_svg"),
-      onclick: () => download(svgUrl(svgMarkup(node)), `${name}.svg`) }));
+      onclick: (event) => download(svgUrl(svgMarkup(node)), `${fresh(event.target.parentElement)}.svg`) }));
   }
   return el("div", { class: "figure-export", "data-figure": name }, buttons, status);
 }
@@ -117,11 +185,13 @@ function barFor(node) {
 function scan(root) {
   for (const [node, bar] of bars) {
     if (!node.isConnected) { bar.remove(); bars.delete(node); }
+    bar.hidden = node.hasAttribute("data-empty");
   }
   for (const node of root.querySelectorAll("svg, canvas")) {
     if (bars.has(node) || !isFigure(node)) continue;
     const bar = barFor(node);
     bars.set(node, bar);
+    bar.hidden = node.hasAttribute("data-empty");
     node.after(bar);
   }
 }
@@ -137,7 +207,7 @@ export function watchFigures(roots) {
   });
   for (const root of roots) {
     observer.observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ["hidden",
-      "open"] });
+      "open", "data-empty"] });
   }
   addEventListener("resize", later);
   document.addEventListener("toggle", later, true);
