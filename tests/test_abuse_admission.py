@@ -205,3 +205,37 @@ def test_every_heavy_route_exists():
     paths = create_app(ServerSettings()).openapi()["paths"]
     posts = {(method.upper(), path) for path, operations in paths.items() for method in operations}
     assert admission.HEAVY_ROUTES <= posts, admission.HEAVY_ROUTES - posts
+
+
+def test_heavy_requests_pass_a_rate_per_address_in_classroom_mode(stub, monkeypatch):
+    """Places bound how many heavy answers run at once; the rate bounds how often one address starts one."""
+    monkeypatch.setattr(safety, "table", lambda folders: {"rows": [], "rule": "test"})
+    app = make_app(model=stub, token=TOKEN, allowed_hosts=("*",), heavy_burst_per_ip=3,
+                   heavy_per_minute_per_ip=6)
+    with LiveServer(app) as live:
+        flood, other = visit(live.url, "127.0.0.3"), visit(live.url, "127.0.0.4")
+        again = visit(live.url, "127.0.0.3")  # a second id on the same machine shares its address's bucket
+        statuses = [answer(send(live.port, SAFETY, {}, who, "127.0.0.3"))
+                    for who in (flood, flood, again, again)]
+        assert [s for s, _ in statuses] == [200, 200, 200, 429], statuses
+        assert "6 a minute, 3 at once" in statuses[3][1], statuses[3]
+        with httpx.Client(base_url=live.url, timeout=20,
+                          transport=httpx.HTTPTransport(local_address="127.0.0.3")) as c:
+            r = c.post(SAFETY, json={}, headers={"cookie": flood})
+            assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 10, r.headers
+        assert answer(send(live.port, SAFETY, {}, other, "127.0.0.4"))[0] == 200  # other machines go on
+
+
+def test_the_rate_refills_at_its_pace_and_forgets_full_buckets():
+    rate = admission.Rate(per_minute=30, burst=2)  # one token every 2 s
+    rate.take("a", now=0.0)
+    rate.take("a", now=0.0)
+    with pytest.raises(admission.HTTPException) as refused:
+        rate.take("a", now=0.5)
+    assert refused.value.status_code == 429 and refused.value.headers["Retry-After"] == "2"
+    rate.take("a", now=2.6)  # one token back after 2 s
+    with pytest.raises(admission.HTTPException):
+        rate.take("a", now=2.7)
+    rate.take("b", now=2.7)  # each address has its own bucket
+    rate._forget_full(now=100.0)
+    assert rate.buckets == {}

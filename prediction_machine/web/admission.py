@@ -8,14 +8,19 @@ can take every slot, not even by minting new client ids). The key is "<client>@<
 Three pools use it: generations (app.state.slots), playground streams, and heavy answers
 (HEAVY_ROUTES, every route that costs more than one forward pass: `heavy_place` holds one
 while the answer is computed; a page may ask for two at once, so only the address's share
-bounds them). On SIGTERM `begin_shutdown()` refuses new streams and ends every live one and
-every wait for a heavy place (both register in `live_streams`).
+bounds them). In classroom mode heavy requests also pass a rate per address (`Rate`, a token
+bucket): places bound how many run at once, the rate bounds how often an address may start one,
+so a flood of requests abandoned at once cannot keep the places churning. On SIGTERM
+`begin_shutdown()` refuses new streams and ends every live one and every wait for a heavy place
+(both register in `live_streams`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -204,6 +209,44 @@ class Slots:
         }
 
 
+class Rate:
+    """A token bucket per address: `burst` requests at once, then `per_minute` a minute.
+
+    An address's bucket holds up to `burst` tokens and refills at per_minute / 60 tokens a second;
+    each request takes one. An empty bucket answers 429 with the seconds until its next token.
+    """
+
+    def __init__(self, per_minute: float, burst: int, what: str = "heavy request"):
+        self.per_second, self.burst, self.what = per_minute / 60, max(1, burst), what
+        self.per_minute = per_minute
+        self.lock = threading.Lock()
+        self.buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, when counted)
+
+    def _forget_full(self, now: float) -> None:
+        """Addresses whose bucket has refilled are forgotten: the table stays as small as the busy set."""
+        self.buckets = {k: (n, t) for k, (n, t) in self.buckets.items()
+                        if n + (now - t) * self.per_second < self.burst}
+
+    def take(self, address: str, now: float | None = None) -> None:
+        """Take one token for `address`, or raise 429 naming the limit, with Retry-After."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            if len(self.buckets) > 4096:
+                self._forget_full(now)
+            tokens, then = self.buckets.get(address, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.per_second)
+            if tokens < 1:
+                self.buckets[address] = (tokens, now)
+                wait = math.ceil((1 - tokens) / self.per_second) if self.per_second > 0 else 60
+                raise HTTPException(
+                    429,
+                    f"your network address has started too many {self.what}s: the limit per address is "
+                    f"{self.per_minute:g} a minute, {self.burst} at once; try again in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+            self.buckets[address] = (tokens - 1, now)
+
+
 # ----------------------------------------------------------------------------- at the door
 
 
@@ -226,10 +269,12 @@ def quick_refusal(app, client: str | None, at_door: int) -> tuple[int, str] | No
     return None
 
 
-async def heavy_place(slots: Slots, link) -> tuple[Ticket | None, tuple | None]:
+async def heavy_place(slots: Slots, link, rate: Rate | None = None) -> tuple[Ticket | None, tuple | None]:
     """A heavy place for this request: (ticket, None) once one is ours, else (None, the refusal to send)
-    or (None, None) when the client left while waiting in line."""
+    or (None, None) when the client left while waiting in line. `rate` (classroom mode) is checked first."""
     try:
+        if rate is not None and link.client is not None:
+            rate.take(_ip(link.client))  # 429: this address starts heavy requests too often
         ticket = slots.admit(link.client)  # 429: full, or this client (or address) already holds its share
     except HTTPException as e:
         retry = (e.headers or {}).get("Retry-After", "2").encode()

@@ -49,6 +49,7 @@ from prediction_machine.web import identity
 from prediction_machine.web.admission import (
     HEAVY_ROUTES,
     SHUTTING_DOWN,
+    Rate,
     Slots,
     heavy_place,
     quick_refusal,
@@ -89,6 +90,8 @@ class SecurityMiddleware:
         self.heavy = Slots(settings.heavy_running, settings.heavy_queued,
                            settings.heavy_places_per_ip if settings.token else None, what="heavy request",
                            one_per_client=False)
+        self.heavy_rate = (Rate(settings.heavy_per_minute_per_ip, settings.heavy_burst_per_ip)
+                           if settings.token else None)  # classroom mode: how often an address may ask
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":  # there are none: refuse before anything else looks at it
@@ -197,7 +200,7 @@ class SecurityMiddleware:
         place = None
         try:
             if heavy:
-                place, refusal = await heavy_place(self.heavy, link)
+                place, refusal = await heavy_place(self.heavy, link, self.heavy_rate)
                 if place is None:
                     if refusal is not None:
                         await _reply(send, *refusal)

@@ -46,6 +46,8 @@ class ServerSettings:
     heavy_running: int = 2  # heavier answers (safety table, comparisons, trace...) computed at once
     heavy_queued: int = 16  # ... waiting for one of those places; beyond this the server answers 429
     heavy_places_per_ip: int = 4  # classroom mode: heavy places (running + queued) one address may hold
+    heavy_per_minute_per_ip: float = 20.0  # classroom mode: heavy requests one address may start a minute
+    heavy_burst_per_ip: int = 8  # ... this many at once (a token bucket); beyond them, 429 with Retry-After
     precision: str = DEFAULT_PRECISION  # the numeric path generation runs on (config.PRECISIONS)
     max_memory_mb: int = 4096  # generations that would pass this memory budget wait their turn
     stream_send_timeout_s: float = 10.0  # a stream whose client takes no bytes this long is dropped
