@@ -74,6 +74,12 @@ def test_start_pretraining_keeps_the_focus(page, stub_url):
     wait_until(lambda: page.get_attribute(start, "aria-disabled") == "false", timeout=120, what="the run")
     assert page.evaluate(FOCUSED) == "start-pretrain"
 
+    # The samples box scrolls once long: it is a named Tab stop, so a keyboard can scroll it.
+    samples = "#cur-pretrain ol.samples"
+    assert page.get_attribute(samples, "tabindex") == "0" and page.get_attribute(samples, "aria-label")
+    page.focus(samples)
+    assert page.evaluate("document.activeElement.matches('ol.samples')")
+
 
 def settled(page, quiet: float = 1.0) -> None:
     """Wait until the page has kept its height for `quiet` seconds."""
@@ -147,3 +153,24 @@ def test_a_shared_link_always_carries_its_seed_and_replays_its_tokens(page, stub
     again = page.input_value("#seed")
     assert f"seed={again}&" in page.evaluate("location.href")
     assert replay(page, page.evaluate("location.href")) == first
+
+
+def test_control_characters_in_answers_show_as_placeholders(page, stub_url):
+    """The server's real sampled answers, each with a bell character (U+0007) added, as a byte-level
+    model may sample: the answer cards and the rated table show it as the token chips do."""
+    import json
+
+    def with_bell(route):
+        answer = route.fetch().json()
+        answer["answers"] = [f"{a}\u0007ding {i}" for i, a in enumerate(answer["answers"])]
+        route.fulfill(content_type="application/json", body=json.dumps(answer))
+
+    page.route("**/align/sample", with_bell)
+    page.goto(stub_url + "/#alignment")
+    page.click("[data-action='sample']")
+    page.wait_for_selector("[data-action='pick-a']", timeout=60_000)  # shown when the answers differ
+    cards = page.locator("#alignment .answer-card .answer").all_inner_texts()
+    assert len(cards) == 2 and all("⟨U+0007⟩ding" in c for c in cards), cards
+    page.click("[data-action='pick-a']")
+    rated = page.locator("#alignment table.rated tbody tr").first.inner_text()
+    assert rated.count("⟨U+0007⟩") == 2 and "\u0007" not in rated, rated

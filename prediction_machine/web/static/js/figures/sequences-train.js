@@ -71,7 +71,9 @@ export function mountTraining(root) {
   const stopBtn = el("button", { type: "button", id: "seq-train-stop", text: say("stop"), disabled: true });
   const status = el("p", { class: "status", id: "seq-train-status", role: "status" });
   const chart = el("div", { class: "chart-box", "data-chart": "sequences-loss" });
-  const samples = el("ol", { class: "samples seq-samples", id: "seq-train-samples", "aria-live": "polite" });
+  // It scrolls once long: a named Tab stop, so a keyboard can scroll it too.
+  const samples = el("ol", { class: "samples seq-samples", id: "seq-train-samples", "aria-live": "polite",
+    tabindex: 0, "aria-label": say("samples_learns_newest_first") });
   let job = null, abort = null;
 
   get("/api/sequences/models").then((data) => {

@@ -74,7 +74,9 @@ export function trainingView({ kind, stats }) {
   }));
   const loss = el("div", { class: "chart-box", "data-chart": `${kind}-loss` });
   const lr = el("div", { class: "chart-box small", "data-chart": `${kind}-lr` });
-  const samples = el("ol", { class: "samples", "aria-live": "polite" });
+  // The list scrolls once it is long: a Tab stop with a name, so a keyboard can scroll it too.
+  const samples = el("ol", { class: "samples", "aria-live": "polite", tabindex: 0,
+    "aria-label": say("samples_fixed_prompt_newest") });
   const status = el("p", { class: "status", role: "status", text: "" });
   const pause = el("button", { type: "button", disabled: true, text: say("pause") });
   const stop = el("button", { type: "button", disabled: true, text: say("stop") });

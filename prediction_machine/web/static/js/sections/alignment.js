@@ -3,7 +3,7 @@
 // POST /api/curriculum/align/sample, /align (a training job, followed at /api/curriculum/jobs/{id}/events),
 // /align/safety and /align/compare.
 import { get, post, stream } from "../lib/api.js";
-import { clear, codeLink, el, errorBox, tokenChip } from "../lib/dom.js";
+import { clear, codeLink, el, errorBox, tokenChip, visibleProse } from "../lib/dom.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 
@@ -53,7 +53,7 @@ function ratePanel(shared) {
     if (chosen === rejected) { err.replaceChildren(errorBox(say("answer_same_answer_write"))); return; }
     pairs.push({ prompt: choice.dataset.prompt, chosen, rejected });
     rated.append(el("tr", {}, el("td", { text: choice.dataset.prompt }), el("td", { class: "good",
-      text: chosen }), el("td", { class: "bad", text: rejected })));
+      text: visibleProse(chosen) }), el("td", { class: "bad", text: visibleProse(rejected) })));
     choice.replaceChildren(el("p", { class: "note", text: say("saved_sample_another_prompt") }));
     recount();
   }
@@ -77,11 +77,11 @@ function ratePanel(shared) {
       choice.replaceChildren(
         el("div", { class: "answers" },
           el("div", { class: "answer-card" }, el("h5", { text: say("answer") }), el("p", { class: "answer",
-            text: a || "(nothing)" }),
+            text: visibleProse(a) || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-a", text: say("a_is_better"), hidden: a === b,
               onclick: () => keep(a, b, err) })),
           el("div", { class: "answer-card" }, el("h5", { text: say("answer_b") }), el("p", { class: "answer",
-            text: b || "(nothing)" }),
+            text: visibleProse(b) || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-b", text: say("b_is_better"), hidden: a === b,
               onclick: () => keep(b, a, err) }))),
         el("div", { class: "row" }, el("label", { for: "al-own", class: "visually-hidden",
@@ -156,9 +156,9 @@ function showResults(node, probes) {
       logp: p.before.logp.toFixed(2), logp2: p.after.logp.toFixed(2) }) }),
     el("div", { class: "sides" },
       el("div", { class: "side before" }, el("h6", { text: say("before_model_answers") }), el("p",
-        { class: "answer", text: p.before.greedy || "(nothing)" })),
+        { class: "answer", text: visibleProse(p.before.greedy) || "(nothing)" })),
       el("div", { class: "side after" }, el("h6", { text: say("after_model_answers") }), el("p",
-        { class: "answer", text: p.after.greedy || "(nothing)" }))),
+        { class: "answer", text: visibleProse(p.after.greedy) || "(nothing)" }))),
     el("details", { class: "token-details", open: i === 0 }, el("summary",
       { text: say("probability_token_preferred_answer") }),
       tokenTable(p.before, p.after)));
@@ -206,7 +206,7 @@ function safetyPanel() {
           { text: say("every_answer_model", { model: r.model }) }),
           el("table", {}, el("tbody", {}, r.answers.map((a) => el("tr", {}, el("td", { text: a.kind }),
             el("td", { text: a.prompt }),
-            el("td", { class: "answer", text: a.answer }), el("td",
+            el("td", { class: "answer", text: visibleProse(a.answer) }), el("td",
               { text: a.refused ? "refused" : "answered" }))))))));
       out.dataset.ready = "1";
     } catch (e) {
@@ -234,7 +234,7 @@ function stagesPanel() {
     try {
       const d = await post(`${API}/align/compare`, { question: question.value });
       out.replaceChildren(...d.models.map((m) => el("div", { class: "side" }, el("h5", { text: m.label }),
-        el("p", { class: "answer", text: m.answer || "(nothing)" }),
+        el("p", { class: "answer", text: visibleProse(m.answer) || "(nothing)" }),
         el("p", { class: "note", text: say("most_likely_first_token") }, tokenChip(m.top.token,
           { showId: false }), ` ${format.probability(m.top.prob)}`))));
     } catch (e) {
