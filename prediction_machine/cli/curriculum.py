@@ -56,9 +56,9 @@ def recipe_option(s, trainer: str, default: str | None) -> None:
 
 
 def register(sub) -> None:
-    from prediction_machine.cli import circuits
+    from prediction_machine.cli.circuits import register as register_snapshots
 
-    circuits.register(sub)  # `snapshots RUN`: what a pre-training run grew inside
+    register_snapshots(sub)  # `snapshots RUN`: what a pre-training run grew inside
     s = sub.add_parser("pretrain",
                        help="pre-train a tiny GPT on Shakespeare (or your text), writing checkpoints")
     recipe_option(s, "pretrain", None)

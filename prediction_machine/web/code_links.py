@@ -57,6 +57,8 @@ SOURCE_NAMES: tuple[str, ...] = (
     "prediction_machine.training.curriculum.finetune.compare",
     "prediction_machine.training.curriculum.scale.panel",
     "prediction_machine.training.curriculum.lora.LoRALinear",
+    "prediction_machine.training.curriculum.induction.induction_scores",  # circuits forming
+    "prediction_machine.training.curriculum.snapshots.measure",
     # alignment: preference tuning and safety
     "prediction_machine.training.curriculum.rating.learner_dpo",
     "prediction_machine.training.curriculum.dpo.dpo_loss",
