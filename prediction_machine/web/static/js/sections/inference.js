@@ -7,6 +7,7 @@
 // The timeline selects a step and all six stages show that step's record.
 import * as api from "../lib/api.js";
 import { clear, errorBox } from "../lib/dom.js";
+import { replayRow } from "../lib/replay.js";
 import { sharedState, shareState } from "../lib/share.js";
 import { words } from "../lib/words.js";
 import { buildControls } from "./inference-controls.js";
@@ -25,7 +26,9 @@ export function mount(root) {
     onSettings: () => { touch(); schedulePreview(); },
     onExample: () => { touch(); reset(); refreshTokens(); },
   });
-  root.append(c.panel);
+  // A recorded generation (lib/replay.js), drawn by the same handlers as a live one; defined below.
+  const recorded = replayRow("generation", (recording) => replay(recording));
+  root.append(c.panel, recorded.node);
   const view = render.buildStages(root, c.samplingExtra);
 
   const request = () => ({ prompt: c.prompt.value, chat: c.chat.checked });
@@ -193,10 +196,29 @@ export function mount(root) {
   }
 
   function reset() {
+    recorded.clear();
     resetState(state);
     render.clearStages(view);
     root.dataset.done = "0";
     c.status.textContent = "";
+  }
+
+  // The recording's settings go into the controls, then its events into onEvent as if streamed now. Only
+  // stages 2-3 still ask the server (one traced forward pass for the step shown).
+  async function replay(recording) {
+    const r = recording.request;
+    touch(); reset();
+    c.prompt.value = r.prompt;
+    c.chat.checked = r.chat;
+    c.maxTokens.value = String(r.max_new_tokens);
+    c.seed.value = String(r.seed);
+    for (const name of ["temperature", "top_k", "top_p", "min_p"]) c.sliders[name].set(r[name]);
+    await refreshTokens();
+    await ensureTrace().catch(showError);
+    const settings = c.settings();
+    const step = { offset: 0, settings, plan: drawPlan(state, settings), maxTokens: r.max_new_tokens };
+    for (const [name, data] of recording.events) onEvent(name, data, step);
+    preview().catch(() => {});
   }
 
   c.genButton.addEventListener("click", () => { touch(); reset(); run(Number(c.maxTokens.value)); });
