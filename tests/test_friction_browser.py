@@ -174,3 +174,32 @@ def test_control_characters_in_answers_show_as_placeholders(page, stub_url):
     page.click("[data-action='pick-a']")
     rated = page.locator("#alignment table.rated tbody tr").first.inner_text()
     assert rated.count("⟨U+0007⟩") == 2 and "\u0007" not in rated, rated
+
+
+def test_presenter_setting_enlarges_figure_text_hides_code_links_and_is_remembered(page, stub_url, artifacts):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(stub_url + "/")
+    page.wait_for_selector("#prompt-tokens .token")
+    page.fill("#max-tokens", "3")
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
+    label = "#embedding-projection text >> nth=0"
+    page.wait_for_selector(label)
+    before = page.locator(label).bounding_box()["height"]
+    assert page.locator("#inference details.code-link").first.is_visible()
+
+    page.check("#presenter-toggle")
+    assert page.evaluate("document.body.classList.contains('presenter')")
+    after = page.locator(label).bounding_box()["height"]
+    assert after >= 1.3 * before, (before, after)
+    assert not page.locator("details.code-link").first.is_visible()
+    page.locator("#stage-embedding").screenshot(path=str(artifacts / "presenter-embedding.png"))
+
+    page.reload()  # remembered by this browser
+    page.wait_for_selector("#prompt-tokens .token")
+    assert page.is_checked("#presenter-toggle")
+    assert page.evaluate("document.body.classList.contains('presenter')")
+    page.uncheck("#presenter-toggle")
+    page.reload()
+    page.wait_for_selector("#prompt-tokens .token")
+    assert not page.evaluate("document.body.classList.contains('presenter')")

@@ -5,6 +5,7 @@
 import { errorBox } from "./lib/dom.js";
 import { watchFigures } from "./lib/export.js";
 import { copyLinkButton, scrollToSharedSection } from "./lib/share.js";
+import { presenterToggle } from "./lib/presenter.js";
 import { addGuide } from "./lib/tour.js";
 import { words } from "./lib/words.js";
 
@@ -12,6 +13,8 @@ const say = words("page");
 
 const sections = [...document.querySelectorAll("[data-module]")];
 const mounts = sections.map((section) => section.querySelector("[data-mount]"));
+
+document.querySelector(".language-picker")?.after(presenterToggle());
 
 for (const section of document.querySelectorAll("main > section[id]")) {
   addGuide(section);
