@@ -7,8 +7,6 @@ width 64, 20 steps), resumed once, on one thread.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -125,7 +123,7 @@ def test_every_is_the_stated_cadence():
 # ----------------------------------------------------------------------------- the ways in: API, CLI, route
 
 
-def test_python_api_and_cli_read_a_runs_snapshots(runs_root):
+def test_python_api_and_cli_read_a_runs_snapshots(runs_root, capsys):
     import prediction_machine as pm
 
     doc = pm.run_snapshots("pretrain-micro")  # a run id, as the page names it
@@ -135,15 +133,15 @@ def test_python_api_and_cli_read_a_runs_snapshots(runs_root):
     with pytest.raises(ValueError, match="holds no snapshots"):
         pm.run_snapshots("no-such-run")
 
-    cli = [sys.executable, "-m", "prediction_machine", "snapshots"]
-    out = subprocess.run([*cli, str(runs_root / "pretrain-micro"), "--json"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["snapshots"][-1]["step"] == 20
-    out = subprocess.run([*cli, str(runs_root / "pretrain-micro")], capture_output=True, text=True)
-    assert out.returncode == 0 and "best induction" in out.stdout
-    assert "no head's induction score reached 0.4" in out.stdout.replace("\n", " ")
-    out = subprocess.run([*cli, "no-such-run"], capture_output=True, text=True)
-    assert out.returncode == 2 and "holds no snapshots" in out.stderr
+    from prediction_machine.cli import main  # in process: the command itself, without a second torch import
+
+    assert main(["snapshots", str(runs_root / "pretrain-micro"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["snapshots"][-1]["step"] == 20
+    assert main(["snapshots", "pretrain-micro"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "best induction" in out and "no head's induction score reached 0.4" in out
+    assert main(["snapshots", "no-such-run"]) == 2
+    assert "holds no snapshots" in capsys.readouterr().err
 
 
 def test_thinning_and_the_loss_curve_are_bounded():
