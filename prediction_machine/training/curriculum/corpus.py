@@ -105,7 +105,20 @@ def _plays():
         for play in sorted((root / genre).iterdir(), key=lambda p: p.name):
             if play.name.endswith(".md"):
                 text = play.read_text(encoding="utf-8")
-                yield text.splitlines()[0].lstrip("# ").strip(), clean_play(text)
+                yield play_title(text.splitlines()[0], play.name), clean_play(text)
+
+
+def play_title(first_line: str, file_name: str) -> str:
+    """A play's title: its first line, or its file's name where the file opens without one (one does).
+
+    >>> play_title("## ACT I", "measure-for-measure.md")
+    'Measure for Measure'
+    """
+    if first_line.startswith("# "):
+        return first_line[2:].strip()
+    words = file_name.removesuffix(".md").split("-")
+    return " ".join(w if i and w in ("for", "and", "of", "the", "in") else w.capitalize()
+                    for i, w in enumerate(words))
 
 
 @lru_cache(maxsize=1)
