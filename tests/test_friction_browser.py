@@ -203,3 +203,33 @@ def test_presenter_setting_enlarges_figure_text_hides_code_links_and_is_remember
     page.reload()
     page.wait_for_selector("#prompt-tokens .token")
     assert not page.evaluate("document.body.classList.contains('presenter')")
+
+
+def test_a_token_drawn_from_outside_the_table_is_named(page, stub_url):
+    """A step that drew a token outside the model's top 10 (the server's real stream, with the drawn
+    token's row taken out of each step's table: the stub model keeps 1e-8 outside its top 10, so
+    it never draws one): the prediction stage names that token, not only its id."""
+    import json
+
+    def outside_the_table(route):
+        events = []
+        for block in route.fetch().text().split("\n\n"):
+            lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if lines.get("event") == "step":
+                data = json.loads(lines["data"])
+                data["prediction"]["rows"] = [r for r in data["prediction"]["rows"] if r["id"] != data["id"]]
+                block = f"event: step\ndata: {json.dumps(data)}"
+            events.append(block)
+        route.fulfill(content_type="text/event-stream", body="\n\n".join(events))
+
+    page.route("**/api/generate", outside_the_table)
+    page.goto(stub_url + "/")
+    page.wait_for_selector("#prompt-tokens .token")
+    page.fill("#max-tokens", "3")
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
+    note = page.locator("#prediction-chosen")
+    assert "outside" in note.inner_text()
+    chip = note.locator(".token")
+    assert chip.count() == 1 and chip.locator(".token-id").inner_text() == str(chips(page)[-1])
+    assert chip.locator(".token-text").inner_text()  # the token's own text, made visible

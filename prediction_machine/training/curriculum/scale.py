@@ -61,10 +61,24 @@ def measured_peak() -> float:
     return max(matmul_flops(n, 0.2) for n in (256, 512, 1024))
 
 
+def about(x: float) -> str:
+    """A count read at a glance: two significant figures, and millions or billions in words.
+
+    10_492_468.8 -> 'about 10 million'; 2_345.6 -> 'about 2,300'; 12.34 -> '12'; 3.456 -> '3.5'
+    """
+    for word, big in (("billion", 1e9), ("million", 1e6)):
+        if x >= big:
+            return f"about {float(f'{x / big:.2g}'):g} {word}"
+    rounded = float(f"{x:.2g}")
+    return f"about {rounded:,.0f}" if rounded >= 1000 else f"{rounded:g}"
+
+
 def human_time(seconds: float) -> str:
+    """A duration in the largest unit it fills: 3.3e14 s -> 'about 10 million years' (the decimals of a
+    ten-million-year estimate are noise, and '10,492,468.8 years' hides the size behind its digits)."""
     for unit, size in (("years", YEAR), ("days", 86400), ("hours", 3600), ("minutes", 60)):
         if seconds >= size:
-            return f"{seconds / size:,.1f} {unit}"
+            return f"{about(seconds / size)} {unit}"
     return f"{seconds:.1f} seconds"
 
 

@@ -58,7 +58,8 @@ export function tokenizer(panel, data, read = null) {
 
 // ---------------------------------------------------------------- 4. prediction
 // `chosen`: the id this step took, marked in the table (null before the first step).
-export function prediction(panel, pred, caption, vocabSize = null, chosen = null) {
+// `token`: the chosen token itself, so a token outside the table is named, not only numbered.
+export function prediction(panel, pred, caption, vocabSize = null, chosen = null, token = null) {
   clear(panel);
   const rows = pred.rows.map((r, i) => el("tr", { class: `pred-row ${r.id === chosen ? "chosen" : ""}`,
     "data-id": r.id },
@@ -80,7 +81,7 @@ export function prediction(panel, pred, caption, vocabSize = null, chosen = null
       el("tbody", {}, rows))),
     chosen === null ? null : el("p", { class: "note", id: "prediction-chosen" },
       inTable ? say("step_took") : say("step_took_token_outside"),
-        inTable ? tokenChip(inTable.token) : `id ${chosen}`,
+        inTable ? tokenChip(inTable.token) : token ? tokenChip(token) : `id ${chosen}`,
       inTable ? say("row_marked", { row: pred.rows.indexOf(inTable) + 1 }) : "."),
     el("p", { class: "note", id: "prediction-summary" },
       say("everything_outside_top_length", { length: pred.rows.length,

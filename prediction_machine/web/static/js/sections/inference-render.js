@@ -88,7 +88,7 @@ export function drawStep(view, state, onSelect) {
   for (const id of ["tokenizer", "prediction", "sampling", "generation"]) view.tags[id].textContent = tag;
   drawTokenizer(view, state);
   stages.prediction(view.panels.prediction, step.prediction, say("step_value_length_what", of),
-    state.trace?.model.vocab_size, step.id);
+    state.trace?.model.vocab_size, step.id, step.token);
   const used = say("temperature_temperature_topk_value", { temperature: s.temperature,
     value: s.top_k || say("off"),
     value2: s.top_p >= 1 ? say("off") : s.top_p, value3: s.min_p || say("off") });
