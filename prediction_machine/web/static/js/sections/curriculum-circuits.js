@@ -3,6 +3,7 @@
 // `snapshot` events, and redraws the layer × head heatmaps of induction and previous-token scores,
 // the picked head's attention on the probe text and the logit lens at the probe's last token.
 import { get } from "../lib/api.js";
+import { term } from "../lib/glossary.js";
 import { clear, codeLink, el, errorBox, visibleText } from "../lib/dom.js";
 import * as format from "../lib/format.js";
 import { attentionPattern, lossCurve, scoreHeatmap } from "../figures/induction-heatmap.js";
@@ -27,7 +28,7 @@ export function circuitsPanel() {
   const error = el("div");
   const node = el("div", { class: "panel", id: "cur-circ", "data-tour-stop": "cur-circ" },
     el("h4", { text: say("circ_title") }),
-    el("p", { text: say("circ_intro") }),
+    el("p", {}, ...[say("circ_intro", { induction_head: term("induction head") })].flat()),
     el("div", { class: "row" }, el("label", { for: "cur-circ-record", text: say("circ_record") }), record),
     error, finding, curve,
     el("div", { class: "row circ-scrub" }, el("label", { for: "cur-circ-step", text: say("circ_step") }),
