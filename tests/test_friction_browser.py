@@ -233,3 +233,17 @@ def test_a_token_drawn_from_outside_the_table_is_named(page, stub_url):
     chip = note.locator(".token")
     assert chip.count() == 1 and chip.locator(".token-id").inner_text() == str(chips(page)[-1])
     assert chip.locator(".token-text").inner_text()  # the token's own text, made visible
+
+
+def test_the_new_controls_fit_a_phone(page, stub_url, artifacts):
+    from tests.phone_checks import PHONE, sideways_scrollers, small_controls
+
+    page.set_viewport_size(PHONE)
+    page.goto(stub_url + "/")
+    page.wait_for_selector("#prompt-tokens .token")
+    page.wait_for_selector("#inference [data-copy-link]")
+    for root in (".masthead", "#inference .section-guide", "#curriculum .section-guide"):
+        assert not small_controls(page, root), (root, small_controls(page, root))
+        assert not sideways_scrollers(page, root), root
+    page.locator(".masthead").screenshot(path=str(artifacts / "friction-masthead-phone.png"))
+    page.locator("#inference .section-guide").screenshot(path=str(artifacts / "friction-guide-phone.png"))
