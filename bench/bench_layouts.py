@@ -10,6 +10,9 @@
   faster than (2-thread read bandwidth) / (weights' bytes). The bandwidth is measured here, in the
   same run, as a sum over a tensor as large as the weights. bench_engine.py divides the measured
   single-stream decode rate by this bound.
+- Where one decode step's time goes: the whole forward pass at one row against its matrix products
+  alone (the probe's measurement, in the layout picked for one row), interleaved. The difference is
+  the step's small operations: norms, RoPE, attention, cache writes, and the threads' hand-overs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from prediction_machine.engine import fastpath, layout_probe  # noqa: E402
 from prediction_machine.model import models  # noqa: E402
+from prediction_machine.model.transformer import KVCache  # noqa: E402
 
 
 def weight_bytes(decoder: fastpath.FusedDecoder) -> int:
@@ -73,6 +77,36 @@ def bench_picks(decoder: fastpath.FusedDecoder, choice: layout_probe.Choice, rep
     return rows
 
 
+def bench_step(lm, decoder: fastpath.FusedDecoder, repeats: int) -> list[dict]:
+    """One decode step at one row: the whole forward pass against its products alone, side by side."""
+    from bench_engine import interleaved, row
+
+    ids = lm.prompt_ids("What is the capital of France?")
+    cache, token = KVCache(lm.config, 1, len(ids) + 64), torch.tensor([ids[-1:]])
+    with torch.inference_mode():
+        decoder(torch.tensor([ids[:-1]]), cache=cache, last_only=True)
+
+    def step() -> float:
+        if int(cache.lengths[0]) >= cache.max_len - 1:
+            cache.lengths[:] = len(ids) - 1  # the same positions again: every step sees about as many keys
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            decoder(token, cache=cache, last_only=True)
+            return (time.perf_counter() - t0) * 1000
+
+    pick = decoder.choice.pick(1)
+
+    def products() -> float:
+        t0 = time.perf_counter()
+        decoder.one_token_products(pick, 1)
+        return (time.perf_counter() - t0) * 1000
+
+    ms, x = interleaved({"products": products, "step": step}, repeats * 5)  # x: step / products, per round
+    return [row("one decode step at 1 row: whole forward pass vs its matrix products alone", ms["step"],
+                ms["products"], "ms", f"layout {pick}, {len(ids)} cached positions; the difference "
+                f"({ms['step'] - ms['products']:.1f} ms) is the step's small operations", x["step"])]
+
+
 def run(quick: bool = False) -> list[dict]:
     from bench_engine import row
 
@@ -84,7 +118,7 @@ def run(quick: bool = False) -> list[dict]:
                 f"{weight_bytes(decoder) / 1e6:.0f} MB of weights a token / {bandwidth:.1f} GB/s measured "
                 f"(a sum over as many bytes, {torch.get_num_threads()} threads); "
                 f"layout probe: {choice.source}, {choice.probe_s or 0:.1f} s")]
-    return rows + bench_picks(decoder, choice, 3 if quick else 7)
+    return rows + bench_picks(decoder, choice, 3 if quick else 7) + bench_step(lm, decoder, 3 if quick else 7)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_one(name, args.quick)
     print_table(rows, markdown=args.markdown)
     print(f"\n{before} before the run; {load_average()} after it (an idle machine shows about 0)")
+    print(machine())
     return 0
+
+
+def machine() -> str:
+    """Which machine the figures come from: they differ a lot between processors (docs/performance.md)."""
+    from prediction_machine.engine.layout_probe import machine as probe_machine
+
+    m = probe_machine()
+    return f"processor {m['processor']}, {m['cores']} cores, {m['threads']} torch threads, torch {m['torch']}"
 
 
 def load_average() -> str:
