@@ -205,24 +205,34 @@ def test_presenter_setting_enlarges_figure_text_hides_code_links_and_is_remember
     assert not page.evaluate("document.body.classList.contains('presenter')")
 
 
-def test_a_token_drawn_from_outside_the_table_is_named(page, stub_url):
-    """A step that drew a token outside the model's top 10 (the server's real stream, with the drawn
-    token's row taken out of each step's table: the stub model keeps 1e-8 outside its top 10, so
-    it never draws one): the prediction stage names that token, not only its id."""
+def rewrite_steps(change):
+    """A route handler: the server's real /api/generate stream, with change(data) applied to the data of
+    each "step" event (a condition the stub model never produces, made from its real answer)."""
     import json
 
-    def outside_the_table(route):
+    def handler(route):
         events = []
         for block in route.fetch().text().split("\n\n"):
             lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
             if lines.get("event") == "step":
                 data = json.loads(lines["data"])
-                data["prediction"]["rows"] = [r for r in data["prediction"]["rows"] if r["id"] != data["id"]]
+                change(data)
                 block = f"event: step\ndata: {json.dumps(data)}"
             events.append(block)
         route.fulfill(content_type="text/event-stream", body="\n\n".join(events))
 
-    page.route("**/api/generate", outside_the_table)
+    return handler
+
+
+def test_a_token_drawn_from_outside_the_table_is_named(page, stub_url):
+    """A step that drew a token outside the model's top 10 (the drawn token's row taken out of each
+    step's table: the stub model keeps 1e-8 outside its top 10, so it never draws one): the prediction
+    stage names that token, not only its id."""
+
+    def outside_the_table(data):
+        data["prediction"]["rows"] = [r for r in data["prediction"]["rows"] if r["id"] != data["id"]]
+
+    page.route("**/api/generate", rewrite_steps(outside_the_table))
     page.goto(stub_url + "/")
     page.wait_for_selector("#prompt-tokens .token")
     page.fill("#max-tokens", "3")
@@ -247,3 +257,21 @@ def test_the_new_controls_fit_a_phone(page, stub_url, artifacts):
         assert not sideways_scrollers(page, root), root
     page.locator(".masthead").screenshot(path=str(artifacts / "friction-masthead-phone.png"))
     page.locator("#inference .section-guide").screenshot(path=str(artifacts / "friction-guide-phone.png"))
+
+
+def test_a_run_the_model_ended_says_why_the_stages_show_the_end_marker(page, stub_url):
+    """The stages follow the newest step; after the model ends its turn that is the end-of-turn token,
+    and the status says so (the stub's 3rd step is marked as the model's stop)."""
+
+    def stop_at_third(data):
+        if data["index"] == 2:
+            data["finish"] = "stop"
+
+    page.route("**/api/generate", rewrite_steps(stop_at_third))
+    page.goto(stub_url + "/")
+    page.wait_for_selector("#prompt-tokens .token")
+    page.fill("#max-tokens", "3")
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
+    status = page.inner_text("#status")
+    assert "ended its turn" in status and "end-of-turn token" in status and "timeline" in status, status

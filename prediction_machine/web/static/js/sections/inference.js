@@ -179,7 +179,9 @@ export function mount(root) {
       if (recordStep(state, data, step)) showStep();
     } else if (name === "done") {
       const why = state.finish === "stop" ? say("model_ended_turn") : say("reached_token_limit");
-      c.status.textContent = state.finish ? say("done_why", { why, n: state.steps.length }) : paused();
+      // The stages follow the newest step, which is then the end-of-turn token: say so, and where to look.
+      const last = state.finish === "stop" && !state.pinned ? say("stages_show_end_marker") : "";
+      c.status.textContent = state.finish ? say("done_why", { why, n: state.steps.length }) + last : paused();
       root.dataset.done = state.finish ? "1" : "0";
     } else if (name === "error") showError(new Error(data.error || say("generation_failed")));
   }
