@@ -72,7 +72,7 @@ def make_probe(tok: Tokenizer, train_ids: torch.Tensor) -> Probe:
     ids = tok.encode_ids(PROBE_TEXT)[:MAX_PROBE_TOKENS]
     seen = torch.nonzero(torch.bincount(train_ids, minlength=tok.vocab_size) > 0).flatten()  # (S,)
     repeated = induction.repeated_tokens(seen)  # (B, 2n)
-    return Probe(ids, [tok.decode([i]) for i in ids], repeated)
+    return Probe(ids, [tok.token(i).text for i in ids], repeated)
 
 
 def _rounded(x: torch.Tensor) -> list:
@@ -95,9 +95,10 @@ def measure(model: Transformer, tok: Tokenizer, probe: Probe) -> dict:
     finally:
         model.train(was_training)
     T = att.shape[-1]
+    # tokens as the page shows them: a lone byte of a longer character reads <0xC3>, not "\ufffd"
     return {
         "attention": [[[_rounded(head[q, : q + 1]) for q in range(T)] for head in layer] for layer in att],
-        "lens": [{"layer": layer, "tokens": [tok.decode([i]) for i in top.indices[layer].tolist()],
+        "lens": [{"layer": layer, "tokens": [tok.token(i).text for i in top.indices[layer].tolist()],
                   "probs": _rounded(top.values[layer])} for layer in range(probs.shape[0])],
         "induction": _rounded(ind),
         "previous": _rounded(prev),
