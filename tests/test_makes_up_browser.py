@@ -59,7 +59,7 @@ def test_the_calibration_chart_draws_every_answer(mu, server_url):
     summary = page.inner_text("#mu-summary")
     assert f"right on {api['right']} of {api['count']} questions" in summary
     assert page.locator("#mu-points tbody tr").count() == api["count"]
-    assert "shakespeare-chat" in page.get_attribute("#mu-chart svg", "aria-label")
+    assert f"shakespeare-chat, {api['count']} questions" in page.get_attribute("#mu-chart svg", "aria-label")
     assert not errors, errors
 
 

@@ -29,7 +29,7 @@ def cmd_calibrate(args) -> None:
 
     lm = load_model(args.model)
     t0 = time.perf_counter()
-    out = calibration.calibration(lm, calibration.set_for(lm.name))
+    out = calibration.cached_calibration(lm, calibration.set_for(lm.name))
     seconds = time.perf_counter() - t0
     if args.json:
         emit({**out, "seconds": round(seconds, 2)})

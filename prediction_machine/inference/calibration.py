@@ -237,13 +237,15 @@ def bands(points: list[dict], n: int = BANDS) -> list[dict]:
     return out
 
 
-def calibration(lm, set_name: str = "general", max_new_tokens: int | None = None) -> dict:
-    """Every question of the set answered greedily: its first-token probability and its verdict.
+def calibration(lm, set_name: str = "general", max_new_tokens: int | None = None,
+                questions: tuple[Question, ...] | None = None) -> dict:
+    """Every question of the set (or `questions` of it) answered greedily: its first-token probability
+    and its verdict.
 
     `lm` is a models.LanguageModel (SmolLM2 or a shipped tiny model). Returns the points, the bands,
     the rule, and two summary numbers: accuracy, and the mean confidence of right and of wrong answers.
     """
-    qs = question_set(set_name)
+    qs = questions or question_set(set_name)
     room = lm.config.max_seq_len - 1
     prompts = [prompt_ids(lm, q)[-room:] for q in qs]
     left = lm.config.max_seq_len - max(len(p) for p in prompts)  # room in the context after the longest

@@ -7,22 +7,23 @@ import { svg } from "../lib/dom.js";
 import { css, INK, LINE, MUTED, OKABE_ITO } from "../lib/draw.js";
 import { percent } from "../lib/format.js";
 
-const LEFT = 64, RIGHT = 16, TOP = 44, PLOT = 150, STRIP = 22;
+const LEFT = 64, RIGHT = 16, TOP = 58, PLOT = 150, STRIP = 22;
 
-// result: the answer of POST /api/makes-up/calibration. names: {title, x, y, right, wrong, ideal}, and
-// count(n), the words under a band ("3 answers").
+// result: the answer of POST /api/makes-up/calibration. names: {title, subtitle, x, y, right, wrong,
+// ideal}, and count(n), the words under a band ("3 answers").
 // width: the room on screen (a phone gets a narrower figure with the same text size).
 export function calibrationChart(result, names, width = 560) {
-  const W = Math.max(320, Math.min(640, width));
+  const W = Math.max(300, Math.min(640, width));
   const H = TOP + PLOT + 40 + 2 * STRIP + 34;
   const span = W - LEFT - RIGHT;
   const X = (p) => LEFT + p * span;
   const Y = (share) => TOP + (1 - share) * PLOT;
   const root = svg("svg", { id: "mu-chart-svg", class: "mu-chart", viewBox: `0 0 ${W} ${H}`, width: W,
-    role: "img", "aria-label": names.title });
+    role: "img", "aria-label": `${names.title}: ${names.subtitle}` });
   const text = (x, y, t, extra = {}) => svg("text", { x, y, fill: css(INK), class: "mu-fig-label", text: t,
     ...extra });
-  root.append(svg("text", { x: 0, y: 16, class: "mu-fig-title", fill: css(INK), text: names.title }));
+  root.append(svg("text", { x: 0, y: 16, class: "mu-fig-title", fill: css(INK), text: names.title }),
+    text(0, 34, names.subtitle, { fill: css(MUTED) }));
 
   // axes and grid: 0, 50% and 100% on both
   for (const v of [0, 0.5, 1]) {
@@ -40,7 +41,8 @@ export function calibrationChart(result, names, width = 560) {
         fill: css(OKABE_ITO.sky), "fill-opacity": "0.55", class: "mu-band",
         "data-count": b.count, "data-right": b.right }));
     }
-    root.append(text(x + w / 2, TOP + PLOT + 14, names.count(b.count),
+    // a narrow band (a phone) shows the bare count, so the labels do not run into each other
+    root.append(text(x + w / 2, TOP + PLOT + 14, w < 64 ? String(b.count) : names.count(b.count),
       { "text-anchor": "middle", fill: css(MUTED) }));
   }
   root.append(svg("line", { x1: X(0), y1: Y(0), x2: X(1), y2: Y(1), stroke: css(MUTED),

@@ -95,12 +95,24 @@ function calibrationPanel() {
   const page = el("button", { type: "button", id: "mu-measure", "data-tour-stop": "mu-measure",
     text: say("measure_page_model") });
   const tiny = el("button", { type: "button", id: "mu-measure-tiny", text: say("measure_tiny_model") });
+  const chart = el("div", { id: "mu-chart-figure" });
+  let shown = null; // the result drawn, and the width it was drawn at
+  const draw = (d) => {
+    const width = out.getBoundingClientRect().width || 560;
+    shown = { d, width };
+    chart.replaceChildren(calibrationChart(d, { title: say("chart_title"),
+      subtitle: say("chart_subtitle", { model: d.model, n: d.count }),
+      x: say("chart_x"), y: say("chart_y"), right: say("right"), wrong: say("wrong"),
+      ideal: say("chart_ideal"), count: (n) => say("chart_count", { n }) }, width));
+  };
+  // A phone turned sideways (or a narrower window) gets the chart redrawn to fit, its text kept readable.
+  new ResizeObserver(() => {
+    if (shown && Math.abs(out.getBoundingClientRect().width - shown.width) > 40) draw(shown.d);
+  }).observe(out);
   const measure = (model) => async () => {
     const d = await post("/api/makes-up/calibration", model ? { model } : {});
-    const width = out.getBoundingClientRect().width || 560;
-    out.append(calibrationChart(d, { title: say("chart_title", { model: d.model, n: d.count }),
-      x: say("chart_x"), y: say("chart_y"), right: say("right"), wrong: say("wrong"),
-      ideal: say("chart_ideal"), count: (n) => say("chart_count", { n }) }, width), ...summary(d));
+    out.append(chart, ...summary(d));
+    draw(d);
   };
   runner(page, status, out, measure(null));
   runner(tiny, status, out, measure("shakespeare-chat"));
@@ -127,7 +139,7 @@ function summary(d) {
   if (sure.length) {
     const p = sure[0];
     lines.push(say("most_confident_wrong", { question: p.question,
-      answer: `${p.stem ? `${p.stem} ` : ""}${p.answer.trim()}`, prob: percent(p.confidence) }));
+      answer: `${p.stem ? `${p.stem} ` : ""}${p.answer.trim()}`, prob: percent(p.confidence, 1) }));
   }
   if (d.set === "plays") {
     const of = (kind) => {
