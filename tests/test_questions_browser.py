@@ -2,8 +2,9 @@
 
 Each answer is checked against what the page shows (lib/question-checks.js), so the test reads the right
 answer from the page's own figures first: the inference walkthrough's step 3 (from the recorded
-generation, replayed), the attention explorer's weights, and the loss curve of the recorded pre-training
-run. A wrong answer gets the hint; progress is kept in localStorage; a finished tour opens the questions.
+generation, replayed), the attention explorer's weights, the loss curve of the recorded pre-training
+run, and the backpropagation playground's losses and accuracy. A wrong answer gets the hint;
+progress is kept in localStorage; a finished tour opens the questions.
 Axe and phone width hold on the questions and the replay row.
 """
 
@@ -125,6 +126,18 @@ def test_a_student_answers_each_sections_questions(page, artifacts):
     assert answer(form, round(last + 1, 1))[0] == "wrong"
     verdict, said = answer(form, round(last, 1))
     assert verdict == "right" and f"{last:.2f}" in said
+
+    # ------------------------------------------------------------ backpropagation: the playground's numbers
+    page.wait_for_selector("#backprop [data-stat='train-acc']:not([data-value=''])[data-value]",
+                           timeout=60_000)
+    value = lambda key: float(page.get_attribute(f"#backprop [data-stat='{key}']", "data-value"))  # noqa: E731
+    train, test, accuracy = value("train-loss"), value("test-loss"), value("train-acc")
+    form = ask(page, "backprop", "test_loss_higher")
+    verdict, said = answer(form, "no" if test > train else "yes")
+    assert verdict == "wrong" and "Hint:" in said
+    verdict, said = answer(form, "yes" if test > train else "no")
+    assert verdict == "right" and f"{test:.4f}" in said
+    assert answer(ask(page, "backprop", "train_accuracy"), round(accuracy * 100))[0] == "right"
 
     # ------------------------------------------------------------ kept, summed up, reachable by a tour
     kept = page.evaluate("() => JSON.parse(localStorage.getItem('prediction-machine:questions:attention'))")

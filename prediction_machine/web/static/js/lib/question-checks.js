@@ -94,7 +94,32 @@ function lastLoss(root, answer) {
   return { ok: Math.abs(answer - curve.last) <= 0.05 + 1e-9, shown: { last: curve.last.toFixed(2) } };
 }
 
+// ---------------------------------------------------------------- the backpropagation playground
+function stats(root) {
+  const value = (key) => root.querySelector(`[data-stat='${key}']`)?.dataset.value;
+  const [train, test, accuracy] = ["train-loss", "test-loss", "train-acc"].map(value);
+  if (!train || !test || !accuracy) return null;
+  return { train: Number(train), test: Number(test), accuracy: Number(accuracy) };
+}
+
+function testLossHigher(root, answer) {
+  const s = stats(root);
+  if (!s) return null;
+  return { ok: (answer === "yes") === (s.test > s.train),
+    shown: { train: s.train.toFixed(4), test: s.test.toFixed(4) } };
+}
+
+function trainAccuracy(root, answer) {
+  const s = stats(root);
+  if (!s) return null;
+  // To the nearest whole percent, as asked; a number half a point off either way still rounds to it.
+  return { ok: Math.abs(answer - s.accuracy * 100) <= 0.5 + 1e-9,
+    shown: { accuracy: format.percent(s.accuracy, 1) } };
+}
+
 export const CHECKS = {
+  "backprop.test_loss_higher": testLossHigher,
+  "backprop.train_accuracy": trainAccuracy,
   "inference.top_token": topToken,
   "inference.drew_top": drewTop,
   "attention.looks_most": looksMost,
