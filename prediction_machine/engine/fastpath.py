@@ -13,8 +13,10 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
    machine and date of each).
 2. Fused matrices: Q, K and V become one ((H+2K)*hd, D) matrix, gate and up one (2F, D)
    matrix, so each layer makes 4 matrix products instead of 7 (fewer trips through PyTorch).
-3. Fewer small operations: one RMSNorm kernel, RoPE applied to queries and keys together,
-   the positions, the mask and the cache row indices computed once per pass, not per layer.
+   The loader reads them into one buffer each (model/stacks.py): the stack is not a copy.
+3. Fewer small operations: RMSNorm in place, RoPE applied to queries and keys together as one
+   roll and one addcmul, the residual added in place, and the positions, the mask and the cache
+   row indices computed once per pass, not per layer.
 
 What was tried and dropped: bf16 weights and activations, and int8 or int4 weights in
 PyTorch's formats (all lossy, so they fail the 1e-3 honesty bound; the int4 kernel with fp32
@@ -23,10 +25,10 @@ slower here). The package's own Q4_1 blocks would be lossless (the fp32 weights 
 expansion), but a product from them written in PyTorch and compiled was slower than fp32
 (docs/performance.md, in its dated log).
 
-Memory: the packed matrices are a second copy of the layers (538 MB with the unembedding), and
-"split" copies the fused Q/K/V and gate/up stacks (278 MB), beside the textbook module's own
-weights, which tracing (record=True) still uses: attention weights always come from the textbook
-path. Only the layouts the probe picked are kept. Without oneDNN (a PyTorch built without it)
+Memory: the packed matrices are a second copy of the layers (538 MB with the unembedding);
+"plain" and "split" read the textbook module's own weights (split as a view of each stack), which
+tracing (record=True) still uses: attention weights always come from the textbook path. Only the
+layouts the probe picked are kept. Without oneDNN (a PyTorch built without it)
 the probe chooses between the other two.
 
 Shape letters as in transformer.py: B batch, T new positions, S key positions, D d_model,
@@ -77,7 +79,7 @@ def one_buffer(parts) -> torch.Tensor | None:
 class Matrices:
     """Weight matrices W (out, in), stacked along `out`: `m.times(x, layout)` is x @ W.T in that layout.
 
-    - "plain": the model's own matrices, one F.linear each (no copy). MKL reads them on one core
+    - "plain": the model's own matrices, one F.linear over their stack (no copy). MKL reads them on one core
       at a few rows.
     - "packed": one oneDNN blocked copy of the stack (W.T without oneDNN); both cores at any rows.
     - "split": the stack cut into split_count() pieces of rows, multiplied by one batched product
@@ -98,7 +100,6 @@ class Matrices:
                 start += p.shape[0]
         else:
             self.stack = parts[0].detach()  # (out, in)
-        self.parts = [p.detach() for p in parts]  # the textbook module's weights: shared, no copy
         self.out, self.inp = self.stack.shape
         self.onednn = ONEDNN
         self.stored: dict[str, torch.Tensor] = {}  # layout -> its copy (plain needs none)
@@ -129,16 +130,25 @@ class Matrices:
         """x (..., in) -> (..., out), in `layout` if it is prepared, else plain."""
         w = self.stored.get(layout)
         if w is None:
-            ys = [F.linear(x, p) for p in self.parts]  # each (..., out_part)
-            return ys[0] if len(ys) == 1 else torch.cat(ys, dim=-1)  # (..., out)
+            return F.linear(x, self.stack)  # (..., out): one product over the stack
         if layout == "split":
             n, lead = w.shape[0], x.shape[:-1]
+            if x.numel() == self.inp:  # one row: the result is already in order (no permute, no copy)
+                # x as a transposed (1, in) row: a column strided as (in, 1) made by .view is not
+                # BLAS-shaped, and bmm then runs a generic kernel, 10x slower (measured)
+                xt = x.reshape(1, self.inp).t()  # (in, 1)
+                return torch.bmm(w, xt.expand(n, -1, -1)).view(*lead, self.out)  # (n, out/n, 1) -> (..., out)
             xt = x.reshape(-1, self.inp).t()  # (in, R), R = rows
             y = torch.bmm(w, xt.expand(n, *xt.shape))  # (n, out/n, in) x (n, in, R) -> (n, out/n, R)
             return y.permute(2, 0, 1).reshape(*lead, self.out)  # (..., out)
         if self.onednn:
             return torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
         return x @ w
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """transformer.RMSNorm's arithmetic, operation for operation (the same bits), with fewer temporaries."""
+    return x * x.pow(2).mean(-1, keepdim=True).add_(eps).rsqrt_() * weight  # (..., D)
 
 
 class FusedLayer:
@@ -164,6 +174,9 @@ class FusedDecoder:
             self.layers = [FusedLayer(b) for b in model.blocks]
             head = model.embed.weight if model.lm_head is None else model.lm_head.weight
             self.unembed = Matrices(head)  # (V, D)
+        half = model.cfg.head_dim // 2
+        sign = torch.cat([-torch.ones(half), torch.ones(half)])  # (hd,): rotate_half's minus, as a sign
+        self.rope_sin_signed = model.rope_sin * sign  # (max_len, hd)
         self.choice = Choice.default()  # the plain layout until a probe (layout_probe.tune) says otherwise
         self.tuning: threading.Thread | None = None  # the background probe, while it runs
         self.tuning_error: str | None = None
@@ -231,7 +244,7 @@ class FusedDecoder:
         S = int(pos.max()) + 1  # keys needed by the furthest row
         if S > cfg.max_seq_len:
             raise ValueError(f"position {S - 1} is beyond the context of {cfg.max_seq_len}")
-        cos, sin = m.rope_cos[pos][:, :, None], m.rope_sin[pos][:, :, None]  # (B, T, 1, hd)
+        cos, sin = m.rope_cos[pos][:, :, None], self.rope_sin_signed[pos][:, :, None]  # (B, T, 1, hd)
         # Decoding one row needs no mask (it sees every cached key); a fresh prompt is plain causal.
         single_row = B == 1 and (cache is None or int(cache.lengths[0]) == 0 or T == 1)
         mask = None
@@ -240,11 +253,11 @@ class FusedDecoder:
         rows = torch.arange(B)[:, None].expand_as(pos)  # (B, T): which cache row each position goes to
         x = m.embed(idx)  # (B, T, D)
         for i, L in enumerate(self.layers):
-            h = F.rms_norm(x, (cfg.d_model,), L.attn_norm.weight, cfg.norm_eps)  # (B, T, D)
+            h = rms_norm(x, L.attn_norm.weight, cfg.norm_eps)  # (B, T, D)
             qkv = L.qkv.times(h, lay).view(B, T, H + 2 * K, hd)  # (B, T, H+2K, hd)
             qk = qkv[:, :, : H + K]  # (B, T, H+K, hd): queries and keys rotate together
-            x1, x2 = qk.chunk(2, dim=-1)  # 2 x (B, T, H+K, hd/2)
-            qk = qk * cos + torch.cat([-x2, x1], dim=-1) * sin  # (B, T, H+K, hd), "rotate half" RoPE
+            # "rotate half" RoPE: rotate_half(x) = (-x2, x1) is x rolled by hd/2, its sign in the sin table
+            qk = torch.addcmul(qk * cos, qk.roll(hd // 2, -1), sin)  # (B, T, H+K, hd)
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + K :]  # (B, T, H|K|K, hd)
             if cache is not None:  # cache.store, with the row indices and S computed once per pass
                 cache.k[i][rows, pos], cache.v[i][rows, pos] = k, v
@@ -253,15 +266,15 @@ class FusedDecoder:
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),  # (B, H|K, T|S, hd)
                 attn_mask=mask, is_causal=single_row and T > 1, enable_gqa=True,
             )  # (B, H, T, hd)
-            x = x + L.o.times(y.transpose(1, 2).reshape(B, T, H * hd), lay)  # (B, T, D)
-            h = F.rms_norm(x, (cfg.d_model,), L.mlp_norm.weight, cfg.norm_eps)  # (B, T, D)
+            x.add_(L.o.times(y.transpose(1, 2).reshape(B, T, H * hd), lay))  # (B, T, D), in place
+            h = rms_norm(x, L.mlp_norm.weight, cfg.norm_eps)  # (B, T, D)
             gate, up = L.gate_up.times(h, lay).chunk(2, dim=-1)  # 2 x (B, T, F)
-            x = x + L.down.times(F.silu(gate) * up, lay)  # (B, T, D)
+            x.add_(L.down.times(F.silu(gate) * up, lay))  # (B, T, D)
         if cache is not None:
             cache.advance(T)
         if last_only:
             x = x[:, -1:]  # (B, 1, D)
-        h = F.rms_norm(x, (cfg.d_model,), m.norm.weight, cfg.norm_eps)  # (..., D)
+        h = rms_norm(x, m.norm.weight, cfg.norm_eps)  # (..., D)
         return self.unembed.times(h, choice.pick(h.numel() // cfg.d_model))  # (B, T, V)
 
 
