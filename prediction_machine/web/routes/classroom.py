@@ -69,8 +69,12 @@ class ProgressRequest(Strict):
     questions_total: int = Field(0, ge=0, le=MAX_QUESTIONS, strict=True)
 
 
+# A link on this server: '/...', never '//host' or '/\\host' (which a browser reads as another server)
+LOCAL_LINK = r"^/([^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*)?$"
+
+
 class ShowRequest(Strict):
-    link: Annotated[str, Field(min_length=1, json_schema_extra=up_to("class_link_chars"),
+    link: Annotated[str, Field(min_length=1, pattern=LOCAL_LINK, json_schema_extra=up_to("class_link_chars"),
                                description="a link on this server: '/#attention?layer=3'"),
                     AfterValidator(no_surrogates)]
 
