@@ -69,6 +69,8 @@ from prediction_machine.training.curriculum.loop import (
 )
 from prediction_machine.training.curriculum.runs import read_run
 
+MIN_CONTEXT = 8  # the shortest window a run on a short text of its own picks for itself
+
 
 @dataclass(frozen=True)
 class TrainConfig(TrainSettings):
@@ -238,9 +240,14 @@ def pretrain(
     bpe_seconds = time.perf_counter() - t0
     train_ids = encode_corpus(tok, corpus.train)  # (N,)
     val_ids = encode_corpus(tok, corpus.val)  # (M,)
-    if min(len(train_ids), len(val_ids)) <= cfg.context + 1:
-        raise ValueError(f"the text is too short for a context of {cfg.context} tokens; "
-                         "give more text or a shorter context")
+    # A short text of the learner's own may not fill the asked window: the run reads a shorter one
+    # (said in the tokenizer event), so every text past corpus.MIN_USER_CHARS trains.
+    asked, fits = cfg.context, min(len(train_ids), len(val_ids)) - 2  # a window + its next token per split
+    if fits < cfg.context:
+        if fits < MIN_CONTEXT:
+            raise ValueError(f"this text gives only {len(val_ids)} tokens to hold out for checking the model "
+                             "(its last tenth), too few to learn from: add more text")
+        cfg = replace(cfg, context=fits)
     sample = corpus.val[:20000]
     tokenizer_info = {
         "kind": cfg.tokenizer,
@@ -249,6 +256,8 @@ def pretrain(
         "bytes_per_token": bpe.compression_ratio(sample, len(tok.encode_ids(sample))),
         "train_tokens": len(train_ids),
         "val_tokens": len(val_ids),
+        "context": cfg.context,  # tokens the model reads at a time: `context_asked`, or fewer on a short text
+        "context_asked": asked,
         "seconds": round(bpe_seconds, 2),
     }
     if d.main:

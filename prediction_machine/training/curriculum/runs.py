@@ -103,13 +103,28 @@ def find_checkpoint(name: str) -> Path | None:
 
 
 def summary(folder: Path) -> dict:
-    """What the page's tables need from a run: its kind and status, its cost, its data, its last eval."""
+    """What the page's tables need from a run: its kind and status, its cost, its data, its first and
+    last eval, and `base`: the run or shipped model it started from, as its run.json recorded it (so a
+    comparison or the cost table pairs a run with its own start, after a reload as before it)."""
     r = read_run(folder) or {}
     evals = (r.get("history") or {}).get("eval") or []
     return {"kind": r.get("kind"), "status": r.get("status"), "step": r.get("step"),
             "tokens": r.get("tokens"), "seconds": r.get("seconds"), "flops": r.get("flops"),
-            "corpus": r.get("corpus"), "data": r.get("data"),
-            "last_eval": evals[-1] if evals else None}
+            "corpus": r.get("corpus"), "data": r.get("data"), "base": recorded_base(r),
+            "first_eval": evals[0] if evals else None, "last_eval": evals[-1] if evals else None}
+
+
+def recorded_base(record: dict) -> str | None:
+    """The name of the run a record says it started from: a shipped name or a run id, never a path
+    (a run started from a folder elsewhere, or before bases were recorded, has None)."""
+    base = record.get("base")
+    return base if isinstance(base, str) and re.match(RUN_ID, base) else None
+
+
+def base_of(name: str) -> str | None:
+    """The recorded base of a shipped model or run, by name (None when it has none)."""
+    path = find_checkpoint(name)
+    return recorded_base(read_run(path) or {}) if path is not None else None
 
 
 def list_runs(limit: int = 200, viewer: str | None = None) -> list[dict]:

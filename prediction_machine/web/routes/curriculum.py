@@ -101,7 +101,9 @@ class FollowRequest(Strict):
 class CompareRequest(Strict):
     question: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_surrogates)]
     tuned: str = Field(..., pattern=RUN_ID, description="'shakespeare-chat' or a fine-tuning run id")
-    base: str = Field("shakespeare-base", pattern=RUN_ID)
+    base: str | None = Field(None, pattern=RUN_ID,
+                             description="the model to compare with; default: the base the tuned run's "
+                                         "run.json records (shakespeare-base when it records none)")
     k: int = Field(8, ge=1, le=30, strict=True)
 
 
@@ -326,14 +328,16 @@ def _compared(name: str, field: str, request: Request) -> models.LanguageModel:
 @router.post("/compare",
              summary="Base vs tuned on one question: both answers and the first answer token's distribution")
 def compare(req: CompareRequest, request: Request) -> dict:
-    base = _compared(req.base, "base", request)
     tuned = _compared(req.tuned, "tuned", request)
+    base_name = req.base or runs.base_of(req.tuned) or "shakespeare-base"  # the run records its start
+    base = _compared(base_name, "base", request)
     if base.tokenizer.json != tuned.tokenizer.json:
         raise HTTPException(409, "tuned: was not fine-tuned from this base (their vocabularies differ)")
     context = min(base.model.cfg.max_seq_len, tuned.model.cfg.max_seq_len)
     if (problem := ft.question_fits(base.tokenizer, req.question, context)) is not None:
         raise unprocessable("question", problem)
-    return clean(ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k))
+    return clean({**ft.compare(base.model, tuned.model, base.tokenizer, req.question, req.k),
+                  "base_name": base_name})
 
 
 @router.get("/finetune/data", summary="The fine-tuning set: counts, a few examples, and the loss mask of one")

@@ -12,7 +12,25 @@ const API = "/api/curriculum";
 
 // ----------------------------------------------------------------------------- cost table and scale
 
-// shared: the lab's runs so far (sections/curriculum.js); it calls refreshCost when one finishes.
+// The three runs shown side by side, one chain: the learner's newest fine-tune (else the shipped one),
+// the run its run.json says it started from, and the newest preference run started from that fine-tune
+// (the shipped one beside the shipped chat model). A learner's pre-training with no fine-tune of it yet
+// stands alone. Read from the runs on disk (GET /runs), so a reload keeps them.
+export function costChain(runs, shippedDpo) {
+  const done = runs.filter((r) => r.status !== "running");
+  const mine = (kind, from) => done.find((r) => r.kind === kind && !r.shipped && (!from || r.base === from));
+  const named = (id) => done.find((r) => r.id === id);
+  const tuned = mine("finetune");
+  if (!tuned && mine("pretrain")) return { p: mine("pretrain"), f: null, a: null };
+  const f = tuned || named("shakespeare-chat");
+  const p = f && f.base ? named(f.base) : null;
+  const own = f && mine("dpo", f.id);
+  const a = own ? { ...own, count: own.data?.train, first: own.first_eval, last: own.last_eval }
+    : (f && f.shipped ? shippedDpo : null);
+  return { p, f, a };
+}
+
+// shared: the lab's runs (sections/curriculum.js); it calls refreshCost when they change.
 export function costPanel(shared) {
   const body = el("tbody");
   const stages = [say("stage_pretraining"), say("stage_finetuning"), say("stage_preference")];
@@ -24,16 +42,18 @@ export function costPanel(shared) {
   get(`${API}/preferences/data`).then((d) => { shared.dpoRun = d.shipped && { ...d.shipped,
     count: d.count }; shared.refreshCost(); }).catch(() => {});
   shared.refreshCost = () => {
-    const p = shared.pretrainDone || shared.baseRun;
-    const f = shared.finetuneDone || shared.chatRun;
-    const a = shared.dpoRun;
+    const { p, f, a } = costChain(shared.runs || [], shared.dpoRun);
+    const which = (r) => (r ? r.id || "shakespeare-dpo" : format.DASH);
+    table.dataset.runs = [p, f, a].map(which).join(" ");
     const cost = (r) => (r ? say("cost_here", { seconds: format.seconds(r.seconds),
       flops: format.scientific(r.flops) }) : format.DASH);
     clear(body);
     body.append(
+      el("tr", {}, el("th", { scope: "row", text: say("cost_run") }),
+        ...[p, f, a].map((r) => el("td", { class: "run-id", text: which(r) }))),
       el("tr", {}, el("th", { scope: "row", text: say("data_size") }),
-        cell(say("guide_massive"), p ? say("tokens_tokens_shakespeare",
-          { tokens: format.int(p.tokens) }) : say("run_above")),
+        cell(say("guide_massive"), p ? say(p.corpus?.name === "your text" ? "tokens_tokens_own_text"
+          : "tokens_tokens_shakespeare", { tokens: format.int(p.tokens) }) : say("run_above")),
         cell(say("guide_curated"), f ? say("tokens_tokens_value_conversations",
           { tokens: format.int(f.tokens), value: shared.ftCount || say("few_hundred") }) : say("run_above")),
         cell(say("guide_curated"), a ? say("tokens_tokens_count_chosenvsrejected",

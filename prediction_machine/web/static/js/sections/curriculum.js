@@ -88,7 +88,9 @@ function pretrainPanel(shared) {
     tokenizer: (t) => {
       ratio.textContent = say("vocab_size_tokens_vocabulary", { vocab_size: t.vocab_size, merges: t.merges,
         bytes_per_token: t.bytes_per_token.toFixed(2) }) +
-        say("per_token_against_character", { train_tokens: format.int(t.train_tokens) });
+        say("per_token_against_character", { train_tokens: format.int(t.train_tokens) }) +
+        (t.context < t.context_asked ? say("context_shortened", { context: t.context,
+          asked: t.context_asked }) : "");
     },
     start: () => shared.circuits?.live.reset(), // the circuits panel follows the run's snapshots
     step: (d) => shared.circuits?.live.step(d),
@@ -191,8 +193,6 @@ function finetunePanel(shared) {
       const { job } = await post(`${API}/finetune`, { base, steps: n, eval_every: Math.max(1,
         Math.round(n / 6)) });
       setBusy(start, true);
-      // the comparison puts the tuned model beside the model it started from
-      shared.baseOf[job.folder] = base;
       await view.follow(job, {
         start: (d) => { if (d.mask_example) showMask(d.mask_example); },
         done: (d) => { shared.finetuneDone = d; shared.refreshCost(); shared.compareReady(job.folder); },
@@ -266,8 +266,9 @@ function comparePanel(shared) {
     delete out.dataset.tuned;
     out.replaceChildren(el("p", { class: "note", text: say("comparing") }));
     try {
-      const base = shared.baseOf[tuned.value] || "shakespeare-base";
-      const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value, base });
+      // the server puts the tuned model beside the base its run.json records (after a reload too)
+      const d = await post(`${API}/compare`, { question: question.value, tuned: tuned.value });
+      const base = d.base_name;
       out.dataset.tuned = tuned.value;
       out.dataset.base = base;
       const baseTitle = base === "shakespeare-base" ? say("base_pretrained_only") : say("base_my_run_base",
@@ -344,7 +345,7 @@ function loraPanel() {
 export function mount(root) {
   clear(root);
   const shared = { refreshCost: () => {}, setTunedOptions: () => {}, setResumeOptions: () => {},
-    setBaseOptions: () => {}, compareReady: () => {}, baseOf: {} };
+    setBaseOptions: () => {}, compareReady: () => {} };
   const pre = pretrainPanel(shared);
   shared.circuits = circuitsPanel();
   const fine = finetunePanel(shared);
@@ -356,6 +357,7 @@ export function mount(root) {
       const base = runs.find((r) => r.id === "shakespeare-base");
       if (base) shared.baseRun = base;
       shared.chatRun = runs.find((r) => r.id === "shakespeare-chat");
+      shared.runs = runs; // the cost table pairs each run with the one it started from (run.json's base)
       const first = !shared.loadedRuns;
       shared.loadedRuns = true;
       shared.setTunedOptions(runs);

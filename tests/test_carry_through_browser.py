@@ -1,0 +1,86 @@
+"""The learner's own work carries through a reload, in headless Chromium (one server for the module).
+
+Pre-train on "my own text" at the shortest length the page accepts (the run picks a window that fits
+and says so), fine-tune THAT run, reload the page, and compare the tuned run: it is put beside the base
+its run.json records, not the shipped one. The cost table reads the runs on disk, so after the reload
+it still shows them, each fine-tune beside the run it started from.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_carry_through import PROSE
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    from conftest import start_server
+
+    runs = tmp_path_factory.mktemp("runs")
+    env = {"PREDICTION_MACHINE_RUNS": str(runs), "OMP_NUM_THREADS": "1"}
+    with start_server("--model", "shakespeare-chat", env=env) as server:
+        yield server.url, runs
+
+
+def cost_runs(page) -> list[str]:
+    return page.get_attribute("#cur-cost table.cost", "data-runs").split(" ")
+
+
+def test_my_text_trains_and_my_finetune_is_compared_with_my_base_after_a_reload(page, lab, artifacts):
+    url, runs = lab
+    page.set_default_timeout(180_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/#curriculum")
+    page.wait_for_selector("#curriculum [data-ready='curriculum']")
+    page.wait_for_function("() => document.querySelector('#cur-cost table.cost')?.dataset.runs")
+    # Nothing of mine yet: the shipped chain, each model beside the one it started from.
+    page.wait_for_function("() => document.querySelector('#cur-cost table.cost').dataset.runs"
+                           ".endsWith('shakespeare-dpo')")
+    assert cost_runs(page) == ["shakespeare-base", "shakespeare-chat", "shakespeare-dpo"]
+
+    # -- my own text, 500-odd characters: it trains, on a window shorter than the page's 64 tokens
+    page.select_option("#cur-corpus", "text")
+    page.fill("#cur-text", PROSE)
+    page.fill("#cur-steps", "6")
+    page.click("[data-action='start-pretrain']")
+    page.wait_for_selector("#cur-ft-base option[value^='pretrain-']", state="attached")
+    mine = page.locator("#cur-ft-base option[value^='pretrain-']").first.get_attribute("value")
+    ratio = page.locator("#cur-pretrain .ratio").inner_text()
+    context = json.loads((runs / mine / "run.json").read_text())["config"]["context"]
+    assert f"reads {context} tokens at a time instead of 64" in ratio and context < 64, ratio
+    assert not page.locator("#cur-pretrain .error").count()
+    assert cost_runs(page)[:2] == [mine, "–"]  # my pre-training stands alone until I fine-tune it
+
+    # -- fine-tune it, then reload: nothing the page held in memory is left
+    page.select_option("#cur-ft-base", mine)
+    page.fill("#cur-ft-steps", "2")
+    page.click("[data-action='start-finetune']")
+    page.wait_for_selector("#cur-compare .compare[data-tuned^='finetune-'] .sides")
+    tuned = page.get_attribute("#cur-compare .compare", "data-tuned")
+    page.reload()
+    page.wait_for_selector("#curriculum [data-ready='curriculum']")
+    page.wait_for_selector("#cur-compare .compare[data-tuned='shakespeare-chat'] .sides")  # the shipped pair
+    page.select_option("#cur-tuned", tuned)
+    with page.expect_response(lambda r: r.url.endswith("/api/curriculum/compare")
+                              and (r.request.post_data_json or {}).get("tuned") == tuned) as compared:
+        page.click("[data-action='compare']")
+    assert "base" not in compared.value.request.post_data_json  # the server reads it from the run
+    assert compared.value.json()["base_name"] == mine, (compared.value.request.post_data_json, tuned)
+    page.wait_for_selector(f"#cur-compare .compare[data-tuned='{tuned}'] .sides")
+    assert page.get_attribute("#cur-compare .compare", "data-base") == mine
+    title = page.locator("#cur-compare .side h5").first.inner_text()
+    assert title == f"Base: my run {mine} (pre-trained only)", title
+    page.wait_for_function(f"() => document.querySelector('#cur-cost table.cost').dataset.runs"
+                           f".startsWith('{mine} {tuned}')")
+    assert cost_runs(page) == [mine, tuned, "–"]  # no preference run of mine started from it yet
+    assert "tokens of my own text" in page.locator("#cur-cost").inner_text()
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.locator("#cur-compare").screenshot(path=str(artifacts / f"carry-compare-{width}.png"))
+        page.locator("#cur-cost").screenshot(path=str(artifacts / f"carry-cost-{width}.png"))
+    assert not errors, errors
