@@ -161,7 +161,8 @@ def now(request: Request) -> dict:
     return out
 
 
-@router.post("/rounds/{number}/answer", summary="A student's guess, and their one draw from the model")
+@router.post("/rounds/{number}/answer", summary="A student's guess, and their one draw from the model",
+             responses={409: {"description": "the round is over"}})
 def answer(number: Annotated[int, Field(ge=1, le=10**9)], req: AnswerRequest, request: Request) -> dict:
     within_limits(req, settings(request))
     c = class_state(request)
