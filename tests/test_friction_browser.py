@@ -126,6 +126,13 @@ def generate(page, url: str, seed: str | None) -> list[int]:
     return chips(page)
 
 
+def params(link: str) -> dict[str, str]:
+    """The settings a page link carries after its '#section?'."""
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(link.partition("?")[2]))
+
+
 def replay(page, link: str) -> list[int]:
     page.goto("about:blank")
     page.goto(link)
@@ -143,15 +150,17 @@ def test_a_shared_link_always_carries_its_seed_and_replays_its_tokens(page, stub
         page.click("#inference [data-copy-link]")
         wait_until(lambda: "copied" in page.inner_text("#inference .copy-status"), timeout=10)
         link = page.evaluate("navigator.clipboard.readText()")
-        assert link == page.evaluate("location.href") and f"seed={drawn}&" in link, link
+        assert link == page.evaluate("location.href") and params(link).get("seed") == drawn, link
         assert replay(page, link) == ids, f"the link {link} did not replay its tokens"
 
     # An old link without a seed does not silently replay seed 42: the page draws one and writes it.
-    bare = link.replace(f"seed={drawn}&", "")
+    from urllib.parse import urlencode
+
+    bare = link.partition("?")[0] + "?" + urlencode({k: v for k, v in params(link).items() if k != "seed"})
+    assert "seed" not in params(bare)
     first = replay(page, bare)
-    wait_until(lambda: "seed=" in page.evaluate("location.href"), timeout=10)
-    again = page.input_value("#seed")
-    assert f"seed={again}&" in page.evaluate("location.href")
+    wait_until(lambda: "seed" in params(page.evaluate("location.href")), timeout=10)
+    assert params(page.evaluate("location.href"))["seed"] == page.input_value("#seed")
     assert replay(page, page.evaluate("location.href")) == first
 
 
@@ -275,3 +284,22 @@ def test_a_run_the_model_ended_says_why_the_stages_show_the_end_marker(page, stu
     page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
     status = page.inner_text("#status")
     assert "ended its turn" in status and "end-of-turn token" in status and "timeline" in status, status
+
+
+def test_the_one_neuron_figure_has_share_state_beside_the_playground(page, stub_url):
+    page.goto(stub_url + "/#backprop")
+    page.wait_for_selector("#bp-boundary[data-step='0']", timeout=60_000)
+    page.fill("#bp-n-w1", "0.9")
+    page.dispatch_event("#bp-n-w1", "change")
+    page.select_option("#bp-n-activation", "relu")
+    link = page.evaluate("location.href")
+    assert "n_w1=0.9" in link and "n_act=relu" in link, link
+    page.select_option("#bp-dataset", "spiral")  # the playground writes its own keys beside them
+    wait_until(lambda: "dataset=spiral" in page.evaluate("location.href"), timeout=10)
+    link = page.evaluate("location.href")
+    assert "n_w1=0.9" in link, link
+    page.goto("about:blank")
+    page.goto(link)
+    page.wait_for_selector("#bp-boundary[data-step='0']", timeout=60_000)
+    assert page.input_value("#bp-n-w1") == "0.9" and page.input_value("#bp-n-activation") == "relu"
+    assert page.input_value("#bp-dataset") == "spiral"

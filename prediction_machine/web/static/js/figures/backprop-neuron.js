@@ -4,6 +4,7 @@
 // this module only decides how much of that answer to reveal at each click.
 import { post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, svg } from "../lib/dom.js";
+import { sharedState, shareState } from "../lib/share.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 
@@ -244,11 +245,25 @@ export function mountNeuron(root) {
   });
   buttons.all.addEventListener("click", () => setStage("done"));
   buttons.update.addEventListener("click", () => setStage("updated"));
+  // A shared link's numbers (keys n_x1, n_w1, ... beside the playground's in #backprop?...): numbers in
+  // the inputs' range only, since a link is untrusted input.
+  const link = sharedState("backprop") || {};
+  for (const [name] of FIELDS) {
+    const given = link[`n_${name}`], v = Number(given);
+    const fits = given !== undefined && given !== "" && Number.isFinite(v) && Math.abs(v) <= 10;
+    if (fits) inputs[name].value = given;
+  }
+  if ([...activation.options].some((o) => o.value === link.n_act)) activation.value = link.n_act;
+  const changed = () => {
+    shareState("backprop", { ...Object.fromEntries(FIELDS.map(([name]) => [`n_${name}`, inputs[name].value])),
+      n_act: activation.value });
+    load();
+  };
   buttons.again.addEventListener("click", () => {
     for (const u of data.updates) inputs[u.name].value = format.rounded(u.after);
-    load();
+    changed();
   });
-  for (const input of [...Object.values(inputs), activation]) input.addEventListener("change", load);
+  for (const input of [...Object.values(inputs), activation]) input.addEventListener("change", changed);
   load();
 }
 

@@ -22,11 +22,15 @@ export function sharedState(section) {
 }
 
 // Record the section's current view in the address bar without adding a history entry
-// (every slider move would otherwise fill the Back button).
+// (every slider move would otherwise fill the Back button). Keys the call does not name are kept when
+// the address already holds this section's view, so two figures of one section can share it; a key
+// given as null or "" is removed.
 export function shareState(section, state) {
-  const params = new URLSearchParams();
+  const current = parseFragment();
+  const params = current.section === section ? current.params : new URLSearchParams();
   for (const [key, value] of Object.entries(state)) {
     if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+    else params.delete(key);
   }
   const query = params.toString();
   history.replaceState(null, "", `#${section}${query ? `?${query}` : ""}`);
