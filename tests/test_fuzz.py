@@ -144,6 +144,13 @@ def two_questions(safety_with_direction):
     return lambda lm, strength: safety_with_direction(lm, strength, items=items, answer_tokens=4)
 
 
+def first_questions(calibration):
+    """Stands in for the calibration chart's 64 or 146 greedy answers during fuzzing: the set's first two
+    questions, not kept. The route is real; tests/test_calibration.py measures whole charts."""
+    return lambda lm, set_name: calibration.calibration(lm, set_name,
+                                                        questions=calibration.question_set(set_name)[:2])
+
+
 def no_training(stop, pause):
     """Stands in for a training run during fuzzing: the job routes, manager and limits are
     real, the hours of training are not (tests/test_reliability.py runs real, short jobs)."""
@@ -153,6 +160,7 @@ def no_training(stop, pause):
 @pytest.fixture(scope="module")
 def fuzz_schema(stub, tmp_path_factory):
     from prediction_machine.experiments import head_scan, steering
+    from prediction_machine.inference import calibration
     from prediction_machine.web import jobs
 
     config = schemathesis.Config.from_dict({
@@ -172,6 +180,7 @@ def fuzz_schema(stub, tmp_path_factory):
         mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
         mp.setattr(head_scan, "scan_steps", plain_run_only(head_scan.scan_steps))
         mp.setattr(steering, "safety_with_direction", two_questions(steering.safety_with_direction))
+        mp.setattr(calibration, "cached_calibration", first_questions(calibration))
         real_start = jobs.JobManager.start
         # The manager tidies up after every job with a full gc.collect(): right for real jobs, but
         # hundreds of placeholder jobs would spend minutes there.
