@@ -7,6 +7,7 @@ order (measured 7e-5) and greedy tokens must not change.
 
 import pytest
 import torch
+import torch.nn.functional as F
 from test_transformer import tiny_model
 
 from prediction_machine.engine import fastpath, layout_probe
@@ -179,3 +180,15 @@ def test_the_loader_reads_each_stack_into_one_buffer_and_the_decoder_copies_none
     stacked = stacks.stack(state)
     assert fastpath.one_buffer([stacked[f"blocks.1.mlp.{p}.weight"] for p in ("gate", "up")]) is not None
     assert fastpath.one_buffer([state["blocks.1.mlp.gate.weight"], state["blocks.1.mlp.up.weight"]]) is None
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_the_split_product_in_two_pieces_is_the_plain_product_at_one_row_and_more(rows):
+    """The split layout at two pieces (as on a 2-thread machine, whatever this one has), one row and more."""
+    g = torch.Generator().manual_seed(3)
+    parts = [torch.randn(6, 8, generator=g), torch.randn(4, 8, generator=g)]
+    m = fastpath.Matrices(*parts)
+    m.stored["split"] = m.stack.view(2, 5, 8)  # (pieces, out/pieces, in), as prepare() cuts it for 2 threads
+    x = torch.randn(1, rows, 8, generator=g)  # (B, T, in)
+    want = torch.cat([F.linear(x, p) for p in parts], dim=-1)  # (B, T, out)
+    assert torch.allclose(m.times(x, "split"), want, atol=1e-5) and m.times(x, "plain").shape == want.shape
