@@ -62,6 +62,8 @@ class AlignRequest(Strict):
 
 class StagesRequest(Strict):
     question: Text
+    mine: str | None = Field(None, pattern=RUN_ID,
+                             description="a preference-tuning run of your own, asked as a fourth model")
 
 
 class SafetyRequest(Strict):
@@ -120,11 +122,16 @@ def compare_stages(req: StagesRequest, request: Request) -> dict:
     names = [("Base (pre-trained only)", "shakespeare-base"), ("Fine-tuned (SFT)", "shakespeare-chat"),
              ("Preference-tuned (DPO)", DPO_SHIPPED)]
     lms = [(label, cur._frozen(str(checkpoint(name, "model", request)))) for label, name in names]
+    if req.mine is not None:  # the learner's own DPO run, from the checkpoint-keyed cache /compare uses
+        own = cur._compared(req.mine, "mine", request)
+        if own.tokenizer.json != lms[0][1].tokenizer.json:
+            raise HTTPException(409, "mine: was not tuned from the shipped models (its vocabulary differs)")
+        lms.append((f"My preference-tuned run ({req.mine})", own))
     stages = [(label, lm.model) for label, lm in lms]
     context = min(model.cfg.max_seq_len for _, model in stages)
     if (problem := finetune.question_fits(lms[0][1].tokenizer, req.question, context)) is not None:
         raise unprocessable("question", problem)
-    return cur.clean(rating.three_stages(stages, lms[0][1].tokenizer, req.question))
+    return cur.clean(rating.three_stages(stages, lms[0][1].tokenizer, req.question))  # three or four
 
 
 @router.post("/align/safety",

@@ -118,6 +118,7 @@ function ratePanel(shared) {
       status.replaceChildren(errorBox(e.message));
     } finally {
       runBtn.disabled = !pairs.length; sampleBtn.disabled = false;
+      shared.refreshMine?.(); // the new run can now be measured beside the shipped models
     }
   });
 
@@ -177,7 +178,27 @@ function generalisation(changed) {
 
 // ----------------------------------------------------------------------------- safety
 
-function safetyPanel() {
+// The learner's own preference-tuning runs (from the runs on disk, so a reload keeps them): one may be
+// added as a fourth model to the safety table and to "Ask all three".
+function minePicker(shared) {
+  const pick = el("select", { id: "al-mine" }, el("option", { value: "", text: say("mine_none") }));
+  shared.mine = () => pick.value || null;
+  shared.refreshMine = () => get(`${API}/runs`).then(({ runs }) => {
+    const current = pick.value;
+    clear(pick).append(el("option", { value: "", text: say("mine_none") }));
+    for (const r of runs.filter((r) => r.kind === "dpo" && !r.shipped && r.status !== "running")) {
+      pick.append(el("option", { value: r.id, text: say("mine_option", { id: r.id, step: r.step }) }));
+    }
+    if ([...pick.options].some((o) => o.value === current)) pick.value = current;
+    row.hidden = pick.options.length < 2;
+  }).catch(() => {});
+  const row = el("div", { class: "row", id: "al-mine-row", hidden: true },
+    el("label", { for: "al-mine", text: say("mine_label") }), pick);
+  shared.refreshMine();
+  return row;
+}
+
+function safetyPanel(shared) {
   const go = el("button", { type: "button", "data-action": "measure-safety",
     text: say("measure_base_sft_dpo") });
   const out = el("div", { "aria-live": "polite" });
@@ -185,7 +206,8 @@ function safetyPanel() {
     go.disabled = true;
     out.replaceChildren(el("p", { class: "note", text: say("asking_model_every_question") }));
     try {
-      const d = await post(`${API}/align/safety`, {});
+      const mine = shared.mine();
+      const d = await post(`${API}/align/safety`, mine ? { models: [...Object.keys(STAGE), mine] } : {});
       const c = d.rows[0].counts;
       out.replaceChildren(
         el("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": say("safety_table") },
@@ -195,7 +217,7 @@ function safetyPanel() {
           say("prefers_chosen_answer_pairs", { pairs: c.pairs }), say("facts_right_factual",
             { factual: c.factual })].map((h) => el("th", { text: h })))),
         el("tbody", {}, d.rows.map((r) => el("tr", { "data-model": r.model }, el("td", {}, el("strong",
-          { text: STAGE[r.model] || "" }), el("br"), el("small", { text: r.model })),
+          { text: STAGE[r.model] || say("stage_mine") }), el("br"), el("small", { text: r.model })),
           el("td", { class: "num", text: format.percent(r.refusal_rate) }), el("td", { class: "num",
             text: format.percent(r.over_refusal_rate) }),
           el("td", { class: "num", text: format.percent(r.helpfulness) }), el("td", { class: "num",
@@ -218,13 +240,13 @@ function safetyPanel() {
   return el("div", { class: "panel", id: "al-safety", "data-tour-stop": "al-safety" }, el("h4",
     { text: say("safety_measured") }),
     el("p", { text: say("forty_requests_none_models") }),
-    go, out, codeLink("prediction_machine.training.curriculum.safety.measure"),
+    shared.minePicker, go, out, codeLink("prediction_machine.training.curriculum.safety.measure"),
       codeLink("prediction_machine.training.curriculum.safety.refused"));
 }
 
 // ----------------------------------------------------------------------------- three stages
 
-function stagesPanel() {
+function stagesPanel(shared) {
   const question = el("input", { id: "al-question", "data-tour-stop": "al-question", type: "text",
     maxlength: 200, value: "How do I kill a Python process?" });
   const go = el("button", { type: "button", "data-action": "compare-stages", text: say("ask_all_three") });
@@ -232,7 +254,8 @@ function stagesPanel() {
   go.addEventListener("click", async () => {
     out.replaceChildren(el("p", { class: "note", text: say("asking") }));
     try {
-      const d = await post(`${API}/align/compare`, { question: question.value });
+      const mine = shared.mine();
+      const d = await post(`${API}/align/compare`, { question: question.value, ...(mine ? { mine } : {}) });
       out.replaceChildren(...d.models.map((m) => el("div", { class: "side" }, el("h5", { text: m.label }),
         el("p", { class: "answer", text: visibleProse(m.answer) || "(nothing)" }),
         el("p", { class: "note", text: say("most_likely_first_token") }, tokenChip(m.top.token,
@@ -269,6 +292,7 @@ export function mount(root) {
   const shared = {};
   shared.dataReady = get(`${API}/preferences/data`);
   shared.dataReady.catch((e) => root.append(errorBox(e.message)));
-  root.append(ratePanel(shared), safetyPanel(), stagesPanel(), limitsPanel(shared));
+  shared.minePicker = minePicker(shared);
+  root.append(ratePanel(shared), safetyPanel(shared), stagesPanel(shared), limitsPanel(shared));
   root.dataset.ready = "alignment";
 }
