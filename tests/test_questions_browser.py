@@ -3,9 +3,9 @@
 Each answer is checked against what the page shows (lib/question-checks.js), so the test reads the right
 answer from the page's own figures first: the inference walkthrough's step 3 (from the recorded
 generation, replayed), the attention explorer's weights, the loss curve of the recorded pre-training
-run, and the backpropagation playground's losses and accuracy. A wrong answer gets the hint;
-progress is kept in localStorage; a finished tour opens the questions.
-Axe and phone width hold on the questions and the replay row.
+run, the backpropagation playground's losses and accuracy, and the digit's newest pixel's odds. A wrong
+answer gets the hint; progress is kept in localStorage; a finished tour opens the questions. Axe and
+phone width hold on the questions and the replay rows.
 """
 
 from __future__ import annotations
@@ -138,6 +138,22 @@ def test_a_student_answers_each_sections_questions(page, artifacts):
     verdict, said = answer(form, "yes" if test > train else "no")
     assert verdict == "right" and f"{test:.4f}" in said
     assert answer(ask(page, "backprop", "train_accuracy"), round(accuracy * 100))[0] == "right"
+
+    # ------------------------------------------------------------ sequences: the newest pixel's odds
+    page.click("#digit-step")
+    page.wait_for_selector("#digit-dist .dist-bar")
+    probs = [float(p) for p in page.eval_on_selector_all("#digit-dist rect.dist-bar", "(r) => r.map((b) =>"
+                                                         " b.dataset.prob)")]
+    taken = page.eval_on_selector_all("#digit-dist rect.dist-bar", "(r) => r.findIndex((b) =>"
+                                      " b.classList.contains('chosen'))")
+    likeliest = probs.index(max(probs))
+    form = ask(page, "sequences", "likeliest_grey")
+    verdict, said = answer(form, (likeliest + 1) % 17)
+    assert verdict == "wrong" and "Hint:" in said
+    verdict, said = answer(form, likeliest)
+    assert verdict == "right" and f"grey level {likeliest}" in said
+    took = "yes" if taken == likeliest else "no"
+    assert answer(ask(page, "sequences", "took_likeliest"), took)[0] == "right"
 
     # ------------------------------------------------------------ kept, summed up, reachable by a tour
     kept = page.evaluate("() => JSON.parse(localStorage.getItem('prediction-machine:questions:attention'))")

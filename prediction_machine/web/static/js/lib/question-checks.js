@@ -117,7 +117,34 @@ function trainAccuracy(root, answer) {
     shown: { accuracy: format.percent(s.accuracy, 1) } };
 }
 
+// ---------------------------------------------------------------- the digit drawn pixel by pixel
+// The newest pixel's chart: one bar per grey level 0..16 in order, each with its probability (data-prob).
+function greyChart(root) {
+  const bars = [...root.querySelectorAll("#digit-dist .dist-chart rect.dist-bar")];
+  if (!bars.length) return null;
+  const probs = bars.map((bar) => Number(bar.dataset.prob));
+  const best = Math.max(...probs);
+  return { probs, best, tops: probs.flatMap((p, level) => (p === best ? [level] : [])),
+    taken: bars.findIndex((bar) => bar.classList.contains("chosen")) };
+}
+
+function likeliestGrey(root, answer) {
+  const chart = greyChart(root);
+  if (!chart) return null;
+  const shown = { level: chart.tops[0], p: format.percent(chart.best, 1) };
+  return { ok: chart.tops.includes(answer), shown };
+}
+
+function tookLikeliest(root, answer) {
+  const chart = greyChart(root);
+  if (!chart) return null;
+  return { ok: (answer === "yes") === chart.tops.includes(chart.taken),
+    shown: { taken: chart.taken, level: chart.tops[0] } };
+}
+
 export const CHECKS = {
+  "sequences.likeliest_grey": likeliestGrey,
+  "sequences.took_likeliest": tookLikeliest,
   "backprop.test_loss_higher": testLossHigher,
   "backprop.train_accuracy": trainAccuracy,
   "inference.top_token": topToken,
