@@ -165,6 +165,8 @@ def test_a_class_of_103_answers_one_round_and_the_teacher_sees_every_answer(live
     teacher.screenshot(path=str(artifacts / "teacher-round-phone.png"), full_page=True)
     student = students[1]
     student.set_viewport_size(PHONE)
+    student.wait_for_selector(".class-round summary")
+    student.click(".class-round summary")  # after an answer the panel opens folded
     student.wait_for_selector(".class-round .round-token")
     from axe_playwright_python.sync_playwright import Axe
 

@@ -108,7 +108,7 @@ function render(now) {
     state = { round, answered: round.mine.length };
     clear(panel.querySelector(".round-result"));
     panel.querySelector("#round-guess").value = "";
-    if (round.open) details.open = true;
+    if (round.open && round.answers_left > 0) details.open = true;  // folded once answered
   }
   if (round) state.round = round;
   body.dataset.round = round ? String(round.number) : "";
