@@ -303,3 +303,19 @@ def test_the_one_neuron_figure_has_share_state_beside_the_playground(page, stub_
     page.wait_for_selector("#bp-boundary[data-step='0']", timeout=60_000)
     assert page.input_value("#bp-n-w1") == "0.9" and page.input_value("#bp-n-activation") == "relu"
     assert page.input_value("#bp-dataset") == "spiral"
+
+
+def test_the_digit_bars_value_labels_never_overlap(page, stub_url):
+    page.goto(stub_url + "/#sequences")
+    page.wait_for_selector("#digit-step")
+    overlaps = []
+    for _ in range(12):  # a dozen pixels: some steps have several tall bars side by side
+        page.click("#digit-step")
+        page.wait_for_timeout(150)
+        boxes = page.locator("#sequences svg.dist-chart >> nth=0").locator("text.dist-value").evaluate_all(
+            "els => els.map(e => { const r = e.getBoundingClientRect();"
+            " return [r.left, r.top, r.right, r.bottom]; })")
+        overlaps += [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                     if min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5]
+    assert page.locator("#sequences svg.dist-chart text.dist-value").count() >= 1
+    assert not overlaps, overlaps

@@ -22,13 +22,22 @@ export function distributionChart(bars, chosen, { caption = "", height = 150 } =
     root.append(svg("rect", { x: x + 2, y: H - B - h, width: bw - 4, height: Math.max(0, h),
       class: `dist-bar ${i === chosen ? "chosen" : ""}`, "data-prob": b.prob.toFixed(6) },
       svg("title", { text: `${b.label}: ${format.probability(b.prob)}` })));
-    if (b.prob >= top * 0.5) root.append(svg("text", { x: x + bw / 2, y: H - B - h - 3,
-      "text-anchor": "middle", class: "dist-value", text: format.probability(b.prob) }));
     if (b.swatch) root.append(svg("rect", { x: x + 3, y: H - B + 4, width: bw - 6, height: 12, fill: b.swatch,
       class: "swatch" }));
     root.append(svg("text", { x: x + bw / 2, y: H - 4, "text-anchor": "middle",
       class: `dist-label ${i === chosen ? "chosen" : ""}`, text: b.short ?? b.label }));
   });
+  // Values over the tall bars, likeliest first, each only where it covers none already written: a
+  // value is wider than its bar (10 px monospace, about 6 units a character, css/sequences.css).
+  const placed = [];
+  bars.map((b, i) => [b, i]).filter(([b]) => b.prob >= top * 0.5).sort(([a], [b]) => b.prob - a.prob)
+    .forEach(([b, i]) => {
+      const text = format.probability(b.prob), w = text.length * 6, cx = i * bw + bw / 2;
+      const y = H - B - ((H - B - T) * b.prob) / top - 3;
+      if (placed.some((p) => Math.abs(p.cx - cx) < (p.w + w) / 2 + 2 && Math.abs(p.y - y) < 12)) return;
+      placed.push({ cx, w, y });
+      root.append(svg("text", { x: cx, y, "text-anchor": "middle", class: "dist-value", text }));
+    });
   return root;
 }
 
