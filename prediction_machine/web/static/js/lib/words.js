@@ -20,8 +20,9 @@ import { LANGUAGE } from "./language.js";
 
 // One file per page section, plus "page" for the words every section shares (errors, the tour's buttons),
 // "index" for the words in index.html, and "languages" for the picker's figure of one sentence in many.
-export const CONTENT = ["page", "sequences", "backprop", "attention", "curriculum", "alignment", "inference",
-  "experiments", "makes_up", "glossary", "index", "languages", "rounds", "teacher", "questions", "replay"];
+export const CONTENT = ["page", "sequences", "backprop", "attention", "curriculum", "alignment", "inside",
+  "inference", "experiments", "makes_up", "glossary", "index", "languages", "rounds", "teacher", "questions",
+  "replay"];
 
 const catalogs = new Map();
 const english = new Map();  // the fallback, loaded only when the page is in another language
