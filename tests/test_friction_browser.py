@@ -319,3 +319,21 @@ def test_the_digit_bars_value_labels_never_overlap(page, stub_url):
                      if min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5]
     assert page.locator("#sequences svg.dist-chart text.dist-value").count() >= 1
     assert not overlaps, overlaps
+
+
+def test_the_draw_strip_has_a_colour_key(page, stub_url, artifacts):
+    page.goto(stub_url + "/#sequences")
+    page.wait_for_selector("#digit-step")
+    page.click("#digit-step")
+    strip = page.locator("#sequences .draw >> nth=0")
+    strip.locator(".strip-key li").first.wait_for()
+    slices = strip.locator("svg.cumulative rect[fill]").evaluate_all(
+        "els => els.map(e => [getComputedStyle(e).fill, e.querySelector('title')?.textContent || ''])")
+    keys = strip.locator(".strip-key li").evaluate_all(
+        "els => els.map(e => [getComputedStyle(e.querySelector('.strip-swatch')).backgroundColor,"
+        " e.textContent.trim()])")
+    assert keys
+    for (colour, text), (fill, title) in zip(keys, slices, strict=False):  # likeliest first, in step
+        assert text == title.replace(":", ""), (text, title)
+        assert colour == fill, (colour, fill)
+    strip.screenshot(path=str(artifacts / "friction-draw-strip.png"))

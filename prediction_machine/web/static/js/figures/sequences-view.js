@@ -72,7 +72,13 @@ export function drawStrip(rows, chosen, u, cumulativeBefore, prob) {
         prob: format.probability(prob) });
     Object.assign(text.dataset, { u, chosen });
   }
-  return el("div", { class: "draw" }, chart, text);
+  // The key: which colour is which choice, for the slices wide enough to see (the rest are slivers).
+  const wide = sorted.slice(0, 8).filter((r) => r.prob >= 0.02);
+  const key = el("ul", { class: "strip-key" }, wide.map((r, i) =>
+    el("li", { class: r.label === chosen ? "chosen" : "" }, el("span", { class: "strip-swatch",
+      style: { background: css(SERIES[i % SERIES.length]) } }),
+    ` ${r.label} ${format.probability(r.prob)}`)));
+  return el("div", { class: "draw" }, chart, key, text);
 }
 
 // A grey level (0 = paper, 16 = ink) as a colour.
