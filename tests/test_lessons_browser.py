@@ -44,7 +44,7 @@ def test_the_attention_lesson_works_step_by_step(page, browser, base_url, artifa
 
     # ------------------------------------------------ 2. looking backwards only
     page.locator("#attention .att-example", has_text="too wide").click()
-    wait_for_page(page, "() => document.querySelector('#attention .att-example[aria-pressed=\"true\"]')"
+    wait_for_page(page, "document.querySelector('#attention .att-example[aria-pressed=\"true\"]')"
                         ".textContent.includes('too wide')")
     page.wait_for_selector(READY)
     wide = page.evaluate(CHIPS)
@@ -66,7 +66,7 @@ def test_the_attention_lesson_works_step_by_step(page, browser, base_url, artifa
         return best; }""")
     assert best[2] >= 0.4
     page.click(f"#attention .att-cell[data-layer='{best[0]}'][data-head='{best[1]}']")  # All heads at once
-    wait_for_page(page, f"() => document.querySelector('#att-layer').value === '{best[0]}'"
+    wait_for_page(page, f"document.querySelector('#att-layer').value === '{best[0]}'"
                         f" && document.querySelector('#att-head').value === '{best[1]}'")
     page.wait_for_selector(READY)
     tokens = page.evaluate(CHIPS)
@@ -83,13 +83,13 @@ def test_the_attention_lesson_works_step_by_step(page, browser, base_url, artifa
 
     # ------------------------------------------------ 4. where the numbers come from
     page.locator("#attention summary[data-tour-stop='att-deep']").click()
-    wait_for_page(page, "() => document.querySelector('#attention .att-deep-body').textContent.length > 40")
+    wait_for_page(page, "document.querySelector('#attention .att-deep-body').textContent.length > 40")
 
     # ------------------------------------------------ 5. the tour ends at the questions
     page.click("[data-tour='attention']")
     while page.locator("[data-tour-panel='attention']").count():
         page.click("[data-tour-panel='attention'] [data-tour-action='next']")
-    wait_for_page(page, "() => document.querySelector(\"details[data-questions='attention']\").open")
+    wait_for_page(page, "document.querySelector(\"details[data-questions='attention']\").open")
     most = max((c for c in page.evaluate(CHIPS) if not c["future"]), key=lambda c: c["w"])
     assert answer(ask(page, "attention", "looks_most"), most["label"])[0] == "right"
     assert answer(ask(page, "attention", "previous_head"), (best[0], best[1]))[0] == "right"

@@ -3,9 +3,10 @@
 Each answer is checked against what the page shows (lib/question-checks.js), so the test reads the right
 answer from the page's own figures first: the inference walkthrough's step 3 (from the recorded
 generation, replayed), the attention explorer's weights, the loss curve of the recorded pre-training
-run, the backpropagation playground's losses and accuracy, and the digit's newest pixel's odds. A wrong
-answer gets the hint; progress is kept in localStorage; a finished tour opens the questions. Axe and
-phone width hold on the questions and the replay rows.
+run, the backpropagation playground's losses and accuracy, the digit's newest pixel's odds and an
+ablation's result. A wrong answer gets the hint; progress is kept in localStorage; a finished tour opens
+the questions. Axe and phone width hold on the questions and the replay rows. Alignment has no questions
+yet.
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ def answer(form, value) -> tuple[str, str]:
     before = form.locator(".question-result").inner_text()
     form.locator("button[type='submit']").click()
     result = form.locator(".question-result")
-    form.page.wait_for_function("([r, b]) => r.dataset.verdict && r.textContent !== b",
-                                arg=[result.element_handle(), before])
+    wait_for_page(form.page, lambda _: result.get_attribute("data-verdict") and result.inner_text() != before)
     return result.get_attribute("data-verdict"), result.inner_text()
 
 
@@ -73,7 +73,7 @@ def test_a_student_answers_each_sections_questions(page, artifacts):
         return { top: top.token.text, drawn: s.token.text, same: s.id === top.id }; }""")
     # the page's own table at step 3 shows that token on top
     page.locator("#timeline .step-chip").nth(2).click()
-    page.wait_for_function("() => document.querySelector('#prediction-table tbody tr')")
+    wait_for_page(page, "document.querySelector('#prediction-table tbody tr')")
     verdict, said = answer(form, "zzqx")
     assert verdict == "wrong" and "Hint:" in said
     verdict, said = answer(form, step3["top"].strip())
@@ -114,8 +114,8 @@ def test_a_student_answers_each_sections_questions(page, artifacts):
 
     # ------------------------------------------------------------ pre-training: the recorded run
     page.click("[data-replay='pretraining']")
-    page.wait_for_function("() => document.querySelector(\"[data-replay-row='pretraining'] \"" +
-                           " + \"[data-recorded]\").dataset.recorded")
+    wait_for_page(page, "document.querySelector(\"[data-replay-row='pretraining'] [data-recorded]\")"
+                        ".dataset.recorded")
     chart = page.locator("[data-chart='pretrain-loss']")
     first, last = float(chart.get_attribute("data-first")), float(chart.get_attribute("data-last"))
     form = ask(page, "curriculum", "loss_down")
@@ -155,6 +155,17 @@ def test_a_student_answers_each_sections_questions(page, artifacts):
     took = "yes" if taken == likeliest else "no"
     assert answer(ask(page, "sequences", "took_likeliest"), took)[0] == "right"
 
+    # ------------------------------------------------------------ experiments: one part switched off
+    form = ask(page, "experiments", "ablation_lower")
+    assert answer(form, "yes")[0] == "wait"  # nothing switched off yet
+    page.click("#xp-ablate-run")
+    wait_for_page(page, "document.querySelector('#xp-ablation').dataset.state === 'done'")
+    before, after = (float(page.get_attribute("#xp-ablation", f"data-{k}")) for k in ("before", "after"))
+    verdict, said = answer(form, "no" if after < before else "yes")
+    assert verdict == "wrong" and "Hint:" in said
+    assert answer(form, "yes" if after < before else "no")[0] == "right"
+    assert answer(ask(page, "experiments", "ablation_points"), round((after - before) * 100))[0] == "right"
+
     # ------------------------------------------------------------ kept, summed up, reachable by a tour
     kept = page.evaluate("() => JSON.parse(localStorage.getItem('prediction-machine:questions:attention'))")
     assert kept["right"] == {"looks_most": True, "previous_head": True}
@@ -165,7 +176,7 @@ def test_a_student_answers_each_sections_questions(page, artifacts):
         if page.locator("[data-tour-panel='attention']").count() == 0:
             break
         page.click("[data-tour-panel='attention'] [data-tour-action='next']")
-    wait_for_page(page, "() => document.querySelector(\"details[data-questions='attention']\").open")
+    wait_for_page(page, "document.querySelector(\"details[data-questions='attention']\").open")
     assert page.evaluate("() => document.activeElement.matches(\"[data-questions='attention'] summary\")")
     page.screenshot(path=str(artifacts / "questions-desktop.png"))
 

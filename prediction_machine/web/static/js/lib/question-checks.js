@@ -142,7 +142,31 @@ function tookLikeliest(root, answer) {
     shown: { taken: chart.taken, level: chart.tops[0] } };
 }
 
+// ---------------------------------------------------------------- the experiments' ablation
+// The ablation panel keeps its last result's numbers: the first choice's probability before and after.
+function ablation(root) {
+  const node = root.querySelector("#xp-ablation");
+  if (node?.dataset.state !== "done" || !node.dataset.before) return null;
+  return { before: Number(node.dataset.before), after: Number(node.dataset.after) };
+}
+
+function ablationLower(root, answer) {
+  const a = ablation(root);
+  if (!a) return null;
+  return { ok: (answer === "yes") === (a.after < a.before),
+    shown: { before: format.percent(a.before, 1), after: format.percent(a.after, 1) } };
+}
+
+function ablationPoints(root, answer) {
+  const a = ablation(root);
+  if (!a) return null;
+  const points = (a.after - a.before) * 100;
+  return { ok: Math.abs(answer - points) <= 0.5 + 1e-9, shown: { points: points.toFixed(1) } };
+}
+
 export const CHECKS = {
+  "experiments.ablation_lower": ablationLower,
+  "experiments.ablation_points": ablationPoints,
   "sequences.likeliest_grey": likeliestGrey,
   "sequences.took_likeliest": tookLikeliest,
   "backprop.test_loss_higher": testLossHigher,
