@@ -16,7 +16,9 @@ pytestmark = pytest.mark.browser
 def focused(page) -> dict:
     return page.evaluate(
         "() => { const a = document.activeElement; return { id: a.id, tag: a.tagName.toLowerCase(),"
-        " text: a.textContent.trim(), action: a.dataset.tourAction || '', tour: a.dataset.tour || '' }; }")
+        " text: a.textContent.trim(), action: a.dataset.tourAction || '', tour: a.dataset.tour || '',"
+        " questions: a.matches('details[data-questions] > summary') ? a.parentElement.dataset.questions : ''"
+        " }; }")
 
 
 def tab_to(page, check, limit: int = 40) -> int:
@@ -65,7 +67,12 @@ def walk(page, section: str, artifacts, during=None) -> int:
         tab_to(page, lambda f: f["action"] == "next", limit=4)
         page.keyboard.press("Enter")
     assert panel.count() == 0, "the tour did not close after its last stop"
-    assert focused(page)["tour"] == section, "focus did not come back to the tour button"
+    # A finished tour ends at its section's questions (lib/questions.js), opened; without any, at its button.
+    if page.locator(f"details[data-questions='{section}']").count():
+        assert focused(page)["questions"] == section, "focus did not move to the section's questions"
+        assert page.locator(f"details[data-questions='{section}']").evaluate("(d) => d.open")
+    else:
+        assert focused(page)["tour"] == section, "focus did not come back to the tour button"
     assert page.locator(f"#{section} .tour-target").count() == 0
     return stops
 
