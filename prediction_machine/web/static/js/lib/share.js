@@ -21,12 +21,21 @@ export function sharedState(section) {
   return Object.fromEntries(params.entries());
 }
 
+// Until the learner first does something (a key, a press, an edit), only a shared link's own section may
+// write: a figure that records its defaults while the page loads must neither replace the view someone
+// shared nor turn a plain visit into a link that scrolls to that figure.
+let acted = false;
+for (const name of ["pointerdown", "keydown", "input", "change"]) {
+  addEventListener(name, () => { acted = true; }, { capture: true, passive: true, once: true });
+}
+
 // Record the section's current view in the address bar without adding a history entry
 // (every slider move would otherwise fill the Back button). Keys the call does not name are kept when
 // the address already holds this section's view, so two figures of one section can share it; a key
 // given as null or "" is removed.
 export function shareState(section, state) {
   const current = parseFragment();
+  if (!acted && !(current.section === section && [...current.params.keys()].length)) return;
   const params = current.section === section ? current.params : new URLSearchParams();
   for (const [key, value] of Object.entries(state)) {
     if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
