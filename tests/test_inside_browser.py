@@ -93,4 +93,5 @@ def test_three_stages_and_where_a_line_was_learned(page, url, artifacts):
     page.screenshot(path=str(artifacts / "inside-phone.png"))
     assert sideways_scrollers(page, "#inside") == []
     assert small_controls(page, "#inside") == []
+    assert axe_serious(page) == []  # at phone width too (a box that scrolls must take the focus)
     assert errors == []

@@ -97,7 +97,9 @@ function stageTable(d, token) {
     el("td", { class: "num", "data-prob": String(s.answer_token_prob),
       text: probability(s.answer_token_prob) }),
     el("td", {}, tokenChip(s.top.token, { showId: false }), ` ${probability(s.top.prob)}`)));
-  return el("div", { class: "scroll-box", id: "inside-stages", "data-tour-stop": "inside-stages" },
+  // A box that may scroll takes the keyboard's focus, so it can be scrolled without a mouse (axe).
+  return el("div", { class: "scroll-box", id: "inside-stages", "data-tour-stop": "inside-stages",
+    tabindex: "0", role: "region", "aria-label": say("changed_title") },
     el("table", {},
       el("caption", { text: say("stages_caption", { token }) }),
       el("thead", {}, el("tr", {},

@@ -114,7 +114,9 @@ function nearestPart(n) {
   const key = { seen: "wording_seen", reworded: "wording_reworded", new: "wording_new" }[n.wording];
   const wording = say(key, { nearest: n.nearest_training_question, where: n.found_in,
     similarity: fixed(n.similarity, 2) });
-  const table = (rows, cols) => el("div", { class: "scroll-box" }, el("table", {},
+  // A box that may scroll takes the keyboard's focus, so it can be scrolled without a mouse (axe).
+  const table = (rows, cols, label) => el("div", { class: "scroll-box", tabindex: "0", role: "region",
+    "aria-label": label }, el("table", {},
     el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { scope: "col", text: say(c) })))),
     el("tbody", {}, ...rows.map((r) => el("tr", {}, ...cols.map((c) => el("td", {
       class: c === "similarity" ? "num" : "", text: c === "similarity" ? fixed(r[c], 2) : r[c] })))))));
@@ -122,7 +124,8 @@ function nearestPart(n) {
     el("h5", { text: say("nearest_title") }), el("p", { text: wording }),
     el("p", { class: "note", text: say("measure", { measure: n.measure }) }),
     el("h5", { text: say("conversations") }),
-    table(n.conversations, ["similarity", "split", "user", "assistant"]),
+    table(n.conversations, ["similarity", "split", "user", "assistant"], say("conversations")),
     el("h5", { text: say("pairs") }),
-    table(n.pairs.map((p) => ({ ...p, user: p.prompt })), ["similarity", "user", "chosen", "rejected"]));
+    table(n.pairs.map((p) => ({ ...p, user: p.prompt })), ["similarity", "user", "chosen", "rejected"],
+      say("pairs")));
 }
