@@ -7,7 +7,8 @@ const link = sharedState("curriculum") || {};
 const CHECKS = {
   steps: /^\d{1,5}$/, vocab: /^\d{3,4}$/, ft_steps: /^\d{1,4}$/,
   ft_base: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/, // a run id, as the server checks it
-  circ_step: /^\d{1,3}$/, circ_head: /^L\d+H\d+$/, // the circuits panel: the scrubbed snapshot, the picked head
+  // the circuits panel: the scrubbed snapshot, the picked head
+  circ_step: /^\d{1,3}$/, circ_head: /^L\d+H\d+$/,
 };
 
 // The link's value for `key` when it is well-formed (and one of `options`, if given), else `fallback`.
