@@ -68,6 +68,13 @@ HEAVY_ROUTES = {
     ("POST", "/api/experiments/ablate"),
     ("POST", "/api/experiments/attribute"),
     ("POST", "/api/experiments/patch"),
+    ("POST", "/api/makes-up/calibration"),
+    ("POST", "/api/makes-up/answer"),
+    ("POST", "/api/makes-up/samples"),
+    ("POST", "/api/makes-up/dont-know"),
+    ("POST", "/api/curriculum/inside"),
+    ("POST", "/api/curriculum/diff-models"),
+    ("POST", "/api/curriculum/source"),
 }
 SHUTTING_DOWN = (503, "the server is shutting down; try again in a moment",
                  [(b"retry-after", b"5"), (b"connection", b"close")])
