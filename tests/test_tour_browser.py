@@ -52,7 +52,7 @@ def walk(page, section: str, artifacts, during=None) -> int:
     page.keyboard.press("Enter")
     panel = page.locator(f"[data-tour-panel='{section}']")
     stops = int(panel.get_attribute("data-stops"))
-    assert 3 <= stops <= 6, f"{section} has {stops} stops"
+    assert 3 <= stops <= 7, f"{section} has {stops} stops"  # a tour read in a minute or two
     for index in range(stops):
         assert panel.get_attribute("data-stop") == str(index)
         assert focused(page)["id"] == "tour-title", f"focus did not move to stop {index + 1} of {section}"
@@ -143,7 +143,7 @@ def test_escape_ends_a_tour_and_progress_is_remembered(page, artifacts):
     )
     page.reload()
     page.wait_for_selector("[data-tour='curriculum']")
-    assert page.inner_text("[data-tour='curriculum']") == "Continue the tour (stop 3 of 6)"
+    assert page.inner_text("[data-tour='curriculum']") == "Continue the tour (stop 3 of 7)"
     assert page.inner_text("[data-tour='attention']") == "Take the tour again"
 
 
