@@ -106,11 +106,12 @@ def test_each_view_code_link_shows_its_own_module(page, artifacts):
         check(name, file, source)
         everything.add(name)
 
-    # -- one machine, any sequence, preference tuning and the experiments: links sit beside each figure
+    # -- any sequence, preference tuning, the experiments, why it makes things up: links beside each figure
     page.wait_for_selector("#sequences details.code-link", timeout=60_000)
     page.wait_for_selector("#alignment details.code-link", timeout=60_000)
     page.wait_for_selector("#experiments details.code-link", timeout=60_000)
-    for scope in ("#sequences", "#alignment", "#experiments"):
+    page.wait_for_selector("#makes_up details.code-link", timeout=60_000)
+    for scope in ("#sequences", "#alignment", "#experiments", "#makes_up"):
         for name, file, source in open_links(page, scope):
             check(name, file, source)
             everything.add(name)

@@ -94,6 +94,8 @@ def get_answers(c: TestClient, ids: dict[str, str]) -> list[tuple[str, object]]:
                 assert (path, p["name"]) in QUERY, f"add a value for GET {path}?{p['name']} to QUERY"
                 query[p["name"]] = QUERY[(path, p["name"])]
         r = c.get(url, params=query)
+        if path.startswith("/api/class/") and r.status_code == 404:
+            continue  # the classroom's routes answer only when serve has a token (tests/test_rounds.py)
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
         out.append((f"GET {path}", r.json()))
     return out
