@@ -192,14 +192,18 @@ def test_presenter_setting_enlarges_figure_text_hides_code_links_and_is_remember
     page.fill("#max-tokens", "3")
     page.click("#generate")
     page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
-    label = "#embedding-projection text >> nth=0"
-    page.wait_for_selector(label)
-    before = page.locator(label).bounding_box()["height"]
+    def label_height():  # the figure may redraw between two reads, so read the height in one step
+        page.wait_for_function("document.querySelector('#embedding-projection text')"
+                               "?.getBoundingClientRect().height > 0")
+        return page.evaluate("document.querySelector('#embedding-projection text')"
+                             ".getBoundingClientRect().height")
+
+    before = label_height()
     assert page.locator("#inference details.code-link").first.is_visible()
 
     page.check("#presenter-toggle")
     assert page.evaluate("document.body.classList.contains('presenter')")
-    after = page.locator(label).bounding_box()["height"]
+    after = label_height()
     assert after >= 1.3 * before, (before, after)
     assert not page.locator("details.code-link").first.is_visible()
     page.locator("#stage-embedding").screenshot(path=str(artifacts / "presenter-embedding.png"))

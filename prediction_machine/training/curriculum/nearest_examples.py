@@ -46,8 +46,10 @@ def similarity(a: str, b: str) -> float:
     """
     weights, unseen = _weights()
     wa, wb = set(corpus_index.words(a)), set(corpus_index.words(b))
-    union = sum(weights.get(w, unseen) for w in wa | wb)
-    return sum(weights.get(w, unseen) for w in wa & wb) / union if union else 0.0
+    # fsum is exact whatever a set's order (which changes with Python's hash seed), so the same
+    # words give exactly 1.0
+    union = math.fsum(weights.get(w, unseen) for w in wa | wb)
+    return math.fsum(weights.get(w, unseen) for w in wa & wb) / union if union else 0.0
 
 
 def nearest(question: str, answer: str = "") -> dict:
