@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from prediction_machine.engine import memory
+from prediction_machine.engine import memory, priority
 from prediction_machine.engine.prefix_cache import DEFAULT_BYTES, PrefixCache
 from prediction_machine.inference.generation import Step, check_prompt, choose, finish_reason
 from prediction_machine.inference.sampling import SamplingParams, make_generator
@@ -158,10 +158,12 @@ class Batcher:
             with self.wake:
                 self._let_go_of_cancelled()
                 while not self.filling and not self.rows and not self._admissible():
+                    priority.GATE.generating(self, False)  # nothing to decode: heavy work goes at full speed
                     if not self.wake.wait(timeout=30) and not self.pending:
                         self.cache = self.fill = None
                         self.thread = None  # idle: let the thread end; submit() starts another
                         return
+                priority.GATE.generating(self, True)  # heavy work now steps aside between its layers
                 if not self.filling:
                     self._let_the_crowd_arrive()
                     self._start_group()

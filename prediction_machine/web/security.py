@@ -45,6 +45,7 @@ from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
 from prediction_machine import cancel
+from prediction_machine.engine import priority
 from prediction_machine.web import identity
 from prediction_machine.web.admission import (
     HEAVY_ROUTES,
@@ -188,7 +189,9 @@ class SecurityMiddleware:
         if heavy:
             relay.watch()  # the body is read: from now on a hang-up is noticed while the answer is computed
         token = REQUEST.set(link)
-        stop = cancel.stop_when(lambda: link.gone or shutting_down())  # seen by the route's worker thread
+        wanted_no_more = lambda: link.gone or shutting_down()  # noqa: E731 - seen by the route's worker thread
+        # A heavy answer also steps aside for generations at each of its checkpoints (engine/priority.py).
+        stop = cancel.stop_when(priority.Turn(wanted_no_more).should_stop if heavy else wanted_no_more)
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":

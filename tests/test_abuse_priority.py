@@ -1,0 +1,79 @@
+"""Generations first: a heavy answer steps aside between its layers while a generation decodes.
+
+Checked in order, without timing a loaded machine: the gate's arithmetic (engine/priority.py),
+the batcher telling the gate whenever it computes, and a heavy route's worker waiting at its
+checkpoints. bench/soak_heavy.py measures what this does for a student's generation under a flood.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import make_app, wait_until
+from fastapi.testclient import TestClient
+from test_transformer import tiny_model
+
+from prediction_machine.engine import priority
+from prediction_machine.engine.batching import Batcher
+from prediction_machine.inference.sampling import SamplingParams
+
+
+def test_heavy_work_waits_in_proportion_while_generations_decode():
+    gate = priority.Gate(share=0.2, max_wait_s=1.0)
+    assert gate.pause_for(0.003) == 0  # no generation: full speed
+    gate.generating("batcher", True)
+    assert gate.pause_for(0.003) == pytest.approx(0.012)  # ran 3 ms: waits four times as long
+    assert gate.pause_for(10.0) == 1.0  # never longer than the bound
+    gate.generating("other", True)
+    gate.generating("batcher", False)
+    assert gate.busy()  # another batcher still decodes
+    gate.generating("other", False)
+    assert gate.pause_for(10.0) == 0
+
+
+def test_a_wait_ends_when_the_generations_end_or_the_answer_is_no_longer_wanted():
+    gate = priority.Gate(share=0.2, max_wait_s=60)
+    gate.generating("batcher", True)
+    threading.Timer(0.1, gate.generating, ("batcher", False)).start()
+    assert 0.05 < gate.step_aside(100, lambda: False) < 10  # not the 60 s the bound allows
+    gate.generating("batcher", True)
+    gone = threading.Event()  # a client that hung up, or a shutdown
+    threading.Timer(0.1, gone.set).start()
+    assert 0.05 < gate.step_aside(100, gone.is_set) < 10
+    assert gate.busy() and gate.waits == 2
+
+
+def test_the_batcher_computes_only_while_the_gate_says_generations_decode(monkeypatch):
+    gate = priority.Gate()
+    monkeypatch.setattr(priority, "GATE", gate)
+    model = tiny_model(7)
+    seen = []  # the gate's answer during each of the batcher's forward passes
+    real_forward = model.forward
+
+    def forward(*args, **kwargs):
+        seen.append(gate.busy())
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", forward)
+    batcher = Batcher(model)
+    req = batcher.submit([5, 9, 2], SamplingParams(temperature=0), 12)
+    while (item := req.out.get(timeout=60)) is not None:
+        assert not isinstance(item, Exception), item
+    assert len(seen) >= 12 and all(seen)  # a prefill pass and a decode pass per new token, every one flagged
+    wait_until(lambda: not gate.busy(), timeout=30, what="the idle batcher to clear its flag")
+
+
+def test_a_heavy_answer_steps_aside_at_its_checkpoints_only_while_a_generation_decodes(stub, monkeypatch):
+    gate = priority.Gate(share=0.5, max_wait_s=0.05)
+    monkeypatch.setattr(priority, "GATE", gate)
+    with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
+        assert c.post("/api/trace", json={"prompt": "hello there"}).status_code == 200
+        assert gate.waits == 0  # nothing decodes: the trace never waits
+        gate.generating("a batcher", True)
+        assert c.post("/api/trace", json={"prompt": "hello there"}).status_code == 200
+        assert gate.waits >= 1  # it stepped aside between its layers
+        waits = gate.waits
+        assert c.post("/api/tokenize", json={"text": "hello there"}).status_code == 200
+        assert gate.waits == waits  # a light route never waits
+        gate.generating("a batcher", False)
