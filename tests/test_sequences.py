@@ -19,6 +19,7 @@ from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.sequences import baselines, data, digits, melody, midi, shipped
 from prediction_machine.sequences import note_tokens as nt
 from prediction_machine.sequences import pixel_tokens as pt
+from prediction_machine.sequences.shipped import shipped as shipped_path
 from prediction_machine.training.curriculum.checkpoint import read_record
 from prediction_machine.web.app import create_app
 
@@ -253,7 +254,8 @@ def test_api_refuses_bad_input_with_a_clear_422(api, path, body, field):
     assert r.status_code == 422 and field in r.json()["error"], r.json()
 
 
-def test_api_models_and_a_short_live_training_run(api):
+def test_api_models_and_a_short_live_training_run(api, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
     shipped = api.get("/api/sequences/models").json()
     assert shipped["digits"]["measurements"]["nll"]["model_nll"] > 0
     job = api.post("/api/sequences/train", json={"kind": "digits", "steps": 10}).json()["job"]
@@ -261,6 +263,33 @@ def test_api_models_and_a_short_live_training_run(api):
         body = "".join(r.iter_text())
     names = [line[7:] for line in body.splitlines() if line.startswith("event: ")]
     assert names[0] == "start" and names.count("step") == 10 and "sample" in names and names[-1] == "done"
+    # The run saved its model in a run folder of its own, owned by its starter: it draws, and it is
+    # measured beside the shipped model by the same held-out loss the training loop reported.
+    run = job["folder"]
+    assert (tmp_path / run / "owner").read_text() == "local" and "checkpoint" in names
+    listed = api.get("/api/sequences/runs").json()["runs"]
+    assert [(r["id"], r["kind"], r["step"]) for r in listed] == [(run, "digits", 10)]
+    mine = api.post("/api/sequences/digits/draw", json={"digit": 3, "seed": 5, "run": run}).json()
+    theirs = api.post("/api/sequences/digits/draw", json={"digit": 3, "seed": 5}).json()
+    assert len(mine["pixels"]) == 64 and mine["steps"][0]["probs"] != theirs["steps"][0]["probs"]
+    both = api.post("/api/sequences/compare", json={"kind": "digits", "run": run}).json()
+    assert both["mine"]["eval_loss"] == pytest.approx(listed[0]["eval_loss"], abs=1e-6)
+    shipped_eval = read_record(shipped_path("digits"))["history"]["eval"][-1]["eval_loss"]
+    assert both["shipped"]["eval_loss"] == pytest.approx(shipped_eval, abs=1e-4)
+    assert both["mine"]["eval_loss"] > both["shipped"]["eval_loss"]  # 10 steps against 1500
+    for side in ("mine", "shipped"):
+        d = both[side]["drawings"]
+        assert [x["digit"] for x in d] == list(range(10))
+        assert both[side]["recognized"] == sum(x["guess"] == x["digit"] for x in d)
+    # A run of the other kind, or no run at all, is a 404 that names the field
+    r = api.post("/api/sequences/melody/compose", json={"notes": 2, "run": run})
+    assert r.status_code == 404 and r.json()["error"].startswith("run: no saved melody run"), r.json()
+    assert api.post("/api/sequences/compare", json={"run": "../etc"}).status_code == 422
+    # The CLI draws with it too
+    assert main(["draw", "--digit", "3", "--seed", "5", "--run", run, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pixels"] == mine["pixels"]
+    assert main(["draw", "--run", "nothing-here"]) == 2
+    assert "--run: no saved digits run" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -24,6 +24,8 @@ def register(sub) -> None:
                    help="0 = always the likeliest grey (default 1)")
     s.add_argument("--seed", type=int, default=None, help="the same seed draws the same digit")
     s.add_argument("--png", type=Path, default=None, help="also write the drawing to this PNG file")
+    s.add_argument("--run", default=None,
+                   help="draw with a saved live run (its id) instead of the shipped model")
     s.add_argument("--json", action="store_true", help="print JSON: every pixel's distribution and draw")
     s.set_defaults(func=cmd_draw)
 
@@ -35,6 +37,8 @@ def register(sub) -> None:
                    help="0 = always the likeliest token (default 1)")
     s.add_argument("--seed", type=int, default=None, help="the same seed composes the same tune")
     s.add_argument("--midi", type=Path, default=None, help="also write the tune to this standard MIDI file")
+    s.add_argument("--run", default=None,
+                   help="compose with a saved live run (its id) instead of the shipped model")
     s.add_argument("--json", action="store_true", help="print JSON: every step's distribution and draw")
     s.set_defaults(func=cmd_compose)
 
@@ -75,6 +79,18 @@ def _write(path: Path, data: bytes) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _run_model(kind: str, run: str | None):
+    """None (the shipped model), or the saved live run `run` of this kind."""
+    if run is None:
+        return None
+    from prediction_machine.sequences import own
+
+    path = own.find(run, kind)
+    if path is None:
+        raise UsageError(f"--run: no saved {kind} run called {run!r} in the runs folder")
+    return own.load(path)
+
+
 def cmd_draw(args) -> None:
     from prediction_machine.sequences import digits
 
@@ -84,7 +100,7 @@ def cmd_draw(args) -> None:
         digit = int(args.digit)
     else:
         raise UsageError(f"--digit must be 0..9 or 'any', got {args.digit!r}")
-    out = digits.draw(digit, [], _params(args.temperature), args.seed)
+    out = digits.draw(digit, [], _params(args.temperature), args.seed, _run_model("digits", args.run))
     if args.png:
         _write(args.png, digits.png(out["pixels"]))
     if args.json:
@@ -111,7 +127,8 @@ def cmd_compose(args) -> None:
     if not 1 <= args.notes <= melody.MAX_NOTES - 1:
         raise UsageError(f"--notes must be in 1..{melody.MAX_NOTES - 1}, got {args.notes}")
     try:
-        out = melody.compose(start, _params(args.temperature), args.seed, args.notes)
+        out = melody.compose(start, _params(args.temperature), args.seed, args.notes,
+                             _run_model("melody", args.run))
     except ValueError as e:
         raise UsageError(f"--start: {e}") from None
     if args.midi:

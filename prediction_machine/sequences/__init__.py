@@ -7,4 +7,5 @@
     baselines.py, nll.py              the counting baselines, and the held-out NLL they are held to
     classifier.py                     the judge of what a drawing looks like
     shipped.py, midi.py               the shipped models, loaded once; a hand-written MIDI file
+    own.py                            the learner's live runs, beside the shipped models
 """

@@ -3,7 +3,9 @@
 Thin on purpose: validate, call one function of prediction_machine.sequences, serialize.
 Drawing and composing run the tiny models (0.2M parameters) in well under a second, so they
 answer as plain JSON; training runs as a job in the curriculum's bounded job manager, and the
-page follows it as server-sent events.
+page follows it as server-sent events. A live run saves its model in a run folder of its own
+(owned by its starter, pruned with their other runs), so after a reload it still draws or
+composes (`run`), and /compare measures it beside the shipped model.
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, Field
 
 from prediction_machine.inference.sampling import SamplingParams
-from prediction_machine.sequences import digits, melody, shipped, train
+from prediction_machine.sequences import digits, melody, own, shipped, train
 from prediction_machine.sequences import pixel_tokens as pt
 from prediction_machine.training.curriculum import recipes
 from prediction_machine.training.curriculum.checkpoint import read_record
 from prediction_machine.training.curriculum.loop import fit_warmup
-from prediction_machine.web.routes.curriculum import RUN_ID, clean, creator, manager
+from prediction_machine.web.routes.curriculum import (
+    RUN_ID,
+    check_owner,
+    clean,
+    manager,
+    new_folder,
+    start_job,
+    step_cap,
+)
 from prediction_machine.web.security import owner_of
 from prediction_machine.web.streaming import SSE_RESPONSES, sse
 from prediction_machine.web.validation import Strict, Temperature, no_surrogates, unprocessable
@@ -32,6 +42,8 @@ MAX_TRAIN_STEPS = 2000  # a live run on the page: minutes at most on a small CPU
 Level = Annotated[int, Field(ge=0, le=pt.LEVELS - 1, strict=True)]
 Seed = Annotated[int | None, Field(ge=0, le=2**31 - 1, strict=True,
                                    description="the same seed gives the same result")]
+Run = Annotated[str | None, Field(pattern=RUN_ID,
+                                  description="your live run (GET /api/sequences/runs); null = the shipped")]
 
 
 class DrawRequest(Strict):
@@ -42,6 +54,7 @@ class DrawRequest(Strict):
         description="grey levels (0..16) of the first pixels, painted by you, row by row")
     temperature: Temperature = 1.0
     seed: Seed = None
+    run: Run = None
 
 
 class ComposeRequest(Strict):
@@ -52,6 +65,13 @@ class ComposeRequest(Strict):
                        description="at most this many new notes")
     temperature: Temperature = 1.0
     seed: Seed = None
+    run: Run = None
+
+
+class CompareRequest(Strict):
+    kind: Literal["digits", "melody"] = "digits"
+    run: str = Field(..., pattern=RUN_ID, description="a live run of yours of this kind")
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True, description="the same seed for both models")
 
 
 class TrainRequest(Strict):
@@ -66,15 +86,19 @@ class FollowRequest(Strict):
 
 @router.post("/digits/draw",
              summary="Fill an 8x8 digit pixel by pixel; every pixel's 17-way distribution and draw")
-def draw_digit(req: DrawRequest) -> dict:
-    return clean(digits.draw(req.digit, req.prefix, SamplingParams(temperature=req.temperature), req.seed))
+def draw_digit(req: DrawRequest, request: Request) -> dict:
+    model = learner_model("digits", req.run, request)
+    return clean(digits.draw(req.digit, req.prefix, SamplingParams(temperature=req.temperature), req.seed,
+                             model))
 
 
 @router.post("/melody/compose", summary="Continue a tune note by note; every step's distribution and draw")
-def compose(req: ComposeRequest) -> dict:
+def compose(req: ComposeRequest, request: Request) -> dict:
+    model = learner_model("melody", req.run, request)
     try:
         start = melody.parse_notes(req.start)
-        return clean(melody.compose(start, SamplingParams(temperature=req.temperature), req.seed, req.notes))
+        return clean(melody.compose(start, SamplingParams(temperature=req.temperature), req.seed, req.notes,
+                                    model))
     except ValueError as e:  # an unknown note name, a pitch out of range, too many notes
         raise unprocessable("start", str(e)) from None
 
@@ -84,16 +108,40 @@ def shipped_models() -> dict:
     return clean({kind: read_record(shipped.shipped(kind)) for kind in shipped.KINDS})
 
 
+@router.get("/runs", summary="Your saved live runs of the pixel and note models, newest first")
+def list_runs(request: Request) -> dict:
+    return {"runs": clean(own.list_runs(viewer=owner_of(request)))}
+
+
+@router.post("/compare",
+             summary="Your run beside the shipped model: held-out loss and a few samples of each, same seeds")
+def compare(req: CompareRequest, request: Request) -> dict:
+    mine = learner_model(req.kind, req.run, request)
+    return clean({"run": req.run, **own.compare(req.kind, mine, req.seed)})
+
+
 @router.post("/train",
              summary="Start a short live training run of the pixel or note model; returns its job id")
 def start_training(req: TrainRequest, request: Request) -> dict:
+    step_cap(request, req.steps)
     # The page's short run: the shipped recipe with fewer steps (and a warm-up a tenth as long).
     cfg = fit_warmup(replace(recipes.get(req.kind).config, steps=req.steps,
                              eval_every=max(10, req.steps // 10), sample_every=max(10, req.steps // 5)))
-    job = manager(request).start(f"sequences-{req.kind}",
-                                 lambda stop, pause: train.train(cfg, None, stop, pause),
-                                 owner=creator(request))
-    return {"job": job.describe()}
+    folder = new_folder(request, req.kind)  # saved at the end (and on stop), so it draws after a reload
+    return start_job(request, f"sequences-{req.kind}",
+                     lambda stop, pause: train.train(cfg, folder, stop, pause), folder)
+
+
+def learner_model(kind: str, run: str | None, request: Request):
+    """None (the shipped model) for no run; a run of this kind that the viewer owns, else a 404."""
+    if run is None:
+        return None
+    missing = f"run: no saved {kind} run called {run!r}; GET /api/sequences/runs lists yours"
+    path = own.find(run, kind)
+    if path is None:
+        raise HTTPException(404, missing)
+    check_owner(request, run, path, missing)
+    return own.load(path)
 
 
 @router.post("/jobs/{job_id}/events",
