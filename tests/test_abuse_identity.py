@@ -141,3 +141,29 @@ def test_playground_streams_have_a_ceiling_per_address(stub):
             for r in held:
                 r.close()
             one_machine.close()
+
+
+def test_the_readme_states_the_rules_as_they_are():
+    """The README's security model: every setting it names with a number has that default, and the
+    token and id lengths it gives are the server's."""
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    from prediction_machine.web import identity, serve
+    from prediction_machine.web.settings import ServerSettings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Security model", 1)[1].split("\n## ", 1)[0]
+    defaults = {f.name: f.default for f in fields(ServerSettings)}
+    named = re.findall(r"`(\w+)`\s+\(?(\d+)", section)
+    assert len(named) >= 7, named
+    for name, value in named:
+        assert defaults[name] == float(value), f"README says {name} is {value}; it is {defaults[name]}"
+    words = " ".join(section.split())
+    for per_ip, per_student in (("training_jobs_per_ip", "training_jobs_per_client"),
+                                ("playground_sessions_per_ip", "playground_sessions_per_client"),
+                                ("run_quota_mb_per_ip", "run_quota_mb")):
+        assert f"; {defaults[per_student]:g} per student)" in words.split(f"`{per_ip}`", 1)[1][:40], per_ip
+    assert f"at least {serve.MIN_TOKEN_CHARS} characters" in words
+    assert f"{identity.RANDOM_CHARS} random characters" in words
