@@ -1,7 +1,8 @@
 """The "inside the stages" section in headless Chromium: the three-stage comparison renders (answers, the
 answer token's probability, lens lines, one head, two weight-change maps with their sentence), a shared
 link restores its settings, and "where did it learn that" shows matches with their sources for a line the
-base model writes; axe finds nothing serious, and nothing scrolls sideways at phone width.
+base model writes; the section's questions are answered from those numbers (a wrong one gets the hint);
+axe finds nothing serious, and nothing scrolls sideways at phone width.
 
 One server (the tiny chat model as its default, so nothing waits for the 135M model), one page.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from phone_checks import sideways_scrollers, small_controls
+from test_questions_browser import answer, ask
 
 pytestmark = pytest.mark.browser
 
@@ -60,6 +62,16 @@ def test_three_stages_and_where_a_line_was_learned(page, url, artifacts):
     sft, dpo = (float(p.get_attribute("data-overall")) for p in section.locator("[data-overall]").all())
     assert 0 < dpo < sft
     assert "times as much" in section.locator("#inside-shows").inner_text()
+    # Its questions are checked against these numbers: the stage table's and the weight maps'.
+    form = ask(page, "inside", "highest_stage")
+    verdict, said = answer(form, "shakespeare-base")  # under 5% above, against SFT's 90%
+    assert verdict == "wrong" and "Hint:" in said
+    stages = ["shakespeare-base", "shakespeare-chat", "shakespeare-dpo"]
+    assert answer(form, stages[probs.index(max(probs))])[0] == "right"
+    form = ask(page, "inside", "larger_change")
+    assert answer(form, "shakespeare-dpo")[0] == "wrong"  # DPO moved less than SFT, above
+    verdict, said = answer(form, "shakespeare-chat")
+    assert verdict == "right" and said.count("%") == 2, said
     page.wait_for_selector("#inside .figure-export button", state="attached")  # save buttons under the maps
     page.screenshot(path=str(artifacts / "inside-stages-desktop.png"), full_page=False)
     section.locator("#inside-stages-panel").screenshot(path=str(artifacts / "inside-stages-panel.png"))

@@ -1,6 +1,7 @@
 """'Why it makes things up' in headless Chromium, on the shared server (SmolLM2): a made-up answer token by
 token, the tiny chat model's calibration chart, the fact given in the prompt, two temperatures, and the
-'I do not know' counts; then axe and screenshots at desktop and phone width.
+'I do not know' counts; the section's questions answered from what the page shows; then axe and
+screenshots at desktop and phone width.
 
 One page for the module; every panel's numbers are checked against the JSON API's own answer where the
 page shows them.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from phone_checks import sideways_scrollers, small_controls
+from test_questions_browser import answer, ask
 
 pytestmark = pytest.mark.browser
 
@@ -80,6 +82,31 @@ def test_context_temperature_and_dont_know(mu, server_url):
     row = page.inner_text("#mu-dont-know-table tr[data-model='shakespeare-dpo']")
     assert f"{api['dont_know']} of {api['count']}" in row
     assert "0 of 492" in page.inner_text("#mu-idk-data")  # no fine-tuning answer says it
+    assert not errors, errors
+
+
+def test_its_questions_are_checked_against_the_page(mu):
+    """The questions are checked against the answer's tokens and the calibration chart drawn above."""
+    page, errors = mu
+    cards = page.eval_on_selector_all("#mu-tokens .mu-token", "els => els.map(e => [e.querySelector("
+                                      "'.token-text').textContent, Number(e.dataset.prob)])")
+    least, most = min(cards, key=lambda c: c[1]), max(cards, key=lambda c: c[1])
+    form = ask(page, "makes_up", "least_likely")
+    if most[1] > least[1]:
+        verdict, said = answer(form, most[0].replace("␣", " ").strip())
+        assert verdict == "wrong" and "Hint:" in said
+    verdict, said = answer(form, least[0].replace("␣", " ").strip())
+    assert verdict == "right", said
+    dots = page.eval_on_selector_all("#mu-chart .mu-dot", "els => els.map(e =>"
+                                     " [Number(e.dataset.confidence), e.dataset.right === 'true'])")
+    right = sum(r for _, r in dots)
+    form = ask(page, "makes_up", "calibration_right")
+    verdict, said = answer(form, right + 1)
+    assert verdict == "wrong" and "Hint:" in said
+    verdict, said = answer(form, right)
+    assert verdict == "right" and f"{right} of {len(dots)}" in said
+    sure_wrong = sum(not r and c >= 0.5 for c, r in dots)
+    assert answer(ask(page, "makes_up", "confident_wrong"), sure_wrong)[0] == "right"
     assert not errors, errors
 
 

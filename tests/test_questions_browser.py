@@ -5,8 +5,10 @@ answer from the page's own figures first: the inference walkthrough's step 3 (fr
 generation, replayed), the attention explorer's weights, the loss curve of the recorded pre-training
 run, the backpropagation playground's losses and accuracy, the digit's newest pixel's odds and an
 ablation's result. A wrong answer gets the hint; progress is kept in localStorage; a finished tour opens
-the questions. Axe and phone width hold on the questions and the replay rows. Alignment has no questions
-yet.
+the questions. Axe and phone width hold on the questions and the replay rows. The questions of alignment,
+"Inside the stages" and "Why it makes things up" are answered in those sections' own modules
+(test_alignment_browser, test_inside_browser, test_makes_up_browser), on the pages that already hold
+the runs they are checked against.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ def ask(page, section: str, qid: str):
 
 
 def answer(form, value) -> tuple[str, str]:
-    """Type or choose `value`, press Check; returns the verdict and the sentence shown."""
-    if value in ("yes", "no"):
-        form.locator(f"input[value='{value}']").check()
+    """Type or choose `value` (a radio's value: yes, no or one of a question's choices), press Check;
+    returns the verdict and the sentence shown."""
+    radio = form.locator(f"input[type='radio'][value='{value}']")
+    if radio.count():
+        radio.check()
     elif isinstance(value, tuple):
         form.locator("input[id$='-layer']").fill(str(value[0]))
         form.locator("input[id$='-head']").fill(str(value[1]))

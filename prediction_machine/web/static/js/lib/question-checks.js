@@ -164,7 +164,97 @@ function ablationPoints(root, answer) {
   return { ok: Math.abs(answer - points) <= 0.5 + 1e-9, shown: { points: points.toFixed(1) } };
 }
 
+// ---------------------------------------------------------------- alignment: you are the human
+// After the short DPO run, each rated prompt's card keeps its preferred answer's log-probability.
+function ratedUp(root, answer) {
+  const cards = [...root.querySelectorAll("#al-rate .probe[data-rated='true']")];
+  if (!cards.length) return null;
+  const moves = cards.map((c) => [Number(c.dataset.logpBefore), Number(c.dataset.logpAfter)]);
+  const up = moves.filter(([before, after]) => after > before).length;
+  return { ok: (answer === "yes") === (up === moves.length), shown: { up, n: moves.length } };
+}
+
+// The safety table's rows, one per model, each with its share of harmful requests refused. The question
+// asks about the three shipped stages; a learner's own run, added as a fourth row, is not among them.
+const STAGES = ["shakespeare-base", "shakespeare-chat", "shakespeare-dpo"];
+
+function refusesMost(root, answer) {
+  const rows = [...root.querySelectorAll("#al-safety tr[data-refusal]")]
+    .filter((r) => STAGES.includes(r.dataset.model));
+  if (!rows.length) return null;
+  const rates = rows.map((r) => [r.dataset.model, Number(r.dataset.refusal)]);
+  const best = Math.max(...rates.map(([, rate]) => rate));
+  const tops = rates.filter(([, rate]) => rate >= best - 1e-9).map(([model]) => model); // a tie: either
+  const name = (model) => rows.find((r) => r.dataset.model === model).querySelector("strong").textContent;
+  return { ok: tops.includes(answer), shown: { stage: name(tops[0]), p: format.percent(best, 0) } };
+}
+
+// ---------------------------------------------------------------- inside the stages
+// The stage table: each stage's probability for the answer's first token.
+function highestStage(root, answer) {
+  const rows = [...root.querySelectorAll("#inside-stages tr[data-stage]")];
+  if (!rows.length) return null;
+  const probs = rows.map((r) => [r.dataset.stage, Number(r.querySelector("[data-prob]").dataset.prob)]);
+  const best = Math.max(...probs.map(([, p]) => p));
+  const tops = probs.filter(([, p]) => p >= best - 1e-9).map(([stage]) => stage);
+  return { ok: tops.includes(answer), shown: { stage: tops[0], p: format.percent(best, 1) } };
+}
+
+// The weight-change sentences: how far the weights moved from one stage to the next (data-after names it).
+function largerChange(root, answer) {
+  const sums = [...root.querySelectorAll("#inside-weights [data-overall][data-after]")];
+  if (sums.length < 2) return null;
+  const moved = sums.map((p) => [p.dataset.after, Number(p.dataset.overall)]);
+  const best = Math.max(...moved.map(([, m]) => m));
+  const [[, sft], [, dpo]] = moved; // base -> SFT, then SFT -> DPO
+  return { ok: moved.some(([stage, m]) => stage === answer && m >= best - 1e-12),
+    shown: { sft: format.percent(sft, 1), dpo: format.percent(dpo, 1) } };
+}
+
+// ---------------------------------------------------------------- why it makes things up
+// The answer's tokens, each with the probability the model gave it.
+function leastLikely(root, answer) {
+  const cards = [...root.querySelectorAll("#mu-tokens .mu-token")];
+  if (!cards.length) return null;
+  const probs = cards.map((c) => Number(c.dataset.prob));
+  const least = Math.min(...probs);
+  const label = (c) => c.querySelector(".token-text").textContent;
+  const lows = cards.filter((c, i) => probs[i] <= least + 1e-12);
+  return { ok: plain(answer) !== "" && lows.some((c) => plain(label(c)) === plain(answer)),
+    shown: { token: label(lows[0]), p: format.percent(least, 1) } };
+}
+
+// The calibration chart's dots: one per question, its first-token probability and whether it was right.
+function calibrationDots(root) {
+  const dots = [...root.querySelectorAll("#mu-chart .mu-dot")];
+  if (!dots.length) return null;
+  return dots.map((d) => ({ confidence: Number(d.dataset.confidence), right: d.dataset.right === "true" }));
+}
+
+function calibrationRight(root, answer) {
+  const dots = calibrationDots(root);
+  if (!dots) return null;
+  const right = dots.filter((d) => d.right).length;
+  return { ok: answer === right, shown: { right, n: dots.length } };
+}
+
+export const SURE = 0.5; // the question states it: a first-token probability of 50% or more
+
+function confidentWrong(root, answer) {
+  const dots = calibrationDots(root);
+  if (!dots) return null;
+  const n = dots.filter((d) => !d.right && d.confidence >= SURE).length;
+  return { ok: answer === n, shown: { n } };
+}
+
 export const CHECKS = {
+  "alignment.rated_up": ratedUp,
+  "alignment.refuses_most": refusesMost,
+  "inside.highest_stage": highestStage,
+  "inside.larger_change": largerChange,
+  "makes_up.least_likely": leastLikely,
+  "makes_up.calibration_right": calibrationRight,
+  "makes_up.confident_wrong": confidentWrong,
   "experiments.ablation_lower": ablationLower,
   "experiments.ablation_points": ablationPoints,
   "sequences.likeliest_grey": likeliestGrey,

@@ -6,7 +6,8 @@
 //
 // The questions are data: content/<language>/questions.json lists each section's
 // {id, check, answer, ask, wait, hint, right}, where `answer` is the kind of input (text, yesno,
-// number, layer_head) and `right` a sentence filled with what the page showed.
+// number, layer_head, or choice with its `choices`: [{value, label}]) and `right` a sentence filled with
+// what the page showed.
 import { get, post } from "./api.js";
 import { el } from "./dom.js";
 import { CHECKS } from "./question-checks.js";
@@ -36,12 +37,20 @@ export function report(section) {
 }
 
 // One input per kind of answer; value() reads it, null when nothing was given.
-function answerInput(kind, id) {
+function answerInput(kind, id, choices = []) {
   if (kind === "yesno") {
     const radios = ["yes", "no"].map((v) => el("input", { type: "radio", name: id, value: v,
       id: `${id}-${v}` }));
-    const choices = radios.map((r) => el("span", {}, r, el("label", { for: r.id, text: say(r.value) })));
-    return { node: el("span", { class: "question-choices" }, choices),
+    const options = radios.map((r) => el("span", {}, r, el("label", { for: r.id, text: say(r.value) })));
+    return { node: el("span", { class: "question-choices" }, options),
+      value: () => radios.find((r) => r.checked)?.value ?? null };
+  }
+  if (kind === "choice") { // one of the question's own choices: [{value, label}], the label in its words
+    const radios = choices.map((c) => el("input", { type: "radio", name: id, value: c.value,
+      id: `${id}-${c.value}` }));
+    const labelled = radios.map((r, i) => el("span", {}, r,
+      el("label", { for: r.id, text: choices[i].label })));
+    return { node: el("span", { class: "question-choices" }, labelled),
       value: () => radios.find((r) => r.checked)?.value ?? null };
   }
   if (kind === "layer_head") {
@@ -65,7 +74,7 @@ function answerInput(kind, id) {
 
 function question(section, root, q, progress, changed) {
   const id = `q-${section}-${q.id}`;
-  const input = answerInput(q.answer, id);
+  const input = answerInput(q.answer, id, q.choices);
   const result = el("p", { class: "question-result", role: "status" });
   const form = el("form", { class: "question", "data-question": q.id },
     el("fieldset", {}, el("legend", { text: q.ask }), el("div", { class: "row" }, input.node,

@@ -132,6 +132,7 @@ function weightMaps(d) {
     describe: (layer, matrix, change) => say("weights_cell", { layer, matrix, change }),
     caption: say("heat_key") }).root);
   const sums = d.changes.map((c) => el("p", { class: "note", "data-overall": String(c.overall),
+    "data-after": c.after,
     text: `${c.before} → ${c.after}. ${say("weights_sum", { overall: percent(c.overall, 1),
       layer: c.largest.layer, matrix: c.largest.matrix, largest: percent(c.largest.change, 1),
       top: c.top_cells, cells: c.grid.length * c.matrices.length, share: percent(c.changed_share) })} ${
