@@ -1,6 +1,6 @@
 """The alignment lab in headless Chromium: rate four sampled pairs, run the short DPO, see the
 chosen answers' log-probability rise on the rated prompts, the before/after panels, and the
-safety table measured live for base, SFT and DPO.
+safety table measured live for base, SFT and DPO; the section's questions answered from those numbers.
 
 The test starts its own server with the runs folder in a tmp dir and one torch thread.
 """
@@ -8,6 +8,7 @@ The test starts its own server with the runs folder in a tmp dir and one torch t
 from __future__ import annotations
 
 import pytest
+from test_questions_browser import answer, ask
 
 pytestmark = pytest.mark.browser
 
@@ -104,6 +105,21 @@ def test_rate_four_pairs_run_dpo_and_see_before_and_after(page, lab_url, artifac
     assert "fixed rule" in lab.locator("#al-safety").inner_text()
     assert lab.locator("#al-safety details.answers-list").count() == 3
     lab.locator("#al-safety").screenshot(path=str(artifacts / "alignment-safety.png"))
+
+    # -- the section's questions, checked against this page: the rated prompts' before and after, the table
+    all_up = all(after > before for before, after in logps)
+    form = ask(page, "alignment", "rated_up")
+    verdict, said = answer(form, "no" if all_up else "yes")
+    assert verdict == "wrong" and "Hint:" in said
+    verdict, said = answer(form, "yes" if all_up else "no")
+    assert verdict == "right" and f"of the {len(logps)} prompts" in said
+    refusal = {rows.nth(i).get_attribute("data-model"): float(rows.nth(i).get_attribute("data-refusal"))
+               for i in range(rows.count())}
+    top, low = max(refusal, key=refusal.get), min(refusal, key=refusal.get)
+    form = ask(page, "alignment", "refuses_most")
+    if refusal[low] < refusal[top]:
+        assert answer(form, low)[0] == "wrong"
+    assert answer(form, top)[0] == "right"
 
     # -- base -> SFT -> DPO on one prompt
     page.click("[data-action='compare-stages']")
