@@ -6,7 +6,8 @@ each, so three signed ids), a hundred more over HTTP, each with its own signed-i
 every answer is counted; the teacher's bars hold exactly the counts submitted, word by word; every draw
 is drawn again from its seed; the teacher's "Show everyone this" opens on every student's page; a
 nickname with markup shows as text; the CSV export has one row per answer; axe finds nothing serious on
-the teacher's page or the student's panel, and neither scrolls sideways at phone width.
+the teacher's page or the student's panel at either width, and neither scrolls sideways at phone width;
+the teacher's page in Spanish and Arabic (right to left) takes its words from the catalogs and holds too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from playwright.sync_api import Error as PlaywrightError
 from test_accessibility_browser import describe, serious
 
 from prediction_machine.classroom.rounds import word_key
+from prediction_machine.web.app import STATIC
 
 pytestmark = pytest.mark.browser
 
@@ -175,6 +177,53 @@ def test_a_class_of_103_answers_one_round_and_the_teacher_sees_every_answer(live
     panel_bad = [v for v in found if v.get("impact") in ("serious", "critical")]
     assert not panel_bad, describe(panel_bad)
     student.screenshot(path=str(artifacts / "student-round-phone.png"))
+    # (the teacher's page at phone width: in Arabic, below)
+    student.set_viewport_size({"width": 1280, "height": 900})  # and the open round at desktop width
+    found = Axe().run(student, context=".class-round", options={"runOnly": {"type": "tag", "values": [
+        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}}).response["violations"]
+    panel_bad = [v for v in found if v.get("impact") in ("serious", "critical")]
+    assert not panel_bad, describe(panel_bad)
+
+    # The lesson "a model is a distribution", step 3: stop the round, start the next one colder.
+    teacher.click("#round-stop")
+    teacher.fill("#round-temperature", "0.3")
+    teacher.click("#round-start")
+    wait_for_page(teacher, f"document.querySelector('.round-live')?.dataset.round === '{number + 1}'", 20)
+    assert "0.3" in teacher.inner_text(".round-live")
+
+    # The teacher's page in Spanish and Arabic: the title and no English left where the catalog has the
+    # words, Arabic laid out right to left, nothing sideways at phone width; axe at both widths in Arabic
+    # (Spanish lays out as English does).
+    def catalog(language: str) -> dict:
+        return json.loads((STATIC / "content" / language / "teacher.json").read_text(encoding="utf-8"))
+
+    def texts(words: dict) -> set[str]:
+        return {t for v in words.values() for t in (v.values() if isinstance(v, dict) else [v])}
+
+    english = texts(catalog("en"))
+    for language, direction in (("es", "ltr"), ("ar", "rtl")):
+        words = catalog(language)
+        teacher.set_viewport_size({"width": 1280, "height": 900})
+        teacher.evaluate(f"() => localStorage.setItem('prediction-machine:language', '{language}')")
+        teacher.reload()
+        teacher.wait_for_selector("#teacher[data-ready='teacher'] .round-live h3")
+        assert teacher.evaluate("() => [document.documentElement.lang, document.documentElement.dir]") == [
+            language, direction]
+        shown = teacher.eval_on_selector_all("#teacher :is(h1, h2, h3, label, button, th)",
+                                             "hs => hs.map((h) => h.textContent)")
+        assert teacher.inner_text("#teacher h1") == words["page_title"] == teacher.title()
+        assert not [h for h in shown if h in english and h not in texts(words)], shown
+        if language == "ar":
+            bad, _ = serious(teacher)
+            assert not bad, (language, describe(bad))
+            teacher.screenshot(path=str(artifacts / "teacher-round-ar.png"))
+        teacher.set_viewport_size(PHONE)
+        assert not sideways_scrollers(teacher, "#teacher"), language
+        assert teacher.evaluate("() => document.documentElement.scrollWidth <= innerWidth"), language
+        if language == "ar":
+            bad, _ = serious(teacher)
+            assert not bad, (language, describe(bad))
+        teacher.screenshot(path=str(artifacts / f"teacher-round-phone-{language}.png"))
     (artifacts / "rounds-latency.json").write_text(json.dumps({"p95_s": latencies[94]}))
     for c in http:
         c.close()
