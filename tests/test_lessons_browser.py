@@ -1,6 +1,8 @@
-"""The lesson "attention" (docs/lessons/attention.md), walked step by step on the page: every step a
-teacher asks the class to take works, and shows what the plan says the students will see.
+"""The three lessons (docs/lessons/), walked step by step on one student's page: every step a teacher
+asks the class to take works, and shows what the plan says the students will see. One page serves the
+module's three walks, in order.
 
+"Attention" (attention.md):
 1. `/#attention` opens on the default sentence, "it" selected, its weights adding up to 100%, on a head
    listed under "Heads worth a look (measured)".
 2. The "...too wide." example leaves the weights of "it" as they were, and masks the words after it.
@@ -9,6 +11,22 @@ teacher asks the class to take works, and shows what the plan says the students 
    bar's link opens that head on another page (what "Show everyone this" sends).
 4. "Where do these weights come from?" opens its worked row.
 5. The guided tour ends at the two questions, answered right.
+
+"A model is a distribution" (distribution.md), the student's side; the teacher's rounds (steps 1 and 3)
+are walked on the teacher's page by test_rounds_browser:
+2. The round's prompt, no chat template, one token, Generate with two seeds and the first again: stage 4's
+   table is the same every time, the draw is marked in it, and the same seed draws the same token again.
+3. The temperature slider sharpens (0.3) and flattens (1.5) the next draw's bars.
+4. Three tokens, then the tour ends at the two questions, answered from the page's own step 3.
+5. The address bar's link holds the run at temperature 1.5, ready for "Show everyone this".
+
+"How a model is made" (made.md); the short DPO and the safety table (step 4) are walked by
+test_alignment_browser, which trains its own run:
+1. The recorded pre-training run draws its loss curve, schedule and samples; the circuits slider moves.
+2. The curriculum's tour ends at its questions, answered from the loss curve.
+3. Compare shows the shipped base and chat models side by side.
+4. Sample two answers, A is better: one pair rated.
+5. The scale table is measured; "Ask all three" answers with base, SFT and DPO.
 """
 
 from __future__ import annotations
@@ -25,8 +43,32 @@ CHIPS = """() => [...document.querySelectorAll('#attention .att-item')].map((c) 
      query: c.classList.contains('query'), future: c.classList.contains('future') }))"""
 
 
-def test_the_attention_lesson_works_step_by_step(page, browser, base_url, artifacts):
-    page.set_viewport_size({"width": 1280, "height": 900})
+@pytest.fixture(scope="module")
+def guide(browser, base_url):
+    """The module's one page; each lesson goes on where the last left it."""
+    page = browser.new_page(base_url=base_url, viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(120_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page, errors
+    page.close()
+
+
+def opened(page) -> None:
+    """A walk run on its own finds the page not yet opened."""
+    if not page.url.startswith("http"):
+        page.goto("/")
+
+
+def finish_tour(page, section: str) -> None:
+    page.click(f"[data-tour='{section}']")
+    while page.locator(f"[data-tour-panel='{section}']").count():
+        page.click(f"[data-tour-panel='{section}'] [data-tour-action='next']")
+    wait_for_page(page, f"document.querySelector(\"details[data-questions='{section}']\").open")
+
+
+def test_the_attention_lesson_works_step_by_step(guide, browser, artifacts):
+    page, errors = guide
     # ------------------------------------------------ 1. where does "it" look?
     page.goto("/#attention")
     page.wait_for_selector(READY, timeout=120_000)
@@ -86,11 +128,120 @@ def test_the_attention_lesson_works_step_by_step(page, browser, base_url, artifa
     wait_for_page(page, "document.querySelector('#attention .att-deep-body').textContent.length > 40")
 
     # ------------------------------------------------ 5. the tour ends at the questions
-    page.click("[data-tour='attention']")
-    while page.locator("[data-tour-panel='attention']").count():
-        page.click("[data-tour-panel='attention'] [data-tour-action='next']")
-    wait_for_page(page, "document.querySelector(\"details[data-questions='attention']\").open")
+    finish_tour(page, "attention")
     most = max((c for c in page.evaluate(CHIPS) if not c["future"]), key=lambda c: c["w"])
     assert answer(ask(page, "attention", "looks_most"), most["label"])[0] == "right"
     assert answer(ask(page, "attention", "previous_head"), (best[0], best[1]))[0] == "right"
     page.screenshot(path=str(artifacts / "lesson-attention.png"))
+    assert not errors, errors
+
+
+def set_slider(page, selector: str, value: float) -> None:
+    page.eval_on_selector(selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }",
+                          str(value))
+
+
+def test_the_distribution_lesson_works_on_a_students_page(guide, artifacts):
+    page, errors = guide
+    opened(page)
+    page.locator("#inference").scroll_into_view_if_needed()
+    page.wait_for_selector("#prompt-tokens .token")
+    # ------------------------------------------------ 2. the same prompt on your own page
+    page.fill("#prompt", "The cat sat on the")
+    page.uncheck("#chat-toggle")
+    page.fill("#max-tokens", "1")
+
+    def generate(seed: int) -> tuple[list, str]:
+        page.fill("#seed", str(seed))
+        page.click("#generate")  # resets the figure's done mark at once
+        page.wait_for_selector("#inference .figure[data-done='1']")
+        table = page.eval_on_selector_all("#prediction-table tbody tr", "rs => rs.map((r) =>"
+                                          " [r.dataset.id, r.querySelector('.prob').textContent])")
+        return table, page.get_attribute("#timeline .step-chip", "data-id")
+
+    runs = {seed: generate(seed) for seed in (1, 2)}
+    tables = [table for table, _ in runs.values()]
+    assert all(table == tables[0] for table in tables), "stage 4 is the same on every press"
+    assert generate(1)[1] == runs[1][1], "the same seed draws the same token"
+    chosen = page.get_attribute("#prediction-table tr.chosen", "data-id")
+    assert chosen is None or chosen == runs[1][1]  # the draw is marked in the table (if it is in it)
+
+    # ------------------------------------------------ 3. settings reshape the draws
+    def next_draw() -> list[str]:
+        return page.locator("#preview-table .sample-prob").all_inner_texts()
+
+    set_slider(page, "#slider-temperature", 0.3)
+    page.wait_for_selector("#preview-table .sample-prob")
+    wait_for_page(page, "document.querySelector('#slider-temperature-value').textContent === '0.30'")
+    page.wait_for_timeout(500)
+    cold = next_draw()
+    set_slider(page, "#slider-temperature", 1.5)
+    wait_for_page(page, lambda _: next_draw() != cold)
+    hot = next_draw()
+    assert float(hot[0].rstrip("%")) < float(cold[0].rstrip("%")), (cold, hot)
+
+    # ------------------------------------------------ 4. questions, on a run of three tokens
+    page.fill("#max-tokens", "3")
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']")
+    step3 = page.evaluate("""() => {
+        const s = document.querySelector('#inference [data-mount]').live.steps[2];
+        const top = s.prediction.rows.reduce((a, b) => (b.model_prob > a.model_prob ? b : a));
+        return { top: top.token.text, same: s.id === top.id }; }""")
+    finish_tour(page, "inference")
+    assert answer(ask(page, "inference", "top_token"), step3["top"].strip())[0] == "right"
+    assert answer(ask(page, "inference", "drew_top"), "yes" if step3["same"] else "no")[0] == "right"
+    page.screenshot(path=str(artifacts / "lesson-distribution.png"))
+
+    # ------------------------------------------------ 5. show everyone a high temperature
+    # The address bar holds it (another page opening such a link: test_step_story_browser).
+    link = page.url
+    assert "#inference?" in link and "t=1.5" in link and "n=3" in link, link
+    assert not errors, errors
+
+
+def test_the_made_lesson_works_on_a_students_page(guide, artifacts):
+    page, errors = guide
+    opened(page)
+    # ------------------------------------------------ 1. pre-training (the recorded run: the plan's fallback)
+    page.click("[data-replay='pretraining']")
+    wait_for_page(page, "document.querySelector(\"[data-replay-row='pretraining'] [data-recorded]\")"
+                        ".dataset.recorded")
+    chart = page.locator("[data-chart='pretrain-loss']")
+    first, last = float(chart.get_attribute("data-first")), float(chart.get_attribute("data-last"))
+    assert last < first
+    assert page.locator("[data-chart='pretrain-lr'] svg").count() == 1
+    assert page.locator("#cur-pretrain .samples li").count() > 0
+    page.wait_for_selector("#cur-circ[data-step]")
+    at_end = page.get_attribute("#cur-circ", "data-step")
+    page.locator("#cur-circ-step").focus()
+    page.keyboard.press("Home")  # drag through training: back to its first snapshot
+    wait_for_page(page, f"document.querySelector('#cur-circ').dataset.step !== '{at_end}'")
+
+    # ------------------------------------------------ 2. questions on the run
+    finish_tour(page, "curriculum")
+    assert answer(ask(page, "curriculum", "loss_down"), "yes")[0] == "right"
+    assert answer(ask(page, "curriculum", "last_loss"), round(last, 1))[0] == "right"
+
+    # ------------------------------------------------ 3. from continuing text to answering
+    page.wait_for_selector("#cur-compare .compare[data-tuned] .side >> nth=1")
+    sides = page.locator("#cur-compare .compare .side .answer").all_inner_texts()
+    assert len(sides) == 2 and sides[0] != sides[1], sides
+
+    # ------------------------------------------------ 4. you are the human (one pair; the run itself: above)
+    page.click("#alignment [data-action='sample']")
+    page.wait_for_selector("#al-rate .answer-card")
+    pick = page.locator("#al-rate [data-action='pick-a']")
+    if pick.is_visible():
+        pick.click()
+    else:  # both draws gave the same answer: the learner writes a better one
+        page.fill("#al-own", "Gertrude.")
+        page.click("[data-action='use-own']")
+    wait_for_page(page, "document.querySelector('#al-rate table.rated tbody').children.length === 1")
+
+    # ------------------------------------------------ 5. the cost in scale, and the three stages
+    page.wait_for_selector("#cur-scale table.scale tbody tr")
+    page.click("#alignment [data-action='compare-stages']")
+    page.wait_for_selector("#al-stages .stages3 .side >> nth=2")
+    page.screenshot(path=str(artifacts / "lesson-made.png"))
+    assert not errors, errors
