@@ -33,7 +33,7 @@ from prediction_machine.web.validation import Strict, Temperature, no_surrogates
 
 router = APIRouter(prefix="/api/class", tags=["classroom"])
 page_router = APIRouter()  # GET /teacher: the teacher's page itself
-SECTION = r"^[a-z][a-z0-9-]{0,31}$"  # a page section's id, as the page's HTML names it
+SECTION = r"^[a-z][a-z0-9_-]{0,31}$"  # a page section's id, as the page's HTML names it ("makes_up")
 MAX_QUESTIONS = 100  # questions one section may count
 TEACHER_PAGE = files("prediction_machine") / "web" / "static" / "teacher.html"
 
