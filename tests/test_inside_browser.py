@@ -106,4 +106,6 @@ def test_three_stages_and_where_a_line_was_learned(page, url, artifacts):
     assert sideways_scrollers(page, "#inside") == []
     assert small_controls(page, "#inside") == []
     assert axe_serious(page) == []  # at phone width too (a box that scrolls must take the focus)
+    questions = section.locator("details[data-questions='inside']")
+    questions.screenshot(path=str(artifacts / "inside-questions-phone.png"))
     assert errors == []
