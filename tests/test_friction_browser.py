@@ -341,3 +341,59 @@ def test_the_draw_strip_has_a_colour_key(page, stub_url, artifacts):
         assert text == title.replace(":", ""), (text, title)
         assert colour == fill, (colour, fill)
     strip.screenshot(path=str(artifacts / "friction-draw-strip.png"))
+
+
+def axe_serious(page, context: str) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page, context=context, options={"runOnly": {"type": "tag", "values": [
+        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}, "resultTypes": ["violations"]})
+    return [f"{v['id']}: {[n['target'] for n in v['nodes'][:4]]}" for v in found.response["violations"]
+            if v.get("impact") in ("serious", "critical")]
+
+
+PIANO_ROWS = """() => { const k = document.querySelector('#melody-keyboard'), box = k.getBoundingClientRect();
+  const whites = [...k.querySelectorAll('.key.white')].map(b => [b.getBoundingClientRect(), b.textContent]);
+  const rows = {};
+  for (const [r, name] of whites) (rows[Math.round(r.top)] ||= []).push([r.left, name]);
+  return { rows: Object.values(rows).map(row => row.sort((a, b) => a[0] - b[0]).map(x => x[1])),
+           outside: [...k.querySelectorAll('.key')].filter(b => { const r = b.getBoundingClientRect();
+             return r.left < box.left - 1 || r.right > box.right + 1; }).map(b => b.dataset.pitch),
+           scrolls: k.scrollWidth > k.clientWidth + 1 }; }"""
+
+
+def test_the_piano_shows_every_key_wraps_only_between_octaves_and_is_one_tab_stop(page, stub_url, artifacts):
+    from tests.phone_checks import PHONE, small_controls
+
+    for size in ({"width": 1280, "height": 900}, PHONE):
+        page.set_viewport_size(size)
+        page.goto(stub_url + "/#sequences")
+        page.wait_for_selector("#melody-keyboard .key")
+        seen = page.evaluate(PIANO_ROWS)
+        assert not seen["outside"] and not seen["scrolls"], seen  # C4 to C6 all in view, G5 and above too
+        rows = seen["rows"]
+        assert [r[0] for r in rows] == ["C4", "C5"][: len(rows)], rows  # a row starts an octave
+        assert sum(len(r) for r in rows) == 15 and len(rows) == (1 if size["width"] > 600 else 2), rows
+        assert not small_controls(page, "#melody-keyboard")
+        shot = artifacts / f"friction-piano-{size['width']}.png"
+        page.locator("#melody-keyboard").screenshot(path=str(shot))
+
+    # One Tab stop: Tab enters the keyboard on one key and the next Tab leaves it.
+    page.fill("#melody-start", "")
+    page.focus("#melody-clear")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.pitch") == "60"
+    page.keyboard.press("Tab")
+    assert not page.evaluate("document.activeElement.closest('#melody-keyboard')")
+    page.keyboard.press("Shift+Tab")
+    # arrow keys move between keys (black ones included), Home and End to the ends, Enter and Space play
+    for key, pitch in (("ArrowRight", "61"), ("ArrowRight", "62"), ("End", "84"), ("ArrowLeft", "83"),
+                       ("Home", "60")):
+        page.keyboard.press(key)
+        assert page.evaluate("document.activeElement.dataset.pitch") == pitch, key
+    page.keyboard.press("Enter")
+    page.keyboard.press("End")
+    page.keyboard.press("Space")
+    assert page.input_value("#melody-start") == "C4 C6"
+    assert page.locator("#melody-keyboard [tabindex='0']").count() == 1
+    assert axe_serious(page, "#melody-keyboard") == []

@@ -6,6 +6,7 @@ import { clear, codeLink, el, errorBox, reducedMotion, svg } from "../lib/dom.js
 import { distributionChart, drawStrip } from "./sequences-view.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
+import { modelPicker } from "./sequences-models.js";
 
 const say = words("sequences");
 
@@ -40,6 +41,48 @@ function tone(pitch, beats, delay = 0) {
   return true;
 }
 
+// ----------------------------------------------------------------------------- the on-screen piano
+// Laid out as a piano is: black keys sit over the line between two white keys. The keys come in one
+// block per octave (C6 joins the second), so a narrow phone wraps the keyboard between octaves, never
+// inside one. The whole keyboard is one Tab stop (a roving tabindex): arrow keys move from key to key,
+// Home and End jump to the ends, and Enter or Space plays the focused key, as a click does.
+const isBlack = (p) => NAMES[p % 12].length > 1;
+
+function pianoKeys(play) {
+  const buttons = KEYS.map((p) => el("button", { type: "button",
+    class: `key ${isBlack(p) ? "black" : "white"}`, "data-pitch": p, tabindex: p === KEYS[0] ? "0" : "-1",
+    "aria-label": say("add_note", { note: noteName(p) }), text: isBlack(p) ? "" : noteName(p),
+    onclick: () => play(p) }));
+  const octave = (keys) => {
+    const whites = keys.filter((p) => !isBlack(p)).length;
+    let before = 0; // white keys to the left of this key, in its octave
+    return el("div", { class: "octave" }, keys.map((p) => {
+      const key = buttons[KEYS.indexOf(p)];
+      if (isBlack(p)) key.style.left = `calc(${(100 * before) / whites}% - var(--black-key) / 2)`;
+      else before += 1;
+      return key;
+    }));
+  };
+  const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group",
+    "aria-label": say("onscreen_keyboard_add_note") }, octave(KEYS.slice(0, 12)), octave(KEYS.slice(12)));
+  const moves = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1, Home: -KEYS.length,
+    End: KEYS.length };
+  keyboard.addEventListener("keydown", (event) => {
+    const at = buttons.indexOf(event.target);
+    if (at < 0 || !(event.key in moves)) return;
+    event.preventDefault(); // arrows would scroll the page
+    const next = buttons[Math.max(0, Math.min(buttons.length - 1, at + moves[event.key]))];
+    buttons.forEach((b) => { b.tabIndex = b === next ? 0 : -1; });
+    next.focus();
+  });
+  // A key clicked with the mouse becomes the keyboard's Tab stop, so Tab comes back to it.
+  keyboard.addEventListener("click", (event) => {
+    const key = event.target.closest(".key");
+    if (key) buttons.forEach((b) => { b.tabIndex = b === key ? 0 : -1; });
+  });
+  return keyboard;
+}
+
 export function mountMelody(root) {
   const s = { data: null, shown: 0, timer: null, seed: 1, scheduled: 0, pending: null };
   const start = el("input", { type: "text", id: "melody-start", "data-tour-stop": "melody-start",
@@ -48,19 +91,15 @@ export function mountMelody(root) {
   const temp = el("input", { type: "range", id: "melody-temperature", min: "0", max: "2", step: "0.1",
     value: "1", "aria-label": say("temperature") });
   const tempOut = el("output", { for: "melody-temperature", text: "1.0" });
+  const modelPick = modelPicker("melody", "melody-model");  // the shipped model, or a live run of mine
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
   const composeBtn = el("button", { type: "button", class: "primary", id: "melody-compose",
     "data-tour-stop": "melody-compose", text: say("compose") });
   const stepBtn = el("button", { type: "button", id: "melody-step", text: say("step") });
   const listenBtn = el("button", { type: "button", id: "melody-listen", text: say("play_tune") });
   const clearBtn = el("button", { type: "button", id: "melody-clear", text: say("clear_notes") });
-  const keyboard = el("div", { class: "keyboard", id: "melody-keyboard", role: "group",
-    "aria-label": say("onscreen_keyboard_add_note") },
-    KEYS.map((p) => el("button", { type: "button",
-      class: `key ${NAMES[p % 12].length > 1 ? "black" : "white"}`, "data-pitch": p,
-      "aria-label": say("add_note", { note: noteName(p) }), text: NAMES[p % 12].length > 1 ? "" : noteName(p),
-      onclick: () => { start.value = `${start.value.trim()} ${noteName(p)}`.trim(); scheduleNote(p,
-        1); } })));
+  const keyboard = pianoKeys((p) => { start.value = `${start.value.trim()} ${noteName(p)}`.trim();
+    scheduleNote(p, 1); });
   const roll = el("div", { class: "piano-roll", id: "piano-roll", "data-tour-stop": "piano-roll" });
   const distBox = el("div", { class: "dist-box", id: "melody-dist" });
   const status = el("p", { class: "status", id: "melody-status", role: "status",
@@ -158,7 +197,7 @@ export function mountMelody(root) {
     status.textContent = say("asking_model");
     try {
       s.data = await post("/api/sequences/melody/compose", { start: start.value, notes: 24,
-        temperature: Number(temp.value), seed: s.seed++ });
+        temperature: Number(temp.value), seed: s.seed++, run: modelPick.value || null });
       s.shown = 0;
       status.textContent = say("n_notes_then_models", { n: s.data.prompt });
       return true;
@@ -222,7 +261,8 @@ export function mountMelody(root) {
       clearBtn),
     keyboard,
     el("div", { class: "row" }, el("label", { for: "melody-temperature", text: say("temperature") }), temp,
-      tempOut, composeBtn, stepBtn, listenBtn),
+      tempOut, el("label", { for: "melody-model", text: say("model_label") }), modelPick, composeBtn, stepBtn,
+      listenBtn),
     status, roll, summary, distBox,
     codeLink("prediction_machine.sequences.note_tokens.encode", say("note_tokenizer_only_new")),
     codeLink("prediction_machine.sequences.melody.compose"),
