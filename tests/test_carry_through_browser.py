@@ -118,3 +118,43 @@ def test_my_dpo_run_is_a_fourth_model_after_a_reload(page, lab, artifacts):
     for width, height in ((1280, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         page.locator("#al-stages").screenshot(path=str(artifacts / f"carry-stages-{width}.png"))
+
+
+def test_my_trained_digit_model_draws_after_a_reload_beside_the_shipped_one(page, lab, artifacts):
+    url, runs = lab
+    page.set_default_timeout(120_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/#sequences")
+    page.wait_for_selector("#seq-train-start")
+    page.select_option("#seq-train-kind", "digits")
+    page.fill("#seq-train-steps", "10")
+    page.click("#seq-train-start")
+    # The run is saved at its end; the digit figure's model list then holds it
+    page.wait_for_selector("#digit-model option[value^='digits-']", state="attached")
+    mine = page.get_attribute("#digit-model option[value^='digits-']", "value")
+    assert json.loads((runs / mine / "run.json").read_text())["kind"] == "digits"
+
+    page.reload()  # nothing the page held in memory is left: the run is found on disk
+    page.wait_for_selector(f"#digit-model option[value='{mine}']", state="attached")
+    page.select_option("#digit-model", mine)
+    page.select_option("#digit-pick", "3")
+    with page.expect_response("**/api/sequences/digits/draw") as drawn:
+        page.click("#digit-step")
+    assert drawn.value.request.post_data_json["run"] == mine and drawn.value.status == 200
+    page.wait_for_selector("#digit-dist-caption")
+
+    # Side by side: the same held-out loss the run recorded, and ten drawings each, judged alike
+    page.select_option("#seq-compare-run", mine)
+    page.click("#seq-compare")
+    page.wait_for_selector("#seq-compare-out .side[data-side='mine'] canvas >> nth=9")
+    evals = json.loads((runs / mine / "run.json").read_text())["history"]["eval"]
+    loss = float(page.get_attribute("#seq-compare-out .side[data-side='mine']", "data-loss"))
+    assert abs(loss - evals[-1]["eval_loss"]) < 1e-5, (loss, evals)
+    shipped = float(page.get_attribute("#seq-compare-out .side[data-side='shipped']", "data-loss"))
+    assert shipped < loss  # 1500 steps against 10
+    assert page.locator("#seq-compare-out .side[data-side='shipped'] canvas").count() == 10
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.locator("#seq-mine").screenshot(path=str(artifacts / f"carry-digits-{width}.png"))
+    assert not errors, errors

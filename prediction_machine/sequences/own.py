@@ -15,9 +15,11 @@ digit per model, drawn with the same seeds.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
 
 from prediction_machine.inference.sampling import SamplingParams
@@ -106,9 +108,15 @@ def measure(kind: str, model: Transformer, seed: int) -> dict:
     return out
 
 
+@lru_cache(maxsize=16)
+def measure_shipped(kind: str, seed: int) -> dict:
+    """The shipped model's side: the same for every learner who compares with this seed, so measured once."""
+    return measure(kind, shipped.load(kind), seed)
+
+
 def compare(kind: str, mine: Transformer, seed: int = 0) -> dict:
     """The shipped model and the learner's, measured the same way with the same seeds."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    return {"kind": kind, "seed": seed, "shipped": measure(kind, shipped.load(kind), seed),
+    return {"kind": kind, "seed": seed, "shipped": copy.deepcopy(measure_shipped(kind, seed)),
             "mine": measure(kind, mine, seed)}

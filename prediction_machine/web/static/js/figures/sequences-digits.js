@@ -5,6 +5,7 @@ import { post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, reducedMotion } from "../lib/dom.js";
 import { clampIndex, onArrowKeys } from "../lib/draw.js";
 import { distributionChart, drawStrip, shade } from "./sequences-view.js";
+import { modelPicker } from "./sequences-models.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 
@@ -26,6 +27,7 @@ export function mountDigits(root) {
   const temp = el("input", { type: "range", id: "digit-temperature", min: "0", max: "2", step: "0.1",
     value: "1", "aria-label": say("temperature") });
   const tempOut = el("output", { for: "digit-temperature", text: "1.0" });
+  const modelPick = modelPicker("digits", "digit-model");  // the shipped model, or a live run of mine
   temp.addEventListener("input", () => { tempOut.textContent = Number(temp.value).toFixed(1); });
   const drawBtn = el("button", { type: "button", class: "primary", id: "digit-new",
     text: say("draw_button") });
@@ -170,7 +172,7 @@ export function mountDigits(root) {
     status.textContent = say("asking_model");
     try {
       const data = await post("/api/sequences/digits/draw", { digit, prefix, temperature: s.temperature,
-        seed: s.seed++ });
+        seed: s.seed++, run: modelPick.value || null });
       s.steps = data.steps; s.prefix = prefix; s.shown = 0; s.result = data;
       status.textContent = prefix.length
         ? say("value_stay_model_fills", { value: say("n_rows", { n: prefix.length / SIDE }),
@@ -231,7 +233,8 @@ export function mountDigits(root) {
   root.append(
     el("h4", { text: say("draw_digit_pixel_pixel") }),
     el("div", { class: "row" }, el("label", { for: "digit-pick", text: say("draw_label") }), digitPick,
-      el("label", { for: "digit-temperature", text: say("temperature") }), temp, tempOut),
+      el("label", { for: "digit-temperature", text: say("temperature") }), temp, tempOut,
+      el("label", { for: "digit-model", text: say("model_label") }), modelPick),
     el("div", { class: "row" }, drawBtn, stepBtn, playBtn),
     el("div", { class: "digits-layout" },
       el("div", { class: "grid-side" }, grid,

@@ -3,6 +3,7 @@
 import { get, post, stream } from "../lib/api.js";
 import { clear, codeLink, el, errorBox } from "../lib/dom.js";
 import { playTune } from "./sequences-melody.js";
+import { runsChanged } from "./sequences-models.js";
 import { digitCanvas } from "./sequences-view.js";
 import { lineChart } from "./training-view.js";
 import * as format from "../lib/format.js";
@@ -109,6 +110,7 @@ export function mountTraining(root) {
       }, { signal: abort.signal });
     } catch (e) { if (e.name !== "AbortError") status.replaceChildren(errorBox(e.message)); }
     redraw();
+    runsChanged();  // saved at its end (or its stop): the figures' model lists now hold it
     startBtn.disabled = false; stopBtn.disabled = true;
   });
   stopBtn.addEventListener("click", async () => {

@@ -3,6 +3,7 @@
 import { codeLink, el } from "../lib/dom.js";
 import { mountDigits } from "../figures/sequences-digits.js";
 import { mountMelody } from "../figures/sequences-melody.js";
+import { mountMine } from "../figures/sequences-mine.js";
 import { mountTraining } from "../figures/sequences-train.js";
 import { words } from "../lib/words.js";
 
@@ -14,6 +15,7 @@ export function mount(root) {
   const melody = el("div", { class: "panel seq-panel", id: "seq-melody" });
   const training = el("div", { class: "panel seq-panel", id: "seq-training",
     "data-tour-stop": "seq-training" });
+  const mine = el("div", { class: "panel seq-panel", id: "seq-mine" });
   root.append(
     digits, melody,
     el("div", { class: "panel seq-panel same-code" },
@@ -23,9 +25,10 @@ export function mount(root) {
       codeLink("prediction_machine.inference.sampling.distribution", say("temperature_sampling_filters")),
       codeLink("prediction_machine.inference.sampling.draw", say("random_draw")),
       codeLink("prediction_machine.inference.generation.generate", say("generation_loop"))),
-    training,
+    training, mine,
   );
   mountDigits(digits);
   mountMelody(melody);
   mountTraining(training);
+  mountMine(mine);
 }
