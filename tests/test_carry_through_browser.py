@@ -158,3 +158,43 @@ def test_my_trained_digit_model_draws_after_a_reload_beside_the_shipped_one(page
         page.set_viewport_size({"width": width, "height": height})
         page.locator("#seq-mine").screenshot(path=str(artifacts / f"carry-digits-{width}.png"))
     assert not errors, errors
+
+
+def test_axe_finds_nothing_serious_after_a_full_session_at_both_widths(page, lab, artifacts):
+    """One learner's session on one page (generate, train, align, draw, compose), then axe at both widths:
+    the figures are audited filled, the way the learner leaves them, not as they load."""
+    from conftest import wait_until
+    from test_accessibility_browser import describe, serious
+
+    url, _ = lab
+    page.set_default_timeout(120_000)
+    page.emulate_media(reduced_motion="reduce")  # the digit is drawn at once, not pixel by pixel
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(url + "/")
+    page.wait_for_selector("#prompt-tokens .token")
+    page.fill("#max-tokens", "4")
+    page.click("#generate")
+    page.wait_for_selector("#inference .figure[data-done='1']")
+    # train: a 2-step pre-training run, its samples box filled
+    page.wait_for_selector("#curriculum [data-ready='curriculum']")
+    start = "[data-action='start-pretrain']"
+    page.fill("#cur-steps", "2")
+    page.click(start)
+    wait_until(lambda: page.get_attribute(start, "aria-disabled") == "true", 30, "the run to start")
+    wait_until(lambda: page.get_attribute(start, "aria-disabled") == "false", 120, "the run to end")
+    # align: the three stages answer the same question
+    page.wait_for_selector("#alignment [data-ready='alignment']")
+    page.click("[data-action='compare-stages']")
+    page.wait_for_selector("#al-stages .stages3 .side >> nth=2")
+    # draw and compose
+    page.click("#digit-new")
+    page.wait_for_selector("#digit-verdict")
+    with page.expect_response("**/api/sequences/melody/compose"):
+        page.click("#melody-step")
+    page.wait_for_selector("#melody-dist svg")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)  # the figures that redraw on a resize have done so
+        bad, everything = serious(page)
+        (artifacts / f"axe-session-{width}.json").write_text(json.dumps(everything, indent=1))
+        assert not bad, f"at {width}×{height}:\n{describe(bad)}"
