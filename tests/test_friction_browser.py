@@ -397,3 +397,40 @@ def test_the_piano_shows_every_key_wraps_only_between_octaves_and_is_one_tab_sto
     assert page.input_value("#melody-start") == "C4 C6"
     assert page.locator("#melody-keyboard [tabindex='0']").count() == 1
     assert axe_serious(page, "#melody-keyboard") == []
+
+
+BOXES = """([panel, section]) => { const box = (n) => { const r = n.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom]; };
+  const p = document.querySelector(panel), s = document.querySelector(section);
+  return { panel: box(p), stop: p.dataset.stop, inView: box(p)[1] >= 0 && box(p)[3] <= innerHeight,
+           marked: [...s.querySelectorAll('.tour-target, .tour-watch')].map(n => [n.className, box(n)])
+  }; }"""
+
+
+def test_the_tour_panel_covers_neither_its_control_nor_the_figure_to_watch(page, stub_url, artifacts):
+    from tests.phone_checks import PHONE
+
+    def overlap(a, b):
+        return min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
+
+    for size in ({"width": 1280, "height": 900}, PHONE):
+        page.set_viewport_size(size)
+        page.goto(stub_url + "/")
+        page.wait_for_selector("#prompt-tokens .token")
+        page.fill("#max-tokens", "3")
+        page.click("#generate")  # every stage has its figure, so the watched ones have their full size
+        page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
+        page.wait_for_selector("#seq-train-start")
+        for section in ("inference", "sequences"):
+            page.click(f"[data-tour='{section}']")
+            panel = f"[data-tour-panel='{section}']"
+            watched = 0
+            for _ in range(int(page.get_attribute(panel, "data-stops"))):
+                seen = page.evaluate(BOXES, [panel, f"#{section}"])
+                watched += any("tour-watch" in name for name, _ in seen["marked"])
+                covered = [name for name, box in seen["marked"] if overlap(seen["panel"], box)]
+                assert not covered and seen["inView"], (section, size, seen)
+                if seen["stop"] == "1":
+                    page.screenshot(path=str(artifacts / f"friction-tour-{section}-{size['width']}.png"))
+                page.click(f"{panel} [data-tour-action='next']")
+            assert watched >= 2, (section, watched)

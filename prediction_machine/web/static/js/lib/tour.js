@@ -131,29 +131,42 @@ function start(section, stops, first, onEnd) {
     panel.dataset.stop = String(index);
     panel.dataset.stops = String(stops.length);
     save(id, { stop: index });
-    place(ready ? node : section);
+    place(ready ? node : section, named(section, stop.watch));
     title.focus({ preventScroll: true });
   }
 
-  // The control and the panel below it are centred on screen together; a control too tall for that
-  // goes to the top, with the panel over the bottom of the screen. The jump is instant (not the page's
-  // smooth scroll), so the panel is placed where the control ends up.
-  function place(node, scroll = true) {
-    const width = Math.min(400, document.documentElement.clientWidth - 16);
+  // The panel never covers the control, nor the result the stop asks the learner to watch: it goes
+  // beside them where the screen has room, else below them (the three centred on screen together). When
+  // they are too tall for that, it goes above them, and the page scrolls so the panel and the top of the
+  // control show. The jump is instant (not the page's smooth scroll), so the panel lands where they end up.
+  function place(node, watch, scroll = true) {
+    const W = document.documentElement.clientWidth;
+    const width = Math.min(400, W - 16);
     panel.style.width = `${width}px`;
     const height = panel.offsetHeight;
+    const shown = [node, visible(watch) ? watch : null].filter(Boolean);
+    const around = () => { // the box holding the control and the watched result, on screen
+      const boxes = shown.map((n) => n.getBoundingClientRect());
+      return { top: Math.min(...boxes.map((b) => b.top)), bottom: Math.max(...boxes.map((b) => b.bottom)),
+        left: Math.min(...boxes.map((b) => b.left)), right: Math.max(...boxes.map((b) => b.right)) };
+    };
+    let u = around();
+    const side = W - u.right - 20 >= width ? "right" : u.left - 20 >= width ? "left" : null;
+    const fits = u.bottom - u.top + 12 + height <= innerHeight - 16;
+    const above = !side && !fits && u.top + scrollY - height - 12 >= 8;
     if (scroll) {
-      const box = node.getBoundingClientRect();
-      const spare = innerHeight - (box.height + 12 + height);
-      window.scrollTo({ top: scrollY + box.top - Math.max(8, spare / 2), behavior: "instant" });
+      const tall = side ? u.bottom - u.top : fits ? u.bottom - u.top + 12 + height : innerHeight;
+      const goal = above ? u.top - height - 20 : u.top - Math.max(8, (innerHeight - tall) / 2);
+      window.scrollTo({ top: scrollY + goal, behavior: "instant" });
+      u = around();
     }
-    const r = node.getBoundingClientRect();
-    const left = Math.max(8, Math.min(r.left, document.documentElement.clientWidth - width - 8));
+    let left = Math.max(8, Math.min(u.left, W - width - 8)), top = u.bottom + 12;
+    if (side) {
+      left = side === "right" ? u.right + 12 : u.left - 12 - width;
+      top = Math.min(Math.max(8, u.top), innerHeight - height - 8);
+    } else if (above) top = u.top - height - 12;
     panel.style.left = `${left + scrollX}px`;
-    let top = r.bottom + 12;
-    if (scroll && top + height > innerHeight) top = r.top - height - 12 >= 0 ? r.top - height - 12
-      : innerHeight - height - 8;
-    panel.style.top = `${Math.max(8, top) + scrollY}px`;
+    panel.style.top = `${top + scrollY}px`;
   }
 
   function finish(done) {
@@ -181,7 +194,10 @@ function start(section, stops, first, onEnd) {
   document.addEventListener("keydown", keys, true);
   // A phone turned sideways keeps the panel by its control (without scrolling: a phone's address bar
   // resizes the window as the learner scrolls).
-  const replace = () => { const node = target(); place(visible(node) ? node : section, false); };
+  const replace = () => {
+    const node = target();
+    place(visible(node) ? node : section, named(section, stops[index].watch), false);
+  };
   addEventListener("resize", replace);
 
   next.addEventListener("click",
