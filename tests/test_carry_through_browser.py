@@ -198,3 +198,43 @@ def test_axe_finds_nothing_serious_after_a_full_session_at_both_widths(page, lab
         bad, everything = serious(page)
         (artifacts / f"axe-session-{width}.json").write_text(json.dumps(everything, indent=1))
         assert not bad, f"at {width}×{height}:\n{describe(bad)}"
+
+
+def test_a_shared_link_reopens_the_any_sequence_and_alignment_views(page, lab):
+    """A link carries each figure's settings and seed: opened, it shows the same drawing, tune and answers."""
+    import httpx
+
+    url, _ = lab
+    page.set_default_timeout(120_000)
+    page.emulate_media(reduced_motion="reduce")
+    link = "/#sequences?digit=7&d_temp=0.5&d_seed=11&d_paint=00000000&m_start=C5+B4&m_temp=0.8&m_seed=4"
+    with page.expect_response("**/api/sequences/digits/draw") as drawn, \
+            page.expect_response("**/api/sequences/melody/compose") as composed:
+        page.goto(url + link)
+    sent = drawn.value.request.post_data_json
+    assert (sent["digit"], sent["temperature"], sent["seed"], sent["prefix"]) == (7, 0.5, 11, [0] * 8), sent
+    direct = httpx.post(url + "/api/sequences/digits/draw", json={"digit": 7, "temperature": 0.5, "seed": 11,
+                                                                  "prefix": [0] * 8}).json()
+    assert drawn.value.json()["pixels"] == direct["pixels"]
+    page.wait_for_selector("#pixel-grid[data-filled='64']")
+    sent = composed.value.request.post_data_json
+    assert (sent["start"], sent["temperature"], sent["seed"]) == ("C5 B4", 0.8, 4), sent
+    page.wait_for_function("() => document.querySelector('#melody-summary').textContent")
+    # A new drawing writes its own seed into the address
+    with page.expect_response("**/api/sequences/digits/draw"):
+        page.click("#digit-new")
+    page.wait_for_function("() => location.hash.includes('d_seed=12')")
+    assert "digit=7" in page.evaluate("location.hash")
+
+    page.goto("about:blank")
+    question = "Where is Macbeth set?"
+    link = "/#alignment?prompt=Who+is+Hamlet%27s+mother%3F&seed=5&question=Where+is+Macbeth+set%3F&asked=1"
+    with page.expect_response("**/api/curriculum/align/sample") as sampled, \
+            page.expect_response("**/api/curriculum/align/compare") as asked:
+        page.goto(url + link)
+    sent = sampled.value.request.post_data_json
+    assert (sent["prompt"], sent["seed"]) == ("Who is Hamlet's mother?", 5), sent
+    assert asked.value.request.post_data_json["question"] == question
+    page.wait_for_selector("#al-rate .answer-card")
+    page.wait_for_selector("#al-stages .stages3 .side >> nth=2")
+    assert page.input_value("#al-question") == question

@@ -5,7 +5,8 @@ import { post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, reducedMotion } from "../lib/dom.js";
 import { clampIndex, onArrowKeys } from "../lib/draw.js";
 import { distributionChart, drawStrip, shade } from "./sequences-view.js";
-import { modelPicker } from "./sequences-models.js";
+import { modelPicker, pickModel } from "./sequences-models.js";
+import { sharedState, shareState } from "../lib/share.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 
@@ -13,6 +14,7 @@ const say = words("sequences");
 
 const LEVELS = 17, SIDE = 8, PIXELS = 64;
 const BRUSHES = [0, 4, 8, 12, 16];
+const GREYS = "0123456789abcdefg";  // a painted prefix in a shared link: one character per grey level
 const aDigit = (d) => `${d === 8 ? "an" : "a"} ${d}`; // "a 3", "an 8"
 
 export function mountDigits(root) {
@@ -171,8 +173,11 @@ export function mountDigits(root) {
     s.temperature = Number(temp.value);
     status.textContent = say("asking_model");
     try {
+      const seed = s.seed++;
       const data = await post("/api/sequences/digits/draw", { digit, prefix, temperature: s.temperature,
-        seed: s.seed++, run: modelPick.value || null });
+        seed, run: modelPick.value || null });
+      shareState("sequences", { digit: digitPick.value, d_temp: temp.value, d_seed: seed,
+        d_run: modelPick.value, d_paint: prefix.map((v) => GREYS[v]).join("") });
       s.steps = data.steps; s.prefix = prefix; s.shown = 0; s.result = data;
       status.textContent = prefix.length
         ? say("value_stay_model_fills", { value: say("n_rows", { n: prefix.length / SIDE }),
@@ -245,4 +250,22 @@ export function mountDigits(root) {
     codeLink("prediction_machine.sequences.digits.draw"),
   );
   render();
+  openLink(sharedState("sequences") || {});
+
+  // A shared link's drawing (#sequences?digit=3&d_temp=1&d_seed=7&d_run=...&d_paint=...), drawn again
+  // with its seed and shown whole. A link is untrusted input: each value is checked against its range.
+  async function openLink(link) {
+    if ([...digitPick.options].some((o) => o.value === link.digit)) digitPick.value = link.digit;
+    const t = Number(link.d_temp);
+    if (link.d_temp && t >= 0 && t <= 2) { temp.value = link.d_temp; tempOut.textContent = t.toFixed(1); }
+    const paint = link.d_paint ?? "";
+    if (paint.length % SIDE === 0 && paint.length < PIXELS && [...paint].every((c) => GREYS.includes(c))) {
+      [...paint].forEach((c, i) => { s.painted[i] = GREYS.indexOf(c); });
+    }
+    if (!/^\d{1,10}$/.test(link.d_seed ?? "") || Number(link.d_seed) >= 2 ** 31) { render(); return; }
+    pickModel(modelPick, link.d_run);
+    await modelPick.filled;
+    s.seed = Number(link.d_seed);
+    if (await fetchDrawing(paintedPrefix())) { s.shown = s.steps.length; stepOnce(); }
+  }
 }

@@ -6,7 +6,8 @@ import { clear, codeLink, el, errorBox, reducedMotion, svg } from "../lib/dom.js
 import { distributionChart, drawStrip } from "./sequences-view.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
-import { modelPicker } from "./sequences-models.js";
+import { modelPicker, pickModel } from "./sequences-models.js";
+import { sharedState, shareState } from "../lib/share.js";
 
 const say = words("sequences");
 
@@ -196,8 +197,11 @@ export function mountMelody(root) {
     stopPlay();
     status.textContent = say("asking_model");
     try {
+      const seed = s.seed++;
       s.data = await post("/api/sequences/melody/compose", { start: start.value, notes: 24,
-        temperature: Number(temp.value), seed: s.seed++, run: modelPick.value || null });
+        temperature: Number(temp.value), seed, run: modelPick.value || null });
+      shareState("sequences", { m_start: start.value, m_temp: temp.value, m_seed: seed,
+        m_run: modelPick.value });
       s.shown = 0;
       status.textContent = say("n_notes_then_models", { n: s.data.prompt });
       return true;
@@ -269,6 +273,23 @@ export function mountMelody(root) {
   );
   root.append(figure);
   render();
+  openLink(sharedState("sequences") || {});
+
+  // A shared link's tune (#sequences?m_start=...&m_temp=1&m_seed=4&m_run=...), composed again with its
+  // seed and shown whole, silent until the learner plays it. Each value is checked: a link is untrusted.
+  async function openLink(link) {
+    if (!/^\d{1,10}$/.test(link.m_seed ?? "") || Number(link.m_seed) >= 2 ** 31) return;
+    start.value = (link.m_start ?? "").slice(0, 600);
+    const t = Number(link.m_temp);
+    if (link.m_temp && t >= 0 && t <= 2) { temp.value = link.m_temp; tempOut.textContent = t.toFixed(1); }
+    pickModel(modelPick, link.m_run);
+    await modelPick.filled;
+    s.seed = Number(link.m_seed);
+    if (!(await fetchTune())) return;
+    s.shown = s.data.steps.length;
+    status.textContent = say("done_n_notes_all", { n: notesShown().notes.length });
+    render();
+  }
 }
 
 

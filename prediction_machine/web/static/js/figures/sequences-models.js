@@ -35,13 +35,14 @@ export function modelPicker(kind, id, { onChange = () => {} } = {}) {
     delete select.dataset.want;
     select.dataset.ready = String(runs.length);
   };
-  fill();
+  select.filled = fill();  // a shared link's run is chosen once the list has arrived
   document.addEventListener(CHANGED, fill);
   return select;
 }
 
 // Choose a run before the list has arrived (a shared link): kept until the list holds it.
 export function pickModel(select, run) {
+  if (!run) return;
   if ([...select.options].some((o) => o.value === run)) select.value = run;
   else select.dataset.want = run;
 }

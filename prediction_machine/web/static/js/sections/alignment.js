@@ -5,11 +5,16 @@
 import { get, post, stream } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, tokenChip, visibleProse } from "../lib/dom.js";
 import * as format from "../lib/format.js";
+import { sharedState, shareState } from "../lib/share.js";
 import { words } from "../lib/words.js";
 
 const say = words("alignment");
 
 const API = "/api/curriculum";
+// A shared link's view (#alignment?model=...&prompt=...&seed=...&question=...&asked=1): untrusted input,
+// so a seed is a whole number in range, a prompt at most 200 characters, a model one the list holds.
+const link = sharedState("alignment") || {};
+const linkSeed = /^\d{1,10}$/.test(link.seed ?? "") && Number(link.seed) < 2 ** 31 ? Number(link.seed) : null;
 const STAGE = { "shakespeare-base": say("stage_base"), "shakespeare-chat": "SFT", "shakespeare-dpo": "DPO" };
 
 // ----------------------------------------------------------------------------- rating
@@ -17,7 +22,7 @@ const STAGE = { "shakespeare-base": say("stage_base"), "shakespeare-chat": "SFT"
 function ratePanel(shared) {
   const model = el("select", { id: "al-model" });
   const prompt = el("input", { id: "al-prompt", "data-tour-stop": "al-prompt", type: "text", maxlength: 200,
-    value: "Who is Hamlet's mother?" });
+    value: (link.prompt ?? "").slice(0, 200) || "Who is Hamlet's mother?" });
   const ideas = el("div", { class: "ideas" });
   const sampleBtn = el("button", { type: "button", class: "primary", "data-action": "sample",
     "data-tour-stop": "sample", text: say("sample_two_answers") });
@@ -29,13 +34,15 @@ function ratePanel(shared) {
   const status = el("p", { class: "status", role: "status" });
   const results = el("div", { class: "before-after", "aria-live": "polite" });
   const pairs = [];
-  let seed = 1;
+  let seed = linkSeed ?? 1;
 
   get(`${API}/runs`).then(({ runs }) => {
     for (const r of runs.filter((r) => r.kind === "finetune" && r.status !== "running")) {
       model.append(el("option", { value: r.id, text: r.shipped ? say("id_shipped_chat_model",
         { id: r.id }) : say("id_finetuned_run", { id: r.id }) }));
     }
+    if ([...model.options].some((o) => o.value === link.model)) model.value = link.model;
+    if (linkSeed !== null) sampleBtn.click();  // the shared pair, drawn again with its seed
   }).catch((e) => choice.replaceChildren(errorBox(e.message)));
   shared.dataReady.then((d) => {
     for (const p of d.prompts) ideas.append(el("button", { type: "button", class: "chip", text: p,
@@ -61,8 +68,10 @@ function ratePanel(shared) {
   sampleBtn.addEventListener("click", async () => {
     choice.replaceChildren(el("p", { class: "note", text: say("sampling") }));
     try {
+      const used = seed++;
       const d = await post(`${API}/align/sample`, { prompt: prompt.value,
-        model: model.value || "shakespeare-chat", seed: seed++ });
+        model: model.value || "shakespeare-chat", seed: used });
+      shareState("alignment", { model: model.value, prompt: prompt.value, seed: used });
       choice.dataset.prompt = d.prompt;
       const [a, b] = d.answers;
       const own = el("textarea", { id: "al-own", rows: 2, maxlength: 200,
@@ -249,7 +258,7 @@ function safetyPanel(shared) {
 
 function stagesPanel(shared) {
   const question = el("input", { id: "al-question", "data-tour-stop": "al-question", type: "text",
-    maxlength: 200, value: "How do I kill a Python process?" });
+    maxlength: 200, value: (link.question ?? "").slice(0, 200) || "How do I kill a Python process?" });
   const go = el("button", { type: "button", "data-action": "compare-stages", text: say("ask_all_three") });
   const out = el("div", { class: "stages3", "aria-live": "polite" });
   go.addEventListener("click", async () => {
@@ -257,6 +266,7 @@ function stagesPanel(shared) {
     try {
       const mine = shared.mine();
       const d = await post(`${API}/align/compare`, { question: question.value, ...(mine ? { mine } : {}) });
+      shareState("alignment", { question: question.value, asked: 1 });
       out.replaceChildren(...d.models.map((m) => el("div", { class: "side" }, el("h5", { text: m.label }),
         el("p", { class: "answer", text: visibleProse(m.answer) || "(nothing)" }),
         el("p", { class: "note", text: say("most_likely_first_token") }, tokenChip(m.top.token,
@@ -265,6 +275,7 @@ function stagesPanel(shared) {
       out.replaceChildren(errorBox(e.message));
     }
   });
+  if (link.asked === "1") go.click();  // a shared link reopens the three answers
   return el("div", { class: "panel", id: "al-stages", "data-tour-stop": "al-stages" }, el("h4",
     { text: say("base_finetuned_preferencetuned_prompt") }),
     el("div", { class: "row" }, el("label", { for: "al-question", text: say("prompt") }), question, go), out,
