@@ -5,7 +5,7 @@ timed alone, then while `--heavy` threads keep computing traces of a long prompt
 does for a page), once with the gate's share (engine/priority.py) and once with share 1 (heavy
 work never steps aside). The three modes take turns, round after round, so a machine whose load
 changes meanwhile weighs on all three alike. It prints each mode's median time, the two ratios to
-the idle time (want <= 1.5 with the gate), and how fast the heavy work went in each mode.
+the idle time (want <= 1.5 with the gate), and how many layers a second the heavy work computed.
 
     .venv/bin/python bench/bench_priority.py              # 5 rounds, 2 heavy threads (heavy_running)
     .venv/bin/python bench/bench_priority.py --rounds 2   # a quick look
@@ -39,14 +39,20 @@ def victim_seconds(batcher: Batcher, ids: list[int], stop_ids) -> float:
 
 
 def heavy_worker(lm, ids: list[int], stop: threading.Event, done: list[int]) -> None:
-    """Traces of the long prompt, one after another, stepping aside at every layer as a heavy route does."""
-    token = cancel.stop_when(priority.Turn(stop.is_set).should_stop)
+    """Traces of the long prompt, one after another, stepping aside at every layer as a heavy route does.
+    Appends to `done` at each checkpoint: how far the heavy work got, in layers."""
+    turn = priority.Turn(stop.is_set)
+
+    def checkpoint() -> bool:
+        done.append(1)
+        return turn.should_stop()
+
+    token = cancel.stop_when(checkpoint)
     x = torch.tensor([ids])  # (1, T)
     try:
         while not stop.is_set():
             with torch.inference_mode():
                 lm.model(x, record=True)
-            done.append(1)
     except cancel.Cancelled:
         pass
     finally:
@@ -61,11 +67,11 @@ def main() -> None:
     args = ap.parse_args()
     lm = models.load()
     batcher = Batcher(lm.decoder)
-    victim, heavy_ids = lm.prompt_ids(VICTIM), lm.tokenizer.encode(HEAVY_TEXT)
+    victim, heavy_ids = lm.prompt_ids(VICTIM), lm.tokenizer.encode_ids(HEAVY_TEXT)
     victim_seconds(batcher, victim, lm.stop_ids)  # warm-up
     share = priority.GATE.share
     times: dict[str, list[float]] = {"idle": [], f"gate {share:g}": [], "no gate": []}
-    traces: dict[str, list[float]] = {k: [] for k in times}  # heavy traces a second
+    layers: dict[str, list[float]] = {k: [] for k in times}  # heavy layers computed a second
     load = [os.getloadavg()[0]]
     for r in range(args.rounds):
         modes = list(times)[r % 3:] + list(times)[:r % 3]  # each mode goes first in turn
@@ -78,12 +84,14 @@ def main() -> None:
             for w in workers:
                 w.start()
             time.sleep(0.2 if workers else 0)  # the heavy work is under way before the victim asks
-            t0 = time.perf_counter()
+            t0, before = time.perf_counter(), len(done)
             times[mode] += [victim_seconds(batcher, victim, lm.stop_ids) for _ in range(args.runs)]
-            traces[mode].append(len(done) / (time.perf_counter() - t0))
+            layers[mode].append((len(done) - before) / (time.perf_counter() - t0))
             stop.set()
             for w in workers:
                 w.join()
+            if mode == "no gate" and not done:
+                raise SystemExit(f"the heavy threads computed nothing in {mode!r}: see their errors above")
     priority.GATE.share = share
     load.append(os.getloadavg()[0])
     idle = statistics.median(times["idle"])
@@ -93,7 +101,7 @@ def main() -> None:
           f"load average {load[0]:.2f} at the start, {load[1]:.2f} at the end on {os.cpu_count()} cores")
     for mode, ts in times.items():
         print(f"  {mode:8s} median {statistics.median(ts):.3f} s  ratio {statistics.median(ts) / idle:.2f}  "
-              f"heavy traces/s {statistics.median(traces[mode]):.2f}")
+              f"heavy layers/s {statistics.median(layers[mode]):.0f}")
 
 
 if __name__ == "__main__":
