@@ -58,10 +58,20 @@ def stage_tags(page):
     return [page.inner_text(f"#stage-{s}-step") for s in STAGES]
 
 
-def test_every_stage_shows_the_selected_step_and_agrees_with_the_cli(page, lm, artifacts):
+@pytest.fixture(scope="module")
+def stepped(browser, base_url):
+    """One page that has stepped eight tokens, read by the three tests below in their file order (the last one
+    moves a slider). Stepping costs about 15 s, so it is done once."""
+    page = browser.new_page(base_url=base_url, viewport={"width": 1280, "height": 720})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     step_eight(page)
+    yield page, errors
+    page.close()
+
+
+def test_every_stage_shows_the_selected_step_and_agrees_with_the_cli(stepped, lm, artifacts):
+    page, errors = stepped
     reference = cli_generate()
     ids = [s["id"] for s in reference["steps"]]
     assert len(ids) == N
@@ -113,8 +123,8 @@ def test_every_stage_shows_the_selected_step_and_agrees_with_the_cli(page, lm, a
     assert not errors, errors
 
 
-def test_a_shared_link_opens_the_same_view(page, browser, base_url, artifacts):
-    step_eight(page)
+def test_a_shared_link_opens_the_same_view(stepped, browser, base_url, artifacts):
+    page, _ = stepped
     page.click("#timeline .step-chip[data-index='4']")
     wait_until(lambda: all("Step 5 of 8" in t for t in stage_tags(page)))
     link = page.url
@@ -141,8 +151,8 @@ def test_a_shared_link_opens_the_same_view(page, browser, base_url, artifacts):
     other.close()
 
 
-def test_sliders_after_a_step_preview_the_next_draw_apart_from_the_record(page):
-    step_eight(page)
+def test_sliders_after_a_step_preview_the_next_draw_apart_from_the_record(stepped):
+    page, errors = stepped
     page.click("#timeline .step-chip[data-index='7']")
     recorded = page.inner_text("#draw-text")
     assert page.locator("#preview-table").count() == 0  # nothing moved yet: only the record
@@ -152,6 +162,7 @@ def test_sliders_after_a_step_preview_the_next_draw_apart_from_the_record(page):
     assert "not a record" in page.inner_text("#sampling-next .caption")
     assert page.inner_text("#draw-text") == recorded  # the step taken is left as it was
     assert "Step 8 of 8" in page.inner_text("#stage-sampling-body #sampling-record .caption")
+    assert not errors, errors
 
 
 def test_stages_follow_the_newest_step_unless_an_older_one_is_pinned(page):
