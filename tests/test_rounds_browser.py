@@ -23,7 +23,7 @@ from conftest import make_app, wait_for_page, wait_until
 from hostile_model import LiveServer
 from phone_checks import PHONE, sideways_scrollers
 from playwright.sync_api import Error as PlaywrightError
-from test_accessibility_browser import describe, serious
+from test_accessibility_browser import TAGS, describe, serious
 
 from prediction_machine.classroom.rounds import word_key
 from prediction_machine.web.app import STATIC
@@ -63,6 +63,16 @@ def opened_the_link(page) -> bool:
                              " && sessionStorage.getItem('prediction-machine:class-push') === '1'")
     except PlaywrightError:  # the page is between two documents
         return False
+
+
+def serious_outside_roster(page) -> list[dict]:
+    """axe's serious and critical findings on the teacher's page, less the roster's 103 rows (checked in
+    English above): axe's time grows with the rows, and a translation changes none of their markup."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page, context={"exclude": [["#teacher-students table"]]}, options={
+        "runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]}).response["violations"]
+    return [v for v in found if v.get("impact") in ("serious", "critical")]
 
 
 @pytest.fixture(scope="module")
@@ -214,14 +224,14 @@ def test_a_class_of_103_answers_one_round_and_the_teacher_sees_every_answer(live
         assert teacher.inner_text("#teacher h1") == words["page_title"] == teacher.title()
         assert not [h for h in shown if h in english and h not in texts(words)], shown
         if language == "ar":
-            bad, _ = serious(teacher)
+            bad = serious_outside_roster(teacher)
             assert not bad, (language, describe(bad))
             teacher.screenshot(path=str(artifacts / "teacher-round-ar.png"))
         teacher.set_viewport_size(PHONE)
         assert not sideways_scrollers(teacher, "#teacher"), language
         assert teacher.evaluate("() => document.documentElement.scrollWidth <= innerWidth"), language
         if language == "ar":
-            bad, _ = serious(teacher)
+            bad = serious_outside_roster(teacher)
             assert not bad, (language, describe(bad))
         teacher.screenshot(path=str(artifacts / f"teacher-round-phone-{language}.png"))
     (artifacts / "rounds-latency.json").write_text(json.dumps({"p95_s": latencies[94]}))
