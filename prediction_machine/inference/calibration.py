@@ -21,9 +21,9 @@ Two question sets, each with its own rule:
   it trained on), reworded (a held-out wording of a taught fact) and unseen (a fact it never read).
   Right = training/curriculum/factual.py's rule: the answer starts with the reference's first clause.
 
-The answers of one set are generated together: prompts of one length share a prefill pass, then
-every row decodes in the same pass over the weights (model/transformer.py's KVCache keeps a length
-per row). Greedy decoding picks the same tokens one by one or batched; tests check the numbers
+The answers of one set are generated together, by the loop that serves a class's generations
+(engine/batching.py, run here by engine/together.py): every row decodes in the same pass over the
+weights. Greedy decoding picks the same tokens one by one or batched; tests check the numbers
 against a plain forward pass.
 """
 
@@ -31,16 +31,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib.resources import files
 
-import torch
-
-from prediction_machine.inference.generation import choose
-from prediction_machine.inference.sampling import SamplingParams, make_generator
-from prediction_machine.model.transformer import KVCache
+from prediction_machine.engine.together import decode_together
+from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.training.curriculum import factual
 from prediction_machine.training.curriculum import finetune as ft
 
@@ -143,72 +139,24 @@ def prompt_ids(lm, q: Question, context: str | None = None) -> list[int]:
     return lm.prompt_ids(user) + (lm.tokenizer.encode_ids(q.stem) if q.stem else [])
 
 
-def shared_prefix(prompts: list[list[int]]) -> int:
-    """How many leading ids every prompt shares, keeping at least one id of each for its own pass.
-
-    >>> shared_prefix([[1, 2, 3, 4], [1, 2, 5]]), shared_prefix([[1, 2], [1, 2, 3]])
-    (2, 1)
-    """
-    n = 0
-    while n < min(len(p) for p in prompts) - 1 and len({p[n] for p in prompts}) == 1:
-        n += 1
-    return n
-
-
-@torch.inference_mode()
 def answers_together(decoder, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int],
                      params: list[SamplingParams] | None = None, seeds: list[int] | None = None
                      ) -> list[dict]:
     """Answers to several prompts at once: {ids, probs} per prompt, where probs[i] is the model's own
     probability of ids[i] (temperature 1). An answer stops at a stop id (not kept). Greedy unless
-    `params` (one per prompt) say otherwise; row i then draws with its own generator seeded seeds[i],
-    through generation.choose, so it picks what generate() picks with that seed.
+    `params` (one per prompt) say otherwise; row i then draws with its own generator seeded seeds[i].
 
-    The chat template's opening (the system prompt) is the same for every question: it is read once,
-    and copied into each row before the row's own tokens are read, one pass per suffix length.
-    B = prompts, G = one group's rows, P = shared prefix, T = a group's suffix length, V = vocabulary.
+    They are decoded by the engine's batcher loop (engine/together.py): prompts read together, every
+    row advanced in one pass over the weights, each token chosen as generate() chooses it, so each
+    answer is the one generate() gives with that seed.
     """
-    cfg = decoder.cfg
     B = len(prompts)
     params = params or [SamplingParams(temperature=0.0)] * B
-    gens = [None if p.greedy else make_generator((seeds or [0] * B)[i]) for i, p in enumerate(params)]
-    P = shared_prefix(prompts)
-    cache = KVCache(cfg, B, min(cfg.max_seq_len, max(len(p) for p in prompts) + max_new_tokens))
-    prefix = KVCache(cfg, 1, P)
-    if P:
-        decoder(torch.tensor([prompts[0][:P]]), cache=prefix, last_only=True)  # (1, P) -> fills the cache
-    logits = torch.empty(B, cfg.vocab_size)  # (B, V): each row's next-token logits
-    by_length = defaultdict(list)
-    for i, p in enumerate(prompts):
-        by_length[len(p) - P].append(i)
-    for T, rows in by_length.items():
-        group = KVCache(cfg, len(rows), P + T)
-        for g in range(len(rows)):
-            prefix.copy_row(0, group, g)
-        suffix = torch.tensor([prompts[i][P:] for i in rows])  # (G, T)
-        out, _ = decoder(suffix, cache=group, last_only=True)  # (G, 1, V)
-        logits[rows] = out[:, -1].float()
-        for g, i in enumerate(rows):
-            group.copy_row(g, cache, i)
-    answers = [{"ids": [], "probs": []} for _ in range(B)]
-    live = [True] * B
-    for step in range(max_new_tokens):
-        chosen = choose(logits, params, gens, [0] * B)  # one draw per row
-        for i, c in enumerate(chosen):
-            if not live[i]:
-                continue
-            if c.draw.id in stop_ids:
-                live[i] = False
-                continue
-            answers[i]["ids"].append(c.draw.id)
-            answers[i]["probs"].append(c.model_prob)
-        room = int(cache.lengths.max()) < cache.max_len
-        if not any(live) or step == max_new_tokens - 1 or not room:
-            break
-        ids = torch.tensor([[c.draw.id] for c in chosen])  # (B, 1)
-        out, _ = decoder(ids, cache=cache, last_only=True)  # (B, 1, V)
-        logits = out[:, -1].float()
-    return answers
+    seeds = seeds or [0] * B
+    runs = decode_together(decoder, [(p, params[i], max_new_tokens, stop_ids, seeds[i])
+                                     for i, p in enumerate(prompts)])
+    return [{"ids": [s.id for s in steps if s.finish != "stop"],
+             "probs": [s.model_prob for s in steps if s.finish != "stop"]} for steps in runs]
 
 
 # ----------------------------------------------------------------------------- the chart
