@@ -25,6 +25,7 @@ from prediction_machine.web.routes import (
     attention,
     backprop,
     circuits,
+    class_rating,
     classroom,
     curriculum,
     experiments,
@@ -80,6 +81,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(makes_up.router)  # why it makes things up: calibration, context, temperature
     app.include_router(classroom.router)  # the class together: answers 404 unless serve has a token
     app.include_router(classroom.page_router)
+    app.include_router(class_rating.router)  # the class rating round and its one DPO run
 
     @app.get("/api/health", tags=["server"], summary="Liveness and load")
     async def health() -> dict:  # async: answers even when every worker thread is busy

@@ -82,3 +82,6 @@ class ServerSettings:
     nickname_chars: int = 24  # a student's optional nickname, shown as plain text on the teacher's screen
     class_students_kept: int = 500  # students the teacher's roster remembers; the longest unseen go first
     class_link_chars: int = 2000  # a link the teacher shows everyone ("Show everyone this"), in characters
+    class_rating_pairs: int = 6  # pairs in one class rating round (one vote per student per pair)
+    class_rating_votes_kept: int = 5000  # votes one class rating round keeps in memory; later ones get 429
+    class_rating_steps: int = 12  # optimizer steps of a class rating round's one DPO run

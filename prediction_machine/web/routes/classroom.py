@@ -22,12 +22,13 @@ from fastapi.responses import FileResponse, Response
 from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException
 
-from prediction_machine.classroom import export, rounds
+from prediction_machine.classroom import class_rating, export, rounds
 from prediction_machine.classroom.roster import Progress, Roster
 from prediction_machine.inference.sampling import SamplingParams
 from prediction_machine.jsonsafe import json_number as num
 from prediction_machine.web import identity
 from prediction_machine.web.deps import language_model, settings
+from prediction_machine.web.routes import curriculum as cur
 from prediction_machine.web.routes.inference import prompt_ids
 from prediction_machine.web.validation import Strict, Temperature, no_surrogates, up_to, within_limits
 
@@ -88,6 +89,7 @@ class ClassState:
     def __init__(self, s):
         self.book = rounds.RoundBook(s.rounds_per_hour, s.rounds_kept)
         self.roster = Roster(identity.identity_key(), s.class_students_kept)
+        self.ratings = class_rating.RatingBook()  # the class rating round (routes/class_rating.py)
 
 
 def class_state(request: Request) -> ClassState:
@@ -139,22 +141,54 @@ def tally_json(t: dict) -> dict:
             **{k: (None if t[k] is None else num(t[k], 6)) for k in ("tv", "expected_tv", "tv_bound")}}
 
 
+def rating_run(request: Request, r: class_rating.RatingRound) -> dict | None:
+    """A rating round's one run as the whole class may see it; None before the teacher starts it."""
+    if r.job is None:
+        return None
+    try:
+        job = cur.manager(request).get(r.job)  # the teacher's job, read here for every student
+    except HTTPException:
+        return {"job": r.job, "folder": r.folder, "status": "forgotten", "step": None, "steps": None}
+    last = job.describe()["last_step"]
+    return {"job": r.job, "folder": r.folder, "status": job.status, "step": last.get("step"),
+            "steps": last.get("steps")}
+
+
+def rating_json(request: Request, r: class_rating.RatingRound, me: str | None) -> dict:
+    """A rating round for a student (me: their own choices; the class's counts once voting is over)
+    or for the teacher (me=None: the counts at all times)."""
+    out = {"number": r.number, "open": r.open, "temperature": r.temperature,
+           "started_s_ago": num(time.time() - r.started, 1), "voters": r.voters(),
+           "pairs": [{"pair": n, "prompt": p.prompt, "answers": [p.a, p.b], "seed": p.seed}
+                     for n, p in enumerate(r.pairs)],
+           "run": rating_run(request, r)}
+    if me is not None:
+        out["mine"] = {str(p): c for p, c in r.of(me).items()}
+    counts = [{"pair": n, "a": a, "b": b, "votes": a + b, "choice": None if a == b else int(b > a)}
+              for n, (a, b) in enumerate(r.counts())]
+    out["counts"] = counts if (me is None or not r.open) else None
+    return out
+
+
 # ----------------------------------------------------------------------------- every student's page
 
 
-@router.get("/now", summary="The open round, this student's answers in it, and the latest shared link")
+@router.get("/now", summary="The open round, this student's answers in it, the class rating round and the "
+                             "latest shared link")
 def now(request: Request) -> dict:
     c = class_state(request)
     me = student(request)
     you = None if is_teacher(request) else c.roster.seen(me)
     current = c.book.current()
-    out = {"teacher": is_teacher(request), "you": None, "round": None, "push": None}
+    out = {"teacher": is_teacher(request), "you": None, "round": None, "push": None, "rating": None}
     if you is not None:
         out["you"] = {"student": you.public, "nickname": you.nickname}
     if current is not None:
         mine = current.of(me)
         out["round"] = {**round_json(current), "mine": [answer_json(current, a) for a in mine],
                         "answers_left": max(current.answers_per_student - len(mine), 0)}
+    if (rated := c.ratings.latest) is not None:
+        out["rating"] = rating_json(request, rated, None if is_teacher(request) else me)
     if c.roster.push is not None:
         p = c.roster.push
         out["push"] = {"number": p.number, "link": p.link}
