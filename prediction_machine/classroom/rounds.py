@@ -31,8 +31,8 @@ from prediction_machine.inference.sampling import (
     SamplingParams,
     distribution,
     draw,
+    line_up,
     make_generator,
-    row_sums,
 )
 from prediction_machine.inference.walkthrough import next_logits
 
@@ -86,24 +86,11 @@ class Round:
         self.top = [(int(i), float(q), self.decode(int(i))) for i, q in zip(ids, p, strict=True) if q > 0]
         # sampling.draw lines all 49k tokens up on every call (tens of ms on a busy CPU); a round's
         # distribution never changes, so it is lined up once here and each student's draw is one search.
-        self.sorted_p, self.sorted_ids = self.probs.sort(descending=True, stable=True)  # (V,), as in draw
-        self.cdf = self.sorted_p.double().cumsum(-1)  # (V,) where each token's slice ends
-        self.total = float(row_sums(self.probs))  # may be 0.9999999 rather than 1
-        self.last = max(int((self.sorted_p > 0).sum()) - 1, 0)  # never land on a probability of 0
+        self.lined = line_up(self.probs)
 
     def draw(self, seed: int) -> Draw:
-        """The token this seed draws in this round: always the same one, and the one sampling.draw gives.
-
-        The same steps as sampling.draw on the lined-up distribution: one uniform u from the seeded
-        generator, then the first token whose cumulative probability passes u (tests hold them equal).
-        """
-        if self.params.greedy:
-            return draw(self.probs, None)
-        u = float(torch.rand((), generator=make_generator(seed), dtype=torch.float64))  # uniform in [0, 1)
-        target = torch.tensor([u * self.total], dtype=torch.float64)
-        j = min(int(torch.searchsorted(self.cdf, target, right=True)), self.last)
-        p = float(self.sorted_p[j])
-        return Draw(int(self.sorted_ids[j]), u, float(self.cdf[j]) - p, p)
+        """The token this seed draws in this round: always the same one, sampling.draw's with that seed."""
+        return draw(self.probs, None if self.params.greedy else make_generator(seed), self.lined)
 
     def answer(self, student: str, guess: str, seed: int | None = None) -> Answer:
         """Record a guess and make the student's draw. Raises RoundError when the round refuses it."""

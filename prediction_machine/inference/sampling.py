@@ -185,25 +185,43 @@ class Draw:
     prob: float  # its probability under `distribution`
 
 
-def draw(probs: torch.Tensor, generator: torch.Generator | None) -> Draw:
+@dataclass(frozen=True)
+class LineUp:
+    """A distribution's tokens lined up for the draw: `line_up` once, then as many draws as wanted."""
+
+    sorted_p: torch.Tensor  # (V,) the probabilities, most likely first; ties in id order
+    ids: torch.Tensor  # (V,) the token of each
+    cdf: torch.Tensor  # (V,) float64: the running total, where each token's slice ends
+    total: float  # the whole sum, which may be 0.9999999 rather than 1
+    last: int  # the last place with a probability above 0
+
+
+def line_up(probs: torch.Tensor) -> LineUp:
+    """probs (V,) from most to least likely, with the running total the draw searches."""
+    sorted_p, ids = probs.sort(descending=True, stable=True)  # (V,), most likely first; ties in id order
+    return LineUp(sorted_p, ids, sorted_p.double().cumsum(-1), float(row_sums(probs)),
+                  max(int((sorted_p > 0).sum()) - 1, 0))
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None, lined: LineUp | None = None) -> Draw:
     """Inverse-CDF sampling: line the tokens up from most to least likely, throw u, see where it lands.
 
     probs (V,) is `distribution(logits, params)`. With generator None the choice is greedy (argmax).
     The generator is per request, so two requests with the same seed get the same tokens.
+    `lined` is line_up(probs), for a caller that draws from one distribution many times (a class's
+    round): lining up 49k tokens is a sort, the landing is one search.
     Example: probs [0.2, 0.7, 0.1] line up as 0.7, 0.2, 0.1; u = 0.8 passes 0.7 and lands on token 0.
     """
     if generator is None:
         best = int(probs.argmax())
         return Draw(best, None, 0.0, float(probs[best]))
     u = float(torch.rand((), generator=generator, dtype=torch.float64))  # uniform in [0, 1)
-    sorted_p, ids = probs.sort(descending=True, stable=True)  # (V,), most likely first; ties in id order
-    cdf = sorted_p.double().cumsum(-1)  # (V,): the running total, where each token's slice ends
-    target = u * float(row_sums(probs))  # the total may be 0.9999999 rather than 1
-    j = int(torch.searchsorted(cdf, torch.tensor([target], dtype=torch.float64), right=True))
-    # subtle: rounding can put the target past the last slice; never land on a probability of 0
-    j = min(j, max(int((sorted_p > 0).sum()) - 1, 0))
-    p = float(sorted_p[j])
-    return Draw(int(ids[j]), u, float(cdf[j]) - p, p)
+    lined = lined or line_up(probs)
+    target = u * lined.total  # the total may be 0.9999999 rather than 1
+    j = int(torch.searchsorted(lined.cdf, torch.tensor([target], dtype=torch.float64), right=True))
+    j = min(j, lined.last)  # subtle: rounding can put the target past the last slice; never land on a 0
+    p = float(lined.sorted_p[j])
+    return Draw(int(lined.ids[j]), u, float(lined.cdf[j]) - p, p)
 
 
 # ----------------------------------------------------------------------------- the batched draw
