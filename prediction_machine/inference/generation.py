@@ -42,6 +42,7 @@ class Step:
     cached: int  # positions held in the KV cache once this step's forward pass has run
     ms: float  # wall time of the forward pass that produced this step's logits
     finish: str | None  # None, or why generation stops after this step: "stop", "length", "context"
+    forced: bool = False  # the caller's token was appended here (generate's `force`); `draw` was drawn
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,15 @@ def generate(
     top_n: int = 10,
     use_cache: bool = True,
     should_stop: Callable[[], bool] | None = None,
+    force: dict[int, int] | None = None,
 ) -> Iterator[Step]:
     """Yield one Step per generated token. `should_stop` is checked before every forward pass.
 
     Each Step carries both probabilities of its token: `prob` (what the draw used) and
     `model_prob` (the model's own, temperature 1). `top_n` rows of alternatives go in
     `Step.prediction`; top_n=0 skips the table (prediction None).
+    `force` = {step index: token id} appends the caller's token at those steps, a what-if
+    (experiments/branching.py); the draw is still made, so a seeded run keeps its random numbers.
     """
     context = model.cfg.max_seq_len
     check_prompt(prompt_ids, context)
@@ -130,11 +134,17 @@ def generate(
         ms = (time.perf_counter() - t0) * 1000
         (c,) = choose(logits[:, -1], [params], [gen], [top_n])  # logits (1, V)
         d = c.draw
-        ids.append(d.id)
-        finish = finish_reason(d.id, stop_ids, index + 1, max_new_tokens, len(ids), context)
-        yield Step(index, d.id, d.prob, c.model_prob, c.prediction, d, cached, ms, finish)
+        token, prob, model_prob = d.id, d.prob, c.model_prob
+        forced = force is not None and index in force
+        if forced:  # the caller's token, with its probabilities under the settings and the model alone
+            token = force[index]
+            prob = float(distributions(logits[:, -1], [params])[0, token])
+            model_prob = float(model_probs(logits[:, -1])[0, token])
+        ids.append(token)
+        finish = finish_reason(token, stop_ids, index + 1, max_new_tokens, len(ids), context)
+        yield Step(index, token, prob, model_prob, c.prediction, d, cached, ms, finish, forced)
         if finish:
             return
         t0 = time.perf_counter()
         # With a cache only the new token goes in; without one the whole sequence is re-read.
-        x = torch.tensor([[d.id]] if cache is not None else [ids], dtype=torch.long)
+        x = torch.tensor([[token]] if cache is not None else [ids], dtype=torch.long)
