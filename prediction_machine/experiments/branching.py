@@ -1,10 +1,11 @@
 """Branching: force another token at one step of a generation, and let the model go on from there.
 
-One draw changes everything after it. The original run is `generate` itself; the branch is the
-same loop with one change: at step k the token is the one the learner picked instead of the one
-drawn. The branch still makes the draw at step k (and throws its token away), so with a seed
-both runs use the same random numbers at every step, and forcing the token the model would have
-chosen anyway gives back the original run exactly (tests/test_what_if.py holds that).
+One draw changes everything after it. The original run is `generate` itself; the branch is
+`generate` with one change (its `force` hook): at step k the token is the one the learner picked
+instead of the one drawn. The branch still makes the draw at step k (and throws its token away),
+so with a seed both runs use the same random numbers at every step, and forcing the token the
+model would have chosen anyway gives back the original run exactly (tests/test_what_if.py holds
+that).
 
     b = branch(lm, ids, SamplingParams(temperature=0), new_tokens=12, step=2, token=1360)
     b.original.text, b.branch.text    # side by side
@@ -19,14 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from prediction_machine import cancel
 from prediction_machine.experiments.readout import token
-from prediction_machine.inference.generation import check_prompt, choose, finish_reason, generate
-from prediction_machine.inference.prediction import model_probs
-from prediction_machine.inference.sampling import SamplingParams, make_generator
-from prediction_machine.model.transformer import KVCache
+from prediction_machine.inference.generation import generate
+from prediction_machine.inference.sampling import SamplingParams
 
 TOP = 5  # alternatives shown beside each step
 
@@ -63,41 +59,16 @@ class Branch:
                 "step": self.step, "forced": token(tokenizer, self.forced)}
 
 
-def top_pairs(probs: torch.Tensor, k: int = TOP) -> list[tuple[int, float]]:
-    """The k most likely (id, prob) pairs of one distribution (V,), most likely first."""
-    values, idx = probs.topk(min(k, probs.shape[-1]))  # (k,), (k,)
-    return list(zip(idx.tolist(), values.tolist(), strict=True))
-
-
-@torch.inference_mode()
 def forced_run(model, prompt_ids: list[int], params: SamplingParams, new_tokens: int,
                stop_ids: set[int], seed: int | None, force: dict[int, int]) -> list[Chosen]:
-    """generate's loop (inference/generation.py) with `force` = {step: token id} replacing the draw."""
-    context = model.cfg.max_seq_len
-    check_prompt(prompt_ids, context)
-    gen = None if params.greedy else make_generator(seed)
-    ids = list(prompt_ids)
-    cache = KVCache(model.cfg, 1, min(context, len(ids) + new_tokens))
-    x = torch.tensor([ids], dtype=torch.long)  # (1, T): the whole prompt, once
-    steps = []
-    for index in range(new_tokens):
-        cancel.check()  # as in generate: a caller who no longer wants the answer stops it here
-        logits, _ = model(x, cache=cache, last_only=True)  # (1, 1, V)
-        (c,) = choose(logits[:, -1], [params], [gen], [0])  # the draw happens even where it is overruled
-        probs = model_probs(logits[0, -1])  # (V,)
-        chosen = force.get(index, c.draw.id)
-        steps.append(Chosen(chosen, float(probs[chosen]), top_pairs(probs), index in force))
-        ids.append(chosen)
-        if finish_reason(chosen, stop_ids, index + 1, new_tokens, len(ids), context):
-            break
-        x = torch.tensor([[chosen]], dtype=torch.long)  # (1, 1): the cache holds the rest
-    return steps
+    """`generate` itself with `force` = {step: token id} replacing the draw at those steps."""
+    return [Chosen(s.id, s.model_prob, [(r.id, r.model_prob) for r in s.prediction.rows], s.forced)
+            for s in generate(model, prompt_ids, params, new_tokens, stop_ids, seed, top_n=TOP, force=force)]
 
 
 def original_run(model, prompt_ids, params, new_tokens, stop_ids, seed) -> list[Chosen]:
     """The unforced run, from `generate` itself, in the branch's terms."""
-    return [Chosen(s.id, s.model_prob, [(r.id, r.model_prob) for r in s.prediction.rows])
-            for s in generate(model, prompt_ids, params, new_tokens, stop_ids, seed, top_n=TOP)]
+    return forced_run(model, prompt_ids, params, new_tokens, stop_ids, seed, {})
 
 
 def run_text(tokenizer, steps: list[Chosen], stop_ids: set[int]) -> str:
