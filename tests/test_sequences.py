@@ -267,6 +267,7 @@ def test_api_models_and_a_short_live_training_run(api, tmp_path, monkeypatch, ca
     # measured beside the shipped model by the same held-out loss the training loop reported.
     run = job["folder"]
     assert (tmp_path / run / "owner").read_text() == "local" and "checkpoint" in names
+    assert not (tmp_path / run / "classifier.safetensors").exists()  # judged by the shipped judge
     listed = api.get("/api/sequences/runs").json()["runs"]
     assert [(r["id"], r["kind"], r["step"]) for r in listed] == [(run, "digits", 10)]
     mine = api.post("/api/sequences/digits/draw", json={"digit": 3, "seed": 5, "run": run}).json()

@@ -66,8 +66,11 @@ def model_config(cfg: SeqTrainConfig) -> ModelConfig:
 
 
 def train(cfg: SeqTrainConfig, folder: Path | None = None, should_stop: Callable[[], bool] | None = None,
-          should_pause: Callable[[], bool] | None = None) -> Iterator[Event]:
-    """Train one sequence model from scratch, yielding events; save it to `folder` if given."""
+          should_pause: Callable[[], bool] | None = None, extra: bool = True) -> Iterator[Event]:
+    """Train one sequence model from scratch, yielding events; save it to `folder` if given.
+
+    `extra`: save the modality's extra tensors beside it (digits: the judge, fitted in about a
+    second). A live run on the page leaves them out: it is judged by the shipped model's judge."""
     task = TASKS[cfg.kind]
     torch.manual_seed(cfg.seed)
     model = Transformer(model_config(cfg))
@@ -92,7 +95,7 @@ def train(cfg: SeqTrainConfig, folder: Path | None = None, should_stop: Callable
     def save(status: str) -> Event:
         record["status"] = status
         model.eval()
-        save_model(Path(folder), model, record, task.extra_tensors())
+        save_model(Path(folder), model, record, task.extra_tensors() if extra else None)
         return "checkpoint", {"step": record["step"], "folder": str(folder), "status": status}
 
     yield from train_loop(cfg, model, opt, record, step_fn,

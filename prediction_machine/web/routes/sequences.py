@@ -129,7 +129,7 @@ def start_training(req: TrainRequest, request: Request) -> dict:
                              eval_every=max(10, req.steps // 10), sample_every=max(10, req.steps // 5)))
     folder = new_folder(request, req.kind)  # saved at the end (and on stop), so it draws after a reload
     return start_job(request, f"sequences-{req.kind}",
-                     lambda stop, pause: train.train(cfg, folder, stop, pause), folder)
+                     lambda stop, pause: train.train(cfg, folder, stop, pause, extra=False), folder)
 
 
 def learner_model(kind: str, run: str | None, request: Request):
