@@ -314,3 +314,15 @@ def test_cli_compose_writes_a_midi_file(tmp_path, capsys):
     assert main(["compose", "--start", "Z9"]) == 2
     assert "--start" in capsys.readouterr().err
     assert main(["compose", "--notes", "0"]) == 2
+
+
+def test_compare_measures_both_sides_alike():
+    """The shipped note model beside itself: both sides equal, its loss the one its record holds."""
+    from prediction_machine.sequences import own
+
+    both = own.compare("melody", shipped.load("melody"), seed=3)
+    assert both["mine"] == both["shipped"] and len(both["mine"]["tunes"]) == own.TUNES
+    recorded = read_record(shipped_path("melody"))["history"]["eval"][-1]["eval_loss"]
+    assert both["mine"]["eval_loss"] == pytest.approx(recorded, abs=1e-4)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        own.compare("poems", shipped.load("melody"))
