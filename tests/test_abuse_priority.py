@@ -77,3 +77,20 @@ def test_a_heavy_answer_steps_aside_at_its_checkpoints_only_while_a_generation_d
         assert c.post("/api/tokenize", json={"text": "hello there"}).status_code == 200
         assert gate.waits == waits  # a light route never waits
         gate.generating("a batcher", False)
+
+
+def test_a_head_scan_stream_steps_aside_too(stub, monkeypatch):
+    """The head scan holds a generation place, but its L x H reruns are heavy work: its stream's thread
+    has the same checkpoints."""
+    from conftest import read_sse
+
+    gate = priority.Gate(share=0.5, max_wait_s=0.05)
+    monkeypatch.setattr(priority, "GATE", gate)
+    gate.generating("a batcher", True)
+    with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
+        r = c.post("/api/experiments/scan", json={"prompt": "hello there"})
+    gate.generating("a batcher", False)
+    assert r.status_code == 200
+    events = [name for name, _ in read_sse(r.content)]
+    assert events[-2:] == ["result", "done"], events[-3:]
+    assert gate.waits >= 1

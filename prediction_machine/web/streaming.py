@@ -29,6 +29,8 @@ from typing import Any, Protocol
 import orjson
 from fastapi.responses import StreamingResponse
 
+from prediction_machine import cancel
+from prediction_machine.engine import priority
 from prediction_machine.web.admission import Slots, live_streams, shutting_down
 
 log = logging.getLogger("prediction_machine.web")
@@ -168,14 +170,20 @@ def stream(
         stop = threading.Event()
 
         def run() -> None:
+            # A stream's work is long (a head scan's reruns): at its checkpoints (cancel.check) it stops
+            # once unwanted, and steps aside while generations decode (engine/priority.py).
+            checkpoints = cancel.stop_when(priority.Turn(stop.is_set).should_stop)
             try:
                 for item in work(stop.is_set):
                     if stop.is_set():
                         break
                     feed.put(item)
+            except cancel.Cancelled:
+                pass  # stopped between two steps: nobody waits for more
             except Exception as e:  # noqa: BLE001 - reported to the client as an event (and logged there)
                 feed.put(e)
             finally:
+                cancel.reset(checkpoints)
                 feed.put(None)
 
         threading.Thread(target=run, name="pm-stream", daemon=True).start()
