@@ -63,12 +63,17 @@ def test_saved_figures_carry_their_title_and_step_and_fit_their_size(page, stub_
     (artifacts / "export-embedding-heatmap.png").write_bytes(data)
     width, height, rows = decode_png(data)
     canvas = page.evaluate("(() => { const c = document.querySelector('#embedding-heatmap');"
-                           " const r = c.getBoundingClientRect(); return [c.width, c.height, r.width]; })()")
+                           " const r = c.getBoundingClientRect();"
+                           " return [c.width, c.height, r.width, r.height]; })()")
     scale = max(1, 2 * canvas[2] / canvas[0])
-    assert width == round(canvas[0] * scale)
-    assert height >= round(canvas[1] * scale) + 40, (height, canvas)  # the title's band
-    band = rows[: height - round(canvas[1] * scale)]
+    picture = (round(canvas[0] * scale), round(canvas[1] * max(1, 2 * canvas[3] / canvas[1])))
+    assert picture[1] >= 2 * canvas[3] - 1, (picture, canvas)  # the page's shape, not a thin strip
+    # the tokens' names at the left, the title above, the dimensions' axis below
+    assert width >= picture[0] + 20 and height >= picture[1] + 40 + 2 * 16, (width, height, picture)
+    band = rows[:40]
     assert any(len(set(row)) > 2 for row in band), "the title band is blank"
+    names = [row[: 4 * (width - picture[0])] for row in rows[40:40 + picture[1]]]
+    assert any(len(set(row)) > 2 for row in names), "no row names at the left"
     assert name.startswith("inference-embedding-heatmap") and "loading" not in name
 
     # An SVG: the embedding projection; its text holds the stage's title and step, and nothing in it
@@ -102,3 +107,26 @@ def test_empty_charts_offer_nothing_to_save(page, stub_url):
     # The playground's loss chart gets its buttons once it has a step to show.
     page.locator("#bp-playground").get_by_role("button", name="Step").first.click()
     page.wait_for_selector("#bp-loss:not([data-empty]) + .figure-export:not([hidden])", timeout=30_000)
+
+
+def test_the_attention_map_is_saved_with_its_head_axes_and_words(page, stub_url, artifacts):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(stub_url + "/#attention")
+    page.wait_for_selector("#attention [data-ready='1'] .att-mapframe + .figure-export", timeout=60_000)
+    frame = page.locator("#attention .att-mapframe")
+    axes = frame.locator(".att-axis").all_inner_texts()  # the page names the map's axes too
+    assert "reading" in axes[0] and "being read" in axes[1], axes
+    label = page.get_attribute("#attention .att-map", "aria-label")
+    assert "head" in label and "loading" not in label, label  # the head it shows: in the saved title
+    n = page.evaluate("document.querySelectorAll('#attention .att-sentence .att-item').length")
+    name, data = save(page, "#attention .att-mapframe", ".save-png")
+    (artifacts / "export-attention-map.png").write_bytes(data)
+    assert name.startswith("attention-attention-map") and "loading" not in name, name
+    width, height, rows = decode_png(data)
+    shown = page.locator("#attention .att-map").bounding_box()
+    # the words along the left and under the map, the title above and the axis titles: all in the file
+    assert width >= 2 * shown["width"] + 40 and height >= 2 * shown["height"] + 40 + 40, (width, height, n)
+    left = [row[: 4 * 30] for row in rows[60:-60]]
+    assert any(len(set(row)) > 2 for row in left), "no words at the left"
+    under = rows[-30:]
+    assert any(len(set(row)) > 2 for row in under), "no axis title under the map"

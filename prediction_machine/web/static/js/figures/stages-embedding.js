@@ -4,6 +4,7 @@
 // tokens wait behind a toggle, so the default picture is not a pile of labels.
 import { clear, el, svg, visibleText } from "../lib/dom.js";
 import { clampIndex, diverging, onArrowKeys, paintHeatmap } from "../lib/draw.js";
+import { labelAxes } from "../lib/export.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 
@@ -40,6 +41,8 @@ function heatmap(trace, shown, sources) {
     "aria-label": say("heatmap_n_token_vectors", { n: R, D }) });
   paintHeatmap(canvas, R, D, (r, d) => diverging(vectors[shown[r]][d], scale));
   canvas.style.height = `${R * ROW_PX}px`;
+  labelAxes(canvas, { rows: shown.map((i) => label(trace.tokens[i])), ends: ["0", String(D - 1)],
+    y: say("heatmap_axis_rows"), x: say("heatmap_axis_columns", { D }) });
   const labels = el("div", { class: "heatmap-labels", "aria-hidden": "true" }, shown.map((i) =>
     el("span", { class: `row-label ${sources[i]}`, style: { height: `${ROW_PX}px` },
       title: say("embedding_row", { i, id: trace.tokens[i].id,

@@ -30,9 +30,10 @@ function nameOf(node) {
 }
 
 // The words a saved figure carries above it, so a slide needs no caption typed by hand: the heading of
-// the panel it sits in (an inference stage's heading names the step it shows) and the figure's own label.
+// the panel it sits in (an inference stage's heading names the step it shows; a .figure-box is a panel of
+// one figure) and the figure's own label.
 function titleOf(node) {
-  const panel = node.closest(".stage, .panel, details, section");
+  const panel = node.closest(".figure-box, .stage, .panel, details, section");
   const heading = panel?.querySelector("h3, h4, h5, summary")?.textContent;
   const label = node.getAttribute("aria-label");
   return [heading?.replace(/\s+/g, " ").trim(), label].filter(Boolean).join(" — ");
@@ -121,14 +122,75 @@ function titled(node, w, h, px) {
   return { out, ctx, top };
 }
 
-// A canvas figure at (at least) twice its on-screen size, cells kept sharp, on white.
+// A canvas holds only its cells; the words around it (row names, axis titles) are the page's HTML, which
+// a saved PNG would lose. A figure that draws on a canvas names them here, and the PNG draws them around
+// the picture. axes: { rows: [label per row], cols: [label per column], y: "title", x: "title",
+// ends: [first, last] (the columns' first and last numbers, where the columns are too many to name) }.
+const AXES = new WeakMap();
+export function labelAxes(canvas, axes) { AXES.set(canvas, axes); }
+
+// A canvas figure at twice its on-screen size (each direction scaled on its own, so a picture the page
+// stretches keeps the shape it has on the page), cells kept sharp, on white, its axes labelled.
 function canvasPng(canvas) {
   const r = canvas.getBoundingClientRect();
-  const scale = Math.max(1, (2 * r.width) / canvas.width);
-  const w = Math.round(canvas.width * scale), h = Math.round(canvas.height * scale);
-  const { out, ctx, top } = titled(canvas, w, h, (2 * w) / Math.max(1, r.width));
+  const sx = Math.max(1, (2 * r.width) / canvas.width), sy = Math.max(1, (2 * r.height) / canvas.height);
+  const w = Math.round(canvas.width * sx), h = Math.round(canvas.height * sy);
+  const px = w / Math.max(1, r.width); // pixels of the file per css pixel
+  const axes = AXES.get(canvas) || {};
+  const measure = document.createElement("canvas").getContext("2d");
+  const font = (size) => `${Math.round(size * px)}px ${TITLE_FONT}`;
+  measure.font = font(11);
+  const widest = (labels) => Math.max(0, ...(labels || []).map((t) => measure.measureText(t).width));
+  const line = 16 * px;
+  const left = Math.ceil((axes.rows ? widest(axes.rows) + 6 * px : 0) + (axes.y ? line : 0));
+  const below = Math.ceil((axes.cols ? widest(axes.cols) + 6 * px : 0) + (axes.ends ? line : 0)
+    + (axes.x ? line : 0));
+  const { out, ctx, top } = titled(canvas, left + w, h + below, 2 * px);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(canvas, 0, top, w, h);
+  ctx.drawImage(canvas, left, top, w, h);
+  ctx.fillStyle = "#1a1a1a";
+  const cell = (n, size) => size / Math.max(1, n);
+  // Row and column names, each as large as its row or column allows (up to 11 css pixels).
+  const sized = (n, size) => font(Math.min(11, (0.8 * cell(n, size)) / px));
+  if (axes.rows) {
+    ctx.font = sized(axes.rows.length, h);
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    axes.rows.forEach((t, i) => ctx.fillText(t, left - 4 * px, top + (i + 0.5) * cell(axes.rows.length, h)));
+  }
+  if (axes.cols) {
+    ctx.font = sized(axes.cols.length, w);
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    axes.cols.forEach((t, j) => {
+      ctx.save(); // each name runs down from under its column, turned a quarter
+      ctx.translate(left + (j + 0.5) * cell(axes.cols.length, w), top + h + 4 * px);
+      ctx.rotate(-Math.PI / 2);
+      ctx.fillText(t, 0, 0);
+      ctx.restore();
+    });
+  }
+  ctx.font = font(11);
+  ctx.textBaseline = "alphabetic";
+  let y = top + h + (axes.cols ? widest(axes.cols) + 6 * px : 0);
+  if (axes.ends) {
+    y += line * 0.8;
+    ctx.textAlign = "left";
+    ctx.fillText(axes.ends[0], left, y);
+    ctx.textAlign = "right";
+    ctx.fillText(axes.ends[1], left + w, y);
+    y += line * 0.2;
+  }
+  ctx.font = `bold ${font(12)}`;
+  ctx.textAlign = "center";
+  if (axes.x) ctx.fillText(axes.x, left + w / 2, y + line * 0.8);
+  if (axes.y) {
+    ctx.save();
+    ctx.translate(line * 0.75, top + h / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(axes.y, 0, 0);
+    ctx.restore();
+  }
   return out.toDataURL("image/png");
 }
 
@@ -192,7 +254,8 @@ function scan(root) {
     const bar = barFor(node);
     bars.set(node, bar);
     bar.hidden = node.hasAttribute("data-empty");
-    node.after(bar);
+    // A figure framed with its axis titles (.figure-frame) gets its buttons under the frame.
+    (node.closest(".figure-frame") || node).after(bar);
   }
 }
 

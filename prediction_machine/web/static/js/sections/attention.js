@@ -5,7 +5,8 @@
 import { ApiError, get, post } from "../lib/api.js";
 import { clear, codeLink, el, errorBox, visibleText } from "../lib/dom.js";
 import { AVG, breakdown } from "../figures/attention-breakdown.js";
-import { clampIndex, css, LINE, mix, OKABE_ITO, onArrowKeys, paintHeatmap } from "../lib/draw.js";
+import { clampIndex, onArrowKeys } from "../lib/draw.js";
+import { drawMap, mapFigure } from "../figures/attention-map.js";
 import { scrollToSharedSection, sharedState, shareState } from "../lib/share.js";
 import { chipColours } from "../figures/attention-colour.js";
 import { renderGrid, renderGridSelection } from "../figures/attention-grid.js";
@@ -91,8 +92,8 @@ export function mount(root) {
     exampleBox, form, controls, s.ui.viewNote, s.ui.status, s.ui.error,
     s.ui.sentence, s.ui.readout,
     el("div", { class: "att-two" },
-      el("div", { class: "att-mapbox" },
-        el("h4", { text: say("whole_map_causal_mask") }), s.ui.map, s.ui.mapNote),
+      el("div", { class: "att-mapbox figure-box" },
+        el("h4", { text: say("whole_map_causal_mask") }), mapFigure(s.ui.map), s.ui.mapNote),
       el("div", { class: "att-probox" },
         el("h4", { text: say("heads_worth_look_measured") }), s.ui.prominent)),
     el("h4", { text: say("all_heads_once") }), s.ui.gridNote, s.ui.grid,
@@ -323,9 +324,7 @@ function setQuery(s, q) {
     chip.setAttribute("aria-label", `${list[k].label}: ${future ? say("future_masked") : pct(w)}`);
     sum += w;
   });
-  const where = say("where", {
-    layer: s.layer === AVG ? say("averaged_over_layers") : say("layer_n", { layer: s.layer }),
-    head: s.head === AVG ? say("averaged_over_heads") : say("head_n", { head: s.head }) });
+  const where = whereNow(s);
   const top = row.map((w, k) => [w, k]).filter(([, k]) => k <= q).sort((a, b) => b[0] - a[0]).slice(0, 3);
   const later = list.length - q - 1;
   const reads = top.map(([w, k]) => `“${list[k].label}” ${pct(w)}`).join(", ");
@@ -334,24 +333,21 @@ function setQuery(s, q) {
     (later ? say("readout_later", { n: later, view: viewName(s) }) : ".");
   Object.assign(s.root.dataset, { ready: "1", layer: String(s.layer), head: String(s.head), view: s.view,
     query: String(q) });
-  drawMap(s, m, q);
+  showMap(s, m, q);
 }
+
+// "layer 2, head 1" (or averaged), in the page's language.
+const whereNow = (s) => say("where", {
+  layer: s.layer === AVG ? say("averaged_over_layers") : say("layer_n", { layer: s.layer }),
+  head: s.head === AVG ? say("averaged_over_heads") : say("head_n", { head: s.head }) });
 
 function pct(w) {
   return format.percent(w, w < 0.1 ? 1 : 0);
 }
 
-// The selected map as a heatmap: darker = more weight; the grey triangle is the masked future.
-function drawMap(s, m, q) {
-  const canvas = s.ui.map;
-  const n = m.length;
-  const cell = Math.max(2, Math.floor(260 / n));
-  const g = paintHeatmap(canvas, n, n, (i, k) => (k > i ? LINE : mix(m[i][k], OKABE_ITO.blue)), { cellW: cell,
-    cellH: cell });
-  g.strokeStyle = css(OKABE_ITO.orange);
-  g.lineWidth = 2;
-  g.strokeRect(1, q * cell + 1, n * cell - 2, cell - 2);
-  canvas.setAttribute("aria-label", say("attention_map_n_n", { n, value: q + 1 }));
+// The selected map, and what its rows and columns are.
+function showMap(s, m, q) {
+  drawMap(s.ui.map, m, q, { labels: items(s).map((it) => it.label), view: viewName(s), where: whereNow(s) });
   s.ui.mapNote.textContent = say("row_view_reading_column", { view: viewName(s) }) +
     say("grey_triangle_future_masked") +
     say("only_itself_words_before");
