@@ -207,7 +207,8 @@ def test_a_shared_link_reopens_the_any_sequence_and_alignment_views(page, lab):
     url, _ = lab
     page.set_default_timeout(120_000)
     page.emulate_media(reduced_motion="reduce")
-    link = "/#sequences?digit=7&d_temp=0.5&d_seed=11&d_paint=00000000&m_start=C5+B4&m_temp=0.8&m_seed=4"
+    link = ("/#sequences?digit=7&d_temp=0.5&d_seed=11&d_paint=00000000&m_start=C5+B4&m_temp=0.8&m_seed=4"
+            "&kind=melody&steps=30")
     with page.expect_response("**/api/sequences/digits/draw") as drawn, \
             page.expect_response("**/api/sequences/melody/compose") as composed:
         page.goto(url + link)
@@ -220,6 +221,7 @@ def test_a_shared_link_reopens_the_any_sequence_and_alignment_views(page, lab):
     sent = composed.value.request.post_data_json
     assert (sent["start"], sent["temperature"], sent["seed"]) == ("C5 B4", 0.8, 4), sent
     page.wait_for_function("() => document.querySelector('#melody-summary').textContent")
+    assert (page.input_value("#seq-train-kind"), page.input_value("#seq-train-steps")) == ("melody", "30")
     # A new drawing writes its own seed into the address
     with page.expect_response("**/api/sequences/digits/draw"):
         page.click("#digit-new")

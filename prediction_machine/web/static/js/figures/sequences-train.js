@@ -4,6 +4,7 @@ import { get, post, stream } from "../lib/api.js";
 import { clear, codeLink, el, errorBox } from "../lib/dom.js";
 import { playTune } from "./sequences-melody.js";
 import { runsChanged } from "./sequences-models.js";
+import { sharedState, shareState } from "../lib/share.js";
 import { digitCanvas } from "./sequences-view.js";
 import { lineChart } from "./training-view.js";
 import * as format from "../lib/format.js";
@@ -76,6 +77,10 @@ export function mountTraining(root) {
   const samples = el("ol", { class: "samples seq-samples", id: "seq-train-samples", "aria-live": "polite",
     tabindex: 0, "aria-label": say("samples_learns_newest_first") });
   let job = null, abort = null;
+  // A shared link's settings (#sequences?kind=melody&steps=300): set, not started; each value checked.
+  const link = sharedState("sequences") || {};
+  if (["digits", "melody"].includes(link.kind)) kind.value = link.kind;
+  if (/^\d{1,4}$/.test(link.steps ?? "") && link.steps >= 10 && link.steps <= 2000) steps.value = link.steps;
 
   get("/api/sequences/models").then((data) => {
     clear(shipped).append(shippedPanel("digits", data.digits), shippedPanel("melody", data.melody));
@@ -83,6 +88,7 @@ export function mountTraining(root) {
 
   startBtn.addEventListener("click", async () => {
     const run = { loss: [], evals: [], total: Number(steps.value) };
+    shareState("sequences", { kind: kind.value, steps: steps.value });
     clear(samples);
     const redraw = () => lineChart(chart, [{ name: say("training_loss_nats_per"), cls: "train",
       points: run.loss },
