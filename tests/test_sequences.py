@@ -326,3 +326,36 @@ def test_compare_measures_both_sides_alike():
     assert both["mine"]["eval_loss"] == pytest.approx(recorded, abs=1e-4)
     with pytest.raises(ValueError, match="kind must be one of"):
         own.compare("poems", shipped.load("melody"))
+
+
+def test_a_students_sequence_run_is_theirs_alone_in_classroom_mode(stub, tmp_path, monkeypatch):
+    """Another student's run answers as a missing one (404, the same words); its owner draws with it."""
+    import re
+    import shutil
+
+    import httpx
+    from conftest import make_app
+    from hostile_model import LiveServer
+
+    from prediction_machine.web.security import CLIENT_COOKIE
+
+    monkeypatch.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path))
+    token = "sequences-ownership-token"
+    with LiveServer(make_app(model=stub, token=token, allowed_hosts=("*",))) as live, \
+            httpx.Client(base_url=live.url, timeout=30) as c:
+        def student() -> dict:
+            r = httpx.get(live.url + "/", params={"token": token}, follow_redirects=False)
+            return {"cookie": "; ".join(f"{k}={v}" for k, v in r.cookies.items())}
+
+        a, b = student(), student()
+        run = "digits-20260101-000000"  # the shipped model's files, saved as A's run
+        shutil.copytree(shipped_path("digits"), tmp_path / run)
+        (tmp_path / run / "owner").write_text("c:" + re.search(CLIENT_COOKIE + r"=([^;]+)", a["cookie"])[1])
+        assert [r["id"] for r in c.get("/api/sequences/runs", headers=a).json()["runs"]] == [run]
+        assert c.get("/api/sequences/runs", headers=b).json()["runs"] == []
+        body = {"digit": 1, "seed": 2}
+        assert c.post("/api/sequences/digits/draw", json={**body, "run": run}, headers=a).status_code == 200
+        theirs = c.post("/api/sequences/digits/draw", json={**body, "run": run}, headers=b)
+        ghost = c.post("/api/sequences/digits/draw", json={**body, "run": "digits-x"}, headers=b)
+        assert theirs.status_code == ghost.status_code == 404
+        assert theirs.json()["error"].replace(run, "digits-x") == ghost.json()["error"]
