@@ -21,7 +21,9 @@ def stub_url(stub, tmp_path_factory):
     from conftest import start_server
 
     runs = tmp_path_factory.mktemp("runs")
-    with start_server("--model", stub, env={"PREDICTION_MACHINE_RUNS": str(runs)}) as server:
+    # three training jobs at once, not the default two: the page must read the number the server was given
+    with start_server("--model", stub, env={"PREDICTION_MACHINE_RUNS": str(runs),
+                                           "PREDICTION_MACHINE_MAX_TRAINING_JOBS": "3"}) as server:
         yield server.url
 
 
@@ -434,3 +436,12 @@ def test_the_tour_panel_covers_neither_its_control_nor_the_figure_to_watch(page,
                     page.screenshot(path=str(artifacts / f"friction-tour-{section}-{size['width']}.png"))
                 page.click(f"{panel} [data-tour-action='next']")
             assert watched >= 2, (section, watched)
+
+
+def test_the_page_says_how_many_training_jobs_run_at_once_and_the_setting(page, stub_url):
+    page.goto(stub_url + "/#curriculum")
+    note = page.locator("#cur-jobs")
+    wait_until(lambda: "3 jobs" in note.inner_text(), timeout=30, what="the jobs note")
+    text = note.inner_text()
+    assert "max_training_jobs" in text and "PREDICTION_MACHINE_MAX_TRAINING_JOBS" in text, text
+    assert "2.1 steps a second" in text  # the measurement docs/classroom.md records

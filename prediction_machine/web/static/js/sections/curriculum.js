@@ -10,6 +10,7 @@ import { costPanel, scalePanel } from "../figures/curriculum-cost.js";
 import { linkValue, shareCurriculum } from "./curriculum-share.js";
 import { replayRow } from "../lib/replay.js";
 import { circuitsPanel } from "./curriculum-circuits.js";
+import { jobsNote } from "./curriculum-jobs.js";
 import { words } from "../lib/words.js";
 
 const say = words("curriculum");
@@ -136,7 +137,7 @@ function pretrainPanel(shared) {
       { for: "cur-tokenizer", text: say("tokens") }), tokenizer,
       el("label", { for: "cur-vocab", text: say("vocabulary") }), vocab, el("label", { for: "cur-steps",
         text: say("steps") }), steps, start),
-    text, savedRow, recorded.node, error,
+    jobsNote(), text, savedRow, recorded.node, error,
     el("div", { class: "bpe" }, el("h5", { text: say("first_merges_order_they") }), merges, ratio),
     view.node, codeLink("prediction_machine.training.curriculum.pretrain.pretrain"),
       codeLink("prediction_machine.training.curriculum.bpe.train"));
