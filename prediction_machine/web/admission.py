@@ -75,7 +75,6 @@ HEAVY_ROUTES = {
     ("POST", "/api/curriculum/inside"),
     ("POST", "/api/curriculum/diff-models"),
     ("POST", "/api/curriculum/source"),
-    ("POST", "/api/class/ratings"),  # the chat model writes two answers to each of the teacher's prompts
 }
 SHUTTING_DOWN = (503, "the server is shutting down; try again in a moment",
                  [(b"retry-after", b"5"), (b"connection", b"close")])

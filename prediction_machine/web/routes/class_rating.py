@@ -75,6 +75,8 @@ def find(request: Request, number: int) -> cr.RatingRound:
 def open_rating(req: RatingRequest, request: Request) -> dict:
     within_limits(req, settings(request))
     c = teacher_only(request)
+    # Not a heavy route (admission.HEAVY_ROUTES): only the teacher opens a round, a few times a lesson, and
+    # it must not wait in line behind the class's own heavy answers, nor share their address's rate.
     prompts = list(req.prompts) if req.prompts is not None else list(rating.PROMPTS)
     prompts = [p.strip() for p in prompts[: settings(request).class_rating_pairs]]
     if not all(prompts):

@@ -22,7 +22,7 @@ import { LANGUAGE } from "./language.js";
 // "index" for the words in index.html, and "languages" for the picker's figure of one sentence in many.
 export const CONTENT = ["page", "sequences", "backprop", "attention", "curriculum", "alignment", "inside",
   "inference", "experiments", "makes_up", "glossary", "index", "languages", "rounds", "teacher", "questions",
-  "replay"];
+  "replay", "class_rating"];
 
 const catalogs = new Map();
 const english = new Map();  // the fallback, loaded only when the page is in another language

@@ -9,6 +9,7 @@ import { get, post } from "../lib/api.js";
 import { clear, el, errorBox, setBusy, visibleText } from "../lib/dom.js";
 import { percent } from "../lib/format.js";
 import { words } from "../lib/words.js";
+import { renderRating } from "./class-rating.js";
 
 const say = words("rounds");
 const POLL_MS = 2000;
@@ -118,6 +119,12 @@ function render(now) {
   draw.disabled = !round || round.answers_left <= 0;
   if (round && round.mine.length && !panel.querySelector(".round-token")) showResult(round.mine.at(-1));
   if (round && !round.open) panel.querySelector(".round-waiting").textContent = say("round_over");
+  // A class rating round, when the teacher opened one, above the word round; with no word round at all,
+  // the word round's question and its "no round" note step aside for it.
+  renderRating(now.rating, body, details);
+  const ratingOnly = Boolean(now.rating && !round);
+  panel.querySelector("#round-title").hidden = ratingOnly;
+  if (ratingOnly) panel.querySelector(".round-waiting").hidden = true;
   const nick = panel.querySelector("#round-nickname");
   if (now.you && document.activeElement !== nick && !nick.value) nick.value = now.you.nickname;
 }

@@ -5,6 +5,7 @@
 import { get, post } from "../lib/api.js";
 import { clear, el, errorBox } from "../lib/dom.js";
 import { words } from "../lib/words.js";
+import { mountRating } from "./teacher-rating.js";
 import { mountRound } from "./teacher-round.js";
 
 const say = words("teacher");
@@ -120,6 +121,7 @@ function mountExport() {
 
 root.append(el("h1", { text: say("page_title") }), el("p", { class: "note", text: say("page_intro") }));
 mountRound(root);
+mountRating(root);
 mountShow();
 mountStudents();
 mountJobs();
