@@ -78,7 +78,7 @@ export function scalePanel() {
   get(`${API}/scale`).then((d) => {
     out.replaceChildren(
       el("p", { class: "rate", text: say("machine_flops_per_s", { flops_per_s: format.si(d.flops_per_s),
-        method: d.method, threads: d.threads }) }),
+        method: d.method, n: d.threads }) }),
       el("table", { class: "scale" }, el("thead", {}, el("tr", {}, [say("model"), say("training_budget"),
         say("time_machine"), say("source")].map((h) => el("th", { text: h })))),
         el("tbody", {}, d.rows.map((r) => el("tr", {}, el("td", { text: r.name }),
