@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-MAX_SOURCE_CHARS = 2000  # corpus_index.MAX_TEXT: not imported here, the parser must not import numpy
+from prediction_machine.limits import MAX_SOURCE_TEXT as MAX_SOURCE_CHARS  # no numpy: the parser imports this
 
 
 def register(sub) -> None:

@@ -19,6 +19,7 @@ but not judged (nothing here knows its answer).
 
 from __future__ import annotations
 
+from prediction_machine import limits
 from prediction_machine.inference import calibration
 from prediction_machine.inference.generation import generate
 from prediction_machine.inference.sampling import SamplingParams
@@ -31,12 +32,10 @@ TEMPERATURES = (1.0, 0.3)
 SAMPLES = 6  # answers per temperature
 SAMPLE_TOKENS = 16  # per sampled answer: the table shows where each one starts
 DONT_KNOW = ("i do not know", "i don't know", "i dont know")
-# Limits of one request (the route and the CLI read them): characters of a question and of its context,
-# answers per temperature, and new tokens per answer.
-MAX_QUESTION = 300
-MAX_CONTEXT = 600
-MAX_SAMPLES = 8
-MAX_NEW_TOKENS = 48
+# Limits of one request, declared in limits.py: characters of a question and of its context, answers per
+# temperature, and new tokens per answer.
+MAX_QUESTION, MAX_CONTEXT = limits.MAX_QUESTION, limits.MAX_QUESTION_CONTEXT
+MAX_SAMPLES, MAX_NEW_TOKENS = limits.MAX_SAMPLES, limits.MAX_ANSWER_TOKENS
 
 
 def user_text(question: str, context: str | None) -> str:

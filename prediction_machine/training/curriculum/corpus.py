@@ -29,10 +29,11 @@ from importlib.resources import files
 import numpy as np
 import torch
 
+from prediction_machine import limits
 from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 
-MAX_USER_CHARS = 2_000_000  # about 2 MB of text: a few minutes of tokenizing, never a memory risk
+MAX_USER_CHARS = limits.MAX_TRAINING_TEXT  # about 2 MB of text: minutes of tokenizing, never a memory risk
 MIN_USER_CHARS = 500  # less than this cannot fill a training window and a validation window
 VAL_FRACTION = 0.1  # the last 10% of the text is held out to measure generalisation
 

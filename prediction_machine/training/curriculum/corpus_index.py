@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prediction_machine import limits
 from prediction_machine.model import weights
 from prediction_machine.training.curriculum.corpus import Corpus
 
 NGRAM = 8  # words per sequence in the memorisation score
 MIN_MATCH = 12  # characters: a shorter match is a common word or two, not a quotation
 MAX_MATCHES = 5  # longest matches reported per text
-MAX_TEXT = 2000  # characters a lookup reads
+MAX_TEXT = limits.MAX_SOURCE_TEXT  # characters a lookup reads (declared in limits.py)
 _WORD = re.compile(r"[a-z0-9']+")
 
 

@@ -22,9 +22,11 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
+from prediction_machine import limits
+
 KINDS = ("helpful", "honest", "harmless", "over_refusal", "style")
-MAX_TEXT = 200  # characters of a prompt or an answer: the tiny model holds 128 tokens in all
-MAX_PAIRS = 64  # pairs in one learner's set: a short run, minutes at most on 2 cores
+MAX_TEXT = limits.MAX_PREFERENCE_TEXT  # characters of a prompt or an answer (limits.py)
+MAX_PAIRS = limits.MAX_PREFERENCE_PAIRS  # pairs in one learner's set (limits.py)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from prediction_machine import limits
 from prediction_machine.inference.tokenizer import Tokenizer
 from prediction_machine.model import weights
 from prediction_machine.model.transformer import Transformer
@@ -41,7 +42,7 @@ MAX_PROBE_TOKENS = 16  # a character-level tokenizer makes 16 tokens of PROBE_TE
 LENS_TOP = 3  # tokens shown per layer at the last position
 DIGITS = 3  # attention weights and scores are kept to 3 decimals: the page cannot show more
 FILE = "snapshots.json"
-MAX_SHOWN = 81  # the most snapshots one answer holds: a run extended many times is thinned evenly to this
+MAX_SHOWN = limits.MAX_SNAPSHOTS_SHOWN  # a run extended many times is thinned evenly to this (limits.py)
 CURVE_POINTS = 300  # the loss curve drawn above the scrubber: at most this many [step, loss] points
 
 
