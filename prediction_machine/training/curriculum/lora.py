@@ -148,10 +148,12 @@ def batch_loss(model: Transformer, rows: list[tuple[list[int], list[int]]]) -> t
 
 
 def reply(model: Transformer, lm: LanguageModel, question: str, max_new_tokens: int) -> str:
+    """Greedy answer; one the token budget cut short (likely mid-word) ends with " …", so it reads as cut."""
     ids = lm.prompt_ids(question, chat=True)
     greedy = SamplingParams(temperature=0.0)
     out = [s.id for s in generate(model, ids, greedy, max_new_tokens, lm.stop_ids, top_n=1)]
-    return lm.tokenizer.decode([i for i in out if i not in lm.stop_ids])
+    stopped = bool(out) and out[-1] in lm.stop_ids
+    return lm.tokenizer.decode([i for i in out if i not in lm.stop_ids]) + ("" if stopped else " …")
 
 
 def lora_finetune(
