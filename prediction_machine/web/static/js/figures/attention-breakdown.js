@@ -38,7 +38,7 @@ export async function breakdown(s, queryItem) {
   const tokens = d.tokens;
   clear(box);
   box.append(el("p", {},
-    say("query_token", { q }), el("bdi", { text: visibleText(tokens[q].text) }),
+    say("query_token", { q: q + 1, n: tokens.length }), el("bdi", { text: visibleText(tokens[q].text) }),
     say("layer_layer_head_head", { layer: b.layer, head: b.head, kv_head: b.kv_head }) +
     say("score_dot_product_tokens", { head_dim: b.head_dim }) +
     say("divided_head_dim_scale", { head_dim: b.head_dim, scale: b.scale }) +
