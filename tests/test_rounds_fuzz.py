@@ -29,8 +29,9 @@ from test_fuzz import (  # noqa: E402
 
 CLASS, TEACHER = "rounds-fuzz-class-token-77", "rounds-fuzz-teacher-token-88"
 EXAMPLES = 30
-# Beyond test_fuzz's: a progress report whose right answers outnumber its questions (two fields together).
-CLASS_422 = ("questions_right: ",)
+# Beyond test_fuzz's: a progress report whose right answers outnumber its questions (two fields together);
+# a rating round's blank prompt or a pair past its pairs, and a run with no pair the class has a majority on.
+CLASS_422 = ("questions_right: ", "prompts: ", "pair: ", "pairs: ")
 
 
 def class_refusal(ctx, response, case):
@@ -49,7 +50,8 @@ def classroom(stub, tmp_path_factory):
         "expected-statuses": ["2XX", "401", "403", "404", "409", "422", "429"]}}})
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
-        app = make_app(model=stub, token=CLASS, teacher_token=TEACHER, rounds_per_hour=10_000)
+        app = make_app(model=stub, token=CLASS, teacher_token=TEACHER, rounds_per_hour=10_000,
+                       class_rating_pairs=1, class_rating_steps=1)  # a rating round's pair is drawn live
         student = TestClient(app, base_url="http://127.0.0.1")
         student.get("/", params={"token": CLASS}, follow_redirects=False)
         cookie = "; ".join(f"{k}={v}" for k, v in student.cookies.items())
