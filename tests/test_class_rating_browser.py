@@ -19,6 +19,7 @@ import pytest
 from conftest import make_app, wait_for_page, wait_until
 from hostile_model import LiveServer
 from phone_checks import PHONE, sideways_scrollers
+from test_accessibility_browser import TAGS, describe, serious
 
 pytestmark = pytest.mark.browser
 
@@ -147,7 +148,15 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
           f"pages {time.perf_counter() - trained:.1f} s")
 
     teacher.screenshot(path=str(artifacts / "class-rating-teacher-run.png"), full_page=True)
+    bad, _ = serious(teacher)  # axe on the teacher's page, the run's results on it
+    assert not bad, describe(bad)
     student = students[0]
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(student, context=".class-round",
+                      options={"runOnly": {"type": "tag", "values": TAGS}}).response["violations"]
+    panel_bad = [v for v in found if v.get("impact") in ("serious", "critical")]
+    assert not panel_bad, describe(panel_bad)
     student.locator(".class-round").screenshot(path=str(artifacts / "class-rating-student.png"))
     teacher.set_viewport_size(PHONE)
     assert not sideways_scrollers(teacher, "#teacher")
