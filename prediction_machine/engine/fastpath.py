@@ -14,9 +14,11 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
 2. Fused matrices: Q, K and V become one ((H+2K)*hd, D) matrix, gate and up one (2F, D)
    matrix, so each layer makes 4 matrix products instead of 7 (fewer trips through PyTorch).
    The loader reads them into one buffer each (model/stacks.py): the stack is not a copy.
-3. Fewer small operations: RMSNorm in place, RoPE applied to queries and keys together as one
-   roll and one addcmul, the residual added in place, and the positions, the mask and the cache
-   row indices computed once per pass, not per layer.
+3. Fewer small operations: RMSNorm in place (at one row, its mean square as one dot product and
+   the scaling as one addcmul), RoPE applied to queries and keys together as one roll and one
+   addcmul, the residual added in place (at one row, by the product itself), one row's keys and
+   values written by a slice, and the positions, the mask and the cache row indices computed once
+   per pass, not per layer.
 
 What was tried and dropped: bf16 weights and activations, and int8 or int4 weights in
 PyTorch's formats (all lossy, so they fail the 1e-3 honesty bound; the int4 kernel with fp32
@@ -37,6 +39,7 @@ H query heads, K kv heads, hd head_dim, F d_ff, V vocabulary.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import torch
@@ -145,10 +148,36 @@ class Matrices:
             return torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
         return x @ w
 
+    def add_times(self, y: torch.Tensor, x: torch.Tensor, layout: str) -> None:
+        """y += x @ W.T in place, y (..., out) contiguous: the residual stream's add, made by the
+        product itself where the layout allows (one operation fewer, and no temporary)."""
+        w = self.stored.get(layout)
+        if w is None:  # plain: addmm_ adds the product into y
+            y.view(-1, self.out).addmm_(x.reshape(-1, self.inp), self.stack.t())  # (R, out) += x W.T
+        elif layout == "split" and x.numel() == self.inp:  # one row: y cut as the pieces are
+            n = w.shape[0]
+            xt = x.reshape(1, self.inp).t()  # (in, 1), as in times()
+            y.view(n, self.out // n, 1).baddbmm_(w, xt.expand(n, -1, -1))  # (n, out/n, 1) += w @ x
+        else:
+            y.add_(self.times(x, layout))  # (..., out)
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """transformer.RMSNorm's arithmetic, operation for operation (the same bits), with fewer temporaries."""
-    return x * x.pow(2).mean(-1, keepdim=True).add_(eps).rsqrt_() * weight  # (..., D)
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float,
+             zero: torch.Tensor | None = None) -> torch.Tensor:
+    """transformer.RMSNorm's arithmetic, x * rsqrt(mean(x^2) + eps) * weight, with fewer operations.
+
+    Many rows: operation for operation as the textbook (the same bits), with fewer temporaries.
+    One row (a decode step), given `zero` (D,) zeros: the mean square is one dot product read as a
+    Python number, and addcmul computes zero + r * x * weight in one operation, 2 operations instead
+    of 6 (a Python number as the multiplier makes no tensor). The dot product adds in another order,
+    so r may differ from the textbook's in its last bit.
+    """
+    D = x.shape[-1]
+    if zero is None or x.numel() != D:
+        return x * x.pow(2).mean(-1, keepdim=True).add_(eps).rsqrt_() * weight  # (..., D)
+    flat = x.reshape(D)  # (D,)
+    r = 1.0 / math.sqrt(float(flat.dot(flat)) / D + eps)  # rsqrt(mean(x^2) + eps), one number
+    return torch.addcmul(zero, x, weight, value=r)  # (..., D): 0 + r * x * weight
 
 
 class FusedLayer:
@@ -177,6 +206,7 @@ class FusedDecoder:
         half = model.cfg.head_dim // 2
         sign = torch.cat([-torch.ones(half), torch.ones(half)])  # (hd,): rotate_half's minus, as a sign
         self.rope_sin_signed = model.rope_sin * sign  # (max_len, hd)
+        self.zero = torch.zeros(model.cfg.d_model)  # (D,): rms_norm's one-row start
         self.choice = Choice.default()  # the plain layout until a probe (layout_probe.tune) says otherwise
         self.tuning: threading.Thread | None = None  # the background probe, while it runs
         self.tuning_error: str | None = None
@@ -251,30 +281,36 @@ class FusedDecoder:
         if not single_row:
             mask = (torch.arange(S)[None, None, :] <= pos[:, :, None])[:, None]  # (B, 1, T, S)
         rows = torch.arange(B)[:, None].expand_as(pos)  # (B, T): which cache row each position goes to
+        # one row's new positions are S-T..S-1 in a row: written as a slice, not by index
+        span = slice(S - T, S) if B == 1 else None
+        zero = self.zero
         x = m.embed(idx)  # (B, T, D)
         for i, L in enumerate(self.layers):
-            h = rms_norm(x, L.attn_norm.weight, cfg.norm_eps)  # (B, T, D)
+            h = rms_norm(x, L.attn_norm.weight, cfg.norm_eps, zero)  # (B, T, D)
             qkv = L.qkv.times(h, lay).view(B, T, H + 2 * K, hd)  # (B, T, H+2K, hd)
             qk = qkv[:, :, : H + K]  # (B, T, H+K, hd): queries and keys rotate together
             # "rotate half" RoPE: rotate_half(x) = (-x2, x1) is x rolled by hd/2, its sign in the sin table
             qk = torch.addcmul(qk * cos, qk.roll(hd // 2, -1), sin)  # (B, T, H+K, hd)
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + K :]  # (B, T, H|K|K, hd)
-            if cache is not None:  # cache.store, with the row indices and S computed once per pass
+            if cache is not None and span is not None:  # cache.store, with S computed once per pass
+                cache.k[i][:, span], cache.v[i][:, span] = k, v
+            elif cache is not None:  # rows of different lengths: each position by its index
                 cache.k[i][rows, pos], cache.v[i][rows, pos] = k, v
+            if cache is not None:
                 k, v = cache.k[i][:, :S], cache.v[i][:, :S]  # (B, S, K, hd) each
             y = F.scaled_dot_product_attention(
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),  # (B, H|K, T|S, hd)
                 attn_mask=mask, is_causal=single_row and T > 1, enable_gqa=True,
             )  # (B, H, T, hd)
-            x.add_(L.o.times(y.transpose(1, 2).reshape(B, T, H * hd), lay))  # (B, T, D), in place
-            h = rms_norm(x, L.mlp_norm.weight, cfg.norm_eps)  # (B, T, D)
+            L.o.add_times(x, y.transpose(1, 2).reshape(B, T, H * hd), lay)  # x (B, T, D) += ..., in place
+            h = rms_norm(x, L.mlp_norm.weight, cfg.norm_eps, zero)  # (B, T, D)
             gate, up = L.gate_up.times(h, lay).chunk(2, dim=-1)  # 2 x (B, T, F)
-            x.add_(L.down.times(F.silu(gate) * up, lay))  # (B, T, D)
+            L.down.add_times(x, F.silu(gate) * up, lay)  # x (B, T, D) += ...
         if cache is not None:
             cache.advance(T)
         if last_only:
             x = x[:, -1:]  # (B, 1, D)
-        h = rms_norm(x, m.norm.weight, cfg.norm_eps)  # (..., D)
+        h = rms_norm(x, m.norm.weight, cfg.norm_eps, zero)  # (..., D)
         return self.unembed.times(h, choice.pick(h.numel() // cfg.d_model))  # (B, T, V)
 
 
