@@ -192,3 +192,21 @@ def test_the_split_product_in_two_pieces_is_the_plain_product_at_one_row_and_mor
     x = torch.randn(1, rows, 8, generator=g)  # (B, T, in)
     want = torch.cat([F.linear(x, p) for p in parts], dim=-1)  # (B, T, out)
     assert torch.allclose(m.times(x, "split"), want, atol=1e-5) and m.times(x, "plain").shape == want.shape
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_the_residual_add_made_by_the_product_and_the_one_row_norm_match_the_plain_way(rows):
+    """add_times (y += x W.T by the product itself) in every layout, and rms_norm's one-row path
+    (a dot product and an addcmul), against the operations they replace."""
+    g = torch.Generator().manual_seed(5)
+    m = fastpath.Matrices(torch.randn(6, 8, generator=g), torch.randn(4, 8, generator=g))
+    m.prepare("packed")
+    m.stored["split"] = m.stack.view(2, 5, 8)  # two pieces, as on a 2-thread machine
+    x, y = torch.randn(1, rows, 8, generator=g), torch.randn(1, rows, 10, generator=g)
+    for layout in ("plain", "packed", "split"):
+        got = y.clone()
+        m.add_times(got, x, layout)
+        assert torch.allclose(got, y + m.times(x, layout), atol=1e-5), layout
+    h, w = torch.randn(1, rows, 8, generator=g) * 30, torch.randn(8, generator=g)
+    textbook = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5) * w
+    assert torch.allclose(fastpath.rms_norm(h, w, 1e-5, torch.zeros(8)), textbook, rtol=1e-6, atol=1e-6)
