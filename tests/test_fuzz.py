@@ -307,6 +307,30 @@ def test_model_is_an_enum_of_this_servers_names(fuzz_schema):
         assert "digits" not in enum and "shakespeare-dpo" in enum
 
 
+def test_every_server_limit_bounds_its_own_type(fuzz_schema):
+    """A bound read from the settings (validation.up_to) sits where a client reads it: maxLength on a
+    string, maxItems on a list, maximum on a number, on an optional field's own type too (on the
+    anyOf union a `maximum` bound no list, and the fuzzer sent the class rating round 7+ prompts)."""
+    from prediction_machine.web.settings import ServerSettings
+
+    raw = fuzz_schema.raw_schema["components"]["schemas"]
+    prompts = raw["RatingRequest"]["properties"]["prompts"]
+    array = next(s for s in prompts["anyOf"] if s.get("type") == "array")
+    assert array["maxItems"] == ServerSettings().class_rating_pairs and "maximum" not in prompts
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "maximum" in node:
+                assert node.get("type") in ("integer", "number"), f"{where}: maximum on {node}"
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(raw, "components.schemas")
+
+
 def test_options_and_unknown_methods_list_every_method(fuzz_schema):
     from fastapi.testclient import TestClient
 

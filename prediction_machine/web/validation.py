@@ -320,8 +320,11 @@ def _limits(node, settings) -> None:
     if isinstance(node, dict):
         setting = node.pop(LIMIT_MARK, None)
         if setting is not None:
-            key = {"string": "maxLength", "array": "maxItems"}.get(node.get("type"), "maximum")
-            node[key] = getattr(settings, setting)
+            # An optional field (anyOf: [its type, null]) bounds its own type: on the union, `maximum`
+            # would bind no list or string, and a fuzzer would send longer ones the server refuses.
+            for target in [n for n in node.get("anyOf", []) if n.get("type") not in (None, "null")] or [node]:
+                key = {"string": "maxLength", "array": "maxItems"}.get(target.get("type"), "maximum")
+                target[key] = getattr(settings, setting)
         for value in node.values():
             _limits(value, settings)
     elif isinstance(node, list):
