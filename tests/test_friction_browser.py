@@ -415,14 +415,15 @@ def test_the_tour_panel_covers_neither_its_control_nor_the_figure_to_watch(page,
     def overlap(a, b):
         return min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
 
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(stub_url + "/")
+    page.wait_for_selector("#prompt-tokens .token")
+    page.fill("#max-tokens", "3")
+    page.click("#generate")  # every stage has its figure, so the watched ones have their full size
+    page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
+    page.wait_for_selector("#seq-train-start")
     for size in ({"width": 1280, "height": 900}, PHONE):
         page.set_viewport_size(size)
-        page.goto(stub_url + "/")
-        page.wait_for_selector("#prompt-tokens .token")
-        page.fill("#max-tokens", "3")
-        page.click("#generate")  # every stage has its figure, so the watched ones have their full size
-        page.wait_for_selector("#inference .figure[data-done='1']", timeout=60_000)
-        page.wait_for_selector("#seq-train-start")
         for section in ("inference", "sequences"):
             page.click(f"[data-tour='{section}']")
             panel = f"[data-tour-panel='{section}']"
