@@ -71,6 +71,7 @@ SOURCE_NAMES: tuple[str, ...] = (
     "prediction_machine.sequences.digits.draw",
     "prediction_machine.sequences.melody.compose",
     "prediction_machine.sequences.train.train",
+    "prediction_machine.sequences.own.compare",
 )
 
 
