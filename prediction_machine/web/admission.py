@@ -61,6 +61,7 @@ HEAVY_ROUTES = {
     ("POST", "/api/curriculum/align/safety"),
     ("POST", "/api/sequences/digits/draw"),
     ("POST", "/api/sequences/melody/compose"),
+    ("POST", "/api/sequences/compare"),
     ("POST", "/api/experiments/branch"),
     ("POST", "/api/experiments/lens"),
     ("POST", "/api/experiments/steer"),
