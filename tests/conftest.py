@@ -70,6 +70,15 @@ def make_app(**settings):
     return create_app(ServerSettings(**settings))
 
 
+def signed_in(app, token: str):
+    """A TestClient signed in the way a browser is: the token in the address once, then the signed cookie."""
+    from fastapi.testclient import TestClient
+
+    c = TestClient(app, base_url="http://127.0.0.1")
+    assert c.get("/", params={"token": token}, follow_redirects=False).status_code == 303
+    return c
+
+
 @pytest.fixture(scope="module")
 def stub(tmp_path_factory) -> str:
     """The folder of the tiny hostile stub model (tests/hostile_model.py), built in about a second.

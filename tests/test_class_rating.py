@@ -8,7 +8,7 @@ the real security middleware and its signed cookies. tests/test_class_rating_bro
 from __future__ import annotations
 
 import pytest
-from conftest import make_app, wait_until
+from conftest import make_app, signed_in, wait_until
 from fastapi.testclient import TestClient
 
 from prediction_machine.classroom import class_rating as cr
@@ -77,12 +77,6 @@ def app(stub, tmp_path_factory):
         mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
         yield make_app(model=stub, token=CLASS, teacher_token=TEACHER, class_rating_pairs=2,
                        class_rating_steps=1)
-
-
-def signed_in(app, token: str) -> TestClient:
-    c = TestClient(app, base_url="http://127.0.0.1")
-    assert c.get("/", params={"token": token}, follow_redirects=False).status_code == 303
-    return c
 
 
 def test_without_a_token_there_is_no_rating_round(stub):

@@ -16,6 +16,7 @@ from collections import Counter
 
 import httpx
 import pytest
+from classroom_pages import open_students, open_teacher
 from conftest import make_app, wait_for_page, wait_until
 from hostile_model import LiveServer
 from phone_checks import PHONE, sideways_scrollers
@@ -46,19 +47,8 @@ def live(stub, tmp_path_factory):
 
 def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(live, browser, artifacts):
     url, t0 = live.url, time.perf_counter()
-    teacher_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    teacher = teacher_ctx.new_page()
-    teacher.set_default_timeout(60_000)
-    teacher.goto(f"{url}/?token={TEACHER}")
-    teacher.goto(f"{url}/teacher")
-    teacher.wait_for_selector("#teacher[data-ready='teacher']")
-    students = []
-    for _ in range(BROWSER_STUDENTS):
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/?token={CLASS}")
-        page.wait_for_selector(".class-round summary")
-        students.append(page)
+    teacher = open_teacher(browser, url, TEACHER)
+    students = open_students(browser, url, CLASS, BROWSER_STUDENTS)
     http = []
     for _ in range(HTTP_STUDENTS):
         c = httpx.Client(base_url=url, timeout=30, follow_redirects=True)

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 import torch
-from conftest import make_app
+from conftest import make_app, signed_in
 from fastapi.testclient import TestClient
 
 from prediction_machine.classroom import distance, export, rounds
@@ -106,12 +106,6 @@ def app(stub, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PREDICTION_MACHINE_RUNS", str(tmp_path_factory.mktemp("runs")))
         yield make_app(model=stub, token=CLASS, teacher_token=TEACHER, rounds_per_hour=50)
-
-
-def signed_in(app, token: str) -> TestClient:
-    c = TestClient(app, base_url="http://127.0.0.1")
-    assert c.get("/", params={"token": token}, follow_redirects=False).status_code == 303
-    return c
 
 
 def test_without_a_token_there_is_no_class(stub):

@@ -19,6 +19,7 @@ from collections import Counter
 
 import httpx
 import pytest
+from classroom_pages import open_students, open_teacher
 from conftest import make_app, wait_for_page, wait_until
 from hostile_model import LiveServer
 from phone_checks import PHONE, sideways_scrollers
@@ -86,21 +87,8 @@ def live(stub, tmp_path_factory):
 
 def test_a_class_of_103_answers_one_round_and_the_teacher_sees_every_answer(live, browser, artifacts):
     url = live.url
-    teacher_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    teacher = teacher_ctx.new_page()
-    teacher.set_default_timeout(60_000)
-    teacher.goto(f"{url}/?token={TEACHER}")
-    teacher.goto(f"{url}/teacher")
-    teacher.wait_for_selector("#teacher[data-ready='teacher']")
-
-    students = []
-    for _ in range(BROWSER_STUDENTS):
-        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = ctx.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/?token={CLASS}")
-        page.wait_for_selector(".class-round summary")
-        students.append(page)
+    teacher = open_teacher(browser, url, TEACHER)
+    students = open_students(browser, url, CLASS, BROWSER_STUDENTS)
     http = [sign_in(url) for _ in range(HTTP_STUDENTS)]
 
     teacher.fill("#round-prompt", "The cat sat on the")
