@@ -8,7 +8,7 @@
 #   bench/fuzz_all.sh 25 15        # a quick look: 25 cases, 15 scenarios (about 4 minutes on 2 busy cores)
 #
 # It prints the requests per phase, the slowest operations and every failure (two per operation at most),
-# and exits non-zero if any check failed. `make test` runs the same file at 100 cases and 30 scenarios.
+# and exits non-zero if any check failed. `make test` runs the same file at 50 cases and 20 scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples="${1:-1000}"

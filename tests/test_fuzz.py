@@ -30,7 +30,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import CHECKS  # noqa: E402
 
 # Cases per operation and mode; PM_FUZZ_EXAMPLES raises it for the long run (bench/fuzz_all.sh).
-EXAMPLES = int(os.environ.get("PM_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("PM_FUZZ_EXAMPLES", "50"))
 SEED = 20261128
 # Both phases: the same examples on every run, nothing remembered between runs, no time limit per example.
 HYPOTHESIS = dict(derandomize=True, database=None, deadline=None, phases=[Phase.explicit, Phase.generate],
@@ -360,7 +360,7 @@ def test_links_connect_created_ids_to_their_routes(fuzz_schema):
 
 # ----------------------------------------------------------------------------- the stateful phase
 
-SCENARIOS = int(os.environ.get("PM_FUZZ_SCENARIOS", "30"))  # linked call sequences, each <= STEPS
+SCENARIOS = int(os.environ.get("PM_FUZZ_SCENARIOS", "20"))  # linked call sequences, each <= STEPS
 STEPS = 6
 
 
