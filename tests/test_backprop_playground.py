@@ -81,3 +81,35 @@ def test_api_sends_neuron_pictures_with_each_step():
         bad = api.post(f"/api/backprop/sessions/{key}/step", json={"steps": 1, "neurons": 99})
         assert bad.status_code == 422 and "neurons" in bad.text
         api.delete(f"/api/backprop/sessions/{key}")
+
+
+def test_one_thread_leaves_other_threads_their_own_thread_count():
+    """A server thread that first runs torch while a playground step holds one_thread keeps the
+    server's thread count, not 1 (before, it kept 1 for good and ran everything at half speed)."""
+    import threading
+
+    import torch
+
+    from prediction_machine.training.backprop.vectorized import one_thread
+
+    default, seen, held, release = torch.get_num_threads(), {}, threading.Event(), threading.Event()
+
+    def step():
+        with one_thread():
+            torch.ones(4).sum()  # torch runs in this thread, at one thread
+            held.set()
+            release.wait(10)
+
+    def born_meanwhile():
+        torch.ones(4).sum()
+        seen["threads"] = torch.get_num_threads()
+
+    a = threading.Thread(target=step)
+    a.start()
+    assert held.wait(10)
+    b = threading.Thread(target=born_meanwhile)
+    b.start()
+    b.join()
+    release.set()
+    a.join()
+    assert seen["threads"] == default and torch.get_num_threads() == default

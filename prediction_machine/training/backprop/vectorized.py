@@ -21,33 +21,29 @@ from prediction_machine.training.backprop.nn import ACTIVATIONS, init_parameters
 ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 
 
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_saved = 1
-
-
 @contextmanager
 def one_thread():
-    """Run torch single-threaded inside the block (process-wide; restored when the last user leaves).
+    """Run torch single-threaded inside the block, in this thread only.
 
     Why: these matrices are tiny (8 x 200). Handing each op to OpenMP worker threads costs
     more than the op, and on a busy 2-core machine a parallel region can stall for
     milliseconds waiting for a descheduled worker: measured 35 steps/s with 2 threads
     against 400 with 1.
+
+    torch.set_num_threads sets two things: the calling thread's own pools (OpenMP, MKL), and the
+    default a thread takes the first time torch runs in it. Left at 1 for the whole block, every thread
+    the server started meanwhile would keep one thread for good (docs/security.md). So the default
+    is put back at once, from a short-lived helper thread, and this thread alone stays at 1.
     """
-    global _threads_users, _threads_saved
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_saved = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _threads_users += 1
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    helper = threading.Thread(target=torch.set_num_threads, args=(saved,))
+    helper.start()
+    helper.join()
     try:
         yield
     finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_saved)
+        torch.set_num_threads(saved)
 
 
 def bce_with_logits(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
