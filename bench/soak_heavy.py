@@ -22,7 +22,8 @@ Not part of `make test` (it takes minutes and needs an idle machine for a fair r
     .venv/bin/python bench/soak_heavy.py --seconds 60 --heavy-share 1   # heavy work never steps aside
 
 `--heavy-share` sets the most of the time heavy answers take while generations decode
-(engine/priority.py; 1 switches the priority off), so runs with and without it compare side by side.
+(the server's PREDICTION_MACHINE_HEAVY_SHARE, engine/priority.py; 1 switches the priority off),
+so runs with and without it compare side by side.
 
 It also prints the server's CPU in the 5 s after the load: near 0 when no abandoned work goes on.
 """
@@ -61,9 +62,6 @@ HEAVY = [  # (path, body): every one costs more than a forward pass
     ("/api/attention", {"text": "The cat sat on the mat because it was tired."}),
 ]
 BOUND_S = DRAIN_S + SHUTDOWN_GRACE_S + JOB_STOP_GRACE_S
-SERVE_WITH_SHARE = ("import sys; from prediction_machine.engine import priority; "
-                    "priority.GATE.share = float(sys.argv[1]); "
-                    "from prediction_machine.cli import main; sys.exit(main(sys.argv[2:]))")
 
 
 def free_port() -> int:
@@ -147,7 +145,7 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="the server's model (default: serve's default)")
     ap.add_argument("--idle-runs", type=int, default=5)
     ap.add_argument("--heavy-share", type=float, default=None,
-                    help="the server's priority.GATE.share (default: its own; 1: never steps aside)")
+                    help="the server's heavy_share setting (default: its own; 1: never steps aside)")
     args = ap.parse_args()
 
     load_at_start = os.getloadavg()[0]
@@ -156,8 +154,8 @@ def main() -> int:
     runs = tempfile.mkdtemp(prefix="pm-soak-runs-")
     env = {**os.environ, "PREDICTION_MACHINE_TOKEN": TOKEN, "PREDICTION_MACHINE_RUNS": runs}
     cmd = [sys.executable, "-m", "prediction_machine", "serve", "--port", str(port)]
-    if args.heavy_share is not None:  # the same server, with the gate's share set before it starts
-        cmd[1:3] = ["-c", SERVE_WITH_SHARE, str(args.heavy_share)]
+    if args.heavy_share is not None:  # the server's own setting (web/settings.py heavy_share)
+        env["PREDICTION_MACHINE_HEAVY_SHARE"] = str(args.heavy_share)
     cmd += ["--model", args.model] if args.model else []
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

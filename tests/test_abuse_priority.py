@@ -44,6 +44,24 @@ def test_a_wait_ends_when_the_generations_end_or_the_answer_is_no_longer_wanted(
     assert gate.busy() and gate.waits == 2
 
 
+def test_a_server_gives_the_gate_its_heavy_share_and_refuses_one_out_of_range(monkeypatch, capsys):
+    from prediction_machine.cli import main
+    from prediction_machine.web.app import create_app
+    from prediction_machine.web.serve import ServeError, settings_from_env
+    from prediction_machine.web.settings import ServerSettings
+
+    monkeypatch.setattr(priority.GATE, "share", priority.GATE.share)  # put back after the test
+    create_app(settings_from_env(ServerSettings(), {"PREDICTION_MACHINE_HEAVY_SHARE": "0.5"}))
+    assert priority.GATE.share == 0.5  # the process's one gate, the one every batcher reports to
+    for bad in ("0", "1.5", "-0.2", "nan"):
+        with pytest.raises(ServeError, match=f"HEAVY_SHARE={bad} is out of range: .* at most 1$"):
+            settings_from_env(ServerSettings(), {"PREDICTION_MACHINE_HEAVY_SHARE": bad})
+    monkeypatch.setenv("PREDICTION_MACHINE_HEAVY_SHARE", "2")
+    assert main(["serve", "--port", "0"]) == 2  # refused before the model loads
+    assert "PREDICTION_MACHINE_HEAVY_SHARE=2 is out of range" in capsys.readouterr().err
+    assert priority.GATE.share == 0.5
+
+
 def test_the_batcher_computes_only_while_the_gate_says_generations_decode(monkeypatch):
     gate = priority.Gate()
     monkeypatch.setattr(priority, "GATE", gate)
@@ -67,7 +85,7 @@ def test_the_batcher_computes_only_while_the_gate_says_generations_decode(monkey
 def test_a_heavy_answer_steps_aside_at_its_checkpoints_only_while_a_generation_decodes(stub, monkeypatch):
     gate = priority.Gate(share=0.5, max_wait_s=0.05)
     monkeypatch.setattr(priority, "GATE", gate)
-    with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
+    with TestClient(make_app(model=stub, heavy_share=0.5), base_url="http://127.0.0.1") as c:
         assert c.post("/api/trace", json={"prompt": "hello there"}).status_code == 200
         assert gate.waits == 0  # nothing decodes: the trace never waits
         gate.generating("a batcher", True)
@@ -87,7 +105,7 @@ def test_a_head_scan_stream_steps_aside_too(stub, monkeypatch):
     gate = priority.Gate(share=0.5, max_wait_s=0.05)
     monkeypatch.setattr(priority, "GATE", gate)
     gate.generating("a batcher", True)
-    with TestClient(make_app(model=stub), base_url="http://127.0.0.1") as c:
+    with TestClient(make_app(model=stub, heavy_share=0.5), base_url="http://127.0.0.1") as c:
         r = c.post("/api/experiments/scan", json={"prompt": "hello there"})
     gate.generating("a batcher", False)
     assert r.status_code == 200

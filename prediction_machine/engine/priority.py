@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 
-HEAVY_SHARE = 0.2  # the most of the time heavy work takes while generations decode
+HEAVY_SHARE = 0.2  # the most of the time heavy work takes while generations decode (a server's heavy_share)
 MAX_WAIT_S = 1.0  # the longest one wait, so a long layer (a big prompt) is not held back for long
 POLL_S = 0.05  # how often a waiting heavy computation rechecks whether it is still wanted
 

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from prediction_machine import limits
+from prediction_machine.engine import priority
 from prediction_machine.model import models
 from prediction_machine.web import code_links, validation
 from prediction_machine.web.admission import Slots
@@ -69,6 +70,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # classroom mode: each address may hold at most places_per_ip of the generation places
     app.state.slots = Slots(settings.max_running, settings.max_queued,
                             per_ip=settings.places_per_ip if settings.token else None)
+    # The process's one gate (every batcher reports to it): heavy answers take at most this share
+    # of the time while generations decode.
+    priority.GATE.share = settings.heavy_share
     app.state.model_loader = ModelLoader()  # `serve` starts it; until then the model loads on first use
     app.add_exception_handler(RequestValidationError, validation.validation_error)
     app.add_exception_handler(HTTPException, validation.http_error)

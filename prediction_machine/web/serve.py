@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import resource
 import secrets
@@ -38,7 +39,7 @@ from collections import Counter
 
 from prediction_machine.web.early import LOOPBACK, TOKEN_ENV, allowed_hosts_for
 from prediction_machine.web.early import reply as early_reply
-from prediction_machine.web.settings import FROM_FLAGS_ONLY, ServerSettings
+from prediction_machine.web.settings import AT_MOST, FROM_FLAGS_ONLY, ServerSettings
 
 MIN_TOKEN_CHARS = 12
 SHUTDOWN_GRACE_S = 5  # after SIGTERM, streams still open after this long are cut
@@ -119,8 +120,10 @@ def settings_from_env(settings: ServerSettings, env=os.environ) -> ServerSetting
         except ValueError:
             kind = type(default).__name__
             raise ServeError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a {kind}") from None
-        if isinstance(default, (int, float)) and changes[f.name] <= 0:
-            raise ServeError(f"{ENV_PREFIX}{f.name.upper()} must be above 0")
+        ceiling = AT_MOST.get(f.name, math.inf)
+        if isinstance(default, (int, float)) and not 0 < changes[f.name] <= ceiling:  # nan fails too
+            limit = "above 0" + (f" and at most {ceiling:g}" if ceiling < math.inf else "")
+            raise ServeError(f"{ENV_PREFIX}{f.name.upper()}={raw} is out of range: it must be {limit}")
     return dataclasses.replace(settings, **changes)
 
 

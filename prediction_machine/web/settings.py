@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prediction_machine.config import DEFAULT_PRECISION
+from prediction_machine.engine.priority import HEAVY_SHARE
 from prediction_machine.training.attention import MAX_TOKENS as MAX_ATTENTION_TOKENS
 from prediction_machine.web.early import LOOPBACK_HOSTS
 
 FROM_FLAGS_ONLY = ("host", "port", "model", "token", "allowed_hosts")  # serve's flags set these, not the env
+AT_MOST = {"heavy_share": 1.0}  # settings with a ceiling as well as the floor (above 0) every number has
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class ServerSettings:
     heavy_places_per_ip: int = 4  # classroom mode: heavy places (running + queued) one address may hold
     heavy_per_minute_per_ip: float = 20.0  # classroom mode: heavy requests one address may start a minute
     heavy_burst_per_ip: int = 8  # ... this many at once (a token bucket); beyond them, 429 with Retry-After
+    heavy_share: float = HEAVY_SHARE  # heavy answers' share of the time while generations decode (at most 1)
     precision: str = DEFAULT_PRECISION  # the numeric path generation runs on (config.PRECISIONS)
     max_memory_mb: int = 4096  # generations that would pass this memory budget wait their turn
     stream_send_timeout_s: float = 10.0  # a stream whose client takes no bytes this long is dropped
