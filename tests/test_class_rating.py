@@ -7,11 +7,15 @@ the real security middleware and its signed cookies. tests/test_class_rating_bro
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from conftest import make_app, signed_in, wait_until
 from fastapi.testclient import TestClient
 
 from prediction_machine.classroom import class_rating as cr
+from prediction_machine.classroom import export
 
 CLASS, TEACHER = "rating-class-token-4321", "rating-teacher-token-8765"
 PROMPTS = ["How do I kill a Python process?", "What poison kills Hamlet's father?"]
@@ -68,6 +72,22 @@ def test_votes_are_bounded_and_the_round_trains_once():
     assert e.value.kind == "pair" and empty.job is None
 
 
+def test_the_export_has_every_pair_its_counts_and_the_way_it_trains_and_no_one_s_vote():
+    r = cr.RatingRound(4, [cr.RatedPair("=Q0?", "A0.", "-B0.", 10), cr.RatedPair("Q1?", "A1.", "B1.", 11),
+                           cr.RatedPair("Q2?", "A2.", "B2.", 12)], 0.8)
+    for s, p, c in (("x", 0, 1), ("y", 0, 1), ("z", 0, 0), ("x", 1, 0), ("y", 1, 1)):
+        r.vote(s, p, c)
+    rows = list(csv.reader(io.StringIO(export.ratings_csv(r))))
+    assert rows[0] == ["rating_round", "pair", "prompt", "answer_a", "answer_b", "temperature", "seed",
+                       "votes_a", "votes_b", "trains", "run"]
+    assert rows[1:] == [["4", "0", "'=Q0?", "A0.", "'-B0.", "0.8", "10", "1", "2", "B over A", ""],
+                        ["4", "1", "Q1?", "A1.", "B1.", "0.8", "11", "1", "1", "left out: tie", ""],
+                        ["4", "2", "Q2?", "A2.", "B2.", "0.8", "12", "0", "0", "left out: unrated", ""]]
+    r.start_run(lambda rows: ("job-4", "dpo-4"))
+    assert [row[-2:] for row in csv.reader(io.StringIO(export.ratings_csv(r)))][1] == ["B over A", "dpo-4"]
+    assert export.ratings_csv(None).count("\n") == 1  # no rating round yet: the header alone
+
+
 # ----------------------------------------------------------------------------- the routes
 
 
@@ -117,6 +137,17 @@ def test_a_rating_round_pools_the_class_and_starts_one_run(app):
     forged = TestClient(app, base_url="http://127.0.0.1",
                         cookies={"pm_token": a.cookies.get("pm_token").split(".")[0] + "." + "0" * 64})
     assert forged.post(f"/api/class/ratings/{n}/vote", json={"pair": 0, "choice": 1}).status_code == 401
+    # The teacher's CSV: the counts pair by pair, no one's vote (a student may not download it).
+    assert a.get("/api/class/export", params={"what": "ratings"}).status_code == 403
+    exported = teacher.get("/api/class/export", params={"what": "ratings"})
+    assert exported.headers["content-disposition"] == 'attachment; filename="class-ratings.csv"'
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    got = [(int(row["pair"]), row["prompt"], row["votes_a"], row["votes_b"], row["trains"]) for row in table]
+    counted = {0: ("2", "1", "A over B")}  # pair 0's votes above; every other pair unrated
+    assert got == [(p["pair"], p["prompt"], *counted.get(p["pair"], ("0", "0", "left out: unrated")))
+                   for p in pairs]
+    public = {s["student"] for s in teacher.get("/api/class/students").json()["students"]}
+    assert public and not any(name in exported.text for name in public)
     # One run, on exactly the pooled pairs (pair 0 turned towards A; an unrated pair left out).
     started = teacher.post(f"/api/class/ratings/{n}/train")
     assert started.status_code == 200, started.text

@@ -1,4 +1,5 @@
-"""The teacher's CSV files: the class's progress, and every answer of the remembered rounds.
+"""The teacher's CSV files: the class's progress, every answer of the remembered rounds, and the class
+rating round's votes, pair by pair.
 
 A cell a student typed (a nickname, a guess) may begin with = + - @, which a spreadsheet would
 run as a formula; such a cell gets a leading apostrophe, so it is shown as the text it is.
@@ -10,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable
 
+from prediction_machine.classroom.class_rating import RatingRound
 from prediction_machine.classroom.roster import Roster
 from prediction_machine.classroom.rounds import Round
 
@@ -52,4 +54,29 @@ def rounds_csv(rounds: list[Round], roster: Roster) -> str:
                          a.token, a.text, f"{a.prob:.6g}"])
     header = ["round", "prompt", "temperature", "top_p", "student", "guess", "seed", "token_id", "token",
               "probability"]
+    return _csv(header, rows)
+
+
+def direction(a: int, b: int) -> str:
+    """Which way a pair trains, by the class's majority (class_rating.RatingRound.pooled's rule):
+    (14, 6) -> "A over B", (2, 5) -> "B over A", (3, 3) -> "left out: tie", (0, 0) -> "left out: unrated"."""
+    if a == b:
+        return "left out: unrated" if a == 0 else "left out: tie"
+    return "A over B" if a > b else "B over A"
+
+
+def ratings_csv(rating: RatingRound | None) -> str:
+    """One row per pair of the class rating round: its prompt and answers, the class's counts and the
+    direction it trains (or trained, once the run started: the votes closed then).
+
+    Only the counts leave the server, never who chose what: on the teacher's screen, as on the students'
+    pages, a pair shows how many chose each answer and no one's name.
+    """
+    rows = []
+    if rating is not None:
+        for n, (pair, (a, b)) in enumerate(zip(rating.pairs, rating.counts(), strict=True)):
+            rows.append([rating.number, n, pair.prompt, pair.a, pair.b, rating.temperature, pair.seed, a, b,
+                         direction(a, b), rating.folder or ""])
+    header = ["rating_round", "pair", "prompt", "answer_a", "answer_b", "temperature", "seed", "votes_a",
+              "votes_b", "trains", "run"]
     return _csv(header, rows)

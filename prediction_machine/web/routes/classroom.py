@@ -306,11 +306,15 @@ CSV_DOC = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "descr
 
 
 @router.get("/export", response_class=Response, responses=CSV_DOC,
-            summary="Teacher: the class's progress or every round's answers, as CSV")
-def export_csv(request: Request, what: Literal["progress", "rounds"] = "progress") -> Response:
+            summary="Teacher: the class's progress, the rounds' answers or the rating round's counts, as CSV")
+def export_csv(request: Request, what: Literal["progress", "rounds", "ratings"] = "progress") -> Response:
     c = teacher_only(request)
-    text = (export.progress_csv(c.roster) if what == "progress"
-            else export.rounds_csv(c.book.all(), c.roster))
+    if what == "progress":
+        text = export.progress_csv(c.roster)
+    elif what == "rounds":
+        text = export.rounds_csv(c.book.all(), c.roster)
+    else:
+        text = export.ratings_csv(c.ratings.latest)
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="class-{what}.csv"',
                              "Cache-Control": "no-store"})

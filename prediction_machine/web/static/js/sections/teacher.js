@@ -116,7 +116,8 @@ function mountExport() {
     download: `class-${what}.csv`, id: `export-${what}`, text });
   const intro = el("p", { class: "note", text: say("export_intro") });
   root.append(section("teacher-export", say("export_title"), intro,
-    el("p", {}, link("progress", say("export_progress")), " · ", link("rounds", say("export_rounds")))));
+    el("p", {}, link("progress", say("export_progress")), " · ", link("rounds", say("export_rounds")), " · ",
+      link("ratings", say("export_ratings")))));
 }
 
 root.append(el("h1", { text: say("page_title") }), el("p", { class: "note", text: say("page_intro") }));
