@@ -133,6 +133,7 @@ def test_a_rating_round_pools_the_class_and_starts_one_run(app):
     assert a.get("/api/class/now").json()["rating"]["mine"] == {"0": 0}
     seen = teacher.get(f"/api/class/ratings/{n}").json()
     assert seen["counts"][0] == {"pair": 0, "a": 2, "b": 1, "votes": 3, "choice": 0} and seen["voters"] == 3
+    assert teacher.get("/api/class/students").json()["present"] == 3  # b and c only voted, over HTTP
     # A forged session counts for nothing.
     forged = TestClient(app, base_url="http://127.0.0.1",
                         cookies={"pm_token": a.cookies.get("pm_token").split(".")[0] + "." + "0" * 64})
@@ -165,3 +166,12 @@ def test_a_rating_round_pools_the_class_and_starts_one_run(app):
     assert [p["answer"] for p in result["before"] if p["rated"]] == [pairs[0]["answers"][0]]
     closed = a.get("/api/class/now").json()["rating"]
     assert closed["counts"][0]["a"] == 2 and not closed["open"]  # the class's counts, now the votes are in
+
+    # Presence: any class request a student signs marks them here, even a refused one, not only page polls.
+    def here() -> set[str]:
+        return {s["student"] for s in teacher.get("/api/class/students").json()["students"] if s["present"]}
+
+    for ask in (lambda s: s.post(f"/api/class/ratings/{n}/vote", json={"pair": 0, "choice": 0}),  # 409
+                lambda s: s.get(f"/api/class/ratings/{n}/run")):  # reads the class run, nothing else
+        before, newcomer = here(), signed_in(app, CLASS)
+        assert ask(newcomer).status_code in (200, 409) and len(here() - before) == 1

@@ -108,7 +108,6 @@ def vote(number: Number, req: VoteRequest, request: Request) -> dict:
         if status == 422:
             raise unprocessable("pair", str(e).removeprefix("pair: ")) from None
         raise HTTPException(status, str(e)) from e
-    class_state(request).roster.seen(me)
     return {"number": r.number, "mine": {str(p): c for p, c in r.of(me).items()}}
 
 

@@ -104,10 +104,17 @@ def class_state(request: Request) -> ClassState:
 
 
 def student(request: Request) -> str:
-    """The asking student's signed client id (the middleware refused anyone without one)."""
+    """The asking student's signed client id (the middleware refused anyone without one).
+
+    Every class request a student signs marks them present on the roster, whatever it asks and
+    whether or not it is refused: a student who only votes over HTTP, or whose page stopped polling
+    but who still reads the class run, is as much here as one whose page polls /now.
+    """
     client = request.scope.get("pm_client")
     if client is None:
         raise HTTPException(401, "no signed client id: open the class link your teacher gave you")
+    if not is_teacher(request):
+        class_state(request).roster.seen(client)
     return client
 
 
@@ -178,7 +185,7 @@ def rating_json(request: Request, r: class_rating.RatingRound, me: str | None) -
 def now(request: Request) -> dict:
     c = class_state(request)
     me = student(request)
-    you = None if is_teacher(request) else c.roster.seen(me)
+    you = None if is_teacher(request) else c.roster.seen(me)  # marked present by student(); its record
     current = c.book.current()
     out = {"teacher": is_teacher(request), "you": None, "round": None, "push": None, "rating": None}
     if you is not None:
@@ -208,8 +215,6 @@ def answer(number: Annotated[int, Field(ge=1, le=10**9)], req: AnswerRequest, re
         a = r.answer(me, req.guess.strip())
     except rounds.RoundError as e:
         raise HTTPException(409 if e.kind == "closed" else 429, str(e)) from e
-    if not is_teacher(request):
-        c.roster.seen(me)
     return answer_json(r, a)
 
 
