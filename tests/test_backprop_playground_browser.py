@@ -55,6 +55,7 @@ def test_spiral_at_learning_rate_10_warns_and_neuron_pictures_change(page, artif
     assert any(lit for lit, _ in faded) and all((o == 1) if lit else (o < 0.2) for lit, o in faded)
     page.locator("#bp-playground").screenshot(path=str(artifacts / "backprop-playground-spiral-1280.png"))
     page.mouse.move(0, 0)
+    blue_means_one_thing(page)
 
     # Learning rate 10: the loss swings far above where it started, and the page says why.
     page.select_option("#bp-lr", "10")
@@ -68,6 +69,32 @@ def test_spiral_at_learning_rate_10_warns_and_neuron_pictures_change(page, artif
     page.locator("#bp-playground").screenshot(path=str(artifacts / "backprop-playground-diverging.png"))
     # The address bar now holds this view.
     assert "dataset=spiral" in page.url and "lr=10" in page.url
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator("#bp-playground .bp-network-key").scroll_into_view_if_needed()
+    page.locator("#bp-playground").screenshot(path=str(artifacts / "backprop-playground-390.png"))
+
+
+BLUE, ORANGE = "rgb(0, 114, 178)", "rgb(230, 159, 0)"  # class 0 and class 1 (--blue, --orange)
+
+
+def blue_means_one_thing(page) -> None:
+    """Blue and orange are the classes (and a neuron's low and high output); weights and the train loss
+    have colours of their own, and the network's key names each one."""
+    seen = page.evaluate("""() => {
+      const root = document.querySelector('#bp-playground');
+      const style = (sel) => getComputedStyle(root.querySelector(sel));
+      const key = root.querySelector('.bp-legend-item[data-series="train_loss"] canvas');
+      const [r, g, b] = key.getContext('2d').getImageData(14, 5, 1, 1).data;
+      const neg = style('.bp-network-key .bp-weight.neg');
+      return {pos: style('.bp-network-key .bp-weight.pos').stroke, neg: neg.stroke, dash: neg.strokeDasharray,
+              train: `rgb(${r}, ${g}, ${b})`, edges: [...root.querySelectorAll('.bp-network .bp-weight')]
+                .map((e) => getComputedStyle(e).stroke)};
+    }""")
+    assert len({BLUE, ORANGE, seen["pos"], seen["neg"], seen["train"]}) == 5, seen
+    assert seen["dash"] not in ("", "none")  # a negative weight is told apart without colour too
+    assert set(seen["edges"]) == {seen["pos"], seen["neg"]}  # the key's colours are the diagram's
+    key = page.locator("#bp-playground .bp-network-key").inner_text()
+    assert all(words in key for words in ("positive weight", "negative weight", "blue low, orange high")), key
 
 
 def test_shared_link_opens_the_same_playground(page):

@@ -1,13 +1,14 @@
 // The playground's loss chart: train and test loss over the steps, drawn on a canvas, with an HTML
-// legend whose colour keys match the lines (solid blue = train, dashed vermillion = test).
+// legend whose colour keys match the lines (solid ink = train, dashed vermillion = test). Not blue:
+// in the playground blue means class 0 (and a neuron's low output), nothing else.
 import { el } from "../lib/dom.js";
-import { css, LINE, MUTED, OKABE_ITO, WHITE } from "../lib/draw.js";
+import { css, INK, LINE, MUTED, OKABE_ITO, WHITE } from "../lib/draw.js";
 import { words } from "../lib/words.js";
 
 const say = words("backprop");
 
 const SERIES = [
-  { key: "train_loss", label: say("train_loss"), colour: OKABE_ITO.blue, dash: [] },
+  { key: "train_loss", label: say("train_loss"), colour: INK, dash: [] },
   { key: "test_loss", label: say("test_loss"), colour: OKABE_ITO.vermillion, dash: [6, 4] },
 ];
 

@@ -1,7 +1,7 @@
 // The playground's network diagram: edges coloured and sized by weight, and each hidden neuron drawn
 // as a small picture of its own output over the plane (TensorFlow Playground's best teaching device).
 // Every number comes from the session's step answers (Session.network, Session.neuron_grids).
-import { clear, svg } from "../lib/dom.js";
+import { clear, el, svg } from "../lib/dom.js";
 import { clampIndex, diverging, mix, OKABE_ITO, onArrowKeys, paintHeatmap, WHITE } from "../lib/draw.js";
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
@@ -30,6 +30,22 @@ function picture(values, activation) {
   paintHeatmap(canvas, R, R, (r, c) => (values[r][c] === null ? WHITE : activation === "relu"
     ? mix(values[r][c] / scale, OKABE_ITO.orange) : diverging(values[r][c] - centre, scale)));
   return canvas.toDataURL();
+}
+
+// The diagram's key: what each colour means here. Edges are weights, green positive and purple dashed
+// negative (the key's lines take the edges' CSS classes, so one rule colours both); a neuron's picture
+// runs from blue (low) through white to orange (high), the plane's colours for class 0 and class 1.
+export function networkKey() {
+  const line = (sign) => svg("svg", { class: "bp-key", viewBox: "0 0 28 10", "aria-hidden": "true" },
+    svg("line", { x1: 0, y1: 5, x2: 28, y2: 5, class: `bp-weight ${sign}`, "stroke-width": 3 }));
+  const ramp = el("canvas", { class: "bp-key", "aria-hidden": "true" });
+  paintHeatmap(ramp, 1, 28, (r, c) => diverging((2 * c) / 27 - 1, 1)); // -1 (blue) .. 1 (orange)
+  const item = (key, mark, text) => el("span", { class: "bp-legend-item", "data-key": key }, mark,
+    ` ${text}`);
+  return el("p", { class: "note bp-legend bp-network-key" },
+    item("positive", line("pos"), say("positive_weight")),
+    item("negative", line("neg"), say("negative_weight")),
+    item("output", ramp, say("neuron_output_low_high")));
 }
 
 // Draws the whole diagram into `node` (it keeps which unit has the keyboard, across redraws);

@@ -6,7 +6,7 @@ import { css, INK, mix, OKABE_ITO, paintHeatmap, PAPER, WHITE } from "../lib/dra
 import * as format from "../lib/format.js";
 import { words } from "../lib/words.js";
 import { drawLossChart, lossLegend } from "./backprop-chart.js";
-import { drawNetwork } from "./backprop-network.js";
+import { drawNetwork, networkKey } from "./backprop-network.js";
 
 const say = words("backprop");
 
@@ -42,7 +42,7 @@ export function buildView(root, controls) {
     el("div", { class: "bp-panels" },
       el("figure", {}, v.canvas, el("figcaption", { class: "note", text: say("blue_class_circles_orange") })),
       el("div", {}, stats, v.chart, lossLegend(), v.warning),
-      el("figure", {}, v.network,
+      el("figure", {}, v.network, networkKey(),
         el("figcaption", { class: "note", text: say("small_square_hidden_neurons") }),
         v.info)),
     codeLink("prediction_machine.training.backprop.playground.Session.step"),
