@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from conftest import make_app, signed_in, wait_until
@@ -19,6 +20,7 @@ from prediction_machine.classroom import export
 
 CLASS, TEACHER = "rating-class-token-4321", "rating-teacher-token-8765"
 PROMPTS = ["How do I kill a Python process?", "What poison kills Hamlet's father?"]
+STATIC = Path(__file__).resolve().parent.parent / "prediction_machine" / "web" / "static"
 
 
 # ----------------------------------------------------------------------------- the library
@@ -86,6 +88,14 @@ def test_the_export_has_every_pair_its_counts_and_the_way_it_trains_and_no_one_s
     r.start_run(lambda rows: ("job-4", "dpo-4"))
     assert [row[-2:] for row in csv.reader(io.StringIO(export.ratings_csv(r)))][1] == ["B over A", "dpo-4"]
     assert export.ratings_csv(None).count("\n") == 1  # no rating round yet: the header alone
+
+
+def test_the_rating_round_s_styles_are_linked_by_the_pages_not_added_by_a_script():
+    link = '<link rel="stylesheet" href="/static/css/class-rating.css">'
+    for page in ("index.html", "teacher.html"):  # the student's class panel, and the teacher's view
+        assert (STATIC / page).read_text(encoding="utf-8").count(link) == 1, page
+    scripts = [p for p in (STATIC / "js").rglob("*.js") if "stylesheet" in p.read_text(encoding="utf-8")]
+    assert not scripts, f"stylesheets belong in the HTML, like the others: {scripts}"
 
 
 # ----------------------------------------------------------------------------- the routes

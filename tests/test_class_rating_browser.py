@@ -85,6 +85,11 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
                           json={"pair": p, "choice": choice(j, p)}).status_code == 200
             votes[(j, p)] = choice(j, p)
     expected = [Counter(c for (_, p), c in votes.items() if p == q) for q in range(pairs)]
+    # The class's styles come from each page's own <link>, once: on the panel and on the teacher's table.
+    styled = ("([sel, prop]) => [document.querySelectorAll('link[href$=\"/class-rating.css\"]').length, "
+              "getComputedStyle(document.querySelector(sel))[prop]]")
+    assert students[0].evaluate(styled, [".class-rating .answer-card", "borderRadius"]) == [1, "6px"]
+    assert teacher.evaluate(styled, [".rating-pairs td.agreement", "fontWeight"]) == [1, "600"]
 
     # The teacher's view: the counts submitted, pair by pair.
     total = BROWSER_STUDENTS + HTTP_STUDENTS

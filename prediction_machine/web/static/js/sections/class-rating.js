@@ -13,15 +13,6 @@ const say = words("class_rating");
 const alignment = words("alignment");  // the alignment section's own words for the same rating cards
 const ENDED = ["finished", "stopped", "error", "forgotten"];
 
-// The class's own styles, loaded the first time something of a rating round is drawn (a laptop's page,
-// which has no class, never asks for them). Both the student's page and the teacher's view draw here.
-let styled = false;
-export function loadStyles() {
-  if (styled) return;
-  styled = true;
-  document.head.append(el("link", { rel: "stylesheet", href: "/static/css/class-rating.css" }));
-}
-
 // ---------------------------------------------------------------------------------- shared with the teacher
 
 // "14 of 20 chose A (70%)", or why a pair trains nothing.
@@ -140,7 +131,6 @@ async function showRun(rating) {
 // Called by round.js with every GET /api/class/now answer; `body` is the class panel's body.
 export function renderRating(rating, body, details) {
   if (!rating) return;
-  loadStyles();
   const fresh = rating.number !== shown.number;
   const closedNow = !rating.open && !shown.closed;
   if (fresh || closedNow) {

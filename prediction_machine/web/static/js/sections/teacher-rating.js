@@ -5,7 +5,7 @@
 import { get, post } from "../lib/api.js";
 import { clear, el, errorBox, setBusy, visibleProse } from "../lib/dom.js";
 import { words } from "../lib/words.js";
-import { agreementText, loadStyles, runResult, runStatus } from "./class-rating.js";
+import { agreementText, runResult, runStatus } from "./class-rating.js";
 
 const say = words("class_rating");
 const POLL_MS = 1500;
@@ -27,7 +27,6 @@ function table(r) {
 }
 
 export function mountRating(root) {
-  loadStyles();
   const prompts = el("textarea", { id: "rating-prompts", rows: "3" });
   const temperature = el("input", { id: "rating-temperature", type: "number", min: "0.1", max: "2",
     step: "0.1", value: "1" });
