@@ -143,6 +143,9 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
           f"pages {time.perf_counter() - trained:.1f} s")
 
     teacher.screenshot(path=str(artifacts / "class-rating-teacher-run.png"), full_page=True)
+    teacher.reload()  # a teacher who reloads finds the latest rating round, followed again, and its run
+    teacher.wait_for_selector(f".rating-live[data-rating='{r.number}'] table.rating-pairs")
+    teacher.wait_for_selector(".rating-result .class-run-result[data-done='1']")
     bad, _ = serious(teacher)  # axe on the teacher's page, the run's results on it
     assert not bad, describe(bad)
     student = students[0]

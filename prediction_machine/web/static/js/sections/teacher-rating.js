@@ -4,6 +4,7 @@
 // table every student's page shows (class-rating.js).
 import { get, post } from "../lib/api.js";
 import { clear, el, errorBox, setBusy, visibleProse } from "../lib/dom.js";
+import { follower } from "../lib/follow.js";
 import { words } from "../lib/words.js";
 import { agreementText, runResult, runStatus } from "./class-rating.js";
 
@@ -44,14 +45,10 @@ export function mountRating(root) {
     el("p", { class: "note", text: say("teacher_intro") }), form, status, live,
     el("p", {}, train), el("p", { class: "note", text: say("rule") }), result));
 
-  let current = null;
-  let timer = null;
   let shownRun = null;
-
-  async function refresh() {
-    if (!current) return;
+  const rating = follower(async (number) => {
     try {
-      const r = await get(`/api/class/ratings/${current}`);
+      const r = await get(`/api/class/ratings/${number}`);
       clear(live).append(el("h3", { text: say("round_heading", { number: r.number }) }),
         el("p", { class: "voters", "data-voters": String(r.voters) }, say("voters", { n: r.voters })),
         table(r), el("p", { class: "note", text: say("disagree") }));
@@ -68,15 +65,12 @@ export function mountRating(root) {
     } catch (error) {
       clear(status).append(errorBox(error.message));
     }
-  }
+  }, POLL_MS);
 
   function follow(number) {
-    current = number;
     shownRun = null;
     clear(result);
-    refresh();
-    clearInterval(timer);
-    timer = setInterval(refresh, POLL_MS);
+    rating.follow(number);
   }
 
   form.addEventListener("submit", async (event) => {
@@ -96,12 +90,12 @@ export function mountRating(root) {
     }
   });
   train.addEventListener("click", async () => {
-    if (!current) return;
+    if (rating.current === null) return;
     train.disabled = true;
     try {
-      const r = await post(`/api/class/ratings/${current}/train`, {});
+      const r = await post(`/api/class/ratings/${rating.current}/train`, {});
       status.textContent = say("pooled", { n: r.pooled.length });
-      refresh();
+      rating.refresh();
     } catch (error) {
       train.disabled = false;
       clear(status).append(errorBox(error.message));

@@ -4,6 +4,7 @@
 // green ones: the model is a distribution, and one answer is one draw.
 import { get, post } from "../lib/api.js";
 import { clear, el, errorBox, setBusy, visibleText } from "../lib/dom.js";
+import { follower } from "../lib/follow.js";
 import { int, percent } from "../lib/format.js";
 import { words } from "../lib/words.js";
 
@@ -74,13 +75,9 @@ export function mountRound(root) {
     el("h2", { id: "teacher-round-title", text: say("round_title") }),
     el("p", { class: "note", text: say("round_intro") }), form, status, live));
 
-  let current = null;
-  let timer = null;
-
-  async function refresh() {
-    if (!current) return;
+  const round = follower(async (number) => {
     try {
-      const r = await get(`/api/class/rounds/${current}`);
+      const r = await get(`/api/class/rounds/${number}`);
       clear(live).append(
         el("h3", { text: say(r.open ? "round_open" : "round_closed", { number: r.number }) }),
         el("p", { class: "round-prompt-shown", text: `${r.prompt} …` }),
@@ -94,7 +91,7 @@ export function mountRound(root) {
     } catch (error) {
       clear(status).append(errorBox(error.message));
     }
-  }
+  }, POLL_MS);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -103,10 +100,7 @@ export function mountRound(root) {
     try {
       const r = await post("/api/class/rounds", { prompt: prompt.value,
         temperature: Number(temperature.value), top_p: Number(topP.value) });
-      current = r.number;
-      await refresh();
-      clearInterval(timer);
-      timer = setInterval(refresh, POLL_MS);
+      await round.follow(r.number);
     } catch (error) {
       status.append(errorBox(error.message));
     } finally {
@@ -114,20 +108,15 @@ export function mountRound(root) {
     }
   });
   stop.addEventListener("click", async () => {
-    if (!current) return;
+    if (round.current === null) return;
     try {
-      await post(`/api/class/rounds/${current}/stop`, {});
-      await refresh();
+      await post(`/api/class/rounds/${round.current}/stop`, {});
+      await round.refresh();
     } catch (error) {
       clear(status).append(errorBox(error.message));
     }
   });
 
   // A teacher who reloads the page finds the latest round where they left it.
-  get("/api/class/now").then((now) => {
-    if (!now.round) return;
-    current = now.round.number;
-    refresh();
-    timer = setInterval(refresh, POLL_MS);
-  }).catch(() => {});
+  get("/api/class/now").then((now) => { if (now.round) round.follow(now.round.number); }).catch(() => {});
 }
