@@ -152,6 +152,10 @@ def test_answers_are_bounded_keyed_by_student_and_never_show_the_teacher_token(a
     assert tally["answers"] == 2 and next(r for r in tally["rows"] if r["word"] == "mat")["guesses"] == 2
     assert teacher.post(f"/api/class/rounds/{number}/stop").json()["open"] is False
     assert b.post(f"/api/class/rounds/{number}/answer", json={"guess": "mat"}).status_code == 409
+    gone = number + 99  # a round that never was: the same 404, naming the number, on all three routes
+    for r in (a.post(f"/api/class/rounds/{gone}/answer", json={"guess": "mat"}),
+              teacher.get(f"/api/class/rounds/{gone}"), teacher.post(f"/api/class/rounds/{gone}/stop")):
+        assert r.status_code == 404 and f"there is no round {gone}" in r.text, r.text
     rows = teacher.get("/api/class/export", params={"what": "rounds"}).text.splitlines()
     assert len([r for r in rows if r.startswith(f"{number},")]) == 2
     for response in (first, a.get("/api/class/now"), a.get("/")):

@@ -28,6 +28,7 @@ from prediction_machine.web.deps import settings
 from prediction_machine.web.routes import alignment
 from prediction_machine.web.routes import curriculum as cur
 from prediction_machine.web.routes.classroom import (
+    Number,
     class_state,
     rating_json,
     rating_run,
@@ -38,7 +39,6 @@ from prediction_machine.web.validation import Strict, no_surrogates, unprocessab
 
 router = APIRouter(prefix="/api/class", tags=["classroom"])
 SFT = "shakespeare-chat"  # the model the class rates and aligns: the alignment section's chat model
-Number = Annotated[int, Field(ge=1, le=10**9)]
 Prompt = Annotated[str, Field(min_length=1, max_length=preferences.MAX_TEXT), AfterValidator(no_surrogates)]
 
 

@@ -36,6 +36,7 @@ router = APIRouter(prefix="/api/class", tags=["classroom"])
 page_router = APIRouter()  # GET /teacher: the teacher's page itself
 SECTION = r"^[a-z][a-z0-9_-]{0,31}$"  # a page section's id, as the page's HTML names it ("makes_up")
 MAX_QUESTIONS = 100  # questions one section may count
+Number = Annotated[int, Field(ge=1, le=10**9)]  # a round's (or a rating round's) number, in the path
 TEACHER_PAGE = files("prediction_machine") / "web" / "static" / "teacher.html"
 
 
@@ -129,6 +130,13 @@ def is_teacher(request: Request) -> bool:
     return bool(request.scope.get("pm_teacher", False))
 
 
+def find_round(c: ClassState, number: int) -> rounds.Round:
+    r = c.book.get(number)
+    if r is None:
+        raise HTTPException(404, f"number: there is no round {number} (or it is too old to be kept)")
+    return r
+
+
 # ----------------------------------------------------------------------------- what answers look like
 
 
@@ -204,13 +212,11 @@ def now(request: Request) -> dict:
 
 @router.post("/rounds/{number}/answer", summary="A student's guess, and their one draw from the model",
              responses={409: {"description": "the round is over"}})
-def answer(number: Annotated[int, Field(ge=1, le=10**9)], req: AnswerRequest, request: Request) -> dict:
+def answer(number: Number, req: AnswerRequest, request: Request) -> dict:
     within_limits(req, settings(request))
     c = class_state(request)
     me = student(request)
-    r = c.book.get(number)
-    if r is None:
-        raise HTTPException(404, f"number: there is no round {number} (or it is too old to be kept)")
+    r = find_round(c, number)
     try:
         a = r.answer(me, req.guess.strip())
     except rounds.RoundError as e:
@@ -266,20 +272,16 @@ def start_round(req: RoundRequest, request: Request) -> dict:
 
 
 @router.get("/rounds/{number}", summary="Teacher: a round's three bars (guesses, draws, model) and distance")
-def round_tally(number: Annotated[int, Field(ge=1, le=10**9)], request: Request) -> dict:
+def round_tally(number: Number, request: Request) -> dict:
     c = teacher_only(request)
-    r = c.book.get(number)
-    if r is None:
-        raise HTTPException(404, f"number: there is no round {number} (or it is too old to be kept)")
+    r = find_round(c, number)
     return {**round_json(r), "tally": tally_json(r.tally())}
 
 
 @router.post("/rounds/{number}/stop", summary="Teacher: close a round; its answers stay for the export")
-def stop_round(number: Annotated[int, Field(ge=1, le=10**9)], request: Request) -> dict:
+def stop_round(number: Number, request: Request) -> dict:
     c = teacher_only(request)
-    r = c.book.get(number)
-    if r is None:
-        raise HTTPException(404, f"number: there is no round {number} (or it is too old to be kept)")
+    r = find_round(c, number)
     r.stop()
     return round_json(r)
 
