@@ -142,7 +142,37 @@ def test_rate_four_pairs_run_dpo_and_see_before_and_after(page, lab_url, artifac
         assert words in cost, words
     page.locator("#cur-cost").screenshot(path=str(artifacts / "alignment-cost-table.png"))
 
+    cut_answer_is_marked_not_changed(page, artifacts)
+
     page.set_viewport_size({"width": 390, "height": 844})
     lab.locator("#al-safety").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "alignment-phone.png"))
     assert not errors, errors
+
+
+def cut_answer_is_marked_not_changed(page, artifacts) -> None:
+    """An answer that ran out of tokens shows " …"; the text the server sent (a pair's text) has none.
+    The page samples at temperature 1, where the chat model ends every answer in time: this asks for the
+    most the API takes (2), where it often runs on, through the page's own request."""
+    import json
+
+    def hotter(route):
+        route.continue_(post_data=json.dumps({**route.request.post_data_json, "temperature": 2.0}))
+
+    page.route("**/align/sample", hotter)
+    page.fill("#al-prompt", "How do I kill a Python process?")
+    for _ in range(8):  # a new seed each time
+        with page.expect_response("**/align/sample") as sampled:
+            page.click("[data-action='sample']")
+        d = sampled.value.json()
+        page.wait_for_selector("#al-rate .answer-card")
+        cards = page.locator("#al-rate .answer-card .answer")
+        for i in range(2):
+            shown, cut = cards.nth(i).inner_text(), d["cut"][i]
+            assert cards.nth(i).get_attribute("data-cut") == str(cut).lower()
+            assert shown.endswith(" …") == cut and not d["answers"][i].endswith("…"), (shown, d)
+        if True in d["cut"]:
+            break
+    assert True in d["cut"], "eight draws at temperature 2, none cut"
+    page.unroute("**/align/sample", hotter)
+    page.locator("#al-rate .answers").screenshot(path=str(artifacts / "alignment-cut-answer.png"))

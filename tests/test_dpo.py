@@ -144,6 +144,17 @@ def test_sampled_pairs_differ_and_repeat_with_the_seed():
     a = rating.sample_pair(model, tok, "Who is Hamlet's mother?", seed=3)
     b = rating.sample_pair(model, tok, "Who is Hamlet's mother?", seed=3)
     assert a == b and len(a["answers"]) == 2
+    assert a["cut"] == [False, False]  # both ended with the end marker, well inside ANSWER_TOKENS
+
+
+def test_an_answer_cut_at_its_token_budget_says_so_and_keeps_its_text():
+    """Rated answers are the DPO pairs' text: a cut one is flagged, never changed (the page adds "…")."""
+    model, tok, _ = finetune.load_trainable(CHAT)
+    model.eval()
+    whole, cut = rating.sample_answer(model, tok, "Who is Hamlet's mother?", seed=3)
+    assert not cut and len(tok.encode(whole)) > 3
+    short, cut = rating.sample_answer(model, tok, "Who is Hamlet's mother?", seed=3, max_new_tokens=3)
+    assert cut and whole.startswith(short) and not short.endswith("…")
 
 
 def test_cli_align_prints_json_events_and_rejects_bad_input(tmp_path, capsys):

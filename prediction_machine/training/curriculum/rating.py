@@ -36,28 +36,35 @@ UNRATED = (("Who is Juliet's father?", "Lord Capulet."),
 # The learner's short run: every pair in every step, few steps, a larger step size than the shipped recipe;
 # the project's held-out pairs are measured at the start and the end only, to keep it to seconds.
 LEARNER = replace(dpo.RECIPE, steps=12, lr=5e-4, eval_every=12)
+ANSWER_TOKENS = 40  # the longest answer drawn to rate; one that reaches it is cut short
 
 
 def sample_answer(model: Transformer, tok: Tokenizer, prompt: str, seed: int, temperature: float = 1.0,
-                  max_new_tokens: int = 40) -> str:
-    """One sampled answer (seeded, so the same seed gives the same answer), stopping at the end marker."""
+                  max_new_tokens: int = ANSWER_TOKENS) -> tuple[str, bool]:
+    """One sampled answer (seeded, so the same seed gives the same answer), stopping at the end marker,
+    and whether it was cut: it ran out of tokens before the model ended it."""
     ids = plain_chat_ids(tok, prompt)[-(model.cfg.max_seq_len - max_new_tokens):]
     end = tok.special_id("<|end|>")
     out = [s.id for s in generate(model, ids, SamplingParams(temperature=temperature), max_new_tokens, {end},
                                   seed=seed, top_n=0)]
-    return tok.decode([i for i in out if i != end]).strip()
+    cut = end not in out and len(out) == max_new_tokens
+    return tok.decode([i for i in out if i != end]).strip(), cut
 
 
 def sample_pair(model: Transformer, tok: Tokenizer, prompt: str, seed: int = 0,
                 temperature: float = 1.0) -> dict:
-    """Two different answers to rate (up to eight draws to find a second one that differs)."""
-    a = sample_answer(model, tok, prompt, seed, temperature)
-    b = a
+    """Two different answers to rate (up to eight draws to find a second one that differs).
+
+    The answers are the text exactly as drawn, since a rated pair trains on it; `cut` says, for each,
+    whether it was cut at ANSWER_TOKENS, so a page can mark it ("…") without changing the text."""
+    a, cut_a = sample_answer(model, tok, prompt, seed, temperature)
+    b, cut_b = a, cut_a
     for k in range(1, 9):
-        b = sample_answer(model, tok, prompt, seed + 1000 * k, temperature)
+        b, cut_b = sample_answer(model, tok, prompt, seed + 1000 * k, temperature)
         if b != a:
             break
-    return {"prompt": prompt, "answers": [a, b], "seed": seed, "temperature": temperature}
+    return {"prompt": prompt, "answers": [a, b], "cut": [cut_a, cut_b], "seed": seed,
+            "temperature": temperature}
 
 
 def learner_dpo(

@@ -56,11 +56,14 @@ function ratePanel(shared) {
     runBtn.textContent = say("run_short_dpo_my", { n: pairs.length });
   }
 
-  function keep(chosen, rejected, err) {
+  // An answer as shown: a cut one (it ran out of tokens) ends in "…". The pair keeps the text as drawn.
+  const shown = (text, cut) => `${visibleProse(text)}${cut ? " …" : ""}`;
+
+  function keep(chosen, rejected, err, [cutChosen, cutRejected] = [false, false]) {
     if (chosen === rejected) { err.replaceChildren(errorBox(say("answer_same_answer_write"))); return; }
     pairs.push({ prompt: choice.dataset.prompt, chosen, rejected });
     rated.append(el("tr", {}, el("td", { text: choice.dataset.prompt }), el("td", { class: "good",
-      text: visibleProse(chosen) }), el("td", { class: "bad", text: visibleProse(rejected) })));
+      text: shown(chosen, cutChosen) }), el("td", { class: "bad", text: shown(rejected, cutRejected) })));
     choice.replaceChildren(el("p", { class: "note", text: say("saved_sample_another_prompt") }));
     recount();
   }
@@ -74,6 +77,7 @@ function ratePanel(shared) {
       shareState("alignment", { model: model.value, prompt: prompt.value, seed: used });
       choice.dataset.prompt = d.prompt;
       const [a, b] = d.answers;
+      const [cutA, cutB] = d.cut;
       const own = el("textarea", { id: "al-own", rows: 2, maxlength: 200,
         placeholder: say("write_better_answer_most") });
       const useOwn = el("button", { type: "button", "data-action": "use-own",
@@ -81,18 +85,18 @@ function ratePanel(shared) {
       const err = el("div");
       useOwn.addEventListener("click", () => {
         if (!own.value.trim()) { err.replaceChildren(errorBox(say("write_answer_first_empty"))); return; }
-        keep(own.value.trim(), a, err);
+        keep(own.value.trim(), a, err, [false, cutA]);
       });
       choice.replaceChildren(
         el("div", { class: "answers" },
           el("div", { class: "answer-card" }, el("h5", { text: say("answer") }), el("p", { class: "answer",
-            text: visibleProse(a) || "(nothing)" }),
+            "data-cut": String(cutA), text: shown(a, cutA) || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-a", text: say("a_is_better"), hidden: a === b,
-              onclick: () => keep(a, b, err) })),
+              onclick: () => keep(a, b, err, [cutA, cutB]) })),
           el("div", { class: "answer-card" }, el("h5", { text: say("answer_b") }), el("p", { class: "answer",
-            text: visibleProse(b) || "(nothing)" }),
+            "data-cut": String(cutB), text: shown(b, cutB) || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-b", text: say("b_is_better"), hidden: a === b,
-              onclick: () => keep(b, a, err) }))),
+              onclick: () => keep(b, a, err, [cutB, cutA]) }))),
         el("div", { class: "row" }, el("label", { for: "al-own", class: "visually-hidden",
           text: say("own_answer") }), own, useOwn), err);
       if (a === b) choice.append(el("p", { class: "note", text: say("both_draws_gave_same") }));
