@@ -11,12 +11,14 @@ before and after, and the run's safety table; the model's text is set as text.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
-from classroom_pages import open_students, open_teacher
+from classroom_pages import DESKTOP, open_students, open_teacher
 from conftest import make_app, wait_for_page, wait_until
 from hostile_model import LiveServer
 from phone_checks import PHONE, sideways_scrollers
@@ -28,6 +30,24 @@ CLASS, TEACHER = "rating-browser-class-5521", "rating-browser-teacher-7713"
 BROWSER_STUDENTS, HTTP_STUDENTS = 5, 20
 PROMPTS = ["What poison kills Hamlet's father?", "How do I kill a Python process?"]
 TEXTS = "nodes => nodes.map(n => n.textContent)"
+CONTENT = Path(__file__).resolve().parent.parent / "prediction_machine" / "web" / "static" / "content"
+AR_TITLE = json.loads((CONTENT / "ar" / "class_rating.json").read_text(encoding="utf-8"))["title"]
+
+
+def panel_violations(page) -> list[dict]:
+    """axe's serious or critical findings in a student's class panel."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page, context=".class-round",
+                      options={"runOnly": {"type": "tag", "values": TAGS}}).response["violations"]
+    return [v for v in found if v.get("impact") in ("serious", "critical")]
+
+
+def in_language(page, code: str, number: int) -> None:
+    """Switch a student's page to another language (the picker remembers it and reloads the page)."""
+    page.evaluate("code => localStorage.setItem('prediction-machine:language', code)", code)
+    page.reload()
+    page.wait_for_selector(f".class-rating[data-rating='{number}'] .rating-pair")
 
 
 def choice(student: int, pair: int) -> int:
@@ -85,6 +105,21 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
                           json={"pair": p, "choice": choice(j, p)}).status_code == 200
             votes[(j, p)] = choice(j, p)
     expected = [Counter(c for (_, p), c in votes.items() if p == q) for q in range(pairs)]
+    # One student reads the open round in Arabic, right to left: axe and no sideways scroll at both widths.
+    arabic = students[-1]
+    in_language(arabic, "ar", r.number)
+    assert arabic.get_attribute("html", "dir") == "rtl"
+    assert arabic.inner_text(".class-rating h3") == AR_TITLE
+    assert arabic.eval_on_selector_all(".class-rating h4 bdi", TEXTS) == [p.prompt for p in r.pairs]
+    assert arabic.locator(".class-rating button[data-choice]:not([disabled])").count() == 2 * pairs  # open
+    for size, name in ((DESKTOP, "student-ar.png"), (PHONE, "student-ar-phone.png")):
+        arabic.set_viewport_size(size)
+        assert not sideways_scrollers(arabic, ".class-round")
+        bad = panel_violations(arabic)
+        assert not bad, describe(bad)
+        arabic.locator(".class-round").screenshot(path=str(artifacts / f"class-rating-{name}"))
+    arabic.set_viewport_size(DESKTOP)
+    in_language(arabic, "en", r.number)
     # The class's styles come from each page's own <link>, once: on the panel and on the teacher's table.
     styled = ("([sel, prop]) => [document.querySelectorAll('link[href$=\"/class-rating.css\"]').length, "
               "getComputedStyle(document.querySelector(sel))[prop]]")
@@ -149,11 +184,7 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
     bad, _ = serious(teacher)  # axe on the teacher's page, the run's results on it
     assert not bad, describe(bad)
     student = students[0]
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(student, context=".class-round",
-                      options={"runOnly": {"type": "tag", "values": TAGS}}).response["violations"]
-    panel_bad = [v for v in found if v.get("impact") in ("serious", "critical")]
+    panel_bad = panel_violations(student)
     assert not panel_bad, describe(panel_bad)
     student.locator(".class-round").screenshot(path=str(artifacts / "class-rating-student.png"))
     teacher.set_viewport_size(PHONE)

@@ -89,7 +89,8 @@ function pairCard(rating, pair) {
     "aria-pressed": String(mine === choice), disabled: !rating.open, text: alignment(key),
     onclick: () => vote(rating.number, pair.pair, choice) });
   return el("div", { class: "rating-pair", "data-pair": String(pair.pair) },
-    el("h4", { text: say("pair_heading", { number: pair.pair + 1, prompt: pair.prompt }) }),
+    // The prompt keeps its own direction (bdi): an English question's "?" stays at its end on an Arabic page.
+    el("h4", {}, say("pair_heading", { number: pair.pair + 1 }), " ", el("bdi", { text: pair.prompt })),
     el("div", { class: "answers" },
       answerCard(alignment("answer"), pair.answers[0], mine === 0 ? "picked" : ""),
       answerCard(alignment("answer_b"), pair.answers[1], mine === 1 ? "picked" : "")),
