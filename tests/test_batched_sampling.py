@@ -177,19 +177,22 @@ def test_row_sums_give_a_row_the_same_bits_alone_and_in_any_batch(vocab):
     assert torch.equal(row_sums(x[2:7]), whole[2:7])
 
 
-def test_entropy_from_log_softmax_equals_entropy_from_the_probabilities():
-    from prediction_machine.inference.prediction import entropy_bits
-    from prediction_machine.inference.sampling import log_distribution
+def test_entropy_from_the_logits_equals_entropy_from_the_probabilities():
+    # The table's entropy takes no log of the 49k probabilities: log p = (scaled - max) + log(p_max).
+    from prediction_machine.inference.prediction import entropy_bits, scaled_logits
 
     logits = logits_batch(4)
     for p in SETTINGS:
-        logs = log_distribution(logits, p)
-        probs = distribution(logits, p)
-        if p.greedy or p.filtered:  # zeros in the distribution: their log is the log of the smallest float
-            assert torch.equal(logs, probs.clamp_min(torch.finfo(torch.float32).tiny).log())
-        assert torch.allclose(logs.exp(), probs, rtol=1e-5, atol=1e-12)
-        assert entropy_bits(probs, logs) == pytest.approx(entropy_bits(probs), abs=1e-4)
-    assert entropy_bits(torch.tensor([0.5, 0.5]), torch.log(torch.tensor([0.5, 0.5]))) == pytest.approx(1.0)
+        probs = distribution(logits, p)  # (B, V)
+        fast = entropy_bits(probs, scaled_logits(logits, [p] * len(logits)))
+        assert fast == pytest.approx(entropy_bits(probs), abs=1e-4), p
+        for i in range(len(logits)):  # a row alone has the same bits as in the batch
+            assert entropy_bits(probs[i], scaled_logits(logits[i : i + 1], [p])[0]) == fast[i]
+    half = torch.tensor([0.5, 0.5])
+    assert entropy_bits(half, torch.log(half)) == pytest.approx(1.0)
+    # A masked logit (-inf, so p = 0) adds nothing instead of 0 x inf = nan.
+    masked = torch.tensor([1.0, 1.0, float("-inf")])
+    assert entropy_bits(torch.softmax(masked, -1), masked) == pytest.approx(1.0)
 
 
 def test_one_shared_top_k_gives_the_same_draw_and_table_as_each_lining_up_its_own():
@@ -210,14 +213,3 @@ def test_a_distribution_that_is_not_a_number_still_draws_a_token_instead_of_fail
     assert all(0 <= d.id < 300 for d in draw_rows(nan, [make_generator(1), make_generator(2)]))
 
 
-def test_each_rows_logs_use_its_own_formula_whatever_else_is_in_the_batch():
-    # A batch that mixes filtered and unfiltered rows once took the clamped log for every row,
-    # while a lone unfiltered row took log_softmax: equal on one processor, a last bit apart on
-    # another. Now each row's logs are what log_distribution gives that row alone.
-    from prediction_machine.inference.sampling import log_distribution, log_distributions
-
-    logits = logits_batch(6)
-    probs = distributions(logits, SETTINGS)
-    together = log_distributions(logits, SETTINGS, probs)  # (B, V)
-    for i, p in enumerate(SETTINGS):
-        assert torch.equal(together[i], log_distribution(logits[i], p)), p

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 import torch
 
 from prediction_machine import cancel
-from prediction_machine.inference.prediction import Prediction, model_log_probs, model_probs, predict_rows
+from prediction_machine.inference.prediction import Prediction, model_probs, predict_rows
 from prediction_machine.inference.sampling import (
     FIRST_LOOK,
     Draw,
     SamplingParams,
     distributions,
     draw_rows,
-    log_distributions,
     make_generator,
 )
+from prediction_machine.inference.top_tokens import top_ids
 from prediction_machine.model.transformer import KVCache, Transformer
 
 
@@ -57,15 +57,11 @@ def choose(logits: torch.Tensor, params: list[SamplingParams], generators: list[
     """One token per row of logits (B, V), row i drawn with params[i] and generators[i]."""
     probs = distributions(logits, params)  # (B, V): computed once for the draw and the table
     raw = model_probs(logits)  # (B, V)
-    # (B, V) each, for the tables' entropies: not computed when no row asked for a table.
-    logs, raw_logs = None, None
-    if any(top_ns):
-        logs, raw_logs = log_distributions(logits, params, probs), model_log_probs(logits)
     # One top-k for both: the draw lines up the most likely tokens and the table lists them, and
     # temperature and the filters keep the model's order, so the logits' order serves both.
-    order = logits.topk(min(max(FIRST_LOOK, *top_ns), logits.shape[-1]), dim=-1).indices  # (B, k)
+    order = top_ids(logits, max(FIRST_LOOK, *top_ns))  # (B, k), most likely first
     draws = draw_rows(probs, generators, order)
-    tables = predict_rows(logits, params, top_ns, probs, raw, order=order, logs=logs, raw_logs=raw_logs)
+    tables = predict_rows(logits, params, top_ns, probs, raw, order=order)
     chosen = raw.gather(-1, torch.tensor([[d.id] for d in draws])).flatten().tolist()  # (B,)
     return [Choice(d, p, t) for d, p, t in zip(draws, chosen, tables, strict=True)]
 

@@ -26,11 +26,11 @@ import torch
 from prediction_machine.inference.sampling import (
     SamplingParams,
     distribution,
-    log_distribution,
-    log_distributions,
     row_sums,
     scale,
 )
+from prediction_machine.inference.top_tokens import nonzero_count, top_ids
+from prediction_machine.limits import GREEDY_BELOW
 
 
 @dataclass(frozen=True)
@@ -57,28 +57,40 @@ class Prediction:
     candidates: int  # how many tokens keep a non-zero probability after the filters
 
 
-def entropy_bits(probs: torch.Tensor, logs: torch.Tensor | None = None) -> float | list[float]:
+def entropy_bits(probs: torch.Tensor, scaled: torch.Tensor | None = None) -> float | list[float]:
     """-sum p log2 p over tokens with p > 0. [0.5, 0.5] -> 1.0; [1, 0] -> 0.0 (a list for (B, V) rows)
 
-    `logs`, if given, is log(probs) already computed (log_softmax): then no log is taken here.
+    `scaled` (..., V), if given, holds the logits that probs is the softmax of (after the
+    temperature: `scaled_logits`; a filter may have set some p to 0 since). Then no token's log is
+    taken: for every token whose p is not 0, log p = (scaled - its largest) + log(the largest p), so
+
+        -sum p log p = -sum p (scaled - largest) - log(largest p) * sum p,
+
+    two sums of terms that are never negative (no cancellation) and one log per row. Taking the
+    log of all 49k probabilities cost more than the rest of the table (docs/performance.md).
     """
     p = probs.float()  # (..., V)
-    if logs is None:
+    if scaled is None:
         # 0 log 0 = 0: clamping p = 0 to the smallest float keeps its log finite, so 0 x log stays 0.
-        # In float32 this costs a third of torch.special.entr in float64, and agrees to ~1e-6 bits.
         logs = p.clamp_min(torch.finfo(torch.float32).tiny).log()  # (..., V)
-    bits = -row_sums(p * logs)[..., 0] / math.log(2) + 0.0  # + 0.0 drops -0.0
+        nats = -row_sums(p * logs)
+    else:
+        # <= 0; a logit of -inf (a masked token, p = 0) becomes the lowest float, so 0 x it stays 0
+        lowest = torch.finfo(torch.float32).min
+        below = (scaled - scaled.amax(-1, keepdim=True)).clamp_min_(lowest)  # (..., V)
+        nats = -(row_sums(p * below) + p.amax(-1, keepdim=True).log() * row_sums(p))  # (..., 1)
+    bits = nats[..., 0] / math.log(2) + 0.0  # + 0.0 drops -0.0
     return bits.tolist()
+
+
+def scaled_logits(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
+    """Each row's logits divided by its own temperature, as `distribution` scales them. (B, V) -> (B, V)"""
+    return logits / torch.tensor([[max(p.temperature, GREEDY_BELOW)] for p in params])  # (B, V) / (B, 1)
 
 
 def model_probs(logits: torch.Tensor) -> torch.Tensor:
     """The model's own distribution: softmax at temperature 1, no filters. (B, V) -> (B, V)"""
     return torch.softmax(logits.float(), dim=-1)
-
-
-def model_log_probs(logits: torch.Tensor) -> torch.Tensor:
-    """log(model_probs(logits)) in one pass, for the entropy. (B, V) -> (B, V)"""
-    return torch.log_softmax(logits.float(), dim=-1)
 
 
 def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10,
@@ -91,15 +103,15 @@ def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10,
     probs = distribution(logits, params) if probs is None else probs  # (V,): what the draw uses
     mine = model_probs(logits)  # (V,): what the model itself believes
     # Rows in the model's own order, so the same tokens stay put while the sliders move.
-    top = mine.topk(min(k, logits.shape[-1])).indices.tolist()
+    top = top_ids(mine[None], k)[0].tolist()  # the same search as the batched table's
     rows, total = [], 0.0
     for i in top:
         logit, prob = float(logits[i]), float(probs[i])
         total += prob
         rows.append(Row(i, logit, scale(logit, params.temperature), float(mine[i]), prob, min(total, 1.0)))
-    entropy = entropy_bits(probs, log_distribution(logits, params, probs))
-    raw_entropy = entropy_bits(mine, model_log_probs(logits))
-    return Prediction(rows, entropy, raw_entropy, max(0.0, 1.0 - total), int(torch.count_nonzero(probs)))
+    entropy = entropy_bits(probs, scaled_logits(logits[None], [params])[0])
+    raw_entropy = entropy_bits(mine, logits)
+    return Prediction(rows, entropy, raw_entropy, max(0.0, 1.0 - total), int(nonzero_count(probs)))
 
 
 # ----------------------------------------------------------------------------- the batched table
@@ -108,13 +120,11 @@ def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10,
 
 def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Sequence[int],
                  probs: torch.Tensor, raw: torch.Tensor | None = None, always: bool = False,
-                 order: torch.Tensor | None = None, logs: torch.Tensor | None = None,
-                 raw_logs: torch.Tensor | None = None) -> list[Prediction | None]:
+                 order: torch.Tensor | None = None) -> list[Prediction | None]:
     """The table of every row of logits (B, V) whose k is above 0; None for a row that asked for none.
 
     probs (B, V) is what each row's draw used; raw (B, V), if given, is model_probs(logits).
     order (B, k), if given, is each row's most likely token ids, best first (the caller's top-k).
-    logs and raw_logs (B, V), if given, are log(probs) and log(raw), for the entropies.
     With `always`, a row with k = 0 still gets its entropies and an empty table.
     """
     logits = logits.float()
@@ -125,22 +135,19 @@ def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Seq
     k_max = min(max(ks[i] for i in want), logits.shape[-1])
     if len(want) == len(ks):  # every row: no copies
         lg, pr, mp = logits, probs, model_probs(logits) if raw is None else raw  # (b, V)
-        lo, raw_lo = logs, raw_logs
     else:
         index = torch.tensor(want)
         lg, pr = logits[index], probs[index]  # (b, V)
         mp = model_probs(lg) if raw is None else raw[index]  # (b, V)
         order = None if order is None else order[index]
-        lo, raw_lo = (None if t is None else t[index] for t in (logs, raw_logs))
     # Order by the model's own preference so the same tokens stay put while sliders move.
     if order is not None and order.shape[-1] >= k_max:
         top = order[:, :k_max]  # (b, k_max)
     else:
-        top = mp.topk(k_max, dim=-1).indices  # (b, k_max)
-    lo = log_distributions(lg, [params[i] for i in want], pr) if lo is None else lo  # (b, V)
-    raw_lo = model_log_probs(lg) if raw_lo is None else raw_lo  # (b, V)
-    entropy, raw_entropy = entropy_bits(pr, lo), entropy_bits(mp, raw_lo)
-    candidates = torch.count_nonzero(pr, dim=-1).tolist()  # (b,)
+        top = top_ids(mp, k_max)  # (b, k_max)
+    entropy = entropy_bits(pr, scaled_logits(lg, [params[i] for i in want]))
+    raw_entropy = entropy_bits(mp, lg)
+    candidates = nonzero_count(pr).tolist()  # (b,)
     # One gather per column, then plain Python floats: building the rows is the only per-row loop.
     logit_t, prob_t, model_t = (t.gather(-1, top).tolist() for t in (lg, pr, mp))
     for n, i in enumerate(want):

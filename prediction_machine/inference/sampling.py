@@ -126,21 +126,6 @@ def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     return probs / row_sums(probs)
 
 
-def log_distribution(logits: torch.Tensor, params: SamplingParams,
-                     probs: torch.Tensor | None = None) -> torch.Tensor:
-    """log(distribution(logits, params)), (..., V), for the entropy's p log p.
-
-    With no filter on, log_softmax gives the logs in one pass. With a filter (or at
-    temperature 0) some probabilities are exactly 0; their log is clamped to the log of the
-    smallest float, so 0 x log stays 0. `probs`, if given, is distribution(logits, params).
-    A row gets the same formula alone or in any batch, so its entropy has the same bits.
-    """
-    if params.greedy or params.filtered:
-        probs = distribution(logits, params) if probs is None else probs  # (..., V)
-        return probs.clamp_min(torch.finfo(torch.float32).tiny).log()
-    return torch.log_softmax(scale(logits.float(), params.temperature), dim=-1)
-
-
 def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
     """`distribution` for B rows, each with its own settings. (B, V) -> (B, V)
 
@@ -148,12 +133,6 @@ def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> tor
     together, so the cost is a few tensor operations per distinct setting, not per row.
     """
     return per_setting(lambda rows, p: distribution(logits[rows], p), logits, params)
-
-
-def log_distributions(logits: torch.Tensor, params: Sequence[SamplingParams],
-                      probs: torch.Tensor) -> torch.Tensor:
-    """`log_distribution` for B rows, each with its own settings; probs is distributions(logits, params)."""
-    return per_setting(lambda rows, p: log_distribution(logits[rows], p, probs[rows]), logits, params)
 
 
 def per_setting(fn, logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
