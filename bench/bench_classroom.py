@@ -176,6 +176,44 @@ def in_process(lm, new: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def in_batcher(lm, clients: int, new: int, variant: int) -> dict:
+    """A level's requests through the server's own batcher in this process, no HTTP: its rate, and the
+    rate it would have if the batcher cost nothing but its forward passes (prefill and decode, timed
+    one by one). That second rate bounds any server of this decoder on this machine."""
+    from prediction_machine.engine.batching import Batcher
+    from prediction_machine.inference.sampling import SamplingParams
+
+    spent = [0.0]
+
+    class Timed:  # the decoder, with the time of each forward pass added up
+        cfg = lm.decoder.cfg
+
+        def __call__(self, *args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return lm.decoder(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - t0
+
+    batcher = Batcher(Timed(), max_rows=64, idle_s=0.1)
+    t0 = time.perf_counter()
+    requests = [
+        batcher.submit(lm.prompt_ids(b["prompt"], chat=True), SamplingParams(temperature=b["temperature"]),
+                       new, lm.stop_ids, seed=b["seed"], top_n=TOP_N)
+        for b in (body(n, new, variant) for n in range(clients))
+    ]
+    tokens = 0
+    for r in requests:
+        while (item := r.out.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            tokens += 1
+    wall = time.perf_counter() - t0
+    if batcher.thread is not None:
+        batcher.thread.join()  # idle after 0.1 s: no loop left running when the process exits
+    return {"rate": tokens / wall, "bound": tokens / spent[0], "forward_share": spent[0] / wall}
+
+
 def run(quick: bool = False, precision: str | None = None, many: int = 32, room: int = 100) -> list[dict]:
     """`many` clients for the capacity and scaling rows, `room` for the class (smaller for smoke tests)."""
     from prediction_machine.config import DEFAULT_PRECISION
@@ -220,6 +258,7 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
         c32, raw_before, raw_after, like = (median_round[k] for k in ("c", "before", "after", "like"))
         raw = (raw_before + raw_after) / 2
         c32_short = level(server, many, short)
+        inside = in_batcher(lm, many, new, variant=len(rounds) + 1)  # the server idle: this process alone
         c100 = level(server, room, big_new)
     cold = None
     if not quick:
@@ -271,6 +310,15 @@ def run(quick: bool = False, precision: str | None = None, many: int = 32, room:
             "tok/s",
             f"target >= 8x; {c32['tokens']} tokens in {c32['wall']:.1f} s; median time to first token "
             f"{statistics.median(c32['ttft']) if c32['ttft'] else float('nan'):.1f} s",
+        ),
+        row(
+            f"bound: {many} clients' forward passes alone (prefill and decode) vs one HTTP client",
+            inside["bound"],
+            single,
+            "tok/s",
+            "the most any server of this decoder could reach here, timed inside the batcher in this process; "
+            f"the batcher itself, no HTTP: {inside['rate']:.0f} tok/s ({inside['rate'] / single:.2f}x one "
+            f"client), its forward passes {inside['forward_share']:.0%} of its wall time",
         ),
         row(
             f"{many} clients: p95 time per step",

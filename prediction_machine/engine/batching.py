@@ -86,8 +86,9 @@ class Batcher:
     """A background decode loop shared by every request for one decoder (a Transformer or a FusedDecoder)."""
 
     def __init__(self, decoder, max_rows: int = 32, max_kv_bytes: int | None = None,
-                 prefix_bytes: int = DEFAULT_BYTES):
+                 prefix_bytes: int = DEFAULT_BYTES, idle_s: float = 30.0):
         self.decoder, self.cfg, self.max_rows = decoder, decoder.cfg, max_rows
+        self.idle_s = idle_s  # how long the loop's thread waits for work before it ends
         self.max_kv_bytes = max_kv_bytes  # None: no budget
         self.prefixes = PrefixCache(prefix_bytes) if prefix_bytes > 0 else None
         self.pending: list[Request] = []
@@ -159,7 +160,7 @@ class Batcher:
                 self._let_go_of_cancelled()
                 while not self.filling and not self.rows and not self._admissible():
                     priority.GATE.generating(self, False)  # nothing to decode: heavy work goes at full speed
-                    if not self.wake.wait(timeout=30) and not self.pending:
+                    if not self.wake.wait(timeout=self.idle_s) and not self.pending:
                         self.cache = self.fill = None
                         self.thread = None  # idle: let the thread end; submit() starts another
                         return
