@@ -106,7 +106,7 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
             votes[(j, p)] = choice(j, p)
     expected = [Counter(c for (_, p), c in votes.items() if p == q) for q in range(pairs)]
     # One student reads the open round in Arabic, right to left: axe and no sideways scroll at both widths.
-    arabic = students[-1]
+    arabic, ar_start = students[-1], time.perf_counter()
     in_language(arabic, "ar", r.number)
     assert arabic.get_attribute("html", "dir") == "rtl"
     assert arabic.inner_text(".class-rating h3") == AR_TITLE
@@ -120,6 +120,7 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
         arabic.locator(".class-round").screenshot(path=str(artifacts / f"class-rating-{name}"))
     arabic.set_viewport_size(DESKTOP)
     in_language(arabic, "en", r.number)
+    ar_seconds = time.perf_counter() - ar_start
     # The class's styles come from each page's own <link>, once: on the panel and on the teacher's table.
     styled = ("([sel, prop]) => [document.querySelectorAll('link[href$=\"/class-rating.css\"]').length, "
               "getComputedStyle(document.querySelector(sel))[prop]]")
@@ -175,7 +176,7 @@ def test_a_class_of_25_rates_the_same_pairs_and_every_page_shows_its_one_run(liv
     teacher.wait_for_selector(".rating-result .class-run-result[data-done='1']")
     assert teacher.locator(".rating-result .class-run-result").inner_text() == texts[0]
     print(f"open {opened - t0:.1f} s, votes and run {trained - opened:.1f} s, "
-          f"pages {time.perf_counter() - trained:.1f} s")
+          f"pages {time.perf_counter() - trained:.1f} s, the Arabic page's checks {ar_seconds:.1f} s")
 
     teacher.screenshot(path=str(artifacts / "class-rating-teacher-run.png"), full_page=True)
     teacher.reload()  # a teacher who reloads finds the latest rating round, followed again, and its run
