@@ -193,7 +193,7 @@ def rating_json(request: Request, r: class_rating.RatingRound, me: str | None) -
 def now(request: Request) -> dict:
     c = class_state(request)
     me = student(request)
-    you = None if is_teacher(request) else c.roster.seen(me)  # marked present by student(); its record
+    you = None if is_teacher(request) else c.roster.seen(me)  # the roster entry student() just marked
     current = c.book.current()
     out = {"teacher": is_teacher(request), "you": None, "round": None, "push": None, "rating": None}
     if you is not None:
