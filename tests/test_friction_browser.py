@@ -405,7 +405,9 @@ BOXES = """([panel, section]) => { const box = (n) => { const r = n.getBoundingC
     return [r.left, r.top, r.right, r.bottom]; };
   const p = document.querySelector(panel), s = document.querySelector(section);
   return { panel: box(p), stop: p.dataset.stop, inView: box(p)[1] >= 0 && box(p)[3] <= innerHeight,
-           marked: [...s.querySelectorAll('.tour-target, .tour-watch')].map(n => [n.className, box(n)])
+           marked: [...s.querySelectorAll('.tour-target, .tour-watch, .tour-clear')]
+             .map(n => [n.className, box(n)]),
+           prompt: box(document.querySelector('#prompt'))
   }; }"""
 
 
@@ -433,6 +435,8 @@ def test_the_tour_panel_covers_neither_its_control_nor_the_figure_to_watch(page,
                 watched += any("tour-watch" in name for name, _ in seen["marked"])
                 covered = [name for name, box in seen["marked"] if overlap(seen["panel"], box)]
                 assert not covered and seen["inView"], (section, size, seen)
+                if section == "inference" and seen["stop"] == "1":  # Generate: the prompt box is typed in
+                    assert not overlap(seen["panel"], seen["prompt"]), (size, seen)
                 if seen["stop"] == "1":
                     page.screenshot(path=str(artifacts / f"friction-tour-{section}-{size['width']}.png"))
                 page.click(f"{panel} [data-tour-action='next']")

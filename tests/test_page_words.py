@@ -187,7 +187,7 @@ def test_every_tour_stop_is_a_name_some_figure_marks():
         stop.get(field)
         for catalog in catalogs().values()
         for stop in catalog.get("tour", []) + catalog.get("tour_skip", [])
-        for field in ("stop", "watch", "look_at")
+        for field in ("stop", "watch", "look_at", "keep_clear")
     } - {None}
     assert named - marked == set(), "a tour names a stop no figure marks with data-tour-stop"
 

@@ -6,9 +6,11 @@
 // The stops are declared in two halves. The figure that creates a control marks it with a name,
 // data-tour-stop="generate", next to the code that builds it. The section's content file
 // (content/<language>/<section>.json) lists the tour in order: {stop, label, title, text}, and
-// optionally `watch` (the named result to look at) and `look_at` with `look`, a sentence filled with
-// that named element's text at the moment the stop opens ("Top row now: {text}."). `tour_skip` adds
-// more names to the "Skip to" list. A stop whose control has not appeared yet still opens and says so.
+// optionally `watch` (the named result to look at), `keep_clear` (a named element the learner uses
+// at this stop besides the control, such as the prompt box above Generate) and `look_at` with `look`,
+// a sentence filled with that named element's text when the stop opens ("Top row now: {text}.").
+// `tour_skip` adds more names to the "Skip to" list. A stop whose control has not appeared yet still
+// opens and says so.
 import { el } from "./dom.js";
 import { addQuestions } from "./questions.js";
 import { catalog, fill, words } from "./words.js";
@@ -110,6 +112,8 @@ function start(section, stops, first, onEnd) {
   const unmark = () => { marked.forEach(([node, cls]) => node.classList.remove(cls)); marked = []; };
   const mark = (node, cls) => { if (node) { node.classList.add(cls); marked.push([node, cls]); } };
   const target = () => named(section, stops[index].stop);
+  // What the panel keeps clear of besides the control: the result to watch, and what else the learner uses.
+  const others = (stop) => [named(section, stop.watch), named(section, stop.keep_clear)];
 
   function show() {
     unmark();
@@ -119,6 +123,7 @@ function start(section, stops, first, onEnd) {
     const ready = visible(node);
     mark(ready ? node : null, "tour-target");
     mark(named(section, stop.watch), "tour-watch");
+    mark(named(section, stop.keep_clear), "tour-clear");
     count.textContent = say("tour_section_stop_value", { value: index + 1, length: stops.length });
     title.textContent = stop.title;
     body.textContent = stop.text + (ready ? "" : say("control_appears_once_figure"));
@@ -131,21 +136,22 @@ function start(section, stops, first, onEnd) {
     panel.dataset.stop = String(index);
     panel.dataset.stops = String(stops.length);
     save(id, { stop: index });
-    place(ready ? node : section, named(section, stop.watch));
+    place(ready ? node : section, others(stop));
     title.focus({ preventScroll: true });
   }
 
-  // The panel never covers the control, nor the result the stop asks the learner to watch: it goes
-  // beside them where the screen has room, else below them (the three centred on screen together). When
-  // they are too tall for that, it goes above them, and the page scrolls so the panel and the top of the
-  // control show. The jump is instant (not the page's smooth scroll), so the panel lands where they end up.
-  function place(node, watch, scroll = true) {
+  // The panel never covers the control, nor the result the stop asks the learner to watch, nor what it
+  // must keep clear: it goes beside them where the screen has room, else below them (all centred on screen
+  // together). When they are too tall for that, it goes above them, and the page scrolls so the panel and
+  // the top of the topmost show. The jump is instant (not the page's smooth scroll), so the panel lands
+  // where they end up.
+  function place(node, near, scroll = true) {
     const W = document.documentElement.clientWidth;
     const width = Math.min(400, W - 16);
     panel.style.width = `${width}px`;
     const height = panel.offsetHeight;
-    const shown = [node, visible(watch) ? watch : null].filter(Boolean);
-    const around = () => { // the box holding the control and the watched result, on screen
+    const shown = [node, ...near.filter(visible)];
+    const around = () => { // the box holding the control and what the panel keeps clear of, on screen
       const boxes = shown.map((n) => n.getBoundingClientRect());
       return { top: Math.min(...boxes.map((b) => b.top)), bottom: Math.max(...boxes.map((b) => b.bottom)),
         left: Math.min(...boxes.map((b) => b.left)), right: Math.max(...boxes.map((b) => b.right)) };
@@ -196,7 +202,7 @@ function start(section, stops, first, onEnd) {
   // resizes the window as the learner scrolls).
   const replace = () => {
     const node = target();
-    place(visible(node) ? node : section, named(section, stops[index].watch), false);
+    place(visible(node) ? node : section, others(stops[index]), false);
   };
   addEventListener("resize", replace);
 
