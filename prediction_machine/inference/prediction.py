@@ -73,14 +73,16 @@ def entropy_bits(probs: torch.Tensor, scaled: torch.Tensor | None = None) -> flo
     if scaled is None:
         # 0 log 0 = 0: clamping p = 0 to the smallest float keeps its log finite, so 0 x log stays 0.
         logs = p.clamp_min(torch.finfo(torch.float32).tiny).log()  # (..., V)
-        nats = -row_sums(p * logs)
-    else:
-        # <= 0; a logit of -inf (a masked token, p = 0) becomes the lowest float, so 0 x it stays 0
-        lowest = torch.finfo(torch.float32).min
-        below = (scaled - scaled.amax(-1, keepdim=True)).clamp_min_(lowest)  # (..., V)
-        nats = -(row_sums(p * below) + p.amax(-1, keepdim=True).log() * row_sums(p))  # (..., 1)
-    bits = nats[..., 0] / math.log(2) + 0.0  # + 0.0 drops -0.0
-    return bits.tolist()
+        bits = -row_sums(p * logs)[..., 0] / math.log(2) + 0.0  # + 0.0 drops -0.0
+        return bits.tolist()
+    # <= 0; a logit of -inf (a masked token, p = 0) becomes the lowest float, so 0 x it stays 0
+    below = (scaled - scaled.amax(-1, keepdim=True)).clamp_min_(torch.finfo(torch.float32).min)  # (..., V)
+    sums = (row_sums(p * below), p.amax(-1, keepdim=True), row_sums(p))  # (..., 1) each
+    # The last steps per row in Python floats: the vector units' log serves whole chunks of a tensor
+    # and a plain log the rest, so a lone row's log and a batch's could differ in the last bit.
+    bits = [-(spread + (math.log(top) if top > 0 else math.nan) * total) / math.log(2) + 0.0
+            for spread, top, total in zip(*(t.reshape(-1).tolist() for t in sums), strict=True)]
+    return bits if p.dim() > 1 else bits[0]
 
 
 def scaled_logits(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
