@@ -164,8 +164,8 @@ function showResults(node, probes) {
   const card = (p, i) => el("div", { class: `probe ${p.before.rated ? "rated" : "unrated"}`,
     "data-rated": String(p.before.rated),
     "data-logp-before": String(p.before.logp), "data-logp-after": String(p.after.logp) },
-    el("h5", { text: say(p.before.rated ? "rated_prompt" : "not_rated_prompt",
-      { prompt: p.before.prompt }) }),
+    el("h5", {}, say(p.before.rated ? "rated_prompt" : "not_rated_prompt",
+      { prompt: el("bdi", { text: p.before.prompt }) })),  // the prompt keeps its own direction
     el("p", { class: "note", text: say("preferred_answer_answer_logprobability", { answer: p.before.answer,
       logp: p.before.logp.toFixed(2), logp2: p.after.logp.toFixed(2) }) }),
     el("div", { class: "sides" },

@@ -35,7 +35,8 @@ function beforeAfter(result) {
   return result.before.map((b, i) => {
     const a = result.after[i];
     return el("div", { class: `probe ${b.rated ? "rated" : "unrated"}`, "data-rated": String(b.rated) },
-      el("h5", { text: alignment(b.rated ? "rated_prompt" : "not_rated_prompt", { prompt: b.prompt }) }),
+      el("h5", {}, alignment(b.rated ? "rated_prompt" : "not_rated_prompt",
+        { prompt: el("bdi", { text: b.prompt }) })),  // the prompt keeps its own direction
       el("div", { class: "sides" },
         answerCard(alignment("before_model_answers"), b.greedy, "side before"),
         answerCard(alignment("after_model_answers"), a.greedy, "side after")));
