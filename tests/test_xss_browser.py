@@ -63,9 +63,12 @@ def test_hostile_model_text_shows_as_text_everywhere(page, stub_url, artifacts):
         assert placeholder in generated, placeholder
     assert not any(c in generated for c in "\u202e\u202c\u200b\n")
     # Each token's text is its own bidi island: an RTL override cannot flip its neighbours.
+    # Found and read in one step inside the page: evaluate_all finds the chips, then reads them in a
+    # second call, and a chip the page redrew in between reads as detached, with no computed style.
     tags = set(
-        page.locator("#inference .token-text").evaluate_all(
-            "els => els.map(e => e.tagName + ':' + getComputedStyle(e).unicodeBidi)"
+        page.evaluate(
+            "() => [...document.querySelectorAll('#inference .token-text')]"
+            ".map(e => e.tagName + ':' + getComputedStyle(e).unicodeBidi)"
         )
     )
     assert tags == {"BDI:isolate"}, tags
