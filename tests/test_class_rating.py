@@ -109,6 +109,15 @@ def app(stub, tmp_path_factory):
                        class_rating_steps=1)
 
 
+def test_a_pair_keeps_which_answers_were_cut_at_their_token_budget(monkeypatch):
+    # The pages mark a cut answer with "…"; the pair's text, which becomes the DPO pair, stays as drawn.
+    drawn = {"answers": ["Hello there, and", "Go away."], "cut": [True, False]}
+    monkeypatch.setattr(cr.rating, "sample_pair", lambda *a, **k: drawn)
+    monkeypatch.setattr(cr.dpo, "encode", lambda tok, prompt, answer: ([0],))
+    (pair,) = cr.draw_pairs(None, None, ["Hi?"], seed=3, temperature=1.0, context=64)
+    assert (pair.a, pair.b, pair.cut) == ("Hello there, and", "Go away.", (True, False))
+
+
 def test_without_a_token_there_is_no_rating_round(stub):
     c = TestClient(make_app(model=stub), base_url="http://127.0.0.1")
     assert c.post("/api/class/ratings", json={}).status_code == 404
@@ -127,6 +136,7 @@ def test_a_rating_round_pools_the_class_and_starts_one_run(app):
     round_ = r.json()
     n, pairs = round_["number"], round_["pairs"]
     assert pairs and all(p["answers"][0] != p["answers"][1] for p in pairs)
+    assert all(p["cut"] in ([False, False], [False, True], [True, False], [True, True]) for p in pairs)
     for path in (f"/api/class/ratings/{n}", f"/api/class/ratings/{n}/train"):
         assert a.request("GET" if path.endswith(str(n)) else "POST", path).status_code == 403
     assert teacher.post(f"/api/class/ratings/{n}/vote", json={"pair": 0, "choice": 0}).status_code == 403

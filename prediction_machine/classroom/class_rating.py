@@ -44,6 +44,7 @@ class RatedPair:
     a: str  # answer A, as the model wrote it
     b: str  # answer B: a second draw that differs from A
     seed: int  # rating.sample_pair's seed: the same model, prompt, seed and temperature draw them again
+    cut: tuple[bool, bool] = (False, False)  # each answer cut at rating.ANSWER_TOKENS? (pages add "…")
 
 
 @dataclass
@@ -147,7 +148,7 @@ def draw_pairs(model, tok, prompts: list[str], seed: int, temperature: float,
             continue
         if max(len(dpo.encode(tok, prompt, x)[0]) for x in (a, b)) > context:
             continue
-        out.append(RatedPair(prompt, a, b, seed + n))
+        out.append(RatedPair(prompt, a, b, seed + n, tuple(d["cut"])))
     return out
 
 

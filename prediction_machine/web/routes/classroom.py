@@ -174,7 +174,8 @@ def rating_json(request: Request, r: class_rating.RatingRound, me: str | None) -
     or for the teacher (me=None: the counts at all times)."""
     out = {"number": r.number, "open": r.open, "temperature": r.temperature,
            "started_s_ago": num(time.time() - r.started, 1), "voters": r.voters(),
-           "pairs": [{"pair": n, "prompt": p.prompt, "answers": [p.a, p.b], "seed": p.seed}
+           "pairs": [{"pair": n, "prompt": p.prompt, "answers": [p.a, p.b], "cut": list(p.cut),
+                      "seed": p.seed}
                      for n, p in enumerate(r.pairs)],
            "run": rating_run(request, r)}
     if me is not None:

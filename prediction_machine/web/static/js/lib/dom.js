@@ -109,6 +109,9 @@ export function visibleProse(text) {
   return text.replace(/[\p{Cf}\p{Zl}\p{Zp}]|(?![\n\t])\p{Cc}/gu, (ch) => `⟨U+${hex(ch.codePointAt(0))}⟩`);
 }
 
+// A model's answer as shown: one cut at its token budget (cut true) ends in "…"; its text stays as drawn.
+export const shownAnswer = (text, cut) => `${visibleProse(text)}${cut ? " …" : ""}`;
+
 // A busy button stays focusable: it says aria-disabled and ignores presses, instead of `disabled`.
 // A disabled button drops the keyboard's focus to <body>, where the next Space scrolls the page
 // instead of pressing the button again.

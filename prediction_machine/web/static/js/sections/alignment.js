@@ -3,7 +3,7 @@
 // POST /api/curriculum/align/sample, /align (a training job, followed at /api/curriculum/jobs/{id}/events),
 // /align/safety and /align/compare.
 import { get, post, stream } from "../lib/api.js";
-import { clear, codeLink, el, errorBox, tokenChip, visibleProse } from "../lib/dom.js";
+import { clear, codeLink, el, errorBox, shownAnswer, tokenChip, visibleProse } from "../lib/dom.js";
 import * as format from "../lib/format.js";
 import { sharedState, shareState } from "../lib/share.js";
 import { words } from "../lib/words.js";
@@ -56,14 +56,13 @@ function ratePanel(shared) {
     runBtn.textContent = say("run_short_dpo_my", { n: pairs.length });
   }
 
-  // An answer as shown: a cut one (it ran out of tokens) ends in "…". The pair keeps the text as drawn.
-  const shown = (text, cut) => `${visibleProse(text)}${cut ? " …" : ""}`;
 
   function keep(chosen, rejected, err, [cutChosen, cutRejected] = [false, false]) {
     if (chosen === rejected) { err.replaceChildren(errorBox(say("answer_same_answer_write"))); return; }
     pairs.push({ prompt: choice.dataset.prompt, chosen, rejected });
     rated.append(el("tr", {}, el("td", { text: choice.dataset.prompt }), el("td", { class: "good",
-      text: shown(chosen, cutChosen) }), el("td", { class: "bad", text: shown(rejected, cutRejected) })));
+      text: shownAnswer(chosen, cutChosen) }),
+      el("td", { class: "bad", text: shownAnswer(rejected, cutRejected) })));
     choice.replaceChildren(el("p", { class: "note", text: say("saved_sample_another_prompt") }));
     recount();
   }
@@ -90,11 +89,11 @@ function ratePanel(shared) {
       choice.replaceChildren(
         el("div", { class: "answers" },
           el("div", { class: "answer-card" }, el("h5", { text: say("answer") }), el("p", { class: "answer",
-            "data-cut": String(cutA), text: shown(a, cutA) || "(nothing)" }),
+            "data-cut": String(cutA), text: shownAnswer(a, cutA) || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-a", text: say("a_is_better"), hidden: a === b,
               onclick: () => keep(a, b, err, [cutA, cutB]) })),
           el("div", { class: "answer-card" }, el("h5", { text: say("answer_b") }), el("p", { class: "answer",
-            "data-cut": String(cutB), text: shown(b, cutB) || "(nothing)" }),
+            "data-cut": String(cutB), text: shownAnswer(b, cutB) || "(nothing)" }),
             el("button", { type: "button", "data-action": "pick-b", text: say("b_is_better"), hidden: a === b,
               onclick: () => keep(b, a, err, [cutB, cutA]) }))),
         el("div", { class: "row" }, el("label", { for: "al-own", class: "visually-hidden",

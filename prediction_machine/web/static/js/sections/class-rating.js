@@ -5,7 +5,7 @@
 // run has ended, GET /api/class/ratings/{number}/run gives its before and after answers and its safety
 // table. Every answer is the model's text, set as text.
 import { get, post } from "../lib/api.js";
-import { clear, el, errorBox, visibleProse } from "../lib/dom.js";
+import { clear, el, errorBox, shownAnswer } from "../lib/dom.js";
 import { percent } from "../lib/format.js";
 import { words } from "../lib/words.js";
 
@@ -24,9 +24,9 @@ export function agreementText(count) {
     share: percent(agree / count.votes) });
 }
 
-function answerCard(title, text, className) {
+function answerCard(title, text, className, cut = false) {
   return el("div", { class: `answer-card ${className}` }, el("h5", { text: title }),
-    el("p", { class: "answer", text: visibleProse(text) || "(nothing)" }));
+    el("p", { class: "answer", "data-cut": String(cut), text: shownAnswer(text, cut) || "(nothing)" }));
 }
 
 // Before and after, prompt by prompt: the greedy answers of the model the class started from and of the
@@ -93,8 +93,8 @@ function pairCard(rating, pair) {
     // The prompt keeps its own direction (bdi): an English question's "?" stays at its end on an Arabic page.
     el("h4", {}, say("pair_heading", { number: pair.pair + 1 }), " ", el("bdi", { text: pair.prompt })),
     el("div", { class: "answers" },
-      answerCard(alignment("answer"), pair.answers[0], mine === 0 ? "picked" : ""),
-      answerCard(alignment("answer_b"), pair.answers[1], mine === 1 ? "picked" : "")),
+      answerCard(alignment("answer"), pair.answers[0], mine === 0 ? "picked" : "", pair.cut[0]),
+      answerCard(alignment("answer_b"), pair.answers[1], mine === 1 ? "picked" : "", pair.cut[1])),
     el("div", { class: "row" }, pick(0, "a_is_better"), pick(1, "b_is_better")),
     count ? el("p", { class: "agreement", "data-a": String(count.a), "data-b": String(count.b) },
       agreementText(count)) : "");

@@ -3,7 +3,7 @@
 // start the class's one DPO run on the pooled pairs. When it ends, the same before and after and safety
 // table every student's page shows (class-rating.js).
 import { get, post } from "../lib/api.js";
-import { clear, el, errorBox, setBusy, visibleProse } from "../lib/dom.js";
+import { clear, el, errorBox, setBusy, shownAnswer } from "../lib/dom.js";
 import { follower } from "../lib/follow.js";
 import { words } from "../lib/words.js";
 import { agreementText, runResult, runStatus } from "./class-rating.js";
@@ -19,8 +19,8 @@ function table(r) {
     const count = r.counts[p.pair];
     return el("tr", { "data-pair": String(p.pair), "data-a": String(count.a), "data-b": String(count.b) },
       el("td", { text: p.prompt }),
-      el("td", { class: `answer${count.choice === 0 ? " picked" : ""}`, text: visibleProse(p.answers[0]) }),
-      el("td", { class: `answer${count.choice === 1 ? " picked" : ""}`, text: visibleProse(p.answers[1]) }),
+      ...[0, 1].map((i) => el("td", { class: `answer${count.choice === i ? " picked" : ""}`,
+        text: shownAnswer(p.answers[i], p.cut[i]) })),
       el("td", { class: "agreement", text: agreementText(count) }));
   });
   return el("div", { class: "table-wrap" }, el("table", { class: "rating-pairs" },
