@@ -10,6 +10,7 @@ import json
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from prediction_machine.model.models import shipped_checkpoint
 
@@ -22,14 +23,32 @@ def lab_runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lab_url(lab_runs):
+def lab_server(lab_runs):
     from conftest import start_server
 
     with start_server(env={"PREDICTION_MACHINE_RUNS": str(lab_runs), "OMP_NUM_THREADS": "1"}) as server:
-        yield server.url
+        yield server
 
 
-def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifacts):
+@pytest.fixture(scope="module")
+def lab_url(lab_server):
+    return lab_server.url
+
+
+def wait_or_explain(page, selector: str, server, timeout_ms: int = 120_000) -> None:
+    """Wait for `selector`; if it never shows, fail with what the panel, the jobs and the server said."""
+    try:
+        page.wait_for_selector(selector, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        panel = " | ".join(page.locator("#cur-pretrain").evaluate(
+            "(p) => [p.querySelector('.status')?.textContent, p.querySelector('.stats dd')?.textContent]"))
+        error = page.locator("#cur-pretrain").evaluate("(p) => p.querySelector('.error')?.textContent || ''")
+        jobs = httpx.get(server.url + "/api/curriculum/jobs", timeout=30).text
+        raise AssertionError(f"{selector} never showed.\nstatus | step: {panel}\nerror: {error}\n"
+                             f"jobs: {jobs}\nserver log (end):\n{server.output()[-3000:]}") from None
+
+
+def test_pretrain_live_then_finetune_and_compare(page, lab_server, lab_url, lab_runs, artifacts):
     page.set_default_timeout(180_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -55,8 +74,10 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_url, lab_runs, artifa
     # -- pre-training: start, watch the curve fall and a sample appear, stop
     page.fill("#cur-steps", "200")
     page.locator("#cur-steps").dispatch_event("change")
-    page.click("[data-action='start-pretrain']")
-    page.wait_for_selector("#cur-pretrain .merges li")
+    with page.expect_response(lambda r: r.url.endswith("/api/curriculum/pretrain")) as started:
+        page.click("[data-action='start-pretrain']")
+    assert started.value.ok, started.value.text()
+    wait_or_explain(page, "#cur-pretrain .merges li", lab_server)
     page.wait_for_selector("#cur-pretrain .samples li")
     page.wait_for_function(
         "() => { const c = document.querySelector('[data-chart=pretrain-loss]');"
