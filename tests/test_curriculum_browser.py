@@ -35,8 +35,18 @@ def lab_url(lab_server):
     return lab_server.url
 
 
-def wait_or_explain(page, selector: str, server, timeout_ms: int = 120_000) -> None:
-    """Wait for `selector`; if it never shows, fail with what the panel, the jobs and the server said."""
+def track_requests(page) -> dict:
+    """The page's requests still unanswered, by URL (the browser opens at most 6 connections to a server)."""
+    waiting: dict = {}
+    page.on("request", lambda r: waiting.__setitem__(r, r.method + " " + r.url))
+    for event in ("requestfinished", "requestfailed"):
+        page.on(event, lambda r: waiting.pop(r, None))
+    return waiting
+
+
+def wait_or_explain(page, selector: str, server, waiting: dict, timeout_ms: int = 120_000) -> None:
+    """Wait for `selector`; if it never shows, fail with what the panel, the browser, the jobs and the
+    server said."""
     try:
         page.wait_for_selector(selector, timeout=timeout_ms)
     except PlaywrightTimeout:
@@ -45,13 +55,15 @@ def wait_or_explain(page, selector: str, server, timeout_ms: int = 120_000) -> N
         error = page.locator("#cur-pretrain").evaluate("(p) => p.querySelector('.error')?.textContent || ''")
         jobs = httpx.get(server.url + "/api/curriculum/jobs", timeout=30).text
         raise AssertionError(f"{selector} never showed.\nstatus | step: {panel}\nerror: {error}\n"
-                             f"jobs: {jobs}\nserver log (end):\n{server.output()[-3000:]}") from None
+                             f"unanswered: {sorted(waiting.values())}\njobs: {jobs}\n"
+                             f"server log (end):\n{server.output()[-3000:]}") from None
 
 
 def test_pretrain_live_then_finetune_and_compare(page, lab_server, lab_url, lab_runs, artifacts):
     page.set_default_timeout(180_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    waiting = track_requests(page)
     page.goto(lab_url + "/#curriculum")
     page.wait_for_selector("#curriculum [data-ready='curriculum']")
     lab = page.locator("#curriculum")
@@ -77,7 +89,7 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_server, lab_url, lab_
     with page.expect_response(lambda r: r.url.endswith("/api/curriculum/pretrain")) as started:
         page.click("[data-action='start-pretrain']")
     assert started.value.ok, started.value.text()
-    wait_or_explain(page, "#cur-pretrain .merges li", lab_server)
+    wait_or_explain(page, "#cur-pretrain .merges li", lab_server, waiting)
     page.wait_for_selector("#cur-pretrain .samples li")
     page.wait_for_function(
         "() => { const c = document.querySelector('[data-chart=pretrain-loss]');"
