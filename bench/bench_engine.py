@@ -152,6 +152,16 @@ def ours_generate(engine, ids, n):
     return out, (n - 1) / (stamps[-1] - stamps[0])
 
 
+def products_s(decoder, repeats: int = 5) -> float:
+    """Seconds of one decode step's matrix products at one row, in the layout the decoder picked (median)."""
+    layout, times = decoder.choice.pick(1), []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        decoder.one_token_products(layout, 1)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def prefill_ms(engine, ids, hf=False):
     x = torch.tensor([ids])
     with torch.inference_mode():
@@ -205,12 +215,17 @@ def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
 
     # One decode figure, with its bound measured just before each run: this machine's read bandwidth
     # swings by a third within a minute (docs/performance.md), so each run is divided by its own bound.
-    bounds, shares = [], []
+    # Beside each run, too, one token's matrix products alone at one row: how near the bound the
+    # products come, and what the rest of a step (attention, norms, sampling, the table) costs.
+    bounds, shares, products, rests = [], [], [], []
 
     def fused_beside_its_bound() -> float:
         bounds.append(bound_tokens_per_s(fused, repeats=3)[0])
-        shares.append(ours_generate(fused, ids, n_new)[1] / bounds[-1])
-        return shares[-1] * bounds[-1]
+        products.append(products_s(fused))
+        rate = ours_generate(fused, ids, n_new)[1]
+        shares.append(rate / bounds[-1])
+        rests.append(1 / rate - products[-1])
+        return rate
 
     rate, rate_x = interleaved({
         "hf": lambda: hf_generate(hf, ids, n_new)[1],
@@ -229,6 +244,14 @@ def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
             f"one stream, top-10 table every step; bound = {bandwidth:.1f} GB/s 2-thread read / "
             f"{weight_bytes(fused) / 1e6:.0f} MB of weights, measured beside each of {repeats} decode runs: "
             "the ratio is the median of each run against its own bound; target >= 0.7x", share),
+        row("decode ceiling: one token's products alone vs the bound", 1 / statistics.median(products), bound,
+            "tok/s", f"every matrix product of one step at one row ({fused.choice.pick(1)} layout), nothing "
+            "else; the ratio is the median of each run against its own bound",
+            statistics.median(b * p for b, p in zip(bounds, products, strict=True)) ** -1),
+        row("decode: the rest of a step, beside its products", statistics.median(rests) * 1000,
+            statistics.median(products) * 1000, "ms", "one decode step's time less its products' time: "
+            "attention, norms, RoPE, the cache, sampling and the top-10 table, in PyTorch operations",
+            statistics.median(r / p for r, p in zip(rests, products, strict=True))),
         row("decode, fp32-fused vs transformers generate", rate["fused"], rate["hf"], "tok/s",
             f"greedy, top-10 table every step; {same}", rate_x["fused"]),
         row("decode, fp32 textbook vs transformers generate", rate["fp32"], rate["hf"], "tok/s", "same",
