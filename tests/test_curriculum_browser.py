@@ -44,7 +44,7 @@ def track_requests(page) -> dict:
     return waiting
 
 
-def wait_or_explain(page, selector: str, server, waiting: dict, timeout_ms: int = 120_000) -> None:
+def wait_or_explain(page, selector: str, server, waiting: dict, timeout_ms: int = 180_000) -> None:
     """Wait for `selector`; if it never shows, fail with what the panel, the browser, the jobs and the
     server said."""
     try:
