@@ -44,6 +44,22 @@ def track_requests(page) -> dict:
     return waiting
 
 
+def merge_columns(page) -> dict:
+    """How the first merges stand: their number of columns, and each gap between two columns that is too
+    narrow for the numbers (a column's numbers sit outside its items, in the gap before it; the list's
+    own padding is what they need)."""
+    return page.evaluate("""() => {
+      const ol = document.querySelector('#cur-pretrain .merges');
+      const room = parseFloat(getComputedStyle(ol).paddingInlineStart);
+      const boxes = [...ol.children].map((li) => li.getBoundingClientRect());
+      const starts = [...new Set(boxes.map((b) => Math.round(b.left)))].sort((a, b) => a - b);
+      const column = (x) => boxes.filter((b) => Math.round(b.left) === x);
+      const ends = starts.map((x) => Math.max(...column(x).map((b) => b.right)));
+      const gaps = starts.slice(1).map((x, i) => x - ends[i]);
+      return { columns: starts.length, room, tight: gaps.filter((gap) => gap < room - 1) };
+    }""")
+
+
 def wait_or_explain(page, selector: str, server, waiting: dict, timeout_ms: int = 180_000) -> None:
     """Wait for `selector`; if it never shows, fail with what the panel, the browser, the jobs and the
     server said."""
@@ -152,8 +168,11 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_server, lab_url, lab_
     page.locator("#cur-scale").screenshot(path=str(artifacts / "curriculum-scale.png"))
     page.set_viewport_size({"width": 1280, "height": 900})
     page.locator("#curriculum").screenshot(path=str(artifacts / "curriculum-1280.png"))
+    wide = merge_columns(page)
+    assert wide["columns"] >= 2 and wide["tight"] == [], wide
     page.set_viewport_size({"width": 390, "height": 844})
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-phone.png"))
+    assert merge_columns(page)["tight"] == [], merge_columns(page)
     page.locator("#curriculum").screenshot(path=str(artifacts / "curriculum-390.png"))
     assert not errors, errors
 
