@@ -174,6 +174,10 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_server, lab_url, lab_
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-phone.png"))
     assert merge_columns(page)["tight"] == [], merge_columns(page)
     page.locator("#curriculum").screenshot(path=str(artifacts / "curriculum-390.png"))
+    # The circuits panel follows the live run, which stopped after one snapshot: its loss curve is a dot,
+    # with one step and one loss under and beside it (two labels on the same spot read as "2525").
+    labels = page.locator("#circ-loss text.xp-fig-label").all_text_contents()
+    assert len(labels) == len(set(labels)), labels
     assert not errors, errors
 
     # -- the address bar holds the lab's settings: a copied link opens the same ones

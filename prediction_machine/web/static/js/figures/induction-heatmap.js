@@ -21,18 +21,22 @@ export function lossCurve({ id, curve, step, formed, labels, width = 480, height
   const [lo, hi] = [Math.min(...losses), Math.max(...losses)];
   const x = (s) => pad.l + ((s - s0) / Math.max(1, s1 - s0)) * (width - pad.l - pad.r);
   const y = (v) => pad.t + (1 - (v - lo) / Math.max(1e-9, hi - lo)) * (height - pad.t - pad.b);
-  for (const v of [lo, hi]) {
+  for (const v of lo.toFixed(2) === hi.toFixed(2) ? [lo] : [lo, hi]) { // one label when both read the same
     root.append(svg("text", { x: pad.l - 4, y: y(v) + 4, class: "xp-fig-label", "text-anchor": "end",
       fill: css(MUTED), text: v.toFixed(2) }));
   }
   root.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b,
     stroke: css(LINE) }));
-  for (const [s, anchor] of [[s0, "start"], [s1, "end"]]) { // the first and last step, under the axis
+  // the first and last step, under the axis (one, when the run has a single snapshot so far)
+  for (const [s, anchor] of s0 === s1 ? [[s0, "start"]] : [[s0, "start"], [s1, "end"]]) {
     root.append(svg("text", { x: x(s), y: height - 6, class: "xp-fig-label", "text-anchor": anchor,
       fill: css(MUTED), text: String(s) }));
   }
   const points = curve.map(([s, v]) => `${x(s).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
   root.append(svg("polyline", { points, fill: "none", stroke: css(OKABE_ITO.blue), "stroke-width": 1.5 }));
+  if (curve.length === 1) { // a line needs two points: the first snapshot shows as a dot
+    root.append(svg("circle", { cx: x(s0), cy: y(losses[0]), r: 3, fill: css(OKABE_ITO.blue) }));
+  }
   if (formed) {
     const fx = x(formed.step);
     root.append(svg("line", { x1: fx, x2: fx, y1: pad.t, y2: height - pad.b,
