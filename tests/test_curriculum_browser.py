@@ -129,6 +129,8 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_server, lab_url, lab_
         f"() => parseInt(document.querySelector('#cur-pretrain .stats dd').textContent) > {stopped_at}"
     )
     assert lab.locator("#cur-pretrain .merges li").count() > 0  # the vocabulary came back with the run
+    earlier = lab.locator("#cur-pretrain .samples .sample-step").all_inner_texts()  # and its samples
+    assert earlier and int(earlier[-1].split()[-1]) <= stopped_at, earlier
     page.locator("#cur-pretrain button", has_text="Stop").click()
     page.wait_for_function(
         "() => document.querySelector('#cur-pretrain .status').textContent.includes('stopped')"

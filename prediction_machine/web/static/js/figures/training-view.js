@@ -100,14 +100,32 @@ export function trainingView({ kind, stats }) {
     draw();
   }
 
+  function addEval(data) {
+    for (const [key, label] of [["train_loss", say("training_loss_fixed_batches")], ["eval_loss",
+      say(kind === "finetune" ? "eval_loss_heldout_questions" : "validation_loss_heldout_text")]]) {
+      if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
+    }
+  }
+
+  function addSample(data) { // newest first, the last 12
+    samples.prepend(el("li", {}, el("span", { class: "sample-step",
+      text: say("sample_step", { step: data.step }) }),
+      el("pre", { class: "sample-text",
+        text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt
+          + data.text) })));
+    while (samples.children.length > 12) samples.lastChild.remove();
+  }
+
   function onEvent(name, data, handlers = {}) {
     if (name === "start") {
       state.total = data.config.steps;
       state.schedule = data.lr_schedule || [];
       if (statNodes.params) statNodes.params.textContent = format.int(data.parameters);
-      if (data.history) { // a resumed run: draw what came before
+      if (data.history) { // a resumed run: draw what came before, its checks and samples too
         state.steps = data.history.step.map((s, i) => [s, data.history.loss[i]]);
         state.step = data.resumed_from || 0;
+        for (const check of data.history.eval || []) addEval(check);
+        for (const sample of (data.history.samples || []).slice(-12)) addSample(sample);
       }
     } else if (name === "step") {
       state.step = data.step;
@@ -120,17 +138,9 @@ export function trainingView({ kind, stats }) {
       statNodes.flops.textContent = format.si(data.flops);
       statNodes.loss.textContent = format.fixed(data.loss, 3);
     } else if (name === "eval") {
-      for (const [key, label] of [["train_loss", say("training_loss_fixed_batches")], ["eval_loss",
-        say(kind === "finetune" ? "eval_loss_heldout_questions" : "validation_loss_heldout_text")]]) {
-        if (data[key] != null) (state.evals[label] ||= []).push([data.step, data[key]]);
-      }
+      addEval(data);
     } else if (name === "sample") {
-      samples.prepend(el("li", {}, el("span", { class: "sample-step",
-        text: say("sample_step", { step: data.step }) }),
-        el("pre", { class: "sample-text",
-          text: visibleProse(kind === "finetune" ? `${data.prompt}\n→ ${data.text}` : data.prompt
-            + data.text) })));
-      while (samples.children.length > 12) samples.lastChild.remove();
+      addSample(data);
     } else if (name === "queued") { // a classroom's jobs wait in line when every place is taken
       status.textContent = say("queued_position_places", { position: data.position, places: data.places });
     } else if (name === "paused") {
