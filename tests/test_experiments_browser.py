@@ -79,7 +79,9 @@ def test_the_scan_and_the_single_ablation_agree(xp, server_url, artifacts):
     page, errors = xp
     page.fill("#xp-prompt", IOI)
     page.check("#xp-raw")
+    assert page.locator("#xp-scan-progress").is_hidden()  # no empty bar before the first scan
     scan = run(page, "xp-scan", "#xp-scan-run")
+    assert page.locator("#xp-scan-progress").is_visible()
     L, H = int(scan["layers"]), int(scan["heads"])
     assert (L, H) == (30, 9)
     progress = page.eval_on_selector("#xp-scan-progress", "e => [e.value, e.max]")

@@ -20,7 +20,8 @@ export function scanPanel(ctx) {
   const bar = el("progress", { id: "xp-scan-progress", max: 1, value: 0,
     "aria-label": say("scan_progress") });
   const count = el("span", { class: "note", id: "xp-scan-count" });
-  p.controls.append(go, cancel, el("span", { class: "xp-progress" }, bar, count));
+  const progress = el("span", { class: "xp-progress", hidden: true }, bar, count); // shown once a scan starts
+  p.controls.append(go, cancel, progress);
   let controller = null;
   cancel.addEventListener("click", () => {
     controller?.abort();
@@ -31,6 +32,7 @@ export function scanPanel(ctx) {
     return p.run(go, async () => {
       controller = new AbortController();
       cancel.disabled = false;
+      progress.hidden = false;
       bar.value = 0;
       count.textContent = "";
       p.status.textContent = say("scan_running");
