@@ -132,10 +132,12 @@ def test_two_paused_jobs_time_out_and_free_their_places():
     t0 = time.monotonic()
     for job in (a, b):
         manager.control(job.id, "pause")
-    while time.monotonic() - t0 < 5 and (a.ended is None or b.ended is None):
+    while time.monotonic() - t0 < 15 and (a.ended is None or b.ended is None):
         time.sleep(0.02)
     took = time.monotonic() - t0
-    assert a.status == b.status == "stopped" and 0.4 < took < 2.0, (a.status, b.status, took)
+    # Not before the timeout, and on its own well before the wait above gives up. The upper bound is loose:
+    # a job's end includes a full garbage collection, which took 2.1 s once in a loaded CI run.
+    assert a.status == b.status == "stopped" and 0.4 < took < 10, (a.status, b.status, took)
     assert a.stopped_because == "paused for more than 0.5 s"
     assert any(n == "paused" for n, _ in a.events)
     c = manager.start("pretrain", work)  # the places are free again
