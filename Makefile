@@ -25,7 +25,8 @@ serve: $(STAMP)
 # Two workers, one test file each at a time (module fixtures stay in one process): 10.4 min against 15.7
 # min in one process on the 2-core AMD EPYC (docs/testing.md).
 test: lint
-	$(BIN)/python -m pytest -q -p no:schemathesis -p no:hypothesispytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:schemathesis -p no:hypothesispytest -n 2 --dist loadfile \
+	  --reruns 1 --only-rerun 'Timeout [0-9]+ms exceeded' -r R $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check prediction_machine tests bench
