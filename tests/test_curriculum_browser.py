@@ -174,7 +174,8 @@ def test_pretrain_live_then_finetune_and_compare(page, lab_server, lab_url, lab_
     assert wide["columns"] >= 2 and wide["tight"] == [], wide
     page.set_viewport_size({"width": 390, "height": 844})
     page.locator("#cur-pretrain").screenshot(path=str(artifacts / "curriculum-phone.png"))
-    assert merge_columns(page)["tight"] == [], merge_columns(page)
+    narrow = merge_columns(page)
+    assert narrow["tight"] == [], narrow
     page.locator("#curriculum").screenshot(path=str(artifacts / "curriculum-390.png"))
     # The circuits panel follows the live run, which stopped after one snapshot: its loss curve is a dot,
     # with one step and one loss under and beside it (two labels on the same spot read as "2525").

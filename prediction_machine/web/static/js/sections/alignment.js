@@ -56,7 +56,6 @@ function ratePanel(shared) {
     runBtn.textContent = say("run_short_dpo_my", { n: pairs.length });
   }
 
-
   function keep(chosen, rejected, err, [cutChosen, cutRejected] = [false, false]) {
     if (chosen === rejected) { err.replaceChildren(errorBox(say("answer_same_answer_write"))); return; }
     pairs.push({ prompt: choice.dataset.prompt, chosen, rejected });
@@ -89,11 +88,11 @@ function ratePanel(shared) {
       choice.replaceChildren(
         el("div", { class: "answers" },
           el("div", { class: "answer-card" }, el("h5", { text: say("answer") }), el("p", { class: "answer",
-            "data-cut": String(cutA), text: shownAnswer(a, cutA) || "(nothing)" }),
+            "data-cut": String(cutA), text: shownAnswer(a, cutA) || say("empty_answer") }),
             el("button", { type: "button", "data-action": "pick-a", text: say("a_is_better"), hidden: a === b,
               onclick: () => keep(a, b, err, [cutA, cutB]) })),
           el("div", { class: "answer-card" }, el("h5", { text: say("answer_b") }), el("p", { class: "answer",
-            "data-cut": String(cutB), text: shownAnswer(b, cutB) || "(nothing)" }),
+            "data-cut": String(cutB), text: shownAnswer(b, cutB) || say("empty_answer") }),
             el("button", { type: "button", "data-action": "pick-b", text: say("b_is_better"), hidden: a === b,
               onclick: () => keep(b, a, err, [cutB, cutA]) }))),
         el("div", { class: "row" }, el("label", { for: "al-own", class: "visually-hidden",
@@ -169,9 +168,9 @@ function showResults(node, probes) {
       logp: p.before.logp.toFixed(2), logp2: p.after.logp.toFixed(2) }) }),
     el("div", { class: "sides" },
       el("div", { class: "side before" }, el("h6", { text: say("before_model_answers") }), el("p",
-        { class: "answer", text: visibleProse(p.before.greedy) || "(nothing)" })),
+        { class: "answer", text: visibleProse(p.before.greedy) || say("empty_answer") })),
       el("div", { class: "side after" }, el("h6", { text: say("after_model_answers") }), el("p",
-        { class: "answer", text: visibleProse(p.after.greedy) || "(nothing)" }))),
+        { class: "answer", text: visibleProse(p.after.greedy) || say("empty_answer") }))),
     el("details", { class: "token-details", open: i === 0 }, el("summary",
       { text: say("probability_token_preferred_answer") }),
       tokenTable(p.before, p.after)));
@@ -271,7 +270,7 @@ function stagesPanel(shared) {
       const d = await post(`${API}/align/compare`, { question: question.value, ...(mine ? { mine } : {}) });
       shareState("alignment", { question: question.value, asked: 1 });
       out.replaceChildren(...d.models.map((m) => el("div", { class: "side" }, el("h5", { text: m.label }),
-        el("p", { class: "answer", text: visibleProse(m.answer) || "(nothing)" }),
+        el("p", { class: "answer", text: visibleProse(m.answer) || say("empty_answer") }),
         el("p", { class: "note", text: say("most_likely_first_token") }, tokenChip(m.top.token,
           { showId: false }), ` ${format.probability(m.top.prob)}`))));
     } catch (e) {

@@ -26,7 +26,8 @@ export function agreementText(count) {
 
 function answerCard(title, text, className, cut = false) {
   return el("div", { class: `answer-card ${className}` }, el("h5", { text: title }),
-    el("p", { class: "answer", "data-cut": String(cut), text: shownAnswer(text, cut) || "(nothing)" }));
+    el("p", { class: "answer", "data-cut": String(cut),
+      text: shownAnswer(text, cut) || alignment("empty_answer") }));
 }
 
 // Before and after, prompt by prompt: the greedy answers of the model the class started from and of the

@@ -219,7 +219,7 @@ function finetunePanel(shared) {
 
 // An answer as one flowing text: each line break shown as ↵ (a barely trained model can answer with
 // dozens of empty lines, which would make a box taller than the screen), invisible characters made visible.
-const answerText = (answer) => (answer ? visibleProse(answer).replace(/\n/g, "↵ ") : "(nothing)");
+const answerText = (answer) => (answer ? visibleProse(answer).replace(/\n/g, "↵ ") : say("empty_answer"));
 
 function comparePanel(shared) {
   const question = el("input", { id: "cur-question", "data-tour-stop": "cur-question", type: "text",
