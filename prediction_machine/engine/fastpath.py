@@ -1,7 +1,7 @@
 """A faster numeric path for inference: the same fp32 arithmetic as transformer.py, laid out for speed.
 
 transformer.py is the textbook. This file is the engine room: it computes the same function
-(tests/test_fastpath.py bounds the difference) with three changes that the benchmark
+(tests/test_fastpath.py bounds the difference) with four changes that the benchmark
 (bench/bench_engine.py) shows pay on a 2-core CPU:
 
 1. Weight layouts chosen by measurement. Each matrix can be read in three layouts (Matrices):
@@ -19,6 +19,8 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
    addcmul, the residual added in place (at one row, by the product itself), one row's keys and
    values written by a slice, and the positions, the mask and the cache row indices computed once
    per pass, not per layer.
+4. One stream's decode step (one row, one new token, the split layout) runs in one_row.py: the
+   same operations, writing into buffers made once, so a token allocates almost nothing.
 
 What was tried and dropped: bf16 weights and activations, and int8 or int4 weights in
 PyTorch's formats (all lossy, so they fail the 1e-3 honesty bound; the int4 kernel with fp32
@@ -46,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from prediction_machine.config import PRECISIONS
-from prediction_machine.engine import layout_probe
+from prediction_machine.engine import layout_probe, one_row
 from prediction_machine.engine.layout_probe import Choice
 from prediction_machine.model.transformer import KVCache, Transformer
 
@@ -210,6 +212,7 @@ class FusedDecoder:
         self.choice = Choice.default()  # the plain layout until a probe (layout_probe.tune) says otherwise
         self.tuning: threading.Thread | None = None  # the background probe, while it runs
         self.tuning_error: str | None = None
+        self.local = threading.local()  # each thread's one_row.OneRowStep: its buffers are written in place
         if choice is not None:
             self.use(choice)
 
@@ -265,10 +268,23 @@ class FusedDecoder:
         with torch.inference_mode():
             return self.forward(idx, cache, last_only), None
 
+    def one_row_step(self) -> one_row.OneRowStep | None:
+        """This thread's one-row step, made (again) for the split pieces prepared now; None without them."""
+        pieces = one_row.pieces(self)
+        step = getattr(self.local, "step", None)
+        if pieces is not None and (step is None or step.pieces != pieces):
+            step = self.local.step = one_row.OneRowStep(self, pieces)
+        return step if pieces is not None else None
+
     def forward(self, idx: torch.Tensor, cache: KVCache | None, last_only: bool) -> torch.Tensor:
         cfg, m, choice = self.cfg, self.model, self.choice
         B, T = idx.shape
         lay = choice.pick(B * T)  # every layer's products have B*T rows
+        if B == 1 and T == 1 and cache is not None and lay == "split":  # one stream's decode step
+            step = self.one_row_step()
+            logits = step(idx, cache) if step is not None else None
+            if logits is not None:
+                return logits  # (1, 1, V)
         H, K, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         pos = cache.positions(T) if cache is not None else torch.arange(T).expand(B, T)  # (B, T)
         S = int(pos.max()) + 1  # keys needed by the furthest row
