@@ -13,6 +13,9 @@
 - Where one decode step's time goes: the whole forward pass at one row against its matrix products
   alone (the probe's measurement, in the layout picked for one row), interleaved. The difference is
   the step's small operations: norms, RoPE, attention, cache writes, and the threads' hand-overs.
+- A class's step: the products of a 32-row decode step against the machine's fp32 compute peak (a large
+  matrix product, measured beside them), the whole 32-row step against its products, and one 32-row
+  pass against 32 one-row passes: what batching gains, which bounds the classroom benchmark's scaling.
 """
 
 from __future__ import annotations
@@ -107,6 +110,71 @@ def bench_step(lm, decoder: fastpath.FusedDecoder, repeats: int) -> list[dict]:
                 f"({ms['step'] - ms['products']:.1f} ms) is the step's small operations", x["step"])]
 
 
+def compute_peak(repeats: int = 5) -> float:
+    """FLOP/s of a large fp32 matrix product on torch's threads (the best of `repeats`): the most any
+    product can do here."""
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first warms the library up
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def bench_class_step(lm, decoder: fastpath.FusedDecoder, repeats: int, rows: int = 32) -> list[dict]:
+    """A class's decode step (32 rows) against the machine's compute peak and against 32 one-row steps.
+
+    The rows hold 45 to 76 positions, as a class's chat prompts do while they decode. What one pass
+    at 32 rows costs against 32 passes at one row bounds how much a server of this decoder gains by
+    batching: the classroom benchmark's scaling cannot pass it."""
+    from bench_engine import interleaved, row
+
+    cfg = lm.config
+    flops = 2 * sum(m.out * m.inp for m in decoder.matrices()) * rows  # one token's products, every row
+    pick = decoder.choice.pick(rows)
+    big = KVCache(cfg, rows, 128)
+    one = KVCache(cfg, 1, 128)
+
+    def step(cache: KVCache, n: int) -> float:
+        cache.lengths[:] = torch.arange(n) + 45  # the same positions every time
+        token = torch.full((n, 1), 100)
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            decoder(token, cache=cache, last_only=True)
+            return time.perf_counter() - t0
+
+    def products() -> float:
+        t0 = time.perf_counter()
+        decoder.one_token_products(pick, rows)
+        return time.perf_counter() - t0
+
+    peaks = []
+
+    def peak_then_products() -> float:
+        peaks.append(compute_peak(2))
+        return products()
+
+    t, x = interleaved({"big": lambda: step(big, rows), "one": lambda: step(one, 1),
+                        "products": peak_then_products}, repeats)
+    peak = max(peaks)
+    return [
+        row("fp32 compute peak", peak / 1e9, None, "GFLOP/s",
+            f"a 2048 x 2048 by 2048 x 2048 product, {torch.get_num_threads()} threads, "
+            f"the best of {len(peaks)} runs"),
+        row(f"{rows}-row products vs the compute peak", flops / t["products"] / 1e9, peak / 1e9, "GFLOP/s",
+            f"every matrix product of one decode step at {rows} rows ({pick} layout)"),
+        row(f"one decode step at {rows} rows: whole forward pass vs its matrix products alone",
+            t["big"] * 1000, t["products"] * 1000, "ms",
+            "45 to 76 cached positions per row; the difference is attention over them, the norms, RoPE and "
+            "the cache writes", x["big"] / x["products"]),
+        row(f"{rows} rows in one pass vs {rows} one-row passes", rows / t["big"], 1 / t["one"], "tok/s",
+            "forward passes alone: how much batching a class gains here, the ceiling of the classroom "
+            "benchmark's scaling (target >= 8x there)", rows * x["one"] / x["big"]),
+    ]
+
+
 def run(quick: bool = False) -> list[dict]:
     from bench_engine import row
 
@@ -118,7 +186,8 @@ def run(quick: bool = False) -> list[dict]:
                 f"{weight_bytes(decoder) / 1e6:.0f} MB of weights a token / {bandwidth:.1f} GB/s measured "
                 f"(a sum over as many bytes, {torch.get_num_threads()} threads); "
                 f"layout probe: {choice.source}, {choice.probe_s or 0:.1f} s")]
-    return rows + bench_picks(decoder, choice, 3 if quick else 7) + bench_step(lm, decoder, 3 if quick else 7)
+    rows += bench_picks(decoder, choice, 3 if quick else 7) + bench_step(lm, decoder, 3 if quick else 7)
+    return rows + bench_class_step(lm, decoder, 3 if quick else 7)
 
 
 if __name__ == "__main__":
