@@ -40,15 +40,20 @@ def weight_bytes(decoder: fastpath.FusedDecoder) -> int:
     return sum(m.out * m.inp * 4 for m in decoder.matrices())
 
 
-def read_bandwidth(nbytes: int, repeats: int = 7) -> float:
-    """Bytes per second that a sum over `nbytes` of fp32 reads on torch's threads (the best of `repeats`)."""
+def read_bandwidths(nbytes: int, repeats: int = 7) -> list[float]:
+    """Bytes per second that a sum over `nbytes` of fp32 reads on torch's threads, once per repeat."""
     x = torch.ones(nbytes // 4)  # (n,): as large as the weights, far beyond every cache
-    best = float("inf")
+    out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         x.sum()
-        best = min(best, time.perf_counter() - t0)
-    return nbytes / best
+        out.append(nbytes / (time.perf_counter() - t0))
+    return out
+
+
+def read_bandwidth(nbytes: int, repeats: int = 7) -> float:
+    """The best of `repeats` reads (read_bandwidths): what the memory gives at its fastest moment."""
+    return max(read_bandwidths(nbytes, repeats))
 
 
 def bound_tokens_per_s(decoder: fastpath.FusedDecoder, repeats: int = 7) -> tuple[float, float]:
