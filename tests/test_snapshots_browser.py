@@ -38,6 +38,24 @@ def shown(page) -> dict:
     }""")
 
 
+def until_still(page, locator, quiet_s: float = 1.0, timeout_s: float = 60) -> None:
+    """Wait until the page's height and the element's place have not changed for `quiet_s`: sections
+    above may still be loading and growing, and a click aimed before they stop lands elsewhere."""
+    import time
+
+    def where():
+        box = locator.bounding_box()
+        return page.evaluate("() => document.documentElement.scrollHeight"), box and (box["x"], box["y"])
+
+    last, since, end = where(), time.monotonic(), time.monotonic() + timeout_s
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() < end, f"the page kept moving for {timeout_s} s"
+        page.wait_for_timeout(100)
+        now = where()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def test_the_scrubber_moves_the_heatmaps_in_step_with_the_loss_curve(page, lab_url, artifacts):
     page.set_default_timeout(120_000)
     errors: list[str] = []
@@ -66,8 +84,13 @@ def test_the_scrubber_moves_the_heatmaps_in_step_with_the_loss_curve(page, lab_u
     else:
         assert "No head's induction score reached" in page.locator("#cur-circ .circ-finding").inner_text()
 
-    # picking a head redraws its attention and puts it in the shared link
-    page.locator("#circ-induction rect[data-row='1'][data-col='2']").click()
+    # picking a head redraws its attention and puts it in the shared link: with the mouse, then the keyboard
+    cell = lambda row, col: page.locator(f"#circ-induction rect[data-row='{row}'][data-col='{col}']")  # noqa: E731
+    until_still(page, cell(0, 1))
+    cell(0, 1).click()
+    assert "L0H1" in page.locator("#circ-attention").get_attribute("aria-label")
+    cell(1, 2).focus()
+    page.keyboard.press("Enter")
     assert "L1H2" in page.locator("#circ-attention").get_attribute("aria-label")
     assert "circ_head=L1H2" in page.url and "circ_step=4" in page.url
     page.locator("#cur-circ").screenshot(path=str(artifacts / "circuits-desktop.png"))
