@@ -20,7 +20,7 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
    values written by a slice, and the positions, the mask and the cache row indices computed once
    per pass, not per layer.
 4. One stream's decode step (one row, one new token, the split layout) runs in one_row.py: the
-   same operations, writing into buffers made once, so a token allocates almost nothing.
+   same operations, writing into buffers made once, so a token allocates a few small tensors only.
 
 What was tried and dropped: bf16 weights and activations, and int8 or int4 weights in
 PyTorch's formats (all lossy, so they fail the 1e-3 honesty bound; the int4 kernel with fp32
