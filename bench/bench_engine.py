@@ -218,14 +218,15 @@ def bench_decode_prefill(lm, repeats: int, n_new: int) -> list[dict]:
     # divided by the bandwidth of its own moment: the median of four reads just before it and four just
     # after, a typical read as the run's rate is a typical step. The best of those eight reads, the
     # luckiest instant, is shown beside it. Beside each run, too, one token's matrix products alone at
-    # one row: how near the bound the products come, and what the rest of a step costs.
+    # one row, just before and just after it: how near the bound the products come, and what the rest of
+    # a step costs (the run's step less the products' mean).
     nbytes = weight_bytes(fused)
     bounds, best_bounds, shares, products, rests = [], [], [], [], []
 
     def fused_beside_its_bound() -> float:
-        reads = read_bandwidths(nbytes, 4)
-        products.append(products_s(fused))
+        reads, before = read_bandwidths(nbytes, 4), products_s(fused)
         rate = ours_generate(fused, ids, n_new)[1]
+        products.append((before + products_s(fused)) / 2)  # the products just before and just after the run
         reads += read_bandwidths(nbytes, 4)
         bounds.append(statistics.median(reads) / nbytes)
         best_bounds.append(max(reads) / nbytes)
