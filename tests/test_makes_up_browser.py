@@ -40,7 +40,10 @@ def test_a_made_up_answer_token_by_token(mu, server_url):
                      timeout=120).json()
     shown = [float(p) for p in page.eval_on_selector_all("#mu-tokens .mu-token",
                                                           "els => els.map(e => e.dataset.prob)")]
-    assert shown == pytest.approx([t["prob"] for t in api["tokens"]], abs=1e-6)
+    # The page's request and this one are two computations, and their last bits can differ: the same answer
+    # on one torch thread and on two differs by up to 2e-6 after 24 tokens (measured), and a fresh-clone run
+    # once saw 6e-6 here. The page shows tenths of a percent; a number not from this answer is far off.
+    assert shown == pytest.approx([t["prob"] for t in api["tokens"]], abs=1e-4)
     assert page.inner_text("#mu-tokens .mu-answer-text bdi") == api["answer"]
     assert page.get_attribute("#mu-tokens .verdict", "data-right") == str(api["verdict"]["right"]).lower()
     assert page.evaluate("document.activeElement.id") == "mu-answer"  # focus stays on the control
