@@ -98,8 +98,11 @@ class LiveServer:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
+        # Idle kept-alive connections live 30 s: a test's httpx client reuses one for up to 5 s, as long as
+        # uvicorn's default, so a request sent at that edge met a socket the server had just closed
+        # ("Connection reset by peer", once in a full run).
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=2)
+                                timeout_graceful_shutdown=2, timeout_keep_alive=30)
         self.server = uvicorn.Server(config)
 
     def __enter__(self) -> "LiveServer":

@@ -7,6 +7,8 @@ on a short text sends its snapshots to the same panel. Screenshots at desktop an
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from phone_checks import PHONE, sideways_scrollers
@@ -41,8 +43,6 @@ def shown(page) -> dict:
 def until_still(page, locator, quiet_s: float = 1.0, timeout_s: float = 60) -> None:
     """Wait until the page's height and the element's place have not changed for `quiet_s`: sections
     above may still be loading and growing, and a click aimed before they stop lands elsewhere."""
-    import time
-
     def where():
         box = locator.bounding_box()
         return page.evaluate("() => document.documentElement.scrollHeight"), box and (box["x"], box["y"])

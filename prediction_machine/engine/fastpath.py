@@ -271,20 +271,19 @@ class FusedDecoder:
     def one_row_step(self) -> one_row.OneRowStep | None:
         """This thread's one-row step, made (again) for the split pieces prepared now; None without them."""
         pieces = one_row.pieces(self)
+        if pieces is None:
+            return None
         step = getattr(self.local, "step", None)
-        if pieces is not None and (step is None or step.pieces != pieces):
+        if step is None or step.pieces != pieces:
             step = self.local.step = one_row.OneRowStep(self, pieces)
-        return step if pieces is not None else None
+        return step
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None, last_only: bool) -> torch.Tensor:
         cfg, m, choice = self.cfg, self.model, self.choice
         B, T = idx.shape
         lay = choice.pick(B * T)  # every layer's products have B*T rows
-        if B == 1 and T == 1 and cache is not None and lay == "split":  # one stream's decode step
-            step = self.one_row_step()
-            logits = step(idx, cache) if step is not None else None
-            if logits is not None:
-                return logits  # (1, 1, V)
+        if B == 1 and T == 1 and cache is not None and lay == "split" and (step := self.one_row_step()):
+            return step(idx, cache)  # (1, 1, V): one stream's decode step
         H, K, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         pos = cache.positions(T) if cache is not None else torch.arange(T).expand(B, T)  # (B, T)
         S = int(pos.max()) + 1  # keys needed by the furthest row

@@ -54,6 +54,11 @@ class OneRowStep:
         cfg = decoder.cfg
         D, H, K, hd, F_ = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_ff
         self.decoder, self.dims, self.pieces = decoder, (D, H, K, hd, F_), pieces
+        # Each layer's split matrices: views of the model's own weights, so holding them costs nothing
+        # and they stay right even if the decoder drops its split layout later.
+        self.weights = [tuple(m.stored["split"] for m in (L.qkv, L.o, L.gate_up, L.down))
+                        for L in decoder.layers]  # L x (qkv, o, gate_up, down), each (n, out/n, in)
+        self.unembed = decoder.unembed.stored["split"]  # (n, V/n, D)
         self.x = torch.zeros(D)  # (D,): the residual stream
         self.h = torch.zeros(D)  # (D,): the residual stream normed, what the products read
         self.qkv = torch.zeros((H + 2 * K) * hd)  # ((H+2K)*hd,): queries, keys, then values
@@ -81,21 +86,16 @@ class OneRowStep:
         r = 1.0 / math.sqrt(float(self.x.dot(self.x)) / D + eps)  # rsqrt(mean(x^2) + eps), one number
         torch.addcmul(self.decoder.zero, self.x, weight, value=r, out=self.h)  # (D,): 0 + r * x * weight
 
-    def __call__(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor | None:
-        """Logits (1, 1, V) for token idx (1, 1) at the cache's next position; None if a matrix has no
-        split copy as this step's buffers expect (the layouts changed: the caller takes the general path)."""
+    def __call__(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits (1, 1, V) for token idx (1, 1) at the cache's next position."""
         dec = self.decoder
         m, cfg, (D, H, _, hd, _) = dec.model, dec.cfg, self.dims
-        weights = [tuple(w.stored.get("split") for w in (L.qkv, L.o, L.gate_up, L.down)) for L in dec.layers]
-        unembed = dec.unembed.stored.get("split")
-        if pieces(dec) != self.pieces or any(w is None for ws in weights for w in ws):
-            return None
         p = int(cache.lengths[0])  # this token's position; keys 0..p are attended to
         if p + 1 > cfg.max_seq_len:
             raise ValueError(f"position {p} is beyond the context of {cfg.max_seq_len}")
         cos, sin = m.rope_cos[p], dec.rope_sin_signed[p]  # (hd,) each
         torch.index_select(m.embed.weight, 0, idx.view(1), out=self.x.view(1, D))  # (1, D)
-        for i, (L, (w_qkv, w_o, w_gate_up, w_down)) in enumerate(zip(dec.layers, weights, strict=True)):
+        for i, (L, (w_qkv, w_o, w_gate_up, w_down)) in enumerate(zip(dec.layers, self.weights, strict=True)):
             self.norm(L.attn_norm.weight, cfg.norm_eps)
             torch.bmm(w_qkv, self.h_for_qkv, out=self.qkv_out)  # (n, out/n, in) x (n, D, 1) -> (n, out/n, 1)
             # "rotate half" RoPE as in fastpath: the roll by hd/2, its sign in the sin table
@@ -111,4 +111,4 @@ class OneRowStep:
             self.x_from_down.baddbmm_(w_down, self.gate_for_down)  # x += W_down (silu(gate) * up)
         cache.advance(1)
         self.norm(m.norm.weight, cfg.norm_eps)
-        return torch.bmm(unembed, self.h_for_unembed).view(1, 1, -1)  # (n, V/n, 1) -> (1, 1, V), a new tensor
+        return torch.bmm(self.unembed, self.h_for_unembed).view(1, 1, -1)  # (n, V/n, 1) -> (1, 1, V), new
