@@ -5,6 +5,8 @@ tests hold on any processor and any load.
 """
 
 import json
+import subprocess
+import sys
 
 import pytest
 from test_transformer import tiny_model
@@ -66,6 +68,7 @@ def test_a_product_uses_the_choice_of_the_largest_probed_row_count_below_it():
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PREDICTION_MACHINE_CACHE", str(tmp_path))
     monkeypatch.setattr(layout_probe, "busy", lambda: False)
+    monkeypatch.setattr(layout_probe.OtherWork, "cores", lambda self: 0.0)  # the other test worker
     return tmp_path
 
 
@@ -113,6 +116,30 @@ def test_a_probe_on_a_busy_machine_is_kept_until_a_quiet_start_measures_again(ca
     monkeypatch.setattr(layout_probe, "busy", lambda: False)
     quiet = layout_probe.tune(fastpath.FusedDecoder(tiny_model(14)))
     assert len(probes) == 2 and not quiet.busy and not layout_probe.stored_here()[0]["busy"]
+
+
+def test_a_probe_beside_other_work_is_busy_even_when_the_load_average_has_not_caught_up(cache, monkeypatch):
+    monkeypatch.setattr(layout_probe, "probe", lambda run, c: Choice({1: "plain"}, {}, "probe", 0.1))
+    monkeypatch.setattr(layout_probe.OtherWork, "cores", lambda self: 1.0)  # another process ran all along
+    assert layout_probe.tune(fastpath.FusedDecoder(tiny_model(16))).busy
+    assert layout_probe.stored_here()[0]["busy"]
+
+
+def test_other_work_is_the_machines_cpu_time_less_this_processs_over_the_wall_time(monkeypatch):
+    readings = iter([(10.0, 500.0, 3.0), (12.0, 504.5, 6.0)])  # (wall, machine CPU, this process's CPU) s
+    monkeypatch.setattr(layout_probe.OtherWork, "now", staticmethod(lambda: next(readings)))
+    assert layout_probe.OtherWork().cores() == pytest.approx((4.5 - 3.0) / 2.0)  # 0.75 cores were others'
+    monkeypatch.setattr(layout_probe.OtherWork, "now", staticmethod(lambda: (1.0, None, 0.0)))
+    assert layout_probe.OtherWork().cores() == 0.0  # no /proc/stat: the load average decides alone
+
+
+def test_other_work_sees_a_process_that_spins_beside_this_one():
+    if layout_probe.machine_cpu_seconds() is None:
+        pytest.skip("no /proc/stat on this system")
+    spin = "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 1.5: pass"
+    others = layout_probe.OtherWork()
+    subprocess.run([sys.executable, "-c", spin], check=True)  # this process only waits meanwhile
+    assert others.cores() > 0.5 > layout_probe.OTHERS_LIMIT
 
 
 def test_the_real_probe_runs_every_candidate_on_the_decoders_own_matrices(cache):

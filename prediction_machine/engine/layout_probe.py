@@ -145,6 +145,43 @@ def busy() -> bool:
         return False
 
 
+OTHERS_LIMIT = 0.2  # cores that other processes may keep busy, on average, before a probe counts as busy
+
+
+def machine_cpu_seconds() -> float | None:
+    """CPU seconds every process on this machine has run since boot (Linux's /proc/stat), or None.
+
+    Time the hypervisor gave another machine (steal) counts too: it was taken from this one."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherWork:
+    """How many cores other processes kept busy from its creation until cores() is asked.
+
+    The load average alone misses work that starts with the probe: it averages the last minute,
+    so a test suite that starts a second worker beside the first server's probe still reads as a
+    quiet machine. Whatever the machine ran beyond this process's own CPU time was someone else's.
+    """
+
+    def __init__(self):
+        self.start = self.now()
+
+    @staticmethod
+    def now() -> tuple[float, float | None, float]:
+        return time.perf_counter(), machine_cpu_seconds(), sum(os.times()[:2])  # wall, machine, this process
+
+    def cores(self) -> float:
+        (wall0, machine0, ours0), (wall1, machine1, ours1) = self.start, self.now()
+        if machine0 is None or machine1 is None or wall1 <= wall0:
+            return 0.0  # not measurable here: the load average decides alone
+        return max(0.0, (machine1 - machine0) - (ours1 - ours0)) / (wall1 - wall0)
+
+
 def cache_path() -> Path:
     from prediction_machine.model.weights import cache_dir
 
@@ -222,9 +259,10 @@ def tune(decoder, reprobe: bool = False, probe_if_missing: bool = True) -> Choic
     """Give a fastpath.FusedDecoder its layouts: read back for this machine, or probed and stored.
 
     Only the layouts chosen are kept; the others' copies are dropped. A choice probed while the
-    machine was busy (see busy) is marked so, and measured again at the first start that finds
-    the machine quiet; until then it is used (probing at every start of a busy machine, e.g. the
-    test suite's many servers, would only make it busier). With `probe_if_missing` False (a
+    machine was busy (a load average above its cores, or other processes using more than
+    OTHERS_LIMIT cores during the probe) is marked so, and measured again at the first start
+    that finds the machine quiet; until then it is used (probing at every start of a busy
+    machine, e.g. the test suite's many servers, would only make it busier). With `probe_if_missing` False (a
     one-shot command), a machine with nothing stored keeps the default: a probe is for a server.
     """
     key = machine_key(decoder.shapes())
@@ -243,9 +281,9 @@ def tune(decoder, reprobe: bool = False, probe_if_missing: bool = True) -> Choic
                 raise ProbeStopped
             return decoder.one_token_products(layout, rows)
 
-        was_busy = busy()
+        was_busy, others = busy(), OtherWork()
         choice = probe(run, candidates)
-        choice.busy = was_busy or busy()
+        choice.busy = was_busy or busy() or others.cores() > OTHERS_LIMIT
         store(key, choice, decoder.describe_model())
     elif not usable:
         return decoder.choice  # nothing stored for this machine, and no probe asked: the default stays
