@@ -1,8 +1,8 @@
 """The single stream's step (engine/one_row.py) against the fused decoder's general path: the same bits.
 
 The step writes into buffers made once; it must compute exactly what FusedDecoder.forward computes
-at one row in the split layout, keep the KV cache the same, fall back when the layout changes under
-it, and keep threads apart.
+at one row in the split and the plain layouts, keep the KV cache the same, fall back when the
+layout changes under it, and keep threads apart.
 """
 
 import threading
@@ -29,7 +29,7 @@ def general_only(decoder: fastpath.FusedDecoder):
 
         def __call__(self, idx, cache=None, record=False, last_only=False):
             with torch.inference_mode():
-                saved, decoder.one_row_step = decoder.one_row_step, lambda: None
+                saved, decoder.one_row_step = decoder.one_row_step, lambda layout="split": None
                 try:
                     return decoder.forward(idx, cache, last_only), None
                 finally:
@@ -61,8 +61,9 @@ def decode(engine, cfg, prompt: list[int], steps: int):
     return out, cache
 
 
-def test_the_one_row_step_gives_the_general_paths_bits_on_smollm2(lm, monkeypatch):
-    fused = fastpath.FusedDecoder(lm.model, everywhere("split"))
+@pytest.mark.parametrize("layout", one_row.STEP_LAYOUTS)
+def test_the_one_row_step_gives_the_general_paths_bits_on_smollm2(lm, monkeypatch, layout):
+    fused = fastpath.FusedDecoder(lm.model, everywhere(layout))
     calls = counting_steps(monkeypatch)
     prompt = lm.prompt_ids("What is the capital of France?")
     fast, fast_cache = decode(fused, fused.cfg, prompt, 6)
@@ -86,13 +87,18 @@ def test_generation_through_the_step_stays_within_the_bound_of_the_textbook_mode
     assert max(abs(a.model_prob - b.model_prob) for a, b in zip(ours, textbook, strict=True)) < 1e-4
 
 
-def test_the_step_is_used_only_for_the_split_layout_at_one_row(monkeypatch):
+def test_the_step_is_used_for_split_and_plain_at_one_row_and_never_for_packed_or_more_rows(monkeypatch):
     model = tiny_model(3)
     calls = counting_steps(monkeypatch)
-    for layout in ("plain", "packed"):
+    fused = fastpath.FusedDecoder(model, everywhere("packed"))
+    decode(fused, fused.cfg, [5, 6, 7], 2)
+    assert calls == []  # packed has no product into a buffer: the general path
+    for layout in one_row.STEP_LAYOUTS:
         fused = fastpath.FusedDecoder(model, everywhere(layout))
         decode(fused, fused.cfg, [5, 6, 7], 2)
-    assert calls == []
+        assert fused.local.step.layout == layout
+    assert calls == [True, True] * 2
+    calls.clear()
     fused = fastpath.FusedDecoder(model, everywhere("split"))
     cache = KVCache(fused.cfg, 2, 8)
     with torch.inference_mode():
@@ -156,3 +162,22 @@ def test_a_step_past_the_context_is_refused_as_the_general_path_refuses_it():
     cache.lengths[0] = n  # every position of the context is taken
     with pytest.raises(ValueError, match=f"position {n} is beyond the context of {n}"):
         fused(torch.tensor([[1]]), cache=cache)
+
+
+def test_a_switch_from_split_to_plain_mid_generation_remakes_the_step_for_plain(monkeypatch):
+    model = tiny_model(6)
+    fused = fastpath.FusedDecoder(model, everywhere("split"))
+    want, _ = decode(general_only(fastpath.FusedDecoder(model, everywhere("plain"))), fused.cfg, [4, 5, 6], 3)
+    calls = counting_steps(monkeypatch)
+    cache = KVCache(fused.cfg, 1, 8)
+    with torch.inference_mode():
+        logits, _ = fused(torch.tensor([[4, 5, 6]]), cache=cache)
+        got = []
+        for i in range(3):
+            if i == 1:
+                fused.use(everywhere("plain"))  # what a probe finishing in the background does
+            logits, _ = fused(torch.tensor([[int(logits[0, -1].argmax())]]), cache=cache)
+            got.append((fused.local.step.layout, logits.clone()))
+    assert calls == [True] * 3 and [lay for lay, _ in got] == ["split", "plain", "plain"]
+    for (_, a), b in zip(got, want, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -19,8 +19,9 @@ transformer.py is the textbook. This file is the engine room: it computes the sa
    addcmul, the residual added in place (at one row, by the product itself), one row's keys and
    values written by a slice, and the positions, the mask and the cache row indices computed once
    per pass, not per layer.
-4. One stream's decode step (one row, one new token, the split layout) runs in one_row.py: the
-   same operations, writing into buffers made once, so a token allocates a few small tensors only.
+4. One stream's decode step (one row, one new token, the split or plain layout) runs in
+   one_row.py: the same operations, writing into buffers made once, so a token allocates a few
+   small tensors only.
 
 What was tried and dropped: bf16 weights and activations, and int8 or int4 weights in
 PyTorch's formats (all lossy, so they fail the 1e-3 honesty bound; the int4 kernel with fp32
@@ -268,21 +269,21 @@ class FusedDecoder:
         with torch.inference_mode():
             return self.forward(idx, cache, last_only), None
 
-    def one_row_step(self) -> one_row.OneRowStep | None:
-        """This thread's one-row step, made (again) for the split pieces prepared now; None without them."""
-        pieces = one_row.pieces(self)
+    def one_row_step(self, layout: str = "split") -> one_row.OneRowStep | None:
+        """This thread's one-row step, made (again) for `layout` as prepared now; None if it cannot run."""
+        pieces = one_row.pieces(self, layout)
         if pieces is None:
             return None
         step = getattr(self.local, "step", None)
-        if step is None or step.pieces != pieces:
-            step = self.local.step = one_row.OneRowStep(self, pieces)
+        if step is None or step.layout != layout or step.pieces != pieces:
+            step = self.local.step = one_row.OneRowStep(self, pieces, layout)
         return step
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None, last_only: bool) -> torch.Tensor:
         cfg, m, choice = self.cfg, self.model, self.choice
         B, T = idx.shape
         lay = choice.pick(B * T)  # every layer's products have B*T rows
-        if B == 1 and T == 1 and cache is not None and lay == "split" and (step := self.one_row_step()):
+        if B == 1 and T == 1 and cache is not None and (step := self.one_row_step(lay)):
             return step(idx, cache)  # (1, 1, V): one stream's decode step
         H, K, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         pos = cache.positions(T) if cache is not None else torch.arange(T).expand(B, T)  # (B, T)

@@ -9,13 +9,15 @@ operation, so it gives the same bits (tests/test_one_row.py), but it writes each
 buffer allocated once and reads it through views made once. A layer then runs 16 operations
 and allocates two small tensors (RoPE's roll and attention's output).
 
-It needs the "split" layout at one row, where every matrix is cut into pieces along its
-outputs and one batched product (torch.bmm) gives each core its piece. The decoder uses this
-step when the layout probe picked split for one row; otherwise FusedDecoder.forward runs.
+It runs on the layout the probe picked for one row, if that layout's products can write into a
+buffer: "split" (every matrix cut into pieces along its outputs, one batched product, torch.bmm,
+giving each core its piece; AMD EPYC picks it) or "plain" (the model's own matrices by torch.mm,
+as F.linear multiplies them; Intel Xeon picks it). SplitProducts and PlainProducts are the two
+ways to multiply; the step is the same. On "packed" FusedDecoder.forward runs.
 
 Shape letters as in transformer.py: D d_model, H query heads, K kv heads, hd head_dim, F d_ff,
-V vocabulary, S key positions; n is a matrix's number of pieces (one per core), and a column
-such as (n, D, 1) is one input vector seen by each of the n pieces.
+V vocabulary, S key positions; n is a matrix's number of pieces (one per core; 1 for plain), and
+a column such as (n, D, 1) is one input vector seen by each of the n pieces.
 """
 
 from __future__ import annotations
@@ -27,9 +29,16 @@ import torch.nn.functional as F
 
 from prediction_machine.model.transformer import KVCache
 
+STEP_LAYOUTS = ("plain", "split")  # the layouts whose products can write into a buffer (packed cannot)
 
-def pieces(decoder) -> dict[str, int] | None:
-    """How many pieces each kind of matrix is split into now, or None if the split layout is not prepared."""
+
+def pieces(decoder, layout: str = "split") -> dict[str, int] | None:
+    """How many pieces each kind of matrix is cut into in `layout` now (1 for plain), or None if
+    the step cannot run on it: split not prepared, or a layout with no product into a buffer."""
+    if layout == "plain":
+        return dict.fromkeys(("qkv", "o", "gate_up", "down", "unembed"), 1)
+    if layout != "split":
+        return None
     layer = decoder.layers[0]
     kinds = {"qkv": layer.qkv, "o": layer.o, "gate_up": layer.gate_up, "down": layer.down,
              "unembed": decoder.unembed}
@@ -47,38 +56,98 @@ def column(vector: torch.Tensor, pieces: int) -> torch.Tensor:
     return vector.view(1, -1).t().expand(pieces, -1, -1)  # (pieces, in, 1)
 
 
+class SplitProducts:
+    """W x on the split layout: the pieces (n, out/n, in) by one torch.bmm, each core its piece."""
+
+    @staticmethod
+    def weight(m) -> torch.Tensor:
+        return m.stored["split"]  # (n, out/n, in): a view of the model's own weights
+
+    @staticmethod
+    def vector_in(v: torch.Tensor, n: int) -> torch.Tensor:
+        return column(v, n)  # (n, in, 1)
+
+    @staticmethod
+    def vector_out(buf: torch.Tensor, n: int) -> torch.Tensor:
+        return buf.view(n, -1, 1)  # (n, out/n, 1): the result lands in order
+
+    @staticmethod
+    def into(w: torch.Tensor, v_in: torch.Tensor, out: torch.Tensor) -> None:
+        torch.bmm(w, v_in, out=out)  # (n, out/n, in) x (n, in, 1) -> (n, out/n, 1)
+
+    @staticmethod
+    def add(acc: torch.Tensor, w: torch.Tensor, v_in: torch.Tensor) -> None:
+        acc.baddbmm_(w, v_in)  # (n, out/n, 1) += w @ v
+
+    @staticmethod
+    def fresh(w: torch.Tensor, v_in: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(w, v_in)  # (n, out/n, 1), a new tensor
+
+
+class PlainProducts:
+    """W x on the plain layout: the model's own matrix, as F.linear multiplies it (x @ W.T by mm)."""
+
+    @staticmethod
+    def weight(m) -> torch.Tensor:
+        return m.stack.t()  # (in, out): a transposed view, as F.linear hands it to mm
+
+    @staticmethod
+    def vector_in(v: torch.Tensor, n: int) -> torch.Tensor:
+        return v.view(1, -1)  # (1, in)
+
+    @staticmethod
+    def vector_out(buf: torch.Tensor, n: int) -> torch.Tensor:
+        return buf.view(1, -1)  # (1, out)
+
+    @staticmethod
+    def into(w: torch.Tensor, v_in: torch.Tensor, out: torch.Tensor) -> None:
+        torch.mm(v_in, w, out=out)  # (1, in) x (in, out) -> (1, out)
+
+    @staticmethod
+    def add(acc: torch.Tensor, w: torch.Tensor, v_in: torch.Tensor) -> None:
+        acc.addmm_(v_in, w)  # (1, out) += v @ W.T, as fastpath.Matrices.add_times
+
+    @staticmethod
+    def fresh(w: torch.Tensor, v_in: torch.Tensor) -> torch.Tensor:
+        return torch.mm(v_in, w)  # (1, out), a new tensor
+
+
+PRODUCTS = {"split": SplitProducts, "plain": PlainProducts}
+
+
 class OneRowStep:
     """The buffers of one thread's single-row decode step. Use one per thread: it writes into them."""
 
-    def __init__(self, decoder, pieces: dict[str, int]):
+    def __init__(self, decoder, pieces: dict[str, int], layout: str = "split"):
         cfg = decoder.cfg
         D, H, K, hd, F_ = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_ff
-        self.decoder, self.dims, self.pieces = decoder, (D, H, K, hd, F_), pieces
-        # Each layer's split matrices: views of the model's own weights, so holding them costs nothing
-        # and they stay right even if the decoder drops its split layout later.
-        self.weights = [tuple(m.stored["split"] for m in (L.qkv, L.o, L.gate_up, L.down))
-                        for L in decoder.layers]  # L x (qkv, o, gate_up, down), each (n, out/n, in)
-        self.unembed = decoder.unembed.stored["split"]  # (n, V/n, D)
+        self.decoder, self.dims, self.pieces, self.layout = decoder, (D, H, K, hd, F_), pieces, layout
+        self.products = P = PRODUCTS[layout]
+        # Each layer's matrices as this layout multiplies them: views of the model's own weights, so
+        # holding them costs nothing and they stay right even if the decoder drops a layout later.
+        self.weights = [tuple(P.weight(m) for m in (L.qkv, L.o, L.gate_up, L.down))
+                        for L in decoder.layers]  # L x (qkv, o, gate_up, down)
+        self.unembed = P.weight(decoder.unembed)
         self.x = torch.zeros(D)  # (D,): the residual stream
         self.h = torch.zeros(D)  # (D,): the residual stream normed, what the products read
         self.qkv = torch.zeros((H + 2 * K) * hd)  # ((H+2K)*hd,): queries, keys, then values
         self.qk = torch.zeros(H + K, hd)  # (H+K, hd): queries and keys after RoPE
         self.gate_up = torch.zeros(2 * F_)  # (2F,): the MLP's gate, then its up projection
         # The views the products read and write, each made once.
-        self.h_for_qkv = column(self.h, pieces["qkv"])  # (n, D, 1)
-        self.h_for_gate_up = column(self.h, pieces["gate_up"])  # (n, D, 1)
-        self.h_for_unembed = column(self.h, pieces["unembed"])  # (n, D, 1)
-        self.qkv_out = self.qkv.view(pieces["qkv"], -1, 1)  # (n, (H+2K)*hd/n, 1)
-        self.gate_up_out = self.gate_up.view(pieces["gate_up"], -1, 1)  # (n, 2F/n, 1)
-        self.x_from_o = self.x.view(pieces["o"], -1, 1)  # (n, D/n, 1): the residual, cut as o's pieces
-        self.x_from_down = self.x.view(pieces["down"], -1, 1)  # (n, D/n, 1)
+        self.h_for_qkv = P.vector_in(self.h, pieces["qkv"])
+        self.h_for_gate_up = P.vector_in(self.h, pieces["gate_up"])
+        self.h_for_unembed = P.vector_in(self.h, pieces["unembed"])
+        self.qkv_out = P.vector_out(self.qkv, pieces["qkv"])
+        self.gate_up_out = P.vector_out(self.gate_up, pieces["gate_up"])
+        self.x_from_o = P.vector_out(self.x, pieces["o"])  # the residual, cut as o's pieces
+        self.x_from_down = P.vector_out(self.x, pieces["down"])
         self.o_pieces = pieces["o"]
         self.qk_in = self.qkv[: (H + K) * hd].view(H + K, hd)  # (H+K, hd)
         self.v = self.qkv[(H + K) * hd :].view(K, hd)  # (K, hd)
         self.q_heads = self.qk[:H].view(1, H, 1, hd)  # (1, H, 1, hd): attention's query layout
         self.k_new = self.qk[H:]  # (K, hd)
         self.gate, self.up = self.gate_up[:F_], self.gate_up[F_:]  # (F,) each
-        self.gate_for_down = column(self.gate, pieces["down"])  # (n, F, 1): silu(gate) * up lands in gate
+        self.gate_for_down = P.vector_in(self.gate, pieces["down"])  # silu(gate) * up lands in gate
 
     def norm(self, weight: torch.Tensor, eps: float) -> None:
         """h = rms_norm(x) * weight, fastpath.rms_norm's one-row arithmetic written into h."""
@@ -95,20 +164,21 @@ class OneRowStep:
             raise ValueError(f"position {p} is beyond the context of {cfg.max_seq_len}")
         cos, sin = m.rope_cos[p], dec.rope_sin_signed[p]  # (hd,) each
         torch.index_select(m.embed.weight, 0, idx.view(1), out=self.x.view(1, D))  # (1, D)
+        P = self.products
         for i, (L, (w_qkv, w_o, w_gate_up, w_down)) in enumerate(zip(dec.layers, self.weights, strict=True)):
             self.norm(L.attn_norm.weight, cfg.norm_eps)
-            torch.bmm(w_qkv, self.h_for_qkv, out=self.qkv_out)  # (n, out/n, in) x (n, D, 1) -> (n, out/n, 1)
+            P.into(w_qkv, self.h_for_qkv, self.qkv_out)  # qkv = W_qkv h
             # "rotate half" RoPE as in fastpath: the roll by hd/2, its sign in the sin table
             torch.mul(self.qk_in, cos, out=self.qk).addcmul_(self.qk_in.roll(hd // 2, -1), sin)  # (H+K, hd)
             cache.k[i][0, p], cache.v[i][0, p] = self.k_new, self.v  # (K, hd) each, at position p
             k, v = cache.k[i][:1, : p + 1], cache.v[i][:1, : p + 1]  # (1, S, K, hd) each
             y = F.scaled_dot_product_attention(self.q_heads, k.transpose(1, 2), v.transpose(1, 2),
                                                enable_gqa=True)  # (1, H, 1, hd)
-            self.x_from_o.baddbmm_(w_o, column(y.view(H * hd), self.o_pieces))  # x += W_o y, cut in pieces
+            P.add(self.x_from_o, w_o, P.vector_in(y.view(H * hd), self.o_pieces))  # x += W_o y
             self.norm(L.mlp_norm.weight, cfg.norm_eps)
-            torch.bmm(w_gate_up, self.h_for_gate_up, out=self.gate_up_out)  # -> (n, 2F/n, 1)
+            P.into(w_gate_up, self.h_for_gate_up, self.gate_up_out)  # gate_up = W_gate_up h
             F.silu(self.gate, inplace=True).mul_(self.up)  # (F,): silu(gate) * up, in gate's place
-            self.x_from_down.baddbmm_(w_down, self.gate_for_down)  # x += W_down (silu(gate) * up)
+            P.add(self.x_from_down, w_down, self.gate_for_down)  # x += W_down (silu(gate) * up)
         cache.advance(1)
         self.norm(m.norm.weight, cfg.norm_eps)
-        return torch.bmm(self.unembed, self.h_for_unembed).view(1, 1, -1)  # (n, V/n, 1) -> (1, 1, V), new
+        return P.fresh(self.unembed, self.h_for_unembed).view(1, 1, -1)  # (1, 1, V), a new tensor
