@@ -6,8 +6,8 @@ of 576 numbers, RoPE on 12 vectors, attention over a few dozen keys. What those 
 cost is mostly PyTorch's own work per operation: choosing a kernel, allocating the result,
 making views. This step does the arithmetic of FusedDecoder.forward at one row, operation for
 operation, so it gives the same bits (tests/test_one_row.py), but it writes each result into a
-buffer allocated once and reads it through views made once. A layer then runs 16 operations
-and allocates two small tensors (RoPE's roll and attention's output).
+buffer allocated once and reads it through views made once. A layer then runs 17 operations
+and allocates one small tensor (attention's output).
 
 It runs on the layout the probe picked for one row, if that layout's products can write into a
 buffer: "split" (every matrix cut into pieces along its outputs, one batched product, torch.bmm,
@@ -132,6 +132,8 @@ class OneRowStep:
         self.h = torch.zeros(D)  # (D,): the residual stream normed, what the products read
         self.qkv = torch.zeros((H + 2 * K) * hd)  # ((H+2K)*hd,): queries, keys, then values
         self.qk = torch.zeros(H + K, hd)  # (H+K, hd): queries and keys after RoPE
+        self.rolled = torch.zeros(H + K, hd)  # (H+K, hd): qk_in rolled by hd/2, RoPE's "rotate half"
+        self.roll_index = torch.arange(hd).roll(hd // 2)  # (hd,): column j of the roll is column j - hd/2
         self.gate_up = torch.zeros(2 * F_)  # (2F,): the MLP's gate, then its up projection
         # The views the products read and write, each made once.
         self.h_for_qkv = P.vector_in(self.h, pieces["qkv"])
@@ -169,7 +171,9 @@ class OneRowStep:
             self.norm(L.attn_norm.weight, cfg.norm_eps)
             P.into(w_qkv, self.h_for_qkv, self.qkv_out)  # qkv = W_qkv h
             # "rotate half" RoPE as in fastpath: the roll by hd/2, its sign in the sin table
-            torch.mul(self.qk_in, cos, out=self.qk).addcmul_(self.qk_in.roll(hd // 2, -1), sin)  # (H+K, hd)
+            # (the same values as qk_in.roll(hd // 2, -1), gathered into a buffer: roll allocates twice)
+            torch.index_select(self.qk_in, 1, self.roll_index, out=self.rolled)  # (H+K, hd)
+            torch.mul(self.qk_in, cos, out=self.qk).addcmul_(self.rolled, sin)  # (H+K, hd)
             cache.k[i][0, p], cache.v[i][0, p] = self.k_new, self.v  # (K, hd) each, at position p
             k, v = cache.k[i][:1, : p + 1], cache.v[i][:1, : p + 1]  # (1, S, K, hd) each
             y = F.scaled_dot_product_attention(self.q_heads, k.transpose(1, 2), v.transpose(1, 2),
