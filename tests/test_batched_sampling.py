@@ -151,18 +151,24 @@ def test_batcher_tokens_equal_generate_for_every_setting_and_seed():
         assert [s.draw.cumulative_before for s in steps] == pytest.approx(before, rel=1e-4, abs=1e-7)
 
 
-def test_top_p_looks_past_the_first_thousand_only_when_it_must():
+def test_top_p_looks_further_only_for_the_rows_that_need_it_and_gets_the_full_sorts_answer():
     from prediction_machine.inference import sampling
 
     g = torch.Generator().manual_seed(5)
     flat = torch.softmax(torch.randn(2, 5000, generator=g) * 0.1, -1)  # (2, V): the nucleus needs most tokens
-    peaky = torch.softmax(torch.randn(2, 5000, generator=g) * 4, -1)  # (2, V): a few dozen tokens reach p
-    for probs in (flat, peaky):
+    middle = torch.softmax(torch.randn(2, 5000, generator=g) * 3, -1)  # (2, V): hundreds of tokens
+    peaky = torch.softmax(torch.randn(2, 5000, generator=g) * 6, -1)  # (2, V): a few dozen tokens reach p
+    mixed = torch.cat([peaky[:1], flat[:1], middle[:1], peaky[1:]])  # (4, V): each row ends at another look
+    for probs in (flat, middle, peaky, mixed):
         sorted_p, order = probs.sort(dim=-1, descending=True)
-        before = sorted_p.cumsum(-1) - sorted_p  # (2, V)
+        before = sorted_p.cumsum(-1) - sorted_p  # (rows, V)
         keep = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, before < 0.9)
         assert torch.equal(sampling.top_p_mask(probs, 0.9), keep)  # the full sort's answer, either way
-    assert sampling.top_p_mask(flat, 0.9).sum(-1).min() > sampling.TOP_P_LOOK
+        for row in range(len(probs)):  # and a row alone gets what it gets in the batch
+            assert torch.equal(sampling.top_p_mask(probs[row], 0.9), keep[row])
+    first, second = sampling.TOP_P_LOOKS
+    sizes = [int(sampling.top_p_mask(probs, 0.9).sum(-1).max()) for probs in (peaky, middle, flat)]
+    assert sizes[0] <= first < sizes[1] <= second < sizes[2]  # each look is really needed by one kind
 
 
 @pytest.mark.parametrize("vocab", [49152, 50000, 1000, 7])

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from prediction_machine.inference.top_tokens import top_ids
 from prediction_machine.limits import GREEDY_BELOW, TEMPERATURE
 
 
@@ -68,23 +69,39 @@ def top_k_mask(probs: torch.Tensor, k: int) -> torch.Tensor:
     return probs >= kth
 
 
-TOP_P_LOOK = 1024  # tokens lined up first for top-p
+TOP_P_LOOKS = (64, 1024)  # tokens lined up first for top-p: a few dozen, then a thousand, then all
 
 
 def top_p_mask(probs: torch.Tensor, p: float) -> torch.Tensor:
     """True for the smallest most-likely set whose total reaches p. [0.5, 0.3, 0.2], p=0.7 -> [T, T, F]"""
     if p >= 1:
         return torch.ones_like(probs, dtype=torch.bool)
-    # Sorting all 49k tokens is the cost, and the nucleus is almost always among the first
-    # thousand: line those up first, and sort everything only when some row needs more.
-    sorted_p, order = probs.topk(min(TOP_P_LOOK, probs.shape[-1]), dim=-1)  # (..., k), most likely first
-    cum = sorted_p.cumsum(-1)  # (..., k)
-    if bool((cum[..., -1] < p).any()) and sorted_p.shape[-1] < probs.shape[-1]:  # a token past k may be kept
-        sorted_p, order = probs.sort(dim=-1, descending=True)  # (..., V)
-        cum = sorted_p.cumsum(-1)
-    before = cum - sorted_p  # mass strictly before each token
-    keep_sorted = before < p  # keep a token if the set before it has not reached p yet
-    return torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, keep_sorted)  # in vocabulary order
+    # Sorting all 49k tokens is the cost, and the nucleus is usually among the first few dozen and
+    # almost always among the first thousand: line those up first (top_ids, which looks at blocks
+    # first), and go further only for the rows that need more. A running total of the first k
+    # tokens is the start of the running total of more, so each row gets the full sort's answer.
+    V = probs.shape[-1]
+    flat = probs.reshape(-1, V)  # (rows, V)
+    keep = torch.zeros_like(flat, dtype=torch.bool)  # (rows, V)
+    todo = torch.arange(flat.shape[0])  # rows whose nucleus is not found yet
+    for k in (*TOP_P_LOOKS, V):
+        k = min(k, V)
+        part = flat if len(todo) == flat.shape[0] else flat[todo]  # (t, V)
+        if k < V:
+            order = top_ids(part, k)  # (t, k), most likely first
+            sorted_p = part.gather(-1, order)  # (t, k)
+        else:
+            sorted_p, order = part.sort(dim=-1, descending=True)  # (t, V)
+        cum = sorted_p.cumsum(-1)  # (t, k)
+        ends = (cum[:, -1] >= p) | (k == V)  # (t,): the nucleus ends within these k tokens
+        before = cum - sorted_p  # mass strictly before each token
+        rows = todo[ends]
+        # keep a token while the set before it is short of p
+        keep[rows] = keep[rows].scatter(-1, order[ends], before[ends] < p)  # (done, V)
+        todo = todo[~ends]
+        if len(todo) == 0:
+            break
+    return keep.view(probs.shape)  # in vocabulary order
 
 
 def min_p_mask(probs: torch.Tensor, min_p: float) -> torch.Tensor:
@@ -121,8 +138,12 @@ def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     probs = torch.softmax(scale(logits, params.temperature), dim=-1)
     if not params.filtered:
         return probs  # softmax rows already sum to 1
-    keep = top_k_mask(probs, params.top_k) & top_p_mask(probs, params.top_p) & min_p_mask(probs, params.min_p)
-    probs = torch.where(keep, probs, torch.zeros_like(probs))
+    masks = [mask(probs, setting) for mask, setting, on in (
+        (top_k_mask, params.top_k, 0 < params.top_k < probs.shape[-1]),
+        (top_p_mask, params.top_p, params.top_p < 1), (min_p_mask, params.min_p, params.min_p > 0)) if on]
+    if masks:  # (top_k at the vocabulary's size or more keeps every token)
+        keep = masks[0] if len(masks) == 1 else torch.stack(masks).all(0)  # (..., V): every filter agrees
+        probs = probs.masked_fill_(keep.logical_not_(), 0.0)  # (..., V): every dropped token's p set to 0
     return probs / row_sums(probs)
 
 
