@@ -119,10 +119,17 @@ def test_a_probe_on_a_busy_machine_is_kept_until_a_quiet_start_measures_again(ca
 
 
 def test_a_probe_beside_other_work_is_busy_even_when_the_load_average_has_not_caught_up(cache, monkeypatch):
-    monkeypatch.setattr(layout_probe, "probe", lambda run, c: Choice({1: "plain"}, {}, "probe", 0.1))
+    probes = []
+    monkeypatch.setattr(layout_probe, "probe",
+                        lambda run, c: probes.append(1) or Choice({1: "plain"}, {}, "probe", 0.1))
+    monkeypatch.setattr(layout_probe, "QUIET_LOOK_S", 0.01)
     monkeypatch.setattr(layout_probe.OtherWork, "cores", lambda self: 1.0)  # another process ran all along
     assert layout_probe.tune(fastpath.FusedDecoder(tiny_model(16))).busy
     assert layout_probe.stored_here()[0]["busy"]
+    # The next start sees a load average below the cores, but the other process still at work: no probe
+    assert layout_probe.tune(fastpath.FusedDecoder(tiny_model(16))).source == "cache" and len(probes) == 1
+    monkeypatch.setattr(layout_probe.OtherWork, "cores", lambda self: 0.0)  # now it has stopped
+    assert not layout_probe.tune(fastpath.FusedDecoder(tiny_model(16))).busy and len(probes) == 2
 
 
 def test_other_work_is_the_machines_cpu_time_less_this_processs_over_the_wall_time(monkeypatch):

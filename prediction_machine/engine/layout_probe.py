@@ -160,6 +160,18 @@ def machine_cpu_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+QUIET_LOOK_S = 0.25  # how long a start watches other processes before it measures a busy choice again
+
+
+def quiet() -> bool:
+    """No more work than cores (the load average) and, over a short look, no other process at work."""
+    if busy():
+        return False
+    others = OtherWork()
+    time.sleep(QUIET_LOOK_S)
+    return others.cores() <= OTHERS_LIMIT
+
+
 class OtherWork:
     """How many cores other processes kept busy from its creation until cores() is asked.
 
@@ -267,7 +279,7 @@ def tune(decoder, reprobe: bool = False, probe_if_missing: bool = True) -> Choic
     """
     key = machine_key(decoder.shapes())
     choice = None if reprobe else read_cached(key)
-    stale = choice is not None and choice.busy and not busy()
+    stale = choice is not None and choice.busy and quiet()
     usable = choice is not None and set(choice.layouts.values()) <= set(decoder.available_layouts())
     if (stale or not usable) and (probe_if_missing or reprobe):
         candidates = decoder.available_layouts()
