@@ -201,6 +201,18 @@ def test_entropy_from_the_logits_equals_entropy_from_the_probabilities():
     assert entropy_bits(torch.softmax(masked, -1), masked) == pytest.approx(1.0)
 
 
+def test_entropy_read_at_the_largest_logit_equals_the_full_look_even_when_a_filter_drops_a_tie():
+    from prediction_machine.inference.prediction import entropy_bits, scaled_logits
+
+    logits = torch.tensor([[3.0, 1.0, 3.0, 0.5, -1.0]])  # tokens 0 and 2 tie for the largest logit
+    for p in (SamplingParams(temperature=0.7), SamplingParams(temperature=0.7, top_p=0.2),
+              SamplingParams(temperature=0)):  # top-p 0.2 keeps one of the two; greedy too
+        probs, scaled = distribution(logits, p), scaled_logits(logits, [p])
+        full = entropy_bits(probs, scaled)
+        for tied in (0, 2):  # either tied id may be the caller's best: the same bits
+            assert entropy_bits(probs, scaled, torch.tensor([[tied]])) == full, (p, tied)
+
+
 def test_one_shared_top_k_gives_the_same_draw_and_table_as_each_lining_up_its_own():
     logits = logits_batch(8)
     probs = distributions(logits, SETTINGS)

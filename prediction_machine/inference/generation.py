@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from prediction_machine import cancel
-from prediction_machine.inference.prediction import Prediction, model_probs, predict_rows
+from prediction_machine.inference.prediction import Prediction, model_probs, predict_rows, scaled_logits
 from prediction_machine.inference.sampling import (
     FIRST_LOOK,
     Draw,
@@ -55,13 +55,14 @@ class Choice:
 def choose(logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
            top_ns: list[int]) -> list[Choice]:
     """One token per row of logits (B, V), row i drawn with params[i] and generators[i]."""
-    probs = distributions(logits, params)  # (B, V): computed once for the draw and the table
+    scaled = scaled_logits(logits, params)  # (B, V): each row over its temperature, for both below
+    probs = distributions(logits, params, scaled)  # (B, V): computed once for the draw and the table
     raw = model_probs(logits)  # (B, V)
     # One top-k for both: the draw lines up the most likely tokens and the table lists them, and
     # temperature and the filters keep the model's order, so the logits' order serves both.
     order = top_ids(logits, max(FIRST_LOOK, *top_ns))  # (B, k), most likely first
     draws = draw_rows(probs, generators, order)
-    tables = predict_rows(logits, params, top_ns, probs, raw, order=order)
+    tables = predict_rows(logits, params, top_ns, probs, raw, order=order, scaled=scaled)
     chosen = raw.gather(-1, torch.tensor([[d.id] for d in draws])).flatten().tolist()  # (B,)
     return [Choice(d, p, t) for d, p, t in zip(draws, chosen, tables, strict=True)]
 

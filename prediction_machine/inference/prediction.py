@@ -57,7 +57,8 @@ class Prediction:
     candidates: int  # how many tokens keep a non-zero probability after the filters
 
 
-def entropy_bits(probs: torch.Tensor, scaled: torch.Tensor | None = None) -> float | list[float]:
+def entropy_bits(probs: torch.Tensor, scaled: torch.Tensor | None = None,
+                 best: torch.Tensor | None = None) -> float | list[float]:
     """-sum p log2 p over tokens with p > 0. [0.5, 0.5] -> 1.0; [1, 0] -> 0.0 (a list for (B, V) rows)
 
     `scaled` (..., V), if given, holds the logits that probs is the softmax of (after the
@@ -68,6 +69,10 @@ def entropy_bits(probs: torch.Tensor, scaled: torch.Tensor | None = None) -> flo
 
     two sums of terms that are never negative (no cancellation) and one log per row. Taking the
     log of all 49k probabilities cost more than the rest of the table (docs/performance.md).
+
+    `best` (..., 1), if given, holds the id of a largest logit of each row (the caller's top-k
+    has it). Its scaled logit is the row's largest, and its p is too unless a filter dropped it
+    in a tie: read there, the two largest cost no pass over the vocabulary, and are the same numbers.
     """
     p = probs.float()  # (..., V)
     if scaled is None:
@@ -76,8 +81,12 @@ def entropy_bits(probs: torch.Tensor, scaled: torch.Tensor | None = None) -> flo
         bits = -row_sums(p * logs)[..., 0] / math.log(2) + 0.0  # + 0.0 drops -0.0
         return bits.tolist()
     # <= 0; a logit of -inf (a masked token, p = 0) becomes the lowest float, so 0 x it stays 0
-    below = (scaled - scaled.amax(-1, keepdim=True)).clamp_min_(torch.finfo(torch.float32).min)  # (..., V)
-    sums = (row_sums(p * below), p.amax(-1, keepdim=True), row_sums(p))  # (..., 1) each
+    largest = scaled.amax(-1, keepdim=True) if best is None else scaled.gather(-1, best)  # (..., 1)
+    top_p = None if best is None else p.gather(-1, best)  # (..., 1)
+    if top_p is None or bool((top_p == 0).any()):  # a tie dropped by a filter: look at every token
+        top_p = p.amax(-1, keepdim=True)
+    below = (scaled - largest).clamp_min_(torch.finfo(torch.float32).min)  # (..., V)
+    sums = (row_sums(below.mul_(p)), top_p, row_sums(p))  # (..., 1) each
     # The last steps per row in Python floats: the vector units' log serves whole chunks of a tensor
     # and a plain log the rest, so a lone row's log and a batch's could differ in the last bit.
     bits = [-(spread + (math.log(top) if top > 0 else math.nan) * total) / math.log(2) + 0.0
@@ -122,11 +131,13 @@ def predict(logits: torch.Tensor, params: SamplingParams, k: int = 10,
 
 def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Sequence[int],
                  probs: torch.Tensor, raw: torch.Tensor | None = None, always: bool = False,
-                 order: torch.Tensor | None = None) -> list[Prediction | None]:
+                 order: torch.Tensor | None = None,
+                 scaled: torch.Tensor | None = None) -> list[Prediction | None]:
     """The table of every row of logits (B, V) whose k is above 0; None for a row that asked for none.
 
     probs (B, V) is what each row's draw used; raw (B, V), if given, is model_probs(logits).
-    order (B, k), if given, is each row's most likely token ids, best first (the caller's top-k).
+    order (B, k), if given, is each row's most likely token ids, best first (the caller's top-k of the
+    logits); scaled (B, V), if given, is scaled_logits(logits, params), already computed by the caller.
     With `always`, a row with k = 0 still gets its entropies and an empty table.
     """
     logits = logits.float()
@@ -142,13 +153,16 @@ def predict_rows(logits: torch.Tensor, params: Sequence[SamplingParams], ks: Seq
         lg, pr = logits[index], probs[index]  # (b, V)
         mp = model_probs(lg) if raw is None else raw[index]  # (b, V)
         order = None if order is None else order[index]
+        scaled = None if scaled is None else scaled[index]
     # Order by the model's own preference so the same tokens stay put while sliders move.
     if order is not None and order.shape[-1] >= k_max:
         top = order[:, :k_max]  # (b, k_max)
     else:
         top = top_ids(mp, k_max)  # (b, k_max)
-    entropy = entropy_bits(pr, scaled_logits(lg, [params[i] for i in want]))
-    raw_entropy = entropy_bits(mp, lg)
+    best = None if order is None else order[:, :1]  # (b, 1): a largest logit of each row
+    scaled = scaled_logits(lg, [params[i] for i in want]) if scaled is None else scaled  # (b, V)
+    entropy = entropy_bits(pr, scaled, best)
+    raw_entropy = entropy_bits(mp, lg, best)
     candidates = nonzero_count(pr).tolist()  # (b,)
     # One gather per column, then plain Python floats: building the rows is the only per-row loop.
     logit_t, prob_t, model_t = (t.gather(-1, top).tolist() for t in (lg, pr, mp))

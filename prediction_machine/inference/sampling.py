@@ -130,12 +130,15 @@ def row_sums(t: torch.Tensor) -> torch.Tensor:
     return pieces.sum(-1).reshape(*t.shape[:-1], 1)
 
 
-def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-    """The probabilities the draw will use, after every filter. (..., V) -> (..., V), rows sum to 1."""
+def distribution(logits: torch.Tensor, params: SamplingParams,
+                 scaled: torch.Tensor | None = None) -> torch.Tensor:
+    """The probabilities the draw will use, after every filter. (..., V) -> (..., V), rows sum to 1.
+
+    `scaled`, if given, is scale(logits, params.temperature), already computed by the caller."""
     logits = logits.float()
     if params.greedy:
         return torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), 1.0)  # one-hot rows
-    probs = torch.softmax(scale(logits, params.temperature), dim=-1)
+    probs = torch.softmax(scale(logits, params.temperature) if scaled is None else scaled, dim=-1)
     if not params.filtered:
         return probs  # softmax rows already sum to 1
     masks = [mask(probs, setting) for mask, setting, on in (
@@ -147,13 +150,17 @@ def distribution(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     return probs / row_sums(probs)
 
 
-def distributions(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
+def distributions(logits: torch.Tensor, params: Sequence[SamplingParams],
+                  scaled: torch.Tensor | None = None) -> torch.Tensor:
     """`distribution` for B rows, each with its own settings. (B, V) -> (B, V)
 
     Rows that share settings (a class pressing Generate with the defaults) go through
     together, so the cost is a few tensor operations per distinct setting, not per row.
+    `scaled` (B, V), if given, holds each row's logits divided by its own temperature.
     """
-    return per_setting(lambda rows, p: distribution(logits[rows], p), logits, params)
+    if scaled is None:
+        return per_setting(lambda rows, p: distribution(logits[rows], p), logits, params)
+    return per_setting(lambda rows, p: distribution(logits[rows], p, scaled[rows]), logits, params)
 
 
 def per_setting(fn, logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
