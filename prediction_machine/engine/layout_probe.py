@@ -2,7 +2,7 @@
 
 The fused decoder (fastpath.py) can hold each weight matrix in several layouts (fastpath.LAYOUTS),
 and which one reads the weights fastest depends on the processor, not on the code: on an Intel
-Xeon with AMX the model's own matrices won up to 3 rows; on an AMD EPYC (Zen 4) oneDNN's packed
+Xeon with AMX the model's own matrices won up to 2 or 3 rows; on an AMD EPYC (Zen 4) oneDNN's packed
 copies won at every row count, and splitting each matrix in two halves, one per core, won at one
 row. So nothing here is a tuned constant. For each row count in PROBE_ROWS the probe times every
 candidate over all the matrix products of one token (every layer's four, and the unembedding),
