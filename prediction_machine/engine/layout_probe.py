@@ -279,9 +279,10 @@ def tune(decoder, reprobe: bool = False, probe_if_missing: bool = True) -> Choic
     """
     key = machine_key(decoder.shapes())
     choice = None if reprobe else read_cached(key)
-    stale = choice is not None and choice.busy and quiet()
+    may_probe = probe_if_missing or reprobe
+    stale = may_probe and choice is not None and choice.busy and quiet()  # quiet() looks for a moment
     usable = choice is not None and set(choice.layouts.values()) <= set(decoder.available_layouts())
-    if (stale or not usable) and (probe_if_missing or reprobe):
+    if (stale or not usable) and may_probe:
         candidates = decoder.available_layouts()
         for layout in candidates:
             if _exiting.is_set():
