@@ -160,18 +160,6 @@ def machine_cpu_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-QUIET_LOOK_S = 0.25  # how long a start watches other processes before it measures a busy choice again
-
-
-def quiet() -> bool:
-    """No more work than cores (the load average) and, over a short look, no other process at work."""
-    if busy():
-        return False
-    others = OtherWork()
-    time.sleep(QUIET_LOOK_S)
-    return others.cores() <= OTHERS_LIMIT
-
-
 class OtherWork:
     """How many cores other processes kept busy from its creation until cores() is asked.
 
@@ -192,6 +180,18 @@ class OtherWork:
         if machine0 is None or machine1 is None or wall1 <= wall0:
             return 0.0  # not measurable here: the load average decides alone
         return max(0.0, (machine1 - machine0) - (ours1 - ours0)) / (wall1 - wall0)
+
+
+QUIET_LOOK_S = 0.25  # how long a start watches other processes before it measures a busy choice again
+
+
+def quiet() -> bool:
+    """No more work than cores (the load average) and, over a short look, no other process at work."""
+    if busy():
+        return False
+    others = OtherWork()
+    time.sleep(QUIET_LOOK_S)
+    return others.cores() <= OTHERS_LIMIT
 
 
 def cache_path() -> Path:
@@ -274,8 +274,9 @@ def tune(decoder, reprobe: bool = False, probe_if_missing: bool = True) -> Choic
     machine was busy (a load average above its cores, or other processes using more than
     OTHERS_LIMIT cores during the probe) is marked so, and measured again at the first start
     that finds the machine quiet; until then it is used (probing at every start of a busy
-    machine, e.g. the test suite's many servers, would only make it busier). With `probe_if_missing` False (a
-    one-shot command), a machine with nothing stored keeps the default: a probe is for a server.
+    machine, e.g. the test suite's many servers, would only make it busier). With
+    `probe_if_missing` False (a one-shot command), a machine with nothing stored keeps the
+    default: a probe is for a server.
     """
     key = machine_key(decoder.shapes())
     choice = None if reprobe else read_cached(key)

@@ -29,16 +29,14 @@ import torch.nn.functional as F
 
 from prediction_machine.model.transformer import KVCache
 
-STEP_LAYOUTS = ("plain", "split")  # the layouts whose products can write into a buffer (packed cannot)
-
 
 def pieces(decoder, layout: str = "split") -> dict[str, int] | None:
     """How many pieces each kind of matrix is cut into in `layout` now (1 for plain), or None if
     the step cannot run on it: split not prepared, or a layout with no product into a buffer."""
+    if layout not in PRODUCTS:
+        return None
     if layout == "plain":
         return dict.fromkeys(("qkv", "o", "gate_up", "down", "unembed"), 1)
-    if layout != "split":
-        return None
     layer = decoder.layers[0]
     kinds = {"qkv": layer.qkv, "o": layer.o, "gate_up": layer.gate_up, "down": layer.down,
              "unembed": decoder.unembed}
@@ -112,7 +110,8 @@ class PlainProducts:
         return torch.mm(v_in, w)  # (1, out), a new tensor
 
 
-PRODUCTS = {"split": SplitProducts, "plain": PlainProducts}
+PRODUCTS = {"split": SplitProducts, "plain": PlainProducts}  # the layouts whose products write into a buffer
+STEP_LAYOUTS = tuple(PRODUCTS)  # (packed cannot: oneDNN's product returns a new tensor)
 
 
 class OneRowStep:

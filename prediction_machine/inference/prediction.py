@@ -82,11 +82,11 @@ def entropy_bits(probs: torch.Tensor, scaled: torch.Tensor | None = None,
         return bits.tolist()
     # <= 0; a logit of -inf (a masked token, p = 0) becomes the lowest float, so 0 x it stays 0
     largest = scaled.amax(-1, keepdim=True) if best is None else scaled.gather(-1, best)  # (..., 1)
-    top_p = None if best is None else p.gather(-1, best)  # (..., 1)
-    if top_p is None or bool((top_p == 0).any()):  # a tie dropped by a filter: look at every token
-        top_p = p.amax(-1, keepdim=True)
+    largest_p = None if best is None else p.gather(-1, best)  # (..., 1)
+    if largest_p is None or bool((largest_p == 0).any()):  # a tie dropped by a filter: look at every token
+        largest_p = p.amax(-1, keepdim=True)
     below = (scaled - largest).clamp_min_(torch.finfo(torch.float32).min)  # (..., V)
-    sums = (row_sums(below.mul_(p)), top_p, row_sums(p))  # (..., 1) each
+    sums = (row_sums(below.mul_(p)), largest_p, row_sums(p))  # (..., 1) each
     # The last steps per row in Python floats: the vector units' log serves whole chunks of a tensor
     # and a plain log the rest, so a lone row's log and a batch's could differ in the last bit.
     bits = [-(spread + (math.log(top) if top > 0 else math.nan) * total) / math.log(2) + 0.0

@@ -141,12 +141,16 @@ def distribution(logits: torch.Tensor, params: SamplingParams,
     probs = torch.softmax(scale(logits, params.temperature) if scaled is None else scaled, dim=-1)
     if not params.filtered:
         return probs  # softmax rows already sum to 1
-    masks = [mask(probs, setting) for mask, setting, on in (
-        (top_k_mask, params.top_k, 0 < params.top_k < probs.shape[-1]),
-        (top_p_mask, params.top_p, params.top_p < 1), (min_p_mask, params.min_p, params.min_p > 0)) if on]
-    if masks:  # (top_k at the vocabulary's size or more keeps every token)
-        keep = masks[0] if len(masks) == 1 else torch.stack(masks).all(0)  # (..., V): every filter agrees
-        probs = probs.masked_fill_(keep.logical_not_(), 0.0)  # (..., V): every dropped token's p set to 0
+    # Only the filters that are on make a mask (top_k at the vocabulary's size or more keeps every token).
+    masks = []  # (..., V) each: True where a filter keeps the token
+    if 0 < params.top_k < probs.shape[-1]:
+        masks.append(top_k_mask(probs, params.top_k))
+    if params.top_p < 1:
+        masks.append(top_p_mask(probs, params.top_p))
+    if params.min_p > 0:
+        masks.append(min_p_mask(probs, params.min_p))
+    for mask in masks:
+        probs = probs.masked_fill_(~mask, 0.0)  # (..., V): a token any filter drops gets p = 0
     return probs / row_sums(probs)
 
 
